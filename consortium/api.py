@@ -1,0 +1,121 @@
+"""REST API of the shared core, and the one error format every endpoint answers with.
+
+Errors look like {"message": "...", "extra": {"fields": {"name": ["..."]}}}
+(HackSoft's proposed shape; shared/reference/style.md §2)."""
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import selectors, services
+from .models import NetworkGroup
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, (PermissionDenied, PermissionError)):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, services.EditConflict):
+        return Response({"message": str(exc), "extra": {}}, status=status.HTTP_409_CONFLICT)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error stays a 500; bugs are not silenced
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {api_settings.NON_FIELD_ERRORS_KEY: exc.detail}
+        fields = "; ".join(f"{field}: {' '.join(map(str, errors if isinstance(errors, list) else [errors]))}"
+                           for field, errors in detail.items())
+        response.data = {"message": f"Invalid input. {fields}", "extra": {"fields": detail}}
+    else:
+        response.data = {"message": str(exc.detail) if hasattr(exc, "detail") else str(exc), "extra": {}}
+    return response
+
+
+class CategorySerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    parent = serializers.CharField(source="parent.name", default=None)
+
+
+class GroupOutputSerializer(serializers.ModelSerializer):
+    category = CategorySerializer()
+    url = serializers.CharField(source="get_absolute_url")
+    other_facts = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+
+    class Meta:
+        model = NetworkGroup
+        fields = [
+            "slug", "name", "acronym", "category", "cancer_types", "scope", "participants",
+            "countries", "associate_countries", "focus", "key_activities", "website_url",
+            "website_label", "website_note", "other_facts", "version", "updated_at", "url",
+        ]
+
+
+class GroupFilterSerializer(serializers.Serializer):
+    search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True,
+                                     error_messages={"invalid": "Use an ISO 3166 alpha-2 code, e.g. NO."})
+    category = serializers.SlugField(required=False, allow_blank=True)
+    cancer_type = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class GroupListApi(APIView):
+    """Nordic cancer collaboration groups (public)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", str, description="Full-text search (prefix words)."),
+            OpenApiParameter("country", str, description="ISO 3166 alpha-2, e.g. NO."),
+            OpenApiParameter("category", str, description="Category slug (includes its subcategories)."),
+            OpenApiParameter("cancer_type", str, description="Cancer type or scope contains."),
+            OpenApiParameter("page", int),
+        ],
+        responses=GroupOutputSerializer(many=True),
+    )
+    def get(self, request):
+        filters = GroupFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        groups = selectors.group_list(**filters.validated_data)
+        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+        page = paginator.paginate_queryset(groups, request, view=self)
+        return paginator.get_paginated_response(GroupOutputSerializer(page, many=True).data)
+
+
+class GroupDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=GroupOutputSerializer)
+    def get(self, request, slug: str):
+        try:
+            group = selectors.group_get(slug=slug)
+        except NetworkGroup.DoesNotExist:
+            raise Http404 from None
+        return Response(GroupOutputSerializer(group).data)
+
+
+class MeApi(APIView):
+    """The signed-in member: role and institutions (handy to check a token)."""
+
+    class OutputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        full_name = serializers.CharField()
+        role = serializers.CharField()
+        institutions = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        return Response(self.OutputSerializer(request.user).data)

@@ -1,0 +1,72 @@
+import re
+
+from django import forms
+
+from .models import DirectorySuggestion, Institution, NetworkGroup, Role
+from .services import GROUP_EDITABLE_FIELDS
+
+ALPHA2 = re.compile(r"^[A-Z]{2}$")
+
+
+def _country_codes(values: list[str], field: str) -> list[str]:
+    codes = [v.strip().upper() for v in values if v.strip()]
+    bad = [c for c in codes if not ALPHA2.match(c)]
+    if bad:
+        raise forms.ValidationError(
+            f"{field}: {', '.join(bad)} is not an ISO 3166 alpha-2 code (two letters, e.g. NO)."
+        )
+    return sorted(set(codes))
+
+
+class GroupEditForm(forms.ModelForm):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = NetworkGroup
+        fields = GROUP_EDITABLE_FIELDS
+        widgets = {
+            "cancer_types": forms.Textarea(attrs={"rows": 2}),
+            "scope": forms.Textarea(attrs={"rows": 2}),
+            "participants": forms.Textarea(attrs={"rows": 2}),
+            "focus": forms.Textarea(attrs={"rows": 3}),
+            "key_activities": forms.Textarea(attrs={"rows": 4}),
+        }
+        help_texts = {"countries": "Comma-separated ISO codes, e.g. DK, FI, IS, NO, SE."}
+
+    def clean_countries(self):
+        return _country_codes(self.cleaned_data["countries"], "Countries")
+
+    def clean_associate_countries(self):
+        return _country_codes(self.cleaned_data["associate_countries"], "Associate countries")
+
+
+class SuggestionForm(forms.ModelForm):
+    class Meta:
+        model = DirectorySuggestion
+        fields = ["message"]
+        labels = {"message": "What should be corrected?"}
+        widgets = {"message": forms.Textarea(attrs={"rows": 4})}
+
+
+class SuggestionResolveForm(forms.Form):
+    status = forms.ChoiceField(choices=[
+        (DirectorySuggestion.Status.APPLIED, "Applied"),
+        (DirectorySuggestion.Status.DISMISSED, "Dismissed"),
+    ])
+    note = forms.CharField(required=False, max_length=1000)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField()
+    full_name = forms.CharField(max_length=200, required=False)
+    role = forms.ChoiceField(choices=Role.choices)
+    institutions = forms.ModelMultipleChoiceField(
+        queryset=Institution.objects.all(), widget=forms.CheckboxSelectMultiple
+    )
+
+
+class DirectoryFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    country = forms.CharField(required=False, max_length=2)
+    category = forms.SlugField(required=False)
+    cancer_type = forms.CharField(required=False, max_length=200, label="Cancer type")

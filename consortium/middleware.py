@@ -1,0 +1,73 @@
+"""Session and sign-in rules that allauth and Django leave to the project."""
+
+from datetime import datetime, timedelta
+
+from allauth.account.authentication import get_authentication_records
+from allauth.mfa.utils import is_mfa_enabled
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+
+SESSION_STARTED_KEY = "nbtc_session_started_at"
+
+# While a member who must use MFA has not set it up, these are the only paths served.
+MFA_SETUP_PATHS = ("/accounts/2fa/", "/accounts/logout/", "/accounts/reauthenticate/", "/static/")
+
+
+def session_started_at(request) -> datetime:
+    started = request.session.get(SESSION_STARTED_KEY)
+    if started is None:
+        now = timezone.now()
+        request.session[SESSION_STARTED_KEY] = now.isoformat()
+        return now
+    return datetime.fromisoformat(started)
+
+
+class AbsoluteSessionLifetimeMiddleware:
+    """Ends a session 12 hours after sign-in however active it is (ASVS 7.3.2).
+    The 30-minute idle limit is Django's own SESSION_COOKIE_AGE renewed per request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            lifetime: timedelta = settings.SESSION_ABSOLUTE_LIFETIME
+            if timezone.now() - session_started_at(request) > lifetime:
+                logout(request)
+                messages.info(request, "Your session has ended after 12 hours. Please sign in again.")
+                return redirect(f"{reverse('account_login')}?next={request.path}")
+        return self.get_response(request)
+
+
+class RequireMFAMiddleware:
+    """Members whose role sees patient data reach nothing but the MFA set-up until they
+    have set it up, and a session that skipped the MFA step is ended.
+    allauth has no built-in setting for this (pennersr/django-allauth#3649)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and user.requires_mfa:
+            if not is_mfa_enabled(user):
+                if not request.path.startswith(MFA_SETUP_PATHS):
+                    return self.refuse(request, "Set up two-factor authentication first.",
+                                       reverse("mfa_activate_totp"))
+            elif not any(r.get("method") == "mfa" for r in get_authentication_records(request, user)):
+                logout(request)
+                return self.refuse(request, "Sign in with your two-factor code.",
+                                   f"{reverse('account_login')}?next={request.path}")
+        return self.get_response(request)
+
+    @staticmethod
+    def refuse(request, message: str, url: str):
+        if request.path.startswith("/api/"):
+            return JsonResponse({"message": message, "extra": {}}, status=403)
+        messages.warning(request, message)
+        return redirect(url)

@@ -1,0 +1,251 @@
+"""The shared core: institutions, members and their roles, the access log, and the
+Nordic network directory."""
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+@pghistory.track()
+class Institution(models.Model):
+    class Kind(models.TextChoices):
+        HOSPITAL = "hospital", "Hospital"
+        LAB = "lab", "Screening lab"
+        RESEARCH_INSTITUTE = "research_institute", "Research institute"
+
+    class HealthRegion(models.TextChoices):
+        # The four regional health authorities (regionale helseforetak).
+        SOUTH_EAST = "south_east", "Helse Sør-Øst"
+        WEST = "west", "Helse Vest"
+        CENTRAL = "central", "Helse Midt-Norge"
+        NORTH = "north", "Helse Nord"
+
+    code = models.SlugField(max_length=20, unique=True, help_text="Short code, e.g. OUS.")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    city = models.CharField(max_length=100)
+    health_region = models.CharField(max_length=20, choices=HealthRegion.choices, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class Role(models.TextChoices):
+    CLINICIAN = "clinician", "Clinician"
+    COORDINATOR = "coordinator", "Trial coordinator"
+    LAB_SCIENTIST = "lab_scientist", "Lab scientist"
+    RESEARCHER = "researcher", "Researcher"
+    ADMIN = "admin", "Consortium admin"
+
+
+# Roles that see patient data must use two-factor sign-in (issue #3; ASVS 6.3.3).
+ROLES_REQUIRING_MFA = {Role.CLINICIAN, Role.COORDINATOR, Role.LAB_SCIENTIST, Role.ADMIN}
+# Roles that may edit the Nordic directory and resolve suggested corrections.
+ROLES_EDITING_DIRECTORY = {Role.COORDINATOR, Role.ADMIN}
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email, password=None, **extra):
+        if not email:
+            raise ValueError("A member needs an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)  # None gives an unusable password until the invite is used
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True, role=Role.ADMIN)
+        return self.create_user(email, password, **extra)
+
+
+@pghistory.track(exclude=["password", "last_login"])
+class User(AbstractBaseUser, PermissionsMixin):
+    """A consortium member. Signs in by email; belongs to one or more institutions."""
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.RESEARCHER)
+    institutions = models.ManyToManyField(
+        Institution, through="Membership", related_name="members", blank=True
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="May use the admin site.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name = "member"
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def requires_mfa(self) -> bool:
+        return self.is_staff or self.is_superuser or self.role in ROLES_REQUIRING_MFA
+
+    @property
+    def can_edit_directory(self) -> bool:
+        return self.is_superuser or self.role in ROLES_EDITING_DIRECTORY
+
+    @property
+    def is_consortium_admin(self) -> bool:
+        return self.is_superuser or self.role == Role.ADMIN
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
+class Membership(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE)
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT)
+    since = models.DateField(default=timezone.localdate)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "institution"], name="one_membership_each")
+        ]
+
+
+class AccessLog(models.Model):
+    """Who looked at which patient, when, on which page (pasientjournalloven § 22,
+    Normen Faktaark 15; shared/reference/security.md §3). Append-only in the database.
+
+    The patient is kept as the register's patient id, not a foreign key, so the core
+    does not depend on the register app (apps depend one way)."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    patient_id = models.BigIntegerField(db_index=True)
+    page = models.CharField(max_length=100, help_text="The page or API endpoint's name.")
+    path = models.CharField(max_length=300)
+    method = models.CharField(max_length=10, default="GET")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        triggers = [
+            pgtrigger.Protect(
+                name="append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user} patient {self.patient_id} {self.page}"
+
+
+# --- The Nordic network directory -------------------------------------------------
+
+
+class DirectoryCategory(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="subcategories"
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        verbose_name_plural = "directory categories"
+
+    def __str__(self) -> str:
+        return f"{self.parent.name} / {self.name}" if self.parent_id else self.name
+
+
+@pghistory.track()
+class NetworkGroup(models.Model):
+    """A Nordic cancer collaboration group, as imported from NorCRIN's overview and
+    corrected by coordinators."""
+
+    slug = models.SlugField(max_length=200, unique=True)
+    name = models.CharField(max_length=300)
+    acronym = models.CharField(max_length=100, blank=True)
+    heading = models.CharField(max_length=400, help_text="The heading as the document wrote it.")
+    category = models.ForeignKey(DirectoryCategory, on_delete=models.PROTECT, related_name="groups")
+    cancer_types = models.TextField(blank=True)
+    scope = models.TextField(blank=True)
+    participants = models.TextField(blank=True, help_text="Participants or members, as written.")
+    countries = ArrayField(models.CharField(max_length=2), default=list, blank=True,
+                           help_text="Member countries, ISO 3166 alpha-2.")
+    associate_countries = ArrayField(models.CharField(max_length=2), default=list, blank=True,
+                                     help_text="Associate members and collaborating partners.")
+    focus = models.TextField(blank=True)
+    key_activities = models.TextField(blank=True)
+    website_url = models.URLField(max_length=500, blank=True)
+    website_label = models.CharField(max_length=300, blank=True)
+    website_note = models.CharField(max_length=100, blank=True)
+    other_facts = models.JSONField(default=list, blank=True,
+                                   help_text="Other labelled facts: [[label, value], ...].")
+    position = models.PositiveIntegerField(default=0)
+    removed_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="Set when a new edition no longer lists the group.")
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(
+        default=1, help_text="Raised on every change; an edit made against an older version is refused."
+    )
+
+    class Meta:
+        ordering = ["position", "name"]
+        indexes = [models.Index(fields=["removed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.acronym})" if self.acronym else self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("directory:group_detail", args=[self.slug])
+
+    @property
+    def acronyms(self) -> list[str]:
+        return [a.strip() for a in self.acronym.split("/") if a.strip()]
+
+
+class DirectorySuggestion(models.Model):
+    """A member's suggested correction to a group; coordinators resolve it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        APPLIED = "applied", "Applied"
+        DISMISSED = "dismissed", "Dismissed"
+
+    group = models.ForeignKey(NetworkGroup, on_delete=models.CASCADE, related_name="suggestions")
+    suggested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="directory_suggestions")
+    message = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class DirectoryImport(models.Model):
+    """One run of import_nordic_directory: what it changed."""
+
+    at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=300)
+    title = models.CharField(max_length=300, blank=True)
+    added = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at"]

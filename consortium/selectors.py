@@ -1,0 +1,122 @@
+"""Reads of the shared core."""
+
+import re
+from collections import Counter
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.db.models import Q, QuerySet
+
+from .models import DirectoryCategory, DirectorySuggestion, NetworkGroup
+
+# Full-text search over what a reader would search for (issue #3): weights rank name
+# and acronym hits above cancer types, and those above focus and activities.
+GROUP_SEARCH_VECTOR = (
+    SearchVector("name", weight="A", config="english")
+    + SearchVector("acronym", weight="A", config="simple")
+    + SearchVector("cancer_types", "scope", weight="B", config="english")
+    + SearchVector("focus", "key_activities", weight="C", config="english")
+)
+
+COUNTRY_NAMES = {
+    "DK": "Denmark", "FI": "Finland", "IS": "Iceland", "NO": "Norway", "SE": "Sweden",
+    "EE": "Estonia", "LV": "Latvia", "LT": "Lithuania", "PL": "Poland", "NL": "Netherlands",
+    "DE": "Germany", "GL": "Greenland", "FO": "Faroe Islands", "AX": "Åland Islands",
+}
+
+
+def search_query(text: str) -> SearchQuery | None:
+    """Words typed by a person, as a prefix query: 'lymph nord' finds 'Nordic Lymphoma
+    Group'. Only word characters reach the raw tsquery, so nothing can break its syntax."""
+    words = re.findall(r"\w+", text.lower())
+    if not words:
+        return None
+    return SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config="english") | (
+        SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config="simple")
+    )
+
+
+def group_list(
+    *, search: str = "", country: str = "", category: str = "", cancer_type: str = ""
+) -> QuerySet[NetworkGroup]:
+    """Groups on the public list, filtered. One query whatever the number of groups."""
+    groups = NetworkGroup.objects.filter(removed_at__isnull=True).select_related(
+        "category", "category__parent"
+    )
+    if country:
+        code = country.strip().upper()
+        groups = groups.filter(
+            Q(countries__contains=[code]) | Q(associate_countries__contains=[code])
+        )
+    if category:
+        groups = groups.filter(Q(category__slug=category) | Q(category__parent__slug=category))
+    if cancer_type:
+        groups = groups.filter(
+            Q(cancer_types__icontains=cancer_type) | Q(scope__icontains=cancer_type)
+        )
+    query = search_query(search) if search else None
+    if query is not None:
+        groups = (
+            groups.annotate(rank=SearchRank(GROUP_SEARCH_VECTOR, query))
+            .filter(rank__gt=0)
+            .order_by("-rank", "position")
+        )
+    elif search:
+        groups = groups.none()
+    return groups
+
+
+def group_get(*, slug: str) -> NetworkGroup:
+    """A listed group, or NetworkGroup.DoesNotExist."""
+    return NetworkGroup.objects.select_related("category", "category__parent").get(
+        slug=slug, removed_at__isnull=True
+    )
+
+
+def category_tree() -> list[DirectoryCategory]:
+    """Top categories with their subcategories, in document order (two queries)."""
+    return list(
+        DirectoryCategory.objects.filter(parent__isnull=True).prefetch_related("subcategories")
+    )
+
+
+def country_participation(groups) -> list[dict]:
+    """How many listed groups each country takes part in (as member or associate),
+    for the directory's chart; largest first."""
+    members: Counter = Counter()
+    associates: Counter = Counter()
+    for group in groups:
+        members.update(group.countries)
+        associates.update(set(group.associate_countries) - set(group.countries))
+    top = max([members[c] + associates[c] for c in members | associates] or [1])
+    return sorted(
+        (
+            {
+                "code": code,
+                "name": COUNTRY_NAMES.get(code, code),
+                "members": members[code],
+                "associates": associates[code],
+                "total": members[code] + associates[code],
+                "percent": round(100 * (members[code] + associates[code]) / top),
+                "members_percent": round(100 * members[code] / top),
+            }
+            for code in members | associates
+        ),
+        key=lambda row: (-row["total"], row["name"]),
+    )
+
+
+def cancer_type_choices(groups) -> list[str]:
+    return sorted({g.cancer_types for g in groups if g.cancer_types}, key=str.lower)
+
+
+def group_history(*, group: NetworkGroup) -> list:
+    """The group's change events, newest first, with who made them (pghistory)."""
+    return list(
+        group.events.select_related("pgh_context").order_by("-pgh_created_at")
+    )
+
+
+def open_suggestions() -> QuerySet[DirectorySuggestion]:
+    return DirectorySuggestion.objects.filter(status=DirectorySuggestion.Status.OPEN).select_related(
+        "group", "suggested_by"
+    )

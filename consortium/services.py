@@ -1,0 +1,282 @@
+"""Writes of the shared core: members and invitations, the access log, the directory."""
+
+from dataclasses import dataclass
+
+import pghistory
+from allauth.account.forms import default_token_generator
+from allauth.account.models import EmailAddress
+from allauth.account.utils import user_pk_to_url_str
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from .directory_parser import ParsedDirectory, ParsedGroup, parse_directory
+from .models import (
+    AccessLog,
+    DirectoryCategory,
+    DirectoryImport,
+    DirectorySuggestion,
+    Institution,
+    NetworkGroup,
+    Role,
+    User,
+)
+
+# --- Members -----------------------------------------------------------------------
+
+
+def invitation_link(*, user: User, base_url: str) -> str:
+    """A one-time link to set the first password: allauth's password-reset-from-key
+    URL. The token hashes the password, so it stops working once a password is set,
+    and expires after PASSWORD_RESET_TIMEOUT (3 days)."""
+    path = reverse(
+        "account_reset_password_from_key",
+        kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
+    )
+    return base_url.rstrip("/") + path
+
+
+@transaction.atomic
+def member_invite(
+    *,
+    email: str,
+    role: str,
+    institutions: list[Institution],
+    full_name: str = "",
+    invited_by: User | None = None,
+    base_url: str,
+) -> tuple[User, str]:
+    """Create a member without a password and return them with their invitation link.
+    The address counts as verified: an admin vouches for it."""
+    email = email.strip().lower()
+    if role not in Role.values:
+        raise ValidationError({"role": f"Role must be one of: {', '.join(Role.values)}."})
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": f"{email} is already a member."})
+    if not institutions:
+        raise ValidationError({"institutions": "A member belongs to at least one institution."})
+    user = User.objects.create_user(email, password=None, role=role, full_name=full_name)
+    user.institutions.set(institutions)
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
+    link = invitation_link(user=user, base_url=base_url)
+    inviter = f" by {invited_by}" if invited_by else ""
+    transaction.on_commit(
+        lambda: send_mail(
+            "Your NBTC platform account",
+            f"You have been invited{inviter} to the NBTC platform as {user.get_role_display()}.\n\n"
+            f"Set your password here (the link works once, for 3 days):\n{link}\n\n"
+            "You will then set up two-factor authentication.",
+            None,
+            [email],
+        )
+    )
+    return user, link
+
+
+# --- Access log --------------------------------------------------------------------
+
+
+def patient_access_log(request, *, patient_ids, page: str) -> None:
+    """Record that request.user was shown these patients on this page.
+
+    Every page and API response that shows a patient calls this (issue #3): one row per
+    patient shown, written even for lists. Callers mark the response never-cache."""
+    ip = request.META.get("REMOTE_ADDR") or None
+    now = timezone.now()
+    AccessLog.objects.bulk_create(
+        AccessLog(
+            at=now,
+            user=request.user,
+            patient_id=patient_id,
+            page=page,
+            path=request.path[:300],
+            method=request.method,
+            ip=ip,
+        )
+        for patient_id in dict.fromkeys(patient_ids)
+    )
+
+
+# --- The Nordic network directory --------------------------------------------------
+
+
+@dataclass
+class DirectoryImportResult:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+    def __str__(self) -> str:
+        return (f"{self.added} added, {self.updated} updated, "
+                f"{self.unchanged} unchanged, {self.removed} removed")
+
+
+def _group_values(parsed: ParsedGroup, category: DirectoryCategory, position: int) -> dict:
+    return {
+        "name": parsed.name,
+        "acronym": " / ".join(parsed.acronyms),
+        "heading": parsed.heading,
+        "category": category,
+        "cancer_types": parsed.cancer_types,
+        "scope": parsed.scope,
+        "participants": parsed.participants,
+        "countries": list(parsed.countries),
+        "associate_countries": list(parsed.associate_countries),
+        "focus": parsed.focus,
+        "key_activities": parsed.key_activities,
+        "website_url": parsed.website_url,
+        "website_label": parsed.website_label,
+        "website_note": parsed.website_note,
+        "other_facts": [list(fact) for fact in parsed.other_facts],
+        "position": position,
+        "removed_at": None,
+    }
+
+
+def _website_key(url: str) -> str:
+    return url.lower().removeprefix("https://").removeprefix("http://").removeprefix("www.").rstrip("/")
+
+
+def _find_existing(parsed: ParsedGroup, groups: list[NetworkGroup]) -> NetworkGroup | None:
+    """A group keeps its identity across editions: same acronym, else same name, else
+    same website. So a renamed group with its acronym or website is updated, not added."""
+    acronyms = {a.lower() for a in parsed.acronyms}
+    for matches in (
+        lambda g: acronyms and acronyms & {a.lower() for a in g.acronyms},
+        lambda g: g.name.lower() == parsed.name.lower(),
+        lambda g: parsed.website_url and _website_key(g.website_url) == _website_key(parsed.website_url),
+    ):
+        found = [g for g in groups if matches(g)]
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+def _unique_slug(base: str, taken: set[str]) -> str:
+    slug, n = base[:190] or "group", 2
+    while slug in taken:
+        slug, n = f"{base[:185]}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def _sync_categories(parsed: ParsedDirectory) -> dict[tuple[str, str], DirectoryCategory]:
+    """Categories by (category, subcategory) name; created as needed, kept otherwise."""
+    by_key: dict[tuple[str, str], DirectoryCategory] = {}
+    position = 0
+    for name, subcategories in parsed.categories:
+        position += 1
+        top, _ = DirectoryCategory.objects.update_or_create(
+            slug=slugify(name)[:200], defaults={"name": name, "parent": None, "position": position}
+        )
+        by_key[(name, "")] = top
+        for sub in subcategories:
+            position += 1
+            child, _ = DirectoryCategory.objects.update_or_create(
+                slug=slugify(f"{name} {sub}")[:200],
+                defaults={"name": sub, "parent": top, "position": position},
+            )
+            by_key[(name, sub)] = child
+    return by_key
+
+
+def directory_import(*, text: str, source: str) -> DirectoryImportResult:
+    """Import an edition of the Nordic overview. Parses everything first, so a block it
+    cannot read (DirectoryParseError, with its line) changes nothing; then applies the
+    edition in one transaction. Groups the edition no longer lists leave the public
+    list; their rows and history stay."""
+    parsed = parse_directory(text)
+    result = DirectoryImportResult()
+    with transaction.atomic(), pghistory.context(import_source=source):
+        categories = _sync_categories(parsed)
+        existing = list(NetworkGroup.objects.all())
+        taken_slugs = {g.slug for g in existing}
+        seen: set[int] = set()
+        for position, item in enumerate(parsed.groups, start=1):
+            values = _group_values(item, categories[(item.category, item.subcategory)], position)
+            group = _find_existing(item, [g for g in existing if g.pk not in seen])
+            if group is None:
+                slug = _unique_slug(slugify(item.name), taken_slugs)
+                group = NetworkGroup.objects.create(slug=slug, **values)
+                result.added += 1
+            elif any(getattr(group, field) != value for field, value in values.items()):
+                for field, value in values.items():
+                    setattr(group, field, value)
+                group.version += 1
+                group.save()
+                result.updated += 1
+            else:
+                result.unchanged += 1
+            seen.add(group.pk)
+        result.removed = NetworkGroup.objects.filter(removed_at__isnull=True).exclude(
+            pk__in=seen
+        ).update(removed_at=timezone.now())
+        DirectoryImport.objects.create(source=source[:300], title=parsed.title[:300], **vars(result))
+    return result
+
+
+GROUP_EDITABLE_FIELDS = [
+    "name", "acronym", "category", "cancer_types", "scope", "participants", "countries",
+    "associate_countries", "focus", "key_activities", "website_url", "website_label",
+]
+
+
+class EditConflict(Exception):
+    """Someone else saved the record since this edit was loaded."""
+
+
+@transaction.atomic
+def group_update(
+    *, group: NetworkGroup, by: User, expected_version: int, **changes
+) -> NetworkGroup:
+    """A coordinator's correction. An edit made against an older version is refused,
+    never overwritten. History (who, when, what) is kept by pghistory."""
+    if not by.can_edit_directory:
+        raise PermissionError("Only coordinators and admins edit the directory.")
+    unknown = set(changes) - set(GROUP_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Not editable: {', '.join(sorted(unknown))}.")
+    current = NetworkGroup.objects.select_for_update().get(pk=group.pk)
+    if current.version != expected_version:
+        raise EditConflict(
+            f"{current.name} was changed by someone else since you opened it "
+            f"(version {expected_version}, now {current.version}). Reload and edit again."
+        )
+    for field, value in changes.items():
+        setattr(current, field, value)
+    current.version += 1
+    current.full_clean()
+    with pghistory.context(user=by.pk):
+        current.save()
+    return current
+
+
+@transaction.atomic
+def suggestion_create(*, group: NetworkGroup, by: User, message: str) -> DirectorySuggestion:
+    message = message.strip()
+    if not message:
+        raise ValidationError({"message": "Say what should be corrected."})
+    suggestion = DirectorySuggestion(group=group, suggested_by=by, message=message)
+    suggestion.full_clean()
+    suggestion.save()
+    return suggestion
+
+
+@transaction.atomic
+def suggestion_resolve(
+    *, suggestion: DirectorySuggestion, by: User, status: str, note: str = ""
+) -> DirectorySuggestion:
+    if not by.can_edit_directory:
+        raise PermissionError("Only coordinators and admins resolve suggestions.")
+    if status not in (DirectorySuggestion.Status.APPLIED, DirectorySuggestion.Status.DISMISSED):
+        raise ValidationError({"status": "Resolve as applied or dismissed."})
+    suggestion.status = status
+    suggestion.resolved_by = by
+    suggestion.resolved_at = timezone.now()
+    suggestion.resolution_note = note
+    suggestion.save()
+    return suggestion

@@ -1,0 +1,43 @@
+"""Root URLconf. Each app adds its pages under its own prefix and its API under /api/v1/."""
+
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from . import api, views
+
+# The admin site signs in through allauth, so it gets the same MFA and rate limits
+# (allauth docs, common/admin.rst).
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "NBTC platform administration"
+
+directory_patterns = [
+    path("", views.directory, name="list"),
+    path("suggestions/", views.suggestion_list, name="suggestions"),
+    path("suggestions/<int:pk>/resolve/", views.suggestion_resolve, name="suggestion_resolve"),
+    path("<slug:slug>/", views.group_detail, name="group_detail"),
+    path("<slug:slug>/edit/", views.group_edit, name="group_edit"),
+    path("<slug:slug>/suggest/", views.group_suggest, name="group_suggest"),
+]
+
+api_patterns = [
+    path("directory/groups/", api.GroupListApi.as_view(), name="directory_groups"),
+    path("directory/groups/<slug:slug>/", api.GroupDetailApi.as_view(), name="directory_group"),
+    path("me/", api.MeApi.as_view(), name="me"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("account/", views.account, name="account"),
+    path("account/api-token/", views.api_token_create, name="api_token_create"),
+    path("account/api-token/revoke/", views.api_token_delete, name="api_token_delete"),
+    path("members/", views.member_list, name="member_list"),
+    path("members/invite/", views.member_invite, name="member_invite"),
+    path("directory/", include((directory_patterns, "directory"))),
+    path("api/v1/", include((api_patterns, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api_docs"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,208 @@
+"""HTML pages of the shared core: home, account, members, the Nordic directory."""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
+
+from . import selectors, services
+from .forms import (
+    DirectoryFilterForm,
+    GroupEditForm,
+    InviteForm,
+    SuggestionForm,
+    SuggestionResolveForm,
+)
+from .models import DirectorySuggestion, NetworkGroup, User
+
+
+def role_required(predicate, *, message: str):
+    """Signed in, and `predicate(user)` holds; otherwise 403 with a message."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(request, *args, **kwargs):
+            if not predicate(request.user):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+directory_editor_required = role_required(
+    lambda u: u.can_edit_directory, message="Only coordinators and admins edit the directory."
+)
+admin_required = role_required(
+    lambda u: u.is_consortium_admin, message="Only consortium admins manage members."
+)
+
+
+def home(request):
+    return render(request, "home.html")
+
+
+# --- Account -----------------------------------------------------------------------
+
+
+@login_required
+def account(request):
+    token = Token.objects.filter(user=request.user).first()
+    return render(request, "consortium/account.html", {"token": token})
+
+
+@require_POST
+@login_required
+def api_token_create(request):
+    """A fresh token for scripts; any earlier one stops working. Shown once."""
+    Token.objects.filter(user=request.user).delete()
+    token = Token.objects.create(user=request.user)
+    messages.success(request, f"Your new API token (copy it now, it is shown once): {token.key}")
+    return redirect("account")
+
+
+@require_POST
+@login_required
+def api_token_delete(request):
+    Token.objects.filter(user=request.user).delete()
+    messages.success(request, "Your API token has been revoked.")
+    return redirect("account")
+
+
+# --- Members -----------------------------------------------------------------------
+
+
+@admin_required
+def member_list(request):
+    members = User.objects.prefetch_related("institutions").order_by("email")
+    return render(request, "consortium/member_list.html", {"members": members})
+
+
+@admin_required
+def member_invite(request):
+    form = InviteForm(request.POST or None)
+    link = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            user, link = services.member_invite(
+                **form.cleaned_data, invited_by=request.user,
+                base_url=request.build_absolute_uri("/"),
+            )
+        except ValidationError as e:
+            for field, errors in e.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"{user.email} is invited; the link has been e-mailed.")
+    return render(request, "consortium/member_invite.html", {"form": form, "link": link})
+
+
+# --- Nordic network directory (public) --------------------------------------------
+
+
+def directory(request):
+    form = DirectoryFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    groups = list(
+        selectors.group_list(
+            search=filters.get("q", ""),
+            country=filters.get("country", ""),
+            category=filters.get("category", ""),
+            cancer_type=filters.get("cancer_type", ""),
+        )
+    )
+    all_groups = groups if not any(filters.values()) else list(selectors.group_list())
+    by_category: dict = {}
+    for group in groups:
+        by_category.setdefault(group.category, []).append(group)
+    context = {
+        "form": form,
+        "groups": groups,
+        "by_category": by_category if not filters.get("q") else None,
+        "categories": selectors.category_tree(),
+        "participation": selectors.country_participation(all_groups),
+        "cancer_types": selectors.cancer_type_choices(all_groups),
+        "country_names": selectors.COUNTRY_NAMES,
+        "filtered": any(filters.values()),
+    }
+    if request.headers.get("HX-Request"):
+        return render(request, "consortium/directory.html#results", context)
+    return render(request, "consortium/directory.html", context)
+
+
+def _listed_group(slug: str) -> NetworkGroup:
+    try:
+        return selectors.group_get(slug=slug)
+    except NetworkGroup.DoesNotExist:
+        raise Http404("No such group in the directory.") from None
+
+
+def group_detail(request, slug: str):
+    group = _listed_group(slug)
+    context = {"group": group, "country_names": selectors.COUNTRY_NAMES}
+    if request.user.is_authenticated and request.user.can_edit_directory:
+        context["history"] = selectors.group_history(group=group)
+        context["suggestions"] = group.suggestions.filter(
+            status=DirectorySuggestion.Status.OPEN
+        ).select_related("suggested_by")
+    return render(request, "consortium/group_detail.html", context)
+
+
+@directory_editor_required
+def group_edit(request, slug: str):
+    group = _listed_group(slug)
+    form = GroupEditForm(request.POST or None, instance=group, initial={"version": group.version})
+    if request.method == "POST" and form.is_valid():
+        changes = {f: form.cleaned_data[f] for f in form.Meta.fields}
+        try:
+            services.group_update(
+                group=group, by=request.user, expected_version=form.cleaned_data["version"], **changes
+            )
+        except services.EditConflict as conflict:
+            form.add_error(None, str(conflict))
+        except ValidationError as e:
+            form.add_error(None, e)
+        else:
+            messages.success(request, f"{group.name} saved.")
+            return redirect(group)
+    return render(request, "consortium/group_edit.html", {"group": group, "form": form})
+
+
+@login_required
+def group_suggest(request, slug: str):
+    group = _listed_group(slug)
+    form = SuggestionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.suggestion_create(group=group, by=request.user, message=form.cleaned_data["message"])
+        messages.success(request, "Thank you: a coordinator will review your correction.")
+        return redirect(group)
+    return render(request, "consortium/group_suggest.html", {"group": group, "form": form})
+
+
+@directory_editor_required
+def suggestion_list(request):
+    return render(
+        request, "consortium/suggestion_list.html", {"suggestions": selectors.open_suggestions()}
+    )
+
+
+@require_POST
+@directory_editor_required
+def suggestion_resolve(request, pk: int):
+    suggestion = get_object_or_404(DirectorySuggestion, pk=pk, status=DirectorySuggestion.Status.OPEN)
+    form = SuggestionResolveForm(request.POST)
+    if form.is_valid():
+        services.suggestion_resolve(
+            suggestion=suggestion, by=request.user,
+            status=form.cleaned_data["status"], note=form.cleaned_data["note"],
+        )
+        messages.success(request, "Suggestion resolved.")
+    else:
+        messages.error(request, "Choose applied or dismissed.")
+    return redirect("directory:suggestions")
