@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import selectors, services
-from .models import NetworkGroup
+from .models import NetworkGroup, User
 
 
 def exception_handler(exc, context):
@@ -110,11 +110,13 @@ class GroupDetailApi(APIView):
 class MeApi(APIView):
     """The signed-in member: role and institutions (handy to check a token)."""
 
-    class OutputSerializer(serializers.Serializer):
-        email = serializers.EmailField()
-        full_name = serializers.CharField()
-        role = serializers.CharField()
+    class OutputSerializer(serializers.ModelSerializer):
         institutions = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+
+        class Meta:
+            model = User
+            fields = ["email", "full_name", "role", "institutions"]
+            ref_name = "Member"
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request):

@@ -115,7 +115,8 @@ class DirectoryImportResult:
                 f"{self.unchanged} unchanged, {self.removed} removed")
 
 
-def _group_values(parsed: ParsedGroup, category: DirectoryCategory, position: int) -> dict:
+def _group_values(parsed: ParsedGroup, category: DirectoryCategory) -> dict:
+    """The fields an edition sets; a difference in any of them is an update."""
     return {
         "name": parsed.name,
         "acronym": " / ".join(parsed.acronyms),
@@ -132,7 +133,6 @@ def _group_values(parsed: ParsedGroup, category: DirectoryCategory, position: in
         "website_label": parsed.website_label,
         "website_note": parsed.website_note,
         "other_facts": [list(fact) for fact in parsed.other_facts],
-        "position": position,
         "removed_at": None,
     }
 
@@ -197,20 +197,23 @@ def directory_import(*, text: str, source: str) -> DirectoryImportResult:
         taken_slugs = {g.slug for g in existing}
         seen: set[int] = set()
         for position, item in enumerate(parsed.groups, start=1):
-            values = _group_values(item, categories[(item.category, item.subcategory)], position)
+            values = _group_values(item, categories[(item.category, item.subcategory)])
             group = _find_existing(item, [g for g in existing if g.pk not in seen])
             if group is None:
                 slug = _unique_slug(slugify(item.name), taken_slugs)
-                group = NetworkGroup.objects.create(slug=slug, **values)
+                group = NetworkGroup.objects.create(slug=slug, position=position, **values)
                 result.added += 1
             elif any(getattr(group, field) != value for field, value in values.items()):
                 for field, value in values.items():
                     setattr(group, field, value)
+                group.position = position
                 group.version += 1
                 group.save()
                 result.updated += 1
             else:
                 result.unchanged += 1
+                if group.position != position:  # moved by groups added or removed above it
+                    NetworkGroup.objects.filter(pk=group.pk).update(position=position)
             seen.add(group.pk)
         result.removed = NetworkGroup.objects.filter(removed_at__isnull=True).exclude(
             pk__in=seen

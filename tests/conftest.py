@@ -1,0 +1,99 @@
+"""Shared fixtures: members of each role, real sign-in through allauth with a real TOTP
+code, the seed document, and a clean cache (rate limits live in Redis) per test."""
+
+import os
+from pathlib import Path
+
+import pytest
+from allauth.account.models import EmailAddress
+from allauth.mfa.totp.internal.auth import (
+    TOTP,
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
+from django.core.cache import cache
+
+from consortium.models import Institution, Role, User
+
+# Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SEED = REPO_ROOT.parent / "shared" / "seeds" / "nordic-cancer-collaboration-overview.txt"
+if not SEED.exists():  # the copy shipped with the repo, for clones without shared/
+    SEED = REPO_ROOT / "seeds" / "nordic-cancer-collaboration-overview.txt"
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+def totp_code(secret: str) -> str:
+    return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+
+
+def make_member(role: str, *, institutions=("OUS",), email=None, with_totp=False) -> User:
+    email = email or f"{role}@example.no"
+    user = User.objects.create_user(email, password=PASSWORD, role=role, full_name=role.title())
+    user.institutions.set(Institution.objects.filter(code__in=institutions))
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
+    if with_totp:
+        user.totp_secret = generate_totp_secret()
+        TOTP.activate(user, user.totp_secret)
+    return user
+
+
+@pytest.fixture
+def member_factory(db):
+    return make_member
+
+
+def sign_in(client, user: User) -> None:
+    """The real allauth flow: password, then the TOTP code when the member has one."""
+    response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.content[:500]
+    if getattr(user, "totp_secret", None):
+        assert response["Location"] == "/accounts/2fa/authenticate/"
+        response = client.post("/accounts/2fa/authenticate/", {"code": totp_code(user.totp_secret)})
+        assert response.status_code == 302
+
+
+@pytest.fixture
+def coordinator(db):
+    return make_member(Role.COORDINATOR, with_totp=True)
+
+
+@pytest.fixture
+def researcher(db):
+    return make_member(Role.RESEARCHER, institutions=("UIO-ICR",))
+
+
+@pytest.fixture
+def coordinator_client(client, coordinator):
+    sign_in(client, coordinator)
+    return client
+
+
+@pytest.fixture
+def researcher_client(client, researcher):
+    sign_in(client, researcher)
+    return client
+
+
+@pytest.fixture
+def directory(db, seed_text):
+    from consortium.services import directory_import
+
+    directory_import(text=seed_text, source="seed")
