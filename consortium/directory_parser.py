@@ -21,7 +21,7 @@ Plain Python on purpose (no Django) so it can be tested without a database.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class DirectoryParseError(ValueError):
@@ -86,10 +86,8 @@ class _Paragraph:
 
     @property
     def is_heading(self) -> bool:
-        words = self.text.split()
-        return not self.label and len(words) <= MAX_HEADING_WORDS and not self.text.endswith(
-            _SENTENCE_ENDS
-        )
+        short = len(self.text.split()) <= MAX_HEADING_WORDS
+        return not self.label and short and not self.text.endswith(_SENTENCE_ENDS)
 
 
 def _paragraphs(text: str) -> list[_Paragraph]:
@@ -121,8 +119,11 @@ def _make_paragraph(line: int, text: str, blanks: int) -> _Paragraph:
 
 def _is_group_heading(paragraphs: list[_Paragraph], index: int) -> bool:
     """A group is exactly a heading whose next paragraph is a labelled fact."""
-    nxt = index + 1
-    return paragraphs[index].is_heading and nxt < len(paragraphs) and paragraphs[nxt].is_fact
+    following = paragraphs[index + 1 : index + 2]
+    return paragraphs[index].is_heading and bool(following) and following[0].is_fact
+
+
+_HEADING_NEXT = "it is followed by another heading; a new category needs 2+ blank lines above it"
 
 
 def _no_facts(paragraph: _Paragraph, reason: str) -> DirectoryParseError:
@@ -224,7 +225,7 @@ def _place(run: list[_Paragraph], category: str, subcategory: str) -> tuple[str,
         return category, subcategory
     wide = [k for k, p in enumerate(run) if p.blanks_before >= 2]
     if wide and wide[-1] > 0:
-        raise _no_facts(run[0], "it is followed by another heading")
+        raise _no_facts(run[0], _HEADING_NEXT)
     if wide or not category:
         category, subcategory, rest = run[0].text, "", run[1:]
         if rest:
@@ -232,23 +233,20 @@ def _place(run: list[_Paragraph], category: str, subcategory: str) -> tuple[str,
     else:
         subcategory, rest = run[0].text, run[1:]
     if rest:
-        raise _no_facts(rest[0], "it is followed by another heading")
+        raise _no_facts(rest[0], _HEADING_NEXT)
     return category, subcategory
 
 
 def _check_unique(groups: list[ParsedGroup]) -> None:
     """The same group twice (by name or acronym) is an editing mistake, not two groups."""
-    if not groups:
-        raise DirectoryParseError(1, "no groups found")
     seen: dict[str, int] = {}
     for group in groups:
         keys = [("name", group.name)] + [("acronym", a) for a in group.acronyms]
         for kind, value in keys:
             key = f"{kind}:{value.casefold()}"
             if key in seen:
-                raise DirectoryParseError(
-                    group.line, f"duplicate group {kind} {value!r} (already used on line {seen[key]})"
-                )
+                message = f"duplicate group {kind} {value!r} (already used on line {seen[key]})"
+                raise DirectoryParseError(group.line, message)
             seen[key] = group.line
 
 
@@ -270,7 +268,7 @@ class _Fact:
     key: str
     label: str
     line: int
-    parts: list[str] = field(default_factory=list)
+    parts: list[str]
 
 
 def _field_key(label: str) -> str:
@@ -308,7 +306,9 @@ def _build_group(
     facts = _collect_facts(heading, body)
     values = {fact.key: "\n\n".join(fact.parts) for fact in facts}
     website = next((fact for fact in facts if fact.key == "website"), None)
-    url, link_label, note = _parse_website(website.label, values["website"]) if website else ("",) * 3
+    url, link_label, note = ("", "", "")
+    if website:
+        url, link_label, note = _parse_website(website.label, values["website"])
     name, acronyms = _name_and_acronyms(heading.text)
     members, associates = countries_from_wording(values.get("participants", ""))
     return ParsedGroup(

@@ -12,8 +12,9 @@ candidates+=(/root/.pyenv/versions/3.1[23]*/bin/python3.1[23] python3)
 
 for candidate in "${candidates[@]}"; do
   # An unmatched glob stays literal; running it just fails like any other bad candidate.
+  # The interpreter's own path, not a shim's, so the venv does not depend on pyenv's choice.
   if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
-    command -v "$candidate"
+    "$candidate" -c 'import sys; print(sys.executable)'
     exit 0
   fi
 done

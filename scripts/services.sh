@@ -9,14 +9,16 @@
 # A service whose URL is already set in the environment (DATABASE_URL, REDIS_URL) is the user's:
 # it is neither started, stopped nor installed here. REDIS_DB picks the Redis database number in
 # the printed REDIS_URL (tests use 1, so they never flush the development data in 0).
+# NBTC_PG_PORT and NBTC_REDIS_PORT move the services off their usual ports (54329, 63799).
 # Only the export lines go to stdout; everything else goes to stderr.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOCAL="$ROOT/.local"
-PG_PORT=54329
+# Fixed ports, so the URLs never change; override them to run a second checkout beside this one.
+PG_PORT=${NBTC_PG_PORT:-54329}
 PG_DB=nbtc
-REDIS_PORT=63799
+REDIS_PORT=${NBTC_REDIS_PORT:-63799}
 REDIS_DB=${REDIS_DB:-0}
 REDIS_DIR="$LOCAL/redis"
 

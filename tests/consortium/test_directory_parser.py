@@ -1,6 +1,8 @@
 """Tests for consortium.directory_parser (plain Python, no database).
 
-Run: .venv/bin/python -m pytest -p no:django -p no:playwright tests/consortium/test_directory_parser.py
+Run: .venv/bin/python -m pytest -p no:django -p no:playwright --noconftest \
+         tests/consortium/test_directory_parser.py
+(--noconftest because tests/conftest.py imports Django models.)
 """
 
 import functools
@@ -172,7 +174,9 @@ def test_it_records_heading_lines_and_headings_as_written():
 def test_it_splits_acronyms_from_names():
     hpb = seed().groups[12]
     assert hpb.acronyms == ("HPB", "NOLCA")
-    assert hpb.name == "Nordic Hepato-Pancreato-Biliary Association / Nordic Liver Cancer Association"
+    assert hpb.name == (
+        "Nordic Hepato-Pancreato-Biliary Association / Nordic Liver Cancer Association"
+    )
     assert group(seed(), "Nordic-European Initiative on Colorectal Cancer").acronyms == ("NordICC",)
     ntog = group(seed(), "Nordic Thoracic Oncology Group Symposium")
     assert ntog.acronyms == ("NTOG",)
@@ -243,7 +247,8 @@ def test_it_maps_labels_to_fields():
     myeloma = group(seed(), "Nordic Myeloma Study Group")
     assert myeloma.cancer_types == "Multiple myeloma"
     assert myeloma.participants == (
-        "Norwegian, Swedish, Icelandic, Finnish, Estonian, Lithuanian, and Danish clinical/hospitals"
+        "Norwegian, Swedish, Icelandic, Finnish, Estonian, Lithuanian, and Danish "
+        "clinical/hospitals"
     )
     assert myeloma.focus == "Clinical trials and evidence-based treatment strategies"
     hpb = seed().groups[12]
