@@ -34,8 +34,9 @@ help:
 	@echo "make status  show whether the local PostgreSQL and Redis run"
 	@echo "make psql    open psql on the local database"
 
+# `make test` also needs Chromium; asking for it here installs everything in one apt-get run.
 setup: $(INSTALL_STAMP)
-	@scripts/system-packages.sh
+	@scripts/system-packages.sh $(SYSTEM_PACKAGES_FLAGS)
 
 # A missing (or broken: its interpreter gone) venv is made anew.
 $(PY):
@@ -64,8 +65,8 @@ run: setup
 	exec scripts/run.sh
 
 # Tests use Redis database 1, so they never touch the development data in 0.
+test: SYSTEM_PACKAGES_FLAGS := --browser
 test: setup
-	@scripts/system-packages.sh --browser
 	@env_lines=$$(REDIS_DB=1 scripts/services.sh start); eval "$$env_lines"; \
 	export $(TEST_ENV); \
 	exec $(PY) -m pytest $(PYTEST_ARGS)

@@ -39,7 +39,8 @@ eval "$env_lines"
 : "${DATABASE_URL:?scripts/services.sh printed no DATABASE_URL}"
 
 # The benchmark's own database beside the development one (same server, name + _bench).
-export DATABASE_URL="${DATABASE_URL%/*}/$(basename "${DATABASE_URL%%\?*}")_bench"
+dev_db=$(basename "${DATABASE_URL%%\?*}")
+export DATABASE_URL="${DATABASE_URL%/*}/${dev_db}_bench"
 "$PY" - <<'PY'
 import os
 import environ

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from allauth.account.authentication import get_authentication_records
+from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
@@ -25,6 +26,16 @@ def session_started_at(request) -> datetime:
         request.session[SESSION_STARTED_KEY] = now.isoformat()
         return now
     return datetime.fromisoformat(started)
+
+
+def passed_mfa_step(request, user) -> bool:
+    """The session passed the MFA step at sign-in, or set MFA up itself: activating
+    TOTP takes a valid code, so the member is not signed out right after doing so."""
+    if any(r.get("method") == "mfa" for r in get_authentication_records(request, user)):
+        return True
+    return Authenticator.objects.filter(
+        user=user, created_at__gte=session_started_at(request)
+    ).exists()
 
 
 class AbsoluteSessionLifetimeMiddleware:
@@ -59,7 +70,7 @@ class RequireMFAMiddleware:
                 if not request.path.startswith(MFA_SETUP_PATHS):
                     return self.refuse(request, "Set up two-factor authentication first.",
                                        reverse("mfa_activate_totp"))
-            elif not any(r.get("method") == "mfa" for r in get_authentication_records(request, user)):
+            elif not passed_mfa_step(request, user):
                 logout(request)
                 return self.refuse(request, "Sign in with your two-factor code.",
                                    f"{reverse('account_login')}?next={request.path}")

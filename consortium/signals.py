@@ -2,8 +2,6 @@
 
 import logging
 
-from allauth.account.internal.flows.login import record_authentication
-from allauth.mfa.signals import authenticator_added
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.utils import timezone
@@ -24,11 +22,3 @@ def start_session_clock(sender, request, user, **kwargs):
 def log_failed_sign_in(sender, credentials, request=None, **kwargs):
     # ASVS 16.3.1: log authentication attempts, never the password.
     security_log.warning("failed sign-in for %r", str(credentials.get("email", ""))[:200])
-
-
-@receiver(authenticator_added)
-def count_activation_as_mfa_step(sender, request, user, authenticator, **kwargs):
-    """Activating TOTP needs a valid code, so the session has passed the MFA step;
-    without this the member would be signed out right after setting MFA up."""
-    if request is not None:
-        record_authentication(request, user, "mfa", type=authenticator.type, activation=True)
