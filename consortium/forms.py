@@ -20,6 +20,13 @@ def _country_codes(values: list[str], field: str) -> list[str]:
 
 class GroupEditForm(forms.ModelForm):
     version = forms.IntegerField(widget=forms.HiddenInput)
+    countries = forms.CharField(required=False, help_text="Comma-separated ISO codes, e.g. DK, FI, IS, NO, SE.")
+    associate_countries = forms.CharField(required=False, help_text="Comma-separated ISO codes.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in ("countries", "associate_countries"):
+            self.initial[field] = ", ".join(getattr(self.instance, field) or [])
 
     class Meta:
         model = NetworkGroup
@@ -31,13 +38,12 @@ class GroupEditForm(forms.ModelForm):
             "focus": forms.Textarea(attrs={"rows": 3}),
             "key_activities": forms.Textarea(attrs={"rows": 4}),
         }
-        help_texts = {"countries": "Comma-separated ISO codes, e.g. DK, FI, IS, NO, SE."}
 
     def clean_countries(self):
-        return _country_codes(self.cleaned_data["countries"], "Countries")
+        return _country_codes(self.cleaned_data["countries"].split(","), "Countries")
 
     def clean_associate_countries(self):
-        return _country_codes(self.cleaned_data["associate_countries"], "Associate countries")
+        return _country_codes(self.cleaned_data["associate_countries"].split(","), "Associate countries")
 
 
 class SuggestionForm(forms.ModelForm):

@@ -266,7 +266,35 @@ def suggestion_create(*, group: NetworkGroup, by: User, message: str) -> Directo
     suggestion = DirectorySuggestion(group=group, suggested_by=by, message=message)
     suggestion.full_clean()
     suggestion.save()
+    from .tasks import notify_directory_editors
+
+    transaction.on_commit(lambda: notify_directory_editors.delay(suggestion.pk))
     return suggestion
+
+
+def suggestion_notify_editors(*, suggestion: DirectorySuggestion) -> int:
+    """Tell the directory's editors of a new suggestion, once; returns how many were told.
+    The row is locked while mailing, and marked only if the mail went out, so a retry
+    after a failure sends it and a retry after success does not."""
+    with transaction.atomic():
+        locked = DirectorySuggestion.objects.select_for_update().get(pk=suggestion.pk)
+        if locked.notified_at is not None:
+            return 0
+        editors = list(
+            User.objects.filter(is_active=True, role__in=[Role.COORDINATOR, Role.ADMIN])
+            .values_list("email", flat=True)
+        )
+        if editors:
+            send_mail(
+                f"Suggested correction: {suggestion.group.name}",
+                f"{suggestion.suggested_by} suggests:\n\n{suggestion.message}\n\n"
+                "Review it under Suggestions in the NBTC platform's directory.",
+                None,
+                editors,
+            )
+        locked.notified_at = timezone.now()
+        locked.save(update_fields=["notified_at"])
+    return len(editors)
 
 
 @transaction.atomic
