@@ -117,7 +117,6 @@ def directory(request):
             cancer_type=filters.get("cancer_type", ""),
         )
     )
-    all_groups = groups if not any(filters.values()) else list(selectors.group_list())
     by_category: dict = {}
     for group in groups:
         by_category.setdefault(group.category, []).append(group)
@@ -125,14 +124,16 @@ def directory(request):
         "form": form,
         "groups": groups,
         "by_category": by_category if not filters.get("q") else None,
-        "categories": selectors.category_tree(),
-        "participation": selectors.country_participation(all_groups),
-        "cancer_types": selectors.cancer_type_choices(all_groups),
-        "country_names": selectors.COUNTRY_NAMES,
         "filtered": any(filters.values()),
     }
-    if request.headers.get("HX-Request"):
+    if request.headers.get("HX-Request"):  # live search: only the results are replaced
         return render(request, "consortium/directory.html#results", context)
+    all_groups = list(selectors.group_list()) if context["filtered"] else groups
+    context.update(
+        categories=selectors.category_tree(),
+        participation=selectors.country_participation(all_groups),
+        cancer_types=selectors.cancer_type_choices(all_groups),
+    )
     return render(request, "consortium/directory.html", context)
 
 

@@ -33,8 +33,7 @@ def test_coordinator_finds_and_edits_a_group(live_server, page, coordinator, dir
     errors = []
 
     def on_console(msg):
-        # The app has no favicon: Chromium's own /favicon.ico probe 404s. Anything else counts.
-        if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
+        if msg.type == "error":
             errors.append(f"{msg.text} ({msg.location.get('url')})")
 
     page.on("console", on_console)
