@@ -79,3 +79,9 @@ status:
 
 psql:
 	@psql "$${DATABASE_URL:-postgres://postgres@127.0.0.1:54329/nbtc}"
+
+# p50/p95 latency of the directory's list, search and detail pages under 20 concurrent
+# clients, against gunicorn in production mode on 127.0.0.1:8010 (README: Benchmarks).
+.PHONY: bench
+bench: setup
+	@benchmarks/directory_latency.sh
