@@ -1,0 +1,47 @@
+"""The API for scripts: token authentication, the schema, and the docs under the CSP."""
+
+import re
+
+import pytest
+
+from consortium.models import Role
+from tests.conftest import make_member, sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_member_creates_a_token_and_a_script_uses_it(client):
+    researcher = make_member(Role.RESEARCHER)
+    sign_in(client, researcher)
+    response = client.post("/account/api-token/", follow=True)
+    token = re.search(r"shown once\): (\w{40})", response.content.decode()).group(1)
+
+    from django.test import Client
+
+    script = Client()
+    me = script.get("/api/v1/me/", headers={"Authorization": f"Token {token}"})
+    assert me.status_code == 200
+    assert me.json() == {"email": researcher.email, "full_name": "Researcher",
+                         "role": "researcher", "institutions": ["OUS"]}
+    assert script.get("/api/v1/me/", headers={"Authorization": "Token " + "0" * 40}).json() == {
+        "message": "Invalid token.", "extra": {}}
+
+    client.post("/account/api-token/revoke/")
+    assert script.get("/api/v1/me/", headers={"Authorization": f"Token {token}"}).status_code == 401
+
+
+def test_the_openapi_schema_lists_the_endpoints(client):
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"}).content.decode()
+    assert "/api/v1/directory/groups/" in schema and "/api/v1/me/" in schema
+
+
+def test_the_api_docs_load_only_local_assets_under_the_csp(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    html = response.content.decode()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources and all(s.startswith("/") for s in sources), sources
+    assert any("swagger-ui" in s for s in sources)
+    assert "<script>" not in html.replace(" ", "")  # no inline script for the CSP to block
