@@ -74,6 +74,7 @@ class GroupFilterSerializer(serializers.Serializer):
 class GroupListApi(APIView):
     """Nordic cancer collaboration groups (public)."""
 
+    authentication_classes: list = []  # public: no session or token needed
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -96,6 +97,7 @@ class GroupListApi(APIView):
 
 
 class GroupDetailApi(APIView):
+    authentication_classes: list = []
     permission_classes = [AllowAny]
 
     @extend_schema(responses=GroupOutputSerializer)
