@@ -35,8 +35,13 @@ help:
 	@echo "make psql    open psql on the local database"
 
 # `make test` also needs Chromium; asking for it here installs everything in one apt-get run.
-setup: $(INSTALL_STAMP)
+setup: $(INSTALL_STAMP) .env
 	@scripts/system-packages.sh $(SYSTEM_PACKAGES_FLAGS)
+
+# Development values for a plain `python manage.py ...` in this checkout (git-ignored;
+# settings read it only when DJANGO_DEBUG is not set in the environment).
+.env:
+	@printf 'DJANGO_DEBUG=1\nDJANGO_SECRET_KEY=dev-only-%s\n' "$$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')" > $@
 
 # A missing (or broken: its interpreter gone) venv is made anew.
 $(PY):

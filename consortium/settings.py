@@ -5,6 +5,7 @@ Defaults are safe for production: DEBUG is off and the secret key is required.
 deployment path (docker-compose.yml) sets the production ones.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from django.utils.csp import CSP
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# A development checkout keeps its values in .env (written by `make setup`); it is read only
+# when the environment does not say which mode to run in, so deployments never read it.
+if "DJANGO_DEBUG" not in os.environ and (BASE_DIR / ".env").exists():
+    env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
