@@ -30,8 +30,10 @@ def search_query(text: str) -> SearchQuery | None:
     words = re.findall(r"\w+", text.lower())
     if not words:
         return None
-    return SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config="english") | (
-        SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config="simple")
+    prefixes = " & ".join(f"{w}:*" for w in words)
+    # English stems ("tumours" ~ "tumour"); simple keeps acronyms and names as written.
+    return SearchQuery(prefixes, search_type="raw", config="english") | SearchQuery(
+        prefixes, search_type="raw", config="simple"
     )
 
 
@@ -63,6 +65,14 @@ def group_list(
     elif search:
         groups = groups.none()
     return groups
+
+
+def groups_by_category(groups) -> dict:
+    """Groups under their (sub)category, in list order, for the browse view."""
+    by_category: dict = {}
+    for group in groups:
+        by_category.setdefault(group.category, []).append(group)
+    return by_category
 
 
 def group_get(*, slug: str) -> NetworkGroup:

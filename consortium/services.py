@@ -12,6 +12,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from rest_framework.authtoken.models import Token
 
 from .directory_parser import ParsedDirectory, ParsedGroup, parse_directory
 from .models import (
@@ -74,6 +75,17 @@ def member_invite(
         )
     )
     return user, link
+
+
+@transaction.atomic
+def api_token_renew(*, user: User) -> Token:
+    """A new API token for the member's scripts; the previous one stops working."""
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)
+
+
+def api_token_revoke(*, user: User) -> None:
+    Token.objects.filter(user=user).delete()
 
 
 # --- Access log --------------------------------------------------------------------

@@ -62,8 +62,7 @@ def account(request):
 @login_required
 def api_token_create(request):
     """A fresh token for scripts; any earlier one stops working. Shown once."""
-    Token.objects.filter(user=request.user).delete()
-    token = Token.objects.create(user=request.user)
+    token = services.api_token_renew(user=request.user)
     messages.success(request, f"Your new API token (copy it now, it is shown once): {token.key}")
     return redirect("account")
 
@@ -71,7 +70,7 @@ def api_token_create(request):
 @require_POST
 @login_required
 def api_token_delete(request):
-    Token.objects.filter(user=request.user).delete()
+    services.api_token_revoke(user=request.user)
     messages.success(request, "Your API token has been revoked.")
     return redirect("account")
 
@@ -117,13 +116,11 @@ def directory(request):
             cancer_type=filters.get("cancer_type", ""),
         )
     )
-    by_category: dict = {}
-    for group in groups:
-        by_category.setdefault(group.category, []).append(group)
     context = {
         "form": form,
         "groups": groups,
-        "by_category": by_category if not filters.get("q") else None,
+        # Search results are ranked, so they are shown as one list, not by category.
+        "by_category": None if filters.get("q") else selectors.groups_by_category(groups),
         "filtered": any(filters.values()),
     }
     if request.headers.get("HX-Request"):  # live search: only the results are replaced
