@@ -254,6 +254,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"YesNoUnknownEnum": "registry.models.YesNoUnknown"},
 }
 
 # --- Celery (Redis broker); tasks are thin, idempotent and acknowledged late ---

@@ -25,6 +25,7 @@ api_patterns = [
     path("directory/groups/", api.GroupListApi.as_view(), name="directory_groups"),
     path("directory/groups/<slug:slug>/", api.GroupDetailApi.as_view(), name="directory_group"),
     path("me/", api.MeApi.as_view(), name="me"),
+    path("registry/", include("registry.api_urls")),
 ]
 
 urlpatterns = [
@@ -36,6 +37,7 @@ urlpatterns = [
     path("members/", views.member_list, name="member_list"),
     path("members/invite/", views.member_invite, name="member_invite"),
     path("directory/", include((directory_patterns, "directory"))),
+    path("registry/", include("registry.urls")),
     path("api/v1/", include((api_patterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api_docs"),

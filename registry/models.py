@@ -1,1 +1,372 @@
-"""Models arrive with the issue that builds this app."""
+"""The national quality register: patients, their tumour episodes (one per primary
+tumour), molecular markers, treatment and course. Variable set from
+shared/reference/registry.md §2.4; vocabularies in vocabulary.py.
+
+Each section row carries a `version`: a save names the version it was loaded at, and a
+save against a newer version is refused (services.EditConflict), never overwritten.
+Change history (who, when, what, why) is kept by django-pghistory triggers; services
+put the patient and the reason into the history context."""
+
+import secrets
+
+import pghistory
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from consortium.models import Institution
+
+from . import national_id, vocabulary
+
+
+class YesNoUnknown(models.TextChoices):
+    YES = "yes", "Yes"
+    NO = "no", "No"
+    UNKNOWN = "unknown", "Unknown"
+
+
+def new_register_number() -> str:
+    """Pseudonymous: random, so it says nothing about the person or the order of entry.
+    Crockford-style alphabet without I, L, O, U, so it reads aloud and types safely."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    body = "".join(secrets.choice(alphabet) for _ in range(8))
+    return f"NB-{body[:4]}-{body[4:]}"
+
+
+@pghistory.track(exclude=["search_name"])
+class Patient(models.Model):
+    class Sex(models.TextChoices):
+        FEMALE = "female", "Female"
+        MALE = "male", "Male"
+        UNKNOWN = "unknown", "Unknown"
+
+    class VitalStatus(models.TextChoices):
+        ALIVE = "alive", "Alive"
+        DEAD = "dead", "Dead"
+
+    register_number = models.CharField(max_length=16, unique=True, default=new_register_number,
+                                       editable=False)
+    national_id = models.CharField("national ID", max_length=11, unique=True)
+    synthetic_id = models.CharField(max_length=40, blank=True,
+                                    help_text="Set when the national ID is a synthetic test number.")
+    full_name = models.CharField("name", max_length=200)
+    search_name = models.CharField(max_length=200, editable=False, db_index=True)
+    sex = models.CharField(max_length=10, choices=Sex.choices)
+    birth_date = models.DateField()
+    health_region = models.CharField(max_length=20, choices=Institution.HealthRegion.choices,
+                                     blank=True)
+    vital_status = models.CharField(max_length=10, choices=VitalStatus.choices,
+                                    default=VitalStatus.ALIVE)
+    date_of_death = models.DateField(null=True, blank=True)
+    institutions = models.ManyToManyField(Institution, through="PatientInstitution",
+                                          related_name="patients")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["search_name", "id"]
+        indexes = [
+            GinIndex(name="patient_name_trgm", fields=["search_name"], opclasses=["gin_trgm_ops"]),
+        ]
+
+    def __str__(self) -> str:  # never the national ID or the name: __str__ ends up in logs
+        return self.register_number
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:patient", args=[self.register_number])
+
+    @property
+    def masked_national_id(self) -> str:
+        return national_id.mask(self.national_id)
+
+    def age_on(self, day) -> int:
+        return day.year - self.birth_date.year - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
+class PatientInstitution(models.Model):
+    """The institutions that treat the patient (diagnosed in Tromsø, operated in Oslo:
+    both). Their clinicians see and edit the patient."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE)
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["patient", "institution"],
+                                               name="patient_institution_once")]
+        indexes = [models.Index(fields=["institution", "patient"])]
+
+
+@pghistory.track()
+class TumourEpisode(models.Model):
+    """One primary tumour and its report. The report is a draft until a clinician submits
+    it as complete; it is then locked until a coordinator or admin reopens it."""
+
+    class Basis(models.TextChoices):
+        HISTOLOGY = "histology", "Histology"
+        CYTOLOGY = "cytology", "Cytology"
+        RADIOLOGY = "radiology", "Radiology only"
+
+    class Laterality(models.TextChoices):
+        LEFT = "left", "Left"
+        RIGHT = "right", "Right"
+        BILATERAL = "bilateral", "Bilateral"
+        MIDLINE = "midline", "Midline"
+        NOT_APPLICABLE = "not_applicable", "Not applicable"
+        UNKNOWN = "unknown", "Unknown"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        COMPLETE = "complete", "Complete"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="episodes")
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT,
+                                    help_text="The reporting hospital.", related_name="+")
+    referral_date = models.DateField(null=True, blank=True,
+                                     help_text="Referral received (starts the cancer pathway).")
+    diagnosis_date = models.DateField(null=True, blank=True)
+    basis = models.CharField("basis of diagnosis", max_length=20, choices=Basis.choices, blank=True)
+    diagnosis = models.CharField("WHO CNS5 diagnosis", max_length=60, blank=True,
+                                 choices=[(k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()])
+    who_grade = models.PositiveSmallIntegerField("CNS WHO grade", null=True, blank=True)
+    morphology = models.CharField("ICD-O-3 morphology", max_length=7, blank=True)
+    topography = models.CharField("ICD-10 topography", max_length=5, blank=True,
+                                  choices=vocabulary.TOPOGRAPHY_CHOICES)
+    laterality = models.CharField(max_length=20, choices=Laterality.choices, blank=True)
+    mdt_dates = ArrayField(models.DateField(), default=list, blank=True,
+                           verbose_name="MDT meeting dates")
+    trial_offered = models.CharField("trial inclusion offered", max_length=10,
+                                     choices=YesNoUnknown.choices, blank=True)
+    trial_accepted = models.CharField("trial inclusion accepted", max_length=10,
+                                      choices=YesNoUnknown.choices, blank=True)
+    acknowledged_warnings = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+    markers_version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["diagnosis_date", "id"]
+        indexes = [models.Index(fields=["institution", "status", "diagnosis_date"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_diagnosis_display() or 'Tumour'} ({self.diagnosis_date or 'no date'})"
+
+    @property
+    def tumour_type(self) -> vocabulary.TumourType | None:
+        return vocabulary.TUMOUR_TYPES.get(self.diagnosis)
+
+    @property
+    def is_locked(self) -> bool:
+        return self.status == self.Status.COMPLETE
+
+
+class MarkerResult(models.TextChoices):
+    ALTERED = "altered", "Altered / mutant / methylated / deleted"
+    WILDTYPE = "wildtype", "Wildtype / negative / unmethylated"
+    INCONCLUSIVE = "inconclusive", "Inconclusive"
+    NOT_TESTED = "not_tested", "Not tested"
+
+
+class MarkerMethod(models.TextChoices):
+    IHC = "ihc", "Immunohistochemistry"
+    SEQUENCING = "sequencing", "Sequencing (Sanger/NGS)"
+    PCR = "pcr", "PCR / pyrosequencing"
+    FISH = "fish", "FISH"
+    METHYLATION_ARRAY = "methylation_array", "Methylation array"
+    COPY_NUMBER = "copy_number", "Copy-number analysis"
+    OTHER = "other", "Other"
+
+
+@pghistory.track()
+class MolecularMarker(models.Model):
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="markers")
+    marker = models.CharField(max_length=30, choices=list(vocabulary.MARKERS.items()))
+    result = models.CharField(max_length=20, choices=MarkerResult.choices)
+    method = models.CharField(max_length=20, choices=MarkerMethod.choices, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["episode", "marker"], name="one_result_per_marker")]
+
+
+class EpisodeSection(models.Model):
+    """A repeating section of an episode (surgery, radiotherapy ...), versioned on its own."""
+
+    version = models.PositiveIntegerField(default=1)
+    acknowledged_warnings = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+@pghistory.track()
+class Surgery(EpisodeSection):
+    class Procedure(models.TextChoices):
+        STEREOTACTIC_BIOPSY = "stereotactic_biopsy", "Stereotactic biopsy"
+        OPEN_BIOPSY = "open_biopsy", "Open biopsy"
+        RESECTION = "resection", "Resection"
+
+    class ExtentOfResection(models.TextChoices):
+        GROSS_TOTAL = "gross_total", "Gross total resection"
+        SUBTOTAL = "subtotal", "Subtotal resection"
+        PARTIAL = "partial", "Partial resection"
+        BIOPSY_ONLY = "biopsy_only", "Biopsy only"
+        UNKNOWN = "unknown", "Unknown"
+
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="surgeries")
+    surgery_date = models.DateField()
+    surgery_end_time = models.TimeField(null=True, blank=True,
+                                        help_text="When the operation ended (for MRI timing).")
+    procedure = models.CharField(max_length=30, choices=Procedure.choices)
+    extent_of_resection = models.CharField(max_length=20, choices=ExtentOfResection.choices,
+                                           blank=True)
+    postoperative_mri_at = models.DateTimeField("postoperative MRI", null=True, blank=True)
+    complications_within_30_days = models.CharField(max_length=10, choices=YesNoUnknown.choices,
+                                                    blank=True)
+    complications = models.TextField("complications (describe)", blank=True)
+    reoperation = models.BooleanField(default=False, help_text="A reoperation for this tumour.")
+
+    class Meta:
+        ordering = ["surgery_date", "id"]
+
+    @property
+    def ended_at(self):
+        from datetime import datetime, time
+
+        return timezone.make_aware(datetime.combine(self.surgery_date, self.surgery_end_time or time(0)))
+
+    @property
+    def mri_hours_after_surgery(self) -> float | None:
+        if not self.postoperative_mri_at:
+            return None
+        return round((self.postoperative_mri_at - self.ended_at).total_seconds() / 3600, 1)
+
+
+@pghistory.track()
+class RadiotherapyCourse(EpisodeSection):
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="radiotherapy")
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    total_dose_gy = models.DecimalField("total dose (Gy)", max_digits=5, decimal_places=2)
+    fractions = models.PositiveSmallIntegerField()
+    completed_as_planned = models.CharField(max_length=10, choices=YesNoUnknown.choices, blank=True)
+
+    class Meta:
+        ordering = ["start_date", "id"]
+
+    @property
+    def dose_per_fraction_gy(self):
+        return round(self.total_dose_gy / self.fractions, 2) if self.fractions else None
+
+
+@pghistory.track()
+class SystemicTherapy(EpisodeSection):
+    class Regimen(models.TextChoices):
+        # Norwegian guideline regimens (registry.md §2.1: Stupp, PCV, lomustine).
+        TEMOZOLOMIDE_CONCOMITANT = "tmz_concomitant", "Temozolomide, concomitant with RT"
+        TEMOZOLOMIDE_ADJUVANT = "tmz_adjuvant", "Temozolomide, adjuvant"
+        PCV = "pcv", "PCV (procarbazine, lomustine, vincristine)"
+        LOMUSTINE = "lomustine", "Lomustine"
+        BEVACIZUMAB = "bevacizumab", "Bevacizumab"
+        OTHER = "other", "Other"
+
+    class StopReason(models.TextChoices):
+        COMPLETED = "completed", "Completed as planned"
+        PROGRESSION = "progression", "Progression"
+        TOXICITY = "toxicity", "Toxicity"
+        PATIENT_CHOICE = "patient_choice", "Patient's choice"
+        DEATH = "death", "Death"
+        OTHER = "other", "Other"
+
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="systemic_therapies")
+    regimen = models.CharField(max_length=30, choices=Regimen.choices)
+    regimen_other = models.CharField("other regimen", max_length=200, blank=True)
+    cycles = models.PositiveSmallIntegerField(null=True, blank=True)
+    start_date = models.DateField()
+    stop_date = models.DateField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=20, choices=StopReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["start_date", "id"]
+        verbose_name_plural = "systemic therapies"
+
+
+@pghistory.track()
+class PerformanceStatus(EpisodeSection):
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="performance")
+    assessed_on = models.DateField()
+    ecog = models.PositiveSmallIntegerField("ECOG", null=True, blank=True)
+    karnofsky = models.PositiveSmallIntegerField("Karnofsky", null=True, blank=True)
+
+    class Meta:
+        ordering = ["assessed_on", "id"]
+        verbose_name_plural = "performance statuses"
+
+
+@pghistory.track()
+class FollowUp(EpisodeSection):
+    class Response(models.TextChoices):
+        # RANO 2010 (registry.md §2.4).
+        COMPLETE = "CR", "Complete response (CR)"
+        PARTIAL = "PR", "Partial response (PR)"
+        STABLE = "SD", "Stable disease (SD)"
+        PROGRESSIVE = "PD", "Progressive disease (PD)"
+        NOT_EVALUABLE = "NE", "Not evaluable"
+
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="follow_ups")
+    assessed_on = models.DateField()
+    rano_response = models.CharField("RANO response", max_length=2, choices=Response.choices, blank=True)
+    progression = models.BooleanField(default=False)
+    progression_date = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["assessed_on", "id"]
+
+
+class Reopening(models.Model):
+    """A coordinator or admin reopened a complete report, and why."""
+
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="reopenings")
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class WorklistDigest(models.Model):
+    """One nightly digest per clinician and day: the beat task may run twice, or be
+    retried, and still sends once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    items = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_digest_per_day")]
+
+
+class FormDraft(models.Model):
+    """What a clinician typed into a section form but has not saved yet, kept as they
+    type (autosave) so a draft is never lost; removed when the section is saved."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    form_key = models.CharField(max_length=100)
+    data = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "patient", "form_key"], name="one_draft_per_form")]

@@ -1,1 +1,28 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "registry"
+
+patient = "patients/<str:register_number>/"
+episode = patient + "episodes/<int:episode_id>/"
+
+urlpatterns = [
+    path("", views.patient_list, name="patient_list"),
+    path("worklist/", views.worklist, name="worklist"),
+    path("patients/new/", views.patient_create, name="patient_create"),
+    path(patient, views.patient_detail, name="patient"),
+    path(patient + "edit/", views.patient_edit, name="patient_edit"),
+    path(patient + "history/", views.patient_history, name="patient_history"),
+    path(patient + "access/", views.patient_access, name="patient_access"),
+    path(patient + "drafts/<str:form_key>/", views.draft_autosave, name="draft_autosave"),
+    path(patient + "drafts/<str:form_key>/discard/", views.draft_discard, name="draft_discard"),
+    path(patient + "episodes/new/", views.episode_form, name="episode_create"),
+    path(episode, views.episode_form, name="episode_edit"),
+    path(episode + "markers/", views.markers_form, name="markers"),
+    path(episode + "submit/", views.episode_submit, name="episode_submit"),
+    path(episode + "reopen/", views.episode_reopen, name="episode_reopen"),
+    path(episode + "<str:section>/new/", views.section_form, name="section_create"),
+    path(episode + "<str:section>/<int:pk>/", views.section_form, name="section_edit"),
+    path(episode + "<str:section>/<int:pk>/delete/", views.section_delete, name="section_delete"),
+]

@@ -1,0 +1,443 @@
+"""REST API of the register, /api/v1/registry/: the same services, rules and
+permissions as the pages. Errors are 400 with field names ({"message", "extra":
+{"fields"}}), a conflicting edit is 409, anything the member may not see is 404.
+
+National IDs never go in URLs: search for one with POST /patients/search/."""
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from consortium.models import Institution, Role
+from consortium.services import patient_access_log
+
+from . import rules, selectors, services
+from .models import (
+    FollowUp,
+    MarkerMethod,
+    MarkerResult,
+    Patient,
+    PerformanceStatus,
+    RadiotherapyCourse,
+    Surgery,
+    SystemicTherapy,
+    TumourEpisode,
+)
+from .vocabulary import MARKERS
+
+
+class WriteMeta(serializers.Serializer):
+    """What every write may carry besides the values."""
+
+    version = serializers.IntegerField(required=False, help_text="The version you loaded; a newer one answers 409.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500,
+                                   help_text="Why the change is made (kept in the history).")
+    acknowledge_warnings = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text="Codes of the warnings you have read (a 400 lists them as 'Warning [code]: ...').")
+
+    def meta(self) -> dict:
+        data = self.validated_data
+        return {"expected_version": data.get("version"), "reason": data.get("reason", ""),
+                "acknowledge": data.get("acknowledge_warnings", [])}
+
+    def values(self) -> dict:
+        return {k: v for k, v in self.validated_data.items() if k not in ("version", "reason", "acknowledge_warnings")}
+
+
+def _institution_codes():
+    return serializers.SlugRelatedField(many=True, slug_field="code", queryset=Institution.objects.filter(
+        kind=Institution.Kind.HOSPITAL))
+
+
+# --- Patients --------------------------------------------------------------------------
+
+
+class PatientOutput(serializers.ModelSerializer):
+    national_id = serializers.SerializerMethodField(help_text="Masked unless you are a clinician or "
+                                                              "coordinator at one of the patient's institutions.")
+    institutions = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+    synthetic_id = serializers.CharField(help_text="Set when the national ID is a synthetic test number.")
+
+    class Meta:
+        model = Patient
+        fields = ["register_number", "national_id", "synthetic_id", "full_name", "sex", "birth_date",
+                  "health_region", "vital_status", "date_of_death", "institutions", "version", "updated_at"]
+
+    def get_national_id(self, patient) -> str:
+        user = self.context["request"].user
+        return patient.national_id if selectors.shows_national_id(user, patient) else patient.masked_national_id
+
+
+class PatientCreateInput(WriteMeta, serializers.ModelSerializer):
+    national_id = serializers.CharField(max_length=13)
+    institutions = _institution_codes()
+    sex = serializers.ChoiceField(choices=Patient.Sex.choices, required=False)
+    birth_date = serializers.DateField(required=False)
+
+    class Meta:
+        model = Patient
+        fields = ["national_id", "full_name", "sex", "birth_date", "health_region", "vital_status",
+                  "date_of_death", "institutions", "reason"]
+
+
+class PatientUpdateInput(WriteMeta, serializers.ModelSerializer):
+    institutions = _institution_codes()
+
+    class Meta:
+        model = Patient
+        fields = ["full_name", "sex", "birth_date", "health_region", "vital_status", "date_of_death",
+                  "institutions", "version", "reason"]
+
+
+def _log(request, patients, page: str) -> None:
+    patient_access_log(request, patient_ids=[p.pk for p in patients], page=page)
+
+
+def _paginated(view, request, queryset, serializer, page_name: str):
+    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    _log(request, page, page_name)
+    return paginator.get_paginated_response(serializer(page, many=True, context={"request": request}).data)
+
+
+def _require_clinical(user) -> None:
+    if user.role not in selectors.CLINICAL_ROLES and not user.is_consortium_admin:
+        raise PermissionDenied("Only clinicians, coordinators and admins see patient records.")
+
+
+class PatientListApi(GenericAPIView):
+    """Patients of your institutions. `?search=` finds by name or register number."""
+
+    serializer_class = PatientOutput
+    queryset = Patient.objects.none()  # for the schema; selectors decide what is listed
+
+    @extend_schema(parameters=[OpenApiParameter("search", str, description="Name or register number. "
+                                                "National IDs are refused here: use POST /patients/search/.")],
+                   responses=PatientOutput(many=True))
+    def get(self, request):
+        _require_clinical(request.user)
+        query = request.query_params.get("search", "")
+        if selectors.looks_like_national_id(query):
+            raise serializers.ValidationError({"search": "National IDs must not appear in URLs: "
+                                                         "POST them to /api/v1/registry/patients/search/."})
+        patients = selectors.patient_search(user=request.user, query=query)
+        return _paginated(self, request, patients, PatientOutput, "api:registry_patients")
+
+    @extend_schema(request=PatientCreateInput, responses={201: PatientOutput})
+    def post(self, request):
+        data = PatientCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.values()
+        if request.user.role != Role.CLINICIAN:
+            raise PermissionDenied("Only clinicians register patients.")
+        patient = services.patient_register(
+            by=request.user, national_id_value=values.pop("national_id"),
+            institutions=list(values.pop("institutions")), reason=data.validated_data.get("reason", ""),
+            allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS, **values)
+        _log(request, [patient], "api:registry_patients")
+        return Response(PatientOutput(patient, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class PatientSearchApi(GenericAPIView):
+    """Find patients by national ID, register number or name, in the request body."""
+
+    class InputSerializer(serializers.Serializer):
+        query = serializers.CharField(max_length=100)
+
+        class Meta:
+            ref_name = "PatientSearchInput"
+
+    serializer_class = InputSerializer
+    queryset = Patient.objects.none()
+
+    @extend_schema(request=InputSerializer, responses=PatientOutput(many=True))
+    def post(self, request):
+        _require_clinical(request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        patients = selectors.patient_search(user=request.user, query=data.validated_data["query"])
+        return _paginated(self, request, patients, PatientOutput, "api:registry_patient_search")
+
+
+class PatientDetailApi(GenericAPIView):
+    serializer_class = PatientOutput
+
+    def _patient(self, request, register_number):
+        patient = selectors.patient_get(user=request.user, register_number=register_number)
+        _log(request, [patient], "api:registry_patient")
+        return patient
+
+    def get(self, request, register_number: str):
+        return Response(PatientOutput(self._patient(request, register_number), context={"request": request}).data)
+
+    @extend_schema(request=PatientUpdateInput, responses=PatientOutput)
+    def patch(self, request, register_number: str):
+        patient = self._patient(request, register_number)
+        data = PatientUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = data.values()
+        institutions = values.pop("institutions", None)
+        meta = data.meta()
+        patient = services.patient_update(patient=patient, by=request.user, expected_version=meta["expected_version"],
+                                          reason=meta["reason"], institutions=institutions, **values)
+        return Response(PatientOutput(patient, context={"request": request}).data)
+
+
+# --- Episodes and markers -----------------------------------------------------------------
+
+
+class MarkerSerializer(serializers.Serializer):
+    marker = serializers.ChoiceField(choices=list(MARKERS.items()))
+    result = serializers.ChoiceField(choices=MarkerResult.choices)
+    method = serializers.ChoiceField(choices=MarkerMethod.choices, required=False, allow_blank=True)
+
+
+class EpisodeOutput(serializers.ModelSerializer):
+    patient = serializers.CharField(source="patient.register_number")
+    institution = serializers.CharField(source="institution.code")
+    markers = MarkerSerializer(many=True)
+    missing = serializers.SerializerMethodField(help_text="What a complete report still lacks.")
+
+    class Meta:
+        model = TumourEpisode
+        fields = ["id", "patient", "institution", "referral_date", "diagnosis_date", "basis", "diagnosis",
+                  "who_grade", "morphology", "topography", "laterality", "mdt_dates", "trial_offered",
+                  "trial_accepted", "acknowledged_warnings", "status", "completed_at", "version",
+                  "markers_version", "markers", "missing"]
+
+    def get_missing(self, episode) -> list[str]:
+        return rules.missing_items(episode)
+
+
+class EpisodeInput(WriteMeta, serializers.ModelSerializer):
+    class Meta:
+        model = TumourEpisode
+        fields = services.EPISODE_FIELDS + ["version", "reason", "acknowledge_warnings"]
+
+
+class EpisodeListApi(GenericAPIView):
+    serializer_class = EpisodeOutput
+
+    def get(self, request, register_number: str):
+        patient = selectors.patient_get(user=request.user, register_number=register_number)
+        _log(request, [patient], "api:registry_episodes")
+        return Response(EpisodeOutput(selectors.patient_episodes(patient), many=True).data)
+
+    @extend_schema(request=EpisodeInput, responses={201: EpisodeOutput})
+    def post(self, request, register_number: str):
+        patient = selectors.patient_get(user=request.user, register_number=register_number)
+        _log(request, [patient], "api:registry_episodes")
+        data = EpisodeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        meta = data.meta()
+        episode = services.episode_save(patient=patient, by=request.user, reason=meta["reason"],
+                                        acknowledge=meta["acknowledge"], **data.values())
+        return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data, status=status.HTTP_201_CREATED)
+
+
+def _episode(request, episode_id: int, page: str) -> TumourEpisode:
+    episode = selectors.episode_for_user(user=request.user, episode_id=episode_id)
+    _log(request, [episode.patient], page)
+    return episode
+
+
+class EpisodeDetailApi(GenericAPIView):
+    serializer_class = EpisodeOutput
+
+    def get(self, request, episode_id: int):
+        return Response(EpisodeOutput(_episode(request, episode_id, "api:registry_episode")).data)
+
+    @extend_schema(request=EpisodeInput, responses=EpisodeOutput)
+    def patch(self, request, episode_id: int):
+        episode = _episode(request, episode_id, "api:registry_episode")
+        data = EpisodeInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        meta = data.meta()
+        services.episode_save(patient=episode.patient, by=request.user, episode=episode, **meta, **data.values())
+        return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data)
+
+
+class MarkersApi(GenericAPIView):
+    """The episode's molecular markers. PUT replaces them all: a marker left out is
+    no longer recorded."""
+
+    class InputSerializer(WriteMeta):
+        markers = MarkerSerializer(many=True)
+
+        class Meta:
+            ref_name = "MarkersInput"
+
+    serializer_class = MarkerSerializer
+    queryset = TumourEpisode.objects.none()
+
+    @extend_schema(responses=MarkerSerializer(many=True))
+    def get(self, request, episode_id: int):
+        return Response(MarkerSerializer(_episode(request, episode_id, "api:registry_markers").markers.all(),
+                                         many=True).data)
+
+    @extend_schema(request=InputSerializer, responses=EpisodeOutput)
+    def put(self, request, episode_id: int):
+        episode = _episode(request, episode_id, "api:registry_markers")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        given = {m["marker"]: (m["result"], m.get("method", "")) for m in data.validated_data["markers"]}
+        if len(given) != len(data.validated_data["markers"]):
+            raise serializers.ValidationError({"markers": "Each marker at most once."})
+        results = {marker: given.get(marker, ("", "")) for marker in MARKERS}
+        services.markers_save(episode=episode, by=request.user, results=results, **data.meta())
+        return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data)
+
+
+class SubmitApi(GenericAPIView):
+    """Submit the report as complete (clinicians); 400 lists what is missing."""
+
+    serializer_class = EpisodeOutput
+
+    @extend_schema(request=None, responses=EpisodeOutput)
+    def post(self, request, episode_id: int):
+        episode = _episode(request, episode_id, "api:registry_submit")
+        services.episode_submit(episode=episode, by=request.user)
+        return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data)
+
+
+class ReopenApi(GenericAPIView):
+    """Reopen a complete report, with a reason (coordinators and admins)."""
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=1000)
+
+        class Meta:
+            ref_name = "ReopenInput"
+
+    serializer_class = InputSerializer
+
+    @extend_schema(request=InputSerializer, responses=EpisodeOutput)
+    def post(self, request, episode_id: int):
+        episode = _episode(request, episode_id, "api:registry_reopen")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.episode_reopen(episode=episode, by=request.user, reason=data.validated_data["reason"])
+        return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data)
+
+
+# --- Treatment and follow-up sections -------------------------------------------------------
+
+def _section_serializers(section: str, model):
+    class Output(serializers.ModelSerializer):
+        class Meta:
+            fields = "__all__"
+
+    class Input(WriteMeta, serializers.ModelSerializer):
+        class Meta:
+            exclude = ["id", "episode", "acknowledged_warnings"]
+
+    Output.Meta.model = Input.Meta.model = model
+    Output.__name__, Input.__name__ = f"{model.__name__}Output", f"{model.__name__}Input"
+    Output.Meta.ref_name, Input.Meta.ref_name = f"{model.__name__}", f"{model.__name__}Input"
+    return Output, Input
+
+
+class SectionListApi(GenericAPIView):
+    section = ""
+    input_class = None
+
+    def get(self, request, episode_id: int):
+        episode = _episode(request, episode_id, f"api:registry_{self.section}")
+        rows = services.SECTION_MODELS[self.section].objects.filter(episode=episode)
+        return Response(self.serializer_class(rows, many=True).data)
+
+    def post(self, request, episode_id: int):
+        episode = _episode(request, episode_id, f"api:registry_{self.section}")
+        data = self.input_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        meta = data.meta()
+        row = services.section_save(section=self.section, episode=episode, by=request.user,
+                                    reason=meta["reason"], acknowledge=meta["acknowledge"], **data.values())
+        return Response(self.serializer_class(row).data, status=status.HTTP_201_CREATED)
+
+
+class SectionDetailApi(GenericAPIView):
+    section = ""
+    input_class = None
+
+    def _row(self, request, episode_id, pk):
+        episode = _episode(request, episode_id, f"api:registry_{self.section}")
+        row = services.SECTION_MODELS[self.section].objects.filter(pk=pk, episode=episode).first()
+        if row is None:
+            from django.http import Http404
+
+            raise Http404("No such entry.")
+        return episode, row
+
+    def get(self, request, episode_id: int, pk: int):
+        return Response(self.serializer_class(self._row(request, episode_id, pk)[1]).data)
+
+    def patch(self, request, episode_id: int, pk: int):
+        episode, row = self._row(request, episode_id, pk)
+        data = self.input_class(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        row = services.section_save(section=self.section, episode=episode, by=request.user, row=row,
+                                    **data.meta(), **data.values())
+        return Response(self.serializer_class(row).data)
+
+    @extend_schema(parameters=[OpenApiParameter("reason", str, required=True,
+                                                description="Why the entry is removed (kept in the history).")])
+    def delete(self, request, episode_id: int, pk: int):
+        episode, row = self._row(request, episode_id, pk)
+        services.section_delete(section=self.section, episode=episode, row=row, by=request.user,
+                                reason=request.query_params.get("reason", ""))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def section_views(section: str, model) -> tuple:
+    """List and detail views for one section, each with its own serializers (so the
+    OpenAPI schema describes every section's fields)."""
+    output, input_ = _section_serializers(section, model)
+    name = model.__name__
+    attrs = {"section": section, "serializer_class": output, "input_class": input_, "queryset": model.objects.none()}
+    list_view = type(f"{name}ListApi", (SectionListApi,), attrs)
+    detail_view = type(f"{name}DetailApi", (SectionDetailApi,), attrs)
+    extend_schema(responses=output(many=True))(list_view.get)
+    extend_schema(request=input_, responses={201: output})(list_view.post)
+    extend_schema(request=input_, responses=output)(detail_view.patch)
+    return list_view, detail_view
+
+
+class WorklistApi(GenericAPIView):
+    """Completeness figures and incomplete reports of one of your institutions."""
+
+    class OutputSerializer(serializers.Serializer):
+        institution = serializers.CharField()
+        figures = serializers.DictField()
+        incomplete = serializers.ListField(child=serializers.DictField())
+
+    serializer_class = OutputSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("institution", str, description="Institution code, e.g. OUS.")])
+    def get(self, request):
+        institutions = list(selectors.worklist_institutions(request.user))
+        if not institutions:
+            raise PermissionDenied("The worklist is for clinicians, coordinators and admins.")
+        code = request.query_params.get("institution")
+        chosen = next((i for i in institutions if i.code == code), None) if code else institutions[0]
+        if chosen is None:
+            raise serializers.ValidationError({"institution": f"Not one of your institutions: {code}."})
+        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+        page = paginator.paginate_queryset(selectors.incomplete_episodes(chosen), request, view=self)
+        _log(request, [e.patient for e in page], "api:registry_worklist")
+        return paginator.get_paginated_response({
+            "institution": chosen.code,
+            "figures": selectors.completeness(chosen),
+            "incomplete": [{"episode": e.pk, "patient": e.patient.register_number, "diagnosis": e.diagnosis,
+                            "diagnosis_date": e.diagnosis_date, "missing": rules.missing_items(e)} for e in page],
+        })
+
+
+SECTION_VIEWS = {section: section_views(section, model) for section, model in [
+    ("surgeries", Surgery), ("radiotherapy", RadiotherapyCourse), ("systemic", SystemicTherapy),
+    ("performance", PerformanceStatus), ("follow-ups", FollowUp)]}

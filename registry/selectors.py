@@ -1,0 +1,262 @@
+"""Reads of the register, always through who may see what:
+- clinicians and coordinators see the patients of their own institutions;
+- consortium admins see every patient (to reopen reports and list access histories),
+  with the national ID masked;
+- everyone else (researchers, lab scientists) sees no patient records here.
+Anything a member may not see answers 404, so ids reveal nothing."""
+
+import re
+import unicodedata
+
+from django.apps import apps
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from consortium.models import Institution, Role, User
+
+from . import rules
+from .models import Patient, PatientInstitution, TumourEpisode
+
+CLINICAL_ROLES = {Role.CLINICIAN, Role.COORDINATOR}
+
+
+def normalise_name(name: str) -> str:
+    """Lower case without accents, so 'Ødegård' is found by 'odegard' and 'ødegård'."""
+    folded = unicodedata.normalize("NFKD", name.casefold().replace("ø", "o").replace("æ", "ae"))
+    return " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
+
+
+def user_institution_ids(user: User) -> list[int]:
+    if not hasattr(user, "_institution_ids"):
+        user._institution_ids = list(user.institutions.values_list("pk", flat=True))
+    return user._institution_ids
+
+
+def patients_visible_to(user: User) -> QuerySet[Patient]:
+    if not user.is_authenticated:
+        return Patient.objects.none()
+    if user.is_consortium_admin:
+        return Patient.objects.all()
+    if user.role not in CLINICAL_ROLES:
+        return Patient.objects.none()
+    return Patient.objects.filter(Exists(PatientInstitution.objects.filter(
+        patient=OuterRef("pk"), institution__in=user_institution_ids(user))))
+
+
+def can_view_patient(user: User, patient: Patient) -> bool:
+    return patients_visible_to(user).filter(pk=patient.pk).exists()
+
+
+def can_edit_patient(user: User, patient: Patient) -> bool:
+    return user.role == Role.CLINICIAN and can_view_patient(user, patient)
+
+
+def shows_national_id(user: User, patient: Patient) -> bool:
+    """The national ID is shown in full only to clinical roles at the patient's
+    institutions (issue #4); it is masked for everyone else who may see the patient."""
+    return user.role in CLINICAL_ROLES and any(
+        i.pk in user_institution_ids(user) for i in patient.institutions.all())
+
+
+def reporting_institution(user: User, patient: Patient) -> Institution:
+    """The episode's reporting hospital: the member's first institution treating the patient."""
+    own = set(user_institution_ids(user))
+    return next(i for i in patient.institutions.all() if i.pk in own)
+
+
+NATIONAL_ID_PATTERN = re.compile(r"^\d{6}\s?\d{5}$")
+
+
+def looks_like_national_id(query: str) -> bool:
+    return bool(NATIONAL_ID_PATTERN.match(query.strip()))
+
+
+def patient_search(*, user: User, query: str = "") -> QuerySet[Patient]:
+    """Find by register number, national ID (exact) or name (every word a substring,
+    trigram-indexed). Ordered by name. Constant queries whatever the page."""
+    patients = patients_visible_to(user)
+    query = query.strip()
+    if not query:
+        pass
+    elif looks_like_national_id(query):
+        patients = patients.filter(national_id="".join(query.split()))
+    elif re.match(r"^NB-?[0-9A-Z]{4}(-?[0-9A-Z]{1,4})?$", query.upper()):
+        compact = query.upper().replace("-", "").removeprefix("NB")
+        number = f"NB-{compact[:4]}-{compact[4:]}" if len(compact) > 4 else f"NB-{compact}"
+        patients = patients.filter(register_number__startswith=number)
+    else:
+        for word in normalise_name(query).split():
+            patients = patients.filter(search_name__contains=word)
+    return patients.prefetch_related("institutions").order_by("search_name", "id")
+
+
+def patient_get(*, user: User, register_number: str) -> Patient:
+    try:
+        return patients_visible_to(user).prefetch_related("institutions").get(register_number=register_number)
+    except Patient.DoesNotExist:
+        raise Http404("No such patient.") from None
+
+
+def _episode_queryset() -> QuerySet[TumourEpisode]:
+    return TumourEpisode.objects.select_related("patient", "institution").prefetch_related(
+        "markers", "surgeries", "radiotherapy", "systemic_therapies", "performance", "follow_ups",
+        Prefetch("reopenings", queryset=TumourEpisode.reopenings.rel.related_model.objects.select_related("by")),
+    )
+
+
+def episode_for_page(episode_id: int) -> TumourEpisode:
+    return _episode_queryset().get(pk=episode_id)
+
+
+def episode_get(*, user: User, patient: Patient, episode_id: int) -> TumourEpisode:
+    try:
+        return _episode_queryset().get(pk=episode_id, patient=patient)
+    except TumourEpisode.DoesNotExist:
+        raise Http404("No such tumour episode.") from None
+
+
+def patient_episodes(patient: Patient) -> list[TumourEpisode]:
+    return list(_episode_queryset().filter(patient=patient).order_by("diagnosis_date", "id"))
+
+
+def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.Warning, bool]]:
+    """Every warning the stored report raises now, with the row it belongs to and
+    whether it was acknowledged when saved. Uses the prefetched sections."""
+    from .services import section_warnings
+
+    patient = episode.patient
+    found = []
+    markers = {m.marker: m.result for m in episode.markers.all()}
+    for warning in rules.diagnosis_warnings(episode, markers):
+        found.append((episode, warning))
+    sections = [("surgeries", episode.surgeries.all()), ("radiotherapy", episode.radiotherapy.all()),
+                ("systemic", episode.systemic_therapies.all())]
+    for section, rows in sections:
+        for row in rows:
+            try:
+                found += [(row, w) for w in section_warnings(section, row, episode, patient)]
+            except Exception:  # noqa: BLE001 - a rule that now fails is shown at the next save
+                continue
+    return [(row, w, w.code in row.acknowledged_warnings) for row, w in found]
+
+
+def timeline(patient: Patient, episodes: list[TumourEpisode]) -> list[tuple]:
+    """The whole course, oldest first: (date, kind, text, episode)."""
+    events = [(patient.birth_date, "birth", "Born", None)]
+    for e in episodes:
+        label = e.get_diagnosis_display() or "Tumour"
+        if e.referral_date:
+            events.append((e.referral_date, "referral", f"Referral received ({label})", e))
+        if e.diagnosis_date:
+            grade = f", CNS WHO grade {e.who_grade}" if e.who_grade else ""
+            events.append((e.diagnosis_date, "diagnosis", f"Diagnosis: {label}{grade}", e))
+        events += [(d, "mdt", "MDT meeting", e) for d in e.mdt_dates]
+        events += [(s.surgery_date, "surgery", f"{s.get_procedure_display()}"
+                    + (f": {s.get_extent_of_resection_display().lower()}" if s.extent_of_resection else ""), e)
+                   for s in e.surgeries.all()]
+        events += [(r.start_date, "radiotherapy", f"Radiotherapy {r.total_dose_gy:g} Gy / {r.fractions} fractions"
+                    + (f", until {r.end_date.strftime('%d.%m.%Y')}" if r.end_date else ""), e)
+                   for r in e.radiotherapy.all()]
+        events += [(s.start_date, "systemic", s.get_regimen_display()
+                    + (f", {s.cycles} cycles" if s.cycles else ""), e) for s in e.systemic_therapies.all()]
+        events += [(p.assessed_on, "performance", " ".join(
+            x for x in [f"ECOG {p.ecog}" if p.ecog is not None else "",
+                        f"Karnofsky {p.karnofsky}" if p.karnofsky is not None else ""] if x), e)
+                   for p in e.performance.all()]
+        events += [(f.assessed_on, "follow-up", f"Follow-up: {f.get_rano_response_display() or 'no RANO'}"
+                    + (", progression" if f.progression else ""), e) for f in e.follow_ups.all()]
+    if patient.date_of_death:
+        events.append((patient.date_of_death, "death", "Died", None))
+    return sorted(events, key=lambda event: event[0])
+
+
+# --- Worklist --------------------------------------------------------------------------
+
+
+def worklist_institutions(user: User) -> QuerySet[Institution]:
+    if user.is_consortium_admin:
+        return Institution.objects.filter(kind=Institution.Kind.HOSPITAL)
+    if user.role not in CLINICAL_ROLES:
+        return Institution.objects.none()
+    return Institution.objects.filter(pk__in=user_institution_ids(user))
+
+
+def completeness(institution: Institution) -> dict:
+    """Share of the institution's reports submitted as complete: this year (by date of
+    diagnosis) and overall. One query."""
+    year = timezone.localdate().year
+    complete = Q(status=TumourEpisode.Status.COMPLETE)
+    this_year = Q(diagnosis_date__year=year)
+    figures = TumourEpisode.objects.filter(institution=institution).aggregate(
+        total=Count("pk"), complete=Count("pk", filter=complete),
+        year_total=Count("pk", filter=this_year), year_complete=Count("pk", filter=this_year & complete))
+
+    def share(part, whole):
+        return round(100 * part / whole, 1) if whole else None
+
+    return {**figures, "year": year, "share": share(figures["complete"], figures["total"]),
+            "year_share": share(figures["year_complete"], figures["year_total"])}
+
+
+def incomplete_episodes(institution: Institution) -> QuerySet[TumourEpisode]:
+    """Draft reports, oldest diagnosis first (undated ones first: they lack the most)."""
+    return (_episode_queryset().filter(institution=institution, status=TumourEpisode.Status.DRAFT)
+            .order_by("diagnosis_date", "id"))
+
+
+def open_items_for(user: User) -> list[tuple[TumourEpisode, list[str]]]:
+    episodes = (_episode_queryset().filter(institution__in=user_institution_ids(user),
+                                           status=TumourEpisode.Status.DRAFT)
+                .order_by("diagnosis_date", "id"))
+    return [(e, rules.missing_items(e)) for e in episodes]
+
+
+HIDDEN_IN_HISTORY = {"id", "version", "markers_version", "search_name", "updated_at", "created_at",
+                     "pgh_obj", "episode", "patient", "acknowledged_warnings"}
+
+
+def patient_history(patient: Patient, *, limit: int = 500) -> list[dict]:
+    """Every change to the patient's record (all sections), newest first: who, when,
+    what (field by field) and why. The events are django-pghistory's trigger-written
+    snapshots; services put the patient and the reason into their context."""
+    from pghistory.models import Events
+
+    events = list(Events.objects.filter(pgh_context__patient=patient.pk)
+                  .order_by("-pgh_created_at", "-pgh_id")[:limit])
+    user_ids = {e.pgh_context.get("user") for e in events if e.pgh_context}
+    users = {u.pk: u for u in User.objects.filter(pk__in=[i for i in user_ids if i])}
+    history = []
+    for event in events:
+        model = apps.get_model(event.pgh_obj_model)
+        verbose = model._meta.verbose_name.capitalize()
+        action = {"insert": "added", "update": "changed", "delete": "removed"}.get(event.pgh_label, event.pgh_label)
+        data = event.pgh_diff if event.pgh_label == "update" and event.pgh_diff else {
+            k: [None, v] for k, v in (event.pgh_data or {}).items()}
+        changes = []
+        for field, (old, new) in data.items():
+            if field in HIDDEN_IN_HISTORY or field.startswith("pgh_") or (old in (None, "", []) and new in (None, "", [])):
+                continue
+            try:
+                label = model._meta.get_field(field).verbose_name
+            except Exception:  # noqa: BLE001 - a field since removed keeps its raw name
+                label = field
+            changes.append((label, old, new))
+        context = event.pgh_context or {}
+        history.append({"at": event.pgh_created_at, "who": users.get(context.get("user")),
+                        "what": f"{verbose} {action}", "changes": changes, "reason": context.get("reason", "")})
+    return history
+
+
+def access_history(patient: Patient):
+    from consortium.models import AccessLog
+
+    return AccessLog.objects.filter(patient_id=patient.pk).select_related("user")[:1000]
+
+
+def episode_for_user(*, user: User, episode_id: int) -> TumourEpisode:
+    """An episode by id, only when its patient is visible to the member (else 404)."""
+    try:
+        return _episode_queryset().get(pk=episode_id, patient__in=patients_visible_to(user))
+    except TumourEpisode.DoesNotExist:
+        raise Http404("No such tumour episode.") from None

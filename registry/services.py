@@ -1,0 +1,436 @@
+"""Writes to the register. Every write:
+- checks that the member may edit the patient (clinicians of the patient's institutions);
+- refuses an edit made against an older version (EditConflict names what changed);
+- runs the entry rules (rules.py): errors raise ValidationError naming field and rule,
+  warnings must be acknowledged and are then saved with the row;
+- keeps who, when, what and why in django-pghistory's context (patient, reason, user);
+- tells other apps after commit (signals.register_changed)."""
+
+from datetime import date
+
+import pghistory
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from consortium.models import Institution, Role, User
+from consortium.services import EditConflict
+
+from . import national_id, rules, selectors
+from .models import (
+    FollowUp,
+    MarkerResult,
+    MolecularMarker,
+    Patient,
+    PatientInstitution,
+    PerformanceStatus,
+    RadiotherapyCourse,
+    Reopening,
+    Surgery,
+    SystemicTherapy,
+    TumourEpisode,
+)
+from .signals import register_changed
+
+PATIENT_FIELDS = ["full_name", "sex", "birth_date", "health_region", "vital_status", "date_of_death"]
+EPISODE_FIELDS = ["referral_date", "diagnosis_date", "basis", "diagnosis", "who_grade", "topography",
+                  "laterality", "mdt_dates", "trial_offered", "trial_accepted"]
+
+
+def _require_editor(by: User, patient: Patient) -> None:
+    if not selectors.can_edit_patient(by, patient):
+        raise PermissionDenied("Only clinicians of the patient's institutions edit the report.")
+
+
+def _require_unlocked(episode: TumourEpisode) -> None:
+    if episode.is_locked:
+        raise ValidationError({"status": "The report is submitted as complete and locked; a coordinator "
+                                         "or admin must reopen it (with a reason) before it changes."})
+
+
+def _notify(patient_id: int, episode_id: int | None = None) -> None:
+    transaction.on_commit(lambda: register_changed.send(sender=Patient, patient_id=patient_id,
+                                                        episode_id=episode_id))
+
+
+def _check_version(current, expected_version: int | None, fields: list[str], label: str) -> None:
+    """Refuse a save made against an older version, saying which fields changed since."""
+    if expected_version is None or current.version == expected_version:
+        return
+    loaded = (current.pgh_event_model.objects.filter(pgh_obj_id=current.pk, version=expected_version)
+              .order_by("-pgh_id").first())
+    latest = (current.pgh_event_model.objects.filter(pgh_obj_id=current.pk)
+              .select_related("pgh_context").order_by("-pgh_id").first())
+    changed = [current._meta.get_field(f).verbose_name for f in fields
+               if loaded is None or getattr(loaded, f) != getattr(current, f)]
+    who = ""
+    if latest and latest.pgh_context and latest.pgh_context.metadata.get("user"):
+        editor = User.objects.filter(pk=latest.pgh_context.metadata["user"]).first()
+        who = f" by {editor}" if editor else ""
+    when = timezone.localtime(latest.pgh_created_at).strftime("%d.%m.%Y %H:%M") if latest else ""
+    raise EditConflict(
+        f"{label} was saved{who} at {when} after you opened it; your changes were not saved. "
+        f"Changed since you opened it: {', '.join(changed) or 'no visible fields'}. "
+        "Reload to see the current values and edit again.")
+
+
+class UnacknowledgedWarnings(ValidationError):
+    """A save whose warnings the member has not acknowledged yet; `.warnings` lists them."""
+
+    def __init__(self, warnings: list[rules.Warning]):
+        self.warnings = warnings
+        super().__init__({"acknowledge_warnings": [
+            f"Warning [{w.code}]: {w.message} Acknowledge to save." for w in warnings]})
+
+
+def _acknowledge(warnings: list[rules.Warning], acknowledge) -> list[str]:
+    """Warnings do not block, but the member must have seen them: a save with warnings
+    not yet acknowledged is refused once, listing them (`acknowledge_warnings`: True, or
+    the codes acknowledged). The codes are saved with the row."""
+    codes = [w.code for w in warnings]
+    acknowledged = set(codes) if acknowledge is True else set(acknowledge or [])
+    unacknowledged = [w for w in warnings if w.code not in acknowledged]
+    if unacknowledged:
+        raise UnacknowledgedWarnings(unacknowledged)
+    return codes
+
+
+def _history(by: User, patient: Patient, reason: str):
+    return pghistory.context(user=by.pk, patient=patient.pk, reason=reason or "")
+
+
+def _recorded_dates(patient: Patient) -> list[tuple[str, date]]:
+    recorded = []
+    for episode in patient.episodes.prefetch_related("surgeries", "radiotherapy", "systemic_therapies",
+                                                     "follow_ups", "performance"):
+        recorded += [("date of diagnosis", episode.diagnosis_date), ("referral date", episode.referral_date)]
+        recorded += [("surgery", s.surgery_date) for s in episode.surgeries.all()]
+        recorded += [("radiotherapy start", r.start_date) for r in episode.radiotherapy.all()]
+        recorded += [("radiotherapy end", r.end_date) for r in episode.radiotherapy.all()]
+        recorded += [("systemic therapy start", s.start_date) for s in episode.systemic_therapies.all()]
+        recorded += [("follow-up", f.assessed_on) for f in episode.follow_ups.all()]
+        recorded += [("performance status", p.assessed_on) for p in episode.performance.all()]
+    return recorded
+
+
+# --- Patients ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def patient_register(*, by: User, national_id_value: str, institutions: list[Institution],
+                     allow_synthetic: bool, reason: str = "", **fields) -> Patient:
+    """Register a new patient. The birth date and sex are taken from the national ID
+    when the form leaves them empty and the number tells them."""
+    if by.role != Role.CLINICIAN:
+        raise PermissionDenied("Only clinicians register patients.")
+    errors = rules.Errors()
+    try:
+        parsed = national_id.parse(national_id_value, allow_synthetic=allow_synthetic)
+    except ValidationError as exc:
+        errors.add("national_id", f"Invalid national ID: {' '.join(exc.messages)}")
+        parsed = None
+    if parsed and Patient.objects.filter(national_id=parsed.number).exists():
+        # Say so without revealing who, or where, the patient is registered.
+        errors.add("national_id", "A patient with this national ID is already in the register; ask "
+                                  "the treating hospital to add your institution.")
+    own = set(by.institutions.values_list("pk", flat=True))
+    if not any(i.pk in own for i in institutions):
+        errors.add("institutions", "Include at least one of your own institutions, or you could not "
+                                   "see the patient you register.")
+    if parsed and not fields.get("birth_date"):
+        if parsed.birth_date:
+            fields["birth_date"] = parsed.birth_date
+        else:
+            errors.add("birth_date", "This national ID does not tell the birth date; enter it.")
+    if parsed and not fields.get("sex"):
+        fields["sex"] = parsed.sex or Patient.Sex.UNKNOWN
+    errors.raise_any()
+    patient = Patient(national_id=parsed.number, synthetic_id=parsed.synthetic, **fields)
+    patient.search_name = selectors.normalise_name(patient.full_name)
+    patient.full_clean(exclude=["national_id"])
+    rules.check_patient(patient, recorded_dates=[])
+    with _history(by, patient, reason):
+        patient.save()
+        with pghistory.context(patient=patient.pk):
+            PatientInstitution.objects.bulk_create(
+                PatientInstitution(patient=patient, institution=i) for i in institutions)
+    _notify(patient.pk)
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, by: User, expected_version: int | None, reason: str = "",
+                   institutions: list[Institution] | None = None, **changes) -> Patient:
+    _require_editor(by, patient)
+    current = Patient.objects.select_for_update().get(pk=patient.pk)
+    _check_version(current, expected_version, list(changes), "The patient's details")
+    for field, value in changes.items():
+        if field not in PATIENT_FIELDS:
+            raise ValidationError({field: "This field cannot be changed here."})
+        setattr(current, field, value)
+    current.search_name = selectors.normalise_name(current.full_name)
+    current.full_clean(exclude=["national_id"])
+    rules.check_patient(current, recorded_dates=_recorded_dates(current))
+    current.version += 1
+    with _history(by, current, reason):
+        current.save()
+        if institutions is not None:
+            own = set(by.institutions.values_list("pk", flat=True))
+            if not any(i.pk in own for i in institutions):
+                raise ValidationError({"institutions": "Keep at least one of your own institutions."})
+            PatientInstitution.objects.filter(patient=current).exclude(institution__in=institutions).delete()
+            existing = set(current.institutions.values_list("pk", flat=True))
+            PatientInstitution.objects.bulk_create(PatientInstitution(patient=current, institution=i)
+                                                   for i in institutions if i.pk not in existing)
+    _notify(current.pk)
+    return current
+
+
+# --- Episodes and markers ------------------------------------------------------------
+
+
+def _first_treatment(episode: TumourEpisode, *, replacing=None, candidate=None):
+    """(date, kind) of the episode's first treatment, with `candidate` in place of the
+    stored row `replacing` (so a save is checked against what it will become)."""
+    rows = [("surgery", s.surgery_date, s) for s in episode.surgeries.all()]
+    rows += [("radiotherapy", r.start_date, r) for r in episode.radiotherapy.all()]
+    rows += [("systemic", s.start_date, s) for s in episode.systemic_therapies.all()]
+    rows = [(kind, day, row) for kind, day, row in rows
+            if not (replacing is not None and type(row) is type(replacing) and row.pk == replacing.pk)]
+    if candidate is not None:
+        rows.append(candidate)
+    rows = [r for r in rows if r[1]]
+    return min(rows, key=lambda r: r[1]) if rows else None
+
+
+def _markers(episode: TumourEpisode) -> dict[str, str]:
+    return dict(episode.markers.values_list("marker", "result")) if episode.pk else {}
+
+
+@transaction.atomic
+def episode_save(*, patient: Patient, by: User, episode: TumourEpisode | None = None,
+                 expected_version: int | None = None, reason: str = "", acknowledge=None,
+                 **fields) -> TumourEpisode:
+    """Create or update a tumour episode's diagnosis section."""
+    _require_editor(by, patient)
+    if episode is None:
+        current = TumourEpisode(patient=patient, institution=selectors.reporting_institution(by, patient))
+    else:
+        current = TumourEpisode.objects.select_for_update().get(pk=episode.pk, patient=patient)
+        _require_unlocked(current)
+        _check_version(current, expected_version, [f for f in fields if f in EPISODE_FIELDS], "The diagnosis")
+    for field, value in fields.items():
+        if field not in EPISODE_FIELDS:
+            raise ValidationError({field: "This field cannot be changed here."})
+        setattr(current, field, value)
+    current.mdt_dates = sorted(set(current.mdt_dates or []))
+    tumour_type = current.tumour_type
+    current.morphology = tumour_type.morphology(current.who_grade) if tumour_type else ""
+    current.full_clean(exclude=["patient", "institution", "completed_by"])
+    first = _first_treatment(current) if current.pk else None
+    warnings = rules.check_episode(current, patient, _markers(current),
+                                   first_treatment_date=first[1] if first else None)
+    current.acknowledged_warnings = _acknowledge(warnings, acknowledge)
+    if current.pk:
+        current.version += 1
+    with _history(by, patient, reason):
+        current.save()
+    _notify(patient.pk, current.pk)
+    return current
+
+
+@transaction.atomic
+def markers_save(*, episode: TumourEpisode, by: User, results: dict[str, tuple[str, str]],
+                 expected_version: int | None, reason: str = "", acknowledge=None) -> TumourEpisode:
+    """Save the episode's molecular markers: {marker: (result, method)}. A marker left
+    without a result is removed (not recorded); "not tested" is a recorded answer."""
+    patient = episode.patient
+    _require_editor(by, patient)
+    current = TumourEpisode.objects.select_for_update().get(pk=episode.pk)
+    _require_unlocked(current)
+    if expected_version is not None and current.markers_version != expected_version:
+        raise EditConflict("The molecular markers were saved by someone else after you opened them; your "
+                           "changes were not saved. Reload to see the current results and edit again.")
+    errors = rules.Errors()
+    for marker, (result, method) in results.items():
+        if result and result not in MarkerResult.values:
+            errors.add(marker, f"Result must be one of: {', '.join(MarkerResult.values)}.")
+        if method and not result:
+            errors.add(marker, "A method is given without a result.")
+    errors.raise_any()
+    new = {m: r for m, (r, _) in results.items() if r}
+    warnings = rules.check_markers(current, new)
+    current.acknowledged_warnings = sorted(
+        set(current.acknowledged_warnings) | set(_acknowledge(warnings, acknowledge)))
+    current.markers_version += 1
+    with _history(by, patient, reason):
+        stored = {m.marker: m for m in current.markers.all()}
+        for marker, (result, method) in results.items():
+            row = stored.get(marker)
+            if not result:
+                if row:
+                    row.delete()
+            elif row is None:
+                MolecularMarker.objects.create(episode=current, marker=marker, result=result, method=method)
+            elif (row.result, row.method) != (result, method):
+                row.result, row.method = result, method
+                row.save()
+        current.save()
+    _notify(patient.pk, current.pk)
+    return current
+
+
+# --- Treatment and course sections ---------------------------------------------------
+
+
+def _latest_ecog(episode: TumourEpisode) -> int | None:
+    statuses = [p for p in episode.performance.all() if p.ecog is not None]
+    return max(statuses, key=lambda p: p.assessed_on).ecog if statuses else None
+
+
+def section_warnings(section: str, row, episode: TumourEpisode, patient: Patient) -> list[rules.Warning]:
+    """Run the section's rules on `row` (raises on errors), and return its warnings,
+    including the pathway lead time when `row` is the episode's first treatment."""
+    if section == "surgeries":
+        warnings = rules.check_surgery(row, episode, patient)
+        candidate = ("surgery", row.surgery_date, row)
+    elif section == "radiotherapy":
+        warnings = rules.check_radiotherapy(row, episode, patient, _latest_ecog(episode))
+        candidate = ("radiotherapy", row.start_date, row)
+    elif section == "systemic":
+        warnings = rules.check_systemic(row, episode, patient)
+        candidate = ("systemic", row.start_date, row)
+    elif section == "performance":
+        return rules.check_performance(row, episode, patient)
+    else:
+        return rules.check_follow_up(row, episode, patient)
+    first = _first_treatment(episode, replacing=row if row.pk else None, candidate=candidate)
+    if first and first[2] is row:
+        warnings += rules.lead_time_warnings(episode, first[1], first[0])
+    return warnings
+
+
+SECTION_MODELS = {
+    "surgeries": Surgery,
+    "radiotherapy": RadiotherapyCourse,
+    "systemic": SystemicTherapy,
+    "performance": PerformanceStatus,
+    "follow-ups": FollowUp,
+}
+
+
+@transaction.atomic
+def section_save(*, section: str, episode: TumourEpisode, by: User, row=None,
+                 expected_version: int | None = None, reason: str = "", acknowledge=None, **fields):
+    """Create or update one row of a repeating section (surgery, radiotherapy course,
+    systemic therapy, performance status, follow-up)."""
+    model = SECTION_MODELS[section]
+    patient = episode.patient
+    _require_editor(by, patient)
+    episode = TumourEpisode.objects.select_for_update().get(pk=episode.pk)
+    _require_unlocked(episode)
+    if row is None:
+        current = model(episode=episode)
+    else:
+        current = model.objects.select_for_update().get(pk=row.pk, episode=episode)
+        _check_version(current, expected_version, list(fields), model._meta.verbose_name.capitalize())
+    editable = {f.name for f in model._meta.concrete_fields} - {
+        "id", "episode", "version", "acknowledged_warnings"}
+    for field, value in fields.items():
+        if field not in editable:
+            raise ValidationError({field: "This field cannot be changed here."})
+        setattr(current, field, value)
+    current.full_clean(exclude=["episode"])
+    warnings = section_warnings(section, current, episode, patient)
+    current.acknowledged_warnings = _acknowledge(warnings, acknowledge)
+    if current.pk:
+        current.version += 1
+    with _history(by, patient, reason):
+        current.save()
+    _notify(patient.pk, episode.pk)
+    return current
+
+
+@transaction.atomic
+def section_delete(*, section: str, episode: TumourEpisode, row, by: User, reason: str) -> None:
+    """Remove a row entered in error; the history keeps it, with the reason."""
+    _require_editor(by, episode.patient)
+    _require_unlocked(episode)
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the entry is removed."})
+    with _history(by, episode.patient, reason):
+        SECTION_MODELS[section].objects.filter(pk=row.pk, episode=episode).delete()
+    _notify(episode.patient_id, episode.pk)
+
+
+# --- Submit and reopen -----------------------------------------------------------------
+
+
+@transaction.atomic
+def episode_submit(*, episode: TumourEpisode, by: User) -> TumourEpisode:
+    """Submit the report as complete: only when nothing is missing; then it is locked."""
+    _require_editor(by, episode.patient)
+    current = selectors.episode_for_page(episode.pk)
+    _require_unlocked(current)
+    missing = rules.missing_items(current) + [
+        f"Acknowledge: {w.message}" for _, w, acknowledged in selectors.episode_warnings(current)
+        if not acknowledged]
+    if missing:
+        raise ValidationError({"status": [f"The report is not complete. Missing: {'; '.join(missing)}."]})
+    TumourEpisode.objects.select_for_update().get(pk=current.pk)
+    current.status = TumourEpisode.Status.COMPLETE
+    current.completed_at = timezone.now()
+    current.completed_by = by
+    current.version += 1
+    with _history(by, current.patient, "Submitted as complete"):
+        current.save(update_fields=["status", "completed_at", "completed_by", "version", "updated_at"])
+    _notify(current.patient_id, current.pk)
+    return current
+
+
+@transaction.atomic
+def episode_reopen(*, episode: TumourEpisode, by: User, reason: str) -> TumourEpisode:
+    if not (by.role == Role.COORDINATOR or by.is_consortium_admin):
+        raise PermissionDenied("Only a coordinator or an admin reopens a complete report.")
+    if not selectors.can_view_patient(by, episode.patient):
+        raise PermissionDenied("You cannot see this patient.")
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the report is reopened."})
+    current = TumourEpisode.objects.select_for_update().get(pk=episode.pk)
+    if not current.is_locked:
+        raise ValidationError({"status": "The report is not complete, so there is nothing to reopen."})
+    current.status = TumourEpisode.Status.DRAFT
+    current.completed_at = None
+    current.completed_by = None
+    current.version += 1
+    with _history(by, current.patient, f"Reopened: {reason}"):
+        current.save(update_fields=["status", "completed_at", "completed_by", "version", "updated_at"])
+        Reopening.objects.create(episode=current, by=by, reason=reason)
+    _notify(current.patient_id, current.pk)
+    return current
+
+
+# --- Worklist digest -------------------------------------------------------------------
+
+
+def worklist_digest_send(*, user_id: int) -> int:
+    """E-mail one clinician a digest of the incomplete reports at their institutions;
+    returns how many items it listed (0: nothing sent). Names and national IDs are
+    never in the mail: register numbers only, behind sign-in."""
+    user = User.objects.get(pk=user_id)
+    items = selectors.open_items_for(user)
+    if not items:
+        return 0
+    lines = [f"- {e.patient.register_number} ({e.institution.code}), diagnosed "
+             f"{e.diagnosis_date.strftime('%d.%m.%Y') if e.diagnosis_date else 'date missing'}: "
+             f"{len(missing)} item(s) missing" for e, missing in items[:50]]
+    more = f"\n... and {len(items) - 50} more." if len(items) > 50 else ""
+    send_mail(
+        f"NBTC register: {len(items)} incomplete report(s) at your institutions",
+        "These reports still lack items for a complete report (oldest first):\n\n"
+        + "\n".join(lines) + more + "\n\nOpen the worklist in the NBTC platform to complete them.",
+        None,
+        [user.email],
+    )
+    return len(items)

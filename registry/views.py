@@ -1,0 +1,375 @@
+"""Pages of the register. Views stay thin: selectors decide who sees what (anything
+else is 404), services write and run the entry rules, and every page that shows a
+patient writes the access log and is never cached."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from consortium.models import Role
+from consortium.services import EditConflict, patient_access_log
+
+from . import rules, selectors, services
+from .forms import (
+    SECTION_FORMS,
+    EpisodeForm,
+    MarkersForm,
+    PatientCreateForm,
+    PatientEditForm,
+    ReopenForm,
+    SearchForm,
+)
+from .models import FormDraft, TumourEpisode
+
+PAGE_SIZE = 50
+
+
+def _apply_errors(form, error: ValidationError) -> None:
+    """Put the service's errors on the form: on the named field when the form has it."""
+    if isinstance(error, services.UnacknowledgedWarnings):
+        form.fields["acknowledge_warnings"].choices = [(w.code, w.message) for w in error.warnings]
+        form.add_error(None, "Please read the warnings below; tick them to save anyway.")
+        return
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, messages_ in error.message_dict.items():
+        form.add_error(field if field in form.fields else None,
+                       messages_ if field in form.fields else [f"{field.replace('_', ' ').capitalize()}: {m}"
+                                                               for m in messages_])
+
+
+def _save(request, form, write, success: str):
+    """Run a service write; on success drop the form's autosaved draft."""
+    try:
+        result = write()
+    except EditConflict as conflict:
+        form.add_error(None, str(conflict))
+    except ValidationError as error:
+        _apply_errors(form, error)
+    else:
+        messages.success(request, success)
+        return result or True
+    return None
+
+
+def _patient(request, register_number: str, page: str):
+    patient = selectors.patient_get(user=request.user, register_number=register_number)
+    patient_access_log(request, patient_ids=[patient.pk], page=page)
+    return patient
+
+
+def _require_editor(request, patient) -> None:
+    if not selectors.can_edit_patient(request.user, patient):
+        raise PermissionDenied("Only clinicians of the patient's institutions edit the report.")
+
+
+def _draft(request, patient, form_key: str):
+    """The member's autosaved input for this form, if any (restored into the form)."""
+    return FormDraft.objects.filter(user=request.user, patient=patient, form_key=form_key).first()
+
+
+def _drop_draft(request, patient, form_key: str) -> None:
+    FormDraft.objects.filter(user=request.user, patient=patient, form_key=form_key).delete()
+
+
+def _initial_from(draft) -> dict:
+    if not draft:
+        return {}
+    return {k: v[0] if len(v) == 1 else v for k, v in draft.data.items()}
+
+
+# --- Patients --------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+@sensitive_post_parameters("q")
+def patient_list(request):
+    """The patients the member may see, with search. A national ID is searched by POST,
+    so it never appears in a URL (or the server's access log)."""
+    if request.user.role not in selectors.CLINICAL_ROLES and not request.user.is_consortium_admin:
+        raise PermissionDenied("Only clinicians, coordinators and admins see patient records.")
+    form = SearchForm(request.POST if request.method == "POST" else request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    if request.method == "GET" and selectors.looks_like_national_id(query):
+        messages.error(request, "Search for a national ID with the search box: it must not appear in a URL.")
+        return redirect("registry:patient_list")
+    page = Paginator(selectors.patient_search(user=request.user, query=query), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    patient_access_log(request, patient_ids=[p.pk for p in page], page="registry:patient_list")
+    context = {"form": form, "page": page, "query": query,
+               "can_register": request.user.role == Role.CLINICIAN}
+    if request.headers.get("HX-Request"):
+        return render(request, "registry/patient_list.html#results", context)
+    return render(request, "registry/patient_list.html", context)
+
+
+@never_cache
+@login_required
+@sensitive_post_parameters("national_id", "full_name")
+def patient_create(request):
+    if request.user.role != Role.CLINICIAN:
+        raise PermissionDenied("Only clinicians register patients.")
+    own = list(request.user.institutions.filter(kind="hospital"))
+    form = PatientCreateForm(request.POST or None, initial={"institutions": own})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        patient = _save(request, form, lambda: services.patient_register(
+            by=request.user, national_id_value=data.pop("national_id"),
+            institutions=list(data.pop("institutions")), reason=data.pop("reason"),
+            allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS, **data), "Patient registered.")
+        if patient:
+            return redirect(patient)
+    return render(request, "registry/patient_form.html", {"form": form})
+
+
+@never_cache
+@login_required
+def patient_detail(request, register_number: str):
+    patient = _patient(request, register_number, "registry:patient")
+    episodes = selectors.patient_episodes(patient)
+    for episode in episodes:
+        episode.missing = rules.missing_items(episode)
+        episode.warning_list = selectors.episode_warnings(episode)
+    user = request.user
+    return render(request, "registry/patient_detail.html", {
+        "patient": patient,
+        "episodes": episodes,
+        "timeline": selectors.timeline(patient, episodes),
+        "show_national_id": selectors.shows_national_id(user, patient),
+        "can_edit": selectors.can_edit_patient(user, patient),
+        "can_reopen": user.role == Role.COORDINATOR or user.is_consortium_admin,
+        "sections": SECTION_LABELS,
+    })
+
+
+@never_cache
+@login_required
+@sensitive_post_parameters("full_name")
+def patient_edit(request, register_number: str):
+    patient = _patient(request, register_number, "registry:patient_edit")
+    _require_editor(request, patient)
+    key = "patient"
+    draft = _draft(request, patient, key) if request.method == "GET" else None
+    form = PatientEditForm(request.POST or None, instance=patient, initial=_initial_from(draft))
+    if request.method == "POST" and form.is_valid():
+        data = form.changes()
+        if _save(request, form, lambda: services.patient_update(
+                patient=patient, by=request.user, expected_version=form.cleaned_data["version"],
+                reason=form.cleaned_data["reason"], institutions=list(form.cleaned_data["institutions"]),
+                **data), "Patient details saved."):
+            _drop_draft(request, patient, key)
+            return redirect(patient)
+    return render(request, "registry/section_form.html", {
+        "form": form, "patient": patient, "title": "Patient details", "form_key": key, "draft": draft})
+
+
+# --- Episodes and sections -------------------------------------------------------------
+
+SECTION_LABELS = {
+    "surgeries": "Surgery",
+    "radiotherapy": "Radiotherapy course",
+    "systemic": "Systemic therapy",
+    "performance": "Performance status",
+    "follow-ups": "Follow-up",
+}
+
+
+@never_cache
+@login_required
+def episode_form(request, register_number: str, episode_id: int | None = None):
+    patient = _patient(request, register_number, "registry:episode")
+    _require_editor(request, patient)
+    episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id) if episode_id else None
+    key = f"episode-{episode_id or 'new'}"
+    draft = _draft(request, patient, key) if request.method == "GET" else None
+    form = EpisodeForm(request.POST or None, instance=episode, initial=_initial_from(draft))
+    if request.method == "POST" and form.is_valid():
+        saved = _save(request, form, lambda: services.episode_save(
+            patient=patient, by=request.user, episode=episode, expected_version=form.cleaned_data["version"],
+            reason=form.cleaned_data["reason"], acknowledge=form.cleaned_data["acknowledge_warnings"],
+            **form.changes()), "Diagnosis saved.")
+        if saved:
+            _drop_draft(request, patient, key)
+            return redirect(f"{patient.get_absolute_url()}#episode-{saved.pk}")
+    return render(request, "registry/section_form.html", {
+        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft,
+        "title": "Diagnosis" if episode else "New tumour episode"})
+
+
+@never_cache
+@login_required
+def markers_form(request, register_number: str, episode_id: int):
+    patient = _patient(request, register_number, "registry:markers")
+    _require_editor(request, patient)
+    episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
+    key = f"markers-{episode.pk}"
+    draft = _draft(request, patient, key) if request.method == "GET" else None
+    form = MarkersForm(request.POST or None, episode=episode, initial=_initial_from(draft))
+    if request.method == "POST" and form.is_valid():
+        if _save(request, form, lambda: services.markers_save(
+                episode=episode, by=request.user, results=form.results(),
+                expected_version=form.cleaned_data["version"], reason=form.cleaned_data["reason"],
+                acknowledge=form.cleaned_data["acknowledge_warnings"]), "Molecular markers saved."):
+            _drop_draft(request, patient, key)
+            return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
+    return render(request, "registry/markers_form.html", {
+        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft})
+
+
+def _section(section: str):
+    if section not in SECTION_FORMS:
+        raise Http404("No such section.")
+    return SECTION_FORMS[section], services.SECTION_MODELS[section]
+
+
+@never_cache
+@login_required
+def section_form(request, register_number: str, episode_id: int, section: str, pk: int | None = None):
+    form_class, model = _section(section)
+    patient = _patient(request, register_number, f"registry:{section}")
+    _require_editor(request, patient)
+    episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
+    row = None
+    if pk is not None:
+        row = model.objects.filter(pk=pk, episode=episode).first()
+        if row is None:
+            raise Http404("No such entry.")
+    key = f"{section}-{episode.pk}-{pk or 'new'}"
+    draft = _draft(request, patient, key) if request.method == "GET" else None
+    form = form_class(request.POST or None, instance=row, initial=_initial_from(draft))
+    if request.method == "POST" and form.is_valid():
+        if _save(request, form, lambda: services.section_save(
+                section=section, episode=episode, by=request.user, row=row,
+                expected_version=form.cleaned_data["version"], reason=form.cleaned_data["reason"],
+                acknowledge=form.cleaned_data["acknowledge_warnings"], **form.changes()),
+                f"{SECTION_LABELS[section]} saved."):
+            _drop_draft(request, patient, key)
+            return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
+    return render(request, "registry/section_form.html", {
+        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft,
+        "title": SECTION_LABELS[section], "row": row, "section": section})
+
+
+@require_POST
+@login_required
+def section_delete(request, register_number: str, episode_id: int, section: str, pk: int):
+    _, model = _section(section)
+    patient = _patient(request, register_number, f"registry:{section}_delete")
+    _require_editor(request, patient)
+    episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
+    row = model.objects.filter(pk=pk, episode=episode).first()
+    if row is None:
+        raise Http404("No such entry.")
+    try:
+        services.section_delete(section=section, episode=episode, row=row, by=request.user,
+                                reason=request.POST.get("reason", ""))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{SECTION_LABELS[section]} removed (kept in the history).")
+    return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
+
+
+@require_POST
+@login_required
+def episode_submit(request, register_number: str, episode_id: int):
+    patient = _patient(request, register_number, "registry:episode_submit")
+    _require_editor(request, patient)
+    episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
+    try:
+        services.episode_submit(episode=episode, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Report submitted as complete; it is now locked.")
+    return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
+
+
+@never_cache
+@login_required
+def episode_reopen(request, register_number: str, episode_id: int):
+    patient = _patient(request, register_number, "registry:episode_reopen")
+    episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
+    if not (request.user.role == Role.COORDINATOR or request.user.is_consortium_admin):
+        raise PermissionDenied("Only a coordinator or an admin reopens a complete report.")
+    form = ReopenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if _save(request, form, lambda: services.episode_reopen(
+                episode=episode, by=request.user, reason=form.cleaned_data["reason"]),
+                "Report reopened; the clinicians can edit it again."):
+            return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
+    return render(request, "registry/reopen.html", {"form": form, "patient": patient, "episode": episode})
+
+
+@never_cache
+@login_required
+def patient_history(request, register_number: str):
+    patient = _patient(request, register_number, "registry:patient_history")
+    return render(request, "registry/history.html", {
+        "patient": patient, "events": selectors.patient_history(patient),
+        "show_national_id": selectors.shows_national_id(request.user, patient)})
+
+
+@never_cache
+@login_required
+def patient_access(request, register_number: str):
+    """Who has looked at this patient: for consortium admins (pasientjournalloven § 22)."""
+    if not request.user.is_consortium_admin:
+        raise PermissionDenied("Only consortium admins list a patient's access history.")
+    patient = _patient(request, register_number, "registry:patient_access")
+    return render(request, "registry/access.html", {
+        "patient": patient, "entries": selectors.access_history(patient)})
+
+
+# --- Autosave --------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def draft_autosave(request, register_number: str, form_key: str):
+    """Keep what the member has typed so far (htmx, as they type); never validated, never
+    applied: the section form restores it until it is saved."""
+    patient = selectors.patient_get(user=request.user, register_number=register_number)
+    _require_editor(request, patient)
+    data = {k: request.POST.getlist(k) for k in request.POST if k != "csrfmiddlewaretoken"}
+    FormDraft.objects.update_or_create(user=request.user, patient=patient, form_key=form_key[:100],
+                                       defaults={"data": data})
+    return HttpResponse(f"Draft kept {timezone.localtime().strftime('%H:%M:%S')}; "
+                        "save the form to apply it.")
+
+
+@require_POST
+@login_required
+def draft_discard(request, register_number: str, form_key: str):
+    patient = selectors.patient_get(user=request.user, register_number=register_number)
+    _drop_draft(request, patient, form_key)
+    messages.success(request, "Draft discarded.")
+    return redirect(request.POST.get("next") or patient.get_absolute_url())
+
+
+# --- Worklist --------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+def worklist(request):
+    institutions = list(selectors.worklist_institutions(request.user))
+    if not institutions:
+        raise PermissionDenied("The worklist is for clinicians, coordinators and admins.")
+    chosen = next((i for i in institutions if i.code == request.GET.get("institution")), institutions[0])
+    page = Paginator(selectors.incomplete_episodes(chosen), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(episode, rules.missing_items(episode)) for episode in page]
+    patient_access_log(request, patient_ids=[e.patient_id for e in page], page="registry:worklist")
+    return render(request, "registry/worklist.html", {
+        "institutions": institutions, "chosen": chosen, "figures": selectors.completeness(chosen),
+        "page": page, "rows": rows, "today": timezone.localdate()})
