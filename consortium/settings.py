@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -265,7 +266,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+# Each app's periodic tasks, by name (apps depend one way, so settings do not import them).
+CELERY_BEAT_SCHEDULE: dict = {
+    # Issue #4: each clinician gets one digest of their open register items per night.
+    "registry-nightly-worklist-digest": {
+        "task": "registry.tasks.send_worklist_digests",
+        "schedule": crontab(hour=env.int("NBTC_DIGEST_HOUR", default=5), minute=30),
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from consortium.models import Institution, Role, User
 from consortium.services import EditConflict
@@ -30,6 +31,7 @@ from .models import (
     Surgery,
     SystemicTherapy,
     TumourEpisode,
+    WorklistDigest,
 )
 from .signals import register_changed
 
@@ -117,6 +119,7 @@ def _recorded_dates(patient: Patient) -> list[tuple[str, date]]:
 # --- Patients ------------------------------------------------------------------------
 
 
+@sensitive_variables("national_id_value", "parsed", "fields")
 @transaction.atomic
 def patient_register(*, by: User, national_id_value: str, institutions: list[Institution],
                      allow_synthetic: bool, reason: str = "", **fields) -> Patient:
@@ -414,23 +417,38 @@ def episode_reopen(*, episode: TumourEpisode, by: User, reason: str) -> TumourEp
 # --- Worklist digest -------------------------------------------------------------------
 
 
-def worklist_digest_send(*, user_id: int) -> int:
-    """E-mail one clinician a digest of the incomplete reports at their institutions;
-    returns how many items it listed (0: nothing sent). Names and national IDs are
-    never in the mail: register numbers only, behind sign-in."""
+def worklist_digest_send(*, user_id: int, day: date | None = None) -> int:
+    """E-mail one clinician the digest of the incomplete reports at their institutions,
+    once per day: a retried or repeated task finds the day's row and sends nothing.
+    Returns how many items it listed (0: nothing sent). Register numbers only, never
+    names or national IDs: the mail leaves the platform."""
+    day = day or timezone.localdate()
     user = User.objects.get(pk=user_id)
-    items = selectors.open_items_for(user)
-    if not items:
-        return 0
-    lines = [f"- {e.patient.register_number} ({e.institution.code}), diagnosed "
-             f"{e.diagnosis_date.strftime('%d.%m.%Y') if e.diagnosis_date else 'date missing'}: "
-             f"{len(missing)} item(s) missing" for e, missing in items[:50]]
-    more = f"\n... and {len(items) - 50} more." if len(items) > 50 else ""
-    send_mail(
-        f"NBTC register: {len(items)} incomplete report(s) at your institutions",
-        "These reports still lack items for a complete report (oldest first):\n\n"
-        + "\n".join(lines) + more + "\n\nOpen the worklist in the NBTC platform to complete them.",
-        None,
-        [user.email],
-    )
+    with transaction.atomic():
+        digest, created = WorklistDigest.objects.select_for_update().get_or_create(user=user, day=day)
+        if not created:
+            return 0
+        items = selectors.open_items_for(user)
+        digest.items = len(items)
+        digest.save(update_fields=["items"])
+        if not items:
+            return 0
+        lines = [f"- {e.patient.register_number} ({e.institution.code}), diagnosed "
+                 f"{e.diagnosis_date.strftime('%d.%m.%Y') if e.diagnosis_date else '(date missing)'}: "
+                 f"missing {'; '.join(missing) or 'nothing, ready to submit'}" for e, missing in items[:50]]
+        more = f"\n... and {len(items) - 50} more on the worklist." if len(items) > 50 else ""
+        # Sent inside the transaction: if the mail fails, the day's row is rolled back
+        # and a retry sends it.
+        send_mail(
+            f"NBTC register: {len(items)} incomplete report(s) at your institutions",
+            "These reports still lack items for a complete report (oldest first):\n\n"
+            + "\n".join(lines) + more + "\n\nOpen the worklist in the NBTC platform to complete them.",
+            None,
+            [user.email],
+        )
     return len(items)
+
+
+def worklist_digest_recipients() -> list[int]:
+    """Active clinicians: each gets one digest a night."""
+    return list(User.objects.filter(is_active=True, role=Role.CLINICIAN).values_list("pk", flat=True))

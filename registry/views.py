@@ -324,9 +324,10 @@ def patient_history(request, register_number: str):
 @login_required
 def patient_access(request, register_number: str):
     """Who has looked at this patient: for consortium admins (pasientjournalloven § 22)."""
+    patient = selectors.patient_get(user=request.user, register_number=register_number)  # 404 first
     if not request.user.is_consortium_admin:
         raise PermissionDenied("Only consortium admins list a patient's access history.")
-    patient = _patient(request, register_number, "registry:patient_access")
+    patient_access_log(request, patient_ids=[patient.pk], page="registry:patient_access")
     return render(request, "registry/access.html", {
         "patient": patient, "entries": selectors.access_history(patient)})
 

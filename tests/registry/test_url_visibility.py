@@ -1,0 +1,131 @@
+"""Who sees what, for EVERY register URL and API endpoint (issue #4): a clinician of
+another hospital, a researcher and a lab scientist get 404 (or 403 on pages that list
+no particular patient) for a patient they may not see, on GET and on POST/PATCH/PUT/
+DELETE, and nothing changes. The routes are read from the URLconf, so a new route is
+covered the day it is added."""
+
+import datetime
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from consortium.models import Institution, Role
+from registry.models import (
+    FollowUp,
+    MolecularMarker,
+    Patient,
+    PatientInstitution,
+    PerformanceStatus,
+    RadiotherapyCourse,
+    Surgery,
+    SystemicTherapy,
+    TumourEpisode,
+)
+from registry.services import SECTION_MODELS
+from tests.conftest import make_member, sign_in
+
+
+def _routes():
+    """(full route, name) for every registry page and API route."""
+    found = []
+
+    def walk(patterns, prefix):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and (prefix.startswith("registry/") or prefix.startswith("api/v1/registry/")):
+                found.append((prefix + str(p.pattern), p.name))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+ROUTES = _routes()
+# Pages that show no particular patient: a member outside the clinical roles gets 403.
+LIST_PAGES = {"patient_list", "worklist", "patient_create", "registry_patients", "registry_patient_search",
+              "registry_worklist"}
+
+
+@pytest.fixture
+def hus_patient(db):
+    """A HUS patient with one entry in every section."""
+    hus = Institution.objects.get(code="HUS")
+    patient = Patient.objects.create(national_id="12829499914", full_name="Ola Vestland", search_name="ola vestland",
+                                     sex="male", birth_date=datetime.date(1994, 2, 12))
+    PatientInstitution.objects.create(patient=patient, institution=hus)
+    episode = TumourEpisode.objects.create(patient=patient, institution=hus, diagnosis_date=datetime.date(2025, 1, 10),
+                                           diagnosis="glioblastoma_idh_wildtype", who_grade=4)
+    MolecularMarker.objects.create(episode=episode, marker="idh", result="wildtype")
+    day = datetime.date(2025, 2, 1)
+    rows = {
+        "surgeries": Surgery.objects.create(episode=episode, surgery_date=day, procedure="resection"),
+        "radiotherapy": RadiotherapyCourse.objects.create(episode=episode, start_date=day, total_dose_gy=60, fractions=30),
+        "systemic": SystemicTherapy.objects.create(episode=episode, regimen="pcv", start_date=day),
+        "performance": PerformanceStatus.objects.create(episode=episode, assessed_on=day, ecog=1),
+        "follow-ups": FollowUp.objects.create(episode=episode, assessed_on=day),
+    }
+    assert set(rows) == set(SECTION_MODELS)
+    return patient, episode, rows
+
+
+def _fill(route: str, patient, episode, rows) -> str:
+    section = next((s for s in SECTION_MODELS if f"/{s}/" in route), None)
+    path = (route.replace("<str:register_number>", patient.register_number)
+            .replace("<int:episode_id>", str(episode.pk))
+            .replace("<str:form_key>", "episode-new"))
+    if "<str:section>" in path:
+        section = "surgeries"
+        path = path.replace("<str:section>", section)
+    if "<int:pk>" in path:
+        path = path.replace("<int:pk>", str(rows[section].pk))
+    assert "<" not in path, f"unfilled route parameter in {route}"
+    return "/" + path
+
+
+def _snapshot():
+    return [list(m.objects.order_by("pk").values()) for m in
+            (Patient, TumourEpisode, MolecularMarker, *SECTION_MODELS.values())]
+
+
+@pytest.mark.parametrize("role,institutions", [
+    (Role.CLINICIAN, ("OUS",)),
+    (Role.COORDINATOR, ("OUS",)),
+    (Role.LAB_SCIENTIST, ("UIB-LAB",)),
+    (Role.RESEARCHER, ("UIO-ICR",)),
+])
+def test_no_register_url_shows_or_changes_another_institutions_patient(client, hus_patient, role, institutions):
+    patient, episode, rows = hus_patient
+    member = make_member(role, institutions=institutions, with_totp=role != Role.RESEARCHER)
+    sign_in(client, member)
+    before = _snapshot()
+    checked = 0
+    for route, name in ROUTES:
+        path = _fill(route, patient, episode, rows)
+        # A page about no particular patient may answer (lists: checked below for not showing
+        # the patient) or refuse the role; a page about this patient is 404, as if it did not exist.
+        allowed = {200, 302, 400, 403} if name in LIST_PAGES else {404}
+        for method in ("get", "post", "put", "patch", "delete"):
+            response = getattr(client, method)(path, data={} if method in ("get", "post") else "{}",
+                                               **({} if method in ("get", "post") else {"content_type": "application/json"}))
+            assert response.status_code in allowed | {405}, f"{method.upper()} {path} -> {response.status_code}"
+            body = response.content.decode(errors="replace")
+            assert patient.register_number not in body or response.status_code == 404 and "Not found" in body, (
+                f"{method.upper()} {path} shows the patient")
+            assert "Ola Vestland" not in body and patient.national_id not in body
+            checked += 1
+    assert _snapshot() == before
+    assert checked >= 5 * 25  # every route, five methods
+
+
+def test_every_register_route_is_reachable_for_the_patients_own_clinician(client, hus_patient):
+    """The same routes answer (not 404) for a clinician of the patient's hospital, so the
+    test above proves the institution rule, not broken URLs."""
+    patient, episode, rows = hus_patient
+    member = make_member(Role.CLINICIAN, institutions=("HUS",), with_totp=True)
+    sign_in(client, member)
+    for route, name in ROUTES:
+        path = _fill(route, patient, episode, rows)
+        method = "post" if name in {"episode_submit", "section_delete", "draft_autosave", "draft_discard",
+                                    "registry_patient_search", "registry_submit", "registry_reopen"} else "get"
+        response = getattr(client, method)(path)
+        assert response.status_code in (200, 302, 400, 403), f"{method.upper()} {path} -> {response.status_code}"
