@@ -14,12 +14,19 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from consortium.models import Institution
 
 from . import national_id, vocabulary
+
+
+def all_changes() -> tuple:
+    """Inserts, updates and deletions (pghistory tracks the first two by default): an entry
+    removed in error stays in the history, with why. New instances for each model."""
+    return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 
 
 class YesNoUnknown(models.TextChoices):
@@ -36,7 +43,7 @@ def new_register_number() -> str:
     return f"NB-{body[:4]}-{body[4:]}"
 
 
-@pghistory.track(exclude=["search_name"])
+@pghistory.track(*all_changes(), exclude=["search_name"])
 class Patient(models.Model):
     class Sex(models.TextChoices):
         FEMALE = "female", "Female"
@@ -101,7 +108,7 @@ class PatientInstitution(models.Model):
         indexes = [models.Index(fields=["institution", "patient"])]
 
 
-@pghistory.track()
+@pghistory.track(*all_changes())
 class TumourEpisode(models.Model):
     """One primary tumour and its report. The report is a draft until a clinician submits
     it as complete; it is then locked until a coordinator or admin reopens it."""
@@ -156,7 +163,11 @@ class TumourEpisode(models.Model):
 
     class Meta:
         ordering = ["diagnosis_date", "id"]
-        indexes = [models.Index(fields=["institution", "status", "diagnosis_date"])]
+        indexes = [
+            # The worklist: an institution's drafts, undated first, then oldest first.
+            models.Index(F("institution"), F("status"), F("diagnosis_date").asc(nulls_first=True),
+                         name="episode_worklist"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_diagnosis_display() or 'Tumour'} ({self.diagnosis_date or 'no date'})"
@@ -187,7 +198,7 @@ class MarkerMethod(models.TextChoices):
     OTHER = "other", "Other"
 
 
-@pghistory.track()
+@pghistory.track(*all_changes())
 class MolecularMarker(models.Model):
     episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="markers")
     marker = models.CharField(max_length=30, choices=list(vocabulary.MARKERS.items()))
@@ -208,7 +219,7 @@ class EpisodeSection(models.Model):
         abstract = True
 
 
-@pghistory.track()
+@pghistory.track(*all_changes())
 class Surgery(EpisodeSection):
     class Procedure(models.TextChoices):
         STEREOTACTIC_BIOPSY = "stereotactic_biopsy", "Stereotactic biopsy"
@@ -248,10 +259,12 @@ class Surgery(EpisodeSection):
     def mri_hours_after_surgery(self) -> float | None:
         if not self.postoperative_mri_at:
             return None
-        return round((self.postoperative_mri_at - self.ended_at).total_seconds() / 3600, 1)
+        # Timestamps, not aware-datetime subtraction: Python subtracts two datetimes of the
+        # same zone as wall-clock times, which is an hour off across a daylight-saving change.
+        return round((self.postoperative_mri_at.timestamp() - self.ended_at.timestamp()) / 3600, 1)
 
 
-@pghistory.track()
+@pghistory.track(*all_changes())
 class RadiotherapyCourse(EpisodeSection):
     episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="radiotherapy")
     start_date = models.DateField()
@@ -268,7 +281,7 @@ class RadiotherapyCourse(EpisodeSection):
         return round(self.total_dose_gy / self.fractions, 2) if self.fractions else None
 
 
-@pghistory.track()
+@pghistory.track(*all_changes())
 class SystemicTherapy(EpisodeSection):
     class Regimen(models.TextChoices):
         # Norwegian guideline regimens (registry.md §2.1: Stupp, PCV, lomustine).
@@ -300,7 +313,7 @@ class SystemicTherapy(EpisodeSection):
         verbose_name_plural = "systemic therapies"
 
 
-@pghistory.track()
+@pghistory.track(*all_changes())
 class PerformanceStatus(EpisodeSection):
     episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="performance")
     assessed_on = models.DateField()
@@ -312,7 +325,7 @@ class PerformanceStatus(EpisodeSection):
         verbose_name_plural = "performance statuses"
 
 
-@pghistory.track()
+@pghistory.track(*all_changes())
 class FollowUp(EpisodeSection):
     class Response(models.TextChoices):
         # RANO 2010 (registry.md §2.4).
@@ -365,7 +378,10 @@ class FormDraft(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     form_key = models.CharField(max_length=100)
-    data = models.JSONField()
+    # None once the form was saved: autosaves still in flight from that same rendering of
+    # the form (same token) are then ignored instead of bringing the draft back.
+    data = models.JSONField(null=True)
+    token = models.CharField(max_length=32, blank=True, help_text="The rendering of the form it came from.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -56,7 +56,7 @@ def _century(year2: int, individual: int) -> int | None:
 def parse(value: str, *, allow_synthetic: bool) -> NationalId:
     """Validate a fødselsnummer or D-number; raise ValidationError naming the rule."""
     number = "".join(value.split())
-    if len(number) != 11 or not number.isdigit():
+    if len(number) != 11 or not (number.isascii() and number.isdigit()):
         raise ValidationError("A national ID has exactly 11 digits (DDMMYY and five more).",
                               code="format")
     digits = [int(c) for c in number]

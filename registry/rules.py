@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from . import vocabulary
 from .models import MarkerResult, Patient, Surgery, TumourEpisode
@@ -109,7 +110,7 @@ def _marker_contradictions(diagnosis: str, markers: dict[str, str]) -> list[str]
 
 
 def check_episode(episode: TumourEpisode, patient: Patient, markers: dict[str, str],
-                  *, first_treatment_date: date | None) -> list[Warning]:
+                  *, first_treatment_date: date | None, first_treatment_kind: str | None = None) -> list[Warning]:
     errors = Errors()
     check_dates(errors, patient, {
         "referral_date": ("Referral date", episode.referral_date),
@@ -132,7 +133,8 @@ def check_episode(episode: TumourEpisode, patient: Patient, markers: dict[str, s
     if episode.trial_accepted == "yes" and episode.trial_offered != "yes":
         errors.add("trial_accepted", "Trial inclusion can be accepted only when it was offered.")
     errors.raise_any()
-    return diagnosis_warnings(episode, markers) + lead_time_warnings(episode, first_treatment_date)
+    return diagnosis_warnings(episode, markers) + lead_time_warnings(episode, first_treatment_date,
+                                                                     first_treatment_kind)
 
 
 def check_markers(episode: TumourEpisode, markers: dict[str, str]) -> list[Warning]:
@@ -312,7 +314,7 @@ def missing_items(episode: TumourEpisode) -> list[str]:
     missing = []
     for field in ("diagnosis_date", "basis", "diagnosis", "topography", "laterality"):
         if not getattr(episode, field):
-            missing.append(TumourEpisode._meta.get_field(field).verbose_name.capitalize())
+            missing.append(capfirst(TumourEpisode._meta.get_field(field).verbose_name))
     tumour_type = episode.tumour_type
     if tumour_type and tumour_type.grades and episode.who_grade is None:
         missing.append("CNS WHO grade")
@@ -326,6 +328,12 @@ def missing_items(episode: TumourEpisode) -> list[str]:
         if episode.diagnosis == vocabulary.OLIGODENDROGLIOMA and not (
                 markers.get("idh") == MarkerResult.ALTERED and markers.get("codeletion_1p19q") == MarkerResult.ALTERED):
             missing.append("Oligodendroglioma needs IDH mutation and 1p/19q codeletion confirmed")
+        # WHO CNS5 (registry.md §3): without the defining result the diagnosis is NOS, so the
+        # report is complete only once IDH is confirmed.
+        if episode.diagnosis == vocabulary.GLIOBLASTOMA_IDH_WILDTYPE and markers.get("idh") != MarkerResult.WILDTYPE:
+            missing.append("Glioblastoma, IDH-wildtype needs IDH confirmed wildtype")
+        if episode.diagnosis == vocabulary.ASTROCYTOMA_IDH_MUTANT and markers.get("idh") != MarkerResult.ALTERED:
+            missing.append("Astrocytoma, IDH-mutant needs the IDH mutation confirmed")
     if episode.basis != TumourEpisode.Basis.RADIOLOGY and not episode.surgeries.all():
         missing.append("Surgery or biopsy")
     if not episode.performance.all():

@@ -9,7 +9,7 @@ import re
 import unicodedata
 
 from django.apps import apps
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -19,6 +19,8 @@ from . import rules
 from .models import Patient, PatientInstitution, TumourEpisode
 
 CLINICAL_ROLES = {Role.CLINICIAN, Role.COORDINATOR}
+# Undated reports lack the most, so worklists show them first.
+UNDATED_FIRST = F("diagnosis_date").asc(nulls_first=True)
 
 
 def normalise_name(name: str) -> str:
@@ -117,7 +119,7 @@ def episode_get(*, user: User, patient: Patient, episode_id: int) -> TumourEpiso
 
 
 def patient_episodes(patient: Patient) -> list[TumourEpisode]:
-    return list(_episode_queryset().filter(patient=patient).order_by("diagnosis_date", "id"))
+    return list(_episode_queryset().filter(patient=patient).order_by(UNDATED_FIRST, "id"))
 
 
 def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.Warning, bool]]:
@@ -138,7 +140,10 @@ def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.Warning
                 found += [(row, w) for w in section_warnings(section, row, episode, patient)]
             except Exception:  # noqa: BLE001 - a rule that now fails is shown at the next save
                 continue
-    return [(row, w, w.code in row.acknowledged_warnings) for row, w in found]
+    # A lead-time warning may have been acknowledged on the diagnosis (a changed referral
+    # date) or on the treatment row; either counts.
+    return [(row, w, w.code in row.acknowledged_warnings or w.code in episode.acknowledged_warnings)
+            for row, w in found]
 
 
 def timeline(patient: Patient, episodes: list[TumourEpisode]) -> list[tuple]:
@@ -202,13 +207,13 @@ def completeness(institution: Institution) -> dict:
 def incomplete_episodes(institution: Institution) -> QuerySet[TumourEpisode]:
     """Draft reports, oldest diagnosis first (undated ones first: they lack the most)."""
     return (_episode_queryset().filter(institution=institution, status=TumourEpisode.Status.DRAFT)
-            .order_by("diagnosis_date", "id"))
+            .order_by(UNDATED_FIRST, "id"))
 
 
 def open_items_for(user: User) -> list[tuple[TumourEpisode, list[str]]]:
     episodes = (_episode_queryset().filter(institution__in=user_institution_ids(user),
                                            status=TumourEpisode.Status.DRAFT)
-                .order_by("diagnosis_date", "id"))
+                .order_by(UNDATED_FIRST, "id"))
     return [(e, rules.missing_items(e)) for e in episodes]
 
 

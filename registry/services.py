@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.views.decorators.debug import sensitive_variables
 
 from consortium.models import Institution, Role, User
@@ -167,7 +168,7 @@ def patient_update(*, patient: Patient, by: User, expected_version: int | None, 
                    institutions: list[Institution] | None = None, **changes) -> Patient:
     _require_editor(by, patient)
     current = Patient.objects.select_for_update().get(pk=patient.pk)
-    _check_version(current, expected_version, list(changes), "The patient's details")
+    _check_version(current, expected_version, PATIENT_FIELDS, "The patient's details")
     for field, value in changes.items():
         if field not in PATIENT_FIELDS:
             raise ValidationError({field: "This field cannot be changed here."})
@@ -222,7 +223,7 @@ def episode_save(*, patient: Patient, by: User, episode: TumourEpisode | None = 
     else:
         current = TumourEpisode.objects.select_for_update().get(pk=episode.pk, patient=patient)
         _require_unlocked(current)
-        _check_version(current, expected_version, [f for f in fields if f in EPISODE_FIELDS], "The diagnosis")
+        _check_version(current, expected_version, EPISODE_FIELDS, "The diagnosis")
     for field, value in fields.items():
         if field not in EPISODE_FIELDS:
             raise ValidationError({field: "This field cannot be changed here."})
@@ -233,7 +234,8 @@ def episode_save(*, patient: Patient, by: User, episode: TumourEpisode | None = 
     current.full_clean(exclude=["patient", "institution", "completed_by"])
     first = _first_treatment(current) if current.pk else None
     warnings = rules.check_episode(current, patient, _markers(current),
-                                   first_treatment_date=first[1] if first else None)
+                                   first_treatment_date=first[1] if first else None,
+                                   first_treatment_kind=first[0] if first else None)
     current.acknowledged_warnings = _acknowledge(warnings, acknowledge)
     if current.pk:
         current.version += 1
@@ -337,9 +339,10 @@ def section_save(*, section: str, episode: TumourEpisode, by: User, row=None,
         current = model(episode=episode)
     else:
         current = model.objects.select_for_update().get(pk=row.pk, episode=episode)
-        _check_version(current, expected_version, list(fields), model._meta.verbose_name.capitalize())
-    editable = {f.name for f in model._meta.concrete_fields} - {
-        "id", "episode", "version", "acknowledged_warnings"}
+    editable = [f.name for f in model._meta.concrete_fields
+                if f.name not in ("id", "episode", "version", "acknowledged_warnings")]
+    if row is not None:
+        _check_version(current, expected_version, editable, capfirst(model._meta.verbose_name))
     for field, value in fields.items():
         if field not in editable:
             raise ValidationError({field: "This field cannot be changed here."})
@@ -359,6 +362,7 @@ def section_save(*, section: str, episode: TumourEpisode, by: User, row=None,
 def section_delete(*, section: str, episode: TumourEpisode, row, by: User, reason: str) -> None:
     """Remove a row entered in error; the history keeps it, with the reason."""
     _require_editor(by, episode.patient)
+    episode = TumourEpisode.objects.select_for_update().get(pk=episode.pk)
     _require_unlocked(episode)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the entry is removed."})
@@ -380,7 +384,7 @@ def episode_submit(*, episode: TumourEpisode, by: User) -> TumourEpisode:
         f"Acknowledge: {w.message}" for _, w, acknowledged in selectors.episode_warnings(current)
         if not acknowledged]
     if missing:
-        raise ValidationError({"status": [f"The report is not complete. Missing: {'; '.join(missing)}."]})
+        raise ValidationError({"status": [f"The report is not complete. Missing: {'; '.join(m.rstrip('.') for m in missing)}."]})
     TumourEpisode.objects.select_for_update().get(pk=current.pk)
     current.status = TumourEpisode.Status.COMPLETE
     current.completed_at = timezone.now()

@@ -2,11 +2,14 @@
 else is 404), services write and run the entry rules, and every page that shows a
 patient writes the access log and is never cached."""
 
+import uuid
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -74,11 +77,17 @@ def _require_editor(request, patient) -> None:
 
 def _draft(request, patient, form_key: str):
     """The member's autosaved input for this form, if any (restored into the form)."""
-    return FormDraft.objects.filter(user=request.user, patient=patient, form_key=form_key).first()
+    if request.method != "GET":
+        return None
+    return FormDraft.objects.filter(user=request.user, patient=patient, form_key=form_key,
+                                    data__isnull=False).first()
 
 
 def _drop_draft(request, patient, form_key: str) -> None:
-    FormDraft.objects.filter(user=request.user, patient=patient, form_key=form_key).delete()
+    """The form is saved: its draft goes, and late autosaves from the same rendering of the
+    form (its token) are ignored rather than bringing the draft back."""
+    FormDraft.objects.update_or_create(user=request.user, patient=patient, form_key=form_key,
+                                       defaults={"data": None, "token": request.POST.get("draft_token", "")[:32]})
 
 
 def _initial_from(draft) -> dict:
@@ -159,7 +168,7 @@ def patient_edit(request, register_number: str):
     patient = _patient(request, register_number, "registry:patient_edit")
     _require_editor(request, patient)
     key = "patient"
-    draft = _draft(request, patient, key) if request.method == "GET" else None
+    draft = _draft(request, patient, key)
     form = PatientEditForm(request.POST or None, instance=patient, initial=_initial_from(draft))
     if request.method == "POST" and form.is_valid():
         data = form.changes()
@@ -170,7 +179,7 @@ def patient_edit(request, register_number: str):
             _drop_draft(request, patient, key)
             return redirect(patient)
     return render(request, "registry/section_form.html", {
-        "form": form, "patient": patient, "title": "Patient details", "form_key": key, "draft": draft})
+        "form": form, "patient": patient, "title": "Patient details", "form_key": key, "draft": draft, "draft_token": uuid.uuid4().hex})
 
 
 # --- Episodes and sections -------------------------------------------------------------
@@ -191,7 +200,7 @@ def episode_form(request, register_number: str, episode_id: int | None = None):
     _require_editor(request, patient)
     episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id) if episode_id else None
     key = f"episode-{episode_id or 'new'}"
-    draft = _draft(request, patient, key) if request.method == "GET" else None
+    draft = _draft(request, patient, key)
     form = EpisodeForm(request.POST or None, instance=episode, initial=_initial_from(draft))
     if request.method == "POST" and form.is_valid():
         saved = _save(request, form, lambda: services.episode_save(
@@ -202,7 +211,7 @@ def episode_form(request, register_number: str, episode_id: int | None = None):
             _drop_draft(request, patient, key)
             return redirect(f"{patient.get_absolute_url()}#episode-{saved.pk}")
     return render(request, "registry/section_form.html", {
-        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft,
+        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft, "draft_token": uuid.uuid4().hex,
         "title": "Diagnosis" if episode else "New tumour episode"})
 
 
@@ -213,7 +222,7 @@ def markers_form(request, register_number: str, episode_id: int):
     _require_editor(request, patient)
     episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
     key = f"markers-{episode.pk}"
-    draft = _draft(request, patient, key) if request.method == "GET" else None
+    draft = _draft(request, patient, key)
     form = MarkersForm(request.POST or None, episode=episode, initial=_initial_from(draft))
     if request.method == "POST" and form.is_valid():
         if _save(request, form, lambda: services.markers_save(
@@ -223,7 +232,7 @@ def markers_form(request, register_number: str, episode_id: int):
             _drop_draft(request, patient, key)
             return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
     return render(request, "registry/markers_form.html", {
-        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft})
+        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft, "draft_token": uuid.uuid4().hex})
 
 
 def _section(section: str):
@@ -245,7 +254,7 @@ def section_form(request, register_number: str, episode_id: int, section: str, p
         if row is None:
             raise Http404("No such entry.")
     key = f"{section}-{episode.pk}-{pk or 'new'}"
-    draft = _draft(request, patient, key) if request.method == "GET" else None
+    draft = _draft(request, patient, key)
     form = form_class(request.POST or None, instance=row, initial=_initial_from(draft))
     if request.method == "POST" and form.is_valid():
         if _save(request, form, lambda: services.section_save(
@@ -256,7 +265,7 @@ def section_form(request, register_number: str, episode_id: int, section: str, p
             _drop_draft(request, patient, key)
             return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
     return render(request, "registry/section_form.html", {
-        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft,
+        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft, "draft_token": uuid.uuid4().hex,
         "title": SECTION_LABELS[section], "row": row, "section": section})
 
 
@@ -342,9 +351,15 @@ def draft_autosave(request, register_number: str, form_key: str):
     applied: the section form restores it until it is saved."""
     patient = selectors.patient_get(user=request.user, register_number=register_number)
     _require_editor(request, patient)
-    data = {k: request.POST.getlist(k) for k in request.POST if k != "csrfmiddlewaretoken"}
-    FormDraft.objects.update_or_create(user=request.user, patient=patient, form_key=form_key[:100],
-                                       defaults={"data": data})
+    token = request.POST.get("draft_token", "")[:32]
+    data = {k: request.POST.getlist(k) for k in request.POST if k not in ("csrfmiddlewaretoken", "draft_token")}
+    with transaction.atomic():
+        draft, _ = FormDraft.objects.select_for_update().get_or_create(
+            user=request.user, patient=patient, form_key=form_key[:100], defaults={"data": None})
+        if draft.data is None and token and draft.token == token:
+            return HttpResponse("Saved.")  # this form was saved already; a late autosave is ignored
+        draft.data, draft.token = data, token
+        draft.save()
     return HttpResponse(f"Draft kept {timezone.localtime().strftime('%H:%M:%S')}; "
                         "save the form to apply it.")
 
@@ -353,7 +368,7 @@ def draft_autosave(request, register_number: str, form_key: str):
 @login_required
 def draft_discard(request, register_number: str, form_key: str):
     patient = selectors.patient_get(user=request.user, register_number=register_number)
-    _drop_draft(request, patient, form_key)
+    FormDraft.objects.filter(user=request.user, patient=patient, form_key=form_key).delete()
     messages.success(request, "Draft discarded.")
     return redirect(request.POST.get("next") or patient.get_absolute_url())
 

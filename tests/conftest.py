@@ -1,6 +1,7 @@
 """Shared fixtures: members of each role, real sign-in through allauth with a real TOTP
 code, the seed document, and a clean cache (rate limits live in Redis) per test."""
 
+import importlib
 import os
 from pathlib import Path
 
@@ -26,6 +27,35 @@ if not SEED.exists():  # the copy shipped with the repo, for clones without shar
     SEED = REPO_ROOT / "seeds" / "nordic-cancer-collaboration-overview.txt"
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Browser tests (pytest-playwright) run Debian's headless Chromium; `playwright install`
+    is never run here."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "headless": True,
+        "args": [
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", "--disable-quic",
+        ],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _seeded_institutions(request):
+    """Transactional tests (live server, real Celery worker) end with a flush that also
+    empties the institutions seeded by migration 0002; the next such test gets them back."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        request.getfixturevalue("transactional_db")
+        from django.apps import apps
+
+        seed_migration = importlib.import_module("consortium.migrations.0002_seed_institutions")
+        seed_migration.seed(apps, None)
 
 
 @pytest.fixture(autouse=True)

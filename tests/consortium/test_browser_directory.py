@@ -11,20 +11,7 @@ from playwright.sync_api import expect
 from consortium.models import NetworkGroup
 from conftest import PASSWORD, totp_code
 
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    # Debian's Chromium; `playwright install` is never run here.
-    return {
-        **browser_type_launch_args,
-        "executable_path": "/usr/bin/chromium",
-        "headless": True,
-        "args": [
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", "--disable-quic",
-        ],
-    }
+# Chromium is launched with the overrides in tests/conftest.py (browser_type_launch_args).
 
 
 @pytest.mark.browser

@@ -173,3 +173,24 @@ def test_patient_list_query_count_is_constant(clinician_client, clinician):
                                    sex="female", birth_date="1970-01-01")
         PatientInstitution.objects.create(patient=p, institution=ous)
     assert count() == few
+
+
+def test_autosaved_draft_is_restored_and_a_late_autosave_after_saving_is_ignored(clinician_client):
+    register(clinician_client)
+    patient = Patient.objects.get()
+    form_url = f"{patient.get_absolute_url()}episodes/new/"
+    draft_url = f"{patient.get_absolute_url()}drafts/episode-new/"
+    typed = {"diagnosis_date": "2025-01-10", "diagnosis": "meningioma", "draft_token": "t1"}
+    assert clinician_client.post(draft_url, typed).status_code == 200
+    restored = clinician_client.get(form_url)
+    assert "Restored your unsaved input" in restored.content.decode()
+    assert restored.context["form"].initial["diagnosis"] == "meningioma"
+
+    saved = _episode(clinician_client, patient, diagnosis="meningioma", who_grade="1", draft_token="t1")
+    assert saved.status_code == 302
+    # An autosave from the same rendering of the form, still in flight when it was saved:
+    clinician_client.post(draft_url, {**typed, "draft_token": "t1"})
+    assert "Restored your unsaved input" not in clinician_client.get(form_url).content.decode()
+    # A later rendering of the form (a new token) autosaves again as usual.
+    clinician_client.post(draft_url, {**typed, "draft_token": "t2"})
+    assert "Restored your unsaved input" in clinician_client.get(form_url).content.decode()
