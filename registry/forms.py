@@ -63,7 +63,7 @@ class SectionForm(forms.ModelForm):
         if self.instance.pk and "version" not in self.initial:
             self.initial["version"] = self.instance.version
         self.fields["acknowledge_warnings"].choices = [(w.code, w.message) for w in warnings]
-        for name, field in self.fields.items():
+        for field in self.fields.values():
             if isinstance(field, forms.DateField):
                 field.widget = DateInput()
             elif isinstance(field, forms.DateTimeField):

@@ -9,6 +9,7 @@ import re
 import unicodedata
 
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -138,7 +139,9 @@ def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.Warning
         for row in rows:
             try:
                 found += [(row, w) for w in section_warnings(section, row, episode, patient)]
-            except Exception:  # noqa: BLE001 - a rule that now fails is shown at the next save
+            except ValidationError:
+                # Stored data that a rule now refuses (say, a date of death entered later) is
+                # reported when the row is next saved; the page still shows the other warnings.
                 continue
     # A lead-time warning may have been acknowledged on the diagnosis (a changed referral
     # date) or on the treatment row; either counts.

@@ -30,7 +30,7 @@ from .forms import (
     ReopenForm,
     SearchForm,
 )
-from .models import FormDraft, TumourEpisode
+from .models import FormDraft
 
 PAGE_SIZE = 50
 

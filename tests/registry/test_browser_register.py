@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from consortium.models import Role
-from tests.conftest import PASSWORD, make_member, totp_code
 from registry.models import Patient, TumourEpisode
+from tests.conftest import PASSWORD, make_member, totp_code
 
 # Skatteetaten Tenor synthetic number (registry.md §4), allowed in tests by the setting:
 # born 12.02.1994, male. The same number with a wrong second control digit is invalid.

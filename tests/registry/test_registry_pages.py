@@ -3,8 +3,8 @@ the report section by section, see errors and warnings, submit, lock, reopen; an
 sees what (404 for other hospitals), with every view access-logged."""
 
 import pytest
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from consortium.models import AccessLog, Role
 from registry.models import Patient, TumourEpisode
@@ -155,8 +155,6 @@ def test_history_shows_who_what_and_why(clinician_client, clinician):
 
 
 def test_patient_list_query_count_is_constant(clinician_client, clinician):
-    from tests.registry.test_registry_pages import register as _  # noqa: F401
-
     def count():
         with CaptureQueriesContext(connection) as queries:
             assert clinician_client.get("/registry/").status_code == 200
@@ -164,8 +162,8 @@ def test_patient_list_query_count_is_constant(clinician_client, clinician):
 
     register(clinician_client)
     few = count()
-    from registry.models import PatientInstitution
     from consortium.models import Institution
+    from registry.models import PatientInstitution
 
     ous = Institution.objects.get(code="OUS")
     for i in range(30):
