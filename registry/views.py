@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from consortium.models import Role
 from consortium.services import EditConflict, patient_access_log
 
-from . import rules, selectors, services
+from . import panels, rules, selectors, services
 from .forms import (
     SECTION_FORMS,
     EpisodeForm,
@@ -158,6 +158,7 @@ def patient_detail(request, register_number: str):
         "can_edit": selectors.can_edit_patient(user, patient),
         "can_reopen": user.role == Role.COORDINATOR or user.is_consortium_admin,
         "sections": SECTION_LABELS,
+        "panels": panels.render_all(request, patient),
     })
 
 

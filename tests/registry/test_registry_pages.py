@@ -192,3 +192,25 @@ def test_autosaved_draft_is_restored_and_a_late_autosave_after_saving_is_ignored
     # A later rendering of the form (a new token) autosaves again as usual.
     clinician_client.post(draft_url, {**typed, "draft_token": "t2"})
     assert "Restored your unsaved input" in clinician_client.get(form_url).content.decode()
+
+
+def test_other_apps_add_panels_to_the_patient_page_without_the_register_importing_them(clinician_client):
+    from django.utils.html import format_html
+
+    from registry import panels
+
+    register(clinician_client)
+    patient = Patient.objects.get()
+    seen = []
+
+    def panel(request, shown):
+        seen.append((request.user.email, shown.pk))
+        return format_html("<section id='test-panel'>{}</section>", shown.register_number)
+
+    panels.register("test-panel", render=panel)
+    try:
+        page = clinician_client.get(patient.get_absolute_url()).content.decode()
+    finally:
+        panels._panels.pop("test-panel")
+    assert f"<section id='test-panel'>{patient.register_number}</section>" in page
+    assert seen == [("clin@ous.no", patient.pk)]
