@@ -67,6 +67,7 @@ run: setup
 		echo "No directory seed found; skipping import_nordic_directory"; \
 	fi; \
 	$(PY) manage.py load_demo; \
+	$(PY) manage.py create_demo_data --patients 300 --seed 1 --if-empty; \
 	exec scripts/run.sh
 
 # Tests use Redis database 1, so they never touch the development data in 0.
@@ -85,8 +86,13 @@ status:
 psql:
 	@psql "$${DATABASE_URL:-postgres://postgres@127.0.0.1:54329/nbtc}"
 
-# p50/p95 latency of the directory's list, search and detail pages under 20 concurrent
-# clients, against gunicorn in production mode on 127.0.0.1:8010 (README: Benchmarks).
-.PHONY: bench
-bench: setup
+# p50/p95 latency under 20 concurrent clients against gunicorn in production mode on
+# 127.0.0.1:8010 (README: Benchmarks): the directory, then the register with 50,000 patients.
+.PHONY: bench bench-directory bench-registry
+bench: bench-directory bench-registry
+
+bench-directory: setup
 	@benchmarks/directory_latency.sh
+
+bench-registry: setup
+	@benchmarks/registry_latency.sh

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from allauth.account.authentication import get_authentication_records
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -38,9 +39,36 @@ def passed_mfa_step(request, user) -> bool:
     ).exists()
 
 
+SESSION_SEEN_KEY = "nbtc_session_seen_at"
+
+
+class SessionActivityMiddleware:
+    """Keeps a signed-in session alive while it is used, and its row in the member's
+    session list (allauth usersessions) up to date: at most once a minute, not on every
+    request. The 30-minute idle limit (SESSION_COOKIE_AGE) then runs from the last
+    minute's activity, and ordinary page views skip the three writes per request that
+    SESSION_SAVE_EVERY_REQUEST and USERSESSIONS_TRACK_ACTIVITY cost (issue #4's latency
+    budget)."""
+
+    INTERVAL = timedelta(seconds=60)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated and request.session.session_key:
+            now = timezone.now()
+            seen = request.session.get(SESSION_SEEN_KEY)
+            if seen is None or now - datetime.fromisoformat(seen) >= self.INTERVAL:
+                request.session[SESSION_SEEN_KEY] = now.isoformat()  # saved: expiry renewed
+                UserSession.objects.create_from_request(request)
+        return self.get_response(request)
+
+
 class AbsoluteSessionLifetimeMiddleware:
     """Ends a session 12 hours after sign-in however active it is (ASVS 7.3.2).
-    The 30-minute idle limit is Django's own SESSION_COOKIE_AGE renewed per request."""
+    The 30-minute idle limit is Django's own SESSION_COOKIE_AGE, renewed by
+    SessionActivityMiddleware."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -60,13 +60,16 @@ def _institution_codes():
 class PatientOutput(serializers.ModelSerializer):
     national_id = serializers.SerializerMethodField(help_text="Masked unless you are a clinician or "
                                                               "coordinator at one of the patient's institutions.")
-    institutions = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+    institutions = serializers.SerializerMethodField(help_text="Codes of the treating institutions.")
     synthetic_id = serializers.CharField(help_text="Set when the national ID is a synthetic test number.")
 
     class Meta:
         model = Patient
         fields = ["register_number", "national_id", "synthetic_id", "full_name", "sex", "birth_date",
                   "health_region", "vital_status", "date_of_death", "institutions", "version", "updated_at"]
+
+    def get_institutions(self, patient) -> list[str]:
+        return selectors.patient_institution_codes(patient)
 
     def get_national_id(self, patient) -> str:
         user = self.context["request"].user
@@ -98,8 +101,21 @@ def _log(request, patients, page: str) -> None:
     patient_access_log(request, patient_ids=[p.pk for p in patients], page=page)
 
 
-def _paginated(view, request, queryset, serializer, page_name: str):
-    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+class PatientPagination(api_settings.DEFAULT_PAGINATION_CLASS):
+    """The default page-number pagination, told the total when it is known (the
+    unfiltered list's cached count) instead of counting every visible patient."""
+
+    page_size = 25
+
+    def __init__(self, known_count: int | None = None):
+        self.known_count = known_count
+
+    def django_paginator_class(self, queryset, page_size):
+        return selectors.KnownCountPaginator(queryset, page_size, count=self.known_count)
+
+
+def _paginated(view, request, queryset, serializer, page_name: str, known_count=None):
+    paginator = PatientPagination(known_count)
     page = paginator.paginate_queryset(queryset, request, view=view)
     _log(request, page, page_name)
     return paginator.get_paginated_response(serializer(page, many=True, context={"request": request}).data)
@@ -126,7 +142,8 @@ class PatientListApi(GenericAPIView):
             raise serializers.ValidationError({"search": "National IDs must not appear in URLs: "
                                                          "POST them to /api/v1/registry/patients/search/."})
         patients = selectors.patient_search(user=request.user, query=query)
-        return _paginated(self, request, patients, PatientOutput, "api:registry_patients")
+        count = selectors.search_count(patients) if query.strip() else selectors.visible_patient_count(request.user)
+        return _paginated(self, request, patients, PatientOutput, "api:registry_patients", count)
 
     @extend_schema(request=PatientCreateInput, responses={201: PatientOutput})
     def post(self, request):

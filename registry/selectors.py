@@ -5,11 +5,17 @@
 - everyone else (researchers, lab scientists) sees no patient records here.
 Anything a member may not see answers 404, so ids reveal nothing."""
 
+import json
 import re
 import unicodedata
 
 from django.apps import apps
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from django.core.exceptions import ValidationError
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -17,7 +23,18 @@ from django.utils import timezone
 from consortium.models import Institution, Role, User
 
 from . import rules
-from .models import Patient, PatientInstitution, TumourEpisode
+from .models import (
+    FollowUp,
+    MolecularMarker,
+    Patient,
+    PatientInstitution,
+    PerformanceStatus,
+    RadiotherapyCourse,
+    Reopening,
+    Surgery,
+    SystemicTherapy,
+    TumourEpisode,
+)
 
 CLINICAL_ROLES = {Role.CLINICIAN, Role.COORDINATOR}
 # Undated reports lack the most, so worklists show them first.
@@ -30,10 +47,21 @@ def normalise_name(name: str) -> str:
     return " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
 
 
+def _user_institutions(user: User) -> dict[int, str]:
+    """The member's institutions, id -> code; one query per request."""
+    if not hasattr(user, "_institutions"):
+        user._institutions = dict(user.institutions.values_list("pk", "code"))
+    return user._institutions
+
+
 def user_institution_ids(user: User) -> list[int]:
-    if not hasattr(user, "_institution_ids"):
-        user._institution_ids = list(user.institutions.values_list("pk", flat=True))
-    return user._institution_ids
+    return list(_user_institutions(user))
+
+
+def patient_institution_codes(patient: Patient) -> list[str]:
+    """From the list's annotation when there, else from the prefetched institutions."""
+    codes = getattr(patient, "institution_codes", None)
+    return codes if codes is not None else [i.code for i in patient.institutions.all()]
 
 
 def patients_visible_to(user: User) -> QuerySet[Patient]:
@@ -47,6 +75,55 @@ def patients_visible_to(user: User) -> QuerySet[Patient]:
         patient=OuterRef("pk"), institution__in=user_institution_ids(user))))
 
 
+COUNT_VERSION_KEY = "registry:patient-count-version"
+
+
+def visible_patient_count(user: User) -> int:
+    """How many patients the member may see, for the unfiltered list's pager. A COUNT
+    over tens of thousands of rows is the list's dearest query, so it is cached for a
+    minute, and dropped whenever a patient is registered or changes institutions."""
+    version = cache.get_or_set(COUNT_VERSION_KEY, 1, timeout=None)
+    scope = "all" if user.is_consortium_admin else ",".join(map(str, sorted(user_institution_ids(user))))
+    return cache.get_or_set(f"registry:patient-count:{version}:{user.role}:{scope}",
+                            lambda: patients_visible_to(user).count(), timeout=60)
+
+
+def forget_patient_counts() -> None:
+    try:
+        cache.incr(COUNT_VERSION_KEY)
+    except ValueError:  # not set yet (or evicted): the next count starts a version
+        cache.set(COUNT_VERSION_KEY, 2, timeout=None)
+
+
+class KnownCountPaginator(Paginator):
+    """A Paginator told its total (say, from visible_patient_count) instead of counting."""
+
+    def __init__(self, object_list, per_page, *, count: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count if self.known_count is not None else super().count
+
+
+SEARCH_COUNT_CAP = 200
+
+
+def search_count(patients: QuerySet[Patient]) -> int:
+    """Matches of a search, counted up to SEARCH_COUNT_CAP + 1: past a couple of hundred
+    a clinician narrows the search rather than pages on, and counting every 'Hansen'
+    costs ten times the page itself."""
+    return patients.order_by()[:SEARCH_COUNT_CAP + 1].count()
+
+
+def patient_page(*, user: User, query: str, page_number, per_page: int):
+    """One page of the patient list or of a search."""
+    patients = patient_search(user=user, query=query)
+    count = search_count(patients) if query.strip() else visible_patient_count(user)
+    return KnownCountPaginator(patients, per_page, count=count).get_page(page_number)
+
+
 def can_view_patient(user: User, patient: Patient) -> bool:
     return patients_visible_to(user).filter(pk=patient.pk).exists()
 
@@ -58,8 +135,8 @@ def can_edit_patient(user: User, patient: Patient) -> bool:
 def shows_national_id(user: User, patient: Patient) -> bool:
     """The national ID is shown in full only to clinical roles at the patient's
     institutions (issue #4); it is masked for everyone else who may see the patient."""
-    return user.role in CLINICAL_ROLES and any(
-        i.pk in user_institution_ids(user) for i in patient.institutions.all())
+    own = set(_user_institutions(user).values())
+    return user.role in CLINICAL_ROLES and any(code in own for code in patient_institution_codes(patient))
 
 
 def reporting_institution(user: User, patient: Patient) -> Institution:
@@ -91,12 +168,23 @@ def patient_search(*, user: User, query: str = "") -> QuerySet[Patient]:
     else:
         for word in normalise_name(query).split():
             patients = patients.filter(search_name__contains=word)
-    return patients.prefetch_related("institutions").order_by("search_name", "id")
+    return _with_institutions(patients).order_by("search_name", "id")
+
+
+def _with_institutions(patients: QuerySet[Patient], *, names: bool = False) -> QuerySet[Patient]:
+    """The institutions' codes (and names) as array columns of the patient row itself,
+    not a prefetch: pages that show patients save a query each."""
+    def column(field):
+        return ArraySubquery(PatientInstitution.objects.filter(patient=OuterRef("pk"))
+                             .order_by("institution__code").values(field))
+
+    patients = patients.annotate(institution_codes=column("institution__code"))
+    return patients.annotate(institution_names=column("institution__name")) if names else patients
 
 
 def patient_get(*, user: User, register_number: str) -> Patient:
     try:
-        return patients_visible_to(user).prefetch_related("institutions").get(register_number=register_number)
+        return _with_institutions(patients_visible_to(user), names=True).get(register_number=register_number)
     except Patient.DoesNotExist:
         raise Http404("No such patient.") from None
 
@@ -104,7 +192,7 @@ def patient_get(*, user: User, register_number: str) -> Patient:
 def _episode_queryset() -> QuerySet[TumourEpisode]:
     return TumourEpisode.objects.select_related("patient", "institution").prefetch_related(
         "markers", "surgeries", "radiotherapy", "systemic_therapies", "performance", "follow_ups",
-        Prefetch("reopenings", queryset=TumourEpisode.reopenings.rel.related_model.objects.select_related("by")),
+        Prefetch("reopenings", queryset=Reopening.objects.select_related("by")),
     )
 
 
@@ -119,8 +207,58 @@ def episode_get(*, user: User, patient: Patient, episode_id: int) -> TumourEpiso
         raise Http404("No such tumour episode.") from None
 
 
+# The sections of an episode, by the related name the page reads them through.
+SECTION_RELATIONS = {
+    "markers": MolecularMarker, "surgeries": Surgery, "radiotherapy": RadiotherapyCourse,
+    "systemic_therapies": SystemicTherapy, "performance": PerformanceStatus, "follow_ups": FollowUp,
+    "reopenings": Reopening,
+}
+
+
+def _attach_sections(episodes: list[TumourEpisode]) -> None:
+    """Load every section of these episodes in ONE query and attach them as if
+    prefetched (episode.surgeries.all() then reads them). prefetch_related would take a
+    query per section table; the patient page is the register's most-viewed page, so
+    its sections come as one UNION ALL of row_to_json per table (issue #4's latency budget)."""
+    if not episodes:
+        return
+    ids = [e.pk for e in episodes]
+    sql = " UNION ALL ".join(
+        f"SELECT %s, row_to_json(t)::text FROM {model._meta.db_table} t WHERE t.episode_id = ANY(%s)"
+        for model in SECTION_RELATIONS.values())
+    params = [value for name in SECTION_RELATIONS for value in (name, ids)]
+    rows: dict[tuple[str, int], list] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for name, data in cursor.fetchall():
+            model, values = SECTION_RELATIONS[name], json.loads(data)
+            instance = model(**{f.attname: f.to_python(values[f.column]) for f in model._meta.concrete_fields})
+            instance._state.adding, instance._state.db = False, "default"
+            rows.setdefault((name, instance.episode_id), []).append(instance)
+    for episode in episodes:
+        cache = episode.__dict__.setdefault("_prefetched_objects_cache", {})
+        for name, model in SECTION_RELATIONS.items():
+            ordering = [f.lstrip("-") for f in model._meta.ordering] + ["id"]
+            newest_first = bool(model._meta.ordering) and model._meta.ordering[0].startswith("-")
+            queryset = getattr(episode, name).get_queryset()  # lazy: no query; filled below, as prefetch does
+            queryset._result_cache = sorted(rows.get((name, episode.pk), []), reverse=newest_first,
+                                            key=lambda row, fields=ordering: [getattr(row, f) for f in fields])
+            queryset._prefetch_done = True
+            cache[name] = queryset
+    reopenings = [r for e in episodes for r in e.reopenings.all()]
+    if reopenings:  # who reopened: one query for all of them
+        users = User.objects.in_bulk({r.by_id for r in reopenings})
+        for reopening in reopenings:
+            reopening.by = users[reopening.by_id]
+
+
 def patient_episodes(patient: Patient) -> list[TumourEpisode]:
-    return list(_episode_queryset().filter(patient=patient).order_by(UNDATED_FIRST, "id"))
+    episodes = list(TumourEpisode.objects.filter(patient=patient).select_related("institution")
+                    .order_by(UNDATED_FIRST, "id"))
+    for episode in episodes:
+        episode.patient = patient  # already loaded, with its institutions
+    _attach_sections(episodes)
+    return episodes
 
 
 def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.Warning, bool]]:

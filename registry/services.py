@@ -159,6 +159,7 @@ def patient_register(*, by: User, national_id_value: str, institutions: list[Ins
         with pghistory.context(patient=patient.pk):
             PatientInstitution.objects.bulk_create(
                 PatientInstitution(patient=patient, institution=i) for i in institutions)
+    transaction.on_commit(selectors.forget_patient_counts)
     _notify(patient.pk)
     return patient
 
@@ -187,6 +188,7 @@ def patient_update(*, patient: Patient, by: User, expected_version: int | None, 
             existing = set(current.institutions.values_list("pk", flat=True))
             PatientInstitution.objects.bulk_create(PatientInstitution(patient=current, institution=i)
                                                    for i in institutions if i.pk not in existing)
+            transaction.on_commit(selectors.forget_patient_counts)
     _notify(current.pk)
     return current
 
@@ -194,7 +196,7 @@ def patient_update(*, patient: Patient, by: User, expected_version: int | None, 
 # --- Episodes and markers ------------------------------------------------------------
 
 
-def _first_treatment(episode: TumourEpisode, *, replacing=None, candidate=None):
+def first_treatment(episode: TumourEpisode, *, replacing=None, candidate=None):
     """(date, kind) of the episode's first treatment, with `candidate` in place of the
     stored row `replacing` (so a save is checked against what it will become)."""
     rows = [("surgery", s.surgery_date, s) for s in episode.surgeries.all()]
@@ -232,7 +234,7 @@ def episode_save(*, patient: Patient, by: User, episode: TumourEpisode | None = 
     tumour_type = current.tumour_type
     current.morphology = tumour_type.morphology(current.who_grade) if tumour_type else ""
     current.full_clean(exclude=["patient", "institution", "completed_by"])
-    first = _first_treatment(current) if current.pk else None
+    first = first_treatment(current) if current.pk else None
     warnings = rules.check_episode(current, patient, _markers(current),
                                    first_treatment_date=first[1] if first else None,
                                    first_treatment_kind=first[0] if first else None)
@@ -289,8 +291,10 @@ def markers_save(*, episode: TumourEpisode, by: User, results: dict[str, tuple[s
 # --- Treatment and course sections ---------------------------------------------------
 
 
-def _latest_ecog(episode: TumourEpisode) -> int | None:
-    statuses = [p for p in episode.performance.all() if p.ecog is not None]
+def _ecog_before(episode: TumourEpisode, day) -> int | None:
+    """The ECOG the guideline's choice of schedule rests on: the last one assessed on or
+    before `day` (the course's start), not a later one at progression."""
+    statuses = [p for p in episode.performance.all() if p.ecog is not None and (day is None or p.assessed_on <= day)]
     return max(statuses, key=lambda p: p.assessed_on).ecog if statuses else None
 
 
@@ -301,7 +305,7 @@ def section_warnings(section: str, row, episode: TumourEpisode, patient: Patient
         warnings = rules.check_surgery(row, episode, patient)
         candidate = ("surgery", row.surgery_date, row)
     elif section == "radiotherapy":
-        warnings = rules.check_radiotherapy(row, episode, patient, _latest_ecog(episode))
+        warnings = rules.check_radiotherapy(row, episode, patient, _ecog_before(episode, row.start_date))
         candidate = ("radiotherapy", row.start_date, row)
     elif section == "systemic":
         warnings = rules.check_systemic(row, episode, patient)
@@ -310,7 +314,7 @@ def section_warnings(section: str, row, episode: TumourEpisode, patient: Patient
         return rules.check_performance(row, episode, patient)
     else:
         return rules.check_follow_up(row, episode, patient)
-    first = _first_treatment(episode, replacing=row if row.pk else None, candidate=candidate)
+    first = first_treatment(episode, replacing=row if row.pk else None, candidate=candidate)
     if first and first[2] is row:
         warnings += rules.lead_time_warnings(episode, first[1], first[0])
     return warnings

@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -32,7 +33,7 @@ from .forms import (
 )
 from .models import FormDraft
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 
 
 def _apply_errors(form, error: ValidationError) -> None:
@@ -112,10 +113,11 @@ def patient_list(request):
     if request.method == "GET" and selectors.looks_like_national_id(query):
         messages.error(request, "Search for a national ID with the search box: it must not appear in a URL.")
         return redirect("registry:patient_list")
-    page = Paginator(selectors.patient_search(user=request.user, query=query), PAGE_SIZE).get_page(
-        request.GET.get("page"))
+    page = selectors.patient_page(user=request.user, query=query, page_number=request.GET.get("page"),
+                                  per_page=PAGE_SIZE)
     patient_access_log(request, patient_ids=[p.pk for p in page], page="registry:patient_list")
-    context = {"form": form, "page": page, "query": query,
+    context = {"form": form, "page": page, "query": query, "cap": selectors.SEARCH_COUNT_CAP,
+               "patients_url": reverse("registry:patient_list") + "patients/",
                "can_register": request.user.role == Role.CLINICIAN}
     if request.headers.get("HX-Request"):
         return render(request, "registry/patient_list.html#results", context)
@@ -146,7 +148,10 @@ def patient_create(request):
 def patient_detail(request, register_number: str):
     patient = _patient(request, register_number, "registry:patient")
     episodes = selectors.patient_episodes(patient)
+    patient_url = patient.get_absolute_url()
     for episode in episodes:
+        # The episode's pages hang below this; built once, not reversed per link.
+        episode.url = f"{patient_url}episodes/{episode.pk}/"
         episode.missing = rules.missing_items(episode)
         episode.warning_list = selectors.episode_warnings(episode)
     user = request.user
@@ -155,7 +160,7 @@ def patient_detail(request, register_number: str):
         "episodes": episodes,
         "timeline": selectors.timeline(patient, episodes),
         "show_national_id": selectors.shows_national_id(user, patient),
-        "can_edit": selectors.can_edit_patient(user, patient),
+        "can_edit": user.role == Role.CLINICIAN,  # and may see the patient: patient_get passed
         "can_reopen": user.role == Role.COORDINATOR or user.is_consortium_admin,
         "sections": SECTION_LABELS,
         "panels": panels.render_all(request, patient),

@@ -103,9 +103,29 @@ def test_the_admin_site_signs_in_through_the_same_mfa_path(client):
     assert client.get("/admin/").status_code == 200
 
 
-def test_sessions_end_after_30_minutes_idle(settings):
+def test_sessions_end_after_30_minutes_idle_and_activity_renews_them(client, researcher, settings):
+    """Idle time, not time since sign-in: a request more than a minute after the last
+    renewal pushes the session's expiry 30 minutes ahead again (and updates the member's
+    session list); requests within the minute write nothing."""
+    from django.contrib.sessions.models import Session
+
+    from consortium.middleware import SESSION_SEEN_KEY
+
     assert settings.SESSION_COOKIE_AGE == 30 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True  # idle time, not time since sign-in
+    sign_in(client, researcher)
+    client.get("/account/")
+    key = client.session.session_key
+    first_expiry = Session.objects.get(session_key=key).expire_date
+    client.get("/account/")
+    assert Session.objects.get(session_key=key).expire_date == first_expiry  # within the minute
+
+    session = client.session
+    session[SESSION_SEEN_KEY] = (timezone.now() - timedelta(minutes=5)).isoformat()
+    session.save()
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + timedelta(minutes=25))
+    client.get("/account/")
+    renewed = Session.objects.get(session_key=key).expire_date
+    assert renewed >= timezone.now() + timedelta(minutes=29)
 
 
 def test_sessions_end_12_hours_after_sign_in_however_active(client, researcher):

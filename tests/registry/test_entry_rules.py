@@ -551,6 +551,17 @@ def test_ecog_3_makes_the_hypofractionated_schedule_the_guideline_under_70(clin)
     assert len(warnings_of(lambda: radiotherapy(episode, clin, start=start, dose=60, fractions=30))) == 1
 
 
+def test_the_guideline_uses_the_ecog_before_the_course_not_a_later_one(clin):
+    # 60 Gy/30 given at ECOG 1 stays in line when the patient is ECOG 3 at progression.
+    start = days_ago(100)
+    patient = make_patient(clin, birth_date=born_aged(50, start))
+    episode = gbm_episode(patient, clin, diagnosis_date=days_ago(140))
+    performance(episode, clin, on=days_ago(110), ecog=1)
+    performance(episode, clin, on=days_ago(10), ecog=3)
+    assert radiotherapy(episode, clin, start=start, dose=60, fractions=30).acknowledged_warnings == []
+    assert len(warnings_of(lambda: radiotherapy(episode, clin, start=start, dose=40, fractions=15))) == 1
+
+
 def test_postoperative_mri_after_72_hours_warns(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(60))
     day = days_ago(20)
@@ -692,9 +703,10 @@ def heard():
 def test_register_changed_is_sent_after_commit_only(clin, heard, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         patient = make_patient(clin)
-    assert heard == [] and len(callbacks) == 1
-    callbacks[0]()
-    assert heard[0]["patient_id"] == patient.pk and heard[0]["episode_id"] is None
+    assert heard == [] and callbacks  # nothing sent inside the transaction
+    for callback in callbacks:
+        callback()
+    assert heard == [{"signal": register_changed, "patient_id": patient.pk, "episode_id": None}]
 
 
 def test_each_service_tells_other_apps_with_the_patient_and_episode(clin, heard,

@@ -160,6 +160,9 @@ def _make_patients(n, start=0):
 
 
 def _queries(client, method, path, data=None):
+    """Queries of a request after a first one: the first may renew the session (once a
+    minute, consortium.middleware.SessionActivityMiddleware)."""
+    getattr(client, method)(path, data or {})
     with CaptureQueriesContext(connection) as captured:
         response = getattr(client, method)(path, data or {})
         assert response.status_code == 200, response.content[:300]

@@ -156,6 +156,7 @@ def test_history_shows_who_what_and_why(clinician_client, clinician):
 
 def test_patient_list_query_count_is_constant(clinician_client, clinician):
     def count():
+        clinician_client.get("/registry/")  # may renew the session (once a minute); not counted
         with CaptureQueriesContext(connection) as queries:
             assert clinician_client.get("/registry/").status_code == 200
         return len(queries)
@@ -214,3 +215,58 @@ def test_other_apps_add_panels_to_the_patient_page_without_the_register_importin
         panels._panels.pop("test-panel")
     assert f"<section id='test-panel'>{patient.register_number}</section>" in page
     assert seen == [("clin@ous.no", patient.pk)]
+
+
+def test_the_patient_pages_one_query_section_loader_reads_what_the_orm_reads(db):
+    """selectors._attach_sections builds the sections from row_to_json in one query; every
+    field (dates, times, decimals, arrays, booleans) must come back as the ORM gives it."""
+    import datetime
+    from decimal import Decimal
+
+    from django.forms.models import model_to_dict
+    from django.utils import timezone
+
+    from consortium.models import Institution
+    from registry import selectors
+    from registry.models import (
+        FollowUp,
+        MolecularMarker,
+        PerformanceStatus,
+        RadiotherapyCourse,
+        Surgery,
+        SystemicTherapy,
+    )
+
+    ous = Institution.objects.get(code="OUS")
+    patient = Patient.objects.create(national_id="12829499914", full_name="A", search_name="a", sex="male",
+                                     birth_date=datetime.date(1994, 2, 12))
+    episode = TumourEpisode.objects.create(patient=patient, institution=ous, mdt_dates=[datetime.date(2025, 1, 3)])
+    MolecularMarker.objects.create(episode=episode, marker="mgmt", result="altered", method="pcr")
+    for day in (datetime.date(2025, 2, 1), datetime.date(2025, 1, 5)):  # out of order: sorted on load
+        Surgery.objects.create(episode=episode, surgery_date=day, procedure="resection",
+                               surgery_end_time=datetime.time(13, 45), reoperation=True,
+                               postoperative_mri_at=timezone.make_aware(datetime.datetime(2025, 2, 2, 8, 30)),
+                               acknowledged_warnings=["mri_after_72h"])
+    RadiotherapyCourse.objects.create(episode=episode, start_date=datetime.date(2025, 3, 1),
+                                      total_dose_gy=Decimal("59.40"), fractions=33)
+    SystemicTherapy.objects.create(episode=episode, regimen="other", regimen_other="ONC201", cycles=3,
+                                   start_date=datetime.date(2025, 3, 1))
+    PerformanceStatus.objects.create(episode=episode, assessed_on=datetime.date(2025, 1, 2), karnofsky=70)
+    FollowUp.objects.create(episode=episode, assessed_on=datetime.date(2025, 6, 1), rano_response="PD",
+                            progression=True, progression_date=datetime.date(2025, 5, 30), notes="é ø")
+    from registry.models import Reopening
+
+    coordinator = make_member(Role.COORDINATOR, email="co@ous.no")
+    for reason in ("first", "second"):
+        Reopening.objects.create(episode=episode, by=coordinator, reason=reason)
+
+    [loaded] = selectors.patient_episodes(patient)
+    for name in selectors.SECTION_RELATIONS:
+        expected = [model_to_dict(row) for row in getattr(episode, name).all()]
+        got = [model_to_dict(row) for row in getattr(loaded, name).all()]
+        assert got == expected and got, name
+    surgery = loaded.surgeries.all()[0]
+    assert surgery.surgery_date == datetime.date(2025, 1, 5)  # Meta.ordering kept
+    assert loaded.radiotherapy.all()[0].dose_per_fraction_gy == Decimal("1.80")
+    assert [r.reason for r in loaded.reopenings.all()] == ["second", "first"]  # newest first
+    assert loaded.reopenings.all()[0].by == coordinator

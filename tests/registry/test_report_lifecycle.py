@@ -129,14 +129,15 @@ def test_submit_refuses_an_incomplete_report_naming_what_is_missing(clin, patien
 
 
 def test_submit_refuses_a_report_with_a_warning_nobody_acknowledged(clin):
-    # 60 Gy/30# is the guideline at 50 with ECOG 1; a later ECOG 3 makes it a warning
-    # (registry.md §2.1: ECOG 3-4 -> hypofractionated) that was never acknowledged.
+    # 60 Gy/30# is the guideline at 50 with ECOG 1; an ECOG 3 entered afterwards, assessed
+    # before the course started, makes it a warning (registry.md §2.1: ECOG 3-4 ->
+    # hypofractionated) that was never acknowledged.
     start = days_ago(40)
     patient = make_patient(clin, birth_date=born_aged(50, start))
     episode = complete_episode(patient, clin, diagnosis_date=days_ago(60))
     services.section_save(section="radiotherapy", episode=episode, by=clin, start_date=start,
                           total_dose_gy=Decimal(60), fractions=30)
-    services.section_save(section="performance", episode=episode, by=clin, assessed_on=days_ago(30), ecog=3)
+    services.section_save(section="performance", episode=episode, by=clin, assessed_on=days_ago(45), ecog=3)
     errors = refused(lambda: services.episode_submit(episode=episode, by=clin))
     assert "acknowledge" in lowered(errors["status"]) and "guideline" in lowered(errors["status"])
 

@@ -1,0 +1,181 @@
+"""What the latency benchmarks share: loopback-only HTTP without redirects or proxies, a
+page run by concurrent client threads, and the table of p50/p95/max latency and req/s.
+
+Standard library only. Each benchmark script (directory_latency.py, registry_latency.py)
+imports this module from its own folder, names its pages and prints the table.
+"""
+
+import argparse
+import math
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+MAX_CLIENTS = 200
+MAX_REQUESTS = 100_000
+
+
+class BenchmarkError(Exception):
+    pass
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect (say to HTTPS, or to a sign-in page) is an answer we did not ask for."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def make_opener() -> urllib.request.OpenerDirector:
+    # An empty ProxyHandler: loopback requests never go through an http_proxy from the environment.
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def send(opener, url: str, headers: dict, timeout: float, data: bytes | None = None):
+    """GET (or POST `data`) and return (status, headers, body), redirects included."""
+    # check_base_url allows http(s) on loopback only, so no file: or other scheme is opened.
+    request = urllib.request.Request(url, data=data,  # noqa: S310
+                                     headers={"User-Agent": "nbtc-benchmark", **headers})
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        raise BenchmarkError(f"{request.get_method()} {url} failed: {e}") from None
+
+
+def fetch(opener, url: str, headers: dict, timeout: float) -> bytes:
+    """GET a page that must answer 200."""
+    status, answer_headers, body = send(opener, url, headers, timeout)
+    if status != 200:
+        location = answer_headers.get("Location")
+        raise BenchmarkError(
+            f"GET {url} answered {status}" + (f" (Location: {location})" if location else "")
+        )
+    return body
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def run_page(urls: str | list[str], headers: dict, *, clients: int, requests: int, warmup: int,
+             timeout: float) -> dict:
+    """--requests GETs shared among threads that start together; with several URLs each
+    request takes the next one in turn (say, a different patient each time)."""
+    urls = [urls] if isinstance(urls, str) else urls
+    warm = make_opener()
+    for i in range(warmup):
+        fetch(warm, urls[i % len(urls)], headers, timeout)
+
+    # Requests shared as evenly as possible; no thread gets none.
+    clients = min(clients, requests)
+    shares = [requests // clients + (1 if i < requests % clients else 0) for i in range(clients)]
+    firsts = [sum(shares[:i]) for i in range(clients)]
+    start_line = threading.Barrier(clients)
+    failed = threading.Event()
+
+    def client(first: int, count: int) -> list[float]:
+        opener = make_opener()
+        latencies = []
+        start_line.wait()
+        for i in range(first, first + count):
+            if failed.is_set():
+                break
+            began = time.perf_counter()
+            try:
+                fetch(opener, urls[i % len(urls)], headers, timeout)
+            except BenchmarkError:
+                failed.set()
+                raise
+            latencies.append(time.perf_counter() - began)
+        return latencies
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        futures = [pool.submit(client, first, count)
+                   for first, count in zip(firsts, shares, strict=True)]
+        latencies = []
+        for future in futures:
+            latencies.extend(future.result())  # re-raises the first failure
+    elapsed = time.perf_counter() - began
+
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "clients": clients,
+        "p50": percentile(latencies, 50) * 1000,
+        "p95": percentile(latencies, 95) * 1000,
+        "max": latencies[-1] * 1000,
+        "rps": len(latencies) / elapsed,
+    }
+
+
+def check_base_url(base_url: str) -> str:
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or parts.hostname not in LOOPBACK:
+        raise BenchmarkError(
+            f"--base-url must be http(s) on a loopback host ({', '.join(sorted(LOOPBACK))}); "
+            f"got {base_url!r}"
+        )
+    return base_url.rstrip("/")
+
+
+def positive(limit: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if not 1 <= value <= limit:
+            raise argparse.ArgumentTypeError(f"must be between 1 and {limit}")
+        return value
+
+    return parse
+
+
+def argument_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark takes; a script adds its own."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+    parser.add_argument("--clients", type=positive(MAX_CLIENTS), default=20,
+                        help="concurrent client threads (default 20)")
+    parser.add_argument("--requests", type=positive(MAX_REQUESTS), default=200,
+                        help="measured requests per page (default 200)")
+    parser.add_argument("--warmup", type=int, choices=range(0, 1001), default=10,
+                        metavar="N", help="unmeasured requests per page first (default 10)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    return parser
+
+
+def print_table(base_url: str, pages: list[tuple], args, *, target_p95_ms: float | None = None,
+                headers: dict | None = None) -> None:
+    """Run each (name, path or paths, headers) page and print one row per page as it ends;
+    with a target, each row says whether its p95 meets it."""
+    print(f"{base_url}: {args.clients} clients, {args.requests} requests per page "
+          f"after {args.warmup} warm-up requests\n")
+    target = f"p95 < {target_p95_ms:g} ms" if target_p95_ms else ""
+    header = (f"{'page':<24} {'path':<34} {'requests':>8} {'clients':>7} "
+              f"{'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'req/s':>8}"
+              + (f" {target:>14}" if target else ""))
+    print(header)
+    print("-" * len(header))
+    for name, paths, page_headers in pages:
+        urls = [base_url + p for p in paths] if isinstance(paths, list) else base_url + paths
+        row = run_page(urls, {**(headers or {}), **page_headers}, clients=args.clients,
+                       requests=args.requests, warmup=args.warmup, timeout=args.timeout)
+        shown = paths if isinstance(paths, str) else f"{paths[0]} (+{len(paths) - 1})"
+        verdict = ("yes" if row["p95"] < target_p95_ms else "NO") if target else ""
+        print(f"{name:<24} {shown:<34} {row['requests']:>8} {row['clients']:>7} "
+              f"{row['p50']:>8.1f} {row['p95']:>8.1f} {row['max']:>8.1f} {row['rps']:>8.1f}"
+              + (f" {verdict:>14}" if target else ""), flush=True)
+
+
+def fail(program: str, error: BenchmarkError) -> int:
+    print(f"{program}: error: {error}", file=sys.stderr)
+    return 1
