@@ -99,6 +99,18 @@ def _acknowledge(warnings: list[rules.Warning], acknowledge) -> list[str]:
     return codes
 
 
+def _save_versioned(row, *, warnings, acknowledge, by: User, patient: Patient, reason: str):
+    """The end of every section save: warnings acknowledged (or refused), the version
+    bumped, the row saved with who and why in its history, other apps told after commit."""
+    row.acknowledged_warnings = _acknowledge(warnings, acknowledge)
+    if row.pk:
+        row.version += 1
+    with _history(by, patient, reason):
+        row.save()
+    _notify(patient.pk, row.pk if isinstance(row, TumourEpisode) else row.episode_id)
+    return row
+
+
 def _history(by: User, patient: Patient, reason: str):
     return pghistory.context(user=by.pk, patient=patient.pk, reason=reason or "")
 
@@ -238,13 +250,8 @@ def episode_save(*, patient: Patient, by: User, episode: TumourEpisode | None = 
     warnings = rules.check_episode(current, patient, _markers(current),
                                    first_treatment_date=first[1] if first else None,
                                    first_treatment_kind=first[0] if first else None)
-    current.acknowledged_warnings = _acknowledge(warnings, acknowledge)
-    if current.pk:
-        current.version += 1
-    with _history(by, patient, reason):
-        current.save()
-    _notify(patient.pk, current.pk)
-    return current
+    return _save_versioned(current, warnings=warnings, acknowledge=acknowledge, by=by, patient=patient,
+                           reason=reason)
 
 
 @transaction.atomic
@@ -353,13 +360,8 @@ def section_save(*, section: str, episode: TumourEpisode, by: User, row=None,
         setattr(current, field, value)
     current.full_clean(exclude=["episode"])
     warnings = section_warnings(section, current, episode, patient)
-    current.acknowledged_warnings = _acknowledge(warnings, acknowledge)
-    if current.pk:
-        current.version += 1
-    with _history(by, patient, reason):
-        current.save()
-    _notify(patient.pk, episode.pk)
-    return current
+    return _save_versioned(current, warnings=warnings, acknowledge=acknowledge, by=by, patient=patient,
+                           reason=reason)
 
 
 @transaction.atomic
