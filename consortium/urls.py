@@ -26,6 +26,8 @@ api_patterns = [
     path("directory/groups/<slug:slug>/", api.GroupDetailApi.as_view(), name="directory_group"),
     path("me/", api.MeApi.as_view(), name="me"),
     path("registry/", include("registry.api_urls")),
+    path("trials/", include("trials.api_urls")),
+    path("screening/", include("screening.api_urls")),
 ]
 
 urlpatterns = [
@@ -38,6 +40,8 @@ urlpatterns = [
     path("members/invite/", views.member_invite, name="member_invite"),
     path("directory/", include((directory_patterns, "directory"))),
     path("registry/", include("registry.urls")),
+    path("trials/", include("trials.urls")),
+    path("screening/", include("screening.urls")),
     path("api/v1/", include((api_patterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api_docs"),

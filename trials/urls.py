@@ -1,1 +1,5 @@
+from django.urls import path  # noqa: F401
+
+app_name = "trials"
+
 urlpatterns: list = []
