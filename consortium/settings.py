@@ -262,6 +262,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery (Redis broker); tasks are thin, idempotent and acknowledged late ---
+# ClinicalTrials.gov API v2 (trials: import_trials --from-api); tests point it at a local
+# server replaying recorded pages.
+CTGOV_API_URL = env("NBTC_CTGOV_API_URL", default="https://clinicaltrials.gov/api/v2")
+
 # Change history needs the request's user and URL only where data can change: reads
 # (GET) skip the context, so the access-log insert of a page view costs one statement.
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
