@@ -208,6 +208,13 @@ class MolecularMarker(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["episode", "marker"], name="one_result_per_marker")]
 
+    @property
+    def result_text(self) -> str:
+        """The result in the marker's own words: 'MGMT promoter methylation: methylated'."""
+        altered, wildtype = vocabulary.MARKER_RESULT_WORDS.get(self.marker, ("altered", "wildtype"))
+        return {MarkerResult.ALTERED: altered, MarkerResult.WILDTYPE: wildtype}.get(
+            self.result, self.get_result_display().lower())
+
 
 class EpisodeSection(models.Model):
     """A repeating section of an episode (surgery, radiotherapy ...), versioned on its own."""

@@ -187,3 +187,20 @@ MARKERS = {
     "braf_v600e": "BRAF V600E mutation",
     "braf_fusion": "BRAF fusion",
 }
+
+# How each marker's result reads in a report: (altered, wildtype). The stored values stay
+# the four generic results; this is wording only.
+MARKER_RESULT_WORDS = {
+    "idh": ("mutant", "wildtype"),
+    "codeletion_1p19q": ("codeleted", "not codeleted"),
+    "mgmt": ("methylated", "unmethylated"),
+    "cdkn2ab": ("homozygously deleted", "not deleted"),
+    "h3k27": ("altered", "wildtype"),
+    "h3g34": ("mutant", "wildtype"),
+    "tert": ("promoter mutant", "wildtype"),
+    "egfr": ("amplified", "not amplified"),
+    "chr7_chr10": ("+7/-10 present", "absent"),
+    "atrx": ("lost (altered)", "retained"),
+    "braf_v600e": ("mutant", "wildtype"),
+    "braf_fusion": ("fusion present", "no fusion"),
+}
