@@ -284,6 +284,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "registry.tasks.send_worklist_digests",
         "schedule": crontab(hour=env.int("NBTC_DIGEST_HOUR", default=5), minute=30),
     },
+    # Issue #6: alert sender and lab when a shipment nears or passes its viability window,
+    # or a reading leaves the allowed range (once per event).
+    "screening-check-open-shipments": {
+        "task": "screening.tasks.check_open_shipments",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 
 LOGGING = {

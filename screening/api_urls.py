@@ -1,3 +1,19 @@
 """The screening API routes, included under /api/v1/screening/ in the "api" namespace (names prefixed screening_)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("requests/", api.RequestListApi.as_view(), name="screening_requests"),
+    path("requests/<int:request_id>/", api.RequestDetailApi.as_view(), name="screening_request"),
+    path("requests/<int:request_id>/transitions/", api.TransitionApi.as_view(), name="screening_transitions"),
+    path("requests/<int:request_id>/samples/", api.SampleListApi.as_view(), name="screening_samples"),
+    path("samples/<int:sample_id>/shipment/", api.ShipmentCreateApi.as_view(), name="screening_shipment_create"),
+    path("samples/<int:sample_id>/receipt/", api.ReceiptApi.as_view(), name="screening_receipt"),
+    path("shipments/<int:shipment_id>/", api.ShipmentDetailApi.as_view(), name="screening_shipment"),
+    path("shipments/<int:shipment_id>/handovers/", api.HandOverListApi.as_view(), name="screening_handovers"),
+    path("shipments/<int:shipment_id>/readings/", api.ReadingListApi.as_view(), name="screening_readings"),
+    path("shipments/<int:shipment_id>/readings/upload/", api.ReadingUploadApi.as_view(),
+         name="screening_readings_upload"),
+]

@@ -1,1 +1,334 @@
-"""Models arrive with the issue that builds this app."""
+"""Drug-screening requests and living-cell transport (issue #6). Facts and numbers from
+shared/reference/screening.md (cited below as screening.md §n).
+
+A clinician requests a screen for a register patient's tumour episode; the chosen lab
+reviews it; the sending hospital registers the sample and ships it; the lab records its
+receipt. A request moves through explicit states (services.TRANSITIONS); every move is a
+RequestEvent row, and with the shipment's hand-overs forms the chain of custody.
+Results (issue #7) hang off an accepted Sample (its Receipt.accepted is True).
+
+Times are stored in UTC (USE_TZ) and shown in Europe/Oslo. Change history is kept by
+django-pghistory triggers; services put the user and the request into the context."""
+
+import pghistory
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from consortium.models import Institution
+from registry.models import Patient, TumourEpisode
+
+
+def all_changes() -> tuple:
+    return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+
+
+# --- Configuration: sample types and the labs' libraries --------------------------------
+
+
+@pghistory.track(*all_changes())
+class SampleType(models.Model):
+    """How a kind of material travels: its viability window from collection and the
+    allowed temperature range are configuration, not code (screening.md §2: "Configure
+    per sample type: allowed temperature range, viability window from collection,
+    warning threshold")."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    viability_hours = models.PositiveIntegerField(help_text="Window from collection to receipt, in hours.")
+    min_celsius = models.DecimalField("lowest allowed °C", max_digits=5, decimal_places=1)
+    max_celsius = models.DecimalField("highest allowed °C", max_digits=5, decimal_places=1)
+    warning_percent = models.PositiveSmallIntegerField(
+        default=75, help_text="Warn when this share of the window has passed (screening.md §2: e.g. 75 %).")
+    transport_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.viability_hours} h, {self.min_celsius}–{self.max_celsius} °C)"
+
+
+@pghistory.track(*all_changes())
+class Drug(models.Model):
+    """A compound in a lab's screening library."""
+
+    lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_drugs",
+                            limit_choices_to={"kind": Institution.Kind.LAB})
+    name = models.CharField(max_length=100)
+    drug_class = models.CharField(max_length=100, blank=True, help_text="Mechanism or target class.")
+    approved = models.BooleanField(default=True, help_text="Approved for clinical use (else investigational).")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["lab", "name"], name="one_drug_name_per_lab")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pghistory.track(*all_changes())
+class DrugPanel(models.Model):
+    """A lab's standard panel: a named, fixed set of drugs from its library."""
+
+    lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_panels",
+                            limit_choices_to={"kind": Institution.Kind.LAB})
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    drugs = models.ManyToManyField(Drug, related_name="panels")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["lab", "name"], name="one_panel_name_per_lab")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- The request and its states ------------------------------------------------------
+
+
+class State(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    SAMPLE_COLLECTED = "sample_collected", "Sample collected"
+    IN_TRANSIT = "in_transit", "In transit"
+    RECEIVED = "received", "Received"
+    REJECTED = "rejected", "Rejected"
+    IN_CULTURE = "in_culture", "In culture"
+    SCREENING = "screening", "Screening"
+    REPORTED = "reported", "Reported"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+@pghistory.track(*all_changes())
+class ScreeningRequest(models.Model):
+    class Priority(models.TextChoices):
+        ROUTINE = "routine", "Routine"
+        URGENT = "urgent", "Urgent"
+
+    class ConsentScope(models.TextChoices):
+        # Storage in a research biobank is a separate consent scope (screening.md §2).
+        SCREENING = "screening", "Screening only"
+        SCREENING_AND_BIOBANK = "screening_biobank", "Screening and biobank"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="screening_requests")
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.PROTECT, related_name="screening_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_requests_received",
+                            help_text="The screening lab.")
+    indication = models.TextField()
+    planned_surgery_date = models.DateField()
+    surgery_hospital = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
+                                         help_text="Where the operation (and collection) takes place.")
+    panel = models.ForeignKey(DrugPanel, on_delete=models.PROTECT, null=True, blank=True, related_name="requests",
+                              help_text="A standard panel of the lab, or pick drugs.")
+    drugs = models.ManyToManyField(Drug, blank=True, related_name="requests",
+                                   help_text="Drugs picked from the lab's library.")
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.ROUTINE)
+    consent_date = models.DateField(null=True, blank=True)
+    consent_form_version = models.CharField(max_length=40, blank=True)
+    consent_scope = models.CharField(max_length=20, choices=ConsentScope.choices, blank=True)
+
+    state = models.CharField(max_length=20, choices=State.choices, default=State.REQUESTED)
+    expected_sample_date = models.DateField(null=True, blank=True,
+                                            help_text="The day the lab expects the sample (set on acceptance).")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lab", "state"]), models.Index(fields=["patient", "state"])]
+
+    def __str__(self) -> str:  # never the name or national ID
+        return f"Screening request {self.pk} ({self.patient.register_number})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("screening:request", args=[self.pk])
+
+
+class RequestEvent(models.Model):
+    """One move of a request from a state to another: who, when, why. Append-only; the
+    request's timeline reads them with the hand-overs."""
+
+    request = models.ForeignKey(ScreeningRequest, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=20, choices=State.choices, blank=True)
+    to_state = models.CharField(max_length=20, choices=State.choices)
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["to_state", "at"])]
+
+
+# --- Sample, shipment, hand-overs, temperatures, receipt -----------------------------
+
+
+@pghistory.track(*all_changes())
+class Sample(models.Model):
+    request = models.ForeignKey(ScreeningRequest, on_delete=models.PROTECT, related_name="samples")
+    sample_type = models.ForeignKey(SampleType, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+    amount_unit = models.CharField(max_length=10, choices=[("mg", "mg"), ("ml", "ml"), ("cells", "million cells")],
+                                   default="mg")
+    medium = models.CharField("transport medium", max_length=100,
+                              help_text="E.g. Hibernate-A, or culture medium with antibiotics.")
+    collected_at = models.DateTimeField(help_text="The viability clock runs from here.")
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    registered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["collected_at", "id"]
+
+    @property
+    def label_id(self) -> str:
+        """The id printed on the label with the register number (screening.md §2)."""
+        return f"S-{self.pk:06d}"
+
+    def __str__(self) -> str:
+        return self.label_id
+
+
+@pghistory.track(*all_changes())
+class Shipment(models.Model):
+    class Packaging(models.TextChoices):
+        # screening.md §2: UN3373 triple packaging under P650; dry ice adds UN1845.
+        COLD = "un3373_cold", "UN3373 (P650), cold packs 2–8 °C"
+        DRY_ICE = "un3373_dry_ice", "UN3373 (P650) + UN1845 dry ice"
+        DRY_SHIPPER = "un3373_dry_shipper", "UN3373 (P650), liquid-nitrogen dry shipper"
+        AMBIENT = "un3373_ambient", "UN3373 (P650), ambient"
+
+    sample = models.OneToOneField(Sample, on_delete=models.PROTECT, related_name="shipment")
+    packaging = models.CharField(max_length=30, choices=Packaging.choices)
+    dry_ice_kg = models.DecimalField("dry ice (kg)", max_digits=5, decimal_places=2, null=True, blank=True)
+    courier = models.CharField(max_length=100)
+    tracking_reference = models.CharField(max_length=100, blank=True)
+    dispatched_at = models.DateTimeField()
+    expected_arrival = models.DateTimeField()
+    dispatched_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-dispatched_at"]
+
+    def get_absolute_url(self) -> str:
+        return reverse("screening:shipment", args=[self.pk])
+
+
+@pghistory.track(*all_changes())
+class HandOver(models.Model):
+    """Custody passed from a giver to a receiver at a place and time (screening.md §2, as
+    OpenSpecimen and SENAITE do it). Couriers are not members: the member handing over or
+    receiving enters it. An empty receiver is a gap in custody, shown as an error."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="handovers")
+    giver = models.CharField(max_length=150)
+    receiver = models.CharField(max_length=150, blank=True)
+    place = models.CharField(max_length=150)
+    at = models.DateTimeField()
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    entered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class LoggerUpload(models.Model):
+    """A temperature logger's CSV, kept by its SHA-256 so the same file is not taken twice."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="uploads")
+    sha256 = models.CharField(max_length=64)
+    filename = models.CharField(max_length=200, blank=True)
+    device_serial = models.CharField(max_length=100, blank=True)
+    time_zone = models.CharField(max_length=60, blank=True)
+    readings = models.PositiveIntegerField(default=0, help_text="Rows in the file.")
+    added = models.PositiveIntegerField(default=0, help_text="Readings new to the shipment.")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["shipment", "sha256"], name="one_upload_per_file")]
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
+class TemperatureReading(models.Model):
+    """°C at an instant (UTC). One reading per shipment and instant: overlapping logger
+    files and hand entries do not double the trace."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="readings")
+    at = models.DateTimeField()
+    celsius = models.DecimalField(max_digits=5, decimal_places=2)
+    upload = models.ForeignKey(LoggerUpload, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["at"]
+        constraints = [models.UniqueConstraint(fields=["shipment", "at"], name="one_reading_per_instant")]
+
+
+@pghistory.track(*all_changes())
+class Receipt(models.Model):
+    """The lab's record of arrival (screening.md §2): time, package condition, temperature
+    on arrival, viable cell count and viability; accepted, or rejected with a reason."""
+
+    class Condition(models.TextChoices):
+        INTACT = "intact", "Intact"
+        DAMAGED = "damaged", "Package damaged"
+        LEAKING = "leaking", "Leaking"
+        WARM = "warm", "Cooling lost"
+
+    sample = models.OneToOneField(Sample, on_delete=models.PROTECT, related_name="receipt")
+    arrived_at = models.DateTimeField()
+    condition = models.CharField(max_length=20, choices=Condition.choices)
+    arrival_celsius = models.DecimalField("temperature on arrival (°C)", max_digits=5, decimal_places=1)
+    viable_cell_count = models.PositiveBigIntegerField("viable cells", null=True, blank=True)
+    viability_percent = models.DecimalField("viability (%)", max_digits=4, decimal_places=1, null=True, blank=True,
+                                            help_text="E.g. trypan blue exclusion.")
+    accepted = models.BooleanField()
+    rejection_reason = models.TextField(blank=True)
+    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["arrived_at"])]
+
+
+# --- Alerts ----------------------------------------------------------------------------
+
+
+class ShipmentAlert(models.Model):
+    """A shipment nearing or passing its window, or a reading out of range: raised once
+    per shipment and kind, however often the beat task runs."""
+
+    class Kind(models.TextChoices):
+        WINDOW_NEAR = "window_near", "Nearing the viability window"
+        WINDOW_PASSED = "window_passed", "Past the viability window"
+        TEMPERATURE = "temperature", "Temperature out of range"
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    message = models.TextField()
+    raised_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [models.UniqueConstraint(fields=["shipment", "kind"], name="one_alert_per_kind")]
+
+
+class Notification(models.Model):
+    """In-app notice to a member (also sent by e-mail)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="screening_notices")
+    request = models.ForeignKey(ScreeningRequest, on_delete=models.CASCADE, related_name="+")
+    alert = models.ForeignKey(ShipmentAlert, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "alert"], name="one_notice_per_alert")]

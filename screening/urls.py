@@ -1,5 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "screening"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.request_list, name="request_list"),
+    path("lab/", views.lab_dashboard, name="lab_dashboard"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("patients/<str:register_number>/request/", views.request_create, name="request_create"),
+    path("requests/<int:request_id>/", views.request_detail, name="request"),
+    path("requests/<int:request_id>/sample/", views.sample_create, name="sample_create"),
+    path("samples/<int:sample_id>/label/", views.sample_label, name="sample_label"),
+    path("samples/<int:sample_id>/ship/", views.shipment_create, name="shipment_create"),
+    path("samples/<int:sample_id>/receipt/", views.receipt_create, name="receipt_create"),
+    path("shipments/<int:shipment_id>/", views.shipment_detail, name="shipment"),
+]

@@ -167,9 +167,9 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     expect(messages).to_contain_text("Molecular markers saved.")
     markers = _article(episode_section, "Molecular markers")
     expect(markers).to_contain_text(
-        "IDH1/2 mutation: Wildtype / negative / unmethylated (Immunohistochemistry)")
+        "IDH1/2 mutation: wildtype (Immunohistochemistry)")
     expect(markers).to_contain_text(
-        "MGMT promoter methylation: Altered / mutant / methylated / deleted (PCR / pyrosequencing)")
+        "MGMT promoter methylation: methylated (PCR / pyrosequencing)")
 
     # 5. Surgery: dated before the diagnosis, refused with the rule; then corrected.
     episode_section.get_by_role("link", name="Add surgery").click()

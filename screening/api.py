@@ -1,0 +1,449 @@
+"""REST API of the screening app, /api/v1/screening/: the same services, rules and
+permissions as the pages. Bad input and illegal moves are 400 with field names
+({"message", "extra": {"fields"}}), a move against an older version is 409, anything
+the member may not see is 404. Patients appear by register number only."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.cache import add_never_cache_headers
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+
+from consortium.models import Institution
+from consortium.services import patient_access_log
+from registry import selectors as registry_selectors
+
+from . import selectors, services
+from .models import (
+    Drug,
+    DrugPanel,
+    HandOver,
+    LoggerUpload,
+    Receipt,
+    Sample,
+    SampleType,
+    ScreeningRequest,
+    Shipment,
+    State,
+    TemperatureReading,
+)
+
+
+class ScreeningApi(GenericAPIView):
+    """Every response shows a patient's request: never cached (like the pages' never_cache)."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
+
+
+def _log(request, patient_ids, page: str) -> None:
+    patient_access_log(request, patient_ids=patient_ids, page=page)
+
+
+def _require_viewer(user) -> None:
+    if not selectors.can_see_requests(user):
+        raise PermissionDenied("Only clinicians, coordinators and lab scientists see screening requests.")
+
+
+# --- Output ------------------------------------------------------------------------------
+
+
+class EventOutput(serializers.Serializer):
+    from_state = serializers.CharField()
+    to_state = serializers.CharField()
+    at = serializers.DateTimeField()
+    by = serializers.CharField()
+    note = serializers.CharField()
+
+
+class RequestOutput(serializers.ModelSerializer):
+    register_number = serializers.CharField(source="patient.register_number")
+    lab = serializers.CharField(source="lab.code")
+    surgery_hospital = serializers.CharField(source="surgery_hospital.code")
+    panel = serializers.CharField(source="panel.name", default=None)
+    allowed_states = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ScreeningRequest
+        fields = ["id", "register_number", "episode", "lab", "indication", "planned_surgery_date",
+                  "surgery_hospital", "panel", "priority", "consent_date", "consent_form_version", "consent_scope",
+                  "state", "allowed_states", "expected_sample_date", "created_at", "updated_at", "version"]
+
+    def get_allowed_states(self, obj) -> list[str]:
+        return services.allowed_next(obj.state)
+
+
+class RequestDetailOutput(RequestOutput):
+    drugs = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    transitions = EventOutput(many=True)
+
+    class Meta(RequestOutput.Meta):
+        fields = RequestOutput.Meta.fields + ["drugs", "transitions"]
+
+
+class ReceiptOutput(serializers.ModelSerializer):
+    received_by = serializers.CharField()
+
+    class Meta:
+        model = Receipt
+        fields = ["arrived_at", "condition", "arrival_celsius", "viable_cell_count", "viability_percent",
+                  "accepted", "rejection_reason", "received_by", "recorded_at"]
+
+
+class SampleOutput(serializers.ModelSerializer):
+    label_id = serializers.CharField()
+    sample_type = serializers.CharField(source="sample_type.code")
+    shipment = serializers.SerializerMethodField()
+    receipt = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Sample
+        fields = ["id", "label_id", "request", "sample_type", "amount", "amount_unit", "medium", "collected_at",
+                  "shipment", "receipt"]
+
+    def get_receipt(self, obj) -> ReceiptOutput(allow_null=True):  # type: ignore[valid-type]
+        receipt = obj.receipt if selectors.has_related(obj, "receipt") else None
+        return ReceiptOutput(receipt).data if receipt else None
+
+    def get_shipment(self, obj) -> int | None:
+        return obj.shipment.pk if selectors.has_related(obj, "shipment") else None
+
+
+class HandOverOutput(serializers.ModelSerializer):
+    entered_by = serializers.CharField()
+
+    class Meta:
+        model = HandOver
+        fields = ["id", "giver", "receiver", "place", "at", "entered_by"]
+
+
+class ReadingOutput(serializers.ModelSerializer):
+    class Meta:
+        model = TemperatureReading
+        fields = ["at", "celsius", "upload"]
+
+
+class ExcursionOutput(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    minutes = serializers.FloatField()
+    extreme = serializers.DecimalField(max_digits=5, decimal_places=2)
+    readings = serializers.IntegerField()
+
+
+class ShipmentOutput(serializers.ModelSerializer):
+    sample = serializers.CharField(source="sample.label_id")
+    request = serializers.IntegerField(source="sample.request_id")
+    register_number = serializers.CharField(source="sample.request.patient.register_number")
+    elapsed_hours = serializers.SerializerMethodField()
+    window_hours = serializers.SerializerMethodField()
+    hours_left = serializers.SerializerMethodField()
+    excursions = serializers.SerializerMethodField()
+    custody_gaps = serializers.SerializerMethodField()
+    handovers = HandOverOutput(many=True)
+
+    class Meta:
+        model = Shipment
+        fields = ["id", "sample", "request", "register_number", "packaging", "dry_ice_kg", "courier",
+                  "tracking_reference", "dispatched_at", "expected_arrival", "elapsed_hours", "window_hours",
+                  "hours_left", "excursions", "handovers", "custody_gaps"]
+
+    def _status(self, obj):
+        if not hasattr(obj, "_status"):
+            obj._status = selectors.shipment_status(obj)
+        return obj._status
+
+    def get_elapsed_hours(self, obj) -> float:
+        return round(self._status(obj).elapsed_hours, 2)
+
+    def get_window_hours(self, obj) -> int:
+        return self._status(obj).window_hours
+
+    def get_hours_left(self, obj) -> float:
+        return round(self._status(obj).hours_left, 2)
+
+    def get_excursions(self, obj) -> ExcursionOutput(many=True):  # type: ignore[valid-type]
+        return ExcursionOutput(self._status(obj).excursions, many=True).data
+
+    def get_custody_gaps(self, obj) -> list[str]:
+        return selectors.custody_gaps(list(obj.handovers.all()))
+
+
+class UploadOutput(serializers.ModelSerializer):
+    class Meta:
+        model = LoggerUpload
+        fields = ["id", "filename", "device_serial", "time_zone", "readings", "added", "uploaded_at"]
+
+
+# --- Requests ----------------------------------------------------------------------------
+
+
+class RequestListApi(ScreeningApi):
+    """Screening requests you may see. POST: a clinician of the patient's institutions
+    requests a screen (consent required)."""
+
+    class RequestCreateInput(serializers.Serializer):
+        register_number = serializers.CharField()
+        episode = serializers.IntegerField(help_text="The tumour episode's id.")
+        lab = serializers.SlugRelatedField(slug_field="code", queryset=Institution.objects.all())
+        indication = serializers.CharField()
+        planned_surgery_date = serializers.DateField()
+        surgery_hospital = serializers.SlugRelatedField(slug_field="code", queryset=Institution.objects.all())
+        panel = serializers.PrimaryKeyRelatedField(queryset=DrugPanel.objects.all(), required=False, allow_null=True)
+        drugs = serializers.PrimaryKeyRelatedField(queryset=Drug.objects.all(), many=True, required=False)
+        priority = serializers.ChoiceField(choices=ScreeningRequest.Priority.choices, required=False)
+        consent_date = serializers.DateField(required=False, allow_null=True)
+        consent_form_version = serializers.CharField(required=False, allow_blank=True)
+        consent_scope = serializers.ChoiceField(choices=ScreeningRequest.ConsentScope.choices, required=False,
+                                                allow_blank=True)
+
+    serializer_class = RequestOutput
+    queryset = ScreeningRequest.objects.none()
+
+    @extend_schema(responses=RequestOutput(many=True))
+    def get(self, request):
+        _require_viewer(request.user)
+        state = request.query_params.get("state", "")
+        requests = selectors.request_list(request.user, state=state if state in State.values else "")
+        page = self.paginate_queryset(requests)
+        _log(request, [r.patient_id for r in page], "api:screening_requests")
+        return self.get_paginated_response(RequestOutput(page, many=True).data)
+
+    @extend_schema(request=RequestCreateInput, responses={201: RequestDetailOutput})
+    def post(self, request):
+        data = _valid(self.RequestCreateInput, request)
+        patient = registry_selectors.patient_get(user=request.user, register_number=data.pop("register_number"))
+        try:
+            episode = patient.episodes.get(pk=data.pop("episode"))
+        except patient.episodes.model.DoesNotExist:
+            raise Http404("No such tumour episode.") from None
+        created = services.request_create(by=request.user, episode=episode, **data)
+        _log(request, [patient.pk], "api:screening_requests")
+        return Response(RequestDetailOutput(selectors.request_get(user=request.user, request_id=created.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _request(request, request_id: int, page: str) -> ScreeningRequest:
+    found = selectors.request_get(user=request.user, request_id=request_id)
+    _log(request, [found.patient_id], page)
+    return found
+
+
+class RequestDetailApi(ScreeningApi):
+    serializer_class = RequestDetailOutput
+    queryset = ScreeningRequest.objects.none()
+
+    def get(self, request, request_id: int):
+        return Response(RequestDetailOutput(_request(request, request_id, "api:screening_request")).data)
+
+
+class TransitionApi(ScreeningApi):
+    """Move the request to `state`: accept (with expected_sample_date), decline or cancel
+    (note = the reason), in_culture, screening, reported. An illegal move is 400 naming
+    the current state, the wanted state and the allowed ones."""
+
+    class TransitionInput(serializers.Serializer):
+        state = serializers.CharField()
+        note = serializers.CharField(required=False, allow_blank=True, default="")
+        expected_sample_date = serializers.DateField(required=False, allow_null=True)
+        version = serializers.IntegerField(required=False, help_text="The version you loaded; a newer one is 409.")
+
+    serializer_class = TransitionInput
+
+    @extend_schema(request=TransitionInput, responses=RequestDetailOutput)
+    def post(self, request, request_id: int):
+        screening_request = _request(request, request_id, "api:screening_transition")
+        data = _valid(self.TransitionInput, request)
+        services.request_transition(request=screening_request, to=data["state"], by=request.user, note=data["note"],
+                                    expected_sample_date=data.get("expected_sample_date"),
+                                    expected_version=data.get("version"))
+        return Response(RequestDetailOutput(selectors.request_get(user=request.user, request_id=request_id)).data)
+
+
+# --- Samples, shipments, receipts --------------------------------------------------------------
+
+
+class SampleListApi(ScreeningApi):
+    """The request's samples. POST: the sending hospital registers the (new) sample."""
+
+    class SampleInput(serializers.Serializer):
+        sample_type = serializers.SlugRelatedField(slug_field="code", queryset=SampleType.objects.all())
+        amount = serializers.DecimalField(max_digits=8, decimal_places=2)
+        amount_unit = serializers.ChoiceField(choices=["mg", "ml", "cells"])
+        medium = serializers.CharField(max_length=100)
+        collected_at = serializers.DateTimeField()
+        version = serializers.IntegerField(required=False)
+
+    serializer_class = SampleOutput
+    queryset = Sample.objects.none()
+
+    @extend_schema(responses=SampleOutput(many=True))
+    def get(self, request, request_id: int):
+        screening_request = _request(request, request_id, "api:screening_samples")
+        return Response(SampleOutput(selectors.request_samples(screening_request), many=True).data)
+
+    @extend_schema(request=SampleInput, responses={201: SampleOutput})
+    def post(self, request, request_id: int):
+        screening_request = _request(request, request_id, "api:screening_samples")
+        data = _valid(self.SampleInput, request)
+        version = data.pop("version", None)
+        sample = services.sample_register(request=screening_request, by=request.user, expected_version=version,
+                                          **data)
+        return Response(SampleOutput(sample).data, status=status.HTTP_201_CREATED)
+
+
+def _sample(request, sample_id: int, page: str) -> Sample:
+    sample = selectors.sample_get(user=request.user, sample_id=sample_id)
+    _log(request, [sample.request.patient_id], page)
+    return sample
+
+
+class ShipmentCreateApi(ScreeningApi):
+    """Dispatch the sample (the request becomes in transit)."""
+
+    class ShipmentInput(serializers.Serializer):
+        packaging = serializers.ChoiceField(choices=Shipment.Packaging.choices)
+        dry_ice_kg = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+        courier = serializers.CharField(max_length=100)
+        tracking_reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        dispatched_at = serializers.DateTimeField()
+        expected_arrival = serializers.DateTimeField()
+        version = serializers.IntegerField(required=False)
+
+    serializer_class = ShipmentInput
+
+    @extend_schema(request=ShipmentInput, responses={201: ShipmentOutput})
+    def post(self, request, sample_id: int):
+        sample = _sample(request, sample_id, "api:screening_shipment_create")
+        data = _valid(self.ShipmentInput, request)
+        version = data.pop("version", None)
+        shipment = services.shipment_dispatch(sample=sample, by=request.user, expected_version=version, **data)
+        return Response(ShipmentOutput(selectors.shipment_get(user=request.user, shipment_id=shipment.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class ReceiptApi(ScreeningApi):
+    """The lab records the sample's arrival: accepted (with viable cell count and
+    viability) or rejected with a reason (the request then asks for a new sample)."""
+
+    class ReceiptInput(serializers.Serializer):
+        arrived_at = serializers.DateTimeField()
+        condition = serializers.ChoiceField(choices=Receipt.Condition.choices)
+        arrival_celsius = serializers.DecimalField(max_digits=5, decimal_places=1)
+        viable_cell_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        viability_percent = serializers.DecimalField(max_digits=4, decimal_places=1, required=False, allow_null=True)
+        accepted = serializers.BooleanField()
+        rejection_reason = serializers.CharField(required=False, allow_blank=True, default="")
+        version = serializers.IntegerField(required=False)
+
+    serializer_class = ReceiptOutput
+
+    @extend_schema(responses=ReceiptOutput)
+    def get(self, request, sample_id: int):
+        sample = _sample(request, sample_id, "api:screening_receipt")
+        if not selectors.has_related(sample, "receipt"):
+            raise Http404("No receipt recorded yet.")
+        return Response(ReceiptOutput(sample.receipt).data)
+
+    @extend_schema(request=ReceiptInput, responses={201: ReceiptOutput})
+    def post(self, request, sample_id: int):
+        sample = _sample(request, sample_id, "api:screening_receipt")
+        data = _valid(self.ReceiptInput, request)
+        version = data.pop("version", None)
+        receipt = services.receipt_record(sample=sample, by=request.user, expected_version=version, **data)
+        return Response(ReceiptOutput(receipt).data, status=status.HTTP_201_CREATED)
+
+
+def _shipment(request, shipment_id: int, page: str) -> Shipment:
+    shipment = selectors.shipment_get(user=request.user, shipment_id=shipment_id)
+    _log(request, [shipment.sample.request.patient_id], page)
+    return shipment
+
+
+class ShipmentDetailApi(ScreeningApi):
+    """The shipment with elapsed time against the window, excursions and hand-overs."""
+
+    serializer_class = ShipmentOutput
+    queryset = Shipment.objects.none()
+
+    def get(self, request, shipment_id: int):
+        return Response(ShipmentOutput(_shipment(request, shipment_id, "api:screening_shipment")).data)
+
+
+class HandOverListApi(ScreeningApi):
+    """Hand-overs (couriers are not members: the person handing over or receiving enters
+    them). A hand-over without a receiver is a gap in custody, listed in custody_gaps."""
+
+    class HandOverInput(serializers.Serializer):
+        giver = serializers.CharField(max_length=150)
+        receiver = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+        place = serializers.CharField(max_length=150)
+        at = serializers.DateTimeField()
+
+    serializer_class = HandOverOutput
+    queryset = HandOver.objects.none()
+
+    @extend_schema(responses=HandOverOutput(many=True))
+    def get(self, request, shipment_id: int):
+        shipment = _shipment(request, shipment_id, "api:screening_handovers")
+        return Response(HandOverOutput(shipment.handovers.select_related("entered_by"), many=True).data)
+
+    @extend_schema(request=HandOverInput, responses={201: HandOverOutput})
+    def post(self, request, shipment_id: int):
+        shipment = _shipment(request, shipment_id, "api:screening_handovers")
+        handover = services.handover_add(shipment=shipment, by=request.user, **_valid(self.HandOverInput, request))
+        return Response(HandOverOutput(handover).data, status=status.HTTP_201_CREATED)
+
+
+class ReadingListApi(ScreeningApi):
+    """Temperature readings (°C, UTC). POST one reading entered by hand."""
+
+    class ReadingInput(serializers.Serializer):
+        at = serializers.DateTimeField()
+        celsius = serializers.DecimalField(max_digits=5, decimal_places=2)
+
+    serializer_class = ReadingOutput
+    queryset = TemperatureReading.objects.none()
+
+    @extend_schema(responses=ReadingOutput(many=True))
+    def get(self, request, shipment_id: int):
+        shipment = _shipment(request, shipment_id, "api:screening_readings")
+        return Response(ReadingOutput(selectors.readings_for(shipment), many=True).data)
+
+    @extend_schema(request=ReadingInput, responses={201: ReadingOutput})
+    def post(self, request, shipment_id: int):
+        shipment = _shipment(request, shipment_id, "api:screening_readings")
+        reading = services.reading_add(shipment=shipment, by=request.user, **_valid(self.ReadingInput, request))
+        return Response(ReadingOutput(reading).data, status=status.HTTP_201_CREATED)
+
+
+class ReadingUploadApi(ScreeningApi):
+    """A temperature logger's CSV (multipart `file`, optional `time_zone` for timestamps
+    without an offset). Whole or not at all: a bad line is 400 naming the line; the same
+    file twice is refused; readings already there are kept once."""
+
+    class ReadingUploadInput(serializers.Serializer):
+        file = serializers.FileField()
+        time_zone = serializers.CharField(required=False, allow_blank=True, default="")
+
+    serializer_class = ReadingUploadInput
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": ReadingUploadInput}, responses={201: UploadOutput})
+    def post(self, request, shipment_id: int):
+        shipment = _shipment(request, shipment_id, "api:screening_readings_upload")
+        data = _valid(self.ReadingUploadInput, request)
+        upload = services.logger_upload(shipment=shipment, by=request.user, content=data["file"].read(),
+                                        filename=data["file"].name, time_zone=data["time_zone"])
+        return Response(UploadOutput(upload).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,546 @@
+"""Writes of the screening app and its business rules. Every write:
+- checks the member's part (clinicians of the patient's institutions request, register
+  the sample and ship it; scientists of the chosen lab review, receive and screen);
+- moves the request only along TRANSITIONS, recording a RequestEvent;
+- refuses a change made against an older version (EditConflict -> 409);
+- keeps who and what in django-pghistory's context.
+Rules raise ValidationError({field: message}); the pages and the API show the same text."""
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pghistory
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from consortium.models import Institution, Role, User
+from consortium.services import EditConflict
+from registry.models import TumourEpisode
+from registry.selectors import can_edit_patient
+
+from . import selectors
+from .models import (
+    DrugPanel,
+    HandOver,
+    LoggerUpload,
+    Notification,
+    Receipt,
+    RequestEvent,
+    Sample,
+    SampleType,
+    ScreeningRequest,
+    Shipment,
+    ShipmentAlert,
+    State,
+    TemperatureReading,
+)
+
+CLINICIAN, LAB = "clinician", "lab"
+
+# Who may move a request from a state to another: the patient's clinicians or the lab's
+# scientists. Anything not listed is refused, naming the allowed moves. Issue #7 moves
+# received -> in_culture -> screening -> reported when plate results come in.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    State.REQUESTED: {State.ACCEPTED: LAB, State.DECLINED: LAB, State.CANCELLED: CLINICIAN},
+    State.ACCEPTED: {State.SAMPLE_COLLECTED: CLINICIAN, State.CANCELLED: CLINICIAN},
+    State.SAMPLE_COLLECTED: {State.IN_TRANSIT: CLINICIAN, State.CANCELLED: CLINICIAN},
+    State.IN_TRANSIT: {State.RECEIVED: LAB, State.REJECTED: LAB},
+    # A received sample may still fail (contamination, too few cells) before culture.
+    State.RECEIVED: {State.IN_CULTURE: LAB, State.REJECTED: LAB},
+    # A rejected sample: the hospital sends a new one, or gives up.
+    State.REJECTED: {State.SAMPLE_COLLECTED: CLINICIAN, State.CANCELLED: CLINICIAN},
+    # About a third of cultures never expand (Skaga 2019, screening.md §1): the lab stops.
+    State.IN_CULTURE: {State.SCREENING: LAB, State.CANCELLED: LAB},
+    State.SCREENING: {State.REPORTED: LAB, State.CANCELLED: LAB},
+    State.DECLINED: {},
+    State.REPORTED: {},
+    State.CANCELLED: {},
+}
+# Moves that carry data of their own and are made through their own service.
+MADE_BY = {
+    State.SAMPLE_COLLECTED: "registering the sample",
+    State.IN_TRANSIT: "dispatching the shipment",
+    State.RECEIVED: "recording the receipt",
+}
+NEEDS_REASON = {State.DECLINED, State.CANCELLED, State.REJECTED}
+OPEN_SHIPMENT_STATES = {State.IN_TRANSIT}
+
+
+def _label(state: str) -> str:
+    return State(state).label.lower()
+
+
+def allowed_next(state: str) -> list[str]:
+    return list(TRANSITIONS[state])
+
+
+def check_transition(current: str, wanted: str) -> None:
+    """Refuse a move the table does not allow, naming current, wanted and allowed states."""
+    if wanted not in State.values:
+        raise ValidationError({"state": f"Unknown state '{wanted}'; states are: {', '.join(State.values)}."})
+    if wanted not in TRANSITIONS[current]:
+        allowed = ", ".join(_label(s) for s in TRANSITIONS[current]) or "none (it is final)"
+        raise ValidationError({"state": f"A request that is {_label(current)} cannot become {_label(wanted)}. "
+                                        f"Allowed from {_label(current)}: {allowed}."})
+
+
+def _require_part(by: User, request: ScreeningRequest, part: str) -> None:
+    if part == LAB and not selectors.is_lab_scientist_of(by, request.lab_id):
+        raise PermissionDenied(f"Only scientists of {request.lab.code} do this.")
+    if part == CLINICIAN and not can_edit_patient(by, request.patient):
+        raise PermissionDenied("Only clinicians of the patient's institutions do this.")
+
+
+def _history(by: User, request: ScreeningRequest | None = None):
+    return pghistory.context(user=by.pk, screening_request=request.pk if request else None,
+                             patient=request.patient_id if request else None)
+
+
+def _locked(request: ScreeningRequest, expected_version: int | None) -> ScreeningRequest:
+    current = ScreeningRequest.objects.select_for_update().select_related("lab", "patient").get(pk=request.pk)
+    if expected_version is not None and current.version != expected_version:
+        raise EditConflict(f"The request was changed (now {_label(current.state)}, version {current.version}) "
+                           f"after you opened it at version {expected_version}; nothing was changed. "
+                           "Reload and try again.")
+    return current
+
+
+def _move(request: ScreeningRequest, *, to: str, by: User, note: str = "", at=None) -> RequestEvent:
+    """The one place a request changes state (request locked by the caller)."""
+    check_transition(request.state, to)
+    _require_part(by, request, TRANSITIONS[request.state][to])
+    event = RequestEvent.objects.create(request=request, from_state=request.state, to_state=to, by=by,
+                                        note=note, at=at or timezone.now())
+    request.state = to
+    request.version += 1
+    with _history(by, request):
+        request.save(update_fields=["state", "version", "expected_sample_date", "updated_at"])
+    return event
+
+
+# --- Requests ----------------------------------------------------------------------------
+
+
+CONSENT_FIELDS = ("consent_date", "consent_form_version", "consent_scope")
+
+
+@transaction.atomic
+def request_create(*, by: User, episode: TumourEpisode, lab: Institution, indication: str,
+                   planned_surgery_date, surgery_hospital: Institution, panel: DrugPanel | None = None,
+                   drugs=(), priority: str = ScreeningRequest.Priority.ROUTINE, consent_date=None,
+                   consent_form_version: str = "", consent_scope: str = "") -> ScreeningRequest:
+    patient = episode.patient
+    if by.role != Role.CLINICIAN or not can_edit_patient(by, patient):
+        raise PermissionDenied("Only clinicians of the patient's institutions request a screen.")
+    errors: dict[str, list[str]] = {}
+
+    def add(field, message):
+        errors.setdefault(field, []).append(message)
+
+    # No consent, no request (the Health Research Act; screening.md §2).
+    missing = [f for f, v in zip(CONSENT_FIELDS, (consent_date, consent_form_version, consent_scope)) if not v]
+    for field in missing:
+        add(field, "The patient's consent is required before a screen is requested: give the consent date, "
+                   "the consent form version and its scope.")
+    if consent_date and consent_date > timezone.localdate():
+        add("consent_date", "The consent date cannot be in the future.")
+    if consent_scope and consent_scope not in ScreeningRequest.ConsentScope.values:
+        add("consent_scope", f"Choose one of: {', '.join(ScreeningRequest.ConsentScope.values)}.")
+    if lab.kind != Institution.Kind.LAB:
+        add("lab", f"{lab.code} is not a screening lab.")
+    if surgery_hospital.kind != Institution.Kind.HOSPITAL:
+        add("surgery_hospital", f"{surgery_hospital.code} is not a hospital.")
+    if not indication.strip():
+        add("indication", "Say why the screen is requested.")
+    drugs = list(drugs)
+    if panel is None and not drugs:
+        add("panel", "Choose one of the lab's standard panels, or pick drugs from its library.")
+    if panel is not None and panel.lab_id != lab.pk:
+        add("panel", f"The panel '{panel.name}' is not one of {lab.code}'s panels.")
+    foreign = [d.name for d in drugs if d.lab_id != lab.pk]
+    if foreign:
+        add("drugs", f"Not in {lab.code}'s library: {', '.join(foreign)}.")
+    if priority not in ScreeningRequest.Priority.values:
+        add("priority", f"Choose one of: {', '.join(ScreeningRequest.Priority.values)}.")
+    if errors:
+        raise ValidationError(errors)
+    request = ScreeningRequest(
+        patient=patient, episode=episode, requested_by=by, lab=lab, indication=indication.strip(),
+        planned_surgery_date=planned_surgery_date, surgery_hospital=surgery_hospital, panel=panel,
+        priority=priority, consent_date=consent_date, consent_form_version=consent_form_version,
+        consent_scope=consent_scope)
+    with pghistory.context(user=by.pk, patient=patient.pk):
+        request.save()
+        request.drugs.set(drugs)
+    RequestEvent.objects.create(request=request, from_state="", to_state=State.REQUESTED, by=by,
+                                at=request.created_at, note=indication.strip()[:500])
+    _notify(request, recipients=selectors.lab_scientists(request.lab_id),
+            text=f"New screening request {request.pk} for {patient.register_number} from {by}.")
+    return request
+
+
+@transaction.atomic
+def request_transition(*, request: ScreeningRequest, to: str, by: User, note: str = "",
+                       expected_sample_date=None, expected_version: int | None = None) -> ScreeningRequest:
+    """A move without data of its own: accept (with the day the sample is expected),
+    decline or cancel (with a reason), into culture, screening, reported."""
+    request = _locked(request, expected_version)
+    check_transition(request.state, to)
+    _require_part(by, request, TRANSITIONS[request.state][to])
+    if to in MADE_BY or (to == State.REJECTED and request.state == State.IN_TRANSIT):
+        raise ValidationError({"state": f"A request becomes {_label(to)} by "
+                                        f"{MADE_BY.get(to, 'recording the receipt')}."})
+    if to in NEEDS_REASON and not note.strip():
+        raise ValidationError({"note": f"Give a reason to make the request {_label(to)}."})
+    if to == State.ACCEPTED:
+        if not expected_sample_date:
+            raise ValidationError({"expected_sample_date": "Give the day the lab expects the sample."})
+        request.expected_sample_date = expected_sample_date
+    part = TRANSITIONS[request.state][to]
+    _move(request, to=to, by=by, note=note.strip())
+    # The other side hears of it: the lab's moves go to the clinicians, and back.
+    recipients = selectors.request_clinicians(request) if part == LAB else selectors.lab_scientists(request.lab_id)
+    _notify(request, recipients=recipients,
+            text=f"Screening request {request.pk} ({request.patient.register_number}) is now {_label(to)}"
+                 + (f": {note.strip()}" if note.strip() else "."))
+    return request
+
+
+# --- Sample and shipment ----------------------------------------------------------------
+
+
+@transaction.atomic
+def sample_register(*, request: ScreeningRequest, by: User, sample_type: SampleType, amount, amount_unit: str,
+                    medium: str, collected_at: datetime, expected_version: int | None = None) -> Sample:
+    """At surgery the sending hospital registers the sample (also a new one after a
+    rejection); the viability clock starts at collection."""
+    request = _locked(request, expected_version)
+    check_transition(request.state, State.SAMPLE_COLLECTED)
+    _require_part(by, request, CLINICIAN)
+    if collected_at > timezone.now() + timedelta(minutes=5):
+        raise ValidationError({"collected_at": "The collection time cannot be in the future."})
+    if amount is None or Decimal(amount) <= 0:
+        raise ValidationError({"amount": "The amount must be more than 0."})
+    with _history(by, request):
+        sample = Sample.objects.create(request=request, sample_type=sample_type, amount=amount,
+                                       amount_unit=amount_unit, medium=medium, collected_at=collected_at,
+                                       registered_by=by)
+    _move(request, to=State.SAMPLE_COLLECTED, by=by, note=f"Sample {sample.label_id}: {sample_type.name}",
+          at=collected_at)
+    return sample
+
+
+@transaction.atomic
+def shipment_dispatch(*, sample: Sample, by: User, packaging: str, courier: str, dispatched_at: datetime,
+                      expected_arrival: datetime, tracking_reference: str = "", dry_ice_kg=None,
+                      expected_version: int | None = None) -> Shipment:
+    request = _locked(sample.request, expected_version)
+    check_transition(request.state, State.IN_TRANSIT)
+    _require_part(by, request, CLINICIAN)
+    if selectors.current_sample(request).pk != sample.pk:
+        raise ValidationError({"sample": f"{sample.label_id} is not the request's current sample."})
+    if dispatched_at < sample.collected_at:
+        raise ValidationError({"dispatched_at": "A sample cannot leave before it was collected."})
+    if expected_arrival <= dispatched_at:
+        raise ValidationError({"expected_arrival": "The expected arrival must be after dispatch."})
+    if packaging == Shipment.Packaging.DRY_ICE and not dry_ice_kg:
+        raise ValidationError({"dry_ice_kg": "Dry ice (UN1845) must be declared with its weight (screening.md §2)."})
+    with _history(by, request):
+        shipment = Shipment.objects.create(sample=sample, packaging=packaging, courier=courier,
+                                           tracking_reference=tracking_reference, dispatched_at=dispatched_at,
+                                           expected_arrival=expected_arrival, dry_ice_kg=dry_ice_kg,
+                                           dispatched_by=by)
+    _move(request, to=State.IN_TRANSIT, by=by, note=f"{courier} {tracking_reference}".strip(), at=dispatched_at)
+    _notify(request, recipients=selectors.lab_scientists(request.lab_id),
+            text=f"Sample {sample.label_id} ({request.patient.register_number}) is on its way with {courier}; "
+                 f"expected {timezone.localtime(expected_arrival):%d.%m.%Y %H:%M}.")
+    return shipment
+
+
+def _require_shipment_party(by: User, shipment: Shipment) -> None:
+    """Sender's clinicians or the lab's scientists: the people handing over or receiving."""
+    request = shipment.sample.request
+    if not (can_edit_patient(by, request.patient) or selectors.is_lab_scientist_of(by, request.lab_id)):
+        raise PermissionDenied("Only the sending hospital's clinicians or the lab's scientists enter this.")
+
+
+@transaction.atomic
+def handover_add(*, shipment: Shipment, by: User, giver: str, receiver: str, place: str, at: datetime) -> HandOver:
+    _require_shipment_party(by, shipment)
+    if not giver.strip():
+        raise ValidationError({"giver": "Say who handed the package over."})
+    if not place.strip():
+        raise ValidationError({"place": "Say where the hand-over took place."})
+    if at < shipment.sample.collected_at:
+        raise ValidationError({"at": "A hand-over cannot precede the sample's collection."})
+    if at > timezone.now() + timedelta(minutes=5):
+        raise ValidationError({"at": "A hand-over cannot be in the future."})
+    with _history(by, shipment.sample.request):
+        return HandOver.objects.create(shipment=shipment, giver=giver.strip(), receiver=receiver.strip(),
+                                       place=place.strip(), at=at, entered_by=by)
+
+
+# --- Temperatures ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def reading_add(*, shipment: Shipment, by: User, at: datetime, celsius) -> TemperatureReading:
+    _require_shipment_party(by, shipment)
+    if TemperatureReading.objects.filter(shipment=shipment, at=at).exists():
+        raise ValidationError({"at": f"There is already a reading at {timezone.localtime(at):%d.%m.%Y %H:%M:%S}."})
+    _check_celsius(Decimal(str(celsius)), field="celsius")
+    return TemperatureReading.objects.create(shipment=shipment, at=at, celsius=celsius, entered_by=by)
+
+
+def _check_celsius(value: Decimal, *, field: str, line: int | None = None) -> None:
+    # No transport is colder than liquid nitrogen's vapour or warmer than a hot day's van.
+    if not Decimal(-200) <= value <= Decimal(60):
+        where = f"Line {line}: " if line else ""
+        raise ValidationError({field: f"{where}{value} °C is not a plausible temperature (-200 to 60 °C)."})
+
+
+@dataclass
+class ParsedLog:
+    device_serial: str
+    time_zone: str
+    readings: list[tuple[datetime, Decimal]]
+
+
+HEADER_KEYS = {"device serial": "serial", "serial": "serial", "device": "serial", "start": "start",
+               "interval": "interval", "unit": "unit", "time zone": "tz", "timezone": "tz"}
+
+
+def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
+    """A logger export (screening.md §2): a header block of `key: value` lines (device
+    serial, start, interval, unit, optionally time zone), then a `timestamp,temperature`
+    header and one row per reading. Timestamps are ISO 8601, with an offset or in the
+    logger's time zone (the file's `Time zone:` line, else the upload's field); an hour
+    that repeats when daylight saving ends is ambiguous without an offset and refused,
+    as is one skipped when it starts. Temperatures in °C. Any bad line refuses the whole
+    file, naming the line."""
+    lines = text.splitlines()
+    serial, unit, file_tz = "", "C", ""
+    start = None
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip().lstrip("#").strip()
+        if not stripped:
+            continue
+        if stripped.lower().replace(";", ",").replace(" ", "").startswith("timestamp,"):
+            start = number
+            break
+        key, sep, value = stripped.partition(":")
+        if not sep or key.strip().lower() not in HEADER_KEYS:
+            raise ValidationError({"file": f"Line {number}: expected a header line (device serial, start, interval, "
+                                           f"unit, time zone) or the column header 'timestamp,temperature'."})
+        kind, value = HEADER_KEYS[key.strip().lower()], value.strip().strip(",;")
+        if kind == "serial":
+            serial = value
+        elif kind == "unit":
+            unit = value.replace("°", "").strip().upper()
+            if unit not in ("C", "CELSIUS"):
+                raise ValidationError({"file": f"Line {number}: temperatures must be in °C, not '{value}'."})
+        elif kind == "tz":
+            file_tz = value
+    if start is None:
+        raise ValidationError({"file": "No column header 'timestamp,temperature' found."})
+    zone_name = file_tz or time_zone
+    zone = None
+    if zone_name:
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError({"time_zone": f"Unknown time zone '{zone_name}' (use e.g. Europe/Oslo)."}) from None
+    header = lines[start - 1]
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    readings: list[tuple[datetime, Decimal]] = []
+    seen: set[datetime] = set()
+    for offset, row in enumerate(csv.reader(io.StringIO("\n".join(lines[start:])), delimiter=delimiter)):
+        number = start + 1 + offset
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) != 2:
+            raise ValidationError({"file": f"Line {number}: expected 2 columns (timestamp, temperature), "
+                                           f"found {len(row)}."})
+        raw_at, raw_value = row[0].strip(), row[1].strip().replace(",", ".")
+        try:
+            at = datetime.fromisoformat(raw_at)
+        except ValueError:
+            raise ValidationError({"file": f"Line {number}: '{raw_at}' is not a timestamp "
+                                           "(use ISO 8601, e.g. 2026-10-25 02:30:00 or 2026-10-25T02:30:00+02:00)."}
+                                  ) from None
+        at = _to_utc(at, zone, zone_name, number)
+        try:
+            value = Decimal(raw_value)
+        except InvalidOperation:
+            raise ValidationError({"file": f"Line {number}: '{row[1].strip()}' is not a temperature."}) from None
+        if not value.is_finite():
+            raise ValidationError({"file": f"Line {number}: '{row[1].strip()}' is not a temperature."})
+        _check_celsius(value, field="file", line=number)
+        if at in seen:
+            raise ValidationError({"file": f"Line {number}: a second reading at {raw_at}."})
+        seen.add(at)
+        readings.append((at, value))
+    if not readings:
+        raise ValidationError({"file": "The file has no readings."})
+    return ParsedLog(device_serial=serial, time_zone=zone_name, readings=readings)
+
+
+def _to_utc(at: datetime, zone: ZoneInfo | None, zone_name: str, line: int) -> datetime:
+    if at.tzinfo is not None:
+        return at.astimezone(dt_timezone.utc)
+    if zone is None:
+        raise ValidationError({"time_zone": f"Line {line}: the timestamp has no UTC offset; give the logger's "
+                                            "time zone (e.g. Europe/Oslo)."})
+    first, second = at.replace(tzinfo=zone, fold=0), at.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        # Either the hour repeated when daylight saving ended, or the skipped hour in spring.
+        round_trip = first.astimezone(dt_timezone.utc).astimezone(zone).replace(tzinfo=None)
+        if round_trip != at:
+            raise ValidationError({"file": f"Line {line}: {at:%Y-%m-%d %H:%M} does not exist in {zone_name} "
+                                           "(the clocks skipped that hour)."})
+        raise ValidationError({"file": f"Line {line}: {at:%Y-%m-%d %H:%M} happened twice in {zone_name} "
+                                       "(daylight saving ended); give the UTC offset, e.g. +02:00 or +01:00."})
+    return first.astimezone(dt_timezone.utc)
+
+
+@transaction.atomic
+def logger_upload(*, shipment: Shipment, by: User, content: bytes, filename: str = "",
+                  time_zone: str = "") -> LoggerUpload:
+    """Take a logger's CSV whole or not at all. The same file twice is refused; readings
+    already there (an overlapping file, a hand entry) are kept once."""
+    _require_shipment_party(by, shipment)
+    digest = hashlib.sha256(content).hexdigest()
+    earlier = LoggerUpload.objects.filter(shipment=shipment, sha256=digest).first()
+    if earlier:
+        raise ValidationError({"file": f"This file was already uploaded ({earlier.filename or 'unnamed'}, "
+                                       f"{timezone.localtime(earlier.uploaded_at):%d.%m.%Y %H:%M}); nothing was added."})
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError({"file": "The file is not UTF-8 text."}) from None
+    parsed = parse_logger_csv(text, time_zone=time_zone)
+    upload = LoggerUpload.objects.create(shipment=shipment, sha256=digest, filename=filename[:200],
+                                         device_serial=parsed.device_serial[:100], time_zone=parsed.time_zone,
+                                         readings=len(parsed.readings), uploaded_by=by)
+    before = shipment.readings.count()
+    TemperatureReading.objects.bulk_create(
+        [TemperatureReading(shipment=shipment, at=at, celsius=value, upload=upload, entered_by=by)
+         for at, value in parsed.readings], ignore_conflicts=True)
+    upload.added = shipment.readings.count() - before
+    upload.save(update_fields=["added"])
+    return upload
+
+
+# --- Receipt ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def receipt_record(*, sample: Sample, by: User, arrived_at: datetime, condition: str, arrival_celsius,
+                   accepted: bool, viable_cell_count=None, viability_percent=None, rejection_reason: str = "",
+                   expected_version: int | None = None) -> Receipt:
+    request = _locked(sample.request, expected_version)
+    wanted = State.RECEIVED if accepted else State.REJECTED
+    check_transition(request.state, wanted)
+    _require_part(by, request, LAB)
+    shipment = getattr(sample, "shipment", None)
+    if shipment is None or selectors.current_sample(request).pk != sample.pk:
+        raise ValidationError({"sample": f"{sample.label_id} is not the sample in transit."})
+    if arrived_at < shipment.dispatched_at:
+        raise ValidationError({"arrived_at": "The sample cannot arrive before it was dispatched."})
+    if arrived_at > timezone.now() + timedelta(minutes=5):
+        raise ValidationError({"arrived_at": "The arrival time cannot be in the future."})
+    if viability_percent is not None and not 0 <= Decimal(viability_percent) <= 100:
+        raise ValidationError({"viability_percent": "Viability is a percentage, 0 to 100."})
+    if accepted and (viable_cell_count is None or viability_percent is None):
+        raise ValidationError({"viability_percent": "Give the viable cell count and viability to accept a sample."})
+    if not accepted and not rejection_reason.strip():
+        raise ValidationError({"rejection_reason": "Say why the sample is rejected; the hospital is asked for a "
+                                                   "new one."})
+    with _history(by, request):
+        receipt = Receipt.objects.create(sample=sample, arrived_at=arrived_at, condition=condition,
+                                         arrival_celsius=arrival_celsius, viable_cell_count=viable_cell_count,
+                                         viability_percent=viability_percent, accepted=accepted,
+                                         rejection_reason=rejection_reason.strip(), received_by=by)
+    note = (f"Viability {viability_percent} %, {viable_cell_count} viable cells" if accepted
+            else f"Rejected: {rejection_reason.strip()}. A new sample is needed.")
+    _move(request, to=wanted, by=by, note=note, at=arrived_at)
+    _notify(request, recipients=selectors.request_clinicians(request),
+            text=f"Sample {sample.label_id} ({request.patient.register_number}) arrived at {request.lab.code}: "
+                 + ("accepted." if accepted else f"rejected ({rejection_reason.strip()}); please send a new sample."))
+    return receipt
+
+
+# --- Alerts ----------------------------------------------------------------------------
+
+
+def _notify(request: ScreeningRequest, *, recipients, text: str, alert: ShipmentAlert | None = None,
+            subject: str = "") -> None:
+    """In-app notices and an e-mail each, after commit. Register number and sample id
+    only: never the name or the national ID."""
+    users = [u for u in recipients]
+    if not users:
+        return
+    Notification.objects.bulk_create([Notification(user=u, request=request, alert=alert, text=text) for u in users],
+                                     ignore_conflicts=True)
+    link = request.get_absolute_url()
+    transaction.on_commit(lambda: [send_mail(subject or f"NBTC screening request {request.pk}",
+                                             f"{text}\n\nSee {link}", None, [u.email]) for u in users])
+
+
+def alert_recipients(request: ScreeningRequest, shipment: Shipment) -> list[User]:
+    """The sender (who requested, who dispatched) and the lab's scientists."""
+    senders = {request.requested_by, shipment.dispatched_by}
+    return sorted(senders | set(selectors.lab_scientists(request.lab_id)), key=lambda u: u.pk)
+
+
+@transaction.atomic
+def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
+    """Raise each alert a shipment in transit has earned by `now`, once per kind: near
+    the window (the sample type's warning share elapsed), past it, or a reading out of
+    range. Returns the alerts raised now. Takes `now` so tests use a fixed clock."""
+    raised = []
+    # Two queries for all open shipments (readings and earlier alerts prefetched), not per shipment.
+    for shipment in selectors.open_shipments().prefetch_related("readings", "alerts"):
+        status = selectors.shipment_status(shipment, now=now, readings=sorted(shipment.readings.all(),
+                                                                              key=lambda r: r.at))
+        sample, request = shipment.sample, shipment.sample.request
+        wanted = []
+        if status.passed:
+            wanted.append((ShipmentAlert.Kind.WINDOW_PASSED,
+                           f"Sample {sample.label_id} ({request.patient.register_number}) has passed its "
+                           f"{sample.sample_type.viability_hours} h viability window "
+                           f"({status.elapsed_hours:.1f} h since collection)."))
+        if status.near:
+            wanted.append((ShipmentAlert.Kind.WINDOW_NEAR,
+                           f"Sample {sample.label_id} ({request.patient.register_number}) is at "
+                           f"{status.percent:.0f} % of its {sample.sample_type.viability_hours} h viability window: "
+                           f"{status.hours_left:.1f} h left."))
+        if status.excursions:
+            first = status.excursions[0]
+            wanted.append((ShipmentAlert.Kind.TEMPERATURE,
+                           f"Sample {sample.label_id} ({request.patient.register_number}): temperature out of "
+                           f"{sample.sample_type.min_celsius}–{sample.sample_type.max_celsius} °C from "
+                           f"{timezone.localtime(first.start):%d.%m.%Y %H:%M}, extreme {first.extreme} °C."))
+        existing = {alert.kind for alert in shipment.alerts.all()}
+        for kind, message in wanted:
+            if kind in existing:
+                continue
+            alert, created = ShipmentAlert.objects.get_or_create(shipment=shipment, kind=kind,
+                                                                 defaults={"message": message, "raised_at": now})
+            if created:
+                raised.append(alert)
+                _notify(request, recipients=alert_recipients(request, shipment), text=message, alert=alert,
+                        subject=f"NBTC shipment alert: {alert.get_kind_display()}")
+    return raised
+
+
+def notifications_read(*, user: User) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())

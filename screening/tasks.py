@@ -1,0 +1,14 @@
+"""Background jobs of the screening app. Thin: they call one service; safe to retry
+(each alert is raised once per shipment and kind, so a second run sends nothing)."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import services
+
+
+@shared_task(acks_late=True)
+def check_open_shipments() -> int:
+    """Every 5 minutes (beat): alert the sender and the lab when a shipment nears or passes
+    its viability window, or a reading leaves the allowed range. Returns alerts raised."""
+    return len(services.shipments_check(now=timezone.now()))

@@ -1,0 +1,283 @@
+"""Pages of the screening app. Thin: selectors decide who sees what (anything else is
+404), services write and refuse; every page that shows a request writes the access log
+with the patient's id and is never cached."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from consortium.models import Role
+from consortium.services import EditConflict, patient_access_log
+from registry import selectors as registry_selectors
+from registry.models import TumourEpisode
+
+from . import labels, selectors, services
+from .forms import (
+    HandOverForm,
+    ReadingForm,
+    ReceiptForm,
+    RequestForm,
+    SampleForm,
+    ShipmentForm,
+    TransitionForm,
+    UploadForm,
+)
+from .models import Shipment, State
+
+
+def _apply(form, error: ValidationError) -> None:
+    """The service's errors on the named field when the form has it, else on the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, texts in error.message_dict.items():
+        if name in form.fields:
+            form.add_error(name, texts)
+        else:
+            form.add_error(None, [f"{name.replace('_', ' ').capitalize()}: {t}" for t in texts])
+
+
+def _write(request, form, write, success: str):
+    try:
+        result = write()
+    except EditConflict as conflict:
+        form.add_error(None, str(conflict))
+    except ValidationError as error:
+        _apply(form, error)
+    else:
+        messages.success(request, success)
+        return result
+    return None
+
+
+def _log(request, screening_request, page: str) -> None:
+    patient_access_log(request, patient_ids=[screening_request.patient_id], page=page)
+
+
+def _require_viewer(user) -> None:
+    if not selectors.can_see_requests(user):
+        raise PermissionDenied("Only clinicians, coordinators and lab scientists see screening requests.")
+
+
+# --- Lists ------------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+def request_list(request):
+    _require_viewer(request.user)
+    state = request.GET.get("state", "")
+    state = state if state in State.values else ""
+    requests = list(selectors.request_list(request.user, state=state)[:200])
+    patient_access_log(request, patient_ids=[r.patient_id for r in requests], page="screening:request_list")
+    return render(request, "screening/request_list.html", {
+        "requests": requests, "states": State.choices, "state": state,
+        "is_lab": request.user.role == Role.LAB_SCIENTIST})
+
+
+@never_cache
+@login_required
+def lab_dashboard(request):
+    if request.user.role != Role.LAB_SCIENTIST:
+        raise PermissionDenied("The lab dashboard is for lab scientists.")
+    labs = selectors.user_lab_ids(request.user)
+    now = timezone.now()
+    board = selectors.lab_dashboard(labs=labs, now=now)
+    shown = ([r.patient_id for r in board["waiting"]] + [s.sample.request.patient_id for s in board["in_transit"]]
+             + [r.sample.request.patient_id for r in board["received"]])
+    patient_access_log(request, patient_ids=shown, page="screening:lab_dashboard")
+    board["turnaround_text"] = {k: selectors.duration_text(v) for k, v in board["turnaround"].items()}
+    return render(request, "screening/lab_dashboard.html", {**board, "now": now})
+
+
+@never_cache
+@login_required
+def notifications(request):
+    _require_viewer(request.user)
+    notices = selectors.notifications_for(request.user)
+    patient_access_log(request, patient_ids=[n.request.patient_id for n in notices],
+                       page="screening:notifications")
+    if request.method == "POST":
+        services.notifications_read(user=request.user)
+        return redirect("screening:notifications")
+    return render(request, "screening/notifications.html", {"notices": notices})
+
+
+# --- A request --------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+def request_create(request, register_number: str):
+    patient = registry_selectors.patient_get(user=request.user, register_number=register_number)
+    patient_access_log(request, patient_ids=[patient.pk], page="screening:request_create")
+    if not registry_selectors.can_edit_patient(request.user, patient):
+        raise PermissionDenied("Only clinicians of the patient's institutions request a screen.")
+    episodes = TumourEpisode.objects.filter(patient=patient)
+    form = RequestForm(request.POST or None, episodes=episodes, initial={
+        "surgery_hospital": registry_selectors.reporting_institution(request.user, patient),
+        "episode": episodes.last()})
+    if request.method == "POST" and form.is_valid():
+        created = _write(request, form, lambda: services.request_create(by=request.user, **form.cleaned_data),
+                         "Screening requested; the lab has been notified.")
+        if created:
+            return redirect(created)
+    return render(request, "screening/request_form.html", {"form": form, "patient": patient})
+
+
+@never_cache
+@login_required
+def request_detail(request, request_id: int):
+    screening_request = selectors.request_get(user=request.user, request_id=request_id)
+    _log(request, screening_request, "screening:request")
+    form = TransitionForm(request.POST or None, initial={"version": screening_request.version})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        moved = _write(request, form, lambda: services.request_transition(
+            request=screening_request, to=data["state"], by=request.user, note=data["note"],
+            expected_sample_date=data["expected_sample_date"], expected_version=data["version"]),
+            f"The request is now {State(data['state']).label.lower()}.")
+        if moved:
+            return redirect(screening_request)
+    return render(request, "screening/request_detail.html", _request_context(request, screening_request, form))
+
+
+def _request_context(request, screening_request, form) -> dict:
+    user = request.user
+    samples = selectors.request_samples(screening_request)
+    events = list(screening_request.transitions.select_related("by"))
+    is_lab = selectors.is_lab_scientist_of(user, screening_request.lab_id)
+    is_sender = registry_selectors.can_edit_patient(user, screening_request.patient)
+    moves = [(state, State(state).label, part) for state, part in services.TRANSITIONS[screening_request.state].items()
+             if state not in services.MADE_BY and not (state == State.REJECTED
+                                                       and screening_request.state == State.IN_TRANSIT)
+             and ((part == services.LAB and is_lab) or (part == services.CLINICIAN and is_sender))]
+    current = samples[-1] if samples else None
+    return {
+        "req": screening_request, "form": form, "samples": samples, "current": current,
+        "timeline": selectors.request_timeline(screening_request, samples, events),
+        "moves": moves, "is_lab": is_lab, "is_sender": is_sender,
+        "can_register_sample": is_sender and State.SAMPLE_COLLECTED in services.TRANSITIONS[screening_request.state],
+        "can_ship": is_sender and screening_request.state == State.SAMPLE_COLLECTED,
+        "can_receive": is_lab and screening_request.state == State.IN_TRANSIT,
+        "allowed": [State(s).label for s in services.TRANSITIONS[screening_request.state]],
+    }
+
+
+@never_cache
+@login_required
+def sample_create(request, request_id: int):
+    screening_request = selectors.request_get(user=request.user, request_id=request_id)
+    _log(request, screening_request, "screening:sample_create")
+    if not registry_selectors.can_edit_patient(request.user, screening_request.patient):
+        raise PermissionDenied("Only clinicians of the patient's institutions register the sample.")
+    form = SampleForm(request.POST or None, initial={"version": screening_request.version})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        version = data.pop("version")
+        sample = _write(request, form, lambda: services.sample_register(
+            request=screening_request, by=request.user, expected_version=version, **data), "Sample registered.")
+        if sample:
+            return redirect(screening_request)
+    return render(request, "screening/sample_form.html", {"form": form, "req": screening_request})
+
+
+@never_cache
+@login_required
+def sample_label(request, sample_id: int):
+    sample = selectors.sample_get(user=request.user, sample_id=sample_id)
+    _log(request, sample.request, "screening:sample_label")
+    text = labels.label_text(register_number=sample.request.patient.register_number, label_id=sample.label_id)
+    bars, modules = labels.code128_bars(text)
+    return render(request, "screening/sample_label.html", {
+        "sample": sample, "text": text, "bars": bars, "modules": modules})
+
+
+@never_cache
+@login_required
+def shipment_create(request, sample_id: int):
+    sample = selectors.sample_get(user=request.user, sample_id=sample_id)
+    screening_request = sample.request
+    _log(request, screening_request, "screening:shipment_create")
+    if not registry_selectors.can_edit_patient(request.user, screening_request.patient):
+        raise PermissionDenied("Only clinicians of the patient's institutions dispatch the sample.")
+    form = ShipmentForm(request.POST or None, initial={
+        "version": screening_request.version, "packaging": Shipment.Packaging.COLD})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        version = data.pop("version")
+        shipment = _write(request, form, lambda: services.shipment_dispatch(
+            sample=sample, by=request.user, expected_version=version, **data), "Shipment dispatched.")
+        if shipment:
+            return redirect(shipment)
+    return render(request, "screening/shipment_form.html", {"form": form, "req": screening_request,
+                                                             "sample": sample})
+
+
+@never_cache
+@login_required
+def shipment_detail(request, shipment_id: int):
+    """The shipment: clock against the window, temperature trace, hand-overs; the forms
+    to add a hand-over, a reading or a logger file post here (`action`)."""
+    shipment = selectors.shipment_get(user=request.user, shipment_id=shipment_id)
+    screening_request = shipment.sample.request
+    _log(request, screening_request, "screening:shipment")
+    action = request.POST.get("action") if request.method == "POST" else None
+    forms = {
+        "handover": HandOverForm(request.POST if action == "handover" else None),
+        "reading": ReadingForm(request.POST if action == "reading" else None),
+        "upload": UploadForm(request.POST if action == "upload" else None,
+                             request.FILES if action == "upload" else None),
+    }
+    if action in forms and forms[action].is_valid():
+        form, data = forms[action], forms[action].cleaned_data
+        writes = {
+            "handover": lambda: services.handover_add(shipment=shipment, by=request.user, **data),
+            "reading": lambda: services.reading_add(shipment=shipment, by=request.user, **data),
+            "upload": lambda: services.logger_upload(shipment=shipment, by=request.user,
+                                                     content=data["file"].read(), filename=data["file"].name,
+                                                     time_zone=data["time_zone"]),
+        }
+        done = {"handover": "Hand-over recorded.", "reading": "Reading recorded.", "upload": "Logger file added."}
+        if _write(request, form, writes[action], done[action]):
+            return redirect(shipment)
+    elif action and action not in forms:
+        raise PermissionDenied("Unknown action.")
+    readings = selectors.readings_for(shipment)
+    status = selectors.shipment_status(shipment, readings=readings)
+    handovers = list(shipment.handovers.select_related("entered_by"))
+    return render(request, "screening/shipment_detail.html", {
+        "shipment": shipment, "sample": shipment.sample, "req": screening_request, "status": status,
+        "readings": readings, "chart": selectors.temperature_chart(shipment, readings),
+        "handovers": handovers, "gaps": selectors.custody_gaps(handovers),
+        "uploads": list(shipment.uploads.all()), "alerts": list(shipment.alerts.all()), **forms,
+        "can_enter": (registry_selectors.can_edit_patient(request.user, screening_request.patient)
+                      or selectors.is_lab_scientist_of(request.user, screening_request.lab_id)),
+        "can_receive": (selectors.is_lab_scientist_of(request.user, screening_request.lab_id)
+                        and screening_request.state == State.IN_TRANSIT),
+    })
+
+
+@never_cache
+@login_required
+def receipt_create(request, sample_id: int):
+    sample = selectors.sample_get(user=request.user, sample_id=sample_id)
+    screening_request = sample.request
+    _log(request, screening_request, "screening:receipt")
+    if not selectors.is_lab_scientist_of(request.user, screening_request.lab_id):
+        raise PermissionDenied(f"Only scientists of {screening_request.lab.code} record the receipt.")
+    form = ReceiptForm(request.POST or None, initial={"version": screening_request.version,
+                                                      "arrived_at": timezone.localtime().replace(second=0, microsecond=0)})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        version, decision = data.pop("version"), data.pop("decision")
+        receipt = _write(request, form, lambda: services.receipt_record(
+            sample=sample, by=request.user, accepted=decision == "accept", expected_version=version, **data),
+            "Receipt recorded.")
+        if receipt:
+            return redirect(screening_request)
+    return render(request, "screening/receipt_form.html", {"form": form, "req": screening_request, "sample": sample})
+

@@ -1,0 +1,100 @@
+"""Who sees what, for EVERY screening URL and API endpoint: a clinician and a
+coordinator of another hospital, a scientist of another lab, a researcher and an admin
+get 404 for a request they may not see (403 or an empty list on pages about no
+particular request), on GET, POST, PUT, PATCH and DELETE, and nothing changes. The
+routes are read from the URLconf, so a new route is covered the day it is added."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from consortium.models import Role
+from screening.models import HandOver, Receipt, RequestEvent, Sample, ScreeningRequest, Shipment, TemperatureReading
+from tests.conftest import make_member, sign_in
+from tests.screening.factories import bring_to, make_world
+
+
+def _routes():
+    found = []
+
+    def walk(patterns, prefix):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and prefix.startswith(("screening/", "api/v1/screening/")):
+                found.append((prefix + str(p.pattern), p.name))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+ROUTES = _routes()
+LIST_PAGES = {"request_list", "lab_dashboard", "notifications", "screening_requests"}
+
+
+def test_every_route_is_walked():
+    assert len(ROUTES) == 20, ROUTES
+
+
+@pytest.fixture
+def received(db):
+    world = make_world(with_totp=True)
+    request = bring_to(world, "received")
+    return world, request
+
+
+def _fill(route: str, request: ScreeningRequest) -> str:
+    sample = request.samples.get()
+    path = (route.replace("<str:register_number>", request.patient.register_number)
+            .replace("<int:request_id>", str(request.pk)).replace("<int:sample_id>", str(sample.pk))
+            .replace("<int:shipment_id>", str(sample.shipment.pk)))
+    assert "<" not in path, f"unfilled route parameter in {route}"
+    return "/" + path
+
+
+def _snapshot():
+    return [list(m.objects.order_by("pk").values()) for m in
+            (ScreeningRequest, RequestEvent, Sample, Shipment, HandOver, TemperatureReading, Receipt)]
+
+
+@pytest.mark.parametrize("role,institutions", [
+    (Role.CLINICIAN, ("HUS",)), (Role.COORDINATOR, ("HUS",)), (Role.LAB_SCIENTIST, ("UIO-LAB",)),
+    (Role.RESEARCHER, ("UIO-ICR",)), (Role.ADMIN, ("OUS",)),
+])
+def test_no_screening_url_shows_or_changes_another_partys_request(client, received, role, institutions):
+    world, request = received
+    outsider = make_member(role, institutions=institutions, email=f"outsider-{role}@example.no",
+                           with_totp=role != Role.RESEARCHER)
+    sign_in(client, outsider)
+    before = _snapshot()
+    checked = 0
+    for route, name in ROUTES:
+        path = _fill(route, request)
+        allowed = {200, 302, 400, 403} if name in LIST_PAGES else {404}
+        if name == "request_create" and role == Role.ADMIN:
+            allowed = {403}  # admins see every register patient (registry), but never request a screen
+        for method in ("get", "post", "put", "patch", "delete"):
+            response = getattr(client, method)(path, data={} if method in ("get", "post") else "{}",
+                                               **({} if method in ("get", "post") else {"content_type": "application/json"}))
+            assert response.status_code in allowed | {405}, f"{method.upper()} {path} -> {response.status_code}"
+            body = response.content.decode(errors="replace")
+            assert request.patient.register_number not in body, f"{method.upper()} {path} shows the patient"
+            assert "Kari Nordmann" not in body and request.patient.national_id not in body
+            checked += 1
+    assert _snapshot() == before
+    assert checked == 5 * len(ROUTES)
+
+
+@pytest.mark.parametrize("party", ["clinician", "coordinator", "lab"])
+def test_every_route_answers_the_requests_own_parties(client, received, party):
+    """Not 404 for the patient's clinician and coordinator and the lab's scientist, so the
+    test above proves the rule, not broken URLs; and never the patient's name there."""
+    world, request = received
+    sign_in(client, getattr(world, party))
+    for route, name in ROUTES:
+        response = client.get(_fill(route, request))
+        if name == "request_create" and party == "lab":
+            assert response.status_code == 404  # lab scientists see no register patient
+            continue
+        assert response.status_code in (200, 302, 403, 405), f"GET {route} -> {response.status_code}"
+        body = response.content.decode(errors="replace")
+        assert "Kari Nordmann" not in body and request.patient.national_id not in body
