@@ -68,6 +68,7 @@ run: setup
 	fi; \
 	$(PY) manage.py load_demo; \
 	$(PY) manage.py create_demo_data --patients 300 --seed 1 --if-empty; \
+	$(PY) manage.py load_demo_trials; \
 	DJANGO_EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend $(PY) manage.py create_demo_screening --if-empty; \
 	exec scripts/run.sh
 

@@ -290,6 +290,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "screening.tasks.check_open_shipments",
         "schedule": crontab(minute="*/5"),
     },
+    # Issue #5: nightly full re-match of open trials (also catches patients crossing an age limit).
+    "trials-nightly-rematch": {
+        "task": "trials.tasks.rematch_all",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }
 
 LOGGING = {

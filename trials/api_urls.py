@@ -1,3 +1,16 @@
 """The trials API routes, included under /api/v1/trials/ in the "api" namespace (names prefixed trials_)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("", api.TrialListApi.as_view(), name="trials_list"),
+    path("<int:pk>/", api.TrialDetailApi.as_view(), name="trials_detail"),
+    path("<int:pk>/criteria/", api.CriteriaApi.as_view(), name="trials_criteria"),
+    path("matches/", api.MatchListApi.as_view(), name="trials_matches"),
+    path("matches/steps/", api.MatchBulkStepApi.as_view(), name="trials_matches_steps"),
+    path("matches/<int:pk>/", api.MatchDetailApi.as_view(), name="trials_match"),
+    path("matches/<int:pk>/steps/", api.MatchStepApi.as_view(), name="trials_match_steps"),
+    path("matches/<int:pk>/reply/", api.MatchReplyApi.as_view(), name="trials_match_reply"),
+]

@@ -1,5 +1,17 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "trials"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.trial_list, name="trial_list"),
+    path("new/", views.trial_create, name="trial_create"),
+    path("<int:pk>/", views.trial_detail, name="trial_detail"),
+    path("<int:pk>/status/", views.trial_status, name="trial_status"),
+    path("<int:pk>/criteria/", views.criteria_edit, name="criteria_edit"),
+    path("<int:pk>/funnel.csv", views.funnel_csv, name="funnel_csv"),
+    path("matches/", views.match_queue, name="match_queue"),
+    path("matches/<int:pk>/", views.match_detail, name="match_detail"),
+    path("matches/<int:pk>/reply/", views.match_reply, name="match_reply"),
+]

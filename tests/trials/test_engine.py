@@ -1,0 +1,181 @@
+"""The engine on the real database with hand-built patients: who matches which trial or
+arm, the SQL prefilter agreeing with the Python verdicts, only open trials and living
+patients, the diffing (a coordinator's step survives; a changed outcome is flagged),
+and query counts that do not grow with the number of patients."""
+
+from datetime import date
+
+import pytest
+from dateutil.relativedelta import relativedelta
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from consortium.models import Role
+from registry.models import FollowUp, MolecularMarker, TumourEpisode
+from tests.conftest import make_member
+from tests.trials.factories import ASTRO, GBM, RECURRENT_GBM, episode, patient, today, tree, trial
+from trials import engine, services
+from trials.models import Match, Outcome, ReviewEvent, Step, TrialArm
+
+pytestmark = pytest.mark.django_db
+
+
+def recurrent_gbm_patient(**overrides):
+    p = patient(**overrides.pop("patient", {}))
+    values = dict(markers={"idh": "wildtype", "mgmt": "altered"}, ecog=1, follow_ups=[False, True])
+    values.update(overrides)
+    return p, episode(p, **values)
+
+
+def test_eligible_possibly_and_not_eligible():
+    t = trial(RECURRENT_GBM)
+    _, fits = recurrent_gbm_patient()
+    _, untested = recurrent_gbm_patient(markers={"idh": "wildtype"})
+    _, had_bev = recurrent_gbm_patient(regimens=["bevacizumab"])
+    _, astro = recurrent_gbm_patient(diagnosis=ASTRO, grade=3)
+    result = engine.match_trial(t.pk)
+    assert result.created == 2
+    by_episode = {m.episode_id: m for m in Match.objects.filter(trial=t)}
+    assert by_episode[fits.pk].outcome == Outcome.ELIGIBLE
+    assert by_episode[untested.pk].outcome == Outcome.POSSIBLY
+    mgmt = next(v for v in by_episode[untested.pk].verdicts if v["criterion"].startswith("MGMT"))
+    assert mgmt == {"criterion": "MGMT promoter methylation: present", "verdict": "unknown", "value": "not tested",
+                    "reason": "MGMT promoter methylation not tested: test MGMT promoter methylation."}
+    assert had_bev.pk not in by_episode and astro.pk not in by_episode
+
+
+def test_prefilter_keeps_every_episode_python_would_match():
+    """Over a spread of patients, the SQL prefilter drops only episodes whose verdict is
+    not eligible: the engine's result equals evaluating everyone in Python."""
+    t = trial(tree({"any": [{"type": "diagnosis", "codes": [GBM]}, {"type": "grade", "grades": [3]}]},
+                   {"not": {"type": "marker", "marker": "idh", "result": "altered"}},
+                   {"type": "age", "min_years": 40, "max_years": 60},
+                   {"not": {"type": "sex", "sex": "male"}}))
+    cases = []
+    for diagnosis, grade in ((GBM, 4), (ASTRO, 3), (ASTRO, 2), (ASTRO, None)):
+        for idh in ("altered", "wildtype", None):
+            for age in (39, 40, 60, 61):
+                for sex in ("female", "male", "unknown"):
+                    p = patient(birth_date=today() - relativedelta(years=age), sex=sex)
+                    cases.append(episode(p, diagnosis=diagnosis, grade=grade, markers={"idh": idh} if idh else {}))
+    engine.match_trial(t.pk)
+    matched = set(Match.objects.filter(trial=t).values_list("episode_id", flat=True))
+    target = engine.open_targets([t.pk])[0]
+    facts = engine.load_facts(TumourEpisode.objects.filter(pk__in=[e.pk for e in cases]))
+    expected = {pk for pk, f in facts.items() if engine.judge(target, f, today())[0] != Outcome.NOT_ELIGIBLE}
+    assert matched == expected and 0 < len(expected) < len(cases)
+
+
+def test_arm_level_criteria_match_per_arm():
+    t = trial(tree({"type": "diagnosis", "codes": [GBM]}))
+    methylated = TrialArm.objects.create(trial=t, label="Cohort A: MGMT methylated",
+                                         criteria=tree({"type": "marker", "marker": "mgmt", "result": "altered"}))
+    unmethylated = TrialArm.objects.create(trial=t, label="Cohort B: MGMT unmethylated",
+                                           criteria=tree({"type": "marker", "marker": "mgmt", "result": "wildtype"}))
+    TrialArm.objects.create(trial=t, label="Run-in")  # no criteria of its own: not a target
+    _, a = recurrent_gbm_patient(markers={"mgmt": "altered"})
+    _, b = recurrent_gbm_patient(markers={"mgmt": "wildtype"})
+    _, unknown = recurrent_gbm_patient(markers={})
+    engine.match_trial(t.pk)
+    got = {(m.episode_id, m.arm_id, m.outcome) for m in Match.objects.filter(trial=t)}
+    assert got == {(a.pk, methylated.pk, "eligible"), (b.pk, unmethylated.pk, "eligible"),
+                   (unknown.pk, methylated.pk, "possibly"), (unknown.pk, unmethylated.pk, "possibly")}
+
+
+def test_only_open_trials_and_living_patients():
+    closed = trial(RECURRENT_GBM, status="COMPLETED")
+    not_encoded = trial(RECURRENT_GBM, encoded=False)
+    _, dead = recurrent_gbm_patient(patient={"alive": False})
+    _, alive = recurrent_gbm_patient()
+    engine.match_all()
+    assert not Match.objects.filter(trial__in=[closed, not_encoded]).exists()
+    assert not Match.objects.filter(episode=dead).exists()
+
+
+def test_coordinator_step_survives_and_changed_outcome_is_flagged():
+    t = trial(RECURRENT_GBM)
+    coordinator = make_member(Role.COORDINATOR, institutions=("OUS",), email="c@example.no")
+    p, e = recurrent_gbm_patient()
+    engine.match_trial(t.pk)
+    match = Match.objects.get(trial=t)
+    services.match_move(match=match, by=coordinator, step=Step.UNDER_REVIEW, note="Looks good")
+    # Nothing changed: the re-run writes nothing.
+    assert vars(engine.match_all())["updated"] == 0
+    # MGMT re-tested as unmethylated: no longer eligible; the review step stays, flagged.
+    MolecularMarker.objects.filter(episode=e, marker="mgmt").update(result="wildtype")
+    result = engine.match_patient(p.pk)
+    assert result.deactivated == 1 and result.flagged == 1
+    match.refresh_from_db()
+    assert (match.step, match.active, match.outcome, match.needs_another_look) == (
+        Step.UNDER_REVIEW, False, Outcome.NOT_ELIGIBLE, True)
+    assert match.inactive_reason == "no longer eligible"
+    assert ReviewEvent.objects.filter(match=match, kind="flag").count() == 1
+    # Back to methylated (a lab correction): active again, the same row, still under review.
+    MolecularMarker.objects.filter(episode=e, marker="mgmt").update(result="altered")
+    engine.match_patient(p.pk)
+    match.refresh_from_db()
+    assert (match.active, match.outcome, match.step) == (True, Outcome.ELIGIBLE, Step.UNDER_REVIEW)
+    assert Match.objects.count() == 1
+
+
+def test_unreviewed_change_is_not_flagged():
+    t = trial(RECURRENT_GBM)
+    p, e = recurrent_gbm_patient(markers={"idh": "wildtype"})
+    engine.match_trial(t.pk)
+    MolecularMarker.objects.create(episode=e, marker="mgmt", result="altered")
+    engine.match_patient(p.pk)
+    match = Match.objects.get()
+    assert match.outcome == Outcome.ELIGIBLE and not match.needs_another_look
+
+
+def test_a_trial_closing_and_a_patient_dying():
+    t = trial(RECURRENT_GBM)
+    coordinator = make_member(Role.COORDINATOR, institutions=("OUS",), email="c@example.no")
+    p1, _ = recurrent_gbm_patient()
+    p2, _ = recurrent_gbm_patient()
+    engine.match_trial(t.pk)
+    m1, m2 = Match.objects.order_by("patient_id")
+    services.match_move(match=m1, by=coordinator, step=Step.CONTACTED)
+    p2.vital_status, p2.date_of_death = "dead", today()
+    p2.save()
+    engine.match_patient(p2.pk)
+    m2.refresh_from_db()
+    assert (m2.active, m2.inactive_reason, m2.needs_another_look) == (False, "patient died", False)
+    t.overall_status = "ACTIVE_NOT_RECRUITING"
+    t.save()
+    engine.match_trial(t.pk)
+    m1.refresh_from_db()
+    assert (m1.active, m1.inactive_reason, m1.needs_another_look, m1.step) == (
+        False, "trial closed", True, Step.CONTACTED)
+
+
+def test_new_progression_moves_a_patient_into_a_recurrent_trial():
+    t = trial(RECURRENT_GBM)
+    p, e = recurrent_gbm_patient(follow_ups=[False])
+    engine.match_all()
+    assert not Match.objects.exists()
+    FollowUp.objects.create(episode=e, assessed_on=date(2025, 9, 1), progression=True)
+    assert engine.match_patient(p.pk).created == 1
+
+
+def test_query_counts_do_not_grow_with_patients():
+    trial(RECURRENT_GBM)
+    trial(tree({"type": "diagnosis", "codes": [ASTRO]}))
+    recurrent_gbm_patient()
+
+    def count(run):
+        with CaptureQueriesContext(connection) as queries:
+            run()
+        return len(queries)
+
+    Match.objects.all().delete()
+    small = count(engine.match_all)
+    for _ in range(15):
+        recurrent_gbm_patient()
+    Match.objects.all().delete()
+    assert count(engine.match_all) == small
+    p, _ = recurrent_gbm_patient()
+    for _ in range(3):
+        episode(p, markers={"mgmt": "altered"})
+    # One patient: targets (2) + facts (7) + stored matches (1) + the write (savepoint, insert x2, release).
+    assert count(lambda: engine.match_patient(p.pk)) <= 14

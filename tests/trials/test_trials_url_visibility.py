@@ -1,0 +1,123 @@
+"""Who sees what, for EVERY trials URL and API endpoint: a match of a HUS patient is
+404 on every match route, on every method, for a clinician and a coordinator of
+another hospital, a researcher and a lab scientist; catalogue and list pages answer
+(or refuse the role) without showing the patient; nothing changes. The routes are
+read from the URLconf, so a new route is covered the day it is added."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from consortium.models import Role
+from tests.conftest import make_member, sign_in
+from tests.trials.factories import RECURRENT_GBM, episode, patient, trial
+from trials import engine
+from trials.models import Match, ReviewEvent, Step, Trial, TrialArm
+
+
+def _routes():
+    found = []
+
+    def walk(patterns, prefix):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and (prefix.startswith("trials/") or prefix.startswith("api/v1/trials/")):
+                found.append((prefix + str(p.pattern), p.name))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+ROUTES = _routes()
+MATCH_ROUTES = {"match_detail", "match_reply", "trials_match", "trials_match_steps", "trials_match_reply"}
+
+
+@pytest.fixture
+def hus_match(db):
+    t = trial(RECURRENT_GBM)
+    TrialArm.objects.create(trial=t, label="Arm A")
+    p = patient(institutions=("HUS",), name="Ola Vestland")
+    episode(p, institution="HUS", markers={"mgmt": "altered"}, ecog=1, follow_ups=[True])
+    engine.match_trial(t.pk)
+    match = Match.objects.get()
+    Match.objects.filter(pk=match.pk).update(step=Step.CONTACTED)
+    return t, p, Match.objects.get()
+
+
+def _fill(route: str, t, match) -> str:
+    path = "/" + route
+    path = path.replace("matches/<int:pk>/", f"matches/{match.pk}/").replace("<int:pk>", str(t.pk))
+    assert "<" not in path, route
+    return path
+
+
+def _snapshot():
+    return [list(m.objects.order_by("pk").values()) for m in (Trial, TrialArm, Match, ReviewEvent)]
+
+
+def test_routes_are_all_covered():
+    names = {name for _, name in ROUTES}
+    assert MATCH_ROUTES <= names and {"trial_list", "trials_list", "criteria_edit", "match_queue"} <= names
+    assert len(ROUTES) >= 17
+
+
+@pytest.mark.parametrize("role,institutions", [
+    (Role.CLINICIAN, ("OUS",)),
+    (Role.COORDINATOR, ("OUS",)),
+    (Role.LAB_SCIENTIST, ("UIB-LAB",)),
+    (Role.RESEARCHER, ("UIO-ICR",)),
+])
+def test_no_trials_url_shows_or_changes_another_institutions_match(client, hus_match, role, institutions):
+    t, p, match = hus_match
+    member = make_member(role, institutions=institutions, with_totp=role != Role.RESEARCHER)
+    sign_in(client, member)
+    before = _snapshot()
+    checked = 0
+    for route, name in ROUTES:
+        path = _fill(route, t, match)
+        allowed = {404} if name in MATCH_ROUTES else {200, 302, 400, 403}
+        for method in ("get", "post", "put", "patch", "delete"):
+            kwargs = {} if method in ("get", "post") else {"content_type": "application/json"}
+            response = getattr(client, method)(path, data={} if method in ("get", "post") else "{}", **kwargs)
+            assert response.status_code in allowed | {405}, f"{method.upper()} {path} -> {response.status_code}"
+            body = response.content.decode(errors="replace")
+            assert p.register_number not in body, f"{method.upper()} {path} shows the patient"
+            assert "Ola Vestland" not in body and p.national_id not in body
+            checked += 1
+    assert _snapshot() == before
+    assert checked == 5 * len(ROUTES)
+
+
+@pytest.mark.parametrize("role", [Role.COORDINATOR, Role.CLINICIAN])
+def test_every_route_is_reachable_for_the_patients_own_hospital(client, hus_match, role):
+    """The same routes answer for the HUS coordinator (and the reply for the HUS
+    clinician), so the test above proves the institution rule, not broken URLs."""
+    t, p, match = hus_match
+    sign_in(client, make_member(role, institutions=("HUS",), with_totp=True))
+    for route, name in ROUTES:
+        path = _fill(route, t, match)
+        method = "post" if name in {"match_reply", "trials_match_reply", "trials_match_steps", "trial_status",
+                                    "trials_matches_steps"} else "get"
+        response = getattr(client, method)(path)
+        if role == Role.COORDINATOR:
+            expected = {200, 302, 400} if name not in {"match_reply", "trials_match_reply"} else {404}
+        else:
+            expected = {200, 302, 400, 403} if name not in MATCH_ROUTES - {"match_reply", "trials_match_reply"} \
+                else {404}
+        assert response.status_code in expected, f"{role} {method.upper()} {path} -> {response.status_code}"
+
+
+def test_coordinator_sees_register_number_and_hospital_never_name_or_id(client, hus_match):
+    t, p, match = hus_match
+    sign_in(client, make_member(Role.COORDINATOR, institutions=("HUS",), with_totp=True))
+    for path in ("/trials/matches/", f"/trials/matches/{match.pk}/", f"/trials/{t.pk}/",
+                 "/api/v1/trials/matches/", f"/api/v1/trials/matches/{match.pk}/"):
+        body = client.get(path).content.decode()
+        assert p.register_number in body and "HUS" in body, path
+        assert "Ola Vestland" not in body and p.national_id not in body, path
+
+
+def test_admin_sees_every_match(client, hus_match):
+    _, p, _ = hus_match
+    sign_in(client, make_member(Role.ADMIN, institutions=("OUS",), with_totp=True))
+    assert client.get("/api/v1/trials/matches/").json()["count"] == 1

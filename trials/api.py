@@ -1,0 +1,291 @@
+"""REST API of the trials app, /api/v1/trials/: the catalogue (any signed-in member),
+criteria (coordinators and admins), matches and their review steps (the coordinator's
+institutions' patients; admins all), and the treating clinician's answer. Same
+services and rules as the pages: 400 names the field, 409 a conflicting edit, 404
+anything the member may not see. Matches carry the register number and hospital,
+never the name or national ID, and every response showing one writes the access log."""
+
+from django.core.exceptions import PermissionDenied
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consortium.services import patient_access_log
+
+from . import criteria as C
+from . import selectors, services
+from .models import PHASES, CloseReason, Match, Outcome, ReviewEvent, Step, Trial, TrialArm, TrialSite, TrialStatus
+
+
+class SiteOutput(serializers.ModelSerializer):
+    class Meta:
+        model = TrialSite
+        fields = ["facility", "city", "country", "status", "is_norwegian"]
+
+
+class ArmOutput(serializers.ModelSerializer):
+    plain_criteria = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrialArm
+        fields = ["id", "label", "arm_type", "description", "intervention_names", "criteria", "plain_criteria"]
+
+    def get_plain_criteria(self, arm) -> str:
+        return C.describe(arm.criteria) if arm.criteria else ""
+
+
+class TrialOutput(serializers.ModelSerializer):
+    sites = SiteOutput(many=True)
+    arms = ArmOutput(many=True)
+    plain_criteria = serializers.SerializerMethodField()
+    url = serializers.CharField(source="get_absolute_url")
+
+    class Meta:
+        model = Trial
+        fields = ["id", "nct_id", "source", "brief_title", "official_title", "acronym", "overall_status", "phases",
+                  "conditions", "eligibility_text", "minimum_age", "maximum_age", "sex", "sponsor", "interventions",
+                  "last_update", "has_norwegian_site", "import_warnings", "criteria", "criteria_encoded_at",
+                  "plain_criteria", "coordinator_notes", "sites", "arms", "version", "updated_at", "url"]
+
+    def get_plain_criteria(self, trial) -> str:
+        return C.describe(trial.criteria)
+
+
+class TrialListApi(GenericAPIView):
+    """The trial catalogue; trials with a Norwegian site first."""
+
+    serializer_class = TrialOutput
+    queryset = Trial.objects.none()
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=TrialStatus.choices, required=False)
+        phase = serializers.ChoiceField(choices=PHASES, required=False)
+        country = serializers.CharField(required=False, allow_blank=True, max_length=100,
+                                        help_text="NO for Norwegian sites, else a country name.")
+        diagnosis = serializers.CharField(required=False, allow_blank=True, max_length=60)
+        search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    class TrialCreateInput(serializers.Serializer):
+        nct_id = serializers.RegexField(r"^(NCT\d{8})?$", required=False, allow_blank=True, default="")
+        brief_title = serializers.CharField(max_length=500)
+        official_title = serializers.CharField(required=False, allow_blank=True, default="")
+        acronym = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+        overall_status = serializers.ChoiceField(choices=TrialStatus.choices)
+        phases = serializers.ListField(child=serializers.ChoiceField(choices=PHASES), required=False, default=list)
+        conditions = serializers.ListField(child=serializers.CharField(max_length=300), required=False, default=list)
+        eligibility_text = serializers.CharField(required=False, allow_blank=True, default="")
+        minimum_age = serializers.CharField(required=False, allow_blank=True, default="", max_length=30)
+        maximum_age = serializers.CharField(required=False, allow_blank=True, default="", max_length=30)
+        sex = serializers.RegexField(r"^(|ALL|FEMALE|MALE)$", required=False, allow_blank=True, default="",
+                                   help_text="ALL, FEMALE or MALE (as ClinicalTrials.gov).")
+        sponsor = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+        coordinator_notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(parameters=[FilterSerializer], responses=TrialOutput(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        trials = selectors.trial_list(**filters.validated_data).prefetch_related("sites", "arms")
+        page = self.paginate_queryset(trials)
+        return self.get_paginated_response(TrialOutput(page, many=True).data)
+
+    @extend_schema(request=TrialCreateInput, responses={201: TrialOutput})
+    def post(self, request):
+        if not selectors.works_trials(request.user):
+            raise PermissionDenied("Only trial coordinators and admins add trials.")
+        data = self.TrialCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        trial = services.trial_create(by=request.user, **data.validated_data)
+        return Response(TrialOutput(selectors.trial_get(pk=trial.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class TrialDetailApi(APIView):
+    class TrialUpdateInput(serializers.Serializer):
+        version = serializers.IntegerField(help_text="The version you loaded; a newer one answers 409.")
+        overall_status = serializers.ChoiceField(choices=TrialStatus.choices, required=False)
+        coordinator_notes = serializers.CharField(required=False, allow_blank=True)
+
+    @extend_schema(responses=TrialOutput)
+    def get(self, request, pk: int):
+        return Response(TrialOutput(selectors.trial_get(pk=pk)).data)
+
+    @extend_schema(request=TrialUpdateInput, responses=TrialOutput)
+    def patch(self, request, pk: int):
+        trial = selectors.trial_get(pk=pk)
+        if not selectors.works_trials(request.user):
+            raise PermissionDenied("Only trial coordinators and admins change trials.")
+        data = self.TrialUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        services.trial_update(trial=trial, by=request.user, expected_version=values.pop("version"), **values)
+        return Response(TrialOutput(selectors.trial_get(pk=pk)).data)
+
+
+class CriteriaApi(APIView):
+    """The structured eligibility (schema version 1; see trials/criteria.py)."""
+
+    class CriteriaInput(serializers.Serializer):
+        version = serializers.IntegerField(help_text="The trial's version you loaded.")
+        criteria = serializers.JSONField(help_text='{"version": 1, "criteria": {"all": [...]}, "check_by_hand": [...]}')
+        arms = serializers.DictField(child=serializers.JSONField(allow_null=True), required=False,
+                                     help_text="Arm id -> criteria tree (or null to remove).")
+
+    @extend_schema(responses=TrialOutput)
+    def get(self, request, pk: int):
+        return Response(TrialOutput(selectors.trial_get(pk=pk)).data)
+
+    @extend_schema(request=CriteriaInput, responses=TrialOutput)
+    def put(self, request, pk: int):
+        trial = selectors.trial_get(pk=pk)
+        if not selectors.works_trials(request.user):
+            raise PermissionDenied("Only trial coordinators and admins encode criteria.")
+        data = self.CriteriaInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        arms = {}
+        for key, tree in data.validated_data.get("arms", {}).items():
+            if not str(key).isdigit():
+                raise serializers.ValidationError({"arms": f"{key!r} is not an arm id."})
+            arms[int(key)] = tree
+        services.trial_criteria_save(trial=trial, by=request.user, tree=data.validated_data["criteria"],
+                                     arm_trees=arms, expected_version=data.validated_data["version"])
+        return Response(TrialOutput(selectors.trial_get(pk=pk)).data)
+
+
+# --- Matches -----------------------------------------------------------------------------
+
+
+class VerdictOutput(serializers.Serializer):
+    criterion = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=["met", "not_met", "unknown"])
+    value = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ReviewEventOutput(serializers.ModelSerializer):
+    by = serializers.StringRelatedField()
+
+    class Meta:
+        model = ReviewEvent
+        fields = ["kind", "step", "close_reason", "answer", "note", "by", "at"]
+
+
+class MatchOutput(serializers.ModelSerializer):
+    register_number = serializers.CharField(source="patient.register_number")
+    hospitals = serializers.ListField(child=serializers.CharField())
+    trial = serializers.IntegerField(source="trial_id")
+    nct_id = serializers.CharField(source="trial.nct_id")
+    arm = serializers.CharField(source="arm.label", default=None)
+    diagnosis = serializers.CharField(source="episode.get_diagnosis_display")
+    verdicts = VerdictOutput(many=True)
+
+    class Meta:
+        model = Match
+        fields = ["id", "register_number", "hospitals", "trial", "nct_id", "arm", "episode", "diagnosis", "outcome",
+                  "verdicts", "active", "inactive_reason", "needs_another_look", "step", "close_reason", "version",
+                  "matched_at", "outcome_changed_at"]
+
+
+class MatchDetailOutput(MatchOutput):
+    steps = serializers.SerializerMethodField()
+
+    class Meta(MatchOutput.Meta):
+        fields = [*MatchOutput.Meta.fields, "steps"]
+
+    @extend_schema_field(ReviewEventOutput(many=True))
+    def get_steps(self, match) -> list:
+        return ReviewEventOutput(selectors.match_events(match), many=True).data
+
+
+class MatchListApi(GenericAPIView):
+    """The review queue, newest first."""
+
+    serializer_class = MatchOutput
+    queryset = Match.objects.none()  # the schema's model; rows come from the selector
+
+    class FilterSerializer(serializers.Serializer):
+        trial = serializers.IntegerField(required=False)
+        institution = serializers.CharField(required=False, allow_blank=True, max_length=20)
+        outcome = serializers.ChoiceField(choices=Outcome.choices, required=False)
+        step = serializers.ChoiceField(choices=Step.choices, required=False)
+        flagged = serializers.BooleanField(required=False, default=False)
+        include_inactive = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=MatchOutput(many=True))
+    def get(self, request):
+        if not selectors.works_trials(request.user):
+            raise PermissionDenied("Only trial coordinators and admins review matches.")
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        values = dict(filters.validated_data)
+        values["trial_id"] = values.pop("trial", None)
+        page = self.paginate_queryset(selectors.match_queue(user=request.user, **values))
+        patient_access_log(request, patient_ids=[m.patient_id for m in page], page="api:trials_matches")
+        return self.get_paginated_response(MatchOutput(page, many=True).data)
+
+
+class MatchDetailApi(APIView):
+    @extend_schema(responses=MatchDetailOutput)
+    def get(self, request, pk: int):
+        match = selectors.match_get(user=request.user, pk=pk)
+        patient_access_log(request, patient_ids=[match.patient_id], page="api:trials_match")
+        return Response(MatchDetailOutput(match).data)
+
+
+class MoveInput(serializers.Serializer):
+    step = serializers.ChoiceField(choices=Step.choices, help_text="Any step but new; closed needs a close_reason.")
+    close_reason = serializers.ChoiceField(choices=CloseReason.choices, required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class MatchStepApi(APIView):
+    """Move a match to its next step (one event with who, when and the note)."""
+
+    class MatchStepInput(MoveInput):
+        version = serializers.IntegerField(required=False, help_text="The match version you loaded; else 409.")
+
+    @extend_schema(request=MatchStepInput, responses={201: MatchDetailOutput})
+    def post(self, request, pk: int):
+        match = selectors.match_get(user=request.user, pk=pk)
+        data = self.MatchStepInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        services.match_move(match=match, by=request.user, expected_version=values.pop("version", None), **values)
+        match = selectors.match_get(user=request.user, pk=pk)
+        patient_access_log(request, patient_ids=[match.patient_id], page="api:trials_match_steps")
+        return Response(MatchDetailOutput(match).data, status=status.HTTP_201_CREATED)
+
+
+class MatchBulkStepApi(APIView):
+    """The queue's bulk action: move many matches at once."""
+
+    class BulkStepInput(MoveInput):
+        matches = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=500)
+
+    @extend_schema(operation_id="trials_matches_bulk_steps", request=BulkStepInput, responses=inline_serializer("Moved", {"moved": serializers.IntegerField()}))
+    def post(self, request):
+        if not selectors.works_trials(request.user):
+            raise PermissionDenied("Only trial coordinators and admins review matches.")
+        data = self.BulkStepInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        moved = services.matches_move(match_ids=values.pop("matches"), by=request.user, **values)
+        return Response({"moved": moved})
+
+
+class MatchReplyApi(APIView):
+    """The treating clinician answers a coordinator's contact request."""
+
+    class ReplyInput(serializers.Serializer):
+        answer = serializers.ChoiceField(choices=ReviewEvent.Answer.choices)
+        note = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=ReplyInput, responses={201: ReviewEventOutput})
+    def post(self, request, pk: int):
+        match = selectors.match_for_clinician(user=request.user, pk=pk)
+        data = self.ReplyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = services.match_reply(match=match, by=request.user, **data.validated_data)
+        return Response(ReviewEventOutput(event).data, status=status.HTTP_201_CREATED)
+

@@ -1,0 +1,417 @@
+"""The structured eligibility of a trial or arm: a versioned JSON tree of all/any/not
+over typed criteria, its schema, its plain-language reading, and its three-valued
+evaluation against one episode's register facts.
+
+The shape follows MatchMiner's CTML match tree (and/or of typed leaves, negation
+explicit; shared/reference/trials.md §1.2) with the register's own vocabulary (WHO CNS5
+types, CNS WHO grade, the register's markers) instead of OncoTree/genomic keys, which
+trials.md §1.7 shows lack recurrence, performance status and MGMT. Verdicts are met /
+not met / unknown, TrialGPT's criterion-level labels (trials.md §2): data missing in the
+register is unknown, never not met, and the reason says what to record or test."""
+
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+from datetime import date
+
+import jsonschema
+from dateutil.relativedelta import relativedelta
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
+
+from registry import vocabulary
+from registry.models import MolecularMarker, Surgery, SystemicTherapy
+
+SCHEMA_VERSION = 1
+MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
+
+REGIMENS = {**dict(SystemicTherapy.Regimen.choices), "radiotherapy": "Radiotherapy"}
+EXTENTS = {k: v for k, v in Surgery.ExtentOfResection.choices if k != "unknown"}
+
+_leaf = {"type": "object", "required": ["type"]}
+LEAF_SCHEMAS = {
+    "diagnosis": {"codes": {"type": "array", "minItems": 1, "items": {"enum": list(vocabulary.TUMOUR_TYPES)}}},
+    "grade": {"grades": {"type": "array", "minItems": 1, "items": {"enum": [1, 2, 3, 4]}}},
+    "marker": {"marker": {"enum": list(vocabulary.MARKERS)}, "result": {"enum": ["altered", "wildtype"]}},
+    "age": {"min_years": {"type": ["number", "null"], "minimum": 0, "maximum": 120},
+            "max_years": {"type": ["number", "null"], "minimum": 0, "maximum": 120}},
+    "sex": {"sex": {"enum": ["female", "male"]}},
+    "performance": {"scale": {"enum": ["ecog", "karnofsky"]},
+                    "min": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+                    "max": {"type": ["integer", "null"], "minimum": 0, "maximum": 100}},
+    "setting": {"setting": {"enum": ["newly_diagnosed", "recurrent"]},
+                "min_progressions": {"type": ["integer", "null"], "minimum": 1},
+                "max_progressions": {"type": ["integer", "null"], "minimum": 1}},
+    "prior_treatment": {"regimen": {"enum": list(REGIMENS)}},
+    "radiotherapy_ended": {"min_weeks": {"type": "integer", "minimum": 1, "maximum": 520}},
+    "resection": {"extents": {"type": "array", "minItems": 1, "items": {"enum": list(EXTENTS)}}},
+}
+REQUIRED = {"diagnosis": ["codes"], "grade": ["grades"], "marker": ["marker", "result"], "age": [], "sex": ["sex"],
+            "performance": ["scale"], "setting": ["setting"], "prior_treatment": ["regimen"],
+            "radiotherapy_ended": ["min_weeks"], "resection": ["extents"]}
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["version", "criteria"],
+    "additionalProperties": False,
+    "properties": {
+        "version": {"const": SCHEMA_VERSION},
+        "criteria": {"$ref": "#/$defs/node"},
+        "check_by_hand": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 1000}},
+    },
+    "$defs": {
+        "node": {"oneOf": [
+            {"type": "object", "required": ["all"], "additionalProperties": False,
+             "properties": {"all": {"type": "array", "items": {"$ref": "#/$defs/node"}}}},
+            {"type": "object", "required": ["any"], "additionalProperties": False,
+             "properties": {"any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/node"}}}},
+            {"type": "object", "required": ["not"], "additionalProperties": False,
+             "properties": {"not": {"$ref": "#/$defs/node"}}},
+            *[{"type": "object", "required": ["type", *REQUIRED[kind]], "additionalProperties": False,
+               "properties": {"type": {"const": kind}, **props}} for kind, props in LEAF_SCHEMAS.items()],
+        ]},
+    },
+}
+_validator = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def empty_tree() -> dict:
+    return {"version": SCHEMA_VERSION, "criteria": {"all": []}, "check_by_hand": []}
+
+
+def validate(tree, *, field: str = "criteria") -> dict:
+    """The tree as given, or ValidationError({field: what is wrong and where})."""
+    errors = sorted(_validator.iter_errors(tree), key=lambda e: len(list(e.absolute_path)))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise ValidationError({field: f"Criteria (schema version {SCHEMA_VERSION}) invalid at {where}: {error.message}"})
+    for leaf in leaves(tree["criteria"]):
+        low, high = _bounds(leaf)
+        if low is not None and high is not None and low > high:
+            raise ValidationError({field: f"The {leaf['type'].replace('_', ' ')} criterion's lower bound "
+                                          f"({low}) is above its upper bound ({high})."})
+        if leaf["type"] == "performance":
+            top = 5 if leaf["scale"] == "ecog" else 100
+            if any(v is not None and v > top for v in (low, high)):
+                raise ValidationError({field: f"{leaf['scale'].upper()} runs 0-{top}."})
+    return tree
+
+
+BOUNDS = {"age": ("min_years", "max_years"), "performance": ("min", "max"),
+          "setting": ("min_progressions", "max_progressions")}
+
+
+def _bounds(leaf) -> tuple:
+    keys = BOUNDS.get(leaf["type"])
+    return (leaf.get(keys[0]), leaf.get(keys[1])) if keys else (None, None)
+
+
+def leaves(node):
+    if "all" in node or "any" in node:
+        for child in node.get("all", node.get("any", [])):
+            yield from leaves(child)
+    elif "not" in node:
+        yield from leaves(node["not"])
+    else:
+        yield node
+
+
+def diagnoses(tree) -> list[str]:
+    """Diagnoses the criteria ask for (not negated ones), for the trial list's filter."""
+    found = []
+
+    def walk(node, negated):
+        if "all" in node or "any" in node:
+            for child in node.get("all", node.get("any", [])):
+                walk(child, negated)
+        elif "not" in node:
+            walk(node["not"], not negated)
+        elif node["type"] == "diagnosis" and not negated:
+            found.extend(node["codes"])
+
+    if tree:
+        walk(tree["criteria"], False)
+    return sorted(set(found))
+
+
+# --- Plain language ----------------------------------------------------------------
+
+ORDINAL = {1: "first", 2: "second", 3: "third", 4: "fourth"}
+
+
+def _span(low, high, unit="") -> str:
+    if low is not None and high is not None:
+        return f"{low}-{high}{unit}" if low != high else f"{low}{unit}"
+    if low is not None:
+        return f"≥ {low}{unit}"
+    return f"≤ {high}{unit}" if high is not None else "any"
+
+
+def describe_leaf(leaf, negated: bool = False) -> str:
+    kind = leaf["type"]
+    if kind == "diagnosis":
+        text = " or ".join(vocabulary.TUMOUR_TYPES[c].label for c in leaf["codes"])
+    elif kind == "grade":
+        text = "CNS WHO grade " + " or ".join(map(str, leaf["grades"]))
+    elif kind == "marker":
+        label = vocabulary.MARKERS[leaf["marker"]]
+        text = f"{label}: {'wildtype (negative)' if leaf['result'] == 'wildtype' else 'present'}"
+    elif kind == "age":
+        text = f"age {_span(leaf.get('min_years'), leaf.get('max_years'))} years"
+    elif kind == "sex":
+        text = leaf["sex"]
+    elif kind == "performance":
+        text = f"{'ECOG' if leaf['scale'] == 'ecog' else 'Karnofsky'} {_span(leaf.get('min'), leaf.get('max'))}"
+    elif kind == "setting":
+        low, high = leaf.get("min_progressions"), leaf.get("max_progressions")
+        if leaf["setting"] == "newly_diagnosed":
+            text = "newly diagnosed"
+        elif low and low == high:
+            text = f"{ORDINAL.get(low, f'{low}th')} recurrence"
+        else:
+            text = "recurrent" + (f" ({_span(low or 1, high)} progressions)" if high or (low or 1) > 1 else "")
+    elif kind == "prior_treatment":
+        text = f"prior {REGIMENS[leaf['regimen']].lower()}"
+    elif kind == "radiotherapy_ended":
+        text = f"≥ {leaf['min_weeks']} weeks since the end of radiotherapy"
+    else:  # resection
+        text = " or ".join(EXTENTS[e].lower() for e in leaf["extents"])
+    if negated:
+        return f"no {text}" if kind == "prior_treatment" else f"not {text}"
+    return text
+
+
+def describe(node) -> str:
+    """'Glioblastoma, IDH-wildtype, recurrent (first recurrence), ECOG ≤ 1, no prior bevacizumab'."""
+    if node is None:
+        return "No structured criteria."
+    if "criteria" in node:
+        node = node["criteria"]
+    if "all" in node:
+        return ", ".join(describe(child) for child in node["all"]) or "no criteria"
+    if "any" in node:
+        return "(" + " or ".join(describe(child) for child in node["any"]) + ")"
+    if "not" in node:
+        inner = node["not"]
+        return describe_leaf(inner, negated=True) if "type" in inner else f"not {describe(inner)}"
+    return describe_leaf(node)
+
+
+# --- Evaluation --------------------------------------------------------------------
+
+
+@dataclass
+class Facts:
+    """What the register says about one tumour episode, as the engine loads it in bulk."""
+
+    episode_id: int
+    patient_id: int
+    diagnosis: str
+    who_grade: int | None
+    birth_date: date
+    sex: str
+    markers: dict  # marker -> result
+    regimens: set
+    radiotherapy_ends: list  # end dates; None for a course without one
+    extent: str  # of the latest surgery; "" when none
+    ecog: int | None  # latest assessment
+    karnofsky: int | None
+    follow_ups: int
+    progressions: int
+
+
+# ECOG <-> Karnofsky: the usual correspondence (Oken et al., Am J Clin Oncol 1982, as
+# tabulated by ECOG-ACRIN); trials.md gives no table. A KPS maps to one ECOG grade, an
+# ECOG grade to a KPS range.
+KPS_TO_ECOG = {100: 0, 90: 0, 80: 1, 70: 1, 60: 2, 50: 2, 40: 3, 30: 3, 20: 4, 10: 4, 0: 5}
+ECOG_TO_KPS = {0: (90, 100), 1: (70, 80), 2: (50, 60), 3: (30, 40), 4: (10, 20), 5: (0, 0)}
+
+
+def _within(value, low, high) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _range_verdict(lo, hi, low, high):
+    """A value known only as the range lo..hi against the bound low..high."""
+    if _within(lo, low, high) and _within(hi, low, high):
+        return MET
+    if (high is not None and lo > high) or (low is not None and hi < low):
+        return NOT_MET
+    return UNKNOWN
+
+
+@lru_cache(maxsize=256)
+def months_before(day: date, months: int) -> date:
+    """The birth-date cutoff for an age limit (computed once per run, not per patient; the
+    SQL prefilter uses the same cutoffs, so the two always agree)."""
+    return day - relativedelta(months=months)
+
+
+def age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
+    """(verdict, register value used, reason)."""
+    kind = leaf["type"]
+    if kind == "diagnosis":
+        label = vocabulary.TUMOUR_TYPES[f.diagnosis].label if f.diagnosis in vocabulary.TUMOUR_TYPES else ""
+        if not f.diagnosis:
+            return UNKNOWN, "not recorded", "Record the diagnosis."
+        return (MET if f.diagnosis in leaf["codes"] else NOT_MET), label, ""
+    if kind == "grade":
+        if f.who_grade is None:
+            return UNKNOWN, "not recorded", "Record the CNS WHO grade."
+        return (MET if f.who_grade in leaf["grades"] else NOT_MET), f"grade {f.who_grade}", ""
+    if kind == "marker":
+        label = vocabulary.MARKERS[leaf["marker"]]
+        result = f.markers.get(leaf["marker"], "not_tested")
+        if result == "not_tested":
+            return UNKNOWN, "not tested", f"{label} not tested: test {label}."
+        if result == "inconclusive":
+            return UNKNOWN, "inconclusive", f"{label} inconclusive: repeat the test."
+        wanted = leaf["result"]
+        said = "wildtype (negative)" if result == "wildtype" else "present"
+        reason = f"Requires {label} wildtype (negative)." if wanted == "wildtype" else ""
+        return (MET if result == wanted else NOT_MET), said, reason
+    if kind == "age":
+        low, high = leaf.get("min_years"), leaf.get("max_years")
+        years = age_on(f.birth_date, today)
+        # Limits are inclusive, as ClinicalTrials.gov states them ("18 Years" to "70 Years":
+        # from the 18th birthday until the day before the 71st). Fractional limits (months)
+        # compare the exact date.
+        ok = True
+        if low is not None:
+            ok &= f.birth_date <= months_before(today, round(low * 12))
+        if high is not None:
+            if float(high).is_integer():
+                ok &= f.birth_date > months_before(today, (int(high) + 1) * 12)
+            else:
+                ok &= f.birth_date >= months_before(today, round(high * 12))
+        return (MET if ok else NOT_MET), f"{years} years", ""
+    if kind == "sex":
+        if f.sex not in ("female", "male"):
+            return UNKNOWN, "not recorded", "Record the patient's sex."
+        return (MET if f.sex == leaf["sex"] else NOT_MET), f.sex, ""
+    if kind == "performance":
+        low, high = leaf.get("min"), leaf.get("max")
+        if leaf["scale"] == "ecog":
+            if f.ecog is not None:
+                return (MET if _within(f.ecog, low, high) else NOT_MET), f"ECOG {f.ecog}", ""
+            if f.karnofsky is not None:
+                ecog = KPS_TO_ECOG[f.karnofsky]
+                return ((MET if _within(ecog, low, high) else NOT_MET),
+                        f"Karnofsky {f.karnofsky} (≈ ECOG {ecog})", "")
+        else:
+            if f.karnofsky is not None:
+                return (MET if _within(f.karnofsky, low, high) else NOT_MET), f"Karnofsky {f.karnofsky}", ""
+            if f.ecog is not None:
+                lo, hi = ECOG_TO_KPS[f.ecog]
+                verdict = _range_verdict(lo, hi, low, high)
+                return verdict, f"ECOG {f.ecog} (≈ Karnofsky {lo}-{hi})", (
+                    "Assess the Karnofsky score." if verdict == UNKNOWN else "")
+        return UNKNOWN, "not recorded", "Record a performance status (ECOG or Karnofsky)."
+    if kind == "setting":
+        if not f.follow_ups:
+            return UNKNOWN, "no follow-up recorded", "Record a follow-up (progression or not)."
+        value = "newly diagnosed" if not f.progressions else f"{f.progressions} progression(s)"
+        if leaf["setting"] == "newly_diagnosed":
+            return (MET if f.progressions == 0 else NOT_MET), value, ""
+        low, high = leaf.get("min_progressions") or 1, leaf.get("max_progressions")
+        return (MET if _within(f.progressions, low, high) else NOT_MET), value, ""
+    if kind == "prior_treatment":
+        # The register lists what was given: no row means not given.
+        given = leaf["regimen"] in f.regimens
+        label = REGIMENS[leaf["regimen"]].lower()
+        return (MET if given else NOT_MET), (f"{label} recorded" if given else f"no {label} recorded"), ""
+    if kind == "radiotherapy_ended":
+        if not f.radiotherapy_ends:
+            return MET, "no radiotherapy recorded", ""
+        if None in f.radiotherapy_ends:
+            return UNKNOWN, "end date missing", "Record when radiotherapy ended."
+        last = max(f.radiotherapy_ends)
+        ok = today >= last + relativedelta(weeks=leaf["min_weeks"])
+        # The value names the date, not "n weeks ago": it must not change every night,
+        # or every match would be rewritten by the nightly run.
+        return (MET if ok else NOT_MET), f"ended {last:%d.%m.%Y}", ""
+    # resection
+    if not f.extent or f.extent == "unknown":
+        return UNKNOWN, "not recorded", "Record the extent of resection."
+    return (MET if f.extent in leaf["extents"] else NOT_MET), EXTENTS.get(f.extent, f.extent).lower(), ""
+
+
+NEGATE = {MET: NOT_MET, NOT_MET: MET, UNKNOWN: UNKNOWN}
+
+
+def compile_labels(tree: dict) -> dict:
+    """A copy of the tree whose leaves carry their plain-language text (both readings),
+    so a run over many episodes builds each label once, not once per episode."""
+    tree = copy.deepcopy(tree)
+    for leaf in leaves(tree["criteria"]):
+        leaf["_text"], leaf["_negated_text"] = describe_leaf(leaf), describe_leaf(leaf, negated=True)
+    return tree
+
+
+def evaluate(node, f: Facts, today: date, out: list, negated: bool = False) -> str:
+    """Kleene's three-valued logic; appends one verdict row per leaf to `out`."""
+    if "all" in node or "any" in node:
+        results = [evaluate(child, f, today, out, negated) for child in node.get("all", node.get("any"))]
+        absorbing = NOT_MET if "all" in node else MET
+        if absorbing in results:
+            return absorbing
+        return UNKNOWN if UNKNOWN in results else (MET if "all" in node else NOT_MET)
+    if "not" in node:
+        return NEGATE[evaluate(node["not"], f, today, out, not negated)]
+    verdict, value, reason = evaluate_leaf(node, f, today)
+    shown = verdict
+    if negated:  # the row reads as the negated criterion ("no prior bevacizumab": met)
+        shown = NEGATE[verdict]
+        reason = (reason + " " if reason else "") + "Negated criterion: the patient must NOT have this."
+    text = node.get("_negated_text" if negated else "_text") or describe_leaf(node, negated)
+    out.append({"criterion": text, "verdict": shown, "value": value, "reason": reason})
+    return verdict
+
+
+# --- SQL prefilter -----------------------------------------------------------------
+
+
+def prefilter(node, today: date, negated: bool = False) -> Q:
+    """A Q over TumourEpisode true for every episode whose verdict may be met or unknown:
+    it drops only episodes certain to fail. MatchMiner compiles CTML to database queries
+    the same way (trials.md §1.3 step 3); the exact verdict is then worked out in Python."""
+    if "all" in node or "any" in node:
+        children = [prefilter(child, today, negated) for child in node.get("all", node.get("any"))]
+        if not children:
+            return Q()
+        joined = Q()
+        is_and = ("all" in node) != negated  # De Morgan under a negation
+        if not is_and and any(c == Q() for c in children):
+            return Q()
+        for child in children:
+            joined = (joined & child) if is_and else (joined | child if joined != Q() else child)
+        return joined
+    if "not" in node:
+        return prefilter(node["not"], today, not negated)
+    kind = node["type"]
+    if kind == "diagnosis":
+        q = Q(diagnosis__in=node["codes"])
+        return ~q & ~Q(diagnosis="") if negated else q
+    if kind == "grade":
+        q = Q(who_grade__in=node["grades"])
+        return (~q if negated else q) | Q(who_grade__isnull=True)
+    if kind == "marker":
+        other = "wildtype" if node["result"] == "altered" else "altered"
+        blocking = node["result"] if negated else other
+        return ~Exists(MolecularMarker.objects.filter(episode=OuterRef("pk"), marker=node["marker"], result=blocking))
+    if kind == "age" and not negated:
+        q = Q()
+        if node.get("min_years") is not None:
+            q &= Q(patient__birth_date__lte=months_before(today, round(node["min_years"] * 12)))
+        if node.get("max_years") is not None:
+            q &= Q(patient__birth_date__gt=months_before(today, (int(node["max_years"]) + 1) * 12))
+        return q
+    if kind == "sex":
+        return ~Q(patient__sex=node["sex"]) if negated else ~Q(patient__sex="female" if node["sex"] == "male" else "male")
+    return Q()

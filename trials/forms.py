@@ -1,0 +1,217 @@
+"""Forms of the trials pages. The criteria editor is a formset of typed rows, so a
+coordinator never writes JSON: each row is one criterion (must / must not), rows given
+the same group letter are alternatives (any of them), and every row applies to the whole
+trial or to one arm. Rows <-> the JSON tree: rows_to_trees / tree_to_rows."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from registry import vocabulary
+
+from . import criteria as C
+from .models import PHASES, CloseReason, Outcome, ReviewEvent, Step, Trial, TrialStatus
+
+KINDS = [("", "—"), ("diagnosis", "Diagnosis (WHO CNS5)"), ("grade", "CNS WHO grade"),
+         ("marker", "Molecular marker"), ("age", "Age (years)"), ("sex", "Sex"),
+         ("performance", "Performance status"), ("setting", "Disease setting"),
+         ("prior_treatment", "Prior treatment"), ("radiotherapy_ended", "Weeks since end of radiotherapy"),
+         ("resection", "Extent of resection")]
+GROUPS = [("", "—"), ("A", "A"), ("B", "B"), ("C", "C"), ("D", "D")]
+
+
+class CriterionRowForm(forms.Form):
+    scope = forms.ChoiceField(label="Applies to", required=False)
+    group = forms.ChoiceField(label="Or-group", choices=GROUPS, required=False,
+                              help_text="Rows with the same letter: any one of them is enough.")
+    must = forms.ChoiceField(label="Patient", choices=[("must", "must"), ("must_not", "must not")], initial="must")
+    kind = forms.ChoiceField(label="Criterion", choices=KINDS, required=False)
+    diagnoses = forms.MultipleChoiceField(required=False, choices=[(k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()])
+    grades = forms.TypedMultipleChoiceField(required=False, coerce=int, choices=[(g, g) for g in (1, 2, 3, 4)])
+    marker = forms.ChoiceField(required=False, choices=[("", "—"), *vocabulary.MARKERS.items()])
+    marker_result = forms.ChoiceField(required=False, choices=[("altered", "present (mutant/methylated/deleted)"),
+                                                               ("wildtype", "wildtype / negative")])
+    sex = forms.ChoiceField(required=False, choices=[("", "—"), ("female", "female"), ("male", "male")])
+    scale = forms.ChoiceField(required=False, choices=[("ecog", "ECOG"), ("karnofsky", "Karnofsky")])
+    setting = forms.ChoiceField(required=False, choices=[("newly_diagnosed", "newly diagnosed"),
+                                                         ("recurrent", "recurrent")])
+    regimen = forms.ChoiceField(required=False, choices=[("", "—"), *C.REGIMENS.items()])
+    extents = forms.MultipleChoiceField(required=False, choices=list(C.EXTENTS.items()))
+    low = forms.DecimalField(label="From", required=False, min_value=0, max_digits=5, decimal_places=2,
+                             help_text="Age, score, progressions or weeks: the lower bound.")
+    high = forms.DecimalField(label="To", required=False, min_value=0, max_digits=5, decimal_places=2)
+
+    def __init__(self, *args, arms=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scope"].choices = [("", "Whole trial"), *((str(a.pk), f"Arm: {a.label}") for a in arms)]
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if not kind:
+            return data
+        leaf = {"type": kind}
+        low, high = data.get("low"), data.get("high")
+        as_int = lambda v: None if v is None else int(v)  # noqa: E731
+        need = {"diagnosis": "diagnoses", "grade": "grades", "marker": "marker", "sex": "sex",
+                "prior_treatment": "regimen", "resection": "extents"}
+        if kind in need and not data.get(need[kind]):
+            raise ValidationError({need[kind]: f"Choose the {need[kind].replace('_', ' ')} this criterion checks."})
+        if kind == "diagnosis":
+            leaf["codes"] = data["diagnoses"]
+        elif kind == "grade":
+            leaf["grades"] = data["grades"]
+        elif kind == "marker":
+            leaf.update(marker=data["marker"], result=data["marker_result"] or "altered")
+        elif kind == "age":
+            if low is None and high is None:
+                raise ValidationError({"low": "Give a lower or an upper age limit (years)."})
+            leaf.update(min_years=None if low is None else float(low), max_years=None if high is None else float(high))
+        elif kind == "sex":
+            leaf["sex"] = data["sex"]
+        elif kind == "performance":
+            if low is None and high is None:
+                raise ValidationError({"high": "Give the score range, e.g. ECOG to 1 or Karnofsky from 70."})
+            leaf.update(scale=data["scale"] or "ecog", min=as_int(low), max=as_int(high))
+        elif kind == "setting":
+            leaf["setting"] = data["setting"] or "newly_diagnosed"
+            if leaf["setting"] == "recurrent":
+                leaf.update(min_progressions=as_int(low), max_progressions=as_int(high))
+        elif kind == "prior_treatment":
+            leaf["regimen"] = data["regimen"]
+        elif kind == "radiotherapy_ended":
+            if low is None:
+                raise ValidationError({"low": "Give the least number of weeks since radiotherapy ended."})
+            leaf["min_weeks"] = int(low)
+        elif kind == "resection":
+            leaf["extents"] = data["extents"]
+        data["leaf"] = leaf
+        return data
+
+
+class BaseRowFormSet(forms.BaseFormSet):
+    def __init__(self, *args, arms=(), **kwargs):
+        self.arms = arms
+        super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index):
+        return {"arms": self.arms}
+
+
+CriteriaFormSet = forms.formset_factory(CriterionRowForm, formset=BaseRowFormSet, extra=3, can_delete=True)
+
+
+class CriteriaExtrasForm(forms.Form):
+    check_by_hand = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
+                                    help_text="Criteria that cannot be encoded, one per line (checked by hand).")
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+def rows_to_trees(rows: list[dict], check_by_hand: str, arm_ids) -> tuple[dict, dict]:
+    """(trial tree, {arm_id: tree or None}) from the cleaned rows."""
+    scopes: dict[str, list] = {"": []}
+    groups: dict[tuple, dict] = {}
+    for row in rows:
+        leaf = row["leaf"]
+        node = {"not": leaf} if row["must"] == "must_not" else leaf
+        scope = row.get("scope") or ""
+        bucket = scopes.setdefault(scope, [])
+        if row.get("group"):
+            key = (scope, row["group"])
+            if key not in groups:
+                groups[key] = {"any": []}
+                bucket.append(groups[key])
+            groups[key]["any"].append(node)
+        else:
+            bucket.append(node)
+    lines = [line.strip() for line in check_by_hand.splitlines() if line.strip()]
+    trial_tree = {"version": C.SCHEMA_VERSION, "criteria": {"all": scopes.pop("")}, "check_by_hand": lines}
+    arm_trees = {arm_id: ({"version": C.SCHEMA_VERSION, "criteria": {"all": scopes[str(arm_id)]}}
+                          if str(arm_id) in scopes else None) for arm_id in arm_ids}
+    return trial_tree, arm_trees
+
+
+def _leaf_row(node, scope: str, group: str) -> dict:
+    must = "must"
+    if "not" in node:
+        must, node = "must_not", node["not"]
+    if "type" not in node:
+        raise ValueError("not a row")
+    row = {"scope": scope, "group": group, "must": must, "kind": node["type"]}
+    row.update({"diagnoses": node.get("codes", []), "grades": node.get("grades", []), "marker": node.get("marker", ""),
+                "marker_result": node.get("result", "altered"), "sex": node.get("sex", ""),
+                "scale": node.get("scale", "ecog"), "setting": node.get("setting", "newly_diagnosed"),
+                "regimen": node.get("regimen", ""), "extents": node.get("extents", [])})
+    low, high = C._bounds(node)
+    if node["type"] == "radiotherapy_ended":
+        low = node["min_weeks"]
+    row.update(low=low, high=high)
+    return row
+
+
+def tree_to_rows(tree, scope: str = "") -> list[dict]:
+    """Rows for the editor; ValueError when the tree is not all / not / any-of-leaves
+    (then it is edited through the API)."""
+    if not tree:
+        return []
+    root = tree["criteria"]
+    if "all" not in root:
+        root = {"all": [root]}
+    rows, letters = [], iter("ABCD")
+    for node in root["all"]:
+        if "any" in node:
+            letter = next(letters)
+            rows += [_leaf_row(child, scope, letter) for child in node["any"]]
+        else:
+            rows.append(_leaf_row(node, scope, ""))
+    return rows
+
+
+class TrialForm(forms.ModelForm):
+    phases = forms.MultipleChoiceField(required=False, choices=[(p, p) for p in PHASES],
+                                       widget=forms.CheckboxSelectMultiple)
+    conditions = forms.CharField(required=False, help_text="Separated by semicolons.")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Trial
+        fields = ["nct_id", "brief_title", "official_title", "acronym", "overall_status", "phases", "conditions",
+                  "sponsor", "minimum_age", "maximum_age", "sex", "eligibility_text", "coordinator_notes"]
+
+    def clean_conditions(self):
+        return [c.strip() for c in self.cleaned_data["conditions"].split(";") if c.strip()]
+
+
+class TrialStatusForm(forms.Form):
+    overall_status = forms.ChoiceField(choices=TrialStatus.choices)
+    coordinator_notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class TrialFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *TrialStatus.choices])
+    phase = forms.ChoiceField(required=False, choices=[("", "Any phase"), *((p, p) for p in PHASES)])
+    norwegian = forms.BooleanField(required=False, label="Norwegian site")
+    diagnosis = forms.ChoiceField(required=False, choices=[("", "Any diagnosis"),
+                                                           *((k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items())])
+    search = forms.CharField(required=False, max_length=200)
+
+
+class QueueFilterForm(forms.Form):
+    trial = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    institution = forms.CharField(required=False, max_length=20)
+    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *Outcome.choices])
+    step = forms.ChoiceField(required=False, choices=[("", "Any step"), *Step.choices])
+    flagged = forms.BooleanField(required=False, label="Needs another look")
+    include_inactive = forms.BooleanField(required=False, label="Include no longer matching")
+
+
+class MoveForm(forms.Form):
+    step = forms.ChoiceField(choices=Step.choices[1:])
+    close_reason = forms.ChoiceField(required=False, choices=[("", "—"), *CloseReason.choices])
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
+class ReplyForm(forms.Form):
+    answer = forms.ChoiceField(choices=ReviewEvent.Answer.choices, widget=forms.RadioSelect)
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -1,0 +1,286 @@
+"""Writes of the trials app. Every write checks who may make it, refuses an edit made
+against an older version (EditConflict -> 409), keeps who/when/what in pghistory's
+context, and re-matches after the transaction commits when what matching reads changed."""
+
+import json
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pghistory
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from consortium.models import Role, User
+from consortium.services import EditConflict
+
+from . import criteria as C
+from . import ctgov, selectors
+from .models import CloseReason, Match, ReviewEvent, Step, Trial, TrialArm, TrialSite, TrialStatus
+
+
+def _require_coordinator(by: User) -> None:
+    if not selectors.works_trials(by):
+        raise PermissionDenied("Only trial coordinators and admins work trials and matches.")
+
+
+def _rematch_trial(trial_id: int) -> None:
+    from .tasks import rematch_trial
+
+    transaction.on_commit(lambda: rematch_trial.delay(trial_id))
+
+
+# --- Import -------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    added: list = field(default_factory=list)
+    updated: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # "file (NCT id): why", the record skipped
+    warnings: list = field(default_factory=list)  # "file (NCT id): what is missing", imported anyway
+
+    def lines(self) -> list[str]:
+        return ([f"Added {len(self.added)}, updated {len(self.updated)}, refused {len(self.problems)}."]
+                + [f"Refused {p}" for p in self.problems] + [f"Incomplete {w}" for w in self.warnings])
+
+
+def trials_import_paths(*, paths: list, by: User | None = None) -> ImportReport:
+    report = ImportReport()
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            report.problems.append(f"{path}: no such file or folder")
+            continue
+        for name, document in ctgov.documents_in(path):
+            _import_document(name, document, report, by)
+    return report
+
+
+def trials_import_api(*, query: str, by: User | None = None, page_size: int = 100) -> ImportReport:
+    """Pages through GET {CTGOV_API_URL}/studies?query.term=...&pageToken=..."""
+    report, token, page = ImportReport(), None, 0
+    while True:
+        params = {"query.term": query, "pageSize": page_size, "format": "json"}
+        if token:
+            params["pageToken"] = token
+        url = f"{settings.CTGOV_API_URL.rstrip('/')}/studies?{urllib.parse.urlencode(params)}"
+        page += 1
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the setting's https URL
+                document = json.load(response)
+        except (OSError, ValueError) as error:  # unreachable, HTTP error, or not JSON: say so, keep what came
+            report.problems.append(f"API page {page} ({settings.CTGOV_API_URL}): {error}")
+            return report
+        _import_document(f"API page {page}", document, report, by)
+        token = document.get("nextPageToken")
+        if not token:
+            return report
+
+
+def _import_document(name: str, document, report: ImportReport, by) -> None:
+    for record in ctgov.studies_in(document):
+        nct = ctgov.nct_of(record) if not isinstance(record, Exception) else ""
+        where = f"{name} ({nct})" if nct else name
+        try:
+            if isinstance(record, ctgov.UnreadableRecord):
+                raise record
+            parsed = ctgov.parse_study(record)
+            with transaction.atomic():  # one record whole or not at all; the rest go on
+                created = trial_upsert(parsed=parsed, by=by)
+        except (ctgov.UnreadableRecord, ValidationError, ValueError, KeyError, TypeError) as error:
+            report.problems.append(f"{where}: {error}")
+            continue
+        (report.added if created else report.updated).append(parsed["nct_id"])
+        report.warnings += [f"{where}: {w}" for w in parsed["fields"]["import_warnings"]]
+
+
+def _record_tree(fields: dict) -> dict:
+    """The criteria an imported record states in fields: age and sex (trials.md §3:
+    the only structured eligibility of CT.gov)."""
+    tree = C.empty_tree()
+    low, high = ctgov.age_in_years(fields["minimum_age"]), ctgov.age_in_years(fields["maximum_age"])
+    if low is not None or high is not None:
+        tree["criteria"]["all"].append({"type": "age", "min_years": low, "max_years": high})
+    if fields["sex"] in ("FEMALE", "MALE"):
+        tree["criteria"]["all"].append({"type": "sex", "sex": fields["sex"].lower()})
+    return tree
+
+
+def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
+    """Insert or update by NCT id. What coordinators added (criteria, arm criteria, notes)
+    is never touched; a changed status of an encoded trial re-matches it. True if new."""
+    fields = parsed["fields"]
+    trial = Trial.objects.select_for_update().filter(nct_id=parsed["nct_id"]).first()
+    created = trial is None
+    with pghistory.context(user=by.pk if by else None, source="import_trials"):
+        if created:
+            trial = Trial(nct_id=parsed["nct_id"], source=Trial.Source.CTGOV)
+        old_status = trial.overall_status
+        for name, value in fields.items():
+            setattr(trial, name, value)
+        if trial.overall_status not in TrialStatus.values:
+            fields["import_warnings"].append(f"unknown overall status {trial.overall_status!r}: kept as unknown")
+            trial.overall_status = TrialStatus.UNKNOWN
+        if not trial.criteria_encoded_at:  # not yet a coordinator's: follow the record's age and sex
+            trial.criteria = _record_tree(fields)
+        if not created:
+            trial.version += 1
+        trial.full_clean(exclude=["criteria"])
+        trial.save()
+        trial.sites.all().delete()
+        TrialSite.objects.bulk_create(TrialSite(trial=trial, **site) for site in parsed["sites"])
+        labels = [a["label"] for a in parsed["arms"]]
+        for arm in parsed["arms"]:
+            TrialArm.objects.update_or_create(trial=trial, label=arm["label"], defaults=arm)
+        # Arms the record dropped go, unless a coordinator gave them criteria.
+        trial.arms.exclude(label__in=labels).filter(criteria__isnull=True).delete()
+    if not created and old_status != trial.overall_status and trial.criteria_encoded_at:
+        _rematch_trial(trial.pk)
+    return created
+
+
+# --- Trials by hand, criteria, status -------------------------------------------------
+
+TRIAL_FIELDS = ["nct_id", "brief_title", "official_title", "acronym", "overall_status", "phases", "conditions",
+                "eligibility_text", "minimum_age", "maximum_age", "sex", "sponsor", "coordinator_notes"]
+
+
+@transaction.atomic
+def trial_create(*, by: User, **data) -> Trial:
+    """A trial entered by hand (a Nordic academic trial not on ClinicalTrials.gov yet)."""
+    _require_coordinator(by)
+    unknown = set(data) - set(TRIAL_FIELDS)
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: "Not a trial field."})
+    trial = Trial(source=Trial.Source.MANUAL, **data)
+    if trial.nct_id and Trial.objects.filter(nct_id=trial.nct_id).exists():
+        raise ValidationError({"nct_id": f"{trial.nct_id} is already in the catalogue; edit it there."})
+    trial.criteria = _record_tree({"minimum_age": trial.minimum_age, "maximum_age": trial.maximum_age,
+                                   "sex": trial.sex})
+    trial.full_clean(exclude=["criteria"])
+    with pghistory.context(user=by.pk):
+        trial.save()
+    return trial
+
+
+@transaction.atomic
+def trial_update(*, trial: Trial, by: User, expected_version: int | None, **changes) -> Trial:
+    """Status and notes (and, for hand-made trials, the rest). A status change re-matches."""
+    _require_coordinator(by)
+    current = Trial.objects.select_for_update().get(pk=trial.pk)
+    _check_version(current, expected_version)
+    allowed = set(TRIAL_FIELDS) if current.source == Trial.Source.MANUAL else {"overall_status", "coordinator_notes"}
+    for name, value in changes.items():
+        if name not in allowed:
+            raise ValidationError({name: "Comes from ClinicalTrials.gov; a re-import would overwrite it."})
+        setattr(current, name, value)
+    old_status = trial.overall_status
+    current.version += 1
+    current.full_clean(exclude=["criteria"])
+    with pghistory.context(user=by.pk):
+        current.save()
+    if old_status != current.overall_status and current.criteria_encoded_at:
+        _rematch_trial(current.pk)
+    return current
+
+
+def _check_version(current, expected_version: int | None) -> None:
+    if expected_version is not None and current.version != expected_version:
+        raise EditConflict(f"{current} was changed by someone else since you opened it (version "
+                           f"{expected_version}, now {current.version}); your changes were not saved. Reload and edit again.")
+
+
+@transaction.atomic
+def trial_criteria_save(*, trial: Trial, by: User, tree: dict, arm_trees: dict | None = None,
+                        expected_version: int | None) -> Trial:
+    """Encode the trial's criteria (and optionally per arm: {arm_id: tree or None}).
+    Validated against the schema; the trial is matched from now on, after commit."""
+    _require_coordinator(by)
+    current = Trial.objects.select_for_update().get(pk=trial.pk)
+    _check_version(current, expected_version)
+    C.validate(tree)
+    arms = {arm.pk: arm for arm in current.arms.all()}
+    for arm_id, arm_tree in (arm_trees or {}).items():
+        if arm_id not in arms:
+            raise ValidationError({"arms": f"Arm {arm_id} is not an arm of this trial."})
+        if arm_tree is not None:
+            C.validate(arm_tree, field="arms")
+    with pghistory.context(user=by.pk, reason="criteria encoded"):
+        current.criteria = tree
+        current.diagnoses = sorted(set(C.diagnoses(tree)) | {
+            d for t in (arm_trees or {}).values() if t for d in C.diagnoses(t)})
+        current.criteria_encoded_at = timezone.now()
+        current.version += 1
+        current.save()
+        for arm_id, arm_tree in (arm_trees or {}).items():
+            arms[arm_id].criteria = arm_tree
+            arms[arm_id].save(update_fields=["criteria"])
+    _rematch_trial(current.pk)
+    return current
+
+
+# --- Review of matches ------------------------------------------------------------------
+
+
+def _step_rules(step: str, close_reason: str) -> None:
+    if step not in Step.values or step == Step.NEW:
+        raise ValidationError({"step": f"Choose one of: {', '.join(Step.values[1:])}."})
+    if step == Step.CLOSED and close_reason not in CloseReason.values:
+        raise ValidationError({"close_reason": "A closed match needs a reason: "
+                                               f"{', '.join(CloseReason.labels).lower()}."})
+    if step != Step.CLOSED and close_reason:
+        raise ValidationError({"close_reason": "Only a closed match has a close reason."})
+
+
+@transaction.atomic
+def match_move(*, match: Match, by: User, step: str, close_reason: str = "", note: str = "",
+               expected_version: int | None = None) -> Match:
+    """Move a match to its next step, with who, when and a note (one event per step)."""
+    _require_coordinator(by)
+    _step_rules(step, close_reason)
+    current = Match.objects.select_for_update().get(pk=match.pk)
+    if expected_version is not None and current.version != expected_version:
+        raise EditConflict("This match was moved by someone else since you opened it (now "
+                           f"{current.get_step_display()}); your change was not saved. Reload and try again.")
+    with pghistory.context(user=by.pk, reason=note):
+        current.step, current.close_reason = step, close_reason
+        current.needs_another_look = False  # moving it is the other look
+        current.version += 1
+        current.save(update_fields=["step", "close_reason", "needs_another_look", "version"])
+        ReviewEvent.objects.create(match=current, step=step, close_reason=close_reason, note=note, by=by)
+    return current
+
+
+@transaction.atomic
+def matches_move(*, match_ids: list[int], by: User, step: str, close_reason: str = "", note: str = "") -> int:
+    """The queue's bulk action: only matches the member may see are moved."""
+    _require_coordinator(by)
+    _step_rules(step, close_reason)
+    ids = list(selectors.matches_visible_to(by).filter(pk__in=match_ids).values_list("pk", flat=True))
+    if not ids:
+        raise ValidationError({"matches": "Select at least one match."})
+    with pghistory.context(user=by.pk, reason=note):
+        Match.objects.filter(pk__in=ids).update(step=step, close_reason=close_reason, needs_another_look=False,
+                                                version=F("version") + 1)
+        now = timezone.now()
+        ReviewEvent.objects.bulk_create(ReviewEvent(match_id=pk, step=step, close_reason=close_reason, note=note,
+                                                  by=by, at=now) for pk in ids)
+    return len(ids)
+
+
+@transaction.atomic
+def match_reply(*, match: Match, by: User, answer: str, note: str = "") -> ReviewEvent:
+    """The treating clinician answers a coordinator's contact request."""
+    if by.role != Role.CLINICIAN or not selectors.clinician_sees_match(by, match):
+        raise PermissionDenied("Only the patient's treating clinicians answer a contact request.")
+    if match.step != Step.CONTACTED:
+        raise ValidationError({"answer": "There is no open contact request for this match."})
+    if answer not in ReviewEvent.Answer.values:
+        raise ValidationError({"answer": f"Choose one of: {', '.join(ReviewEvent.Answer.labels)}."})
+    return ReviewEvent.objects.create(match=match, kind=ReviewEvent.Kind.REPLY, answer=answer, note=note, by=by)
+
