@@ -18,7 +18,11 @@ from registry import selectors as registry_selectors
 
 from . import selectors, services
 from .models import (
+    AnalysisRun,
     Drug,
+    DrugResult,
+    Plate,
+    PlateLayoutTemplate,
     DrugPanel,
     HandOver,
     LoggerUpload,
@@ -447,3 +451,101 @@ class ReadingUploadApi(ScreeningApi):
         upload = services.logger_upload(shipment=shipment, by=request.user, content=data["file"].read(),
                                         filename=data["file"].name, time_zone=data["time_zone"])
         return Response(UploadOutput(upload).data, status=status.HTTP_201_CREATED)
+
+
+# --- Plate results (issue #7) ----------------------------------------------------------------
+
+
+class PlateOutput(serializers.ModelSerializer):
+    override_by = serializers.CharField(source="override_by.email", default=None)
+
+    class Meta:
+        model = Plate
+        fields = ["id", "name", "qc_status", "qc_flags", "z_prime", "ssmd", "cv_negative", "cv_positive",
+                  "edge_percent", "mu_negative", "mu_positive", "override_reason", "override_by", "override_at"]
+
+
+class DrugResultOutput(serializers.ModelSerializer):
+    class Meta:
+        model = DrugResult
+        fields = ["drug_name", "drug_class", "plates", "top", "bottom", "log_ic50", "ic50_nm", "slope", "errors",
+                  "r_squared", "residual_sd", "auc", "x_min", "x_max", "fit_flags", "qc_flags", "scored", "dss1",
+                  "dss2", "dss3", "selective_dss", "points"]
+
+
+class RunOutput(serializers.ModelSerializer):
+    reference_set = serializers.CharField(source="reference_set.__str__", default=None)
+
+    class Meta:
+        model = AnalysisRun
+        fields = ["id", "status", "created_at", "started_at", "finished_at", "error", "thresholds", "reference_set",
+                  "seconds"]
+
+
+class ResultsOutput(serializers.Serializer):
+    register_number = serializers.CharField()
+    run = RunOutput(allow_null=True)
+    plates = PlateOutput(many=True)
+    drugs = DrugResultOutput(many=True)
+    released_reports = serializers.ListField(child=serializers.IntegerField())
+
+
+class ResultsApi(ScreeningApi):
+    """Per drug, ranked (selective DSS, else DSS2): the fitted parameters with their
+    standard errors, AUC, R², DSS1-3, sDSS, and fit and QC flags; with each plate's QC.
+    The lab sees its newest run (`run.status` shows progress); the patient's clinicians
+    and coordinators the run of the newest released report (else `run` is null)."""
+
+    serializer_class = ResultsOutput
+    queryset = ScreeningRequest.objects.none()
+
+    def get(self, request, request_id: int):
+        screening_request = _request(request, request_id, "api:screening_results")
+        run = selectors.visible_run(request.user, screening_request)
+        done = run is not None and run.status == AnalysisRun.Status.DONE
+        data = {"register_number": screening_request.patient.register_number, "run": run,
+                "plates": selectors.run_plates(run) if run else [],
+                "drugs": selectors.ranked_results(run) if done else [],
+                "released_reports": [r.pk for r in selectors.released_reports(screening_request)]}
+        return Response(ResultsOutput(data).data)
+
+
+class PlateUploadApi(ScreeningApi):
+    """Upload plates (multipart): `layout` (CSV) or `layout_template` (a saved layout's
+    id), one or more `readouts`, `plate_format` (96 or 384), optional `save_template_as`.
+    Whole or not at all: a bad line is 400 naming the file and line. 202: the analysis
+    runs in the background; poll the results endpoint."""
+
+    class PlateUploadInput(serializers.Serializer):
+        layout = serializers.FileField(required=False)
+        layout_template = serializers.IntegerField(required=False)
+        readouts = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+        plate_format = serializers.ChoiceField(choices=[96, 384], default=384)
+        save_template_as = serializers.CharField(required=False, allow_blank=True, default="")
+
+    class PlateUploadOutput(serializers.Serializer):
+        upload = serializers.IntegerField()
+        run = serializers.IntegerField()
+        plates = serializers.ListField(child=serializers.CharField())
+
+    serializer_class = PlateUploadInput
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": PlateUploadInput}, responses={202: PlateUploadOutput})
+    def post(self, request, request_id: int):
+        screening_request = _request(request, request_id, "api:screening_plates")
+        data = _valid(self.PlateUploadInput, request)
+        template = None
+        if data.get("layout_template"):
+            template = PlateLayoutTemplate.objects.filter(pk=data["layout_template"],
+                                                          lab_id=screening_request.lab_id).first()
+            if template is None:
+                raise serializers.ValidationError({"layout_template": "No such layout in the lab's templates."})
+        layout = (data["layout"].name, data["layout"].read()) if data.get("layout") else None
+        upload = services.plate_upload(request=screening_request, by=request.user, layout=layout,
+                                       layout_template=template, plate_format=data["plate_format"],
+                                       save_template_as=data["save_template_as"],
+                                       readouts=[(f.name, f.read()) for f in data["readouts"]])
+        return Response({"upload": upload.pk, "run": upload.runs.get().pk,
+                         "plates": list(upload.plates.values_list("name", flat=True))},
+                        status=status.HTTP_202_ACCEPTED)

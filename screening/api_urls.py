@@ -16,4 +16,6 @@ urlpatterns = [
     path("shipments/<int:shipment_id>/readings/", api.ReadingListApi.as_view(), name="screening_readings"),
     path("shipments/<int:shipment_id>/readings/upload/", api.ReadingUploadApi.as_view(),
          name="screening_readings_upload"),
+    path("requests/<int:request_id>/results/", api.ResultsApi.as_view(), name="screening_results"),
+    path("requests/<int:request_id>/plates/", api.PlateUploadApi.as_view(), name="screening_plates"),
 ]

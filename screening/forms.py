@@ -94,3 +94,58 @@ class ReceiptForm(forms.Form):
     decision = forms.ChoiceField(choices=[("accept", "Accept the sample"), ("reject", "Reject the sample")])
     rejection_reason = forms.CharField(required=False, max_length=2000)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
+# --- Plate results (issue #7) ----------------------------------------------------------------
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several readout files in one upload (Django's documented pattern)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class PlateUploadForm(forms.Form):
+    layout = forms.FileField(label="Layout CSV", required=False,
+                             help_text="plate, well, drug, concentration (with unit), role.")
+    layout_template = forms.ModelChoiceField(queryset=None, required=False, label="Or a saved layout")
+    plate_format = forms.TypedChoiceField(choices=[(384, "384 wells"), (96, "96 wells")], coerce=int, initial=384)
+    readouts = MultipleFileField(label="Readout files",
+                                 help_text="Long form (plate, well, signal) or the reader's grid export.")
+    save_template_as = forms.CharField(max_length=100, required=False, label="Save the layout as",
+                                       help_text="A name to reuse this layout.")
+
+    def __init__(self, *args, lab_id: int, **kwargs):
+        from .models import PlateLayoutTemplate
+
+        super().__init__(*args, **kwargs)
+        self.fields["layout_template"].queryset = PlateLayoutTemplate.objects.filter(lab_id=lab_id)
+
+
+class OverrideForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Why score this failed plate?")
+
+
+class ReportForm(forms.Form):
+    interpretation = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), label="The lab's interpretation",
+                                     required=False)
+    top_drugs = forms.IntegerField(min_value=1, max_value=50, initial=10, label="Top-ranked drugs shown")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
+class SignForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+                               label="Your password (to sign)")
+    version = forms.IntegerField(widget=forms.HiddenInput)

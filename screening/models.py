@@ -332,3 +332,233 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["user", "alert"], name="one_notice_per_alert")]
+
+
+# --- Plate results (issue #7): layouts, uploads, plates, wells, analyses, reports --------
+# Numbers and defaults from screening.md §3-§6; the computation lives in analysis.py.
+
+
+@pghistory.track(*all_changes())
+class LabQcSettings(models.Model):
+    """A lab's QC gate and activity threshold. Defaults from screening.md §4 (Z' >= 0.5
+    pass, 0.3 warn; |SSMD| >= 5 pass, 3 warn) and §6 (t = 10 % inhibition). The CV and
+    edge limits are ours: the reference names the checks, not limits."""
+
+    lab = models.OneToOneField(Institution, on_delete=models.CASCADE, related_name="screening_qc")
+    z_prime_pass = models.FloatField(default=0.5)
+    z_prime_warn = models.FloatField(default=0.3)
+    ssmd_pass = models.FloatField(default=5.0)
+    ssmd_warn = models.FloatField(default=3.0)
+    max_negative_cv = models.FloatField("highest DMSO CV (%)", default=20.0)
+    max_edge_percent = models.FloatField("largest edge effect (%)", default=20.0)
+    dss_threshold = models.FloatField("DSS activity threshold (% inhibition)", default=10.0)
+
+    class Meta:
+        verbose_name = "lab QC settings"
+        verbose_name_plural = "lab QC settings"
+
+
+@pghistory.track(*all_changes())
+class PlateLayoutTemplate(models.Model):
+    """A layout the lab saved to reuse: the wells as parsed (plates.Layout.as_rows)."""
+
+    lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_layouts")
+    name = models.CharField(max_length=100)
+    plate_format = models.PositiveSmallIntegerField(choices=[(96, "96 wells"), (384, "384 wells")], default=384)
+    wells = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["lab", "name"], name="one_layout_name_per_lab")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.plate_format} wells)"
+
+
+@pghistory.track(*all_changes())
+class ReferenceSet(models.Model):
+    """Control samples' DSS2 per drug (e.g. other glioblastoma cultures, healthy cells),
+    named and versioned so a result says which set made it selective (screening.md §6)."""
+
+    lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_reference_sets")
+    name = models.CharField(max_length=100)
+    version = models.PositiveIntegerField(default=1)
+    description = models.CharField(max_length=300, blank=True)
+    scores = models.JSONField(help_text='{"drug name": [DSS2 of each control sample, ...]}')
+    active = models.BooleanField(default=True, help_text="The newest active set of the lab is used.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["lab", "name", "version"], name="one_reference_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+@pghistory.track(*all_changes())
+class PlateUpload(models.Model):
+    """A layout and its readouts for the request's accepted sample, taken whole."""
+
+    request = models.ForeignKey(ScreeningRequest, on_delete=models.PROTECT, related_name="plate_uploads")
+    sample = models.ForeignKey(Sample, on_delete=models.PROTECT, related_name="plate_uploads")
+    plate_format = models.PositiveSmallIntegerField(default=384)
+    layout_template = models.ForeignKey(PlateLayoutTemplate, on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="+")
+    layout_filename = models.CharField(max_length=200, blank=True)
+    readout_filenames = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, help_text="Of the layout and readouts together.")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+
+@pghistory.track(*all_changes())
+class Plate(models.Model):
+    class Qc(models.TextChoices):
+        PENDING = "pending", "Not analysed yet"
+        PASS = "pass", "Passed"
+        WARN = "warn", "Warning"
+        FAIL = "fail", "Failed"
+
+    upload = models.ForeignKey(PlateUpload, on_delete=models.CASCADE, related_name="plates")
+    name = models.CharField(max_length=60)
+    position = models.PositiveSmallIntegerField()
+    mu_negative = models.FloatField(null=True)
+    mu_positive = models.FloatField(null=True)
+    z_prime = models.FloatField(null=True)
+    ssmd = models.FloatField(null=True)
+    cv_negative = models.FloatField(null=True)
+    cv_positive = models.FloatField(null=True)
+    edge_percent = models.FloatField(null=True)
+    qc_status = models.CharField(max_length=10, choices=Qc.choices, default=Qc.PENDING)
+    qc_flags = models.JSONField(default=list)
+    # A failed plate is scored only with a scientist's reason, kept with the result (screening.md §4).
+    override_reason = models.TextField(blank=True)
+    override_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    override_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["upload", "position"]
+        constraints = [models.UniqueConstraint(fields=["upload", "name"], name="one_plate_name_per_upload")]
+
+    def __str__(self) -> str:
+        return f"Plate {self.name}"
+
+
+class Well(models.Model):
+    """A well as read: raw data, written once with its upload (whose history is kept) and
+    never changed, so not tracked row by row."""
+
+    plate = models.ForeignKey(Plate, on_delete=models.CASCADE, related_name="wells")
+    well = models.CharField(max_length=4)
+    row = models.PositiveSmallIntegerField()
+    column = models.PositiveSmallIntegerField()
+    role = models.CharField(max_length=10, choices=[("sample", "sample"), ("positive", "positive control"),
+                                                    ("negative", "negative control")])
+    drug_name = models.CharField(max_length=100, blank=True)
+    concentration_nm = models.FloatField(null=True)
+    signal = models.FloatField()
+    inhibition = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["plate", "row", "column"]
+        constraints = [models.UniqueConstraint(fields=["plate", "well"], name="one_signal_per_well")]
+
+
+@pghistory.track(*all_changes())
+class AnalysisRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    upload = models.ForeignKey(PlateUpload, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    thresholds = models.JSONField(default=dict, help_text="The lab's QC settings used.")
+    reference_set = models.ForeignKey(ReferenceSet, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    seconds = models.FloatField(null=True, help_text="Normalisation, fitting and scoring.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
+class DrugResult(models.Model):
+    """One drug's fit and scores in a run. Flags say when a fit failed, was flat, hit a
+    bound or fits poorly; QC flags name the plates behind a missing score."""
+
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="results")
+    drug_name = models.CharField(max_length=100)
+    drug = models.ForeignKey(Drug, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    drug_class = models.CharField(max_length=100, blank=True)
+    plates = models.JSONField(default=list)
+    points = models.JSONField(default=list, help_text="[[nM, % inhibition], ...]")
+    top = models.FloatField(null=True)
+    bottom = models.FloatField(default=0.0)
+    log_ic50 = models.FloatField(null=True)
+    ic50_nm = models.FloatField(null=True)
+    slope = models.FloatField(null=True)
+    errors = models.JSONField(default=dict)
+    r_squared = models.FloatField(null=True)
+    residual_sd = models.FloatField(null=True)
+    auc = models.FloatField(null=True)
+    x_min = models.FloatField()
+    x_max = models.FloatField()
+    fit_flags = models.JSONField(default=list)
+    qc_flags = models.JSONField(default=list)
+    scored = models.BooleanField(default=True)
+    dss1 = models.FloatField(null=True)
+    dss2 = models.FloatField(null=True)
+    dss3 = models.FloatField(null=True)
+    selective_dss = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["drug_name"]
+        constraints = [models.UniqueConstraint(fields=["run", "drug_name"], name="one_result_per_drug")]
+
+    @property
+    def rank_score(self) -> float:
+        value = self.selective_dss if self.selective_dss is not None else self.dss2
+        return value if value is not None else float("-inf")
+
+
+@pghistory.track(*all_changes())
+class Report(models.Model):
+    """The tumour board's report. A draft is edited; signing (password re-entered) releases
+    it and freezes it; a change after release is a new version (all versions kept)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RELEASED = "released", "Released"
+
+    request = models.ForeignKey(ScreeningRequest, on_delete=models.PROTECT, related_name="reports")
+    run = models.ForeignKey(AnalysisRun, on_delete=models.PROTECT, related_name="reports")
+    number = models.PositiveIntegerField(help_text="Report version 1, 2, ...")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    interpretation = models.TextField(blank=True)
+    top_drugs = models.PositiveSmallIntegerField(default=10)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    signed_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Edit counter for conflicts.")
+
+    class Meta:
+        ordering = ["request", "-number"]
+        constraints = [models.UniqueConstraint(fields=["request", "number"], name="one_report_number")]
+
+    def get_absolute_url(self) -> str:
+        return reverse("screening:report", args=[self.pk])

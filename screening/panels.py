@@ -1,11 +1,13 @@
 """The screening section of the register's patient page (registry.panels): the
-patient's requests this member may see, and their state, in one query."""
+patient's requests this member may see, their state, and each request's released
+reports (the clinician opens the signed report from here), in two queries."""
 
 from django.template.loader import render_to_string
 
 from consortium.models import Role
 
 from . import selectors
+from .models import Report
 
 
 def patient_panel(request, patient) -> str:
@@ -15,5 +17,11 @@ def patient_panel(request, patient) -> str:
     can_request = request.user.role == Role.CLINICIAN
     if not requests and not can_request:
         return ""
+    released: dict[int, list[Report]] = {}
+    if requests:
+        for report in Report.objects.filter(request__in=requests, status=Report.Status.RELEASED).order_by("-number"):
+            released.setdefault(report.request_id, []).append(report)
+    for screening_request in requests:
+        screening_request.released_reports = released.get(screening_request.pk, [])
     return render_to_string("screening/_patient_panel.html", {
         "requests": requests, "patient": patient, "can_request": can_request}, request=request)

@@ -378,3 +378,128 @@ def readings_for(shipment: Shipment) -> list[TemperatureReading]:
 def lab_choices() -> QuerySet[Institution]:
     return Institution.objects.filter(kind=Institution.Kind.LAB).order_by("code")
 
+
+
+# --- Plate results (issue #7): who sees them ---------------------------------------------------
+# The lab's scientists see everything of their lab's requests; the patient's clinicians and
+# coordinators see results only through a released (signed) report: numbers become clinical
+# when the lab signs them. Everyone else gets 404 (requests_visible_to).
+
+
+def sees_lab_results(user: User, request: ScreeningRequest) -> bool:
+    return is_lab_scientist_of(user, request.lab_id)
+
+
+def latest_run(request: ScreeningRequest, *, done: bool = False):
+    from .models import AnalysisRun
+
+    runs = AnalysisRun.objects.filter(upload__request=request)
+    if done:
+        runs = runs.filter(status=AnalysisRun.Status.DONE)
+    return runs.select_related("upload", "reference_set").order_by("-created_at", "-id").first()
+
+
+def released_reports(request: ScreeningRequest):
+    from .models import Report
+
+    return list(Report.objects.filter(request=request, status=Report.Status.RELEASED)
+                .select_related("signed_by", "run").order_by("-number"))
+
+
+def visible_run(user: User, request: ScreeningRequest):
+    """The run this member may see: the lab the newest; a clinician the newest released
+    report's run (None before a release)."""
+    if sees_lab_results(user, request):
+        return latest_run(request)
+    reports = released_reports(request)
+    return reports[0].run if reports else None
+
+
+def run_plates(run) -> list:
+    from .models import Plate
+
+    return list(Plate.objects.filter(upload_id=run.upload_id).select_related("override_by").order_by("position"))
+
+
+def ranked_results(run, *, drug_class: str = "") -> list:
+    """Drugs ranked by selective DSS when the run had a reference set, else by DSS2
+    (FIMM's default score, screening.md §6); unscored drugs last, by name."""
+    results = list(run.results.all())
+    if drug_class:
+        results = [r for r in results if r.drug_class == drug_class]
+    return sorted(results, key=lambda r: (-r.rank_score, r.drug_name))
+
+
+def report_get(*, user: User, report_id: int):
+    """A report: for the lab any version; for the patient's clinicians released ones."""
+    from .models import Report
+
+    try:
+        report = (Report.objects.select_related("request__patient", "request__episode", "request__lab", "run",
+                                                "signed_by", "created_by")
+                  .get(pk=report_id, request__in=requests_visible_to(user)))
+    except Report.DoesNotExist:
+        raise Http404("No such report.") from None
+    if report.status != Report.Status.RELEASED and not sees_lab_results(user, report.request):
+        raise Http404("No such report.")
+    return report
+
+
+def plate_get(*, user: User, plate_id: int):
+    from .models import Plate
+
+    try:
+        plate = Plate.objects.select_related("upload__request__lab", "upload__request__patient").get(
+            pk=plate_id, upload__request__in=requests_visible_to(user))
+    except Plate.DoesNotExist:
+        raise Http404("No such plate.") from None
+    return plate  # the views let only the lab's scientists act on it (403 for the clinicians)
+
+
+# --- Drawings (inline SVG, server-rendered: no script, no inline style under the CSP) -------------
+
+
+def curve_chart(result, *, threshold: float = 10.0, width: int = 260, height: int = 160) -> dict:
+    """Points, the fitted 4PL and the threshold as SVG coordinates; x is log10(M) over the
+    tested range, y is % inhibition from -20 to 120 (noise outside 0..100 is kept)."""
+    import math
+
+    from .analysis import logistic4
+
+    left, right, top, bottom = 34, width - 6, 6, height - 20
+    x_lo, x_hi = result.x_min - 0.25, result.x_max + 0.25
+    y_lo, y_hi = -20.0, 120.0
+
+    def sx(x):
+        return round(left + (x - x_lo) / (x_hi - x_lo) * (right - left), 1)
+
+    def sy(y):
+        return round(bottom - (min(max(y, y_lo), y_hi) - y_lo) / (y_hi - y_lo) * (bottom - top), 1)
+
+    points = [(sx(math.log10(c * 1e-9)), sy(v)) for c, v in result.points]
+    line = ""
+    if result.top is not None:
+        steps = [result.x_min + i * (result.x_max - result.x_min) / 40 for i in range(41)]
+        line = " ".join(f"{sx(x)},{sy(float(logistic4(x, result.top, result.bottom, result.log_ic50, result.slope)))}"
+                        for x in steps)
+    ticks = [(sx(x), f"{10 ** (x + 9):g}") for x in range(math.ceil(result.x_min), math.floor(result.x_max) + 1)]
+    return {"width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
+            "points": points, "line": line, "threshold_y": sy(threshold), "zero_y": sy(0), "hundred_y": sy(100),
+            "ticks": ticks}
+
+
+def heat_map(plate, wells, *, cell: int = 14) -> dict:
+    """A plate as a grid of cells coloured by % inhibition in ten bands (CSS classes)."""
+    from .plates import FORMATS, row_letter
+
+    rows, columns = FORMATS[plate.upload.plate_format]
+    cells = []
+    for w in wells:
+        band = "empty" if w.inhibition is None else str(min(max(int((w.inhibition + 5) // 10), 0), 10))
+        cells.append({"x": 20 + w.column * cell, "y": 14 + w.row * cell, "band": band, "role": w.role,
+                      "title": f"{w.well} {w.drug_name or w.get_role_display()}"
+                               + (f" {w.concentration_nm:g} nM" if w.concentration_nm else "")
+                               + (f": {w.inhibition:.0f} %" if w.inhibition is not None else "")})
+    return {"width": 24 + columns * cell, "height": 18 + rows * cell, "cell": cell - 1, "cells": cells,
+            "rows": [(14 + r * cell + cell - 4, row_letter(r)) for r in range(rows)],
+            "columns": [(20 + c * cell + 2, c + 1) for c in range(columns)]}

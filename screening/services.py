@@ -9,6 +9,7 @@ Rules raise ValidationError({field: message}); the pages and the API show the sa
 import csv
 import hashlib
 import io
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -26,8 +27,18 @@ from consortium.services import EditConflict
 from registry.models import TumourEpisode
 from registry.selectors import can_edit_patient
 
-from . import selectors
+from . import analysis, plates, selectors
 from .models import (
+    AnalysisRun,
+    Drug,
+    DrugResult,
+    LabQcSettings,
+    Plate,
+    PlateLayoutTemplate,
+    PlateUpload,
+    ReferenceSet,
+    Report,
+    Well,
     DrugPanel,
     HandOver,
     LoggerUpload,
@@ -544,3 +555,252 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
 
 def notifications_read(*, user: User) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+# --- Plate results (issue #7) ---------------------------------------------------------------
+# Upload: parse and check everything first (plates.py), then write in one transaction and
+# start the analysis after commit. The analysis (analysis.py) runs in a Celery task.
+
+
+def qc_settings(lab_id: int) -> LabQcSettings:
+    settings_row, _ = LabQcSettings.objects.get_or_create(lab_id=lab_id)
+    return settings_row
+
+
+def _accepted_sample(request: ScreeningRequest) -> Sample:
+    sample = selectors.current_sample(request)
+    receipt = getattr(sample, "receipt", None) if sample and selectors.has_related(sample, "receipt") else None
+    if receipt is None or not receipt.accepted:
+        raise ValidationError({"request": "Results need a sample the lab has received and accepted."})
+    return sample
+
+
+def _decode(content: bytes | str, field_name: str) -> str:
+    if isinstance(content, str):
+        return content
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError({field_name: "The file is not UTF-8 text."}) from None
+
+
+@transaction.atomic
+def plate_upload(*, request: ScreeningRequest, by: User, readouts: list[tuple[str, bytes | str]],
+                 layout: tuple[str, bytes | str] | None = None, layout_template: PlateLayoutTemplate | None = None,
+                 plate_format: int = 384, save_template_as: str = "") -> PlateUpload:
+    """Take a layout (a file, or a saved template of the lab) and one or more readout
+    files, whole or not at all; queue the analysis. A request in culture moves to
+    screening with its first upload."""
+    request = _locked(request, None)
+    _require_part(by, request, LAB)
+    if request.state not in (State.IN_CULTURE, State.SCREENING, State.REPORTED):
+        raise ValidationError({"request": f"Plates are uploaded for a request in culture or screening, not one that "
+                                          f"is {_label(request.state)}."})
+    sample = _accepted_sample(request)
+    if (layout is None) == (layout_template is None):
+        raise ValidationError({"layout": "Give a layout file or choose a saved layout, not both."})
+    if layout_template is not None:
+        if layout_template.lab_id != request.lab_id:
+            raise ValidationError({"layout_template": "That layout belongs to another lab."})
+        plate_format = layout_template.plate_format
+        parsed_layout = plates.layout_from_rows(layout_template.wells, plate_format=plate_format)
+        layout_name, layout_bytes = layout_template.name, str(layout_template.wells).encode()
+    else:
+        layout_name, raw = layout
+        parsed_layout = plates.parse_layout(_decode(raw, "layout"), plate_format=plate_format)
+        layout_bytes = raw if isinstance(raw, bytes) else raw.encode()
+    if not readouts:
+        raise ValidationError({"readout": "Give at least one readout file."})
+    parsed = []
+    for name, raw in readouts:
+        try:
+            parsed.append(plates.parse_readout(_decode(raw, "readout"), plate_format=plate_format))
+        except ValidationError as error:
+            raise ValidationError({"readout": [f"{name}: {m}" for m in error.message_dict.get("readout", [])]
+                                   or error.messages}) from None
+    matched = plates.match_readout(parsed_layout, plates.merge_readouts(parsed))
+    digest = hashlib.sha256(layout_bytes + b"".join(r if isinstance(r, bytes) else r.encode()
+                                                    for _, r in readouts)).hexdigest()
+    template = layout_template
+    with _history(by, request):
+        if save_template_as.strip():
+            if PlateLayoutTemplate.objects.filter(lab=request.lab, name=save_template_as.strip()).exists():
+                raise ValidationError({"save_template_as": f"The lab already has a layout named "
+                                                           f"'{save_template_as.strip()}'."})
+            template = PlateLayoutTemplate.objects.create(lab=request.lab, name=save_template_as.strip(),
+                                                          plate_format=plate_format, wells=parsed_layout.as_rows(),
+                                                          created_by=by)
+        upload = PlateUpload.objects.create(request=request, sample=sample, plate_format=plate_format,
+                                            layout_template=template, layout_filename=layout_name[:200],
+                                            readout_filenames=", ".join(n for n, _ in readouts)[:500],
+                                            sha256=digest, uploaded_by=by)
+        wells = []
+        for position, plate_data in enumerate(matched):
+            plate = Plate.objects.create(upload=upload, name=plate_data.name, position=position)
+            wells += [Well(plate=plate, well=w.well, row=w.row, column=w.column, role=w.role, drug_name=w.drug,
+                           concentration_nm=w.concentration_nm, signal=signal) for w, signal in plate_data.wells]
+        Well.objects.bulk_create(wells, batch_size=1000)
+    if request.state == State.IN_CULTURE:
+        _move(request, to=State.SCREENING, by=by, note=f"Plates uploaded ({len(matched)}).")
+    analysis_queue(upload=upload, by=by)
+    return upload
+
+
+def analysis_queue(*, upload: PlateUpload, by: User) -> AnalysisRun:
+    """A new run of the analysis, started by a Celery task once this transaction commits."""
+    from .tasks import analyse_plates
+
+    run = AnalysisRun.objects.create(upload=upload, requested_by=by)
+    transaction.on_commit(lambda: analyse_plates.delay(run.pk))
+    return run
+
+
+def _thresholds(row: LabQcSettings) -> analysis.Thresholds:
+    return analysis.Thresholds(z_prime_pass=row.z_prime_pass, z_prime_warn=row.z_prime_warn,
+                               ssmd_pass=row.ssmd_pass, ssmd_warn=row.ssmd_warn,
+                               max_negative_cv=row.max_negative_cv, max_edge_percent=row.max_edge_percent)
+
+
+def analysis_run(*, run_id: int) -> AnalysisRun:
+    """Normalise, check, fit and score one run. Idempotent: a finished run is left as it
+    is; an interrupted one (worker lost, task redelivered) starts over and replaces its
+    results. The same data and settings give the same numbers."""
+    with transaction.atomic():
+        run = AnalysisRun.objects.select_for_update().select_related("upload__request").get(pk=run_id)
+        if run.status == AnalysisRun.Status.DONE:
+            return run
+        run.status, run.started_at, run.error = AnalysisRun.Status.RUNNING, timezone.now(), ""
+        run.save(update_fields=["status", "started_at", "error"])
+    upload = run.upload
+    request = upload.request
+    try:
+        with transaction.atomic(), pghistory.context(user=run.requested_by_id, screening_request=request.pk,
+                                                     patient=request.patient_id):
+            _analyse(run, upload, request)
+    except Exception as error:  # noqa: BLE001 - a failed analysis is shown, not lost
+        AnalysisRun.objects.filter(pk=run.pk).update(status=AnalysisRun.Status.FAILED, error=str(error)[:2000],
+                                                     finished_at=timezone.now())
+        raise
+    run.refresh_from_db()
+    return run
+
+
+def _analyse(run: AnalysisRun, upload: PlateUpload, request: ScreeningRequest) -> None:
+    lab_settings = qc_settings(request.lab_id)
+    thresholds = _thresholds(lab_settings)
+    reference = (ReferenceSet.objects.filter(lab_id=request.lab_id, active=True).order_by("-created_at", "-id")
+                 .first())
+    plate_rows = list(upload.plates.order_by("position"))
+    wells = list(Well.objects.filter(plate__upload=upload).order_by("plate__position", "row", "column"))
+    by_plate: dict[int, list[Well]] = {}
+    for well in wells:
+        by_plate.setdefault(well.plate_id, []).append(well)
+    rows, columns = plates.FORMATS[upload.plate_format]
+    started = time.perf_counter()
+    plate_results, drug_results = analysis.analyse(
+        [(p.name, [(w.well, w.row, w.column, w.role, w.drug_name, w.concentration_nm, w.signal)
+                   for w in by_plate.get(p.pk, [])]) for p in plate_rows],
+        rows=rows, columns=columns, thresholds=thresholds, dss_threshold=lab_settings.dss_threshold,
+        overridden=frozenset(p.name for p in plate_rows if p.override_reason),
+        reference=reference.scores if reference else None)
+    seconds = time.perf_counter() - started
+    for plate, result in zip(plate_rows, plate_results, strict=True):
+        qc = result.qc
+        plate.mu_negative, plate.mu_positive, plate.z_prime, plate.ssmd = (qc.mu_negative, qc.mu_positive,
+                                                                           qc.z_prime, qc.ssmd)
+        plate.cv_negative, plate.cv_positive, plate.edge_percent = qc.cv_negative, qc.cv_positive, qc.edge_percent
+        plate.qc_status, plate.qc_flags = qc.status, qc.flags
+        plate.save(update_fields=["mu_negative", "mu_positive", "z_prime", "ssmd", "cv_negative", "cv_positive",
+                                  "edge_percent", "qc_status", "qc_flags"])
+        for well in by_plate.get(plate.pk, []):
+            well.inhibition = result.inhibition[well.well]
+    Well.objects.bulk_update(wells, ["inhibition"], batch_size=1000)
+    library = {d.name: d for d in Drug.objects.filter(lab_id=request.lab_id)}
+    DrugResult.objects.filter(run=run).delete()
+    DrugResult.objects.bulk_create([DrugResult(
+        run=run, drug_name=d.drug, drug=library.get(d.drug), drug_class=getattr(library.get(d.drug), "drug_class", ""),
+        plates=d.plates, points=[[c, round(v, 4)] for c, v in d.points], top=d.fit.top, log_ic50=d.fit.log_ic50,
+        ic50_nm=d.fit.ic50_nm, slope=d.fit.slope, errors=d.fit.errors, r_squared=d.fit.r_squared,
+        residual_sd=d.fit.residual_sd, auc=d.fit.auc, x_min=d.x_min, x_max=d.x_max, fit_flags=d.fit.flags,
+        qc_flags=d.qc_flags, scored=d.scored, dss1=d.scores.dss1 if d.scores else None,
+        dss2=d.scores.dss2 if d.scores else None, dss3=d.scores.dss3 if d.scores else None,
+        selective_dss=d.selective_dss) for d in drug_results])
+    run.status, run.finished_at, run.seconds = AnalysisRun.Status.DONE, timezone.now(), seconds
+    run.reference_set = reference
+    run.thresholds = {**thresholds.__dict__, "dss_threshold": lab_settings.dss_threshold}
+    run.save(update_fields=["status", "finished_at", "seconds", "reference_set", "thresholds"])
+
+
+@transaction.atomic
+def plate_override(*, plate: Plate, by: User, reason: str) -> AnalysisRun:
+    """Score a failed plate's drugs anyway, with the scientist's reason kept (screening.md
+    §4); a new run replaces the results on the page (earlier runs are kept)."""
+    request = _locked(plate.upload.request, None)
+    _require_part(by, request, LAB)
+    if plate.qc_status != Plate.Qc.FAIL:
+        raise ValidationError({"plate": f"Plate {plate.name} did not fail QC; there is nothing to override."})
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the failed plate's drugs may be scored."})
+    with _history(by, request):
+        plate.override_reason, plate.override_by, plate.override_at = reason.strip(), by, timezone.now()
+        plate.save(update_fields=["override_reason", "override_by", "override_at"])
+    return analysis_queue(upload=plate.upload, by=by)
+
+
+# --- Reports for the tumour board -------------------------------------------------------------
+
+
+@transaction.atomic
+def report_save(*, request: ScreeningRequest, by: User, interpretation: str, top_drugs: int = 10,
+                expected_version: int | None = None) -> Report:
+    """Write the draft: the current one, or a new version on the latest finished run when
+    the last report was released (a released report is never changed)."""
+    request = _locked(request, None)
+    _require_part(by, request, LAB)
+    run = selectors.latest_run(request, done=True)
+    if run is None:
+        raise ValidationError({"interpretation": "There are no finished results to report yet."})
+    if not 1 <= int(top_drugs) <= 50:
+        raise ValidationError({"top_drugs": "Show 1 to 50 top-ranked drugs."})
+    latest = Report.objects.select_for_update().filter(request=request).order_by("-number").first()
+    with _history(by, request):
+        if latest is None or latest.status == Report.Status.RELEASED:
+            if expected_version is not None and latest is not None and latest.version != expected_version:
+                raise EditConflict("A new version was started since you opened the report; reload it.")
+            return Report.objects.create(request=request, run=run, number=(latest.number + 1) if latest else 1,
+                                         interpretation=interpretation.strip(), top_drugs=top_drugs, created_by=by)
+        if expected_version is not None and latest.version != expected_version:
+            raise EditConflict(f"The draft was changed (now version {latest.version}) after you opened it at "
+                               f"version {expected_version}; nothing was changed. Reload and try again.")
+        latest.interpretation, latest.top_drugs, latest.run = interpretation.strip(), top_drugs, run
+        latest.version += 1
+        latest.save(update_fields=["interpretation", "top_drugs", "run", "version"])
+        return latest
+
+
+@transaction.atomic
+def report_sign(*, report: Report, by: User, password: str, expected_version: int | None = None) -> Report:
+    """Sign and release: the scientist re-enters the password (re-authentication for a
+    signature). The first release makes the request reported and tells the clinician."""
+    report = Report.objects.select_for_update().select_related("request__lab", "request__patient").get(pk=report.pk)
+    request = _locked(report.request, None)
+    _require_part(by, request, LAB)
+    if report.status == Report.Status.RELEASED:
+        raise ValidationError({"report": f"Report version {report.number} is already released; changes need a new "
+                                         "version."})
+    if expected_version is not None and report.version != expected_version:
+        raise EditConflict(f"The draft was changed (now version {report.version}) after you opened it; reload it "
+                           "before signing.")
+    if not report.interpretation.strip():
+        raise ValidationError({"interpretation": "Write the lab's interpretation before signing."})
+    if not by.check_password(password or ""):
+        raise ValidationError({"password": "The password is not right; the report was not signed."})
+    with _history(by, request):
+        report.status, report.signed_by, report.signed_at = Report.Status.RELEASED, by, timezone.now()
+        report.version += 1
+        report.save(update_fields=["status", "signed_by", "signed_at", "version"])
+    if request.state == State.SCREENING:
+        _move(request, to=State.REPORTED, by=by, note=f"Report version {report.number} signed and released.")
+    _notify(request, recipients=selectors.request_clinicians(request),
+            text=f"Screening report version {report.number} for {request.patient.register_number} is released.")
+    return report

@@ -12,3 +12,10 @@ def check_open_shipments() -> int:
     """Every 5 minutes (beat): alert the sender and the lab when a shipment nears or passes
     its viability window, or a reading leaves the allowed range. Returns alerts raised."""
     return len(services.shipments_check(now=timezone.now()))
+
+
+@shared_task(acks_late=True)
+def analyse_plates(run_id: int) -> str:
+    """Started after an upload (or a QC override) commits: normalise, check, fit and score
+    the run. Safe to redeliver (acks_late): a finished run is left as it is."""
+    return services.analysis_run(run_id=run_id).status

@@ -17,15 +17,19 @@ from registry.models import TumourEpisode
 from . import labels, selectors, services
 from .forms import (
     HandOverForm,
+    OverrideForm,
+    PlateUploadForm,
     ReadingForm,
     ReceiptForm,
+    ReportForm,
     RequestForm,
     SampleForm,
+    SignForm,
     ShipmentForm,
     TransitionForm,
     UploadForm,
 )
-from .models import Shipment, State
+from .models import Shipment, State, Well
 
 
 def _apply(form, error: ValidationError) -> None:
@@ -281,3 +285,154 @@ def receipt_create(request, sample_id: int):
             return redirect(screening_request)
     return render(request, "screening/receipt_form.html", {"form": form, "req": screening_request, "sample": sample})
 
+
+
+# --- Plate results (issue #7) ----------------------------------------------------------------
+
+
+def _require_lab(user, screening_request) -> None:
+    if not selectors.sees_lab_results(user, screening_request):
+        raise PermissionDenied("Only the lab's scientists do this.")
+
+
+def _curves(results, threshold: float) -> list[tuple]:
+    return [(r, selectors.curve_chart(r, threshold=threshold)) for r in results]
+
+
+@never_cache
+@login_required
+def plate_upload(request, request_id: int):
+    screening_request = selectors.request_get(user=request.user, request_id=request_id)
+    _log(request, screening_request, "screening:plate_upload")
+    _require_lab(request.user, screening_request)
+    form = PlateUploadForm(request.POST or None, request.FILES or None, lab_id=screening_request.lab_id)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        layout = (data["layout"].name, data["layout"].read()) if data["layout"] else None
+        uploaded = _write(request, form, lambda: services.plate_upload(
+            request=screening_request, by=request.user, layout=layout, layout_template=data["layout_template"],
+            plate_format=data["plate_format"], save_template_as=data["save_template_as"],
+            readouts=[(f.name, f.read()) for f in data["readouts"]]),
+            "Plates uploaded; the analysis is running.")
+        if uploaded:
+            return redirect("screening:results", request_id=screening_request.pk)
+    return render(request, "screening/plate_upload.html", {"req": screening_request, "form": form})
+
+
+@never_cache
+@login_required
+def results(request, request_id: int):
+    """Progress, then QC and the ranked drugs. The lab sees its newest run; the patient's
+    clinicians see the run of the newest released report (numbers become clinical when
+    signed)."""
+    screening_request = selectors.request_get(user=request.user, request_id=request_id)
+    _log(request, screening_request, "screening:results")
+    is_lab = selectors.sees_lab_results(request.user, screening_request)
+    run = selectors.visible_run(request.user, screening_request)
+    context = {"req": screening_request, "run": run, "is_lab": is_lab, "reports": selectors.released_reports(
+        screening_request)}
+    if run is not None and run.status == "done":
+        drug_class = request.GET.get("class", "")
+        ranked = selectors.ranked_results(run, drug_class=drug_class)
+        threshold = run.thresholds.get("dss_threshold", 10.0)
+        plates = selectors.run_plates(run)
+        wells = {}
+        for well in Well.objects.filter(plate__in=plates).order_by("row", "column"):
+            wells.setdefault(well.plate_id, []).append(well)
+        context.update({
+            "curves": _curves(ranked, threshold), "drug_class": drug_class,
+            "classes": sorted({r.drug_class for r in run.results.all() if r.drug_class}),
+            "plates": [(p, selectors.heat_map(p, wells.get(p.pk, []))) for p in plates], "plates_only": plates,
+            "override_form": OverrideForm(), "threshold": threshold})
+    return render(request, "screening/results.html", context)
+
+
+@never_cache
+@login_required
+def plate_override(request, plate_id: int):
+    plate = selectors.plate_get(user=request.user, plate_id=plate_id)
+    screening_request = plate.upload.request
+    _log(request, screening_request, "screening:plate_override")
+    _require_lab(request.user, screening_request)
+    form = OverrideForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        done = _write(request, form, lambda: services.plate_override(plate=plate, by=request.user,
+                                                                     reason=form.cleaned_data["reason"]),
+                      f"Plate {plate.name} will be scored; the analysis is running again.")
+        if done:
+            return redirect("screening:results", request_id=screening_request.pk)
+        for error in form.non_field_errors():
+            messages.error(request, error)
+    return redirect("screening:results", request_id=screening_request.pk)
+
+
+def _report_context(report) -> dict:
+    screening_request = report.request
+    ranked = [r for r in selectors.ranked_results(report.run) if r.dss2 is not None][:report.top_drugs]
+    threshold = report.run.thresholds.get("dss_threshold", 10.0)
+    samples = selectors.request_samples(screening_request)
+    events = list(screening_request.transitions.select_related("by"))
+    return {"report": report, "req": screening_request, "episode": screening_request.episode,
+            "markers": list(screening_request.episode.markers.all()),
+            "timeline": selectors.request_timeline(screening_request, samples, events),
+            "plates": selectors.run_plates(report.run), "curves": _curves(ranked, threshold),
+            "threshold": threshold, "versions": list(screening_request.reports.order_by("-number"))}
+
+
+@never_cache
+@login_required
+def report_edit(request, request_id: int):
+    """The lab writes the draft and signs it with its password; after a release the next
+    save starts a new version."""
+    screening_request = selectors.request_get(user=request.user, request_id=request_id)
+    _log(request, screening_request, "screening:report_edit")
+    _require_lab(request.user, screening_request)
+    latest = screening_request.reports.order_by("-number").first()
+    draft = latest if latest and latest.status == "draft" else None
+    form = ReportForm(request.POST if request.POST.get("action") == "save" else None, initial={
+        "interpretation": (draft or latest).interpretation if latest else "",
+        "top_drugs": (draft or latest).top_drugs if latest else 10, "version": latest.version if latest else None})
+    sign_form = SignForm(request.POST if request.POST.get("action") == "sign" else None,
+                         initial={"version": draft.version if draft else None})
+    if request.method == "POST" and form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        saved = _write(request, form, lambda: services.report_save(
+            request=screening_request, by=request.user, interpretation=data["interpretation"],
+            top_drugs=data["top_drugs"], expected_version=data["version"]),
+            "Draft saved.")
+        if saved:
+            return redirect("screening:report_edit", request_id=screening_request.pk)
+    if request.method == "POST" and sign_form.is_bound and sign_form.is_valid() and draft:
+        signed = _write(request, sign_form, lambda: services.report_sign(
+            report=draft, by=request.user, password=sign_form.cleaned_data["password"],
+            expected_version=sign_form.cleaned_data["version"]),
+            f"Report version {draft.number} signed and released.")
+        if signed:
+            return redirect(signed)
+    context = {"req": screening_request, "form": form, "sign_form": sign_form, "draft": draft, "latest": latest}
+    if draft:
+        context.update(_report_context(draft))
+    return render(request, "screening/report_edit.html", context)
+
+
+@never_cache
+@login_required
+def report_detail(request, report_id: int):
+    report = selectors.report_get(user=request.user, report_id=report_id)
+    _log(request, report.request, "screening:report")
+    return render(request, "screening/report.html", _report_context(report))
+
+
+@never_cache
+@login_required
+def report_pdf(request, report_id: int):
+    from django.http import HttpResponse
+
+    from .report_pdf import render_pdf
+
+    report = selectors.report_get(user=request.user, report_id=report_id)
+    _log(request, report.request, "screening:report_pdf")
+    response = HttpResponse(render_pdf(_report_context(report)), content_type="application/pdf")
+    response["Content-Disposition"] = (f'inline; filename="screening-report-{report.request.patient.register_number}'
+                                       f'-v{report.number}.pdf"')
+    return response

@@ -136,3 +136,34 @@ def bring_to(world: World, state: str, *, collected_hours_ago: float = 6) -> Scr
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
+
+
+# --- Plate results (issue #7) ----------------------------------------------------------------
+
+RESULTS_DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+def results_file(name: str) -> bytes:
+    return (RESULTS_DATA / name).read_bytes()
+
+
+def upload_two_plates(world: World, request: ScreeningRequest, *, readout: str = "readout_two_plates_grid.csv",
+                      **overrides):
+    """The sample files (30 drugs, two 384-well plates) uploaded by the lab's scientist."""
+    values = dict(request=request, by=world.lab, layout=("layout_two_plates.csv", results_file("layout_two_plates.csv")),
+                  readouts=[(readout, results_file(readout))])
+    values.update(overrides)
+    return services.plate_upload(**values)
+
+
+def analysed(world: World, *, state: str = State.IN_CULTURE):
+    """A request with the two-plate upload analysed (the task's body run here)."""
+    from screening.models import AnalysisRun
+
+    request = bring_to(world, state)
+    upload = upload_two_plates(world, request)
+    run = AnalysisRun.objects.get(upload=upload)
+    services.analysis_run(run_id=run.pk)
+    run.refresh_from_db()
+    request.refresh_from_db()
+    return request, upload, run

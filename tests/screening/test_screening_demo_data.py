@@ -17,6 +17,10 @@ def test_demo_screening_has_requests_in_every_state(settings):
     assert states == set(State.values)
     assert ScreeningRequest.objects.filter(lab__code="UIB-LAB").count() == 30
     assert ShipmentAlert.objects.exists()  # a shipment near its window or with an excursion
+    from screening.models import DrugResult, Report
+
+    report = Report.objects.get(status="released")
+    assert report.request.state == State.REPORTED and DrugResult.objects.filter(run=report.run).count() == 30
     call_command("create_demo_screening", "--if-empty", verbosity=0)
     assert ScreeningRequest.objects.count() == 30
     call_command("create_demo_screening", "--reset", verbosity=0)

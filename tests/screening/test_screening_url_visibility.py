@@ -8,9 +8,24 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from consortium.models import Role
-from screening.models import HandOver, Receipt, RequestEvent, Sample, ScreeningRequest, Shipment, TemperatureReading
-from tests.conftest import make_member, sign_in
-from tests.screening.factories import bring_to, make_world
+from screening import services
+from screening.models import (
+    AnalysisRun,
+    DrugResult,
+    HandOver,
+    Plate,
+    PlateUpload,
+    Receipt,
+    Report,
+    RequestEvent,
+    Sample,
+    ScreeningRequest,
+    Shipment,
+    TemperatureReading,
+    Well,
+)
+from tests.conftest import PASSWORD, make_member, sign_in
+from tests.screening.factories import analysed, make_world
 
 
 def _routes():
@@ -32,13 +47,18 @@ LIST_PAGES = {"request_list", "lab_dashboard", "notifications", "screening_reque
 
 
 def test_every_route_is_walked():
-    assert len(ROUTES) == 20, ROUTES
+    assert len(ROUTES) == 28, ROUTES
 
 
 @pytest.fixture
 def received(db):
+    """A request with analysed plates and a released report, so every route of the
+    results (plates, reports) has something to show or refuse."""
     world = make_world(with_totp=True)
-    request = bring_to(world, "received")
+    request, upload, run = analysed(world)
+    report = services.report_save(request=request, by=world.lab, interpretation="Palbociclib stands out.")
+    services.report_sign(report=report, by=world.lab, password=PASSWORD)
+    request.refresh_from_db()
     return world, request
 
 
@@ -46,14 +66,17 @@ def _fill(route: str, request: ScreeningRequest) -> str:
     sample = request.samples.get()
     path = (route.replace("<str:register_number>", request.patient.register_number)
             .replace("<int:request_id>", str(request.pk)).replace("<int:sample_id>", str(sample.pk))
-            .replace("<int:shipment_id>", str(sample.shipment.pk)))
+            .replace("<int:shipment_id>", str(sample.shipment.pk))
+            .replace("<int:plate_id>", str(Plate.objects.filter(upload__request=request).first().pk))
+            .replace("<int:report_id>", str(Report.objects.filter(request=request).first().pk)))
     assert "<" not in path, f"unfilled route parameter in {route}"
     return "/" + path
 
 
 def _snapshot():
     return [list(m.objects.order_by("pk").values()) for m in
-            (ScreeningRequest, RequestEvent, Sample, Shipment, HandOver, TemperatureReading, Receipt)]
+            (ScreeningRequest, RequestEvent, Sample, Shipment, HandOver, TemperatureReading, Receipt, PlateUpload, Plate,
+             Well, AnalysisRun, DrugResult, Report)]
 
 
 @pytest.mark.parametrize("role,institutions", [

@@ -75,10 +75,41 @@ class Command(BaseCommand):
             raise CommandError("Not enough demo patients at OUS; run create_demo_data first.")
         made = _make(random.Random(seed), clinician, lab, episodes)
         self.stdout.write(self.style.SUCCESS(f"Created {made} screening requests for UIB-LAB."))
+        reported = _results(lab, seed=seed)
+        self.stdout.write(self.style.SUCCESS(f"Plate results and a signed report for request {reported.pk}."))
+
+
+@transaction.atomic
+def _results(lab: User, *, seed: int) -> ScreeningRequest:
+    """One request in screening gets two synthetic 384-well plates (known curves,
+    screening/synthetic.py), its analysis (run here, not by a worker, so the demo needs
+    no Celery), and a report signed with the demo password: reported, with results."""
+    from consortium.management.commands.load_demo import DEMO_PASSWORD
+    from screening import synthetic
+    from screening.library import DRUGS
+    from screening.models import AnalysisRun
+
+    request = ScreeningRequest.objects.filter(lab__code="UIB-LAB", state=State.SCREENING).order_by("pk").first()
+    layout, grids, _ = synthetic.screen([name for name, _, _ in DRUGS], plates=2, seed=seed + 6)
+    upload = services.plate_upload(request=request, by=lab, layout=("demo-layout.csv", layout),
+                                   readouts=[("demo-readout.csv", synthetic.grid_export(grids))],
+                                   save_template_as="FIMM 384, two plates (demo)")
+    run = AnalysisRun.objects.get(upload=upload)
+    services.analysis_run(run_id=run.pk)
+    report = services.report_save(request=request, by=lab, interpretation=(
+        "Demo: the culture responds to several targeted drugs; see the top-ranked drugs and their curves. "
+        "Standard alkylating agents score low, as in the reference cultures."))
+    services.report_sign(report=report, by=lab, password=DEMO_PASSWORD)
+    return request
 
 
 @transaction.atomic
 def _delete_all() -> None:
+    from screening.models import PlateLayoutTemplate, PlateUpload, Report
+
+    Report.objects.all().delete()
+    PlateUpload.objects.all().delete()  # plates, wells, runs and results go with it
+    PlateLayoutTemplate.objects.all().delete()
     Notification.objects.all().delete()
     ShipmentAlert.objects.all().delete()
     TemperatureReading.objects.all().delete()

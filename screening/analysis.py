@@ -1,0 +1,320 @@
+"""From signals to scores: per-plate normalisation and QC, four-parameter logistic fits
+and the drug sensitivity score. Pure NumPy/SciPy on plain data (no database), so every
+figure is tested against a hand computation. Formulas from screening.md §4-§6 (cited as
+screening.md §n): Zhang 1999 (Z'), Zhang 2007 (SSMD), Yadav et al. 2014 (DSS) as FIMM's
+Breeze implements it. Deterministic: the same input in the same order gives the same
+numbers (curve_fit's trust-region solver has no randomness; inputs are sorted)."""
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
+
+LN10 = math.log(10)
+
+
+# --- Normalisation and plate QC (screening.md §4) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A lab's QC gate. Defaults from screening.md §4 (pass Z' >= 0.5 and |SSMD| >= 5, warn
+    from 0.3 and 3); the CV and edge limits are ours (the reference names the checks, not
+    limits): a DMSO CV above 20 % or an edge ring 20 % off the inner wells warns."""
+
+    z_prime_pass: float = 0.5
+    z_prime_warn: float = 0.3
+    ssmd_pass: float = 5.0
+    ssmd_warn: float = 3.0
+    max_negative_cv: float = 20.0
+    max_edge_percent: float = 20.0
+
+
+@dataclass
+class PlateQC:
+    mu_negative: float
+    mu_positive: float
+    sd_negative: float
+    sd_positive: float
+    z_prime: float
+    ssmd: float
+    cv_negative: float
+    cv_positive: float
+    edge_percent: float | None
+    status: str  # pass, warn, fail
+    flags: list[str] = field(default_factory=list)
+
+
+def percent_inhibition(signal, mu_negative: float, mu_positive: float):
+    """inh = 100 * (mu_neg - x) / (mu_neg - mu_pos) (screening.md §4); not clipped."""
+    return 100.0 * (mu_negative - np.asarray(signal, dtype=float)) / (mu_negative - mu_positive)
+
+
+def _mean_sd(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=float)
+    # Sample standard deviation (n - 1), as R's sd() in Breeze.
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def edge_percent(wells: list[tuple[int, int, float]], rows: int, columns: int) -> float | None:
+    """Outer ring against inner wells, in % of the inner mean (screening.md §4's edge
+    check): evaporation at the edge lowers the signal, so a positive figure means the edge
+    reads low. None when either group is empty."""
+    outer = [s for r, c, s in wells if r in (0, rows - 1) or c in (0, columns - 1)]
+    inner = [s for r, c, s in wells if not (r in (0, rows - 1) or c in (0, columns - 1))]
+    if not outer or not inner or np.mean(inner) == 0:
+        return None
+    return float(100.0 * (np.mean(inner) - np.mean(outer)) / np.mean(inner))
+
+
+def plate_qc(negative, positive, *, edge_wells=None, rows: int = 16, columns: int = 24,
+             thresholds: Thresholds = Thresholds()) -> PlateQC:
+    mu_n, sd_n = _mean_sd(negative)
+    mu_p, sd_p = _mean_sd(positive)
+    spread = abs(mu_p - mu_n)
+    z_prime = 1.0 - 3.0 * (sd_p + sd_n) / spread if spread else float("-inf")
+    combined = math.sqrt(sd_p ** 2 + sd_n ** 2)
+    ssmd = spread / combined if combined else float("inf")  # |SSMD|: the direction does not matter
+    cv_n = 100.0 * sd_n / mu_n if mu_n else float("inf")
+    cv_p = 100.0 * sd_p / mu_p if mu_p else float("inf")
+    edge = edge_percent(edge_wells, rows, columns) if edge_wells else None
+    flags = []
+    if z_prime < thresholds.z_prime_warn:
+        flags.append(f"Z' {z_prime:.2f} below {thresholds.z_prime_warn}")
+    elif z_prime < thresholds.z_prime_pass:
+        flags.append(f"Z' {z_prime:.2f} marginal (below {thresholds.z_prime_pass})")
+    if ssmd < thresholds.ssmd_warn:
+        flags.append(f"SSMD {ssmd:.1f} below {thresholds.ssmd_warn}")
+    elif ssmd < thresholds.ssmd_pass:
+        flags.append(f"SSMD {ssmd:.1f} below {thresholds.ssmd_pass}")
+    if cv_n > thresholds.max_negative_cv:
+        flags.append(f"negative-control CV {cv_n:.1f} % above {thresholds.max_negative_cv} %")
+    if edge is not None and abs(edge) > thresholds.max_edge_percent:
+        flags.append(f"edge effect {edge:.1f} % (limit {thresholds.max_edge_percent} %)")
+    if z_prime < thresholds.z_prime_warn or ssmd < thresholds.ssmd_warn:
+        status = "fail"
+    elif flags:
+        status = "warn"
+    else:
+        status = "pass"
+    return PlateQC(mu_n, mu_p, sd_n, sd_p, z_prime, ssmd, cv_n, cv_p, edge, status, flags)
+
+
+# --- Curves (screening.md §5) -----------------------------------------------------------------
+
+
+def logistic4(x, top, bottom, log_ic50, slope):
+    """y(x) = d + (a - d) / (1 + 10^(b (c - x))), x = log10(M), y = % inhibition."""
+    return bottom + (top - bottom) / (1.0 + np.power(10.0, slope * (log_ic50 - np.asarray(x, dtype=float))))
+
+
+@dataclass
+class Fit:
+    top: float | None = None
+    bottom: float = 0.0
+    log_ic50: float | None = None
+    slope: float | None = None
+    errors: dict = field(default_factory=dict)  # standard errors of top, log_ic50, slope
+    r_squared: float | None = None
+    residual_sd: float | None = None
+    auc: float | None = None
+    flags: list[str] = field(default_factory=list)  # failed, flat, bound:<param>, poor
+
+    @property
+    def ok(self) -> bool:
+        return self.top is not None
+
+    @property
+    def ic50_nm(self) -> float | None:
+        return 10 ** self.log_ic50 * 1e9 if self.log_ic50 is not None else None
+
+
+MIN_R_SQUARED = 0.8  # below this a fit is marked poor (our choice; the reference asks for a flag)
+FLAT_RANGE = 10.0  # % inhibition: responses spanning less than the activity threshold are flat
+
+
+def fit_curve(concentrations_nm, inhibition) -> Fit:
+    """4PL on log10 concentration in M with bottom fixed at 0 and the bounds of
+    screening.md §5: top in [0, 100], IC50 from 1/100 of the lowest to 100 x the highest
+    concentration, slope in (0, 10]. Starting values: top = max response, IC50 = the
+    concentration closest to half-max, slope 1. Replicates are fitted together (all
+    points). A failed, flat, bounded or poor fit is flagged, never dropped."""
+    order = np.lexsort((np.asarray(inhibition, dtype=float), np.asarray(concentrations_nm, dtype=float)))
+    x = np.log10(np.asarray(concentrations_nm, dtype=float)[order] * 1e-9)
+    y = np.asarray(inhibition, dtype=float)[order]
+    fit = Fit()
+    if len(np.unique(x)) < 3:
+        fit.flags.append("failed: fewer than 3 concentrations")
+        return fit
+    lower = [0.0, x.min() - 2, 1e-3]
+    upper = [100.0, x.max() + 2, 10.0]
+    levels = np.unique(x)
+    means = np.array([y[x == level].mean() for level in levels])
+    if np.ptp(means) < FLAT_RANGE:
+        fit.flags.append("flat")
+    top0 = float(np.clip(means.max(), 1.0, 99.0))
+    ic50_0 = float(levels[np.argmin(np.abs(means - top0 / 2))])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            params, covariance = curve_fit(lambda xx, a, c, b: logistic4(xx, a, 0.0, c, b), x, y,
+                                           p0=[top0, ic50_0, 1.0], bounds=(lower, upper), method="trf",
+                                           max_nfev=2000)
+    except (RuntimeError, ValueError) as error:
+        fit.flags.append(f"failed: {error}"[:120])
+        return fit
+    top, log_ic50, slope = (float(p) for p in params)
+    fit.top, fit.log_ic50, fit.slope = top, log_ic50, slope
+    errors = np.sqrt(np.diag(covariance)) if np.all(np.isfinite(covariance)) else [None] * 3
+    fit.errors = {name: (float(e) if e is not None and np.isfinite(e) else None)
+                  for name, e in zip(("top", "log_ic50", "slope"), errors, strict=True)}
+    predicted = logistic4(x, top, 0.0, log_ic50, slope)
+    residuals = y - predicted
+    total = float(((y - y.mean()) ** 2).sum())
+    fit.r_squared = 1.0 - float((residuals ** 2).sum()) / total if total else None
+    fit.residual_sd = float(np.sqrt((residuals ** 2).sum() / max(len(y) - 3, 1)))
+    for name, value, low, high in (("IC50", log_ic50, lower[1], upper[1]), ("slope", slope, lower[2], upper[2])):
+        if math.isclose(value, low, abs_tol=1e-6) or math.isclose(value, high, abs_tol=1e-6):
+            fit.flags.append(f"bound: {name}")
+    if "flat" not in fit.flags and (fit.r_squared is None or fit.r_squared < MIN_R_SQUARED):
+        fit.flags.append("poor")
+    fit.auc = curve_area(top, 0.0, log_ic50, slope, float(x.min()), float(x.max()))
+    return fit
+
+
+def antiderivative(x: float, top: float, bottom: float, log_ic50: float, slope: float) -> float:
+    """F(x) = (a - d) ln(1 + 10^(b (c - x))) / (b ln 10) + a x (screening.md §6)."""
+    exponent = slope * (log_ic50 - x) * LN10
+    # ln(1 + e^z) computed without overflow for large z.
+    return (top - bottom) * float(np.logaddexp(0.0, exponent)) / (slope * LN10) + top * x
+
+
+def curve_area(top, bottom, log_ic50, slope, x_min, x_max) -> float:
+    """Area under the fitted curve over the tested range, in % x log10(M) (screening.md §5)."""
+    return antiderivative(x_max, top, bottom, log_ic50, slope) - antiderivative(x_min, top, bottom, log_ic50, slope)
+
+
+# --- Drug sensitivity score (screening.md §6, Yadav et al. 2014) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Scores:
+    dss1: float
+    dss2: float
+    dss3: float
+
+
+def dss(*, log_ic50, slope, top, bottom=0.0, x_min, x_max, threshold: float = 10.0) -> Scores | None:
+    """DSS1-3 step by step as screening.md §6 gives them (Breeze's R code). Everything in
+    log10 molar units. None when an input is missing; rounding is for display only."""
+    if any(v is None for v in (log_ic50, slope, top, x_min, x_max)):
+        return None
+    zero = Scores(0.0, 0.0, 0.0)
+    if log_ic50 >= x_max or slope == 0:  # step 1
+        return zero
+    a, b, c, d, t = min(top, 100.0), abs(slope), log_ic50, bottom, threshold  # step 2
+    if a <= t:  # step 3: never reaches the threshold
+        return zero
+    x2 = x_max  # step 4
+    if d >= t:  # the whole curve is above the threshold: it crosses below the range
+        x1 = x_min
+    else:
+        x1 = c - (math.log(a - t) - math.log(t - d)) / (b * LN10)
+        x1 = min(max(x1, x_min), x2)
+    area = antiderivative(x2, a, d, c, b) - antiderivative(x1, a, d, c, b) - t * (x2 - x1)  # step 5
+    total = (x2 - x_min) * (100.0 - t)  # step 6
+    dss1 = 100.0 * area / total  # step 7
+    dss2 = dss1 / math.log10(a)
+    dss3 = dss1 * (math.log10(100) / math.log10(a)) * ((x2 - x1) / (x2 - x_min))
+
+    def bounded(value: float) -> float:  # step 8
+        return value if 0.0 <= value <= 100.0 else 0.0
+
+    return Scores(bounded(dss1), bounded(dss2), bounded(dss3))
+
+
+def selective(score: float | None, reference_scores) -> float | None:
+    """sDSS: the patient's DSS minus the mean DSS of the same drug over the reference set
+    (screening.md §6). None without reference values for the drug."""
+    reference = [float(r) for r in reference_scores or [] if r is not None]
+    if score is None or not reference:
+        return None
+    return score - float(np.mean(reference))
+
+
+# --- A whole screen ------------------------------------------------------------------------------
+
+
+@dataclass
+class PlateResult:
+    name: str
+    qc: PlateQC
+    inhibition: dict  # well -> % inhibition
+    scored: bool
+
+
+@dataclass
+class DrugResult:
+    drug: str
+    plates: list[str]
+    points: list[tuple[float, float]]  # (nM, % inhibition), sorted
+    fit: Fit
+    scores: Scores | None
+    selective_dss: float | None
+    x_min: float
+    x_max: float
+    qc_flags: list[str]
+    scored: bool
+
+
+def analyse(plates, *, rows: int, columns: int, thresholds: Thresholds = Thresholds(), dss_threshold: float = 10.0,
+            overridden: frozenset = frozenset(), reference: dict | None = None) -> tuple[list[PlateResult], list[DrugResult]]:
+    """plates: [(name, [(well, row, column, role, drug, nM, signal)])]. A failed plate's
+    drugs are fitted but not scored unless the plate is in `overridden` (screening.md §4)."""
+    plate_results = []
+    points: dict[str, list] = {}
+    drug_plates: dict[str, list] = {}
+    for name, wells in plates:
+        negative = [w[6] for w in wells if w[3] == "negative"]
+        positive = [w[6] for w in wells if w[3] == "positive"]
+        # Edge check on the DMSO wells when they sit both on the edge and inside, else on the sample wells.
+        neg_wells = [(w[1], w[2], w[6]) for w in wells if w[3] == "negative"]
+        edge_wells = neg_wells if edge_percent(neg_wells, rows, columns) is not None else \
+            [(w[1], w[2], w[6]) for w in wells if w[3] == "sample"]
+        qc = plate_qc(negative, positive, edge_wells=edge_wells, rows=rows, columns=columns, thresholds=thresholds)
+        signals = np.array([w[6] for w in wells], dtype=float)
+        inhibition = percent_inhibition(signals, qc.mu_negative, qc.mu_positive)
+        scored = qc.status != "fail" or name in overridden
+        plate_results.append(PlateResult(name, qc, {w[0]: float(v) for w, v in zip(wells, inhibition, strict=True)},
+                                         scored))
+        for w, value in zip(wells, inhibition, strict=True):
+            if w[3] == "sample":
+                points.setdefault(w[4], []).append((w[5], float(value)))
+                if name not in drug_plates.setdefault(w[4], []):
+                    drug_plates[w[4]].append(name)
+    by_name = {p.name: p for p in plate_results}
+    drug_results = []
+    for drug in sorted(points):
+        drug_points = sorted(points[drug])
+        concentrations = [p[0] for p in drug_points]
+        fit = fit_curve(concentrations, [p[1] for p in drug_points])
+        x_min, x_max = math.log10(min(concentrations) * 1e-9), math.log10(max(concentrations) * 1e-9)
+        qc_flags = []
+        scored = True
+        for plate in drug_plates[drug]:
+            result = by_name[plate]
+            if result.qc.status == "fail" and not result.scored:
+                qc_flags.append(f"plate {plate} failed QC: not scored")
+                scored = False
+            elif result.qc.status == "fail":
+                qc_flags.append(f"plate {plate} failed QC: scored by override")
+            elif result.qc.status == "warn":
+                qc_flags.append(f"plate {plate} QC warning")
+        scores = dss(log_ic50=fit.log_ic50, slope=fit.slope, top=fit.top, x_min=x_min, x_max=x_max,
+                     threshold=dss_threshold) if scored and fit.ok else None
+        sdss = selective(scores.dss2, (reference or {}).get(drug)) if scores else None
+        drug_results.append(DrugResult(drug, drug_plates[drug], drug_points, fit, scores, sdss, x_min, x_max,
+                                       qc_flags, scored))
+    return plate_results, drug_results
