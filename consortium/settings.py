@@ -258,7 +258,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"YesNoUnknownEnum": "registry.models.YesNoUnknown"},
+    "ENUM_NAME_OVERRIDES": {"YesNoUnknownEnum": "registry.models.YesNoUnknown",
+                            "ReportStatusEnum": "screening.models.Report.Status"},
 }
 
 # --- Celery (Redis broker); tasks are thin, idempotent and acknowledged late ---

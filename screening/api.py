@@ -24,6 +24,7 @@ from .models import (
     Plate,
     PlateLayoutTemplate,
     DrugPanel,
+    Report,
     HandOver,
     LoggerUpload,
     Receipt,
@@ -549,3 +550,111 @@ class PlateUploadApi(ScreeningApi):
         return Response({"upload": upload.pk, "run": upload.runs.get().pk,
                          "plates": list(upload.plates.values_list("name", flat=True))},
                         status=status.HTTP_202_ACCEPTED)
+
+
+class PlateOverrideApi(ScreeningApi):
+    """Score a plate that failed QC anyway, with the scientist's reason (screening.md §4).
+    Only the lab's scientists; 202: the analysis runs again in the background."""
+
+    class OverrideInput(serializers.Serializer):
+        reason = serializers.CharField()
+
+    serializer_class = OverrideInput
+
+    @extend_schema(request=OverrideInput, responses={202: RunOutput})
+    def post(self, request, plate_id: int):
+        plate = selectors.plate_get(user=request.user, plate_id=plate_id)
+        _log(request, [plate.upload.request.patient_id], "api:screening_plate_override")
+        data = _valid(self.OverrideInput, request)
+        run = services.plate_override(plate=plate, by=request.user, reason=data["reason"])
+        return Response(RunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReportOutput(serializers.ModelSerializer):
+    register_number = serializers.CharField(source="request.patient.register_number")
+    signed_by = serializers.CharField(source="signed_by.email", default=None)
+    created_by = serializers.CharField(source="created_by.email")
+    pdf = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = ["id", "request", "register_number", "number", "status", "run", "interpretation", "top_drugs",
+                  "created_by", "created_at", "signed_by", "signed_at", "version", "pdf"]
+
+    def get_pdf(self, obj) -> str:
+        return obj.get_absolute_url() + "pdf/"
+
+
+class ReportDetailOutput(ReportOutput):
+    top_ranked = serializers.SerializerMethodField()
+
+    class Meta(ReportOutput.Meta):
+        fields = ReportOutput.Meta.fields + ["top_ranked"]
+
+    def get_top_ranked(self, obj) -> DrugResultOutput(many=True):  # type: ignore[valid-type]
+        ranked = [r for r in selectors.ranked_results(obj.run) if r.dss2 is not None][:obj.top_drugs]
+        return DrugResultOutput(ranked, many=True).data
+
+
+class ReportListApi(ScreeningApi):
+    """The request's tumour-board reports: every version for the lab, released ones for
+    the patient's clinicians and coordinators. POST (the lab): write the draft, or start
+    a new version after a release (a released report never changes); `version` is the
+    version you loaded (a newer one is 409)."""
+
+    class ReportInput(serializers.Serializer):
+        interpretation = serializers.CharField(allow_blank=True)
+        top_drugs = serializers.IntegerField(default=10)
+        version = serializers.IntegerField(required=False, allow_null=True)
+
+    serializer_class = ReportOutput
+    queryset = Report.objects.none()
+
+    @extend_schema(responses=ReportOutput(many=True))
+    def get(self, request, request_id: int):
+        screening_request = _request(request, request_id, "api:screening_reports")
+        reports = screening_request.reports.select_related("request__patient", "signed_by", "created_by")
+        if not selectors.sees_lab_results(request.user, screening_request):
+            reports = reports.filter(status=Report.Status.RELEASED)
+        return Response(ReportOutput(reports.order_by("-number"), many=True).data)
+
+    @extend_schema(request=ReportInput, responses={200: ReportDetailOutput})
+    def post(self, request, request_id: int):
+        screening_request = _request(request, request_id, "api:screening_reports")
+        data = _valid(self.ReportInput, request)
+        report = services.report_save(request=screening_request, by=request.user,
+                                      interpretation=data["interpretation"], top_drugs=data["top_drugs"],
+                                      expected_version=data.get("version"))
+        return Response(ReportDetailOutput(selectors.report_get(user=request.user, report_id=report.pk)).data)
+
+
+class ReportDetailApi(ScreeningApi):
+    """One report version with its top-ranked drugs (fits and scores); the PDF is at `pdf`."""
+
+    serializer_class = ReportDetailOutput
+    queryset = Report.objects.none()
+
+    def get(self, request, report_id: int):
+        report = selectors.report_get(user=request.user, report_id=report_id)
+        _log(request, [report.request.patient_id], "api:screening_report")
+        return Response(ReportDetailOutput(report).data)
+
+
+class ReportSignApi(ScreeningApi):
+    """Sign and release the draft: the lab scientist re-enters the password. A wrong
+    password is 400 and nothing is signed; a released report is 400 (start a new version)."""
+
+    class SignInput(serializers.Serializer):
+        password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+        version = serializers.IntegerField(required=False, allow_null=True)
+
+    serializer_class = SignInput
+
+    @extend_schema(request=SignInput, responses={200: ReportDetailOutput})
+    def post(self, request, report_id: int):
+        report = selectors.report_get(user=request.user, report_id=report_id)
+        _log(request, [report.request.patient_id], "api:screening_report_sign")
+        data = _valid(self.SignInput, request)
+        services.report_sign(report=report, by=request.user, password=data["password"],
+                             expected_version=data.get("version"))
+        return Response(ReportDetailOutput(selectors.report_get(user=request.user, report_id=report_id)).data)

@@ -18,4 +18,8 @@ urlpatterns = [
          name="screening_readings_upload"),
     path("requests/<int:request_id>/results/", api.ResultsApi.as_view(), name="screening_results"),
     path("requests/<int:request_id>/plates/", api.PlateUploadApi.as_view(), name="screening_plates"),
+    path("plates/<int:plate_id>/override/", api.PlateOverrideApi.as_view(), name="screening_plate_override"),
+    path("requests/<int:request_id>/reports/", api.ReportListApi.as_view(), name="screening_reports"),
+    path("reports/<int:report_id>/", api.ReportDetailApi.as_view(), name="screening_report"),
+    path("reports/<int:report_id>/sign/", api.ReportSignApi.as_view(), name="screening_report_sign"),
 ]
