@@ -1,9 +1,11 @@
 """The labs' configuration in the admin site: sample types (window, temperature range,
-warning share) and each lab's drug library and standard panels."""
+warning share), each lab's drug library and standard panels, and for plate results the
+lab's QC thresholds, reference sets (for the selective DSS) and saved plate layouts. No
+patient data is edited here."""
 
 from django.contrib import admin
 
-from .models import Drug, DrugPanel, SampleType
+from .models import Drug, DrugPanel, LabQcSettings, PlateLayoutTemplate, ReferenceSet, SampleType
 
 
 @admin.register(SampleType)
@@ -23,3 +25,21 @@ class DrugPanelAdmin(admin.ModelAdmin):
     list_display = ["name", "lab"]
     list_filter = ["lab"]
     filter_horizontal = ["drugs"]
+
+
+@admin.register(LabQcSettings)
+class LabQcSettingsAdmin(admin.ModelAdmin):
+    list_display = ["lab", "z_prime_pass", "z_prime_warn", "ssmd_pass", "ssmd_warn", "max_negative_cv",
+                    "max_edge_percent", "dss_threshold"]
+
+
+@admin.register(ReferenceSet)
+class ReferenceSetAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "lab", "active", "created_at"]
+    list_filter = ["lab", "active"]
+
+
+@admin.register(PlateLayoutTemplate)
+class PlateLayoutTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "lab", "plate_format", "created_at"]
+    list_filter = ["lab"]
