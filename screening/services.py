@@ -31,19 +31,18 @@ from . import analysis, plates, selectors
 from .models import (
     AnalysisRun,
     Drug,
+    DrugPanel,
     DrugResult,
+    HandOver,
     LabQcSettings,
+    LoggerUpload,
+    Notification,
     Plate,
     PlateLayoutTemplate,
     PlateUpload,
+    Receipt,
     ReferenceSet,
     Report,
-    Well,
-    DrugPanel,
-    HandOver,
-    LoggerUpload,
-    Notification,
-    Receipt,
     RequestEvent,
     Sample,
     SampleType,
@@ -52,6 +51,7 @@ from .models import (
     ShipmentAlert,
     State,
     TemperatureReading,
+    Well,
 )
 
 CLINICIAN, LAB = "clinician", "lab"

@@ -24,8 +24,8 @@ from .forms import (
     ReportForm,
     RequestForm,
     SampleForm,
-    SignForm,
     ShipmentForm,
+    SignForm,
     TransitionForm,
     UploadForm,
 )

@@ -3,6 +3,8 @@ code, the seed document, and a clean cache (rate limits live in Redis) per test.
 
 import importlib
 import os
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,33 @@ def seed_text() -> str:
 
 def totp_code(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+
+
+def browser_sign_in(page, base_url: str, user) -> None:
+    """allauth's pages in a real browser: e-mail and password, then the TOTP code."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}/accounts/login/")
+    page.locator('input[name="login"]').fill(user.email)
+    page.locator('input[name="password"]').fill(PASSWORD)
+    page.locator('form button[type="submit"]').first.click()
+    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/$"))
+    # allauth accepts the current 30-second window only (MFA_TOTP_TOLERANCE is 0): never
+    # type a code that expires before the server checks it.
+    left = 30 - time.time() % 30
+    if left < 3:
+        page.wait_for_timeout((left + 0.2) * 1000)
+    page.locator('input[name="code"]').fill(totp_code(user.totp_secret))
+    page.locator('form button[type="submit"]').first.click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def watch_console(page, errors: list):
+    """Collect console errors and uncaught exceptions (a CSP violation logs one)."""
+    page.on("console", lambda msg: errors.append(f"{msg.text} ({msg.location.get('url')})")
+            if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page
 
 
 def make_member(role: str, *, institutions=("OUS",), email=None, with_totp=False) -> User:

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from consortium.models import NetworkGroup
-from conftest import PASSWORD, totp_code
+from tests.conftest import browser_sign_in, watch_console
 
 # Chromium is launched with the overrides in tests/conftest.py (browser_type_launch_args).
 
@@ -17,26 +17,12 @@ from conftest import PASSWORD, totp_code
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_coordinator_finds_and_edits_a_group(live_server, page, coordinator, directory):
-    errors = []
-
-    def on_console(msg):
-        if msg.type == "error":
-            errors.append(f"{msg.text} ({msg.location.get('url')})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors: list[str] = []
+    watch_console(page, errors)
     group = NetworkGroup.objects.get(name="Nordic Lymphoma Group")
     new_focus = "Prospective trials in aggressive B-cell lymphoma (browser test)."
 
-    # Sign in: password, then the two-factor code.
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.locator('input[name="login"]').fill(coordinator.email)
-    page.locator('input[name="password"]').fill(PASSWORD)
-    page.locator('form button[type="submit"]').first.click()
-    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/$"))
-    page.locator('input[name="code"]').fill(totp_code(coordinator.totp_secret))
-    page.locator('form button[type="submit"]').first.click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    browser_sign_in(page, live_server.url, coordinator)  # password, then the TOTP code
 
     # Live search: typing fires an htmx request that swaps #results in place.
     page.goto(f"{live_server.url}/directory/")

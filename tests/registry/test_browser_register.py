@@ -9,14 +9,13 @@ so a clean console also shows that htmx and our CSS load under the policy.
 Chromium is launched with the overrides in tests/conftest.py (browser_type_launch_args)."""
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from consortium.models import Role
 from registry.models import Patient, TumourEpisode
-from tests.conftest import PASSWORD, make_member, totp_code
+from tests.conftest import browser_sign_in, make_member
 
 # Skatteetaten Tenor synthetic number (registry.md §4), allowed in tests by the setting:
 # born 12.02.1994, male. The same number with a wrong second control digit is invalid.
@@ -24,25 +23,6 @@ TENOR_ID = "12829499914"
 WRONG_CONTROL_DIGIT = "12829499915"
 
 
-def _sign_in(page: Page, base_url: str, user) -> None:
-    """allauth's pages: e-mail and password, then the TOTP code."""
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator('input[name="login"]').fill(user.email)
-    page.locator('input[name="password"]').fill(PASSWORD)
-    page.locator('form button[type="submit"]').first.click()
-    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/$"))
-    page.locator('input[name="code"]').fill(_fresh_totp_code(page, user.totp_secret))
-    page.locator('form button[type="submit"]').first.click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-def _fresh_totp_code(page: Page, secret: str) -> str:
-    """allauth accepts the current 30-second window only (MFA_TOTP_TOLERANCE is 0): never
-    type a code that expires before the server checks it."""
-    left = 30 - time.time() % 30
-    if left < 3:
-        page.wait_for_timeout((left + 0.2) * 1000)
-    return totp_code(secret)
 
 
 def _field(page: Page, name: str):
@@ -90,7 +70,7 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     messages = page.locator("ul.messages")
 
     # 1. Sign in.
-    _sign_in(page, base, clinician)
+    browser_sign_in(page, base, clinician)
 
     # 2. Register a patient: first with a wrong control digit, then with the valid number.
     nav.get_by_role("link", name="Patients", exact=True).click()
@@ -243,7 +223,7 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     # 10. A clinician at another hospital gets 404 for the patient.
     page.get_by_role("button", name="Sign out").click()
     expect(nav.get_by_role("link", name="Sign in")).to_be_visible()
-    _sign_in(page, base, other)
+    browser_sign_in(page, base, other)
     assert errors == [], f"console errors (CSP violations among them?): {errors}"
     response = page.goto(patient_url)
     assert response.status == 404

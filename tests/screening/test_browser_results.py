@@ -12,9 +12,8 @@ from playwright.sync_api import expect
 
 from consortium.celery import app as celery_app
 from screening.models import Report
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, browser_sign_in, watch_console
 from tests.screening.factories import bring_to, make_world
-from tests.screening.test_browser_screening import _sign_in, _watch
 
 DATA = Path(__file__).parent / "data"
 
@@ -26,11 +25,11 @@ def test_the_lab_uploads_plates_signs_the_report_and_the_clinician_reads_it(live
     errors: list[str] = []
     world = make_world(with_totp=True)
     request = bring_to(world, "in_culture")
-    lab = _watch(browser.new_context().new_page(), errors)
-    clinician = _watch(browser.new_context().new_page(), errors)
+    lab = watch_console(browser.new_context().new_page(), errors)
+    clinician = watch_console(browser.new_context().new_page(), errors)
 
     with start_worker(celery_app, perform_ping_check=False, pool="solo", concurrency=1):
-        _sign_in(lab, base, world.lab)
+        browser_sign_in(lab, base, world.lab)
         lab.goto(f"{base}/screening/requests/{request.pk}/")
         lab.locator("#results-link").click()
         lab.get_by_role("link", name="Upload plates").click()
@@ -62,7 +61,7 @@ def test_the_lab_uploads_plates_signs_the_report_and_the_clinician_reads_it(live
     report = Report.objects.get()
     assert report.status == "released"
 
-    _sign_in(clinician, base, world.clinician)
+    browser_sign_in(clinician, base, world.clinician)
     clinician.goto(f"{base}{world.patient.get_absolute_url()}")
     clinician.get_by_role("link", name="Report v1").click()
     expect(clinician.locator("p.interpretation")).to_contain_text("CDK4/6 inhibitors")

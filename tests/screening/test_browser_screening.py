@@ -6,42 +6,15 @@ error (a CSP violation logs one) fails the test. Each member has their own brows
 context, so nobody signs in twice with the same TOTP code."""
 
 import re
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from screening.models import ScreeningRequest, State
-from tests.conftest import PASSWORD, totp_code
+from tests.conftest import browser_sign_in, watch_console
 from tests.screening.factories import fresh_tissue, make_world
-
-
-def _sign_in(page: Page, base_url: str, user) -> None:
-    """allauth's pages: e-mail and password, then the TOTP code (as in the register's test)."""
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator('input[name="login"]').fill(user.email)
-    page.locator('input[name="password"]').fill(PASSWORD)
-    page.locator('form button[type="submit"]').first.click()
-    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/$"))
-    page.locator('input[name="code"]').fill(_fresh_totp_code(page, user.totp_secret))
-    page.locator('form button[type="submit"]').first.click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-def _fresh_totp_code(page: Page, secret: str) -> str:
-    left = 30 - time.time() % 30
-    if left < 3:
-        page.wait_for_timeout((left + 0.2) * 1000)
-    return totp_code(secret)
-
-
-def _watch(page: Page, errors: list) -> Page:
-    page.on("console", lambda msg: errors.append(f"{msg.text} ({msg.location.get('url')})")
-            if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return page
 
 
 def _local(at) -> str:
@@ -54,11 +27,11 @@ def test_a_screen_from_request_to_receipt(live_server, browser):
     base = live_server.url
     errors: list[str] = []
     world = make_world(with_totp=True)
-    clinician = _watch(browser.new_context().new_page(), errors)
-    lab = _watch(browser.new_context().new_page(), errors)
+    clinician = watch_console(browser.new_context().new_page(), errors)
+    lab = watch_console(browser.new_context().new_page(), errors)
 
     # 1. The clinician requests a screen from the patient page (first without consent).
-    _sign_in(clinician, base, world.clinician)
+    browser_sign_in(clinician, base, world.clinician)
     clinician.goto(f"{base}{world.patient.get_absolute_url()}")
     clinician.get_by_role("link", name="Request drug screening").click()
     form = clinician.locator("form.stacked")
@@ -80,7 +53,7 @@ def test_a_screen_from_request_to_receipt(live_server, browser):
     expect(clinician).to_have_url(request_url)
 
     # 2. The lab scientist finds it on the dashboard and accepts it.
-    _sign_in(lab, base, world.lab)
+    browser_sign_in(lab, base, world.lab)
     lab.goto(f"{base}/screening/lab/")
     lab.locator("#waiting").get_by_role("link", name=f"Request {request.pk}").click()
     expect(lab).to_have_url(request_url)

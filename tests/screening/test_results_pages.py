@@ -4,8 +4,8 @@ release and the signed report (web and PDF) after, from the patient page. Access
 logged; never the name or the national ID."""
 
 import pytest
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from consortium.models import AccessLog
 from screening import services

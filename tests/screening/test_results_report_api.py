@@ -7,7 +7,7 @@ import pytest
 
 from screening.models import AnalysisRun, LabQcSettings, Plate, Report
 from tests.conftest import PASSWORD, sign_in
-from tests.screening.factories import analysed, make_world, upload_two_plates, bring_to
+from tests.screening.factories import analysed, bring_to, make_world, upload_two_plates
 
 pytestmark = pytest.mark.django_db
 

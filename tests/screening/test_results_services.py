@@ -6,9 +6,24 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from consortium.services import EditConflict
 from screening import services
-from screening.models import AnalysisRun, DrugResult, Plate, PlateLayoutTemplate, PlateUpload, ReferenceSet, Report, \
-    State, Well
-from tests.screening.factories import analysed, bring_to, make_world, results_file, upload_two_plates
+from screening.models import (
+    AnalysisRun,
+    DrugResult,
+    Plate,
+    PlateLayoutTemplate,
+    PlateUpload,
+    ReferenceSet,
+    Report,
+    State,
+    Well,
+)
+from tests.screening.factories import (
+    analysed,
+    bring_to,
+    make_world,
+    results_file,
+    upload_two_plates,
+)
 
 pytestmark = pytest.mark.django_db
 

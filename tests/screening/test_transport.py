@@ -11,7 +11,14 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from screening import selectors, services
-from screening.models import HandOver, Notification, Sample, ShipmentAlert, State, TemperatureReading
+from screening.models import (
+    HandOver,
+    Notification,
+    Sample,
+    ShipmentAlert,
+    State,
+    TemperatureReading,
+)
 from tests.screening.factories import bring_to, make_world, utc
 
 GOOD = """Device serial: TL-4471

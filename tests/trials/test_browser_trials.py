@@ -4,36 +4,16 @@ patient appear in the queue once the background re-match has run, move the match
 "treating physician contacted"; the treating clinician then sees the request on the
 patient page. No console error anywhere (a CSP violation would log one)."""
 
-import re
 import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from consortium.celery import app as celery_app
 from consortium.models import Role
-from tests.conftest import PASSWORD, make_member, totp_code
+from tests.conftest import browser_sign_in, make_member
 from tests.trials.factories import GBM, episode, patient, trial
-
-
-def _sign_in(page: Page, base_url: str, user) -> None:
-    """allauth's pages: e-mail and password, then the TOTP code (as the register's browser test)."""
-    page.goto(f"{base_url}/accounts/login/")
-    page.locator('input[name="login"]').fill(user.email)
-    page.locator('input[name="password"]').fill(PASSWORD)
-    page.locator('form button[type="submit"]').first.click()
-    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/$"))
-    page.locator('input[name="code"]').fill(_fresh_totp_code(page, user.totp_secret))
-    page.locator('form button[type="submit"]').first.click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-def _fresh_totp_code(page: Page, secret: str) -> str:
-    left = 30 - time.time() % 30
-    if left < 3:
-        page.wait_for_timeout((left + 0.2) * 1000)
-    return totp_code(secret)
 
 
 @pytest.mark.browser
@@ -53,7 +33,7 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
 
     with start_worker(celery_app, perform_ping_check=False, pool="solo", concurrency=1):
         # 1. The coordinator encodes the criteria: IDH-wildtype glioblastoma, MGMT methylated, ECOG 0-1.
-        _sign_in(page, base, coordinator)
+        browser_sign_in(page, base, coordinator)
         page.goto(f"{base}/trials/{t.pk}/")
         expect(page.get_by_text("Not encoded yet")).to_be_visible()
         page.get_by_role("link", name="Encode criteria").click()
@@ -98,7 +78,7 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
 
     # 4. The treating clinician sees the request on the patient page and answers it.
     page.get_by_role("button", name="Sign out").click()
-    _sign_in(page, base, clinician)
+    browser_sign_in(page, base, clinician)
     page.goto(f"{base}/registry/patients/{p.register_number}/")
     panel = page.locator("section#trials")
     expect(panel.get_by_role("heading", name="Candidate trials")).to_be_visible()
