@@ -103,6 +103,24 @@ def watch_console(page, errors: list):
     return page
 
 
+def url_routes(app: str) -> list[tuple[str, str]]:
+    """(full route, name) of every page and API route of an app, read from the URLconf, so
+    the who-sees-what tests cover a new route the day it is added."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found = []
+
+    def walk(patterns, prefix):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and prefix.startswith((f"{app}/", f"api/v1/{app}/")):
+                found.append((prefix + str(p.pattern), p.name))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
 def make_member(role: str, *, institutions=("OUS",), email=None, with_totp=False) -> User:
     email = email or f"{role}@example.no"
     user = User.objects.create_user(email, password=PASSWORD, role=role, full_name=role.title())

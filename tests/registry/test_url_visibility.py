@@ -7,7 +7,6 @@ covered the day it is added."""
 import datetime
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from consortium.models import Institution, Role
 from registry.models import (
@@ -22,25 +21,9 @@ from registry.models import (
     TumourEpisode,
 )
 from registry.services import SECTION_MODELS
-from tests.conftest import make_member, sign_in
+from tests.conftest import make_member, sign_in, url_routes
 
-
-def _routes():
-    """(full route, name) for every registry page and API route."""
-    found = []
-
-    def walk(patterns, prefix):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, prefix + str(p.pattern))
-            elif isinstance(p, URLPattern) and (prefix.startswith("registry/") or prefix.startswith("api/v1/registry/")):
-                found.append((prefix + str(p.pattern), p.name))
-
-    walk(get_resolver().url_patterns, "")
-    return found
-
-
-ROUTES = _routes()
+ROUTES = url_routes("registry")
 # Pages that show no particular patient: a member outside the clinical roles gets 403.
 LIST_PAGES = {"patient_list", "worklist", "patient_create", "registry_patients", "registry_patient_search",
               "registry_worklist"}

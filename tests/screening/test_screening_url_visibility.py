@@ -5,7 +5,6 @@ particular request), on GET, POST, PUT, PATCH and DELETE, and nothing changes. T
 routes are read from the URLconf, so a new route is covered the day it is added."""
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from consortium.models import Role
 from screening import services
@@ -24,25 +23,10 @@ from screening.models import (
     TemperatureReading,
     Well,
 )
-from tests.conftest import PASSWORD, make_member, sign_in
+from tests.conftest import PASSWORD, make_member, sign_in, url_routes
 from tests.screening.factories import analysed, make_world
 
-
-def _routes():
-    found = []
-
-    def walk(patterns, prefix):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, prefix + str(p.pattern))
-            elif isinstance(p, URLPattern) and prefix.startswith(("screening/", "api/v1/screening/")):
-                found.append((prefix + str(p.pattern), p.name))
-
-    walk(get_resolver().url_patterns, "")
-    return found
-
-
-ROUTES = _routes()
+ROUTES = url_routes("screening")
 LIST_PAGES = {"request_list", "lab_dashboard", "notifications", "screening_requests"}
 
 

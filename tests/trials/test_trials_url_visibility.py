@@ -5,30 +5,14 @@ another hospital, a researcher and a lab scientist; catalogue and list pages ans
 read from the URLconf, so a new route is covered the day it is added."""
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from consortium.models import Role
-from tests.conftest import make_member, sign_in
+from tests.conftest import make_member, sign_in, url_routes
 from tests.trials.factories import RECURRENT_GBM, episode, patient, trial
 from trials import engine
 from trials.models import Match, ReviewEvent, Step, Trial, TrialArm
 
-
-def _routes():
-    found = []
-
-    def walk(patterns, prefix):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, prefix + str(p.pattern))
-            elif isinstance(p, URLPattern) and (prefix.startswith("trials/") or prefix.startswith("api/v1/trials/")):
-                found.append((prefix + str(p.pattern), p.name))
-
-    walk(get_resolver().url_patterns, "")
-    return found
-
-
-ROUTES = _routes()
+ROUTES = url_routes("trials")
 MATCH_ROUTES = {"match_detail", "match_reply", "trials_match", "trials_match_steps", "trials_match_reply"}
 
 
