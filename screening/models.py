@@ -529,12 +529,17 @@ class DrugResult(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "drug_name"], name="one_result_per_drug")]
 
     @property
-    def rank_score(self) -> float:
-        value = self.selective_dss if self.selective_dss is not None else self.dss2
-        return value if value is not None else float("-inf")
+    def rank_key(self) -> tuple:
+        """Ranking: with a reference set, drugs with a selective DSS first (by sDSS), then
+        drugs the set lacks (by DSS2), never the two scales mixed; unscored drugs last."""
+        if self.selective_dss is not None:
+            return (0, -self.selective_dss, self.drug_name)
+        if self.dss2 is not None:
+            return (1, -self.dss2, self.drug_name)
+        return (2, 0.0, self.drug_name)
 
 
-@pghistory.track(*all_changes())
+@pghistory.track(*all_changes(), exclude=["pdf"])  # the PDF's hash is in the history
 class Report(models.Model):
     """The tumour board's report. A draft is edited; signing (password re-entered) releases
     it and freezes it; a change after release is a new version (all versions kept)."""
@@ -555,6 +560,10 @@ class Report(models.Model):
                                   related_name="+")
     signed_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1, help_text="Edit counter for conflicts.")
+    # What was signed, frozen at signing: the page's body and the PDF, byte for byte.
+    body_html = models.TextField(blank=True, editable=False)
+    pdf = models.BinaryField(null=True, editable=False)
+    pdf_sha256 = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["request", "-number"]

@@ -31,7 +31,20 @@ ROLES = {
 }
 UNITS_TO_NM = {"pm": 1e-3, "nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "mm": 1e6, "m": 1e9}
 WELL = re.compile(r"^([A-Za-z]{1,2})0*([1-9][0-9]?)$")
-PLATE_HEADER = re.compile(r"\bplate\b\s*(?:name|id|barcode)?\s*[:=#,;\t ]\s*([^,;\t]+)", re.IGNORECASE)
+# A plate's name in a reader's header: "Plate: P1", "Plate name = P1", "Plate ID #P1" in one
+# cell, or a line of exactly two cells "Plate,P1". Other lines that mention plates ("Plate
+# type: 384 well", "Plate information", a table header "Plate,Barcode,...") name nothing.
+PLATE_LABEL = re.compile(r"^\s*plate(?:\s*(?:name|id|barcode))?\s*(?:[:=#]\s*(.*))?$", re.IGNORECASE)
+
+
+def plate_name_in_header(cells: list[str]) -> str:
+    cells = [c.strip() for c in cells if c.strip()]
+    match = PLATE_LABEL.match(cells[0]) if cells else None
+    if match is None:
+        return ""
+    if match.group(1) is not None:
+        return match.group(1).strip()
+    return cells[1] if len(cells) == 2 else ""
 
 
 def row_letter(index: int) -> str:
@@ -270,9 +283,7 @@ def _parse_grid(rows, plate_format: int):
         if current is not None and 0 < expected_row < n_rows:
             _refuse("readout", number, f"plate {current['name']} has only {expected_row} of {n_rows} rows.")
         # A header line: remember a plate name if it gives one.
-        match = PLATE_HEADER.search(",".join(c for c in cells if c))
-        if match:
-            pending_name = match.group(1).strip()
+        pending_name = plate_name_in_header(cells) or pending_name
     if current is not None and expected_row < n_rows:
         _refuse("readout", None, f"plate {current['name']} has only {expected_row} of {n_rows} rows.")
     if not plates:

@@ -423,11 +423,39 @@ def run_plates(run) -> list:
 
 def ranked_results(run, *, drug_class: str = "") -> list:
     """Drugs ranked by selective DSS when the run had a reference set, else by DSS2
-    (FIMM's default score, screening.md §6); unscored drugs last, by name."""
+    (FIMM's default score, screening.md §6); drugs the reference set lacks after those it
+    has; unscored drugs last, by name."""
     results = list(run.results.all())
     if drug_class:
         results = [r for r in results if r.drug_class == drug_class]
-    return sorted(results, key=lambda r: (-r.rank_score, r.drug_name))
+    return sorted(results, key=lambda r: r.rank_key)
+
+
+def curves(results, threshold: float) -> list[tuple]:
+    return [(r, curve_chart(r, threshold=threshold)) for r in results]
+
+
+def report_context(report, *, frozen: bool = False) -> dict:
+    """What the tumour board's report shows (web page and PDF). A released report shows
+    the body made when it was signed (frozen=True), so later register edits, custody
+    events or plate overrides never change a signed version; only a new version does."""
+    screening_request = report.request
+    versions = list(screening_request.reports.order_by("-number"))
+    if frozen and report.body_html:
+        from django.utils.safestring import mark_safe
+
+        # Our own template's output, escaped when it was rendered at signing.
+        return {"report": report, "req": screening_request, "versions": versions,
+                "frozen_body": mark_safe(report.body_html)}  # noqa: S308
+    ranked = [r for r in ranked_results(report.run) if r.dss2 is not None][:report.top_drugs]
+    threshold = report.run.thresholds.get("dss_threshold", 10.0)
+    samples = request_samples(screening_request)
+    events = list(screening_request.transitions.select_related("by"))
+    return {"report": report, "req": screening_request, "episode": screening_request.episode,
+            "markers": list(screening_request.episode.markers.all()),
+            "timeline": request_timeline(screening_request, samples, events),
+            "plates": run_plates(report.run), "curves": curves(ranked, threshold),
+            "threshold": threshold, "versions": versions}
 
 
 def report_get(*, user: User, report_id: int):

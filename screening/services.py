@@ -9,6 +9,7 @@ Rules raise ValidationError({field: message}); the pages and the API show the sa
 import csv
 import hashlib
 import io
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -661,28 +662,46 @@ def _thresholds(row: LabQcSettings) -> analysis.Thresholds:
                                max_negative_cv=row.max_negative_cv, max_edge_percent=row.max_edge_percent)
 
 
+STALE_RUN = timedelta(minutes=15)  # a run "running" longer than this lost its worker
+
+
 def analysis_run(*, run_id: int) -> AnalysisRun:
-    """Normalise, check, fit and score one run. Idempotent: a finished run is left as it
-    is; an interrupted one (worker lost, task redelivered) starts over and replaces its
-    results. The same data and settings give the same numbers."""
+    """Normalise, check, fit and score one run. Idempotent and safe against a redelivered
+    task: a finished run is left as it is; a run another worker is on is left to it (its
+    claim is the started_at it wrote); an interrupted one (worker lost, older than
+    STALE_RUN, or failed) starts over and replaces its results. The same data and
+    settings give the same numbers."""
     with transaction.atomic():
         run = AnalysisRun.objects.select_for_update().select_related("upload__request").get(pk=run_id)
         if run.status == AnalysisRun.Status.DONE:
             return run
-        run.status, run.started_at, run.error = AnalysisRun.Status.RUNNING, timezone.now(), ""
+        if run.status == AnalysisRun.Status.RUNNING and run.started_at and \
+                run.started_at > timezone.now() - STALE_RUN:
+            return run
+        claim = timezone.now()
+        run.status, run.started_at, run.error = AnalysisRun.Status.RUNNING, claim, ""
         run.save(update_fields=["status", "started_at", "error"])
     upload = run.upload
     request = upload.request
     try:
         with transaction.atomic(), pghistory.context(user=run.requested_by_id, screening_request=request.pk,
                                                      patient=request.patient_id):
+            current = AnalysisRun.objects.select_for_update().get(pk=run.pk)
+            if current.status != AnalysisRun.Status.RUNNING or current.started_at != claim:
+                return current  # another worker took it over meanwhile
             _analyse(run, upload, request)
     except Exception as error:  # noqa: BLE001 - a failed analysis is shown, not lost
-        AnalysisRun.objects.filter(pk=run.pk).update(status=AnalysisRun.Status.FAILED, error=str(error)[:2000],
-                                                     finished_at=timezone.now())
+        AnalysisRun.objects.filter(pk=run.pk, started_at=claim).update(
+            status=AnalysisRun.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now())
         raise
     run.refresh_from_db()
     return run
+
+
+def _finite(value: float | None) -> float | None:
+    """A QC figure with no finite value (a zero control mean, zero spread) is stored as
+    unknown: JSON has no infinity, and the flags already say why the plate failed."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _analyse(run: AnalysisRun, upload: PlateUpload, request: ScreeningRequest) -> None:
@@ -706,9 +725,10 @@ def _analyse(run: AnalysisRun, upload: PlateUpload, request: ScreeningRequest) -
     seconds = time.perf_counter() - started
     for plate, result in zip(plate_rows, plate_results, strict=True):
         qc = result.qc
-        plate.mu_negative, plate.mu_positive, plate.z_prime, plate.ssmd = (qc.mu_negative, qc.mu_positive,
-                                                                           qc.z_prime, qc.ssmd)
-        plate.cv_negative, plate.cv_positive, plate.edge_percent = qc.cv_negative, qc.cv_positive, qc.edge_percent
+        plate.mu_negative, plate.mu_positive, plate.z_prime, plate.ssmd = (
+            _finite(qc.mu_negative), _finite(qc.mu_positive), _finite(qc.z_prime), _finite(qc.ssmd))
+        plate.cv_negative, plate.cv_positive, plate.edge_percent = (
+            _finite(qc.cv_negative), _finite(qc.cv_positive), _finite(qc.edge_percent))
         plate.qc_status, plate.qc_flags = qc.status, qc.flags
         plate.save(update_fields=["mu_negative", "mu_positive", "z_prime", "ssmd", "cv_negative", "cv_positive",
                                   "edge_percent", "qc_status", "qc_flags"])
@@ -778,6 +798,18 @@ def report_save(*, request: ScreeningRequest, by: User, interpretation: str, top
         return latest
 
 
+def _freeze(report: Report) -> None:
+    """Keep what is signed: the web body and the PDF as they read now."""
+    from django.template.loader import render_to_string
+
+    from .report_pdf import render_pdf
+
+    context = selectors.report_context(report)
+    report.body_html = render_to_string("screening/_report_body.html", context)
+    report.pdf = render_pdf(context)
+    report.pdf_sha256 = hashlib.sha256(report.pdf).hexdigest()
+
+
 @transaction.atomic
 def report_sign(*, report: Report, by: User, password: str, expected_version: int | None = None) -> Report:
     """Sign and release: the scientist re-enters the password (re-authentication for a
@@ -793,12 +825,17 @@ def report_sign(*, report: Report, by: User, password: str, expected_version: in
                            "before signing.")
     if not report.interpretation.strip():
         raise ValidationError({"interpretation": "Write the lab's interpretation before signing."})
+    newest = selectors.latest_run(request, done=True)
+    if newest is not None and newest.pk != report.run_id:
+        raise ValidationError({"report": f"There are newer results (analysis {newest.pk}) than this draft shows; "
+                                         "save the draft again to report them, then sign."})
     if not by.check_password(password or ""):
         raise ValidationError({"password": "The password is not right; the report was not signed."})
     with _history(by, request):
         report.status, report.signed_by, report.signed_at = Report.Status.RELEASED, by, timezone.now()
         report.version += 1
-        report.save(update_fields=["status", "signed_by", "signed_at", "version"])
+        _freeze(report)
+        report.save(update_fields=["status", "signed_by", "signed_at", "version", "body_html", "pdf", "pdf_sha256"])
     if request.state == State.SCREENING:
         _move(request, to=State.REPORTED, by=by, note=f"Report version {report.number} signed and released.")
     _notify(request, recipients=selectors.request_clinicians(request),

@@ -295,10 +295,6 @@ def _require_lab(user, screening_request) -> None:
         raise PermissionDenied("Only the lab's scientists do this.")
 
 
-def _curves(results, threshold: float) -> list[tuple]:
-    return [(r, selectors.curve_chart(r, threshold=threshold)) for r in results]
-
-
 @never_cache
 @login_required
 def plate_upload(request, request_id: int):
@@ -340,7 +336,7 @@ def results(request, request_id: int):
         for well in Well.objects.filter(plate__in=plates).order_by("row", "column"):
             wells.setdefault(well.plate_id, []).append(well)
         context.update({
-            "curves": _curves(ranked, threshold), "drug_class": drug_class,
+            "curves": selectors.curves(ranked, threshold), "drug_class": drug_class,
             "classes": sorted({r.drug_class for r in run.results.all() if r.drug_class}),
             "plates": [(p, selectors.heat_map(p, wells.get(p.pk, []))) for p in plates], "plates_only": plates,
             "override_form": OverrideForm(), "threshold": threshold})
@@ -364,19 +360,6 @@ def plate_override(request, plate_id: int):
         for error in form.non_field_errors():
             messages.error(request, error)
     return redirect("screening:results", request_id=screening_request.pk)
-
-
-def _report_context(report) -> dict:
-    screening_request = report.request
-    ranked = [r for r in selectors.ranked_results(report.run) if r.dss2 is not None][:report.top_drugs]
-    threshold = report.run.thresholds.get("dss_threshold", 10.0)
-    samples = selectors.request_samples(screening_request)
-    events = list(screening_request.transitions.select_related("by"))
-    return {"report": report, "req": screening_request, "episode": screening_request.episode,
-            "markers": list(screening_request.episode.markers.all()),
-            "timeline": selectors.request_timeline(screening_request, samples, events),
-            "plates": selectors.run_plates(report.run), "curves": _curves(ranked, threshold),
-            "threshold": threshold, "versions": list(screening_request.reports.order_by("-number"))}
 
 
 @never_cache
@@ -411,7 +394,7 @@ def report_edit(request, request_id: int):
             return redirect(signed)
     context = {"req": screening_request, "form": form, "sign_form": sign_form, "draft": draft, "latest": latest}
     if draft:
-        context.update(_report_context(draft))
+        context.update(selectors.report_context(draft))
     return render(request, "screening/report_edit.html", context)
 
 
@@ -420,7 +403,7 @@ def report_edit(request, request_id: int):
 def report_detail(request, report_id: int):
     report = selectors.report_get(user=request.user, report_id=report_id)
     _log(request, report.request, "screening:report")
-    return render(request, "screening/report.html", _report_context(report))
+    return render(request, "screening/report.html", selectors.report_context(report, frozen=True))
 
 
 @never_cache
@@ -432,7 +415,9 @@ def report_pdf(request, report_id: int):
 
     report = selectors.report_get(user=request.user, report_id=report_id)
     _log(request, report.request, "screening:report_pdf")
-    response = HttpResponse(render_pdf(_report_context(report)), content_type="application/pdf")
+    # A released report is the PDF made when it was signed, byte for byte.
+    pdf = bytes(report.pdf) if report.pdf else render_pdf(selectors.report_context(report))
+    response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = (f'inline; filename="screening-report-{report.request.patient.register_number}'
                                        f'-v{report.number}.pdf"')
     return response

@@ -119,7 +119,29 @@ def test_edge_effect_by_hand():
     assert analysis.edge_percent(wells, 16, 24) == pytest.approx(20.0)
     qc = plate_qc([100, 100.5, 99.5], [1, 1.2, 0.8], edge_wells=wells + [(15, 3, 70.0)])
     assert qc.edge_percent == pytest.approx(100 * (100 - 230 / 3) / 100)
-    assert qc.status == "warn" and "edge" in qc.flags[-1]
+    # Over the lab's edge limit (20 %) the plate fails like a low Z' does: not scored unless overridden.
+    assert qc.status == "fail" and "edge" in qc.flags[-1]
+    lenient = plate_qc([100, 100.5, 99.5], [1, 1.2, 0.8], edge_wells=wells + [(15, 3, 70.0)],
+                       thresholds=Thresholds(max_edge_percent=30.0))
+    assert lenient.status == "pass" and lenient.flags == []
+
+
+def test_a_variable_dmso_control_fails_the_plate():
+    # CV = sd/mean of 100, 130, 70, 100: sd = sqrt((0 + 900 + 900 + 0) / 3) = 24.49 -> 24.5 % > 20 %.
+    # A lab that accepts Z' from 0.2 and |SSMD| from 3 still has its DMSO CV limit.
+    lab = Thresholds(z_prime_pass=0.2, z_prime_warn=0.2, ssmd_pass=3.0, ssmd_warn=3.0)
+    qc = plate_qc([100, 130, 70, 100], [0.5, 0.6, 0.4, 0.5], thresholds=lab)
+    assert qc.cv_negative == pytest.approx(100 * (1800 / 3) ** 0.5 / 100)
+    assert qc.z_prime > 0.2 and qc.ssmd > 3  # Z' and SSMD alone would let it through
+    assert qc.status == "fail" and qc.flags == ["negative-control CV 24.5 % above 20.0 %"]
+
+
+def test_zero_control_spread_gives_no_infinite_figures_in_the_stored_plate():
+    from screening.services import _finite
+
+    qc = plate_qc([100, 100, 100], [0, 0, 0])  # zero SDs: SSMD infinite; kill mean 0: CV infinite
+    assert qc.status == "pass"
+    assert _finite(qc.ssmd) is None and _finite(qc.cv_positive) is None and _finite(qc.z_prime) == 1.0
 
 
 # --- Fits ----------------------------------------------------------------------------------------

@@ -101,3 +101,14 @@ def test_long_form_bad_signal_and_duplicate():
         lambda: plates.parse_readout("plate,well,signal\nP1,A1,5\nP1,A2,n/a\n"))
     assert "Line 3: a second signal for well A1" in refused(
         lambda: plates.parse_readout("plate,well,signal\nP1,A1,5\nP1,A01,6\n"))
+
+
+def test_reader_header_lines_that_only_mention_plates_name_no_plate():
+    """'Plate type: 384 well' after 'Plate: P1' keeps P1; 'Plate information' and a table
+    header 'Plate,Barcode,...' name nothing, so a good file is not refused."""
+    text = GRID.replace("Plate: P1\n", "Plate: P1\nPlate type: 384 well\nPlate information\n"
+                                       "Plate,Barcode,Measured\n", 1)
+    assert text != GRID
+    assert list(plates.parse_readout(text)) == list(plates.parse_readout(GRID)) == ["P1", "P2"]
+    assert plates.plate_name_in_header(["Plate", "P7"]) == "P7"
+    assert plates.plate_name_in_header(["Plate name = X9"]) == "X9"
