@@ -1,6 +1,7 @@
 """Screening results benchmark (issue #7): analyses a synthetic five-plate 384-well
 screen (300 drugs at 5 concentrations, DMSO and kill controls replicated on every plate)
-and prints the time for parsing, normalisation with QC, curve fitting and scoring.
+and prints the time for parsing, normalisation with QC, curve fitting and scoring, then the
+same analysis end to end through analysis.analyse (what the Celery task runs).
 Target: under 10 s on our 2-core machines. No database needed.
 
     .venv/bin/python benchmarks/screening_results_benchmark.py [--drugs 300] [--plates 5] [--replicates 1] [--repeat 3]
@@ -59,6 +60,13 @@ def once(layout_text: str, readout_text: str) -> dict:
     times["score"] = time.perf_counter() - start
     times["total"] = sum(times.values())
     times["drugs"] = len(fits)
+
+    # The same work through the function the Celery task runs (screening.services._analyse),
+    # so the figures cannot drift from production: normalisation, QC, fits and scores.
+    start = time.perf_counter()
+    analysis.analyse([(p.name, [(w.well, w.row, w.column, w.role, w.drug, w.concentration_nm, s)
+                                for w, s in p.wells]) for p in matched], rows=16, columns=24)
+    times["analyse()"] = time.perf_counter() - start
     return times
 
 
@@ -75,9 +83,9 @@ def main() -> None:
     runs = [once(layout, readout) for _ in range(args.repeat)]
     print(f"{args.plates} plates x 384 wells, {runs[0]['drugs']} drugs x 5 concentrations x {args.replicates} "
           f"replicate(s); median of {args.repeat} runs:")
-    for key in ("parse", "normalise+QC", "fit", "score", "total"):
+    for key in ("parse", "normalise+QC", "fit", "score", "total", "analyse()"):
         print(f"  {key:<14} {statistics.median(r[key] for r in runs) * 1000:9.1f} ms")
-    total = statistics.median(r["total"] for r in runs)
+    total = max(statistics.median(r["total"] for r in runs), statistics.median(r["analyse()"] for r in runs))
     print(f"  target < 10 s: {'met' if total < 10 else 'MISSED'}")
 
 
