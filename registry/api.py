@@ -58,8 +58,10 @@ def _institution_codes():
 
 
 class PatientOutput(serializers.ModelSerializer):
-    national_id = serializers.SerializerMethodField(help_text="Masked unless you are a clinician or "
-                                                              "coordinator at one of the patient's institutions.")
+    national_id = serializers.SerializerMethodField(help_text="Masked unless you are a clinician at one of "
+                                                              "the patient's institutions.")
+    full_name = serializers.SerializerMethodField(help_text="Empty for trial coordinators, who work by "
+                                                            "register number.")
     institutions = serializers.SerializerMethodField(help_text="Codes of the treating institutions.")
     synthetic_id = serializers.CharField(help_text="Set when the national ID is a synthetic test number.")
 
@@ -70,6 +72,9 @@ class PatientOutput(serializers.ModelSerializer):
 
     def get_institutions(self, patient) -> list[str]:
         return selectors.patient_institution_codes(patient)
+
+    def get_full_name(self, patient) -> str:
+        return patient.full_name if selectors.shows_names(self.context["request"].user) else ""
 
     def get_national_id(self, patient) -> str:
         user = self.context["request"].user
@@ -141,6 +146,9 @@ class PatientListApi(GenericAPIView):
         if selectors.looks_like_national_id(query):
             raise serializers.ValidationError({"search": "National IDs must not appear in URLs: "
                                                          "POST them to /api/v1/registry/patients/search/."})
+        refused = selectors.identity_search_refused(request.user, query)
+        if refused:
+            raise serializers.ValidationError({"search": refused})
         patients = selectors.patient_search(user=request.user, query=query)
         count = selectors.search_count(patients) if query.strip() else selectors.visible_patient_count(request.user)
         return _paginated(self, request, patients, PatientOutput, "api:registry_patients", count)
@@ -177,6 +185,9 @@ class PatientSearchApi(GenericAPIView):
         _require_clinical(request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        refused = selectors.identity_search_refused(request.user, data.validated_data["query"])
+        if refused:
+            raise serializers.ValidationError({"query": refused})
         patients = selectors.patient_search(user=request.user, query=data.validated_data["query"])
         return _paginated(self, request, patients, PatientOutput, "api:registry_patient_search")
 

@@ -133,10 +133,31 @@ def can_edit_patient(user: User, patient: Patient) -> bool:
 
 
 def shows_national_id(user: User, patient: Patient) -> bool:
-    """The national ID is shown in full only to clinical roles at the patient's
-    institutions (issue #4); it is masked for everyone else who may see the patient."""
+    """The national ID is shown in full only to the treating clinicians: clinicians at the
+    patient's institutions (issue #4: "clinical roles at the patient's institutions";
+    issue #5: "the national ID and name stay with the treating clinicians", so not the
+    trial coordinators). It is masked for everyone else who may see the patient."""
     own = set(_user_institutions(user).values())
-    return user.role in CLINICAL_ROLES and any(code in own for code in patient_institution_codes(patient))
+    return user.role == Role.CLINICIAN and any(code in own for code in patient_institution_codes(patient))
+
+
+def shows_names(user: User) -> bool:
+    """Trial coordinators work by register number (issue #5): they see the register facts
+    of their institutions' patients, never the name; nor can they search by name or
+    national ID, which would tell them who is a patient."""
+    return user.role != Role.COORDINATOR
+
+
+IDENTITY_FIELDS = {"full_name", "national_id"}
+
+
+def identity_search_refused(user: User, query: str) -> str:
+    """The message when this member may not search this way, else ""."""
+    query = query.strip()
+    if not query or shows_names(user) or REGISTER_NUMBER_QUERY.match(query.upper()):
+        return ""
+    return "Trial coordinators search by register number (NB-…); names and national IDs stay with the " \
+           "treating clinicians."
 
 
 def reporting_institution(user: User, patient: Patient) -> Institution:
@@ -146,6 +167,7 @@ def reporting_institution(user: User, patient: Patient) -> Institution:
 
 
 NATIONAL_ID_PATTERN = re.compile(r"^\d{6}\s?\d{5}$")
+REGISTER_NUMBER_QUERY = re.compile(r"^NB-?[0-9A-Z]{4}(-?[0-9A-Z]{1,4})?$")
 
 
 def looks_like_national_id(query: str) -> bool:
@@ -159,16 +181,20 @@ def patient_search(*, user: User, query: str = "") -> QuerySet[Patient]:
     query = query.strip()
     if not query:
         pass
+    elif identity_search_refused(user, query):
+        return _with_institutions(patients.none()).order_by("register_number")
     elif looks_like_national_id(query):
         patients = patients.filter(national_id="".join(query.split()))
-    elif re.match(r"^NB-?[0-9A-Z]{4}(-?[0-9A-Z]{1,4})?$", query.upper()):
+    elif REGISTER_NUMBER_QUERY.match(query.upper()):
         compact = query.upper().replace("-", "").removeprefix("NB")
         number = f"NB-{compact[:4]}-{compact[4:]}" if len(compact) > 4 else f"NB-{compact}"
         patients = patients.filter(register_number__startswith=number)
     else:
         for word in normalise_name(query).split():
             patients = patients.filter(search_name__contains=word)
-    return _with_institutions(patients).order_by("search_name", "id")
+    # Ordered by name, except for those who may not see names (the order would hint at them).
+    order = ("search_name", "id") if shows_names(user) else ("register_number",)
+    return _with_institutions(patients).order_by(*order)
 
 
 def _with_institutions(patients: QuerySet[Patient], *, names: bool = False) -> QuerySet[Patient]:
@@ -362,7 +388,7 @@ HIDDEN_IN_HISTORY = {"id", "version", "markers_version", "search_name", "updated
                      "pgh_obj", "episode", "patient", "acknowledged_warnings"}
 
 
-def patient_history(patient: Patient, *, limit: int = 500) -> list[dict]:
+def patient_history(patient: Patient, *, limit: int = 500, hide_identity: bool = False) -> list[dict]:
     """Every change to the patient's record (all sections), newest first: who, when,
     what (field by field) and why. The events are django-pghistory's trigger-written
     snapshots; services put the patient and the reason into their context."""
@@ -381,6 +407,8 @@ def patient_history(patient: Patient, *, limit: int = 500) -> list[dict]:
             k: [None, v] for k, v in (event.pgh_data or {}).items()}
         changes = []
         for field, (old, new) in data.items():
+            if hide_identity and field in IDENTITY_FIELDS:
+                continue
             if field in HIDDEN_IN_HISTORY or field.startswith("pgh_") or (old in (None, "", []) and new in (None, "", [])):
                 continue
             try:

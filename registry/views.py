@@ -113,12 +113,14 @@ def patient_list(request):
     if request.method == "GET" and selectors.looks_like_national_id(query):
         messages.error(request, "Search for a national ID with the search box: it must not appear in a URL.")
         return redirect("registry:patient_list")
+    refused = selectors.identity_search_refused(request.user, query)
     page = selectors.patient_page(user=request.user, query=query, page_number=request.GET.get("page"),
                                   per_page=PAGE_SIZE)
     patient_access_log(request, patient_ids=[p.pk for p in page], page="registry:patient_list")
     context = {"form": form, "page": page, "query": query, "cap": selectors.SEARCH_COUNT_CAP,
                "patients_url": reverse("registry:patient_list") + "patients/",
-               "can_register": request.user.role == Role.CLINICIAN}
+               "can_register": request.user.role == Role.CLINICIAN, "show_names": selectors.shows_names(request.user),
+               "refused": refused}
     if request.headers.get("HX-Request"):
         return render(request, "registry/patient_list.html#results", context)
     return render(request, "registry/patient_list.html", context)
@@ -159,7 +161,7 @@ def patient_detail(request, register_number: str):
         "patient": patient,
         "episodes": episodes,
         "timeline": selectors.timeline(patient, episodes),
-        "show_national_id": selectors.shows_national_id(user, patient),
+        "show_national_id": selectors.shows_national_id(user, patient), "show_name": selectors.shows_names(user),
         "can_edit": user.role == Role.CLINICIAN,  # and may see the patient: patient_get passed
         "can_reopen": user.role == Role.COORDINATOR or user.is_consortium_admin,
         "sections": SECTION_LABELS,
@@ -331,7 +333,8 @@ def episode_reopen(request, register_number: str, episode_id: int):
 def patient_history(request, register_number: str):
     patient = _patient(request, register_number, "registry:patient_history")
     return render(request, "registry/history.html", {
-        "patient": patient, "events": selectors.patient_history(patient),
+        "patient": patient,
+        "events": selectors.patient_history(patient, hide_identity=not selectors.shows_names(request.user)),
         "show_national_id": selectors.shows_national_id(request.user, patient)})
 
 

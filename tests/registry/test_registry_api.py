@@ -127,8 +127,9 @@ def test_episode_rules_warnings_conflicts_and_lock(api, client):
     assert post(client, f"{API}/episodes/{episode_id}/reopen/", {"reason": ""}).status_code == 400
     reopened = post(client, f"{API}/episodes/{episode_id}/reopen/", {"reason": "Wrong laterality"})
     assert reopened.status_code == 200 and reopened.json()["status"] == "draft"
-    # The coordinator sees the national ID (clinical role at the patient's hospital).
-    assert client.get(f"{API}/patients/{number}/").json()["national_id"] == "12829499914"
+    # The coordinator works by register number: national ID masked, no name (issue #5).
+    seen = client.get(f"{API}/patients/{number}/").json()
+    assert seen["national_id"] == "128294*****" and seen["full_name"] == ""
 
 
 def test_admin_sees_the_national_id_masked(client, db):
