@@ -3,6 +3,7 @@ against an older version (EditConflict -> 409), keeps who/when/what in pghistory
 context, and re-matches after the transaction commits when what matching reads changed."""
 
 import json
+import logging
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 import pghistory
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,6 +23,8 @@ from . import criteria as C
 from . import ctgov, selectors
 from .models import CloseReason, Match, ReviewEvent, Step, Trial, TrialArm, TrialSite, TrialStatus
 
+logger = logging.getLogger(__name__)
+
 
 def _require_coordinator(by: User) -> None:
     if not selectors.works_trials(by):
@@ -29,9 +32,19 @@ def _require_coordinator(by: User) -> None:
 
 
 def _rematch_trial(trial_id: int) -> None:
+    """Queue the trial's re-match after commit. With the broker unreachable the save
+    stands (it is committed) and the nightly re-match catches up; logged, not raised."""
+    from kombu.exceptions import OperationalError
+
     from .tasks import rematch_trial
 
-    transaction.on_commit(lambda: rematch_trial.delay(trial_id))
+    def queue():
+        try:
+            rematch_trial.delay(trial_id)
+        except OperationalError:
+            logger.exception("trials: could not queue the re-match of trial %s", trial_id)
+
+    transaction.on_commit(queue)
 
 
 # --- Import -------------------------------------------------------------------------
@@ -92,7 +105,9 @@ def _import_document(name: str, document, report: ImportReport, by) -> None:
             parsed = ctgov.parse_study(record)
             with transaction.atomic():  # one record whole or not at all; the rest go on
                 created = trial_upsert(parsed=parsed, by=by)
-        except (ctgov.UnreadableRecord, ValidationError, ValueError, KeyError, TypeError) as error:
+        except (ctgov.UnreadableRecord, ValidationError, ValueError, KeyError, TypeError, DatabaseError) as error:
+            # DatabaseError: e.g. a value longer than its column; that record's savepoint
+            # rolled back, the rest of the file still imports.
             report.problems.append(f"{where}: {error}")
             continue
         (report.added if created else report.updated).append(parsed["nct_id"])
@@ -121,6 +136,13 @@ def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
         if created:
             trial = Trial(nct_id=parsed["nct_id"], source=Trial.Source.CTGOV)
         old_status = trial.overall_status
+        if trial.criteria_encoded_at:
+            # The coordinator's criteria are kept, but a changed age or sex on the record is said.
+            for name in ("minimum_age", "maximum_age", "sex"):
+                if getattr(trial, name) != fields[name]:
+                    fields["import_warnings"].append(
+                        f"{name.replace('_', ' ')} changed on ClinicalTrials.gov from {getattr(trial, name)!r} to "
+                        f"{fields[name]!r}; the encoded criteria were kept: review them")
         for name, value in fields.items():
             setattr(trial, name, value)
         if trial.overall_status not in TrialStatus.values:

@@ -1,27 +1,51 @@
 """Background matching. Thin: take ids, call one engine entry point; idempotent (the
 engine diffs, so a retry or a duplicate writes nothing new) and acks_late (a worker lost
-mid-run leaves the task queued)."""
+mid-run leaves the task queued).
+
+Runs never overlap: each holds one PostgreSQL advisory lock, so the nightly run and a
+patient's re-match cannot both insert the same match or write results computed from
+older data over fresher ones; a run that still collides (IntegrityError) or deadlocks is
+retried, and the retry diffs again."""
+
+from contextlib import contextmanager
 
 from celery import shared_task
+from django.db import IntegrityError, OperationalError, connection
 
 from . import engine
 
-RETRY = {"acks_late": True, "autoretry_for": (ConnectionError, OSError), "retry_backoff": True, "max_retries": 5}
+RETRY = {"acks_late": True, "autoretry_for": (ConnectionError, OSError, IntegrityError, OperationalError),
+         "retry_backoff": True, "max_retries": 5}
+MATCHING_LOCK = 5_202_611  # any constant shared by all matching runs
+
+
+@contextmanager
+def one_run_at_a_time():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [MATCHING_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [MATCHING_LOCK])
 
 
 @shared_task(**RETRY)
 def rematch_patient(patient_id: int) -> dict:
     """After a register change to this patient (registry.signals.register_changed)."""
-    return vars(engine.match_patient(patient_id))
+    with one_run_at_a_time():
+        return vars(engine.match_patient(patient_id))
 
 
 @shared_task(**RETRY)
 def rematch_trial(trial_id: int) -> dict:
     """After a trial's criteria or status changed."""
-    return vars(engine.match_trial(trial_id))
+    with one_run_at_a_time():
+        return vars(engine.match_trial(trial_id))
 
 
 @shared_task(**RETRY)
 def rematch_all() -> dict:
     """Nightly (beat): everything, which also catches patients crossing an age limit."""
-    return vars(engine.match_all())
+    with one_run_at_a_time():
+        return vars(engine.match_all())
