@@ -85,11 +85,14 @@ def test_arm_level_criteria_match_per_arm():
 def test_only_open_trials_and_living_patients():
     closed = trial(RECURRENT_GBM, status="COMPLETED")
     not_encoded = trial(RECURRENT_GBM, encoded=False)
+    recruiting = trial(RECURRENT_GBM)
     _, dead = recurrent_gbm_patient(patient={"alive": False})
     _, alive = recurrent_gbm_patient()
     engine.match_all()
     assert not Match.objects.filter(trial__in=[closed, not_encoded]).exists()
     assert not Match.objects.filter(episode=dead).exists()
+    # The same patient alive is matched to the open trial, so the rule above is not vacuous.
+    assert Match.objects.filter(episode=alive, trial=recruiting).exists()
 
 
 def test_coordinator_step_survives_and_changed_outcome_is_flagged():
