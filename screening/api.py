@@ -176,7 +176,8 @@ class ShipmentOutput(serializers.ModelSerializer):
         return ExcursionOutput(self._status(obj).excursions, many=True).data
 
     def get_custody_gaps(self, obj) -> list[str]:
-        return selectors.custody_gaps(list(obj.handovers.all()))
+        return selectors.custody_gaps(list(obj.handovers.all()),
+                                      received=selectors.has_related(obj.sample, "receipt"))
 
 
 class UploadOutput(serializers.ModelSerializer):

@@ -237,6 +237,7 @@ class HandOver(models.Model):
         ordering = ["at", "id"]
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
 class LoggerUpload(models.Model):
     """A temperature logger's CSV, kept by its SHA-256 so the same file is not taken twice."""
 
@@ -301,8 +302,9 @@ class Receipt(models.Model):
 
 
 class ShipmentAlert(models.Model):
-    """A shipment nearing or passing its window, or a reading out of range: raised once
-    per shipment and kind, however often the beat task runs."""
+    """A shipment nearing or passing its window, or an excursion out of range: raised once
+    per event however often the beat task runs (the window alerts once per shipment; a
+    temperature alert once per excursion, keyed by when it began)."""
 
     class Kind(models.TextChoices):
         WINDOW_NEAR = "window_near", "Nearing the viability window"
@@ -311,12 +313,14 @@ class ShipmentAlert(models.Model):
 
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    event = models.CharField(max_length=40, blank=True, default="",
+                             help_text="Which event of its kind: an excursion's start (UTC, ISO).")
     message = models.TextField()
     raised_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-raised_at"]
-        constraints = [models.UniqueConstraint(fields=["shipment", "kind"], name="one_alert_per_kind")]
+        constraints = [models.UniqueConstraint(fields=["shipment", "kind", "event"], name="one_alert_per_event")]
 
 
 class Notification(models.Model):

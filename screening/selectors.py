@@ -92,7 +92,9 @@ def request_samples(request: ScreeningRequest) -> list[Sample]:
 
 
 def current_sample(request: ScreeningRequest) -> Sample | None:
-    return Sample.objects.filter(request=request).order_by("-collected_at", "-id").first()
+    # The newest registered: a replacement may have been collected earlier than the
+    # rejected one (a spare piece from the same operation).
+    return Sample.objects.filter(request=request).order_by("-id").first()
 
 
 def sample_get(*, user: User, sample_id: int) -> Sample:
@@ -179,6 +181,9 @@ def shipment_status(shipment: Shipment, *, now: datetime | None = None, readings
     percent = 100 * elapsed / window
     if readings is None:
         readings = list(shipment.readings.order_by("at"))
+    # Only readings in transport count as excursions: a logger started in the ward or read
+    # out at the lab logs room temperature before dispatch and after arrival.
+    readings = [r for r in readings if shipment.dispatched_at <= r.at <= end]
     return ShipmentStatus(
         elapsed_hours=elapsed, window_hours=window, percent=percent, hours_left=window - elapsed,
         near=percent >= sample_type.warning_percent, passed=elapsed >= window,
@@ -230,10 +235,14 @@ def _same_person(a: str, b: str) -> bool:
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
-def custody_gaps(handovers) -> list[str]:
+def custody_gaps(handovers, *, received: bool = False) -> list[str]:
     """Breaks in the chain (screening.md §2: each receiver is the next giver): a hand-over
-    with no receiver, or one whose giver is not who last received the package."""
+    with no receiver, or one whose giver is not who last received the package; and a
+    received shipment with no hand-over at all (nobody recorded carrying it)."""
     problems = []
+    if received and not handovers:
+        problems.append("Gap in custody: the sample was received but no hand-over was recorded between dispatch "
+                        "and receipt.")
     previous = None
     for number, handover in enumerate(handovers, start=1):
         when = timezone.localtime(handover.at).strftime("%d.%m.%Y %H:%M")
@@ -274,8 +283,10 @@ def request_timeline(request: ScreeningRequest, samples: list[Sample], events: l
                                              f"Hand-over at {handover.place}: {handover.giver} → "
                                              f"{handover.receiver or 'NO RECEIVER'}", str(handover.entered_by),
                                              error=not handover.receiver))
-            for problem in custody_gaps(handovers):
-                entries.append(TimelineEntry(handovers[-1].at, "custody-gap", problem, error=True))
+            received = has_related(sample, "receipt")
+            for problem in custody_gaps(handovers, received=received):
+                at = handovers[-1].at if handovers else sample.receipt.arrived_at
+                entries.append(TimelineEntry(at, "custody-gap", problem, error=True))
         receipt = sample.receipt if has_related(sample, "receipt") else None
         if receipt:
             entries.append(TimelineEntry(receipt.arrived_at, "receipt",

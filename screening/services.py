@@ -217,6 +217,9 @@ def request_transition(*, request: ScreeningRequest, to: str, by: User, note: st
             raise ValidationError({"expected_sample_date": "Give the day the lab expects the sample."})
         request.expected_sample_date = expected_sample_date
     part = TRANSITIONS[request.state][to]
+    if to == State.REJECTED:  # rejected after receipt (e.g. the culture failed): the receipt says so too
+        sample = selectors.current_sample(request)
+        Receipt.objects.filter(sample=sample).update(accepted=False, rejection_reason=note.strip())
     _move(request, to=to, by=by, note=note.strip())
     # The other side hears of it: the lab's moves go to the clinicians, and back.
     recipients = selectors.request_clinicians(request) if part == LAB else selectors.lab_scientists(request.lab_id)
@@ -309,7 +312,8 @@ def reading_add(*, shipment: Shipment, by: User, at: datetime, celsius) -> Tempe
     if TemperatureReading.objects.filter(shipment=shipment, at=at).exists():
         raise ValidationError({"at": f"There is already a reading at {timezone.localtime(at):%d.%m.%Y %H:%M:%S}."})
     _check_celsius(Decimal(str(celsius)), field="celsius")
-    return TemperatureReading.objects.create(shipment=shipment, at=at, celsius=celsius, entered_by=by)
+    with _history(by, shipment.sample.request):
+        return TemperatureReading.objects.create(shipment=shipment, at=at, celsius=celsius, entered_by=by)
 
 
 def _check_celsius(value: Decimal, *, field: str, line: int | None = None) -> None:
@@ -439,6 +443,11 @@ def logger_upload(*, shipment: Shipment, by: User, content: bytes, filename: str
     except UnicodeDecodeError:
         raise ValidationError({"file": "The file is not UTF-8 text."}) from None
     parsed = parse_logger_csv(text, time_zone=time_zone)
+    with _history(by, shipment.sample.request):
+        return _store_log(shipment, by, parsed, digest, filename)
+
+
+def _store_log(shipment: Shipment, by: User, parsed: ParsedLog, digest: str, filename: str) -> LoggerUpload:
     upload = LoggerUpload.objects.create(shipment=shipment, sha256=digest, filename=filename[:200],
                                          device_serial=parsed.device_serial[:100], time_zone=parsed.time_zone,
                                          readings=len(parsed.readings), uploaded_by=by)
@@ -503,21 +512,24 @@ def _notify(request: ScreeningRequest, *, recipients, text: str, alert: Shipment
     Notification.objects.bulk_create([Notification(user=u, request=request, alert=alert, text=text) for u in users],
                                      ignore_conflicts=True)
     link = request.get_absolute_url()
-    transaction.on_commit(lambda: [send_mail(subject or f"NBTC screening request {request.pk}",
-                                             f"{text}\n\nSee {link}", None, [u.email]) for u in users])
+    for user in users:
+        # One robust callback per member: a mail server refusing one address neither loses
+        # the others' mails nor turns the committed change into an error page (it is logged).
+        transaction.on_commit(lambda email=user.email: send_mail(
+            subject or f"NBTC screening request {request.pk}", f"{text}\n\nSee {link}", None, [email]), robust=True)
 
 
 def alert_recipients(request: ScreeningRequest, shipment: Shipment) -> list[User]:
     """The sender (who requested, who dispatched) and the lab's scientists."""
-    senders = {request.requested_by, shipment.dispatched_by}
+    senders = {u for u in (request.requested_by, shipment.dispatched_by) if u.is_active}
     return sorted(senders | set(selectors.lab_scientists(request.lab_id)), key=lambda u: u.pk)
 
 
 @transaction.atomic
 def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
-    """Raise each alert a shipment in transit has earned by `now`, once per kind: near
-    the window (the sample type's warning share elapsed), past it, or a reading out of
-    range. Returns the alerts raised now. Takes `now` so tests use a fixed clock."""
+    """Raise each alert a shipment in transit has earned by `now`, once per event: near
+    the window (the sample type's warning share elapsed), past it, or each excursion out
+    of range. Returns the alerts raised now. Takes `now` so tests use a fixed clock."""
     raised = []
     # Two queries for all open shipments (readings and earlier alerts prefetched), not per shipment.
     for shipment in selectors.open_shipments().prefetch_related("readings", "alerts"):
@@ -526,26 +538,25 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
         sample, request = shipment.sample, shipment.sample.request
         wanted = []
         if status.passed:
-            wanted.append((ShipmentAlert.Kind.WINDOW_PASSED,
+            wanted.append((ShipmentAlert.Kind.WINDOW_PASSED, "",
                            f"Sample {sample.label_id} ({request.patient.register_number}) has passed its "
                            f"{sample.sample_type.viability_hours} h viability window "
                            f"({status.elapsed_hours:.1f} h since collection)."))
         if status.near:
-            wanted.append((ShipmentAlert.Kind.WINDOW_NEAR,
+            wanted.append((ShipmentAlert.Kind.WINDOW_NEAR, "",
                            f"Sample {sample.label_id} ({request.patient.register_number}) is at "
                            f"{status.percent:.0f} % of its {sample.sample_type.viability_hours} h viability window: "
                            f"{status.hours_left:.1f} h left."))
-        if status.excursions:
-            first = status.excursions[0]
-            wanted.append((ShipmentAlert.Kind.TEMPERATURE,
+        for excursion in status.excursions:  # each excursion is its own event
+            wanted.append((ShipmentAlert.Kind.TEMPERATURE, excursion.start.astimezone(dt_timezone.utc).isoformat(),
                            f"Sample {sample.label_id} ({request.patient.register_number}): temperature out of "
                            f"{sample.sample_type.min_celsius}–{sample.sample_type.max_celsius} °C from "
-                           f"{timezone.localtime(first.start):%d.%m.%Y %H:%M}, extreme {first.extreme} °C."))
-        existing = {alert.kind for alert in shipment.alerts.all()}
-        for kind, message in wanted:
-            if kind in existing:
+                           f"{timezone.localtime(excursion.start):%d.%m.%Y %H:%M}, extreme {excursion.extreme} °C."))
+        existing = {(alert.kind, alert.event) for alert in shipment.alerts.all()}
+        for kind, event, message in wanted:
+            if (kind, event) in existing:
                 continue
-            alert, created = ShipmentAlert.objects.get_or_create(shipment=shipment, kind=kind,
+            alert, created = ShipmentAlert.objects.get_or_create(shipment=shipment, kind=kind, event=event,
                                                                  defaults={"message": message, "raised_at": now})
             if created:
                 raised.append(alert)

@@ -256,7 +256,8 @@ def shipment_detail(request, shipment_id: int):
     return render(request, "screening/shipment_detail.html", {
         "shipment": shipment, "sample": shipment.sample, "req": screening_request, "status": status,
         "readings": readings, "chart": selectors.temperature_chart(shipment, readings),
-        "handovers": handovers, "gaps": selectors.custody_gaps(handovers),
+        "handovers": handovers, "gaps": selectors.custody_gaps(
+            handovers, received=selectors.has_related(shipment.sample, "receipt")),
         "uploads": list(shipment.uploads.all()), "alerts": list(shipment.alerts.all()), **forms,
         "can_enter": (registry_selectors.can_edit_patient(request.user, screening_request.patient)
                       or selectors.is_lab_scientist_of(request.user, screening_request.lab_id)),

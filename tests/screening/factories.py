@@ -121,7 +121,7 @@ def bring_to(world: World, state: str, *, collected_hours_ago: float = 6) -> Scr
                                        expected_arrival=sample.collected_at + timedelta(hours=8))
         elif step in ("receive", "reject"):
             sample = request.samples.get()
-            services.receipt_record(sample=sample, by=world.lab, arrived_at=timezone.now() - timedelta(minutes=5),
+            services.receipt_record(sample=sample, by=world.lab, arrived_at=timezone.now() - timedelta(seconds=1),
                                     condition="intact", arrival_celsius=Decimal("5.0"), accepted=step == "receive",
                                     viable_cell_count=2_400_000 if step == "receive" else None,
                                     viability_percent=Decimal("87.5") if step == "receive" else None,

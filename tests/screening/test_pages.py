@@ -145,6 +145,14 @@ def test_the_shipment_page_charts_the_trace_and_refuses_a_bad_logger_file_naming
 
     world = make_world(with_totp=True)
     shipment = bring_to(world, State.IN_TRANSIT).samples.get().shipment
+    # The logger file is from 1 March 2026, 08:00-08:15 Oslo: the shipment travelled then
+    # (only readings in transport count as excursions).
+    from datetime import UTC, datetime
+
+    from screening.models import Sample, Shipment
+
+    Sample.objects.filter(pk=shipment.sample_id).update(collected_at=datetime(2026, 3, 1, 5, 0, tzinfo=UTC))
+    Shipment.objects.filter(pk=shipment.pk).update(dispatched_at=datetime(2026, 3, 1, 6, 0, tzinfo=UTC))
     sign_in(client, world.clinician)
     refused = client.post(shipment.get_absolute_url(), {
         "action": "upload", "time_zone": "Europe/Oslo",

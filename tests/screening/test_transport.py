@@ -235,3 +235,57 @@ def test_receipt_needs_viability_to_accept_and_a_reason_to_reject():
         services.receipt_record(sample=sample, by=world.lab, arrived_at=sample.collected_at, condition="intact",
                                 arrival_celsius=4, accepted=True, viable_cell_count=1, viability_percent=50)
     assert "before it was dispatched" in too_early.value.message_dict["arrived_at"][0]
+
+
+@pytest.mark.django_db
+def test_each_excursion_alerts_once_and_readings_outside_transport_do_not(django_capture_on_commit_callbacks):
+    """Two separate excursions on the road are two events, each alerted once; the ward's
+    and the lab's room temperature before dispatch and after arrival is no excursion; an
+    inactive sender is not mailed."""
+    from datetime import timedelta
+
+    world = make_world()
+    request = bring_to(world, State.IN_TRANSIT)
+    shipment = request.samples.get().shipment
+    start = shipment.dispatched_at
+    for minutes, celsius in ((-30, 21.0), (10, 4.0), (20, 9.5), (30, 4.2), (40, 11.0), (50, 4.4)):
+        services.reading_add(shipment=shipment, by=world.clinician, at=start + timedelta(minutes=minutes),
+                             celsius=celsius)
+    world.clinician.is_active = False  # the requester has left
+    world.clinician.save()
+    now = start + timedelta(hours=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        raised = services.shipments_check(now=now)
+    temperature = [a for a in raised if a.kind == ShipmentAlert.Kind.TEMPERATURE]
+    assert len(temperature) == 2  # 9.5 °C at +20 min and 11.0 °C at +40 min; not the 21 °C before dispatch
+    assert "extreme 9.5" in temperature[0].message + temperature[1].message
+    assert all(world.clinician.email not in m.to for m in mail.outbox)
+    assert len(mail.outbox) == 2 * len(selectors.lab_scientists(request.lab_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.shipments_check(now=now + timedelta(minutes=5)) == []
+    # A third excursion later on is a new event.
+    services.reading_add(shipment=shipment, by=world.lab, at=start + timedelta(minutes=70), celsius=12.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = services.shipments_check(now=now + timedelta(minutes=15))
+    assert [a.kind for a in again] == [ShipmentAlert.Kind.TEMPERATURE]
+
+
+@pytest.mark.django_db
+def test_a_received_shipment_with_no_hand_over_shows_a_custody_gap():
+    world = make_world()
+    request = bring_to(world, State.RECEIVED)
+    sample = request.samples.get()
+    assert not sample.shipment.handovers.exists()
+    timeline = selectors.request_timeline(request, selectors.request_samples(request),
+                                          list(request.transitions.all()))
+    assert any(e.error and "no hand-over was recorded" in e.text for e in timeline)
+
+
+@pytest.mark.django_db
+def test_rejecting_after_receipt_marks_the_receipt_rejected():
+    world = make_world()
+    request = bring_to(world, State.RECEIVED)
+    services.request_transition(request=request, to=State.REJECTED, by=world.lab, note="Culture contaminated.")
+    receipt = request.samples.get().receipt
+    receipt.refresh_from_db()
+    assert receipt.accepted is False and receipt.rejection_reason == "Culture contaminated."
