@@ -6,7 +6,7 @@ routes are read from the URLconf, so a new route is covered the day it is added.
 
 import pytest
 
-from consortium.models import Role
+from consortium.models import AccessLog, Role
 from screening import services
 from screening.models import (
     AnalysisRun,
@@ -96,8 +96,10 @@ def test_every_route_answers_the_requests_own_parties(client, received, party):
     """Not 404 for the patient's clinician and coordinator and the lab's scientist, so the
     test above proves the rule, not broken URLs; and never the patient's name there."""
     world, request = received
-    sign_in(client, getattr(world, party))
+    member = getattr(world, party)
+    sign_in(client, member)
     for route, name in ROUTES:
+        logged = AccessLog.objects.filter(user=member, patient_id=request.patient_id).count()
         response = client.get(_fill(route, request))
         if name == "request_create" and party == "lab":
             assert response.status_code == 404  # lab scientists see no register patient
@@ -105,3 +107,6 @@ def test_every_route_answers_the_requests_own_parties(client, received, party):
         assert response.status_code in (200, 302, 403, 405), f"GET {route} -> {response.status_code}"
         body = response.content.decode(errors="replace")
         assert "Kari Nordmann" not in body and request.patient.national_id not in body
+        if response.status_code == 200 and request.patient.register_number in body:
+            # Every page or endpoint that shows the patient wrote the access log.
+            assert AccessLog.objects.filter(user=member, patient_id=request.patient_id).count() > logged, route
