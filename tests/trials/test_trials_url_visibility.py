@@ -6,7 +6,7 @@ read from the URLconf, so a new route is covered the day it is added."""
 
 import pytest
 
-from consortium.models import Role
+from consortium.models import AccessLog, Role
 from tests.conftest import make_member, sign_in, url_routes
 from tests.trials.factories import RECURRENT_GBM, episode, patient, trial
 from trials import engine
@@ -77,12 +77,17 @@ def test_every_route_is_reachable_for_the_patients_own_hospital(client, hus_matc
     """The same routes answer for the HUS coordinator (and the reply for the HUS
     clinician), so the test above proves the institution rule, not broken URLs."""
     t, p, match = hus_match
-    sign_in(client, make_member(role, institutions=("HUS",), with_totp=True))
+    member = make_member(role, institutions=("HUS",), with_totp=True)
+    sign_in(client, member)
     for route, name in ROUTES:
         path = _fill(route, t, match)
         method = "post" if name in {"match_reply", "trials_match_reply", "trials_match_steps", "trial_status",
                                     "trials_matches_steps"} else "get"
+        logged = AccessLog.objects.filter(user=member, patient_id=p.pk).count()
         response = getattr(client, method)(path)
+        if response.status_code == 200 and p.register_number in response.content.decode(errors="replace"):
+            # Every page or endpoint that shows the patient wrote the access log.
+            assert AccessLog.objects.filter(user=member, patient_id=p.pk).count() > logged, path
         if role == Role.COORDINATOR:
             expected = {200, 302, 400} if name not in {"match_reply", "trials_match_reply"} else {404}
         else:
