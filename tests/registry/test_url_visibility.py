@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-from consortium.models import Institution, Role
+from consortium.models import AccessLog, Institution, Role
 from registry.models import (
     FollowUp,
     MolecularMarker,
@@ -110,5 +110,10 @@ def test_every_register_route_is_reachable_for_the_patients_own_clinician(client
         path = _fill(route, patient, episode, rows)
         method = "post" if name in {"episode_submit", "section_delete", "draft_autosave", "draft_discard",
                                     "registry_patient_search", "registry_submit", "registry_reopen"} else "get"
+        logged = AccessLog.objects.filter(user=member, patient_id=patient.pk).count()
         response = getattr(client, method)(path)
         assert response.status_code in (200, 302, 400, 403), f"{method.upper()} {path} -> {response.status_code}"
+        if method == "get" and response.status_code == 200 and \
+                patient.register_number in response.content.decode(errors="replace"):
+            # Every page or endpoint that shows the patient wrote the access log.
+            assert AccessLog.objects.filter(user=member, patient_id=patient.pk).count() > logged, path
