@@ -11,8 +11,9 @@ register is unknown, never not met, and the reason says what to record or test."
 
 import copy
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
+from operator import attrgetter, itemgetter
 
 import jsonschema
 from dateutil.relativedelta import relativedelta
@@ -253,6 +254,18 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+def _age_ok(low, high, birth: date, today: date) -> bool:
+    ok = True
+    if low is not None:
+        ok &= birth <= months_before(today, round(low * 12))
+    if high is not None:
+        if float(high).is_integer():
+            ok &= birth > months_before(today, (int(high) + 1) * 12)
+        else:
+            ok &= birth >= months_before(today, round(high * 12))
+    return ok
+
+
 def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
     """(verdict, register value used, reason)."""
     kind = leaf["type"]
@@ -282,15 +295,7 @@ def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
         # Limits are inclusive, as ClinicalTrials.gov states them ("18 Years" to "70 Years":
         # from the 18th birthday until the day before the 71st). Fractional limits (months)
         # compare the exact date.
-        ok = True
-        if low is not None:
-            ok &= f.birth_date <= months_before(today, round(low * 12))
-        if high is not None:
-            if float(high).is_integer():
-                ok &= f.birth_date > months_before(today, (int(high) + 1) * 12)
-            else:
-                ok &= f.birth_date >= months_before(today, round(high * 12))
-        return (MET if ok else NOT_MET), f"{years} years", ""
+        return (MET if _age_ok(low, high, f.birth_date, today) else NOT_MET), f"{years} years", ""
     if kind == "sex":
         if f.sex not in ("female", "male"):
             return UNKNOWN, "not recorded", "Record the patient's sex."
@@ -358,20 +363,114 @@ def evaluate(node, f: Facts, today: date, out: list, negated: bool = False) -> s
     """Kleene's three-valued logic; appends one verdict row per leaf to `out`."""
     if "all" in node or "any" in node:
         results = [evaluate(child, f, today, out, negated) for child in node.get("all", node.get("any"))]
-        absorbing = NOT_MET if "all" in node else MET
-        if absorbing in results:
-            return absorbing
-        return UNKNOWN if UNKNOWN in results else (MET if "all" in node else NOT_MET)
+        return _combine("all" in node, results)
     if "not" in node:
         return NEGATE[evaluate(node["not"], f, today, out, not negated)]
     verdict, value, reason = evaluate_leaf(node, f, today)
+    out.append(verdict_row(node, negated, verdict, value, reason))
+    return verdict
+
+
+def _combine(is_all: bool, results: list) -> str:
+    absorbing = NOT_MET if is_all else MET
+    if absorbing in results:
+        return absorbing
+    return UNKNOWN if UNKNOWN in results else (MET if is_all else NOT_MET)
+
+
+def verdict_row(leaf, negated: bool, verdict: str, value: str, reason: str) -> dict:
     shown = verdict
     if negated:  # the row reads as the negated criterion ("no prior bevacizumab": met)
         shown = NEGATE[verdict]
         reason = (reason + " " if reason else "") + "Negated criterion: the patient must NOT have this."
-    text = node.get("_negated_text" if negated else "_text") or describe_leaf(node, negated)
-    out.append({"criterion": text, "verdict": shown, "value": value, "reason": reason})
-    return verdict
+    text = leaf.get("_negated_text" if negated else "_text") or describe_leaf(leaf, negated)
+    return {"criterion": text, "verdict": shown, "value": value, "reason": reason}
+
+
+def _kleene(node, verdicts) -> str:
+    """The node's verdict from its leaves' verdicts (an iterator, depth first)."""
+    if "all" in node or "any" in node:
+        return _combine("all" in node, [_kleene(child, verdicts) for child in node.get("all", node.get("any"))])
+    if "not" in node:
+        return NEGATE[_kleene(node["not"], verdicts)]
+    return next(verdicts)
+
+
+def _signed_leaves(node, negated: bool = False):
+    """(leaf, negated) depth first: the order evaluate() lists the rows in."""
+    if "all" in node or "any" in node:
+        for child in node.get("all", node.get("any")):
+            yield from _signed_leaves(child, negated)
+    elif "not" in node:
+        yield from _signed_leaves(node["not"], not negated)
+    else:
+        yield node, negated
+
+
+# What each kind of leaf reads from the facts: evaluate_leaf's result depends on this key
+# alone (for a given leaf and day), so it is worked out once per distinct key.
+_LEAF_KEYS = {
+    "diagnosis": lambda leaf, today: attrgetter("diagnosis"),
+    "grade": lambda leaf, today: attrgetter("who_grade"),
+    "marker": lambda leaf, today: (lambda f, m=leaf["marker"]: f.markers.get(m)),
+    # Not the birth date itself (thousands of distinct ones): what the verdict depends on.
+    "age": lambda leaf, today: _age_key(leaf.get("min_years"), leaf.get("max_years"), today),
+    "sex": lambda leaf, today: attrgetter("sex"),
+    "performance": lambda leaf, today: attrgetter("ecog", "karnofsky"),
+    "setting": lambda leaf, today: (lambda f: (not f.follow_ups, f.progressions)),
+    "prior_treatment": lambda leaf, today: (lambda f, r=leaf["regimen"]: r in f.regimens),
+    "radiotherapy_ended": lambda leaf, today: (lambda f: tuple(f.radiotherapy_ends)),
+    "resection": lambda leaf, today: attrgetter("extent"),
+}
+
+
+def _age_key(low, high, today):
+    by_birth: dict = {}
+
+    def key(f):
+        found = by_birth.get(f.birth_date)
+        if found is None:
+            found = by_birth[f.birth_date] = (age_on(f.birth_date, today), _age_ok(low, high, f.birth_date, today))
+        return found
+
+    return key
+
+
+class Compiled:
+    """A criteria node prepared for checking many episodes on one day, with evaluate()'s
+    verdict and rows: each leaf's row is built once per distinct value it reads (most
+    episodes share them), and the node's verdict once per combination of leaf verdicts.
+
+    many() gives each episode's verdict and its entries: one per row, in evaluate()'s
+    order, each (leaf verdict, row, *extra(row)). Entries are shared between episodes
+    and must not be mutated; `extra` precomputes what the caller derives from a row (a
+    fingerprint piece, its JSON). Built per run: the day is fixed."""
+
+    def __init__(self, node: dict, today: date, extra=lambda row: ()):
+        self.node, self.today, self.extra = node, today, extra
+        self.leaves = [(_LEAF_KEYS[leaf["type"]](leaf, today), {}, leaf, negated)
+                       for leaf, negated in _signed_leaves(node)]
+        self.verdicts: dict = {}
+
+    def many(self, facts: list) -> tuple[list, list]:
+        """For a list of episodes' facts: their verdicts, and one column of entries per
+        leaf (row i of each column is episode i's). Column-wise, so the work per episode
+        and leaf is a key lookup done by map() rather than a Python call."""
+        columns = []
+        for key_of, cache, leaf, negated in self.leaves:
+            keys = list(map(key_of, facts))
+            for key, f in dict(zip(keys, facts)).items():
+                if key not in cache:
+                    verdict, value, reason = evaluate_leaf(leaf, f, self.today)
+                    row = verdict_row(leaf, negated, verdict, value, reason)
+                    cache[key] = (verdict, row, *self.extra(row))
+            columns.append(list(map(cache.__getitem__, keys)))
+        signatures = (list(zip(*[list(map(itemgetter(0), column)) for column in columns])) if columns
+                      else [()] * len(facts))
+        known = self.verdicts
+        for signature in set(signatures).difference(known):
+            known[signature] = _kleene(self.node, iter(signature))
+        return list(map(known.__getitem__, signatures)), columns
 
 
 # --- SQL prefilter -----------------------------------------------------------------

@@ -6,13 +6,26 @@ hash diffing, shared/reference/trials.md §1.3 steps 3-6).
 
 Three entry points, all idempotent (a re-run writes nothing when nothing changed):
 match_patient (after a register change), match_trial (criteria or status changed) and
-match_all (the nightly run, which also catches patients crossing an age limit)."""
+match_all (the nightly run, which also catches patients crossing an age limit).
 
+Speed (benchmark_matching, issue #5): facts are loaded in a few set-based queries;
+each target's criteria are compiled once per run (criteria.Compiled) so a verdict row is
+built once per distinct register value, not per episode; episodes are judged column-wise
+per target; new matches are written by COPY in batches, in index order. Outside a
+transaction the nightly run overlaps PostgreSQL and Python on two connections (the
+prefilter in one thread, the inserts in another, still one transaction for the writes)."""
+
+import functools
+import gc
 import hashlib
+import io
 import json
+import queue
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import pghistory
 from django.db import connection, transaction
@@ -111,13 +124,45 @@ def load_facts(episodes) -> dict[int, C.Facts]:
 
 
 def judge(target: Target, facts: C.Facts, today) -> tuple[str, list, str]:
-    """(outcome, per-criterion verdicts, fingerprint)."""
+    """(outcome, per-criterion verdicts, fingerprint): the reference the runs' compiled
+    judges (_judges) must agree with."""
     verdicts: list = []
     outcome = OUTCOME_OF[C.evaluate(target.node, facts, today, verdicts)]
+    return outcome, verdicts, _digest(outcome, verdicts)
+
+
+def _digest(outcome: str, verdicts: list) -> str:
     # A join, not json.dumps: a third of the time of a verdict over a million candidates.
-    digest = hashlib.md5("\x1f".join([outcome, *(f"{v['criterion']}\x1e{v['verdict']}\x1e{v['value']}\x1e{v['reason']}"
-                                                for v in verdicts)]).encode()).hexdigest()
-    return outcome, verdicts, digest
+    return hashlib.md5("\x1f".join([outcome, *map(_digest_piece, verdicts)]).encode()).hexdigest()
+
+
+def _digest_piece(v: dict) -> str:
+    return f"{v['criterion']}\x1e{v['verdict']}\x1e{v['value']}\x1e{v['reason']}"
+
+
+def _row_extra(row: dict) -> tuple[str, str]:
+    return _digest_piece(row), json.dumps(row)
+
+
+def _judges(targets, today) -> dict:
+    """(trial, arm) -> a function of a list of episodes' facts giving, per episode,
+    judge()'s outcome and fingerprint and the rows' entries (criteria.Compiled: each
+    criterion's row, fingerprint piece and JSON are built once per distinct register
+    value, shared by the episodes that have it), column-wise. The verdicts are
+    [entry[1], ...] and their JSON "[" + ", ".join(entry[3], ...) + "]", which is what
+    json.dumps gives for the list."""
+
+    def judge_with(compiled):
+        def run(facts):
+            verdicts, columns = compiled.many(facts)
+            outcomes = list(map(OUTCOME_OF.__getitem__, verdicts))
+            pieces = [list(map(itemgetter(2), column)) for column in columns]
+            digests = [hashlib.md5(text.encode()).hexdigest() for text in map("\x1f".join, zip(outcomes, *pieces))]
+            entries = list(zip(*columns)) if columns else [()] * len(facts)
+            return outcomes, digests, entries
+        return run
+
+    return {(t.trial_id, t.arm_id): judge_with(C.Compiled(t.node, today, _row_extra)) for t in targets}
 
 
 def candidate_ids(target: Target, scope: Q, today) -> list[int]:
@@ -131,8 +176,8 @@ def match_patient(patient_id: int) -> RunResult:
     the facts (seven queries) are checked in Python against every target."""
     targets = open_targets()
     facts = load_facts(TumourEpisode.objects.filter(MATCHABLE, patient_id=patient_id))
-    evaluated = {(t.trial_id, t.arm_id, e) for t in targets for e in facts}
-    return _run(targets, facts, evaluated, _stored(Match.objects.filter(patient_id=patient_id)))
+    groups = [((t.trial_id, t.arm_id), list(facts)) for t in targets]
+    return _run(targets, facts, groups, _stored(Match.objects.filter(patient_id=patient_id)))
 
 
 def match_trial(trial_id: int) -> RunResult:
@@ -150,62 +195,138 @@ def _stored(existing) -> dict:
         "pk", "trial_id", "arm_id", "episode_id", "outcome", "fingerprint", "active", "step", "needs_another_look")}
 
 
+def _without_gc(run):
+    """A run over many episodes allocates millions of small objects that all live until
+    it ends: the cyclic collector would rescan them again and again for nothing.
+    Reference counting still frees what the run drops; the collector runs again
+    afterwards."""
+
+    @functools.wraps(run)
+    def wrapped(*args, **kwargs):
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return wrapped
+
+
+@_without_gc
 def _match_many(targets, *, existing, everyone: bool = False) -> RunResult:
     today = timezone.localdate()
     started = time.perf_counter()
-    evaluated = set()
-    for target in targets:
-        evaluated.update((target.trial_id, target.arm_id, episode_id)
-                         for episode_id in candidate_ids(target, MATCHABLE, today))
-    prefiltered = time.perf_counter()
-    stored = _stored(existing)
-    # Stored active matches are checked again even when the prefilter now drops them, so
-    # their verdicts say why they no longer fit.
     keys = {(t.trial_id, t.arm_id) for t in targets}
-    evaluated.update(key for key, row in stored.items() if row[6] and key[:2] in keys)
-    if everyone:  # the nightly run: one plain pass over every matchable episode is cheapest
+    if everyone:
+        # The nightly run: the prefilter's queries run (on a second connection when no
+        # transaction is open) while the stored matches and every matchable episode's
+        # facts are loaded, and each target is judged as soon as its candidates arrive.
+        candidates = _candidates(targets, today)
+        stored = _stored(existing)
         facts = load_facts(TumourEpisode.objects.filter(MATCHABLE))
+        prefiltered = loaded = time.perf_counter()
+        # Stored active matches are checked again even when the prefilter now drops
+        # them, so their verdicts say why they no longer fit.
+        active = defaultdict(set)
+        for key, row in stored.items():
+            if row[6] and key[:2] in keys:
+                active[key[:2]].add(key[2])
+        groups = (((t.trial_id, t.arm_id), set(ids).union(active.get((t.trial_id, t.arm_id), ())))
+                  for t, ids in candidates)
     else:
+        evaluated = {(t.trial_id, t.arm_id, pk) for t, ids in _candidates(targets, today, threaded=False) for pk in ids}
+        prefiltered = time.perf_counter()
+        stored = _stored(existing)
+        evaluated.update(key for key, row in stored.items() if row[6] and key[:2] in keys)
         ids = {key[2] for key in evaluated}
         facts = load_facts(TumourEpisode.objects.filter(MATCHABLE, pk__in=ids)) if ids else {}
-    result = _run(targets, facts, evaluated, stored)
-    result.timings.update(prefilter=prefiltered - started, total=time.perf_counter() - started)
+        loaded = time.perf_counter()
+        groups = _grouped(evaluated)
+    result = _run(targets, facts, groups, stored)
+    result.timings.update(prefilter=prefiltered - started, loaded=loaded - prefiltered,
+                          total=time.perf_counter() - started)
     return result
 
 
-def _run(targets, facts, evaluated: set, stored: dict) -> RunResult:
-    """Verdicts for the evaluated keys, compared with the stored rows as they are worked
-    out (no second pass over a million results); only changes are written."""
+def _grouped(evaluated: set) -> list:
+    """(trial, arm, episode) keys as [((trial, arm), [episode, ...]), ...]."""
+    by_target = defaultdict(list)
+    for key in evaluated:
+        by_target[key[:2]].append(key[2])
+    return list(by_target.items())
+
+
+def _candidates(targets, today, *, threaded: bool = True):
+    """(target, candidate episode ids) for each target, in order: candidate_ids()'s
+    queries. With no transaction open they run on a second connection in a thread,
+    started now, so the caller can load other things meanwhile; inside a transaction
+    (whose rows a second connection could not see) they run as the caller iterates."""
+    if not threaded or connection.in_atomic_block:
+        return ((target, candidate_ids(target, MATCHABLE, today)) for target in targets)
+    found = queue.SimpleQueue()
+
+    def work():
+        try:
+            for target in targets:
+                found.put((target, candidate_ids(target, MATCHABLE, today)))
+            found.put(None)
+        except BaseException as error:  # re-raised in the run's thread
+            found.put(error)
+        finally:
+            connection.close()
+
+    threading.Thread(target=work, name="match-prefilter", daemon=True).start()
+
+    def results():
+        while (item := found.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    return results()
+
+
+def _run(targets, facts, groups, stored: dict) -> RunResult:
+    """Verdicts for the evaluated (episode, target) pairs, given as groups
+    ((trial, arm), episode ids), compared with the stored rows as they are worked out
+    (no second pass over a million results); only changes are written."""
+    writer = _Writer(timezone.now())
+    try:
+        return _judge_and_write(targets, facts, groups, stored, writer)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _judge_and_write(targets, facts, groups, stored: dict, writer) -> RunResult:
     today = timezone.localdate()
-    now = timezone.now()
+    now = writer.now
     result = RunResult()
-    by_key = {(t.trial_id, t.arm_id): t for t in targets}
+    started = time.perf_counter()
+    judges = _judges(targets, today)
     seen = set()
     to_create, updated, gone_rows, events = [], [], [], []
-    for key in evaluated:
-        episode = facts.get(key[2])
-        if episode is None:
-            continue
-        seen.add(key)
-        outcome, verdicts, digest = judge(by_key[key[:2]], episode, today)
-        row = stored.get(key)
-        if row is None:
-            if outcome != Outcome.NOT_ELIGIBLE:
-                to_create.append((key[2], episode.patient_id, key[0], key[1], outcome, json.dumps(verdicts), digest))
-            continue
-        pk, _, _, _, old_outcome, old_digest, was_active, step, flagged = row
-        active = outcome != Outcome.NOT_ELIGIBLE
-        if old_digest == digest and was_active == active:
-            continue
-        before = old_outcome if was_active else "inactive"
-        flag = _flag(step, before, outcome)
-        if flag:
-            events.append(_flag_event(pk, before, outcome, now))
-        if was_active and not active:
-            result.deactivated += 1
-        updated.append(Match(pk=pk, outcome=outcome, verdicts=verdicts, fingerprint=digest, active=active,
-                             inactive_reason="" if active else "no longer eligible", outcome_changed_at=now,
-                             needs_another_look=flagged or flag))
+    created = 0
+    for (trial_id, arm_id), episode_ids in groups:
+        if len(to_create) >= _BATCH:
+            created += len(to_create)
+            writer.insert(to_create)
+            to_create = []
+        episodes = [facts[pk] for pk in episode_ids if pk in facts]
+        outcomes, digests, entries = judges[trial_id, arm_id](episodes)
+        for episode, outcome, digest, parts in zip(episodes, outcomes, digests, entries):
+            key = (trial_id, arm_id, episode.episode_id)
+            seen.add(key)
+            row = stored.get(key)
+            if row is None:
+                if outcome != Outcome.NOT_ELIGIBLE:
+                    to_create.append((episode.episode_id, episode.patient_id, trial_id, arm_id, outcome,
+                                      "[" + ", ".join([part[3] for part in parts]) + "]", digest))
+                continue
+            if row[5] != digest or row[6] != (outcome != Outcome.NOT_ELIGIBLE):
+                _changed(result, row, outcome, [part[1] for part in parts], digest, now, updated, events)
     # Stored matches the run no longer finds: trial closed, patient died, or prefiltered
     # out. Their verdicts stay as the coordinator last saw them.
     result.evaluated = len(seen)
@@ -225,33 +346,134 @@ def _run(targets, facts, evaluated: set, stored: dict) -> RunResult:
                                    fingerprint="", outcome_changed_at=now, needs_another_look=flagged or flag))
         result.deactivated += len(gone_rows)
     result.flagged = len(events)
-    if to_create or updated or gone_rows:
-        state = ["outcome", "fingerprint", "active", "inactive_reason", "outcome_changed_at", "needs_another_look"]
-        with transaction.atomic(), pghistory.context(source="matching"):
-            _insert(to_create, now)
-            Match.objects.bulk_update(updated, [*state, "verdicts"], batch_size=2000)
-            Match.objects.bulk_update(gone_rows, state, batch_size=2000)
-            ReviewEvent.objects.bulk_create(events)
-    result.created = len(to_create)
+    judged = time.perf_counter()
+    writer.finish(to_create, updated, gone_rows, events)
+    result.created = created + len(to_create)
     result.updated = len(updated)
+    result.timings.update(judged=judged - started, written=time.perf_counter() - judged)
     return result
 
 
+_BATCH = 20000
+
+
+class _Writer:
+    """A run's writes, all in one transaction. New matches go out in batches while the
+    run still works out verdicts: with no transaction open around the run (the Celery
+    tasks, the benchmark), on a second connection in a thread, so PostgreSQL inserts and
+    checks one batch on one core while Python judges the next on the other; inside a
+    caller's transaction (tests, a caller's atomic block), on that connection at the
+    end, since a second connection could not see that transaction's rows."""
+
+    STATE = ["outcome", "fingerprint", "active", "inactive_reason", "outcome_changed_at", "needs_another_look"]
+    ABORT = object()
+
+    def __init__(self, now):
+        self.now = now
+        self.threaded = not connection.in_atomic_block
+        self.held: list = []  # batches kept for the end when not threaded
+        self.queue = None
+        self.error = None
+
+    def insert(self, rows: list) -> None:
+        if not self.threaded:
+            self.held.append(rows)
+            return
+        if self.queue is None:
+            self.queue = queue.SimpleQueue()
+            self.thread = threading.Thread(target=self._work, name="match-writer", daemon=True)
+            self.thread.start()
+        self.queue.put(rows)
+
+    def finish(self, rows: list, updated: list, gone_rows: list, events: list) -> None:
+        if self.queue is None:
+            if rows or updated or gone_rows or self.held:
+                self._write([*self.held, rows], (updated, gone_rows, events))
+            return
+        self.queue.put(rows)
+        self.queue.put((updated, gone_rows, events))
+        self._join()
+
+    def abort(self) -> None:
+        """The run failed: the thread rolls back what it inserted."""
+        if self.queue is not None and self.thread.is_alive():
+            self.queue.put(self.ABORT)
+            self.thread.join()
+
+    def _join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _work(self) -> None:
+        rest = []
+
+        def batches():
+            while True:
+                item = self.queue.get()
+                if item is self.ABORT:
+                    raise RuntimeError("The matching run failed; its inserts are rolled back.")
+                if isinstance(item, tuple):
+                    rest.append(item)
+                    return
+                yield item
+
+        try:
+            self._write(batches(), rest, immediate=True)
+        except BaseException as error:  # re-raised in the run's thread
+            self.error = error
+        finally:
+            connection.close()
+
+    def _write(self, batches, rest, immediate: bool = False) -> None:
+        with transaction.atomic(), pghistory.context(source="matching"):
+            if immediate:  # its own transaction: foreign keys checked as batches arrive, not all at commit
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for rows in batches:
+                _insert(rows, self.now)
+            updated, gone_rows, events = rest[0] if isinstance(rest, list) else rest
+            Match.objects.bulk_update(updated, [*self.STATE, "verdicts"], batch_size=2000)
+            Match.objects.bulk_update(gone_rows, self.STATE, batch_size=2000)
+            ReviewEvent.objects.bulk_create(events)
+
+
+_COPY_COLUMNS = ("episode_id, patient_id, trial_id, arm_id, outcome, verdicts, fingerprint, active, inactive_reason, "
+                 "needs_another_look, step, close_reason, notes, version, matched_at, outcome_changed_at")
+
+
+def _changed(result, row, outcome, verdicts, digest, now, updated: list, events: list) -> None:
+    """A stored match whose verdicts changed: the update, and a flag when it was reviewed."""
+    pk, _, _, _, old_outcome, _, was_active, step, flagged = row
+    active = outcome != Outcome.NOT_ELIGIBLE
+    before = old_outcome if was_active else "inactive"
+    flag = _flag(step, before, outcome)
+    if flag:
+        events.append(_flag_event(pk, before, outcome, now))
+    if was_active and not active:
+        result.deactivated += 1
+    updated.append(Match(pk=pk, outcome=outcome, verdicts=verdicts, fingerprint=digest, active=active,
+                         inactive_reason="" if active else "no longer eligible", outcome_changed_at=now,
+                         needs_another_look=flagged or flag))
+
+
 def _insert(rows: list[tuple], now) -> None:
-    """New matches in one INSERT ... SELECT unnest() per 5,000 rows (as the access log
-    does): Django's bulk_create spent more time building the statement than PostgreSQL
-    spent running it (benchmark_matching)."""
+    """New matches by COPY, _BATCH rows a statement: an INSERT ... SELECT unnest() of text
+    arrays spent most of its time quoting and parsing the arrays (benchmark_matching).
+    COPY's text format: tab-separated, \\N for NULL, backslashes doubled (JSON from
+    json.dumps holds no raw tab or newline; the other columns are ids and codes)."""
     table = Match._meta.db_table
+    # active, inactive_reason, needs_another_look, step, close_reason, notes, version, matched_at, outcome_changed_at
+    constant = "\t".join(["", "t", "", "f", Step.NEW.value, "", "", "1", now.isoformat(), now.isoformat()]) + "\n"
+    null, backslash = "\\N", "\\"
+    # In (episode, trial) order: the unique index, the patient index and the foreign-key
+    # checks then walk their pages in order instead of at random (a third less time).
+    rows = sorted(rows, key=itemgetter(0, 2))
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), 5000):
-            columns = list(zip(*rows[start:start + 5000]))
-            cursor.execute(
-                f"INSERT INTO {table} (episode_id, patient_id, trial_id, arm_id, outcome, verdicts, fingerprint, "
-                "active, inactive_reason, needs_another_look, step, close_reason, notes, version, matched_at, "
-                "outcome_changed_at) SELECT e, p, t, a, o, v::jsonb, f, true, '', false, %s, '', '', 1, %s, %s "
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], "
-                "%s::text[]) AS u(e, p, t, a, o, v, f)",
-                [Step.NEW, now, now, *map(list, columns)])
+        for start in range(0, len(rows), _BATCH):
+            text = "".join([f"{e}\t{p}\t{t}\t{null if a is None else a}\t{o}\t{v.replace(backslash, backslash * 2)}"
+                            f"\t{f}{constant}" for e, p, t, a, o, v, f in rows[start:start + _BATCH]])
+            cursor.copy_expert(f"COPY {table} ({_COPY_COLUMNS}) FROM STDIN", io.StringIO(text), 1 << 20)
 
 
 def _flag(step: str, old_outcome: str | None, new_outcome: str) -> bool:

@@ -97,7 +97,7 @@ class BaseRowFormSet(forms.BaseFormSet):
         return {"arms": self.arms}
 
 
-CriteriaFormSet = forms.formset_factory(CriterionRowForm, formset=BaseRowFormSet, extra=3, can_delete=True)
+CriteriaFormSet = forms.formset_factory(CriterionRowForm, formset=BaseRowFormSet, extra=1, can_delete=True)
 
 
 class CriteriaExtrasForm(forms.Form):

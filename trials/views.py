@@ -120,7 +120,15 @@ def criteria_edit(request, pk: int):
         editable = True
     except (ValueError, KeyError):
         initial, editable = [], False
-    if request.method == "POST" and editable:
+    if request.method == "POST" and editable and "add_row" in request.POST:
+        # "Add a criterion row": the same form again with one more empty row, nothing
+        # saved (no script needed; the CSP forbids inline ones).
+        data = request.POST.copy()
+        total = data.get("rows-TOTAL_FORMS", "")
+        data["rows-TOTAL_FORMS"] = str(min(int(total) + 1 if total.isdigit() else 1, CriteriaFormSet.max_num))
+        formset = CriteriaFormSet(data, arms=arms, prefix="rows")
+        extras = CriteriaExtrasForm(data)
+    elif request.method == "POST" and editable:
         formset = CriteriaFormSet(request.POST, arms=arms, prefix="rows")
         extras = CriteriaExtrasForm(request.POST)
         if formset.is_valid() and extras.is_valid():
