@@ -150,6 +150,13 @@ def _span(low, high, unit="") -> str:
     return f"≤ {high}{unit}" if high is not None else "any"
 
 
+def _marker_words(marker: str, result: str) -> str:
+    """A marker's result in its own words (registry.vocabulary: MGMT methylated, 1p/19q
+    codeleted); the wildtype side says "(negative)" explicitly (issue #5)."""
+    altered, wildtype = vocabulary.MARKER_RESULT_WORDS.get(marker, ("present", "wildtype"))
+    return f"{wildtype} (negative)" if result == "wildtype" else altered
+
+
 def describe_leaf(leaf, negated: bool = False) -> str:
     kind = leaf["type"]
     if kind == "diagnosis":
@@ -158,9 +165,15 @@ def describe_leaf(leaf, negated: bool = False) -> str:
         text = "CNS WHO grade " + " or ".join(map(str, leaf["grades"]))
     elif kind == "marker":
         label = vocabulary.MARKERS[leaf["marker"]]
-        text = f"{label}: {'wildtype (negative)' if leaf['result'] == 'wildtype' else 'present'}"
+        text = f"{label}: {_marker_words(leaf['marker'], leaf['result'])}"
     elif kind == "age":
-        text = f"age {_span(leaf.get('min_years'), leaf.get('max_years'))} years"
+        low, high = leaf.get("min_years"), leaf.get("max_years")
+        units = {_age_unit(v)[0] for v in (low, high) if v is not None} or {"years"}
+        if units == {"years"}:
+            text = f"age {_span(low, high)} years"
+        else:  # say a paediatric limit in the unit it was registered in
+            said = [f"{_age_unit(v)[1]} {_age_unit(v)[0]}" if v is not None else None for v in (low, high)]
+            text = f"age {_span(*said)}"
     elif kind == "sex":
         text = leaf["sex"]
     elif kind == "performance":
@@ -244,26 +257,41 @@ def _range_verdict(lo, hi, low, high):
 
 
 @lru_cache(maxsize=256)
-def months_before(day: date, months: int) -> date:
-    """The birth-date cutoff for an age limit (computed once per run, not per patient; the
-    SQL prefilter uses the same cutoffs, so the two always agree)."""
-    return day - relativedelta(months=months)
-
-
 def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+def _age_unit(years: float) -> tuple[str, int]:
+    """An age limit in the unit it was registered in: whole years, whole months, else
+    days (ClinicalTrials.gov states "18 Years", "6 Months", "30 Days"; ctgov.age_in_years
+    keeps them in years)."""
+    if float(years).is_integer():
+        return "years", int(years)
+    months = years * 12
+    if abs(months - round(months)) < 0.01:
+        return "months", round(months)
+    return "days", round(years * 365.25)
+
+
+def age_cutoffs(low, high, today: date) -> tuple[date | None, date | None]:
+    """(latest birth date meeting the minimum, earliest birth date *excluded* by the
+    maximum). Limits are inclusive in their own unit, as ClinicalTrials.gov states them:
+    "maximum 18 Years" holds until the day before the 19th birthday, "maximum 18 Months"
+    until the day before 19 months. The SQL prefilter uses the same cutoffs."""
+    def before(value, extra):
+        unit, amount = _age_unit(value)
+        if unit == "days":
+            return today - relativedelta(days=amount + extra)
+        return today - relativedelta(**{unit: amount + extra})
+
+    latest = before(low, 0) if low is not None else None
+    excluded = before(high, 1) if high is not None else None
+    return latest, excluded
+
+
 def _age_ok(low, high, birth: date, today: date) -> bool:
-    ok = True
-    if low is not None:
-        ok &= birth <= months_before(today, round(low * 12))
-    if high is not None:
-        if float(high).is_integer():
-            ok &= birth > months_before(today, (int(high) + 1) * 12)
-        else:
-            ok &= birth >= months_before(today, round(high * 12))
-    return ok
+    latest, excluded = age_cutoffs(low, high, today)
+    return (latest is None or birth <= latest) and (excluded is None or birth > excluded)
 
 
 def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
@@ -286,7 +314,7 @@ def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
         if result == "inconclusive":
             return UNKNOWN, "inconclusive", f"{label} inconclusive: repeat the test."
         wanted = leaf["result"]
-        said = "wildtype (negative)" if result == "wildtype" else "present"
+        said = _marker_words(leaf["marker"], result)
         reason = f"Requires {label} wildtype (negative)." if wanted == "wildtype" else ""
         return (MET if result == wanted else NOT_MET), said, reason
     if kind == "age":
@@ -327,12 +355,20 @@ def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
         low, high = leaf.get("min_progressions") or 1, leaf.get("max_progressions")
         return (MET if _within(f.progressions, low, high) else NOT_MET), value, ""
     if kind == "prior_treatment":
-        # The register lists what was given: no row means not given.
+        # The register lists what was given: once any treatment is recorded, no row for this
+        # one means not given. With no treatment recorded at all the history is missing,
+        # and missing data is unknown, never "not met" (issue #5).
         given = leaf["regimen"] in f.regimens
         label = REGIMENS[leaf["regimen"]].lower()
-        return (MET if given else NOT_MET), (f"{label} recorded" if given else f"no {label} recorded"), ""
+        if given:
+            return MET, f"{label} recorded", ""
+        if not f.regimens:
+            return UNKNOWN, "no treatment recorded", "Record the treatments given (radiotherapy, systemic therapy)."
+        return NOT_MET, f"no {label} recorded", ""
     if kind == "radiotherapy_ended":
         if not f.radiotherapy_ends:
+            if not f.regimens:
+                return UNKNOWN, "no treatment recorded", "Record the treatments given (radiotherapy, systemic therapy)."
             return MET, "no radiotherapy recorded", ""
         if None in f.radiotherapy_ends:
             return UNKNOWN, "end date missing", "Record when radiotherapy ended."
@@ -418,8 +454,8 @@ _LEAF_KEYS = {
     "sex": lambda leaf, today: attrgetter("sex"),
     "performance": lambda leaf, today: attrgetter("ecog", "karnofsky"),
     "setting": lambda leaf, today: (lambda f: (not f.follow_ups, f.progressions)),
-    "prior_treatment": lambda leaf, today: (lambda f, r=leaf["regimen"]: r in f.regimens),
-    "radiotherapy_ended": lambda leaf, today: (lambda f: tuple(f.radiotherapy_ends)),
+    "prior_treatment": lambda leaf, today: (lambda f, r=leaf["regimen"]: (r in f.regimens, not f.regimens)),
+    "radiotherapy_ended": lambda leaf, today: (lambda f: (tuple(f.radiotherapy_ends), not f.regimens)),
     "resection": lambda leaf, today: attrgetter("extent"),
 }
 
@@ -506,10 +542,11 @@ def prefilter(node, today: date, negated: bool = False) -> Q:
         return ~Exists(MolecularMarker.objects.filter(episode=OuterRef("pk"), marker=node["marker"], result=blocking))
     if kind == "age" and not negated:
         q = Q()
-        if node.get("min_years") is not None:
-            q &= Q(patient__birth_date__lte=months_before(today, round(node["min_years"] * 12)))
-        if node.get("max_years") is not None:
-            q &= Q(patient__birth_date__gt=months_before(today, (int(node["max_years"]) + 1) * 12))
+        latest, excluded = age_cutoffs(node.get("min_years"), node.get("max_years"), today)
+        if latest is not None:
+            q &= Q(patient__birth_date__lte=latest)
+        if excluded is not None:
+            q &= Q(patient__birth_date__gt=excluded)
         return q
     if kind == "sex":
         return ~Q(patient__sex=node["sex"]) if negated else ~Q(patient__sex="female" if node["sex"] == "male" else "male")

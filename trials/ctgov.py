@@ -78,8 +78,9 @@ def age_in_years(text: str) -> float | None:
     m = AGE.match(text or "")
     if not m:
         return None
-    per_year = {"year": 1, "month": 12, "week": 52, "day": 365}[m.group(2).lower()]
-    return round(float(m.group(1)) / per_year, 2)
+    # Kept precise enough that criteria.age_cutoffs recovers whole months and days.
+    per_year = {"year": 1, "month": 12, "week": 365.25 / 7, "day": 365.25}[m.group(2).lower()]
+    return round(float(m.group(1)) / per_year, 6)
 
 
 def parse_study(record) -> dict:

@@ -55,7 +55,7 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
         page.get_by_role("button", name="Save criteria").click()
         expect(messages).to_contain_text("Criteria saved")
         expect(page.locator("#plain-criteria")).to_have_text(
-            "Glioblastoma, IDH-wildtype, MGMT promoter methylation: present, ECOG ≤ 1")
+            "Glioblastoma, IDH-wildtype, MGMT promoter methylation: methylated, ECOG ≤ 1")
 
         # 2. The worker re-matches the trial after commit; the patient appears in the queue.
         page.goto(f"{base}/trials/matches/")
@@ -71,7 +71,7 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
 
         # 3. Open it: the facts it used; move it to "treating physician contacted".
         row.get_by_role("link", name=p.register_number).click()
-        expect(page.locator("table.verdicts")).to_contain_text("MGMT promoter methylation: present")
+        expect(page.locator("table.verdicts")).to_contain_text("MGMT promoter methylation: methylated")
         expect(page.locator("table.verdicts")).to_contain_text("ECOG 1")
         page.get_by_label("Step").select_option("contacted")
         page.get_by_label("Note").fill("Could we discuss her at Tuesday's MDT?")

@@ -4,6 +4,8 @@ trial's criteria re-matches the trial after commit; the nightly task is idempote
 
 import time
 
+from datetime import date
+
 import pytest
 from celery.contrib.testing.worker import start_worker
 
@@ -32,7 +34,8 @@ def test_register_change_and_criteria_change_rematch_in_the_worker():
     coordinator = make_member(Role.COORDINATOR, institutions=("OUS",), email="coord@example.no")
     t = trial(RECURRENT_GBM)
     p = patient()
-    e = episode(p, markers={"idh": "wildtype", "mgmt": "wildtype"}, ecog=1, follow_ups=[True])
+    e = episode(p, markers={"idh": "wildtype", "mgmt": "wildtype"}, ecog=1, follow_ups=[True],
+                regimens=["tmz_concomitant"], radiotherapy_end=date(2025, 3, 14))
     other = trial(tree({"type": "grade", "grades": [3]}))
     with start_worker(celery_app, perform_ping_check=False, pool="solo", concurrency=1):
         # MGMT re-tested: methylated. The register tells us after commit; the worker matches.

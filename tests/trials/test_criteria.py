@@ -75,6 +75,23 @@ def test_age_in_months():
     assert verdict(node, facts(birth_date=today() - relativedelta(months=5)))[0] == C.NOT_MET
 
 
+def test_limits_in_months_and_days_are_inclusive_in_their_own_unit():
+    from trials import ctgov
+
+    # "18 Months" maximum: still 18 months old on the day before turning 19 months, as years work.
+    node = {"type": "age", "min_years": ctgov.age_in_years("30 Days"), "max_years": ctgov.age_in_years("18 Months")}
+    day = today()
+    assert verdict(node, facts(birth_date=day - relativedelta(months=19) + relativedelta(days=1)))[0] == C.MET
+    assert verdict(node, facts(birth_date=day - relativedelta(months=19)))[0] == C.NOT_MET
+    # "30 Days" minimum: 30 days old counts, 29 does not (not rounded to a month).
+    assert verdict(node, facts(birth_date=day - relativedelta(days=30)))[0] == C.MET
+    assert verdict(node, facts(birth_date=day - relativedelta(days=29)))[0] == C.NOT_MET
+    assert C.describe_leaf(node) == "age 30 days-18 months"
+    # The SQL prefilter uses the same cutoffs, so it never drops an episode the check would keep.
+    latest, excluded = C.age_cutoffs(node["min_years"], node["max_years"], day)
+    assert latest == day - relativedelta(days=30) and excluded == day - relativedelta(months=19)
+
+
 def test_sex():
     node = {"type": "sex", "sex": "female"}
     assert verdict(node, facts(sex="female"))[0] == C.MET
@@ -112,13 +129,18 @@ def test_disease_setting_counts_progressions():
 
 def test_prior_treatment_required_or_excluded():
     bev = {"type": "prior_treatment", "regimen": "bevacizumab"}
+    stupp = {"tmz_concomitant", "radiotherapy"}
     assert verdict(bev, facts(regimens={"bevacizumab"}))[0] == C.MET
-    assert verdict(bev, facts(regimens=set()))[0] == C.NOT_MET
-    result, rows = verdict({"not": bev}, facts(regimens=set()))
+    assert verdict(bev, facts(regimens=stupp))[0] == C.NOT_MET  # treatments recorded, bevacizumab not among them
+    result, rows = verdict({"not": bev}, facts(regimens=stupp))
     assert result == C.MET
     assert rows[0]["criterion"] == "no prior bevacizumab"
     assert "Negated criterion" in rows[0]["reason"]
     assert verdict({"not": bev}, facts(regimens={"bevacizumab"}))[0] == C.NOT_MET
+    # No treatment recorded at all: the history is missing, so unknown either way, saying what to record.
+    for node in (bev, {"not": bev}):
+        result, rows = verdict(node, facts(regimens=set()))
+        assert result == C.UNKNOWN and "Record the treatments" in rows[0]["reason"]
 
 
 def test_time_since_end_of_radiotherapy():
@@ -127,7 +149,9 @@ def test_time_since_end_of_radiotherapy():
     assert verdict(node, facts(radiotherapy_ends=[today() - relativedelta(weeks=12) + relativedelta(days=1)]))[0] \
         == C.NOT_MET
     assert verdict(node, facts(radiotherapy_ends=[None]))[0] == C.UNKNOWN
-    assert verdict(node, facts(radiotherapy_ends=[]))[0] == C.MET  # no radiotherapy: nothing to wait for
+    # Other treatment recorded but no radiotherapy: nothing to wait for. Nothing recorded at all: unknown.
+    assert verdict(node, facts(radiotherapy_ends=[], regimens={"tmz_adjuvant"}))[0] == C.MET
+    assert verdict(node, facts(radiotherapy_ends=[], regimens=set()))[0] == C.UNKNOWN
 
 
 def test_extent_of_resection():
@@ -164,7 +188,7 @@ def test_schema_refuses_bad_trees_naming_where():
 
 
 def test_plain_language():
-    assert C.describe(RECURRENT_GBM) == ("Glioblastoma, IDH-wildtype, MGMT promoter methylation: present, "
+    assert C.describe(RECURRENT_GBM) == ("Glioblastoma, IDH-wildtype, MGMT promoter methylation: methylated, "
                                          "first recurrence, ECOG ≤ 1, no prior bevacizumab, age ≥ 18 years")
 
 

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.django_db
 
 def recurrent_gbm_patient(**overrides):
     p = patient(**overrides.pop("patient", {}))
-    values = dict(markers={"idh": "wildtype", "mgmt": "altered"}, ecog=1, follow_ups=[False, True])
+    # Treated by the Stupp protocol (radiotherapy with temozolomide), as the register records it.
+    values = dict(markers={"idh": "wildtype", "mgmt": "altered"}, ecog=1, follow_ups=[False, True],
+                  regimens=["tmz_concomitant"], radiotherapy_end=date(2025, 3, 14))
     values.update(overrides)
     return p, episode(p, **values)
 
@@ -31,7 +33,7 @@ def test_eligible_possibly_and_not_eligible():
     t = trial(RECURRENT_GBM)
     _, fits = recurrent_gbm_patient()
     _, untested = recurrent_gbm_patient(markers={"idh": "wildtype"})
-    _, had_bev = recurrent_gbm_patient(regimens=["bevacizumab"])
+    _, had_bev = recurrent_gbm_patient(regimens=["tmz_concomitant", "bevacizumab"])
     _, astro = recurrent_gbm_patient(diagnosis=ASTRO, grade=3)
     result = engine.match_trial(t.pk)
     assert result.created == 2
@@ -39,7 +41,7 @@ def test_eligible_possibly_and_not_eligible():
     assert by_episode[fits.pk].outcome == Outcome.ELIGIBLE
     assert by_episode[untested.pk].outcome == Outcome.POSSIBLY
     mgmt = next(v for v in by_episode[untested.pk].verdicts if v["criterion"].startswith("MGMT"))
-    assert mgmt == {"criterion": "MGMT promoter methylation: present", "verdict": "unknown", "value": "not tested",
+    assert mgmt == {"criterion": "MGMT promoter methylation: methylated", "verdict": "unknown", "value": "not tested",
                     "reason": "MGMT promoter methylation not tested: test MGMT promoter methylation."}
     assert had_bev.pk not in by_episode and astro.pk not in by_episode
 

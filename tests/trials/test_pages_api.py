@@ -158,7 +158,7 @@ def test_clinician_sees_the_request_on_the_patient_page_and_answers(client):
     sign_in(client, clinician)
     page = client.get(f"/registry/patients/{match.patient.register_number}/").content.decode()
     assert "Candidate trials" in page and "Contact request" in page and "Could she join?" in page
-    assert "MGMT promoter methylation: present" in page
+    assert "MGMT promoter methylation: methylated" in page
     response = client.post(f"/trials/matches/{match.pk}/reply/", {"answer": "interested", "note": "Yes, ask her"})
     assert response.status_code == 302
     assert ReviewEvent.objects.get(kind="reply").answer == "interested"
