@@ -159,7 +159,9 @@ def tree_to_rows(tree, scope: str = "") -> list[dict]:
     rows, letters = [], iter("ABCD")
     for node in root["all"]:
         if "any" in node:
-            letter = next(letters)
+            letter = next(letters, None)
+            if letter is None:
+                raise ValueError("more than four any-of groups")
             rows += [_leaf_row(child, scope, letter) for child in node["any"]]
         else:
             rows.append(_leaf_row(node, scope, ""))

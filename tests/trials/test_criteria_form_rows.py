@@ -35,3 +35,12 @@ def test_add_a_row_keeps_the_rows_and_saves_nothing(client):
     assert client.post(f"/trials/{t.pk}/criteria/", data).status_code == 302
     t.refresh_from_db()
     assert t.criteria["criteria"] == {"all": [{"type": "diagnosis", "codes": [GBM]}]}
+
+
+def test_a_tree_the_form_cannot_show_opens_without_error_and_says_to_use_the_api():
+    from trials.forms import tree_to_rows
+
+    five_groups = {"version": 1, "check_by_hand": [], "criteria": {"all": [
+        {"any": [{"type": "grade", "grades": [g]}, {"type": "grade", "grades": [g + 1]}]} for g in range(1, 6)]}}
+    with pytest.raises(ValueError, match="more than four"):
+        tree_to_rows(five_groups)
