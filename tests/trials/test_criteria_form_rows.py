@@ -37,7 +37,7 @@ def test_add_a_row_keeps_the_rows_and_saves_nothing(client):
     assert t.criteria["criteria"] == {"all": [{"type": "diagnosis", "codes": [GBM]}]}
 
 
-def test_a_tree_the_form_cannot_show_opens_without_error_and_says_to_use_the_api():
+def test_a_tree_with_more_than_four_any_of_groups_is_a_value_error_the_view_handles():
     from trials.forms import tree_to_rows
 
     five_groups = {"version": 1, "check_by_hand": [], "criteria": {"all": [
