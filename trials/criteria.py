@@ -462,11 +462,14 @@ _LEAF_KEYS = {
 
 def _age_key(low, high, today):
     by_birth: dict = {}
+    latest, excluded = age_cutoffs(low, high, today)  # once per leaf and day, not per patient
 
     def key(f):
         found = by_birth.get(f.birth_date)
         if found is None:
-            found = by_birth[f.birth_date] = (age_on(f.birth_date, today), _age_ok(low, high, f.birth_date, today))
+            birth = f.birth_date
+            ok = (latest is None or birth <= latest) and (excluded is None or birth > excluded)
+            found = by_birth[birth] = (age_on(birth, today), ok)
         return found
 
     return key
