@@ -1,9 +1,11 @@
 import re
 
 from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 
 from .models import DirectorySuggestion, Institution, NetworkGroup, Role
-from .services import GROUP_EDITABLE_FIELDS
+from .services import GROUP_EDITABLE_FIELDS, EditConflict
 
 ALPHA2 = re.compile(r"^[A-Z]{2}$")
 
@@ -76,3 +78,35 @@ class DirectoryFilterForm(forms.Form):
     country = forms.CharField(required=False, max_length=2)
     category = forms.SlugField(required=False)
     cancer_type = forms.CharField(required=False, max_length=200, label="Cancer type")
+
+
+# --- Service writes from forms (every app's views) -----------------------------------------
+
+
+def add_service_errors(form, error: ValidationError) -> None:
+    """A service's ValidationError on the form: on the named field when the form has it,
+    else as a form error that still names the field (the rule and the field, always)."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, texts in error.message_dict.items():
+        if name in form.fields:
+            form.add_error(name, texts)
+        else:
+            form.add_error(None, [f"{name.replace('_', ' ').capitalize()}: {t}" for t in texts])
+
+
+def write_with_form(request, form, write, success: str, *, on_error=add_service_errors):
+    """Run a service write for a bound form. A conflict (someone saved first) or a refused
+    rule goes onto the form, nothing is saved; on success a message. Returns the write's
+    result (True when it returns nothing), or None when refused."""
+    try:
+        result = write()
+    except EditConflict as conflict:
+        form.add_error(None, str(conflict))
+    except ValidationError as error:
+        on_error(form, error)
+    else:
+        messages.success(request, success)
+        return True if result is None else result
+    return None

@@ -18,8 +18,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from consortium.forms import add_service_errors, write_with_form
 from consortium.models import Role
-from consortium.services import EditConflict, patient_access_log
+from consortium.services import patient_access_log
 
 from . import panels, rules, selectors, services
 from .forms import (
@@ -37,32 +38,16 @@ PAGE_SIZE = 25
 
 
 def _apply_errors(form, error: ValidationError) -> None:
-    """Put the service's errors on the form: on the named field when the form has it."""
+    """The service's errors on the form; unacknowledged warnings become tick boxes."""
     if isinstance(error, services.UnacknowledgedWarnings):
         form.fields["acknowledge_warnings"].choices = [(w.code, w.message) for w in error.warnings]
         form.add_error(None, "Please read the warnings below; tick them to save anyway.")
         return
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for field, messages_ in error.message_dict.items():
-        form.add_error(field if field in form.fields else None,
-                       messages_ if field in form.fields else [f"{field.replace('_', ' ').capitalize()}: {m}"
-                                                               for m in messages_])
+    add_service_errors(form, error)
 
 
 def _save(request, form, write, success: str):
-    """Run a service write; on success drop the form's autosaved draft."""
-    try:
-        result = write()
-    except EditConflict as conflict:
-        form.add_error(None, str(conflict))
-    except ValidationError as error:
-        _apply_errors(form, error)
-    else:
-        messages.success(request, success)
-        return result or True
-    return None
+    return write_with_form(request, form, write, success, on_error=_apply_errors)
 
 
 def _patient(request, register_number: str, page: str):

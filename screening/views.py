@@ -4,13 +4,14 @@ with the patient's id and is never cached."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from consortium.forms import write_with_form
 from consortium.models import Role
-from consortium.services import EditConflict, patient_access_log
+from consortium.services import patient_access_log
 from registry import selectors as registry_selectors
 from registry.models import TumourEpisode
 
@@ -30,31 +31,6 @@ from .forms import (
     UploadForm,
 )
 from .models import Shipment, State, Well
-
-
-def _apply(form, error: ValidationError) -> None:
-    """The service's errors on the named field when the form has it, else on the form."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for name, texts in error.message_dict.items():
-        if name in form.fields:
-            form.add_error(name, texts)
-        else:
-            form.add_error(None, [f"{name.replace('_', ' ').capitalize()}: {t}" for t in texts])
-
-
-def _write(request, form, write, success: str):
-    try:
-        result = write()
-    except EditConflict as conflict:
-        form.add_error(None, str(conflict))
-    except ValidationError as error:
-        _apply(form, error)
-    else:
-        messages.success(request, success)
-        return result
-    return None
 
 
 def _log(request, screening_request, page: str) -> None:
@@ -125,7 +101,7 @@ def request_create(request, register_number: str):
         "surgery_hospital": registry_selectors.reporting_institution(request.user, patient),
         "episode": episodes.last()})
     if request.method == "POST" and form.is_valid():
-        created = _write(request, form, lambda: services.request_create(by=request.user, **form.cleaned_data),
+        created = write_with_form(request, form, lambda: services.request_create(by=request.user, **form.cleaned_data),
                          "Screening requested; the lab has been notified.")
         if created:
             return redirect(created)
@@ -140,7 +116,7 @@ def request_detail(request, request_id: int):
     form = TransitionForm(request.POST or None, initial={"version": screening_request.version})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        moved = _write(request, form, lambda: services.request_transition(
+        moved = write_with_form(request, form, lambda: services.request_transition(
             request=screening_request, to=data["state"], by=request.user, note=data["note"],
             expected_sample_date=data["expected_sample_date"], expected_version=data["version"]),
             f"The request is now {State(data['state']).label.lower()}.")
@@ -182,7 +158,7 @@ def sample_create(request, request_id: int):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         version = data.pop("version")
-        sample = _write(request, form, lambda: services.sample_register(
+        sample = write_with_form(request, form, lambda: services.sample_register(
             request=screening_request, by=request.user, expected_version=version, **data), "Sample registered.")
         if sample:
             return redirect(screening_request)
@@ -213,7 +189,7 @@ def shipment_create(request, sample_id: int):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         version = data.pop("version")
-        shipment = _write(request, form, lambda: services.shipment_dispatch(
+        shipment = write_with_form(request, form, lambda: services.shipment_dispatch(
             sample=sample, by=request.user, expected_version=version, **data), "Shipment dispatched.")
         if shipment:
             return redirect(shipment)
@@ -246,7 +222,7 @@ def shipment_detail(request, shipment_id: int):
                                                      time_zone=data["time_zone"]),
         }
         done = {"handover": "Hand-over recorded.", "reading": "Reading recorded.", "upload": "Logger file added."}
-        if _write(request, form, writes[action], done[action]):
+        if write_with_form(request, form, writes[action], done[action]):
             return redirect(shipment)
     elif action and action not in forms:
         raise PermissionDenied("Unknown action.")
@@ -279,7 +255,7 @@ def receipt_create(request, sample_id: int):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         version, decision = data.pop("version"), data.pop("decision")
-        receipt = _write(request, form, lambda: services.receipt_record(
+        receipt = write_with_form(request, form, lambda: services.receipt_record(
             sample=sample, by=request.user, accepted=decision == "accept", expected_version=version, **data),
             "Receipt recorded.")
         if receipt:
@@ -306,7 +282,7 @@ def plate_upload(request, request_id: int):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         layout = (data["layout"].name, data["layout"].read()) if data["layout"] else None
-        uploaded = _write(request, form, lambda: services.plate_upload(
+        uploaded = write_with_form(request, form, lambda: services.plate_upload(
             request=screening_request, by=request.user, layout=layout, layout_template=data["layout_template"],
             plate_format=data["plate_format"], save_template_as=data["save_template_as"],
             readouts=[(f.name, f.read()) for f in data["readouts"]]),
@@ -353,7 +329,7 @@ def plate_override(request, plate_id: int):
     _require_lab(request.user, screening_request)
     form = OverrideForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        done = _write(request, form, lambda: services.plate_override(plate=plate, by=request.user,
+        done = write_with_form(request, form, lambda: services.plate_override(plate=plate, by=request.user,
                                                                      reason=form.cleaned_data["reason"]),
                       f"Plate {plate.name} will be scored; the analysis is running again.")
         if done:
@@ -380,14 +356,14 @@ def report_edit(request, request_id: int):
                          initial={"version": draft.version if draft else None})
     if request.method == "POST" and form.is_bound and form.is_valid():
         data = form.cleaned_data
-        saved = _write(request, form, lambda: services.report_save(
+        saved = write_with_form(request, form, lambda: services.report_save(
             request=screening_request, by=request.user, interpretation=data["interpretation"],
             top_drugs=data["top_drugs"], expected_version=data["version"]),
             "Draft saved.")
         if saved:
             return redirect("screening:report_edit", request_id=screening_request.pk)
     if request.method == "POST" and sign_form.is_bound and sign_form.is_valid() and draft:
-        signed = _write(request, sign_form, lambda: services.report_sign(
+        signed = write_with_form(request, sign_form, lambda: services.report_sign(
             report=draft, by=request.user, password=sign_form.cleaned_data["password"],
             expected_version=sign_form.cleaned_data["version"]),
             f"Report version {draft.number} signed and released.")
