@@ -44,7 +44,7 @@ from registry.models import (
 )
 
 from . import criteria as C
-from .models import OPEN_STATUSES, Match, ReviewEvent, Outcome, Step, Trial, TrialArm
+from .models import OPEN_STATUSES, Match, ReviewEvent, Outcome, Step, Trial, TrialArm, VerdictSet
 
 # Matched: living patients' episodes with a recorded diagnosis (without one, every trial
 # would be "possibly eligible"; the register's worklist already asks for it).
@@ -192,7 +192,7 @@ def match_all() -> RunResult:
 def _stored(existing) -> dict:
     """(trial, arm, episode) -> the stored match's state, in one query."""
     return {(m[1], m[2], m[3]): m for m in existing.values_list(
-        "pk", "trial_id", "arm_id", "episode_id", "outcome", "fingerprint", "active", "step", "needs_another_look")}
+        "pk", "trial_id", "arm_id", "episode_id", "outcome", "verdict_set", "active", "step", "needs_another_look")}
 
 
 def _without_gc(run):
@@ -308,12 +308,15 @@ def _judge_and_write(targets, facts, groups, stored: dict, writer) -> RunResult:
     judges = _judges(targets, today)
     seen = set()
     to_create, updated, gone_rows, events = [], [], [], []
+    # The verdict lists the writes refer to, each sent once a run (fingerprint -> JSON);
+    # those already stored are skipped by the insert (ON CONFLICT DO NOTHING).
+    sent, verdict_sets = set(), {}
     created = 0
     for (trial_id, arm_id), episode_ids in groups:
         if len(to_create) >= _BATCH:
             created += len(to_create)
-            writer.insert(to_create)
-            to_create = []
+            writer.insert(to_create, verdict_sets)
+            to_create, verdict_sets = [], {}
         episodes = [facts[pk] for pk in episode_ids if pk in facts]
         outcomes, digests, entries = judges[trial_id, arm_id](episodes)
         for episode, outcome, digest, parts in zip(episodes, outcomes, digests, entries):
@@ -321,14 +324,20 @@ def _judge_and_write(targets, facts, groups, stored: dict, writer) -> RunResult:
             seen.add(key)
             row = stored.get(key)
             if row is None:
-                if outcome != Outcome.NOT_ELIGIBLE:
-                    to_create.append((episode.episode_id, episode.patient_id, trial_id, arm_id, outcome,
-                                      "[" + ", ".join([part[3] for part in parts]) + "]", digest))
+                if outcome == Outcome.NOT_ELIGIBLE:
+                    continue
+                to_create.append((episode.episode_id, episode.patient_id, trial_id, arm_id, outcome, digest))
+            elif row[5] != digest or row[6] != (outcome != Outcome.NOT_ELIGIBLE):
+                _changed(result, row, outcome, digest, now, updated, events)
+            else:
                 continue
-            if row[5] != digest or row[6] != (outcome != Outcome.NOT_ELIGIBLE):
-                _changed(result, row, outcome, [part[1] for part in parts], digest, now, updated, events)
+            if digest not in sent:
+                sent.add(digest)
+                verdict_sets[digest] = "[" + ", ".join([part[3] for part in parts]) + "]"
     # Stored matches the run no longer finds: trial closed, patient died, or prefiltered
-    # out. Their verdicts stay as the coordinator last saw them.
+    # out. Their verdicts stay as the coordinator last saw them (the fingerprint is kept;
+    # it was worked out with an eligible or possibly eligible outcome, so it differs from
+    # any not-eligible one and a later run that judges the match again rewrites it).
     result.evaluated = len(seen)
     gone = [row for key, row in stored.items() if key not in seen and row[6]]
     if gone:
@@ -343,11 +352,11 @@ def _judge_and_write(targets, facts, groups, stored: dict, writer) -> RunResult:
             if flag:
                 events.append(_flag_event(pk, old_outcome, f"not eligible ({reason})", now))
             gone_rows.append(Match(pk=pk, outcome=Outcome.NOT_ELIGIBLE, active=False, inactive_reason=reason,
-                                   fingerprint="", outcome_changed_at=now, needs_another_look=flagged or flag))
+                                   outcome_changed_at=now, needs_another_look=flagged or flag))
         result.deactivated += len(gone_rows)
     result.flagged = len(events)
     judged = time.perf_counter()
-    writer.finish(to_create, updated, gone_rows, events)
+    writer.finish(to_create, verdict_sets, updated, gone_rows, events)
     result.created = created + len(to_create)
     result.updated = len(updated)
     result.timings.update(judged=judged - started, written=time.perf_counter() - judged)
@@ -365,7 +374,7 @@ class _Writer:
     caller's transaction (tests, a caller's atomic block), on that connection at the
     end, since a second connection could not see that transaction's rows."""
 
-    STATE = ["outcome", "fingerprint", "active", "inactive_reason", "outcome_changed_at", "needs_another_look"]
+    STATE = ["outcome", "active", "inactive_reason", "outcome_changed_at", "needs_another_look"]
     ABORT = object()
 
     def __init__(self, now):
@@ -375,23 +384,23 @@ class _Writer:
         self.queue = None
         self.error = None
 
-    def insert(self, rows: list) -> None:
+    def insert(self, rows: list, verdict_sets: dict) -> None:
         if not self.threaded:
-            self.held.append(rows)
+            self.held.append((rows, verdict_sets))
             return
         if self.queue is None:
             self.queue = queue.SimpleQueue()
             self.thread = threading.Thread(target=self._work, name="match-writer", daemon=True)
             self.thread.start()
-        self.queue.put(rows)
+        self.queue.put((rows, verdict_sets))
 
-    def finish(self, rows: list, updated: list, gone_rows: list, events: list) -> None:
+    def finish(self, rows: list, verdict_sets: dict, updated: list, gone_rows: list, events: list) -> None:
         if self.queue is None:
             if rows or updated or gone_rows or self.held:
-                self._write([*self.held, rows], (updated, gone_rows, events))
+                self._write([*self.held, (rows, verdict_sets)], (updated, gone_rows, events))
             return
-        self.queue.put(rows)
-        self.queue.put((updated, gone_rows, events))
+        self.queue.put((rows, verdict_sets))
+        self.queue.put(_Rest((updated, gone_rows, events)))
         self._join()
 
     def abort(self) -> None:
@@ -413,7 +422,7 @@ class _Writer:
                 item = self.queue.get()
                 if item is self.ABORT:
                     raise RuntimeError("The matching run failed; its inserts are rolled back.")
-                if isinstance(item, tuple):
+                if isinstance(item, _Rest):
                     rest.append(item)
                     return
                 yield item
@@ -430,19 +439,24 @@ class _Writer:
             if immediate:  # its own transaction: foreign keys checked as batches arrive, not all at commit
                 with connection.cursor() as cursor:
                     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            for rows in batches:
+            for rows, verdict_sets in batches:
+                _insert_verdict_sets(verdict_sets)
                 _insert(rows, self.now)
             updated, gone_rows, events = rest[0] if isinstance(rest, list) else rest
-            Match.objects.bulk_update(updated, [*self.STATE, "verdicts"], batch_size=2000)
+            Match.objects.bulk_update(updated, [*self.STATE, "verdict_set"], batch_size=2000)
             Match.objects.bulk_update(gone_rows, self.STATE, batch_size=2000)
             ReviewEvent.objects.bulk_create(events)
 
 
-_COPY_COLUMNS = ("episode_id, patient_id, trial_id, arm_id, outcome, verdicts, fingerprint, active, inactive_reason, "
+class _Rest(tuple):
+    """The writer's last item: (updated, gone_rows, events)."""
+
+
+_COPY_COLUMNS = ("episode_id, patient_id, trial_id, arm_id, outcome, fingerprint, active, inactive_reason, "
                  "needs_another_look, step, close_reason, notes, version, matched_at, outcome_changed_at")
 
 
-def _changed(result, row, outcome, verdicts, digest, now, updated: list, events: list) -> None:
+def _changed(result, row, outcome, digest, now, updated: list, events: list) -> None:
     """A stored match whose verdicts changed: the update, and a flag when it was reviewed."""
     pk, _, _, _, old_outcome, _, was_active, step, flagged = row
     active = outcome != Outcome.NOT_ELIGIBLE
@@ -452,27 +466,39 @@ def _changed(result, row, outcome, verdicts, digest, now, updated: list, events:
         events.append(_flag_event(pk, before, outcome, now))
     if was_active and not active:
         result.deactivated += 1
-    updated.append(Match(pk=pk, outcome=outcome, verdicts=verdicts, fingerprint=digest, active=active,
+    updated.append(Match(pk=pk, outcome=outcome, verdict_set_id=digest, active=active,
                          inactive_reason="" if active else "no longer eligible", outcome_changed_at=now,
                          needs_another_look=flagged or flag))
+
+
+def _insert_verdict_sets(verdict_sets: dict) -> None:
+    """The verdict lists a batch's matches refer to, before them, in one statement: one
+    JSON array of {"f": fingerprint, "r": rows} (the rows' JSON is already built), those
+    already stored skipped."""
+    if not verdict_sets:
+        return
+    text = "[" + ",".join([f'{{"f":"{f}","r":{v}}}' for f, v in sorted(verdict_sets.items())]) + "]"
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {VerdictSet._meta.db_table} (fingerprint, rows) SELECT f, r "
+                       "FROM jsonb_to_recordset(%s::jsonb) AS x(f text, r jsonb) ON CONFLICT DO NOTHING", [text])
 
 
 def _insert(rows: list[tuple], now) -> None:
     """New matches by COPY, _BATCH rows a statement: an INSERT ... SELECT unnest() of text
     arrays spent most of its time quoting and parsing the arrays (benchmark_matching).
-    COPY's text format: tab-separated, \\N for NULL, backslashes doubled (JSON from
-    json.dumps holds no raw tab or newline; the other columns are ids and codes)."""
+    COPY's text format: tab-separated, \\N for NULL (the columns are ids, codes and
+    fingerprints: no tab, newline or backslash to escape)."""
     table = Match._meta.db_table
     # active, inactive_reason, needs_another_look, step, close_reason, notes, version, matched_at, outcome_changed_at
     constant = "\t".join(["", "t", "", "f", Step.NEW.value, "", "", "1", now.isoformat(), now.isoformat()]) + "\n"
-    null, backslash = "\\N", "\\"
+    null = "\\N"
     # In (episode, trial) order: the unique index, the patient index and the foreign-key
     # checks then walk their pages in order instead of at random (a third less time).
     rows = sorted(rows, key=itemgetter(0, 2))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _BATCH):
-            text = "".join([f"{e}\t{p}\t{t}\t{null if a is None else a}\t{o}\t{v.replace(backslash, backslash * 2)}"
-                            f"\t{f}{constant}" for e, p, t, a, o, v, f in rows[start:start + _BATCH]])
+            text = "".join([f"{e}\t{p}\t{t}\t{null if a is None else a}\t{o}\t{f}{constant}"
+                            for e, p, t, a, o, f in rows[start:start + _BATCH]])
             cursor.copy_expert(f"COPY {table} ({_COPY_COLUMNS}) FROM STDIN", io.StringIO(text), 1 << 20)
 
 

@@ -141,6 +141,18 @@ class CloseReason(models.TextChoices):
     NOT_PURSUED = "not_pursued", "Not pursued"
 
 
+class VerdictSet(models.Model):
+    """A match's per-criterion verdict rows ({"criterion", "verdict", "value", "reason"}),
+    stored once per distinct list: keyed by the engine's fingerprint (an md5 of the
+    outcome and the rows, engine._digest), which many matches share. Content-addressed,
+    so never updated; the engine inserts what is new (ON CONFLICT DO NOTHING) before the
+    matches that refer to it. Storing the list in every match made the full run's writes
+    and the match table several times larger (benchmark_matching)."""
+
+    fingerprint = models.CharField(max_length=32, primary_key=True)
+    rows = models.JSONField(default=list)
+
+
 # Updates only: a match is inserted by the engine from register facts that pghistory
 # already keeps (and the insert is the row itself, with matched_at); every later change,
 # the engine's or a coordinator's, is an update and is kept. Tracking the inserts too
@@ -159,8 +171,15 @@ class Match(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="matches", db_index=False)
     arm = models.ForeignKey(TrialArm, null=True, blank=True, on_delete=models.CASCADE, related_name="matches")
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
-    verdicts = models.JSONField(default=list)
-    fingerprint = models.CharField(max_length=32)
+    # The fingerprint of the verdicts the match was last judged with (the run's diff key)
+    # and through it the verdict rows. A match that drops out keeps it: the coordinator
+    # still sees the verdicts as they last saw them. No index: nothing looks matches up by
+    # it, and every index is paid on each insert. No database constraint either: its check
+    # on each of a full run's inserts cost a sixth of the run (benchmark_matching); the
+    # engine inserts the lists before the matches in the same transaction, and lists are
+    # never deleted (content-addressed, shared).
+    verdict_set = models.ForeignKey(VerdictSet, on_delete=models.PROTECT, related_name="+", db_index=False,
+                                    db_column="fingerprint", db_constraint=False)
     active = models.BooleanField(default=True)
     inactive_reason = models.CharField(max_length=100, blank=True)
     needs_another_look = models.BooleanField(default=False)
@@ -185,6 +204,15 @@ class Match(models.Model):
     @property
     def is_reviewed(self) -> bool:
         return self.step != Step.NEW
+
+    @property
+    def fingerprint(self) -> str:
+        return self.verdict_set_id
+
+    @property
+    def verdicts(self) -> list:
+        """The per-criterion rows (select_related("verdict_set") to read them without a query each)."""
+        return self.verdict_set.rows if self.verdict_set_id else []
 
 
 class ReviewEvent(models.Model):

@@ -53,7 +53,7 @@ def match_for_clinician(*, user: User, pk: int) -> Match:
 
 
 def _with_hospitals(matches: QuerySet[Match]) -> QuerySet[Match]:
-    return matches.select_related("trial", "arm", "patient", "episode").annotate(
+    return matches.select_related("trial", "arm", "patient", "episode", "verdict_set").annotate(
         hospitals=ArraySubquery(PatientInstitution.objects.filter(patient=OuterRef("patient_id"))
                                 .order_by("institution__code").values("institution__code")))
 
@@ -96,7 +96,7 @@ def patient_matches(*, user: User, patient) -> list[Match]:
         scope = Match.objects.filter(_of_own_patients(user))
     else:
         scope = matches_visible_to(user)
-    matches = list(scope.filter(patient=patient, active=True).select_related("trial", "arm", "episode")
+    matches = list(scope.filter(patient=patient, active=True).select_related("trial", "arm", "episode", "verdict_set")
                    .order_by("-trial__has_norwegian_site", "outcome", "trial__brief_title", "id"))
     replies = defaultdict(list)
     for event in ReviewEvent.objects.filter(match__in=[m.pk for m in matches]).select_related("by").order_by("at"):

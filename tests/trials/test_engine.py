@@ -15,7 +15,7 @@ from registry.models import FollowUp, MolecularMarker, TumourEpisode
 from tests.conftest import make_member
 from tests.trials.factories import ASTRO, GBM, RECURRENT_GBM, episode, patient, today, tree, trial
 from trials import engine, services
-from trials.models import Match, Outcome, ReviewEvent, Step, TrialArm
+from trials.models import Match, Outcome, ReviewEvent, Step, TrialArm, VerdictSet
 
 pytestmark = pytest.mark.django_db
 
@@ -140,6 +140,9 @@ def test_a_trial_closing_and_a_patient_dying():
     p2, _ = recurrent_gbm_patient()
     engine.match_trial(t.pk)
     m1, m2 = Match.objects.order_by("patient_id")
+    seen = m1.verdicts
+    # The same facts, the same verdict list: stored once (VerdictSet), shared by both.
+    assert seen and m1.verdict_set_id == m2.verdict_set_id and VerdictSet.objects.count() == 1
     services.match_move(match=m1, by=coordinator, step=Step.CONTACTED)
     p2.vital_status, p2.date_of_death = "dead", today()
     p2.save()
@@ -152,6 +155,8 @@ def test_a_trial_closing_and_a_patient_dying():
     m1.refresh_from_db()
     assert (m1.active, m1.inactive_reason, m1.needs_another_look, m1.step) == (
         False, "trial closed", True, Step.CONTACTED)
+    # Their verdicts stay as the coordinator last saw them.
+    assert m1.verdicts == seen and Match.objects.get(pk=m2.pk).verdicts == seen
 
 
 def test_new_progression_moves_a_patient_into_a_recurrent_trial():

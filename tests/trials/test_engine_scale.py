@@ -126,7 +126,7 @@ def test_run_outside_a_transaction_writes_in_batches_on_its_own_connections(monk
     assert not connection.in_atomic_block
     monkeypatch.setattr(engine, "_BATCH", 3)  # several batches through the writer thread
     result = engine.match_all()
-    threaded = set(Match.objects.values_list("episode_id", "trial_id", "arm_id", "outcome", "fingerprint"))
+    threaded = set(Match.objects.values_list("episode_id", "trial_id", "arm_id", "outcome", "verdict_set"))
     assert result.created == len(threaded) > 6
     assert Match.objects.filter(outcome=Outcome.ELIGIBLE).exists()
     assert Match.objects.filter(outcome=Outcome.POSSIBLY).exists()
@@ -135,7 +135,7 @@ def test_run_outside_a_transaction_writes_in_batches_on_its_own_connections(monk
     Match.objects.all().delete()
     with transaction.atomic():  # the same run on the caller's connection
         engine.match_all()
-    assert set(Match.objects.values_list("episode_id", "trial_id", "arm_id", "outcome", "fingerprint")) == threaded
+    assert set(Match.objects.values_list("episode_id", "trial_id", "arm_id", "outcome", "verdict_set")) == threaded
 
     Match.objects.all().delete()
     calls = []

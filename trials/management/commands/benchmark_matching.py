@@ -51,7 +51,7 @@ from registry.models import (
 )
 from trials import criteria as C
 from trials import engine
-from trials.models import Match, ReviewEvent, Trial, TrialArm
+from trials.models import Match, ReviewEvent, Trial, TrialArm, VerdictSet
 
 MARK = "benchmark"
 # The register's case mix, roughly (registry.md: glioblastoma the commonest).
@@ -91,6 +91,11 @@ class Command(BaseCommand):
         self.stdout.write(f"{episodes} episodes, {len(targets)} trial/arm targets")
 
         Match.objects.all().delete()
+        # From empty: the verdict lists too (a DELETE would check each against the match
+        # table's dead rows; the three tables are empty but for the lists by now).
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {ReviewEvent._meta.db_table}, {Match._meta.db_table}, "
+                           f"{VerdictSet._meta.db_table}")
         full, result = _timed(engine.match_all)
         self.stdout.write(f"Full re-match from empty: {full:.2f} s ({result.created} matches written, "
                           f"{result.evaluated} verdicts worked out)")
