@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from consortium.forms import write_with_form
 from consortium.models import Role
 from consortium.services import EditConflict, patient_access_log
 from consortium.views import role_required
@@ -38,12 +39,6 @@ from .models import CloseReason, Outcome, Step
 
 coordinator_required = role_required(selectors.works_trials,
                                      message="Only trial coordinators and admins work trials and matches.")
-
-
-def _apply_errors(form, error: ValidationError) -> None:
-    for field, messages_ in (error.message_dict if hasattr(error, "error_dict") else {None: error.messages}).items():
-        for message in messages_:
-            form.add_error(field if field in form.fields else None, message)
 
 
 # --- Catalogue ----------------------------------------------------------------------
@@ -83,12 +78,9 @@ def trial_create(request):
     form = TrialForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "version"}
-        try:
-            trial = services.trial_create(by=request.user, **data)
-        except ValidationError as error:
-            _apply_errors(form, error)
-        else:
-            messages.success(request, "Trial added; now encode its criteria.")
+        trial = write_with_form(request, form, lambda: services.trial_create(by=request.user, **data),
+                                "Trial added; now encode its criteria.")
+        if trial:
             return redirect("trials:criteria_edit", pk=trial.pk)
     return render(request, "trials/trial_form.html", {"form": form})
 
@@ -135,15 +127,10 @@ def criteria_edit(request, pk: int):
             rows = [f.cleaned_data for f in formset.forms
                     if f.cleaned_data.get("leaf") and not f.cleaned_data.get("DELETE")]
             tree, arm_trees = rows_to_trees(rows, extras.cleaned_data["check_by_hand"], [a.pk for a in arms])
-            try:
-                services.trial_criteria_save(trial=trial, by=request.user, tree=tree, arm_trees=arm_trees,
-                                             expected_version=extras.cleaned_data["version"])
-            except ValidationError as error:
-                _apply_errors(extras, error)
-            except EditConflict as error:
-                extras.add_error(None, str(error))
-            else:
-                messages.success(request, "Criteria saved: " + C.describe(tree) + ". Matching runs in the background.")
+            if write_with_form(request, extras, lambda: services.trial_criteria_save(
+                    trial=trial, by=request.user, tree=tree, arm_trees=arm_trees,
+                    expected_version=extras.cleaned_data["version"]),
+                    "Criteria saved: " + C.describe(tree) + ". Matching runs in the background."):
                 return redirect(trial)
     else:
         formset = CriteriaFormSet(initial=initial, arms=arms, prefix="rows")
@@ -210,16 +197,10 @@ def match_detail(request, pk: int):
     match = selectors.match_get(user=request.user, pk=pk)
     form = MoveForm(request.POST or None, initial={"version": match.version})
     if request.method == "POST" and form.is_valid():
-        try:
-            services.match_move(match=match, by=request.user, step=form.cleaned_data["step"],
-                                close_reason=form.cleaned_data["close_reason"], note=form.cleaned_data["note"],
-                                expected_version=form.cleaned_data["version"])
-        except ValidationError as error:
-            _apply_errors(form, error)
-        except EditConflict as error:
-            form.add_error(None, str(error))
-        else:
-            messages.success(request, "Match moved.")
+        if write_with_form(request, form, lambda: services.match_move(
+                match=match, by=request.user, step=form.cleaned_data["step"],
+                close_reason=form.cleaned_data["close_reason"], note=form.cleaned_data["note"],
+                expected_version=form.cleaned_data["version"]), "Match moved."):
             return redirect("trials:match_detail", pk=match.pk)
     patient_access_log(request, patient_ids=[match.patient_id], page="trials:match_detail")
     return render(request, "trials/match_detail.html", {
