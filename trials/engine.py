@@ -153,11 +153,21 @@ def _judges(targets, today) -> dict:
     json.dumps gives for the list."""
 
     def judge_with(compiled):
+        # Episodes with the same rows share one fingerprint: hash each combination once
+        # (keyed by the tuple of shared piece strings, whose hashes Python caches).
+        known: dict = {}
+
+        def digest(combination: tuple) -> str:
+            found = known.get(combination)
+            if found is None:
+                found = known[combination] = hashlib.md5("\x1f".join(combination).encode()).hexdigest()
+            return found
+
         def run(facts):
             verdicts, columns = compiled.many(facts)
             outcomes = list(map(OUTCOME_OF.__getitem__, verdicts))
             pieces = [list(map(itemgetter(2), column)) for column in columns]
-            digests = [hashlib.md5(text.encode()).hexdigest() for text in map("\x1f".join, zip(outcomes, *pieces))]
+            digests = list(map(digest, zip(outcomes, *pieces)))
             entries = list(zip(*columns)) if columns else [()] * len(facts)
             return outcomes, digests, entries
         return run
