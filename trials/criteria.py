@@ -498,11 +498,16 @@ class Compiled:
         columns = []
         for key_of, cache, leaf, negated in self.leaves:
             keys = list(map(key_of, facts))
-            for key, f in dict(zip(keys, facts)).items():
-                if key not in cache:
-                    verdict, value, reason = evaluate_leaf(leaf, f, self.today)
-                    row = verdict_row(leaf, negated, verdict, value, reason)
-                    cache[key] = (verdict, row, *self.extra(row))
+            missing = set(keys).difference(cache)
+            if missing:  # most keys were met before (earlier targets, earlier batches)
+                for key, f in zip(keys, facts):
+                    if key in missing:
+                        missing.discard(key)
+                        verdict, value, reason = evaluate_leaf(leaf, f, self.today)
+                        row = verdict_row(leaf, negated, verdict, value, reason)
+                        cache[key] = (verdict, row, *self.extra(row))
+                        if not missing:
+                            break
             columns.append(list(map(cache.__getitem__, keys)))
         signatures = (list(zip(*[list(map(itemgetter(0), column)) for column in columns])) if columns
                       else [()] * len(facts))
