@@ -169,7 +169,10 @@ class Match(models.Model):
     episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="+", db_index=False)
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="matches", db_index=False)
-    arm = models.ForeignKey(TrialArm, null=True, blank=True, on_delete=models.CASCADE, related_name="matches")
+    # No index either: matches are looked up by trial (with the arm), and deleting an arm
+    # (rare, by hand) can afford a scan; the index would be paid on every insert.
+    arm = models.ForeignKey(TrialArm, null=True, blank=True, on_delete=models.CASCADE, related_name="matches",
+                            db_index=False)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     # The fingerprint of the verdicts the match was last judged with (the run's diff key)
     # and through it the verdict rows. A match that drops out keeps it: the coordinator
