@@ -167,7 +167,11 @@ class Match(models.Model):
     # the (trial, active, outcome) indexes start with them and serve the same look-ups;
     # every index is paid on each of a full run's inserts (benchmark_matching).
     episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="+", db_index=False)
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    # The episode's patient, kept on the match for the who-sees-what filters. No database
+    # constraint: the episode's foreign key already holds (a patient's deletion cascades
+    # through the episode, and Django cascades this one too), and its check was paid on
+    # every insert of a full run (benchmark_matching).
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="matches", db_index=False)
     # No index either: matches are looked up by trial (with the arm), and deleting an arm
     # (rare, by hand) can afford a scan; the index would be paid on every insert.
