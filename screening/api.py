@@ -593,8 +593,7 @@ class ReportDetailOutput(ReportOutput):
         fields = ReportOutput.Meta.fields + ["top_ranked"]
 
     def get_top_ranked(self, obj) -> DrugResultOutput(many=True):  # type: ignore[valid-type]
-        ranked = [r for r in selectors.ranked_results(obj.run) if r.dss2 is not None][:obj.top_drugs]
-        return DrugResultOutput(ranked, many=True).data
+        return DrugResultOutput(selectors.report_top_drugs(obj), many=True).data
 
 
 class ReportListApi(ScreeningApi):

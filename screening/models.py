@@ -17,12 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consortium.models import Institution
-from registry.models import Patient, TumourEpisode
-
-
-def all_changes() -> tuple:
-    return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
-
+from registry.models import Patient, TumourEpisode, all_changes
 
 # --- Configuration: sample types and the labs' libraries --------------------------------
 

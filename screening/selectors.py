@@ -446,6 +446,11 @@ def curves(results, threshold: float) -> list[tuple]:
     return [(r, curve_chart(r, threshold=threshold)) for r in results]
 
 
+def report_top_drugs(report) -> list:
+    """The report's top-ranked scored drugs (its run's ranking, report.top_drugs of them)."""
+    return [r for r in ranked_results(report.run) if r.dss2 is not None][:report.top_drugs]
+
+
 def report_context(report, *, frozen: bool = False) -> dict:
     """What the tumour board's report shows (web page and PDF). A released report shows
     the body made when it was signed (frozen=True), so later register edits, custody
@@ -458,7 +463,7 @@ def report_context(report, *, frozen: bool = False) -> dict:
         # Our own template's output, escaped when it was rendered at signing.
         return {"report": report, "req": screening_request, "versions": versions,
                 "frozen_body": mark_safe(report.body_html)}  # noqa: S308
-    ranked = [r for r in ranked_results(report.run) if r.dss2 is not None][:report.top_drugs]
+    ranked = report_top_drugs(report)
     threshold = report.run.thresholds.get("dss_threshold", 10.0)
     samples = request_samples(screening_request)
     events = list(screening_request.transitions.select_related("by"))

@@ -5,6 +5,7 @@ with the patient's id and is never cached."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -386,9 +387,7 @@ def report_detail(request, report_id: int):
 @never_cache
 @login_required
 def report_pdf(request, report_id: int):
-    from django.http import HttpResponse
-
-    from .report_pdf import render_pdf
+    from .report_pdf import render_pdf  # reportlab loads only when a PDF is asked for
 
     report = selectors.report_get(user=request.user, report_id=report_id)
     _log(request, report.request, "screening:report_pdf")
