@@ -39,8 +39,11 @@ def make_opener() -> urllib.request.OpenerDirector:
 def send(opener, url: str, headers: dict, timeout: float, data: bytes | None = None):
     """GET (or POST `data`) and return (status, headers, body), redirects included."""
     # check_base_url allows http(s) on loopback only, so no file: or other scheme is opened.
-    request = urllib.request.Request(url, data=data,  # noqa: S310
-                                     headers={"User-Agent": "nbtc-benchmark", **headers})
+    request = urllib.request.Request(
+        url,
+        data=data,  # noqa: S310
+        headers={"User-Agent": "nbtc-benchmark", **headers},
+    )
     try:
         with opener.open(request, timeout=timeout) as response:
             return response.status, response.headers, response.read()
@@ -67,8 +70,15 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[rank - 1]
 
 
-def run_page(urls: str | list[str], headers: dict, *, clients: int, requests: int, warmup: int,
-             timeout: float) -> dict:
+def run_page(
+    urls: str | list[str],
+    headers: dict,
+    *,
+    clients: int,
+    requests: int,
+    warmup: int,
+    timeout: float,
+) -> dict:
     """--requests GETs shared among threads that start together; with several URLs each
     request takes the next one in turn (say, a different patient each time)."""
     urls = [urls] if isinstance(urls, str) else urls
@@ -101,8 +111,9 @@ def run_page(urls: str | list[str], headers: dict, *, clients: int, requests: in
 
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        futures = [pool.submit(client, first, count)
-                   for first, count in zip(firsts, shares, strict=True)]
+        futures = [
+            pool.submit(client, first, count) for first, count in zip(firsts, shares, strict=True)
+        ]
         latencies = []
         for future in futures:
             latencies.extend(future.result())  # re-raises the first failure
@@ -143,37 +154,70 @@ def argument_parser(doc: str) -> argparse.ArgumentParser:
     """The options every benchmark takes; a script adds its own."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
-    parser.add_argument("--clients", type=positive(MAX_CLIENTS), default=20,
-                        help="concurrent client threads (default 20)")
-    parser.add_argument("--requests", type=positive(MAX_REQUESTS), default=200,
-                        help="measured requests per page (default 200)")
-    parser.add_argument("--warmup", type=int, choices=range(0, 1001), default=10,
-                        metavar="N", help="unmeasured requests per page first (default 10)")
+    parser.add_argument(
+        "--clients",
+        type=positive(MAX_CLIENTS),
+        default=20,
+        help="concurrent client threads (default 20)",
+    )
+    parser.add_argument(
+        "--requests",
+        type=positive(MAX_REQUESTS),
+        default=200,
+        help="measured requests per page (default 200)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        choices=range(0, 1001),
+        default=10,
+        metavar="N",
+        help="unmeasured requests per page first (default 10)",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     return parser
 
 
-def print_table(base_url: str, pages: list[tuple], args, *, target_p95_ms: float | None = None,
-                headers: dict | None = None) -> None:
+def print_table(
+    base_url: str,
+    pages: list[tuple],
+    args,
+    *,
+    target_p95_ms: float | None = None,
+    headers: dict | None = None,
+) -> None:
     """Run each (name, path or paths, headers) page and print one row per page as it ends;
     with a target, each row says whether its p95 meets it."""
-    print(f"{base_url}: {args.clients} clients, {args.requests} requests per page "
-          f"after {args.warmup} warm-up requests\n")
+    print(
+        f"{base_url}: {args.clients} clients, {args.requests} requests per page "
+        f"after {args.warmup} warm-up requests\n"
+    )
     target = f"p95 < {target_p95_ms:g} ms" if target_p95_ms else ""
-    header = (f"{'page':<24} {'path':<34} {'requests':>8} {'clients':>7} "
-              f"{'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'req/s':>8}"
-              + (f" {target:>14}" if target else ""))
+    header = (
+        f"{'page':<24} {'path':<34} {'requests':>8} {'clients':>7} "
+        f"{'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'req/s':>8}"
+        + (f" {target:>14}" if target else "")
+    )
     print(header)
     print("-" * len(header))
     for name, paths, page_headers in pages:
         urls = [base_url + p for p in paths] if isinstance(paths, list) else base_url + paths
-        row = run_page(urls, {**(headers or {}), **page_headers}, clients=args.clients,
-                       requests=args.requests, warmup=args.warmup, timeout=args.timeout)
+        row = run_page(
+            urls,
+            {**(headers or {}), **page_headers},
+            clients=args.clients,
+            requests=args.requests,
+            warmup=args.warmup,
+            timeout=args.timeout,
+        )
         shown = paths if isinstance(paths, str) else f"{paths[0]} (+{len(paths) - 1})"
         verdict = ("yes" if row["p95"] < target_p95_ms else "NO") if target else ""
-        print(f"{name:<24} {shown:<34} {row['requests']:>8} {row['clients']:>7} "
-              f"{row['p50']:>8.1f} {row['p95']:>8.1f} {row['max']:>8.1f} {row['rps']:>8.1f}"
-              + (f" {verdict:>14}" if target else ""), flush=True)
+        print(
+            f"{name:<24} {shown:<34} {row['requests']:>8} {row['clients']:>7} "
+            f"{row['p50']:>8.1f} {row['p95']:>8.1f} {row['max']:>8.1f} {row['rps']:>8.1f}"
+            + (f" {verdict:>14}" if target else ""),
+            flush=True,
+        )
 
 
 def fail(program: str, error: BenchmarkError) -> int:

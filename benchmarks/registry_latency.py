@@ -54,7 +54,7 @@ def totp_code(secret: str, at: float | None = None) -> str:
     key = base64.b32decode(secret, casefold=True)
     digest = hmac.new(key, struct.pack(">Q", int((at or time.time()) // 30)), hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
     return f"{value % 1_000_000:06d}"
 
 
@@ -76,10 +76,13 @@ class Browser:
         data = None
         if form is not None:  # a form POST, as the browser sends it
             data = urllib.parse.urlencode(form).encode()
-            headers |= {"Content-Type": "application/x-www-form-urlencoded",
-                        "Origin": self.base_url}
-        status, answer_headers, body = send(self.opener, self.base_url + path, headers,
-                                            self.timeout, data)
+            headers |= {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Origin": self.base_url,
+            }
+        status, answer_headers, body = send(
+            self.opener, self.base_url + path, headers, self.timeout, data
+        )
         for line in answer_headers.get_all("Set-Cookie") or []:
             for name, morsel in http.cookies.SimpleCookie(line).items():
                 if morsel.value:
@@ -99,30 +102,39 @@ class Browser:
         return status, headers.get("Location", "")
 
     def sign_in(self, email: str, password: str, totp_secret: str) -> None:
-        status, location = self.post_form("/accounts/login/",
-                                          {"login": email, "password": password})
+        status, location = self.post_form(
+            "/accounts/login/", {"login": email, "password": password}
+        )
         if status != 302 or not location.startswith("/accounts/2fa/authenticate/"):
-            raise BenchmarkError(f"sign-in of {email} answered {status} (Location: {location!r}); "
-                                 "wrong e-mail or password, or no TOTP authenticator?")
+            raise BenchmarkError(
+                f"sign-in of {email} answered {status} (Location: {location!r}); "
+                "wrong e-mail or password, or no TOTP authenticator?"
+            )
         for attempt in range(2):
             # allauth refuses a code used in the last 30 s (a rerun): then wait for the next one.
-            status, location = self.post_form("/accounts/2fa/authenticate/",
-                                              {"code": totp_code(totp_secret)})
+            status, location = self.post_form(
+                "/accounts/2fa/authenticate/", {"code": totp_code(totp_secret)}
+            )
             if status == 302:
                 break
             if attempt == 0:
                 time.sleep(30.5 - time.time() % 30)
         else:
             raise BenchmarkError(f"the TOTP code was refused ({status}); is --totp-secret right?")
-        me = json.loads(fetch(self.opener, f"{self.base_url}/api/v1/me/", self.headers,
-                              self.timeout))
+        me = json.loads(
+            fetch(self.opener, f"{self.base_url}/api/v1/me/", self.headers, self.timeout)
+        )
         if me.get("email") != email:
             raise BenchmarkError(f"signed in, but /api/v1/me/ says {me!r}")
 
 
 def register_numbers(browser: Browser) -> list[str]:
-    body = fetch(browser.opener, f"{browser.base_url}/api/v1/registry/patients/",
-                 browser.headers, browser.timeout)
+    body = fetch(
+        browser.opener,
+        f"{browser.base_url}/api/v1/registry/patients/",
+        browser.headers,
+        browser.timeout,
+    )
     numbers = [p["register_number"] for p in json.loads(body).get("results", [])]
     if not numbers:
         raise BenchmarkError("the clinician sees no patients; load some with create_demo_data")
@@ -135,8 +147,12 @@ def main(argv=None) -> int:
     parser.add_argument("--password", default=CLINICIAN_PASSWORD)
     parser.add_argument("--totp-secret", default=CLINICIAN_TOTP_SECRET)
     parser.add_argument("--surname", default="Hansen", help="name to search for (default Hansen)")
-    parser.add_argument("--register-numbers", type=lambda text: text.split(","), default=None,
-                        help="comma-separated patients for the patient page")
+    parser.add_argument(
+        "--register-numbers",
+        type=lambda text: text.split(","),
+        default=None,
+        help="comma-separated patients for the patient page",
+    )
     args = parser.parse_args(argv)
     try:
         base_url = check_base_url(args.base_url)

@@ -40,7 +40,9 @@ def _time(client, path, runs=15):
     client.get(path)  # warm
     # Counted by an execute wrapper: request_started resets connection.queries.
     captured = []
-    with connection.execute_wrapper(lambda execute, sql, *a: captured.append(sql) or execute(sql, *a)):
+    with connection.execute_wrapper(
+        lambda execute, sql, *a: captured.append(sql) or execute(sql, *a)
+    ):
         assert client.get(path).status_code == 200
     for _ in range(runs):
         start = time.perf_counter()
@@ -52,7 +54,9 @@ def _time(client, path, runs=15):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=1000, help="requests to create (batches of 30)")
+    parser.add_argument(
+        "--requests", type=int, default=1000, help="requests to create (batches of 30)"
+    )
     args = parser.parse_args()
     import random
 
@@ -67,9 +71,13 @@ def main() -> None:
             rng = random.Random(1)
             made = 0
             while made < args.requests:
-                made += _make(rng, clinician, lab, [episodes[(made + i) % len(episodes)] for i in range(30)])
-            print(f"created {made} requests in {time.perf_counter() - start:.1f} s "
-                  f"({ScreeningRequest.objects.count()} in the lab)")
+                made += _make(
+                    rng, clinician, lab, [episodes[(made + i) % len(episodes)] for i in range(30)]
+                )
+            print(
+                f"created {made} requests in {time.perf_counter() - start:.1f} s "
+                f"({ScreeningRequest.objects.count()} in the lab)"
+            )
             client = Client(HTTP_HOST="localhost")
             client.force_login(lab)
             session = client.session
@@ -77,20 +85,32 @@ def main() -> None:
             from allauth.account.internal.flows import login as allauth_login
 
             session[allauth_login._AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(lab.pk)
-            session[allauth_login.AUTHENTICATION_METHODS_SESSION_KEY] = [{"method": "password", "at": time.time()},
-                                                         {"method": "mfa", "type": "totp", "at": time.time()}]
+            session[allauth_login.AUTHENTICATION_METHODS_SESSION_KEY] = [
+                {"method": "password", "at": time.time()},
+                {"method": "mfa", "type": "totp", "at": time.time()},
+            ]
             session.save()
 
-            for label, path in [("lab dashboard", "/screening/lab/"),
-                                ("request page", ScreeningRequest.objects.filter(state="received").first()
-                                 .get_absolute_url())]:
+            for label, path in [
+                ("lab dashboard", "/screening/lab/"),
+                (
+                    "request page",
+                    ScreeningRequest.objects.filter(state="received").first().get_absolute_url(),
+                ),
+            ]:
                 queries, median, worst = _time(client, path)
-                print(f"{label:14s} {queries:3d} queries  median {median:6.1f} ms  max {worst:6.1f} ms")
+                print(
+                    f"{label:14s} {queries:3d} queries  median {median:6.1f} ms  max {worst:6.1f} ms"
+                )
             start = time.perf_counter()
             captured = []
-            with connection.execute_wrapper(lambda execute, sql, *a: captured.append(sql) or execute(sql, *a)):
+            with connection.execute_wrapper(
+                lambda execute, sql, *a: captured.append(sql) or execute(sql, *a)
+            ):
                 services.shipments_check(now=timezone.now())
-            print(f"alert check    {len(captured):3d} queries  {1000 * (time.perf_counter() - start):6.1f} ms")
+            print(
+                f"alert check    {len(captured):3d} queries  {1000 * (time.perf_counter() - start):6.1f} ms"
+            )
             raise Rollback
     except Rollback:
         pass

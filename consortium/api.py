@@ -21,7 +21,9 @@ from .models import NetworkGroup, User
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+            exc.message_dict
+            if hasattr(exc, "error_dict")
+            else {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
         )
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -34,12 +36,21 @@ def exception_handler(exc, context):
     if response is None:
         return None  # an unexpected error stays a 500; bugs are not silenced
     if isinstance(exc, exceptions.ValidationError):
-        detail = exc.detail if isinstance(exc.detail, dict) else {api_settings.NON_FIELD_ERRORS_KEY: exc.detail}
-        fields = "; ".join(f"{field}: {' '.join(map(str, errors if isinstance(errors, list) else [errors]))}"
-                           for field, errors in detail.items())
+        detail = (
+            exc.detail
+            if isinstance(exc.detail, dict)
+            else {api_settings.NON_FIELD_ERRORS_KEY: exc.detail}
+        )
+        fields = "; ".join(
+            f"{field}: {' '.join(map(str, errors if isinstance(errors, list) else [errors]))}"
+            for field, errors in detail.items()
+        )
         response.data = {"message": f"Invalid input. {fields}", "extra": {"fields": detail}}
     else:
-        response.data = {"message": str(exc.detail) if hasattr(exc, "detail") else str(exc), "extra": {}}
+        response.data = {
+            "message": str(exc.detail) if hasattr(exc, "detail") else str(exc),
+            "extra": {},
+        }
     return response
 
 
@@ -57,16 +68,35 @@ class GroupOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = NetworkGroup
         fields = [
-            "slug", "name", "acronym", "category", "cancer_types", "scope", "participants",
-            "countries", "associate_countries", "focus", "key_activities", "website_url",
-            "website_label", "website_note", "other_facts", "version", "updated_at", "url",
+            "slug",
+            "name",
+            "acronym",
+            "category",
+            "cancer_types",
+            "scope",
+            "participants",
+            "countries",
+            "associate_countries",
+            "focus",
+            "key_activities",
+            "website_url",
+            "website_label",
+            "website_note",
+            "other_facts",
+            "version",
+            "updated_at",
+            "url",
         ]
 
 
 class GroupFilterSerializer(serializers.Serializer):
     search = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True,
-                                     error_messages={"invalid": "Use an ISO 3166 alpha-2 code, e.g. NO."})
+    country = serializers.RegexField(
+        r"^[A-Za-z]{2}$",
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid": "Use an ISO 3166 alpha-2 code, e.g. NO."},
+    )
     category = serializers.SlugField(required=False, allow_blank=True)
     cancer_type = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
@@ -81,7 +111,9 @@ class GroupListApi(APIView):
         parameters=[
             OpenApiParameter("search", str, description="Full-text search (prefix words)."),
             OpenApiParameter("country", str, description="ISO 3166 alpha-2, e.g. NO."),
-            OpenApiParameter("category", str, description="Category slug (includes its subcategories)."),
+            OpenApiParameter(
+                "category", str, description="Category slug (includes its subcategories)."
+            ),
             OpenApiParameter("cancer_type", str, description="Cancer type or scope contains."),
             OpenApiParameter("page", int),
         ],

@@ -207,8 +207,9 @@ def _read_body(
         while body_end < len(paragraphs) and not paragraphs[body_end].is_heading:
             body_end += 1
         groups.append(
-            _build_group(paragraphs[run_end], paragraphs[run_end + 1 : body_end], category,
-                         subcategory)
+            _build_group(
+                paragraphs[run_end], paragraphs[run_end + 1 : body_end], category, subcategory
+            )
         )
         index = body_end
     return groups, categories
@@ -253,12 +254,19 @@ def _check_unique(groups: list[ParsedGroup]) -> None:
 # --------------------------------------------------------------------------- one group
 
 _FIELD_BY_LABEL = {
-    "cancer type": "cancer_types", "cancer types": "cancer_types",
-    "cancer type(s)": "cancer_types", "diagnoses": "cancer_types", "diagnosis": "cancer_types",
-    "participants": "participants", "participant": "participants",
-    "members": "participants", "member": "participants",
-    "focus": "focus", "scope": "scope",
-    "key activities": "key_activities", "key activity": "key_activities",
+    "cancer type": "cancer_types",
+    "cancer types": "cancer_types",
+    "cancer type(s)": "cancer_types",
+    "diagnoses": "cancer_types",
+    "diagnosis": "cancer_types",
+    "participants": "participants",
+    "participant": "participants",
+    "members": "participants",
+    "member": "participants",
+    "focus": "focus",
+    "scope": "scope",
+    "key activities": "key_activities",
+    "key activity": "key_activities",
     "activities": "key_activities",
 }
 
@@ -385,22 +393,58 @@ def _parse_website(label: str, value: str) -> tuple[str, str, str]:
 _NORDIC = ("DK", "FI", "IS", "NO", "SE")
 # Whole-word country names, matched case-insensitively.
 _COUNTRY_NAMES = {
-    "Denmark": "DK", "Finland": "FI", "Iceland": "IS", "Norway": "NO", "Sweden": "SE",
-    "Estonia": "EE", "Latvia": "LV", "Lithuania": "LT", "Poland": "PL", "Netherlands": "NL",
-    "Germany": "DE", "Greenland": "GL", "Faroe Islands": "FO", "Faroes": "FO",
-    "Åland Islands": "AX", "Åland": "AX", "Aland Islands": "AX",
+    "Denmark": "DK",
+    "Finland": "FI",
+    "Iceland": "IS",
+    "Norway": "NO",
+    "Sweden": "SE",
+    "Estonia": "EE",
+    "Latvia": "LV",
+    "Lithuania": "LT",
+    "Poland": "PL",
+    "Netherlands": "NL",
+    "Germany": "DE",
+    "Greenland": "GL",
+    "Faroe Islands": "FO",
+    "Faroes": "FO",
+    "Åland Islands": "AX",
+    "Åland": "AX",
+    "Aland Islands": "AX",
 }
 # Adjectives and cities are matched case-sensitively: "polish" is also a verb.
 _ADJECTIVES = {
-    "Danish": "DK", "Finnish": "FI", "Icelandic": "IS", "Norwegian": "NO", "Swedish": "SE",
-    "Estonian": "EE", "Latvian": "LV", "Lithuanian": "LT", "Polish": "PL", "Dutch": "NL",
-    "German": "DE", "Greenlandic": "GL", "Faroese": "FO",
+    "Danish": "DK",
+    "Finnish": "FI",
+    "Icelandic": "IS",
+    "Norwegian": "NO",
+    "Swedish": "SE",
+    "Estonian": "EE",
+    "Latvian": "LV",
+    "Lithuanian": "LT",
+    "Polish": "PL",
+    "Dutch": "NL",
+    "German": "DE",
+    "Greenlandic": "GL",
+    "Faroese": "FO",
 }
 _CITIES = {
-    "Cologne": "DE", "Köln": "DE", "Copenhagen": "DK", "Aarhus": "DK", "Oslo": "NO",
-    "Bergen": "NO", "Stockholm": "SE", "Gothenburg": "SE", "Uppsala": "SE", "Helsinki": "FI",
-    "Reykjavik": "IS", "Reykjavík": "IS", "Tallinn": "EE", "Riga": "LV", "Vilnius": "LT",
-    "Warsaw": "PL", "Amsterdam": "NL",
+    "Cologne": "DE",
+    "Köln": "DE",
+    "Copenhagen": "DK",
+    "Aarhus": "DK",
+    "Oslo": "NO",
+    "Bergen": "NO",
+    "Stockholm": "SE",
+    "Gothenburg": "SE",
+    "Uppsala": "SE",
+    "Helsinki": "FI",
+    "Reykjavik": "IS",
+    "Reykjavík": "IS",
+    "Tallinn": "EE",
+    "Riga": "LV",
+    "Vilnius": "LT",
+    "Warsaw": "PL",
+    "Amsterdam": "NL",
 }
 _NAMED = [(re.compile(rf"\b{re.escape(w)}\b", re.I), c) for w, c in _COUNTRY_NAMES.items()] + [
     (re.compile(rf"\b{re.escape(w)}\b"), c) for w, c in (_ADJECTIVES | _CITIES).items()

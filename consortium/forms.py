@@ -22,7 +22,9 @@ def _country_codes(values: list[str], field: str) -> list[str]:
 
 class GroupEditForm(forms.ModelForm):
     version = forms.IntegerField(widget=forms.HiddenInput)
-    countries = forms.CharField(required=False, help_text="Comma-separated ISO codes, e.g. DK, FI, IS, NO, SE.")
+    countries = forms.CharField(
+        required=False, help_text="Comma-separated ISO codes, e.g. DK, FI, IS, NO, SE."
+    )
     associate_countries = forms.CharField(required=False, help_text="Comma-separated ISO codes.")
 
     def __init__(self, *args, **kwargs):
@@ -45,7 +47,9 @@ class GroupEditForm(forms.ModelForm):
         return _country_codes(self.cleaned_data["countries"].split(","), "Countries")
 
     def clean_associate_countries(self):
-        return _country_codes(self.cleaned_data["associate_countries"].split(","), "Associate countries")
+        return _country_codes(
+            self.cleaned_data["associate_countries"].split(","), "Associate countries"
+        )
 
 
 class SuggestionForm(forms.ModelForm):
@@ -57,10 +61,12 @@ class SuggestionForm(forms.ModelForm):
 
 
 class SuggestionResolveForm(forms.Form):
-    status = forms.ChoiceField(choices=[
-        (DirectorySuggestion.Status.APPLIED, "Applied"),
-        (DirectorySuggestion.Status.DISMISSED, "Dismissed"),
-    ])
+    status = forms.ChoiceField(
+        choices=[
+            (DirectorySuggestion.Status.APPLIED, "Applied"),
+            (DirectorySuggestion.Status.DISMISSED, "Dismissed"),
+        ]
+    )
     note = forms.CharField(required=False, max_length=1000)
 
 

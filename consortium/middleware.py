@@ -78,7 +78,9 @@ class AbsoluteSessionLifetimeMiddleware:
             lifetime: timedelta = settings.SESSION_ABSOLUTE_LIFETIME
             if timezone.now() - session_started_at(request) > lifetime:
                 logout(request)
-                messages.info(request, "Your session has ended after 12 hours. Please sign in again.")
+                messages.info(
+                    request, "Your session has ended after 12 hours. Please sign in again."
+                )
                 return redirect(f"{reverse('account_login')}?next={request.path}")
         return self.get_response(request)
 
@@ -96,12 +98,18 @@ class RequireMFAMiddleware:
         if user.is_authenticated and user.requires_mfa:
             if not is_mfa_enabled(user):
                 if not request.path.startswith(MFA_SETUP_PATHS):
-                    return self.refuse(request, "Set up two-factor authentication first.",
-                                       reverse("mfa_activate_totp"))
+                    return self.refuse(
+                        request,
+                        "Set up two-factor authentication first.",
+                        reverse("mfa_activate_totp"),
+                    )
             elif not passed_mfa_step(request, user):
                 logout(request)
-                return self.refuse(request, "Sign in with your two-factor code.",
-                                   f"{reverse('account_login')}?next={request.path}")
+                return self.refuse(
+                    request,
+                    "Sign in with your two-factor code.",
+                    f"{reverse('account_login')}?next={request.path}",
+                )
         return self.get_response(request)
 
     @staticmethod

@@ -138,9 +138,7 @@ class AccessLog(models.Model):
     class Meta:
         ordering = ["-at"]
         triggers = [
-            pgtrigger.Protect(
-                name="append_only", operation=pgtrigger.Update | pgtrigger.Delete
-            )
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
         ]
 
     def __str__(self) -> str:
@@ -179,23 +177,34 @@ class NetworkGroup(models.Model):
     cancer_types = models.TextField(blank=True)
     scope = models.TextField(blank=True)
     participants = models.TextField(blank=True, help_text="Participants or members, as written.")
-    countries = ArrayField(models.CharField(max_length=2), default=list, blank=True,
-                           help_text="Member countries, ISO 3166 alpha-2.")
-    associate_countries = ArrayField(models.CharField(max_length=2), default=list, blank=True,
-                                     help_text="Associate members and collaborating partners.")
+    countries = ArrayField(
+        models.CharField(max_length=2),
+        default=list,
+        blank=True,
+        help_text="Member countries, ISO 3166 alpha-2.",
+    )
+    associate_countries = ArrayField(
+        models.CharField(max_length=2),
+        default=list,
+        blank=True,
+        help_text="Associate members and collaborating partners.",
+    )
     focus = models.TextField(blank=True)
     key_activities = models.TextField(blank=True)
     website_url = models.URLField(max_length=500, blank=True)
     website_label = models.CharField(max_length=300, blank=True)
     website_note = models.CharField(max_length=100, blank=True)
-    other_facts = models.JSONField(default=list, blank=True,
-                                   help_text="Other labelled facts: [[label, value], ...].")
+    other_facts = models.JSONField(
+        default=list, blank=True, help_text="Other labelled facts: [[label, value], ...]."
+    )
     position = models.PositiveIntegerField(default=0)
-    removed_at = models.DateTimeField(null=True, blank=True,
-                                      help_text="Set when a new edition no longer lists the group.")
+    removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when a new edition no longer lists the group."
+    )
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(
-        default=1, help_text="Raised on every change; an edit made against an older version is refused."
+        default=1,
+        help_text="Raised on every change; an edit made against an older version is refused.",
     )
 
     class Meta:
@@ -222,14 +231,18 @@ class DirectorySuggestion(models.Model):
         DISMISSED = "dismissed", "Dismissed"
 
     group = models.ForeignKey(NetworkGroup, on_delete=models.CASCADE, related_name="suggestions")
-    suggested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                     related_name="directory_suggestions")
+    suggested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="directory_suggestions"
+    )
     message = models.TextField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(default=timezone.now)
-    notified_at = models.DateTimeField(null=True, blank=True, help_text="When editors were e-mailed.")
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="+")
+    notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When editors were e-mailed."
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_note = models.TextField(blank=True)
 

@@ -18,9 +18,20 @@ GROUP_SEARCH_VECTOR = (
 )
 
 COUNTRY_NAMES = {
-    "DK": "Denmark", "FI": "Finland", "IS": "Iceland", "NO": "Norway", "SE": "Sweden",
-    "EE": "Estonia", "LV": "Latvia", "LT": "Lithuania", "PL": "Poland", "NL": "Netherlands",
-    "DE": "Germany", "GL": "Greenland", "FO": "Faroe Islands", "AX": "Åland Islands",
+    "DK": "Denmark",
+    "FI": "Finland",
+    "IS": "Iceland",
+    "NO": "Norway",
+    "SE": "Sweden",
+    "EE": "Estonia",
+    "LV": "Latvia",
+    "LT": "Lithuania",
+    "PL": "Poland",
+    "NL": "Netherlands",
+    "DE": "Germany",
+    "GL": "Greenland",
+    "FO": "Faroe Islands",
+    "AX": "Åland Islands",
 }
 
 
@@ -121,12 +132,10 @@ def cancer_type_choices(groups) -> list[str]:
 
 def group_history(*, group: NetworkGroup) -> list:
     """The group's change events, newest first, with who made them (pghistory)."""
-    return list(
-        group.events.select_related("pgh_context").order_by("-pgh_created_at")
-    )
+    return list(group.events.select_related("pgh_context").order_by("-pgh_created_at"))
 
 
 def open_suggestions() -> QuerySet[DirectorySuggestion]:
-    return DirectorySuggestion.objects.filter(status=DirectorySuggestion.Status.OPEN).select_related(
-        "group", "suggested_by"
-    )
+    return DirectorySuggestion.objects.filter(
+        status=DirectorySuggestion.Status.OPEN
+    ).select_related("group", "suggested_by")

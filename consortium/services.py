@@ -35,7 +35,10 @@ def invitation_link(*, user: User, base_url: str) -> str:
     and expires after PASSWORD_RESET_TIMEOUT (3 days)."""
     path = reverse(
         "account_reset_password_from_key",
-        kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
+        kwargs={
+            "uidb36": user_pk_to_url_str(user),
+            "key": default_token_generator.make_token(user),
+        },
     )
     return base_url.rstrip("/") + path
 
@@ -105,8 +108,15 @@ def patient_access_log(request, *, patient_ids, page: str) -> None:
         cursor.execute(
             f"INSERT INTO {AccessLog._meta.db_table} (at, user_id, patient_id, page, path, method, ip) "
             "SELECT %s, %s, unnest(%s::bigint[]), %s, %s, %s, %s",
-            [timezone.now(), request.user.pk, ids, page[:100], request.path[:300], request.method[:10],
-             request.META.get("REMOTE_ADDR") or None],
+            [
+                timezone.now(),
+                request.user.pk,
+                ids,
+                page[:100],
+                request.path[:300],
+                request.method[:10],
+                request.META.get("REMOTE_ADDR") or None,
+            ],
         )
 
 
@@ -121,8 +131,10 @@ class DirectoryImportResult:
     removed: int = 0
 
     def __str__(self) -> str:
-        return (f"{self.added} added, {self.updated} updated, "
-                f"{self.unchanged} unchanged, {self.removed} removed")
+        return (
+            f"{self.added} added, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.removed} removed"
+        )
 
 
 def _group_values(parsed: ParsedGroup, category: DirectoryCategory) -> dict:
@@ -148,7 +160,13 @@ def _group_values(parsed: ParsedGroup, category: DirectoryCategory) -> dict:
 
 
 def _website_key(url: str) -> str:
-    return url.lower().removeprefix("https://").removeprefix("http://").removeprefix("www.").rstrip("/")
+    return (
+        url.lower()
+        .removeprefix("https://")
+        .removeprefix("http://")
+        .removeprefix("www.")
+        .rstrip("/")
+    )
 
 
 def _find_existing(parsed: ParsedGroup, groups: list[NetworkGroup]) -> NetworkGroup | None:
@@ -158,7 +176,9 @@ def _find_existing(parsed: ParsedGroup, groups: list[NetworkGroup]) -> NetworkGr
     for matches in (
         lambda g: acronyms and acronyms & {a.lower() for a in g.acronyms},
         lambda g: g.name.lower() == parsed.name.lower(),
-        lambda g: parsed.website_url and _website_key(g.website_url) == _website_key(parsed.website_url),
+        lambda g: (
+            parsed.website_url and _website_key(g.website_url) == _website_key(parsed.website_url)
+        ),
     ):
         found = [g for g in groups if matches(g)]
         if len(found) == 1:
@@ -225,16 +245,30 @@ def directory_import(*, text: str, source: str) -> DirectoryImportResult:
                 if group.position != position:  # moved by groups added or removed above it
                     NetworkGroup.objects.filter(pk=group.pk).update(position=position)
             seen.add(group.pk)
-        result.removed = NetworkGroup.objects.filter(removed_at__isnull=True).exclude(
-            pk__in=seen
-        ).update(removed_at=timezone.now())
-        DirectoryImport.objects.create(source=source[:300], title=parsed.title[:300], **vars(result))
+        result.removed = (
+            NetworkGroup.objects.filter(removed_at__isnull=True)
+            .exclude(pk__in=seen)
+            .update(removed_at=timezone.now())
+        )
+        DirectoryImport.objects.create(
+            source=source[:300], title=parsed.title[:300], **vars(result)
+        )
     return result
 
 
 GROUP_EDITABLE_FIELDS = [
-    "name", "acronym", "category", "cancer_types", "scope", "participants", "countries",
-    "associate_countries", "focus", "key_activities", "website_url", "website_label",
+    "name",
+    "acronym",
+    "category",
+    "cancer_types",
+    "scope",
+    "participants",
+    "countries",
+    "associate_countries",
+    "focus",
+    "key_activities",
+    "website_url",
+    "website_label",
 ]
 
 
@@ -291,8 +325,9 @@ def suggestion_notify_editors(*, suggestion: DirectorySuggestion) -> int:
         if locked.notified_at is not None:
             return 0
         editors = list(
-            User.objects.filter(is_active=True, role__in=[Role.COORDINATOR, Role.ADMIN])
-            .values_list("email", flat=True)
+            User.objects.filter(
+                is_active=True, role__in=[Role.COORDINATOR, Role.ADMIN]
+            ).values_list("email", flat=True)
         )
         if editors:
             send_mail(

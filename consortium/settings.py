@@ -28,7 +28,9 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (required when DJANGO_DEBUG is off).")
     SECRET_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"] if DEBUG else [])
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"] if DEBUG else []
+)
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # Synthetic national ID numbers (month +40/+80) are refused in production; demo and tests allow them.
@@ -258,8 +260,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"YesNoUnknownEnum": "registry.models.YesNoUnknown",
-                            "ReportStatusEnum": "screening.models.Report.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "YesNoUnknownEnum": "registry.models.YesNoUnknown",
+        "ReportStatusEnum": "screening.models.Report.Status",
+    },
 }
 
 # --- Celery (Redis broker); tasks are thin, idempotent and acknowledged late ---

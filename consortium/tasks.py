@@ -10,5 +10,7 @@ from .models import DirectorySuggestion
 def notify_directory_editors(suggestion_id: int) -> int:
     """E-mail coordinators and admins about a suggested correction. Safe to retry:
     a suggestion is announced once (services.suggestion_notify_editors checks)."""
-    suggestion = DirectorySuggestion.objects.select_related("group", "suggested_by").get(pk=suggestion_id)
+    suggestion = DirectorySuggestion.objects.select_related("group", "suggested_by").get(
+        pk=suggestion_id
+    )
     return services.suggestion_notify_editors(suggestion=suggestion)

@@ -91,7 +91,8 @@ def member_invite(request):
     if request.method == "POST" and form.is_valid():
         try:
             user, link = services.member_invite(
-                **form.cleaned_data, invited_by=request.user,
+                **form.cleaned_data,
+                invited_by=request.user,
                 base_url=request.build_absolute_uri("/"),
             )
         except ValidationError as e:
@@ -160,7 +161,10 @@ def group_edit(request, slug: str):
         changes = {f: form.cleaned_data[f] for f in form.Meta.fields}
         try:
             services.group_update(
-                group=group, by=request.user, expected_version=form.cleaned_data["version"], **changes
+                group=group,
+                by=request.user,
+                expected_version=form.cleaned_data["version"],
+                **changes,
             )
         except services.EditConflict as conflict:
             form.add_error(None, str(conflict))
@@ -177,7 +181,9 @@ def group_suggest(request, slug: str):
     group = _listed_group(slug)
     form = SuggestionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.suggestion_create(group=group, by=request.user, message=form.cleaned_data["message"])
+        services.suggestion_create(
+            group=group, by=request.user, message=form.cleaned_data["message"]
+        )
         messages.success(request, "Thank you: a coordinator will review your correction.")
         return redirect(group)
     return render(request, "consortium/group_suggest.html", {"group": group, "form": form})
@@ -193,12 +199,16 @@ def suggestion_list(request):
 @require_POST
 @directory_editor_required
 def suggestion_resolve(request, pk: int):
-    suggestion = get_object_or_404(DirectorySuggestion, pk=pk, status=DirectorySuggestion.Status.OPEN)
+    suggestion = get_object_or_404(
+        DirectorySuggestion, pk=pk, status=DirectorySuggestion.Status.OPEN
+    )
     form = SuggestionResolveForm(request.POST)
     if form.is_valid():
         services.suggestion_resolve(
-            suggestion=suggestion, by=request.user,
-            status=form.cleaned_data["status"], note=form.cleaned_data["note"],
+            suggestion=suggestion,
+            by=request.user,
+            status=form.cleaned_data["status"],
+            note=form.cleaned_data["note"],
         )
         messages.success(request, "Suggestion resolved.")
     else:

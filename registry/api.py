@@ -33,42 +33,78 @@ from .vocabulary import MARKERS
 class WriteMeta(serializers.Serializer):
     """What every write may carry besides the values."""
 
-    version = serializers.IntegerField(required=False, help_text="The version you loaded; a newer one answers 409.")
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500,
-                                   help_text="Why the change is made (kept in the history).")
+    version = serializers.IntegerField(
+        required=False, help_text="The version you loaded; a newer one answers 409."
+    )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="Why the change is made (kept in the history).",
+    )
     acknowledge_warnings = serializers.ListField(
-        child=serializers.CharField(), required=False,
-        help_text="Codes of the warnings you have read (a 400 lists them as 'Warning [code]: ...').")
+        child=serializers.CharField(),
+        required=False,
+        help_text="Codes of the warnings you have read (a 400 lists them as 'Warning [code]: ...').",
+    )
 
     def meta(self) -> dict:
         data = self.validated_data
-        return {"expected_version": data.get("version"), "reason": data.get("reason", ""),
-                "acknowledge": data.get("acknowledge_warnings", [])}
+        return {
+            "expected_version": data.get("version"),
+            "reason": data.get("reason", ""),
+            "acknowledge": data.get("acknowledge_warnings", []),
+        }
 
     def values(self) -> dict:
-        return {k: v for k, v in self.validated_data.items() if k not in ("version", "reason", "acknowledge_warnings")}
+        return {
+            k: v
+            for k, v in self.validated_data.items()
+            if k not in ("version", "reason", "acknowledge_warnings")
+        }
 
 
 def _institution_codes():
-    return serializers.SlugRelatedField(many=True, slug_field="code", queryset=Institution.objects.filter(
-        kind=Institution.Kind.HOSPITAL))
+    return serializers.SlugRelatedField(
+        many=True,
+        slug_field="code",
+        queryset=Institution.objects.filter(kind=Institution.Kind.HOSPITAL),
+    )
 
 
 # --- Patients --------------------------------------------------------------------------
 
 
 class PatientOutput(serializers.ModelSerializer):
-    national_id = serializers.SerializerMethodField(help_text="Masked unless you are a clinician at one of "
-                                                              "the patient's institutions.")
-    full_name = serializers.SerializerMethodField(help_text="Empty for trial coordinators, who work by "
-                                                            "register number.")
-    institutions = serializers.SerializerMethodField(help_text="Codes of the treating institutions.")
-    synthetic_id = serializers.CharField(help_text="Set when the national ID is a synthetic test number.")
+    national_id = serializers.SerializerMethodField(
+        help_text="Masked unless you are a clinician at one of the patient's institutions."
+    )
+    full_name = serializers.SerializerMethodField(
+        help_text="Empty for trial coordinators, who work by register number."
+    )
+    institutions = serializers.SerializerMethodField(
+        help_text="Codes of the treating institutions."
+    )
+    synthetic_id = serializers.CharField(
+        help_text="Set when the national ID is a synthetic test number."
+    )
 
     class Meta:
         model = Patient
-        fields = ["register_number", "national_id", "synthetic_id", "full_name", "sex", "birth_date",
-                  "health_region", "vital_status", "date_of_death", "institutions", "version", "updated_at"]
+        fields = [
+            "register_number",
+            "national_id",
+            "synthetic_id",
+            "full_name",
+            "sex",
+            "birth_date",
+            "health_region",
+            "vital_status",
+            "date_of_death",
+            "institutions",
+            "version",
+            "updated_at",
+        ]
 
     def get_institutions(self, patient) -> list[str]:
         return selectors.patient_institution_codes(patient)
@@ -78,7 +114,11 @@ class PatientOutput(serializers.ModelSerializer):
 
     def get_national_id(self, patient) -> str:
         user = self.context["request"].user
-        return patient.national_id if selectors.shows_national_id(user, patient) else patient.masked_national_id
+        return (
+            patient.national_id
+            if selectors.shows_national_id(user, patient)
+            else patient.masked_national_id
+        )
 
 
 class PatientCreateInput(WriteMeta, serializers.ModelSerializer):
@@ -89,8 +129,17 @@ class PatientCreateInput(WriteMeta, serializers.ModelSerializer):
 
     class Meta:
         model = Patient
-        fields = ["national_id", "full_name", "sex", "birth_date", "health_region", "vital_status",
-                  "date_of_death", "institutions", "reason"]
+        fields = [
+            "national_id",
+            "full_name",
+            "sex",
+            "birth_date",
+            "health_region",
+            "vital_status",
+            "date_of_death",
+            "institutions",
+            "reason",
+        ]
 
 
 class PatientUpdateInput(WriteMeta, serializers.ModelSerializer):
@@ -98,8 +147,17 @@ class PatientUpdateInput(WriteMeta, serializers.ModelSerializer):
 
     class Meta:
         model = Patient
-        fields = ["full_name", "sex", "birth_date", "health_region", "vital_status", "date_of_death",
-                  "institutions", "version", "reason"]
+        fields = [
+            "full_name",
+            "sex",
+            "birth_date",
+            "health_region",
+            "vital_status",
+            "date_of_death",
+            "institutions",
+            "version",
+            "reason",
+        ]
 
 
 def _log(request, patients, page: str) -> None:
@@ -123,7 +181,9 @@ def _paginated(view, request, queryset, serializer, page_name: str, known_count=
     paginator = PatientPagination(known_count)
     page = paginator.paginate_queryset(queryset, request, view=view)
     _log(request, page, page_name)
-    return paginator.get_paginated_response(serializer(page, many=True, context={"request": request}).data)
+    return paginator.get_paginated_response(
+        serializer(page, many=True, context={"request": request}).data
+    )
 
 
 def _require_clinical(user) -> None:
@@ -137,20 +197,36 @@ class PatientListApi(GenericAPIView):
     serializer_class = PatientOutput
     queryset = Patient.objects.none()  # for the schema; selectors decide what is listed
 
-    @extend_schema(parameters=[OpenApiParameter("search", str, description="Name or register number. "
-                                                "National IDs are refused here: use POST /patients/search/.")],
-                   responses=PatientOutput(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "search",
+                str,
+                description="Name or register number. "
+                "National IDs are refused here: use POST /patients/search/.",
+            )
+        ],
+        responses=PatientOutput(many=True),
+    )
     def get(self, request):
         _require_clinical(request.user)
         query = request.query_params.get("search", "")
         if selectors.looks_like_national_id(query):
-            raise serializers.ValidationError({"search": "National IDs must not appear in URLs: "
-                                                         "POST them to /api/v1/registry/patients/search/."})
+            raise serializers.ValidationError(
+                {
+                    "search": "National IDs must not appear in URLs: "
+                    "POST them to /api/v1/registry/patients/search/."
+                }
+            )
         refused = selectors.identity_search_refused(request.user, query)
         if refused:
             raise serializers.ValidationError({"search": refused})
         patients = selectors.patient_search(user=request.user, query=query)
-        count = selectors.search_count(patients) if query.strip() else selectors.visible_patient_count(request.user)
+        count = (
+            selectors.search_count(patients)
+            if query.strip()
+            else selectors.visible_patient_count(request.user)
+        )
         return _paginated(self, request, patients, PatientOutput, "api:registry_patients", count)
 
     @extend_schema(request=PatientCreateInput, responses={201: PatientOutput})
@@ -161,11 +237,18 @@ class PatientListApi(GenericAPIView):
         if request.user.role != Role.CLINICIAN:
             raise PermissionDenied("Only clinicians register patients.")
         patient = services.patient_register(
-            by=request.user, national_id_value=values.pop("national_id"),
-            institutions=list(values.pop("institutions")), reason=data.validated_data.get("reason", ""),
-            allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS, **values)
+            by=request.user,
+            national_id_value=values.pop("national_id"),
+            institutions=list(values.pop("institutions")),
+            reason=data.validated_data.get("reason", ""),
+            allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
+            **values,
+        )
         _log(request, [patient], "api:registry_patients")
-        return Response(PatientOutput(patient, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        return Response(
+            PatientOutput(patient, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class PatientSearchApi(GenericAPIView):
@@ -201,7 +284,11 @@ class PatientDetailApi(GenericAPIView):
         return patient
 
     def get(self, request, register_number: str):
-        return Response(PatientOutput(self._patient(request, register_number), context={"request": request}).data)
+        return Response(
+            PatientOutput(
+                self._patient(request, register_number), context={"request": request}
+            ).data
+        )
 
     @extend_schema(request=PatientUpdateInput, responses=PatientOutput)
     def patch(self, request, register_number: str):
@@ -211,8 +298,14 @@ class PatientDetailApi(GenericAPIView):
         values = data.values()
         institutions = values.pop("institutions", None)
         meta = data.meta()
-        patient = services.patient_update(patient=patient, by=request.user, expected_version=meta["expected_version"],
-                                          reason=meta["reason"], institutions=institutions, **values)
+        patient = services.patient_update(
+            patient=patient,
+            by=request.user,
+            expected_version=meta["expected_version"],
+            reason=meta["reason"],
+            institutions=institutions,
+            **values,
+        )
         return Response(PatientOutput(patient, context={"request": request}).data)
 
 
@@ -233,10 +326,29 @@ class EpisodeOutput(serializers.ModelSerializer):
 
     class Meta:
         model = TumourEpisode
-        fields = ["id", "patient", "institution", "referral_date", "diagnosis_date", "basis", "diagnosis",
-                  "who_grade", "morphology", "topography", "laterality", "mdt_dates", "trial_offered",
-                  "trial_accepted", "acknowledged_warnings", "status", "completed_at", "version",
-                  "markers_version", "markers", "missing"]
+        fields = [
+            "id",
+            "patient",
+            "institution",
+            "referral_date",
+            "diagnosis_date",
+            "basis",
+            "diagnosis",
+            "who_grade",
+            "morphology",
+            "topography",
+            "laterality",
+            "mdt_dates",
+            "trial_offered",
+            "trial_accepted",
+            "acknowledged_warnings",
+            "status",
+            "completed_at",
+            "version",
+            "markers_version",
+            "markers",
+            "missing",
+        ]
 
     def get_missing(self, episode) -> list[str]:
         return rules.missing_items(episode)
@@ -263,9 +375,17 @@ class EpisodeListApi(GenericAPIView):
         data = EpisodeInput(data=request.data)
         data.is_valid(raise_exception=True)
         meta = data.meta()
-        episode = services.episode_save(patient=patient, by=request.user, reason=meta["reason"],
-                                        acknowledge=meta["acknowledge"], **data.values())
-        return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data, status=status.HTTP_201_CREATED)
+        episode = services.episode_save(
+            patient=patient,
+            by=request.user,
+            reason=meta["reason"],
+            acknowledge=meta["acknowledge"],
+            **data.values(),
+        )
+        return Response(
+            EpisodeOutput(selectors.episode_for_page(episode.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 def _episode(request, episode_id: int, page: str) -> TumourEpisode:
@@ -286,7 +406,9 @@ class EpisodeDetailApi(GenericAPIView):
         data = EpisodeInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         meta = data.meta()
-        services.episode_save(patient=episode.patient, by=request.user, episode=episode, **meta, **data.values())
+        services.episode_save(
+            patient=episode.patient, by=request.user, episode=episode, **meta, **data.values()
+        )
         return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data)
 
 
@@ -305,15 +427,20 @@ class MarkersApi(GenericAPIView):
 
     @extend_schema(responses=MarkerSerializer(many=True))
     def get(self, request, episode_id: int):
-        return Response(MarkerSerializer(_episode(request, episode_id, "api:registry_markers").markers.all(),
-                                         many=True).data)
+        return Response(
+            MarkerSerializer(
+                _episode(request, episode_id, "api:registry_markers").markers.all(), many=True
+            ).data
+        )
 
     @extend_schema(request=InputSerializer, responses=EpisodeOutput)
     def put(self, request, episode_id: int):
         episode = _episode(request, episode_id, "api:registry_markers")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        given = {m["marker"]: (m["result"], m.get("method", "")) for m in data.validated_data["markers"]}
+        given = {
+            m["marker"]: (m["result"], m.get("method", "")) for m in data.validated_data["markers"]
+        }
         if len(given) != len(data.validated_data["markers"]):
             raise serializers.ValidationError({"markers": "Each marker at most once."})
         results = {marker: given.get(marker, ("", "")) for marker in MARKERS}
@@ -349,11 +476,14 @@ class ReopenApi(GenericAPIView):
         episode = _episode(request, episode_id, "api:registry_reopen")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.episode_reopen(episode=episode, by=request.user, reason=data.validated_data["reason"])
+        services.episode_reopen(
+            episode=episode, by=request.user, reason=data.validated_data["reason"]
+        )
         return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data)
 
 
 # --- Treatment and follow-up sections -------------------------------------------------------
+
 
 def _section_serializers(section: str, model):
     class Output(serializers.ModelSerializer):
@@ -384,8 +514,14 @@ class SectionListApi(GenericAPIView):
         data = self.input_class(data=request.data)
         data.is_valid(raise_exception=True)
         meta = data.meta()
-        row = services.section_save(section=self.section, episode=episode, by=request.user,
-                                    reason=meta["reason"], acknowledge=meta["acknowledge"], **data.values())
+        row = services.section_save(
+            section=self.section,
+            episode=episode,
+            by=request.user,
+            reason=meta["reason"],
+            acknowledge=meta["acknowledge"],
+            **data.values(),
+        )
         return Response(self.serializer_class(row).data, status=status.HTTP_201_CREATED)
 
 
@@ -409,16 +545,35 @@ class SectionDetailApi(GenericAPIView):
         episode, row = self._row(request, episode_id, pk)
         data = self.input_class(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        row = services.section_save(section=self.section, episode=episode, by=request.user, row=row,
-                                    **data.meta(), **data.values())
+        row = services.section_save(
+            section=self.section,
+            episode=episode,
+            by=request.user,
+            row=row,
+            **data.meta(),
+            **data.values(),
+        )
         return Response(self.serializer_class(row).data)
 
-    @extend_schema(parameters=[OpenApiParameter("reason", str, required=True,
-                                                description="Why the entry is removed (kept in the history).")])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "reason",
+                str,
+                required=True,
+                description="Why the entry is removed (kept in the history).",
+            )
+        ]
+    )
     def delete(self, request, episode_id: int, pk: int):
         episode, row = self._row(request, episode_id, pk)
-        services.section_delete(section=self.section, episode=episode, row=row, by=request.user,
-                                reason=request.query_params.get("reason", ""))
+        services.section_delete(
+            section=self.section,
+            episode=episode,
+            row=row,
+            by=request.user,
+            reason=request.query_params.get("reason", ""),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -427,7 +582,12 @@ def section_views(section: str, model) -> tuple:
     OpenAPI schema describes every section's fields)."""
     output, input_ = _section_serializers(section, model)
     name = model.__name__
-    attrs = {"section": section, "serializer_class": output, "input_class": input_, "queryset": model.objects.none()}
+    attrs = {
+        "section": section,
+        "serializer_class": output,
+        "input_class": input_,
+        "queryset": model.objects.none(),
+    }
     list_view = type(f"{name}ListApi", (SectionListApi,), attrs)
     detail_view = type(f"{name}DetailApi", (SectionDetailApi,), attrs)
     extend_schema(responses=output(many=True))(list_view.get)
@@ -446,26 +606,51 @@ class WorklistApi(GenericAPIView):
 
     serializer_class = OutputSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("institution", str, description="Institution code, e.g. OUS.")])
+    @extend_schema(
+        parameters=[OpenApiParameter("institution", str, description="Institution code, e.g. OUS.")]
+    )
     def get(self, request):
         institutions = list(selectors.worklist_institutions(request.user))
         if not institutions:
             raise PermissionDenied("The worklist is for clinicians, coordinators and admins.")
         code = request.query_params.get("institution")
-        chosen = next((i for i in institutions if i.code == code), None) if code else institutions[0]
+        chosen = (
+            next((i for i in institutions if i.code == code), None) if code else institutions[0]
+        )
         if chosen is None:
-            raise serializers.ValidationError({"institution": f"Not one of your institutions: {code}."})
+            raise serializers.ValidationError(
+                {"institution": f"Not one of your institutions: {code}."}
+            )
         paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        page = paginator.paginate_queryset(selectors.incomplete_episodes(chosen), request, view=self)
+        page = paginator.paginate_queryset(
+            selectors.incomplete_episodes(chosen), request, view=self
+        )
         _log(request, [e.patient for e in page], "api:registry_worklist")
-        return paginator.get_paginated_response({
-            "institution": chosen.code,
-            "figures": selectors.completeness(chosen),
-            "incomplete": [{"episode": e.pk, "patient": e.patient.register_number, "diagnosis": e.diagnosis,
-                            "diagnosis_date": e.diagnosis_date, "missing": rules.missing_items(e)} for e in page],
-        })
+        return paginator.get_paginated_response(
+            {
+                "institution": chosen.code,
+                "figures": selectors.completeness(chosen),
+                "incomplete": [
+                    {
+                        "episode": e.pk,
+                        "patient": e.patient.register_number,
+                        "diagnosis": e.diagnosis,
+                        "diagnosis_date": e.diagnosis_date,
+                        "missing": rules.missing_items(e),
+                    }
+                    for e in page
+                ],
+            }
+        )
 
 
-SECTION_VIEWS = {section: section_views(section, model) for section, model in [
-    ("surgeries", Surgery), ("radiotherapy", RadiotherapyCourse), ("systemic", SystemicTherapy),
-    ("performance", PerformanceStatus), ("follow-ups", FollowUp)]}
+SECTION_VIEWS = {
+    section: section_views(section, model)
+    for section, model in [
+        ("surgeries", Surgery),
+        ("radiotherapy", RadiotherapyCourse),
+        ("systemic", SystemicTherapy),
+        ("performance", PerformanceStatus),
+        ("follow-ups", FollowUp),
+    ]
+}

@@ -7,8 +7,14 @@ from . import api
 urlpatterns = [
     path("patients/", api.PatientListApi.as_view(), name="registry_patients"),
     path("patients/search/", api.PatientSearchApi.as_view(), name="registry_patient_search"),
-    path("patients/<str:register_number>/", api.PatientDetailApi.as_view(), name="registry_patient"),
-    path("patients/<str:register_number>/episodes/", api.EpisodeListApi.as_view(), name="registry_episodes"),
+    path(
+        "patients/<str:register_number>/", api.PatientDetailApi.as_view(), name="registry_patient"
+    ),
+    path(
+        "patients/<str:register_number>/episodes/",
+        api.EpisodeListApi.as_view(),
+        name="registry_episodes",
+    ),
     path("episodes/<int:episode_id>/", api.EpisodeDetailApi.as_view(), name="registry_episode"),
     path("episodes/<int:episode_id>/markers/", api.MarkersApi.as_view(), name="registry_markers"),
     path("episodes/<int:episode_id>/submit/", api.SubmitApi.as_view(), name="registry_submit"),
@@ -17,7 +23,12 @@ urlpatterns = [
 ]
 for section, (list_view, detail_view) in api.SECTION_VIEWS.items():
     urlpatterns += [
-        path(f"episodes/<int:episode_id>/{section}/", list_view.as_view(), name=f"registry_{section}"),
-        path(f"episodes/<int:episode_id>/{section}/<int:pk>/", detail_view.as_view(),
-             name=f"registry_{section}_detail"),
+        path(
+            f"episodes/<int:episode_id>/{section}/", list_view.as_view(), name=f"registry_{section}"
+        ),
+        path(
+            f"episodes/<int:episode_id>/{section}/<int:pk>/",
+            detail_view.as_view(),
+            name=f"registry_{section}_detail",
+        ),
     ]

@@ -41,8 +41,12 @@ class AcknowledgeField(forms.MultipleChoiceField):
     service compares them with the warnings the values raise now."""
 
     def __init__(self):
-        super().__init__(label="I have read these warnings and save anyway", required=False,
-                         widget=forms.CheckboxSelectMultiple, choices=[])
+        super().__init__(
+            label="I have read these warnings and save anyway",
+            required=False,
+            widget=forms.CheckboxSelectMultiple,
+            choices=[],
+        )
 
     def valid_value(self, value) -> bool:
         return True
@@ -54,8 +58,9 @@ class SectionForm(forms.ModelForm):
     the warnings shown."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
-    reason = forms.CharField(label="Reason for change (optional; kept in the history)", required=False,
-                             max_length=500)
+    reason = forms.CharField(
+        label="Reason for change (optional; kept in the history)", required=False, max_length=500
+    )
     acknowledge_warnings = AcknowledgeField()
 
     def __init__(self, *args, warnings=(), **kwargs):
@@ -78,18 +83,32 @@ def hospitals():
 
 
 class PatientCreateForm(SectionForm):
-    national_id = forms.CharField(label="National ID (fødselsnummer or D-number)", max_length=13,
-                                  widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}))
+    national_id = forms.CharField(
+        label="National ID (fødselsnummer or D-number)",
+        max_length=13,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
     institutions = forms.ModelMultipleChoiceField(
-        queryset=Institution.objects.none(), label="Treating institutions",
+        queryset=Institution.objects.none(),
+        label="Treating institutions",
         widget=forms.CheckboxSelectMultiple,
-        help_text="Every institution that diagnoses or treats the patient; their clinicians see the record.")
+        help_text="Every institution that diagnoses or treats the patient; their clinicians see the record.",
+    )
 
     class Meta:
         model = Patient
-        fields = ["full_name", "sex", "birth_date", "health_region", "vital_status", "date_of_death"]
-        help_texts = {"birth_date": "Leave empty to take it from the national ID.",
-                      "sex": "Leave empty to take it from the national ID."}
+        fields = [
+            "full_name",
+            "sex",
+            "birth_date",
+            "health_region",
+            "vital_status",
+            "date_of_death",
+        ]
+        help_texts = {
+            "birth_date": "Leave empty to take it from the national ID.",
+            "sex": "Leave empty to take it from the national ID.",
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,11 +122,21 @@ class PatientCreateForm(SectionForm):
 
 class PatientEditForm(SectionForm):
     institutions = forms.ModelMultipleChoiceField(
-        queryset=Institution.objects.none(), label="Treating institutions", widget=forms.CheckboxSelectMultiple)
+        queryset=Institution.objects.none(),
+        label="Treating institutions",
+        widget=forms.CheckboxSelectMultiple,
+    )
 
     class Meta:
         model = Patient
-        fields = ["full_name", "sex", "birth_date", "health_region", "vital_status", "date_of_death"]
+        fields = [
+            "full_name",
+            "sex",
+            "birth_date",
+            "health_region",
+            "vital_status",
+            "date_of_death",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -123,7 +152,9 @@ class MdtDatesField(forms.CharField):
 
     def prepare_value(self, value):
         if isinstance(value, list):
-            return ", ".join(d.strftime("%d.%m.%Y") if isinstance(d, date) else str(d) for d in value)
+            return ", ".join(
+                d.strftime("%d.%m.%Y") if isinstance(d, date) else str(d) for d in value
+            )
         return value
 
     def to_python(self, value):
@@ -132,29 +163,55 @@ class MdtDatesField(forms.CharField):
             part = part.strip()
             if not part:
                 continue
-            for parse in (date.fromisoformat, lambda p: date(*reversed([int(x) for x in p.split(".")]))):
+            for parse in (
+                date.fromisoformat,
+                lambda p: date(*reversed([int(x) for x in p.split(".")])),
+            ):
                 try:
                     days.append(parse(part))
                     break
                 except (ValueError, TypeError):
                     continue
             else:
-                raise forms.ValidationError(f"'{part}' is not a date; write 14.03.2026 or 2026-03-14.")
+                raise forms.ValidationError(
+                    f"'{part}' is not a date; write 14.03.2026 or 2026-03-14."
+                )
         return days
 
 
 class EpisodeForm(SectionForm):
-    diagnosis = forms.ChoiceField(label="WHO CNS5 integrated diagnosis", required=False,
-                                  choices=[("", "---------")] + vocabulary.tumour_type_choices())
-    who_grade = forms.TypedChoiceField(label="CNS WHO grade", required=False, coerce=int, empty_value=None,
-                                       choices=[("", "---------")] + [(g, str(g)) for g in range(1, 5)])
-    mdt_dates = MdtDatesField(label="MDT meeting dates", required=False,
-                              help_text="Separate dates with commas, e.g. 14.03.2026, 02.05.2026.")
+    diagnosis = forms.ChoiceField(
+        label="WHO CNS5 integrated diagnosis",
+        required=False,
+        choices=[("", "---------")] + vocabulary.tumour_type_choices(),
+    )
+    who_grade = forms.TypedChoiceField(
+        label="CNS WHO grade",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "---------")] + [(g, str(g)) for g in range(1, 5)],
+    )
+    mdt_dates = MdtDatesField(
+        label="MDT meeting dates",
+        required=False,
+        help_text="Separate dates with commas, e.g. 14.03.2026, 02.05.2026.",
+    )
 
     class Meta:
         model = TumourEpisode
-        fields = ["referral_date", "diagnosis_date", "basis", "diagnosis", "who_grade", "topography",
-                  "laterality", "mdt_dates", "trial_offered", "trial_accepted"]
+        fields = [
+            "referral_date",
+            "diagnosis_date",
+            "basis",
+            "diagnosis",
+            "who_grade",
+            "topography",
+            "laterality",
+            "mdt_dates",
+            "trial_offered",
+            "trial_accepted",
+        ]
 
 
 class MarkersForm(forms.Form):
@@ -171,27 +228,49 @@ class MarkersForm(forms.Form):
         self.fields["acknowledge_warnings"].choices = [(w.code, w.message) for w in warnings]
         for marker, label in vocabulary.MARKERS.items():
             self.fields[f"{marker}_result"] = forms.ChoiceField(
-                label=label, required=False, choices=[("", "Not recorded")] + list(MarkerResult.choices))
+                label=label,
+                required=False,
+                choices=[("", "Not recorded")] + list(MarkerResult.choices),
+            )
             self.fields[f"{marker}_method"] = forms.ChoiceField(
-                label=f"{label}: method", required=False, choices=[("", "---------")] + list(MarkerMethod.choices))
+                label=f"{label}: method",
+                required=False,
+                choices=[("", "---------")] + list(MarkerMethod.choices),
+            )
             if marker in stored:
                 self.initial.setdefault(f"{marker}_result", stored[marker].result)
                 self.initial.setdefault(f"{marker}_method", stored[marker].method)
 
     def rows(self):
-        return [(label, self[f"{m}_result"], self[f"{m}_method"]) for m, label in vocabulary.MARKERS.items()]
+        return [
+            (label, self[f"{m}_result"], self[f"{m}_method"])
+            for m, label in vocabulary.MARKERS.items()
+        ]
 
     def results(self) -> dict:
-        return {m: (self.cleaned_data[f"{m}_result"], self.cleaned_data[f"{m}_method"]) for m in vocabulary.MARKERS}
+        return {
+            m: (self.cleaned_data[f"{m}_result"], self.cleaned_data[f"{m}_method"])
+            for m in vocabulary.MARKERS
+        }
 
 
 class SurgeryForm(SectionForm):
     class Meta:
         model = Surgery
-        fields = ["surgery_date", "surgery_end_time", "procedure", "extent_of_resection",
-                  "postoperative_mri_at", "complications_within_30_days", "complications", "reoperation"]
-        widgets = {"surgery_end_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-                   "complications": forms.Textarea(attrs={"rows": 2})}
+        fields = [
+            "surgery_date",
+            "surgery_end_time",
+            "procedure",
+            "extent_of_resection",
+            "postoperative_mri_at",
+            "complications_within_30_days",
+            "complications",
+            "reoperation",
+        ]
+        widgets = {
+            "surgery_end_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "complications": forms.Textarea(attrs={"rows": 2}),
+        }
 
 
 class RadiotherapyForm(SectionForm):
@@ -207,10 +286,20 @@ class SystemicTherapyForm(SectionForm):
 
 
 class PerformanceStatusForm(SectionForm):
-    ecog = forms.TypedChoiceField(label="ECOG", required=False, coerce=int, empty_value=None,
-                                  choices=[("", "---------")] + [(i, str(i)) for i in range(6)])
-    karnofsky = forms.TypedChoiceField(label="Karnofsky", required=False, coerce=int, empty_value=None,
-                                       choices=[("", "---------")] + [(i, str(i)) for i in range(0, 101, 10)])
+    ecog = forms.TypedChoiceField(
+        label="ECOG",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "---------")] + [(i, str(i)) for i in range(6)],
+    )
+    karnofsky = forms.TypedChoiceField(
+        label="Karnofsky",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "---------")] + [(i, str(i)) for i in range(0, 101, 10)],
+    )
 
     class Meta:
         model = PerformanceStatus
@@ -234,9 +323,14 @@ SECTION_FORMS = {
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(label="Register number, national ID or name", required=False, max_length=100)
+    q = forms.CharField(
+        label="Register number, national ID or name", required=False, max_length=100
+    )
 
 
 class ReopenForm(forms.Form):
-    reason = forms.CharField(label="Why is the report reopened?", widget=forms.Textarea(attrs={"rows": 3}),
-                             max_length=1000)
+    reason = forms.CharField(
+        label="Why is the report reopened?",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+    )

@@ -54,22 +54,27 @@ class Patient(models.Model):
         ALIVE = "alive", "Alive"
         DEAD = "dead", "Dead"
 
-    register_number = models.CharField(max_length=16, unique=True, default=new_register_number,
-                                       editable=False)
+    register_number = models.CharField(
+        max_length=16, unique=True, default=new_register_number, editable=False
+    )
     national_id = models.CharField("national ID", max_length=11, unique=True)
-    synthetic_id = models.CharField(max_length=40, blank=True,
-                                    help_text="Set when the national ID is a synthetic test number.")
+    synthetic_id = models.CharField(
+        max_length=40, blank=True, help_text="Set when the national ID is a synthetic test number."
+    )
     full_name = models.CharField("name", max_length=200)
     search_name = models.CharField(max_length=200, editable=False, db_index=True)
     sex = models.CharField(max_length=10, choices=Sex.choices)
     birth_date = models.DateField()
-    health_region = models.CharField(max_length=20, choices=Institution.HealthRegion.choices,
-                                     blank=True)
-    vital_status = models.CharField(max_length=10, choices=VitalStatus.choices,
-                                    default=VitalStatus.ALIVE)
+    health_region = models.CharField(
+        max_length=20, choices=Institution.HealthRegion.choices, blank=True
+    )
+    vital_status = models.CharField(
+        max_length=10, choices=VitalStatus.choices, default=VitalStatus.ALIVE
+    )
     date_of_death = models.DateField(null=True, blank=True)
-    institutions = models.ManyToManyField(Institution, through="PatientInstitution",
-                                          related_name="patients")
+    institutions = models.ManyToManyField(
+        Institution, through="PatientInstitution", related_name="patients"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
@@ -91,7 +96,11 @@ class Patient(models.Model):
         return national_id.mask(self.national_id)
 
     def age_on(self, day) -> int:
-        return day.year - self.birth_date.year - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
+        return (
+            day.year
+            - self.birth_date.year
+            - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
+        )
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
@@ -103,8 +112,11 @@ class PatientInstitution(models.Model):
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["patient", "institution"],
-                                               name="patient_institution_once")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "institution"], name="patient_institution_once"
+            )
+        ]
         indexes = [models.Index(fields=["institution", "patient"])]
 
 
@@ -131,31 +143,42 @@ class TumourEpisode(models.Model):
         COMPLETE = "complete", "Complete"
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="episodes")
-    institution = models.ForeignKey(Institution, on_delete=models.PROTECT,
-                                    help_text="The reporting hospital.", related_name="+")
-    referral_date = models.DateField(null=True, blank=True,
-                                     help_text="Referral received (starts the cancer pathway).")
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, help_text="The reporting hospital.", related_name="+"
+    )
+    referral_date = models.DateField(
+        null=True, blank=True, help_text="Referral received (starts the cancer pathway)."
+    )
     diagnosis_date = models.DateField(null=True, blank=True)
     basis = models.CharField("basis of diagnosis", max_length=20, choices=Basis.choices, blank=True)
-    diagnosis = models.CharField("WHO CNS5 diagnosis", max_length=60, blank=True,
-                                 choices=[(k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()])
+    diagnosis = models.CharField(
+        "WHO CNS5 diagnosis",
+        max_length=60,
+        blank=True,
+        choices=[(k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()],
+    )
     who_grade = models.PositiveSmallIntegerField("CNS WHO grade", null=True, blank=True)
     morphology = models.CharField("ICD-O-3 morphology", max_length=7, blank=True)
-    topography = models.CharField("ICD-10 topography", max_length=5, blank=True,
-                                  choices=vocabulary.TOPOGRAPHY_CHOICES)
+    topography = models.CharField(
+        "ICD-10 topography", max_length=5, blank=True, choices=vocabulary.TOPOGRAPHY_CHOICES
+    )
     laterality = models.CharField(max_length=20, choices=Laterality.choices, blank=True)
-    mdt_dates = ArrayField(models.DateField(), default=list, blank=True,
-                           verbose_name="MDT meeting dates")
-    trial_offered = models.CharField("trial inclusion offered", max_length=10,
-                                     choices=YesNoUnknown.choices, blank=True)
-    trial_accepted = models.CharField("trial inclusion accepted", max_length=10,
-                                      choices=YesNoUnknown.choices, blank=True)
+    mdt_dates = ArrayField(
+        models.DateField(), default=list, blank=True, verbose_name="MDT meeting dates"
+    )
+    trial_offered = models.CharField(
+        "trial inclusion offered", max_length=10, choices=YesNoUnknown.choices, blank=True
+    )
+    trial_accepted = models.CharField(
+        "trial inclusion accepted", max_length=10, choices=YesNoUnknown.choices, blank=True
+    )
     acknowledged_warnings = ArrayField(models.CharField(max_length=40), default=list, blank=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     completed_at = models.DateTimeField(null=True, blank=True)
-    completed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                     on_delete=models.PROTECT, related_name="+")
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
@@ -165,8 +188,12 @@ class TumourEpisode(models.Model):
         ordering = ["diagnosis_date", "id"]
         indexes = [
             # The worklist: an institution's drafts, undated first, then oldest first.
-            models.Index(F("institution"), F("status"), F("diagnosis_date").asc(nulls_first=True),
-                         name="episode_worklist"),
+            models.Index(
+                F("institution"),
+                F("status"),
+                F("diagnosis_date").asc(nulls_first=True),
+                name="episode_worklist",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -206,14 +233,17 @@ class MolecularMarker(models.Model):
     method = models.CharField(max_length=20, choices=MarkerMethod.choices, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["episode", "marker"], name="one_result_per_marker")]
+        constraints = [
+            models.UniqueConstraint(fields=["episode", "marker"], name="one_result_per_marker")
+        ]
 
     @property
     def result_text(self) -> str:
         """The result in the marker's own words: 'MGMT promoter methylation: methylated'."""
         altered, wildtype = vocabulary.MARKER_RESULT_WORDS.get(self.marker, ("altered", "wildtype"))
         return {MarkerResult.ALTERED: altered, MarkerResult.WILDTYPE: wildtype}.get(
-            self.result, self.get_result_display().lower())
+            self.result, self.get_result_display().lower()
+        )
 
 
 class EpisodeSection(models.Model):
@@ -242,14 +272,17 @@ class Surgery(EpisodeSection):
 
     episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="surgeries")
     surgery_date = models.DateField()
-    surgery_end_time = models.TimeField(null=True, blank=True,
-                                        help_text="When the operation ended (for MRI timing).")
+    surgery_end_time = models.TimeField(
+        null=True, blank=True, help_text="When the operation ended (for MRI timing)."
+    )
     procedure = models.CharField(max_length=30, choices=Procedure.choices)
-    extent_of_resection = models.CharField(max_length=20, choices=ExtentOfResection.choices,
-                                           blank=True)
+    extent_of_resection = models.CharField(
+        max_length=20, choices=ExtentOfResection.choices, blank=True
+    )
     postoperative_mri_at = models.DateTimeField("postoperative MRI", null=True, blank=True)
-    complications_within_30_days = models.CharField(max_length=10, choices=YesNoUnknown.choices,
-                                                    blank=True)
+    complications_within_30_days = models.CharField(
+        max_length=10, choices=YesNoUnknown.choices, blank=True
+    )
     complications = models.TextField("complications (describe)", blank=True)
     reoperation = models.BooleanField(default=False, help_text="A reoperation for this tumour.")
 
@@ -260,7 +293,9 @@ class Surgery(EpisodeSection):
     def ended_at(self):
         from datetime import datetime, time
 
-        return timezone.make_aware(datetime.combine(self.surgery_date, self.surgery_end_time or time(0)))
+        return timezone.make_aware(
+            datetime.combine(self.surgery_date, self.surgery_end_time or time(0))
+        )
 
     @property
     def mri_hours_after_surgery(self) -> float | None:
@@ -273,7 +308,9 @@ class Surgery(EpisodeSection):
 
 @pghistory.track(*all_changes())
 class RadiotherapyCourse(EpisodeSection):
-    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="radiotherapy")
+    episode = models.ForeignKey(
+        TumourEpisode, on_delete=models.CASCADE, related_name="radiotherapy"
+    )
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
     total_dose_gy = models.DecimalField("total dose (Gy)", max_digits=5, decimal_places=2)
@@ -307,7 +344,9 @@ class SystemicTherapy(EpisodeSection):
         DEATH = "death", "Death"
         OTHER = "other", "Other"
 
-    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="systemic_therapies")
+    episode = models.ForeignKey(
+        TumourEpisode, on_delete=models.CASCADE, related_name="systemic_therapies"
+    )
     regimen = models.CharField(max_length=30, choices=Regimen.choices)
     regimen_other = models.CharField("other regimen", max_length=200, blank=True)
     cycles = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -344,7 +383,9 @@ class FollowUp(EpisodeSection):
 
     episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="follow_ups")
     assessed_on = models.DateField()
-    rano_response = models.CharField("RANO response", max_length=2, choices=Response.choices, blank=True)
+    rano_response = models.CharField(
+        "RANO response", max_length=2, choices=Response.choices, blank=True
+    )
     progression = models.BooleanField(default=False)
     progression_date = models.DateField(null=True, blank=True)
     notes = models.TextField(blank=True)
@@ -388,8 +429,14 @@ class FormDraft(models.Model):
     # None once the form was saved: autosaves still in flight from that same rendering of
     # the form (same token) are then ignored instead of bringing the draft back.
     data = models.JSONField(null=True)
-    token = models.CharField(max_length=32, blank=True, help_text="The rendering of the form it came from.")
+    token = models.CharField(
+        max_length=32, blank=True, help_text="The rendering of the form it came from."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "patient", "form_key"], name="one_draft_per_form")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "patient", "form_key"], name="one_draft_per_form"
+            )
+        ]

@@ -57,16 +57,21 @@ def parse(value: str, *, allow_synthetic: bool) -> NationalId:
     """Validate a fødselsnummer or D-number; raise ValidationError naming the rule."""
     number = "".join(value.split())
     if len(number) != 11 or not (number.isascii() and number.isdigit()):
-        raise ValidationError("A national ID has exactly 11 digits (DDMMYY and five more).",
-                              code="format")
+        raise ValidationError(
+            "A national ID has exactly 11 digits (DDMMYY and five more).", code="format"
+        )
     digits = [int(c) for c in number]
     k1_remainder = sum(w * d for w, d in zip(K1_WEIGHTS + (1,), digits[:10], strict=True)) % 11
     if k1_remainder not in (0, 1, 2, 3):
-        raise ValidationError("The first control digit (10th digit) does not match the mod-11 check.",
-                              code="control_digit")
+        raise ValidationError(
+            "The first control digit (10th digit) does not match the mod-11 check.",
+            code="control_digit",
+        )
     if sum(w * d for w, d in zip(K2_WEIGHTS + (1,), digits, strict=True)) % 11 != 0:
-        raise ValidationError("The second control digit (11th digit) does not match the mod-11 check.",
-                              code="control_digit")
+        raise ValidationError(
+            "The second control digit (11th digit) does not match the mod-11 check.",
+            code="control_digit",
+        )
 
     day, month, year2 = int(number[0:2]), int(number[2:4]), int(number[4:6])
     is_d_number = day > 40
@@ -80,7 +85,9 @@ def parse(value: str, *, allow_synthetic: bool) -> NationalId:
     if synthetic and not allow_synthetic:
         raise ValidationError(
             f"This is a synthetic test number ({synthetic}); this installation accepts only real "
-            "national IDs.", code="synthetic")
+            "national IDs.",
+            code="synthetic",
+        )
 
     old_rule = k1_remainder == 0
     individual = int(number[6:9])
@@ -90,8 +97,9 @@ def parse(value: str, *, allow_synthetic: bool) -> NationalId:
         # day and month form a date (29 February included).
         birth_date = date((century or 2000) + year2, month, day)
     except ValueError:
-        raise ValidationError("The first six digits are not a valid date (DDMMYY).",
-                              code="date") from None
+        raise ValidationError(
+            "The first six digits are not a valid date (DDMMYY).", code="date"
+        ) from None
     return NationalId(
         number=number,
         is_d_number=is_d_number,

@@ -30,5 +30,7 @@ def register(name: str, *, render: Callable, order: int = 50) -> None:
 
 
 def render_all(request, patient) -> list[str]:
-    rendered = (panel.render(request, patient) for panel in sorted(_panels.values(), key=lambda p: p.order))
+    rendered = (
+        panel.render(request, patient) for panel in sorted(_panels.values(), key=lambda p: p.order)
+    )
     return [html for html in rendered if html]

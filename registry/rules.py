@@ -51,11 +51,20 @@ def check_dates(errors: Errors, patient: Patient, dates: dict, *, not_before=Non
         if day > today:
             errors.add(field, f"{label} ({_fmt(day)}) is in the future.")
         if patient.birth_date and day < patient.birth_date:
-            errors.add(field, f"{label} ({_fmt(day)}) is before the birth date ({_fmt(patient.birth_date)}).")
+            errors.add(
+                field,
+                f"{label} ({_fmt(day)}) is before the birth date ({_fmt(patient.birth_date)}).",
+            )
         if patient.date_of_death and day > patient.date_of_death:
-            errors.add(field, f"{label} ({_fmt(day)}) is after the date of death ({_fmt(patient.date_of_death)}).")
+            errors.add(
+                field,
+                f"{label} ({_fmt(day)}) is after the date of death ({_fmt(patient.date_of_death)}).",
+            )
         if not_before and not_before[1] and day < not_before[1]:
-            errors.add(field, f"{label} ({_fmt(day)}) is before the {not_before[0]} ({_fmt(not_before[1])}).")
+            errors.add(
+                field,
+                f"{label} ({_fmt(day)}) is before the {not_before[0]} ({_fmt(not_before[1])}).",
+            )
 
 
 # --- Patient ----------------------------------------------------------------------
@@ -76,10 +85,14 @@ def check_patient(patient: Patient, *, recorded_dates: list[tuple[str, date]]) -
         if patient.birth_date and patient.date_of_death < patient.birth_date:
             errors.add("date_of_death", "The date of death is before the birth date.")
         # Nothing after death: a death date before a recorded event is a contradiction.
-        later = [(label, day) for label, day in recorded_dates if day and day > patient.date_of_death]
+        later = [
+            (label, day) for label, day in recorded_dates if day and day > patient.date_of_death
+        ]
         if later:
             label, day = max(later, key=lambda item: item[1])
-            errors.add("date_of_death", f"The date of death is before the recorded {label} ({_fmt(day)}).")
+            errors.add(
+                "date_of_death", f"The date of death is before the recorded {label} ({_fmt(day)})."
+            )
     if patient.birth_date:
         early = [(label, day) for label, day in recorded_dates if day and day < patient.birth_date]
         if early:
@@ -98,34 +111,66 @@ def _marker_contradictions(diagnosis: str, markers: dict[str, str]) -> list[str]
     idh, codel = markers.get("idh"), markers.get("codeletion_1p19q")
     if diagnosis == vocabulary.OLIGODENDROGLIOMA:
         if idh == MarkerResult.WILDTYPE:
-            problems.append("Oligodendroglioma requires an IDH mutation; IDH is recorded as wildtype.")
+            problems.append(
+                "Oligodendroglioma requires an IDH mutation; IDH is recorded as wildtype."
+            )
         if codel == MarkerResult.WILDTYPE:
-            problems.append("Oligodendroglioma requires 1p/19q codeletion; it is recorded as not codeleted.")
+            problems.append(
+                "Oligodendroglioma requires 1p/19q codeletion; it is recorded as not codeleted."
+            )
     if diagnosis == vocabulary.GLIOBLASTOMA_IDH_WILDTYPE and idh == MarkerResult.ALTERED:
-        problems.append("Glioblastoma, IDH-wildtype cannot have an IDH mutation: with IDH mutated "
-                        "it is an astrocytoma, IDH-mutant.")
+        problems.append(
+            "Glioblastoma, IDH-wildtype cannot have an IDH mutation: with IDH mutated "
+            "it is an astrocytoma, IDH-mutant."
+        )
     if diagnosis == vocabulary.ASTROCYTOMA_IDH_MUTANT and idh == MarkerResult.WILDTYPE:
-        problems.append("Astrocytoma, IDH-mutant requires an IDH mutation; IDH is recorded as wildtype.")
+        problems.append(
+            "Astrocytoma, IDH-mutant requires an IDH mutation; IDH is recorded as wildtype."
+        )
     return problems
 
 
-def check_episode(episode: TumourEpisode, patient: Patient, markers: dict[str, str],
-                  *, first_treatment_date: date | None, first_treatment_kind: str | None = None) -> list[Warning]:
+def check_episode(
+    episode: TumourEpisode,
+    patient: Patient,
+    markers: dict[str, str],
+    *,
+    first_treatment_date: date | None,
+    first_treatment_kind: str | None = None,
+) -> list[Warning]:
     errors = Errors()
-    check_dates(errors, patient, {
-        "referral_date": ("Referral date", episode.referral_date),
-        "diagnosis_date": ("Date of diagnosis", episode.diagnosis_date),
-    })
-    if first_treatment_date and episode.diagnosis_date and episode.diagnosis_date > first_treatment_date:
-        errors.add("diagnosis_date", f"The date of diagnosis is after the first surgery or treatment "
-                                     f"({_fmt(first_treatment_date)}).")
+    check_dates(
+        errors,
+        patient,
+        {
+            "referral_date": ("Referral date", episode.referral_date),
+            "diagnosis_date": ("Date of diagnosis", episode.diagnosis_date),
+        },
+    )
+    if (
+        first_treatment_date
+        and episode.diagnosis_date
+        and episode.diagnosis_date > first_treatment_date
+    ):
+        errors.add(
+            "diagnosis_date",
+            f"The date of diagnosis is after the first surgery or treatment "
+            f"({_fmt(first_treatment_date)}).",
+        )
     for day in episode.mdt_dates:
         check_dates(errors, patient, {"mdt_dates": ("MDT meeting date", day)})
     tumour_type = episode.tumour_type
-    if tumour_type and episode.who_grade is not None and episode.who_grade not in tumour_type.grades:
+    if (
+        tumour_type
+        and episode.who_grade is not None
+        and episode.who_grade not in tumour_type.grades
+    ):
         allowed = ", ".join(map(str, tumour_type.grades)) or "none (this type is not graded)"
-        errors.add("who_grade", f"CNS WHO grade {episode.who_grade} is not allowed for "
-                                f"{tumour_type.label}; allowed: {allowed}.")
+        errors.add(
+            "who_grade",
+            f"CNS WHO grade {episode.who_grade} is not allowed for "
+            f"{tumour_type.label}; allowed: {allowed}.",
+        )
     if episode.who_grade is not None and not 1 <= episode.who_grade <= 4:
         errors.add("who_grade", "CNS WHO grades are 1 to 4.")
     for problem in _marker_contradictions(episode.diagnosis, markers):
@@ -133,8 +178,9 @@ def check_episode(episode: TumourEpisode, patient: Patient, markers: dict[str, s
     if episode.trial_accepted == "yes" and episode.trial_offered != "yes":
         errors.add("trial_accepted", "Trial inclusion can be accepted only when it was offered.")
     errors.raise_any()
-    return diagnosis_warnings(episode, markers) + lead_time_warnings(episode, first_treatment_date,
-                                                                     first_treatment_kind)
+    return diagnosis_warnings(episode, markers) + lead_time_warnings(
+        episode, first_treatment_date, first_treatment_kind
+    )
 
 
 def check_markers(episode: TumourEpisode, markers: dict[str, str]) -> list[Warning]:
@@ -149,10 +195,18 @@ def check_markers(episode: TumourEpisode, markers: dict[str, str]) -> list[Warni
 def diagnosis_warnings(episode: TumourEpisode, markers: dict[str, str]) -> list[Warning]:
     # An IDH-mutant astrocytoma with homozygous CDKN2A/B deletion is CNS WHO grade 4
     # regardless of histology (registry.md §2.1, molecular workup; §3 table).
-    if (episode.diagnosis == vocabulary.ASTROCYTOMA_IDH_MUTANT and episode.who_grade in (2, 3)
-            and markers.get("cdkn2ab") == MarkerResult.ALTERED):
-        return [Warning("cdkn2ab_grade", f"Astrocytoma, IDH-mutant graded {episode.who_grade} with "
-                        "homozygous CDKN2A/B deletion: WHO CNS5 makes it CNS WHO grade 4.")]
+    if (
+        episode.diagnosis == vocabulary.ASTROCYTOMA_IDH_MUTANT
+        and episode.who_grade in (2, 3)
+        and markers.get("cdkn2ab") == MarkerResult.ALTERED
+    ):
+        return [
+            Warning(
+                "cdkn2ab_grade",
+                f"Astrocytoma, IDH-mutant graded {episode.who_grade} with "
+                "homozygous CDKN2A/B deletion: WHO CNS5 makes it CNS WHO grade 4.",
+            )
+        ]
     return []
 
 
@@ -161,15 +215,21 @@ def diagnosis_warnings(episode: TumourEpisode, markers: dict[str, str]) -> list[
 LEAD_TIME_NORM_DAYS = {"surgery": 21, "radiotherapy": 28, "systemic": 28}
 
 
-def lead_time_warnings(episode: TumourEpisode, first_treatment: date | None,
-                       kind: str | None = None) -> list[Warning]:
+def lead_time_warnings(
+    episode: TumourEpisode, first_treatment: date | None, kind: str | None = None
+) -> list[Warning]:
     if not (episode.referral_date and first_treatment):
         return []
     norm = LEAD_TIME_NORM_DAYS.get(kind or "surgery")
     days = (first_treatment - episode.referral_date).days
     if days > norm:
-        return [Warning("lead_time", f"{days} days from referral to the first treatment: the cancer "
-                        f"pathway's norm is {norm} days (pakkeforløp for hjernekreft).")]
+        return [
+            Warning(
+                "lead_time",
+                f"{days} days from referral to the first treatment: the cancer "
+                f"pathway's norm is {norm} days (pakkeforløp for hjernekreft).",
+            )
+        ]
     return []
 
 
@@ -184,16 +244,23 @@ STANDARD_SCHEDULES = {
 }
 # Age over 70 and/or ECOG 3-4: 40 Gy/15, 30-39 Gy/10-13, 34 Gy/10, 25 Gy/5.
 HYPOFRACTIONATED_SCHEDULES = [(40, 40, 15, 15), (30, 39, 10, 13), (34, 34, 10, 10), (25, 25, 5, 5)]
-GUIDELINE_DIAGNOSES = {vocabulary.ASTROCYTOMA_IDH_MUTANT, vocabulary.OLIGODENDROGLIOMA,
-                       vocabulary.GLIOBLASTOMA_IDH_WILDTYPE}
+GUIDELINE_DIAGNOSES = {
+    vocabulary.ASTROCYTOMA_IDH_MUTANT,
+    vocabulary.OLIGODENDROGLIOMA,
+    vocabulary.GLIOBLASTOMA_IDH_WILDTYPE,
+}
 
 
 def _fits(schedules, dose: Decimal, fractions: int) -> bool:
-    return any(lo - 0.05 <= float(dose) <= hi + 0.05 and fmin <= fractions <= fmax
-               for lo, hi, fmin, fmax in schedules)
+    return any(
+        lo - 0.05 <= float(dose) <= hi + 0.05 and fmin <= fractions <= fmax
+        for lo, hi, fmin, fmax in schedules
+    )
 
 
-def radiotherapy_guideline_warning(episode, patient, course, latest_ecog: int | None) -> list[Warning]:
+def radiotherapy_guideline_warning(
+    episode, patient, course, latest_ecog: int | None
+) -> list[Warning]:
     if episode.diagnosis not in GUIDELINE_DIAGNOSES or episode.who_grade not in STANDARD_SCHEDULES:
         return []
     age = patient.age_on(course.start_date)
@@ -207,31 +274,51 @@ def radiotherapy_guideline_warning(episode, patient, course, latest_ecog: int | 
         allowed, group = standard + HYPOFRACTIONATED_SCHEDULES, "aged 70"
     if _fits(allowed, course.total_dose_gy, course.fractions):
         return []
-    expected = ", ".join(f"{lo:g}{'' if lo == hi else f'-{hi:g}'} Gy/{fmin}{'' if fmin == fmax else f'-{fmax}'}#"
-                         for lo, hi, fmin, fmax in allowed)
-    return [Warning("rt_dose_guideline",
-                    f"{course.total_dose_gy:g} Gy in {course.fractions} fractions is outside the national "
-                    f"guideline for {episode.get_diagnosis_display()}, CNS WHO grade {episode.who_grade}, "
-                    f"{group} ({expected}).")]
+    expected = ", ".join(
+        f"{lo:g}{'' if lo == hi else f'-{hi:g}'} Gy/{fmin}{'' if fmin == fmax else f'-{fmax}'}#"
+        for lo, hi, fmin, fmax in allowed
+    )
+    return [
+        Warning(
+            "rt_dose_guideline",
+            f"{course.total_dose_gy:g} Gy in {course.fractions} fractions is outside the national "
+            f"guideline for {episode.get_diagnosis_display()}, CNS WHO grade {episode.who_grade}, "
+            f"{group} ({expected}).",
+        )
+    ]
 
 
 def check_surgery(surgery: Surgery, episode: TumourEpisode, patient: Patient) -> list[Warning]:
     errors = Errors()
-    check_dates(errors, patient, {"surgery_date": ("Surgery date", surgery.surgery_date)},
-                not_before=("date of diagnosis", episode.diagnosis_date))
+    check_dates(
+        errors,
+        patient,
+        {"surgery_date": ("Surgery date", surgery.surgery_date)},
+        not_before=("date of diagnosis", episode.diagnosis_date),
+    )
     warnings = []
     if surgery.postoperative_mri_at:
         mri_day = timezone.localtime(surgery.postoperative_mri_at).date()
         check_dates(errors, patient, {"postoperative_mri_at": ("Postoperative MRI", mri_day)})
         hours = surgery.mri_hours_after_surgery
         if hours is not None and hours < 0:
-            errors.add("postoperative_mri_at", "The postoperative MRI is before the end of surgery.")
+            errors.add(
+                "postoperative_mri_at", "The postoperative MRI is before the end of surgery."
+            )
         elif hours is not None and hours > 72:
             # Helsedirektoratet: postoperative MRI within 72 h (registry.md §2.1; DNOR indicator II).
-            warnings.append(Warning("mri_after_72h", f"Postoperative MRI {hours:g} hours after surgery: "
-                                    "the national guideline says within 72 hours."))
+            warnings.append(
+                Warning(
+                    "mri_after_72h",
+                    f"Postoperative MRI {hours:g} hours after surgery: "
+                    "the national guideline says within 72 hours.",
+                )
+            )
     if surgery.procedure != Surgery.Procedure.RESECTION and surgery.extent_of_resection not in (
-            "", Surgery.ExtentOfResection.BIOPSY_ONLY, Surgery.ExtentOfResection.UNKNOWN):
+        "",
+        Surgery.ExtentOfResection.BIOPSY_ONLY,
+        Surgery.ExtentOfResection.UNKNOWN,
+    ):
         errors.add("extent_of_resection", "A biopsy has extent of resection 'biopsy only'.")
     if surgery.complications and surgery.complications_within_30_days != "yes":
         errors.add("complications_within_30_days", "Complications are described: answer yes.")
@@ -241,9 +328,15 @@ def check_surgery(surgery: Surgery, episode: TumourEpisode, patient: Patient) ->
 
 def check_radiotherapy(course, episode, patient, latest_ecog) -> list[Warning]:
     errors = Errors()
-    check_dates(errors, patient, {"start_date": ("Radiotherapy start", course.start_date),
-                                  "end_date": ("Radiotherapy end", course.end_date)},
-                not_before=("date of diagnosis", episode.diagnosis_date))
+    check_dates(
+        errors,
+        patient,
+        {
+            "start_date": ("Radiotherapy start", course.start_date),
+            "end_date": ("Radiotherapy end", course.end_date),
+        },
+        not_before=("date of diagnosis", episode.diagnosis_date),
+    )
     if course.end_date and course.start_date and course.end_date < course.start_date:
         errors.add("end_date", "The course ends before it starts.")
     # Plausible ranges: no cranial course exceeds 80 Gy or 60 fractions, and no fraction
@@ -252,19 +345,32 @@ def check_radiotherapy(course, episode, patient, latest_ecog) -> list[Warning]:
         errors.add("total_dose_gy", "The total dose must be more than 0 and at most 80 Gy.")
     if course.fractions is not None and not (1 <= course.fractions <= 60):
         errors.add("fractions", "The number of fractions must be 1 to 60.")
-    if (course.total_dose_gy and course.fractions and 0 < course.total_dose_gy <= 80
-            and course.total_dose_gy / course.fractions > 25):
-        errors.add("fractions", f"{course.total_dose_gy / course.fractions:.1f} Gy per fraction is "
-                                "impossible (more than 25 Gy).")
+    if (
+        course.total_dose_gy
+        and course.fractions
+        and 0 < course.total_dose_gy <= 80
+        and course.total_dose_gy / course.fractions > 25
+    ):
+        errors.add(
+            "fractions",
+            f"{course.total_dose_gy / course.fractions:.1f} Gy per fraction is "
+            "impossible (more than 25 Gy).",
+        )
     errors.raise_any()
     return radiotherapy_guideline_warning(episode, patient, course, latest_ecog)
 
 
 def check_systemic(therapy, episode, patient) -> list[Warning]:
     errors = Errors()
-    check_dates(errors, patient, {"start_date": ("Start date", therapy.start_date),
-                                  "stop_date": ("Stop date", therapy.stop_date)},
-                not_before=("date of diagnosis", episode.diagnosis_date))
+    check_dates(
+        errors,
+        patient,
+        {
+            "start_date": ("Start date", therapy.start_date),
+            "stop_date": ("Stop date", therapy.stop_date),
+        },
+        not_before=("date of diagnosis", episode.diagnosis_date),
+    )
     if therapy.stop_date and therapy.start_date and therapy.stop_date < therapy.start_date:
         errors.add("stop_date", "The therapy stops before it starts.")
     if therapy.regimen == "other" and not therapy.regimen_other.strip():
@@ -292,15 +398,27 @@ def check_performance(status, episode, patient) -> list[Warning]:
 
 def check_follow_up(follow_up, episode, patient) -> list[Warning]:
     errors = Errors()
-    check_dates(errors, patient, {"assessed_on": ("Follow-up date", follow_up.assessed_on),
-                                  "progression_date": ("Progression date", follow_up.progression_date)},
-                not_before=("date of diagnosis", episode.diagnosis_date))
-    if follow_up.progression_date and follow_up.assessed_on and follow_up.progression_date > follow_up.assessed_on:
+    check_dates(
+        errors,
+        patient,
+        {
+            "assessed_on": ("Follow-up date", follow_up.assessed_on),
+            "progression_date": ("Progression date", follow_up.progression_date),
+        },
+        not_before=("date of diagnosis", episode.diagnosis_date),
+    )
+    if (
+        follow_up.progression_date
+        and follow_up.assessed_on
+        and follow_up.progression_date > follow_up.assessed_on
+    ):
         errors.add("progression_date", "The progression date is after the assessment.")
     if follow_up.progression_date and not follow_up.progression:
         errors.add("progression", "A progression date is given: tick progression.")
     if follow_up.rano_response == "PD" and not follow_up.progression:
-        errors.add("progression", "RANO progressive disease (PD) is a progression: tick progression.")
+        errors.add(
+            "progression", "RANO progressive disease (PD) is a progression: tick progression."
+        )
     errors.raise_any()
     return []
 
@@ -326,13 +444,21 @@ def missing_items(episode: TumourEpisode) -> list[str]:
             if marker not in markers:
                 missing.append(f"Marker: {vocabulary.MARKERS[marker]}")
         if episode.diagnosis == vocabulary.OLIGODENDROGLIOMA and not (
-                markers.get("idh") == MarkerResult.ALTERED and markers.get("codeletion_1p19q") == MarkerResult.ALTERED):
+            markers.get("idh") == MarkerResult.ALTERED
+            and markers.get("codeletion_1p19q") == MarkerResult.ALTERED
+        ):
             missing.append("Oligodendroglioma needs IDH mutation and 1p/19q codeletion confirmed")
         # WHO CNS5 (registry.md §3): without the defining result the diagnosis is NOS, so the
         # report is complete only once IDH is confirmed.
-        if episode.diagnosis == vocabulary.GLIOBLASTOMA_IDH_WILDTYPE and markers.get("idh") != MarkerResult.WILDTYPE:
+        if (
+            episode.diagnosis == vocabulary.GLIOBLASTOMA_IDH_WILDTYPE
+            and markers.get("idh") != MarkerResult.WILDTYPE
+        ):
             missing.append("Glioblastoma, IDH-wildtype needs IDH confirmed wildtype")
-        if episode.diagnosis == vocabulary.ASTROCYTOMA_IDH_MUTANT and markers.get("idh") != MarkerResult.ALTERED:
+        if (
+            episode.diagnosis == vocabulary.ASTROCYTOMA_IDH_MUTANT
+            and markers.get("idh") != MarkerResult.ALTERED
+        ):
             missing.append("Astrocytoma, IDH-mutant needs the IDH mutation confirmed")
     if episode.basis != TumourEpisode.Basis.RADIOLOGY and not episode.surgeries.all():
         missing.append("Surgery or biopsy")

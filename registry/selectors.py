@@ -71,8 +71,13 @@ def patients_visible_to(user: User) -> QuerySet[Patient]:
         return Patient.objects.all()
     if user.role not in CLINICAL_ROLES:
         return Patient.objects.none()
-    return Patient.objects.filter(Exists(PatientInstitution.objects.filter(
-        patient=OuterRef("pk"), institution__in=user_institution_ids(user))))
+    return Patient.objects.filter(
+        Exists(
+            PatientInstitution.objects.filter(
+                patient=OuterRef("pk"), institution__in=user_institution_ids(user)
+            )
+        )
+    )
 
 
 COUNT_VERSION_KEY = "registry:patient-count-version"
@@ -83,9 +88,16 @@ def visible_patient_count(user: User) -> int:
     over tens of thousands of rows is the list's dearest query, so it is cached for a
     minute, and dropped whenever a patient is registered or changes institutions."""
     version = cache.get_or_set(COUNT_VERSION_KEY, 1, timeout=None)
-    scope = "all" if user.is_consortium_admin else ",".join(map(str, sorted(user_institution_ids(user))))
-    return cache.get_or_set(f"registry:patient-count:{version}:{user.role}:{scope}",
-                            lambda: patients_visible_to(user).count(), timeout=60)
+    scope = (
+        "all"
+        if user.is_consortium_admin
+        else ",".join(map(str, sorted(user_institution_ids(user))))
+    )
+    return cache.get_or_set(
+        f"registry:patient-count:{version}:{user.role}:{scope}",
+        lambda: patients_visible_to(user).count(),
+        timeout=60,
+    )
 
 
 def forget_patient_counts() -> None:
@@ -114,7 +126,7 @@ def search_count(patients: QuerySet[Patient]) -> int:
     """Matches of a search, counted up to SEARCH_COUNT_CAP + 1: past a couple of hundred
     a clinician narrows the search rather than pages on, and counting every 'Hansen'
     costs ten times the page itself."""
-    return patients.order_by()[:SEARCH_COUNT_CAP + 1].count()
+    return patients.order_by()[: SEARCH_COUNT_CAP + 1].count()
 
 
 def patient_page(*, user: User, query: str, page_number, per_page: int):
@@ -138,7 +150,9 @@ def shows_national_id(user: User, patient: Patient) -> bool:
     issue #5: "the national ID and name stay with the treating clinicians", so not the
     trial coordinators). It is masked for everyone else who may see the patient."""
     own = set(_user_institutions(user).values())
-    return user.role == Role.CLINICIAN and any(code in own for code in patient_institution_codes(patient))
+    return user.role == Role.CLINICIAN and any(
+        code in own for code in patient_institution_codes(patient)
+    )
 
 
 def shows_names(user: User) -> bool:
@@ -156,8 +170,10 @@ def identity_search_refused(user: User, query: str) -> str:
     query = query.strip()
     if not query or shows_names(user) or REGISTER_NUMBER_QUERY.match(query.upper()):
         return ""
-    return "Trial coordinators search by register number (NB-…); names and national IDs stay with the " \
-           "treating clinicians."
+    return (
+        "Trial coordinators search by register number (NB-…); names and national IDs stay with the "
+        "treating clinicians."
+    )
 
 
 def reporting_institution(user: User, patient: Patient) -> Institution:
@@ -200,9 +216,13 @@ def patient_search(*, user: User, query: str = "") -> QuerySet[Patient]:
 def _with_institutions(patients: QuerySet[Patient], *, names: bool = False) -> QuerySet[Patient]:
     """The institutions' codes (and names) as array columns of the patient row itself,
     not a prefetch: pages that show patients save a query each."""
+
     def column(field):
-        return ArraySubquery(PatientInstitution.objects.filter(patient=OuterRef("pk"))
-                             .order_by("institution__code").values(field))
+        return ArraySubquery(
+            PatientInstitution.objects.filter(patient=OuterRef("pk"))
+            .order_by("institution__code")
+            .values(field)
+        )
 
     patients = patients.annotate(institution_codes=column("institution__code"))
     return patients.annotate(institution_names=column("institution__name")) if names else patients
@@ -210,14 +230,21 @@ def _with_institutions(patients: QuerySet[Patient], *, names: bool = False) -> Q
 
 def patient_get(*, user: User, register_number: str) -> Patient:
     try:
-        return _with_institutions(patients_visible_to(user), names=True).get(register_number=register_number)
+        return _with_institutions(patients_visible_to(user), names=True).get(
+            register_number=register_number
+        )
     except Patient.DoesNotExist:
         raise Http404("No such patient.") from None
 
 
 def _episode_queryset() -> QuerySet[TumourEpisode]:
     return TumourEpisode.objects.select_related("patient", "institution").prefetch_related(
-        "markers", "surgeries", "radiotherapy", "systemic_therapies", "performance", "follow_ups",
+        "markers",
+        "surgeries",
+        "radiotherapy",
+        "systemic_therapies",
+        "performance",
+        "follow_ups",
         Prefetch("reopenings", queryset=Reopening.objects.select_related("by")),
     )
 
@@ -235,8 +262,12 @@ def episode_get(*, user: User, patient: Patient, episode_id: int) -> TumourEpiso
 
 # The sections of an episode, by the related name the page reads them through.
 SECTION_RELATIONS = {
-    "markers": MolecularMarker, "surgeries": Surgery, "radiotherapy": RadiotherapyCourse,
-    "systemic_therapies": SystemicTherapy, "performance": PerformanceStatus, "follow_ups": FollowUp,
+    "markers": MolecularMarker,
+    "surgeries": Surgery,
+    "radiotherapy": RadiotherapyCourse,
+    "systemic_therapies": SystemicTherapy,
+    "performance": PerformanceStatus,
+    "follow_ups": FollowUp,
     "reopenings": Reopening,
 }
 
@@ -251,14 +282,17 @@ def _attach_sections(episodes: list[TumourEpisode]) -> None:
     ids = [e.pk for e in episodes]
     sql = " UNION ALL ".join(
         f"SELECT %s, row_to_json(t)::text FROM {model._meta.db_table} t WHERE t.episode_id = ANY(%s)"
-        for model in SECTION_RELATIONS.values())
+        for model in SECTION_RELATIONS.values()
+    )
     params = [value for name in SECTION_RELATIONS for value in (name, ids)]
     rows: dict[tuple[str, int], list] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for name, data in cursor.fetchall():
             model, values = SECTION_RELATIONS[name], json.loads(data)
-            instance = model(**{f.attname: f.to_python(values[f.column]) for f in model._meta.concrete_fields})
+            instance = model(
+                **{f.attname: f.to_python(values[f.column]) for f in model._meta.concrete_fields}
+            )
             instance._state.adding, instance._state.db = False, "default"
             rows.setdefault((name, instance.episode_id), []).append(instance)
     for episode in episodes:
@@ -266,9 +300,14 @@ def _attach_sections(episodes: list[TumourEpisode]) -> None:
         for name, model in SECTION_RELATIONS.items():
             ordering = [f.lstrip("-") for f in model._meta.ordering] + ["id"]
             newest_first = bool(model._meta.ordering) and model._meta.ordering[0].startswith("-")
-            queryset = getattr(episode, name).get_queryset()  # lazy: no query; filled below, as prefetch does
-            queryset._result_cache = sorted(rows.get((name, episode.pk), []), reverse=newest_first,
-                                            key=lambda row, fields=ordering: [getattr(row, f) for f in fields])
+            queryset = getattr(
+                episode, name
+            ).get_queryset()  # lazy: no query; filled below, as prefetch does
+            queryset._result_cache = sorted(
+                rows.get((name, episode.pk), []),
+                reverse=newest_first,
+                key=lambda row, fields=ordering: [getattr(row, f) for f in fields],
+            )
             queryset._prefetch_done = True
             cache[name] = queryset
     reopenings = [r for e in episodes for r in e.reopenings.all()]
@@ -279,8 +318,11 @@ def _attach_sections(episodes: list[TumourEpisode]) -> None:
 
 
 def patient_episodes(patient: Patient) -> list[TumourEpisode]:
-    episodes = list(TumourEpisode.objects.filter(patient=patient).select_related("institution")
-                    .order_by(UNDATED_FIRST, "id"))
+    episodes = list(
+        TumourEpisode.objects.filter(patient=patient)
+        .select_related("institution")
+        .order_by(UNDATED_FIRST, "id")
+    )
     for episode in episodes:
         episode.patient = patient  # already loaded, with its institutions
     _attach_sections(episodes)
@@ -297,8 +339,11 @@ def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.Warning
     markers = {m.marker: m.result for m in episode.markers.all()}
     for warning in rules.diagnosis_warnings(episode, markers):
         found.append((episode, warning))
-    sections = [("surgeries", episode.surgeries.all()), ("radiotherapy", episode.radiotherapy.all()),
-                ("systemic", episode.systemic_therapies.all())]
+    sections = [
+        ("surgeries", episode.surgeries.all()),
+        ("radiotherapy", episode.radiotherapy.all()),
+        ("systemic", episode.systemic_therapies.all()),
+    ]
     for section, rows in sections:
         for row in rows:
             try:
@@ -309,8 +354,10 @@ def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.Warning
                 continue
     # A lead-time warning may have been acknowledged on the diagnosis (a changed referral
     # date) or on the treatment row; either counts.
-    return [(row, w, w.code in row.acknowledged_warnings or w.code in episode.acknowledged_warnings)
-            for row, w in found]
+    return [
+        (row, w, w.code in row.acknowledged_warnings or w.code in episode.acknowledged_warnings)
+        for row, w in found
+    ]
 
 
 def timeline(patient: Patient, episodes: list[TumourEpisode]) -> list[tuple]:
@@ -324,20 +371,65 @@ def timeline(patient: Patient, episodes: list[TumourEpisode]) -> list[tuple]:
             grade = f", CNS WHO grade {e.who_grade}" if e.who_grade else ""
             events.append((e.diagnosis_date, "diagnosis", f"Diagnosis: {label}{grade}", e))
         events += [(d, "mdt", "MDT meeting", e) for d in e.mdt_dates]
-        events += [(s.surgery_date, "surgery", f"{s.get_procedure_display()}"
-                    + (f": {s.get_extent_of_resection_display().lower()}" if s.extent_of_resection else ""), e)
-                   for s in e.surgeries.all()]
-        events += [(r.start_date, "radiotherapy", f"Radiotherapy {r.total_dose_gy:g} Gy / {r.fractions} fractions"
-                    + (f", until {r.end_date.strftime('%d.%m.%Y')}" if r.end_date else ""), e)
-                   for r in e.radiotherapy.all()]
-        events += [(s.start_date, "systemic", s.get_regimen_display()
-                    + (f", {s.cycles} cycles" if s.cycles else ""), e) for s in e.systemic_therapies.all()]
-        events += [(p.assessed_on, "performance", " ".join(
-            x for x in [f"ECOG {p.ecog}" if p.ecog is not None else "",
-                        f"Karnofsky {p.karnofsky}" if p.karnofsky is not None else ""] if x), e)
-                   for p in e.performance.all()]
-        events += [(f.assessed_on, "follow-up", f"Follow-up: {f.get_rano_response_display() or 'no RANO'}"
-                    + (", progression" if f.progression else ""), e) for f in e.follow_ups.all()]
+        events += [
+            (
+                s.surgery_date,
+                "surgery",
+                f"{s.get_procedure_display()}"
+                + (
+                    f": {s.get_extent_of_resection_display().lower()}"
+                    if s.extent_of_resection
+                    else ""
+                ),
+                e,
+            )
+            for s in e.surgeries.all()
+        ]
+        events += [
+            (
+                r.start_date,
+                "radiotherapy",
+                f"Radiotherapy {r.total_dose_gy:g} Gy / {r.fractions} fractions"
+                + (f", until {r.end_date.strftime('%d.%m.%Y')}" if r.end_date else ""),
+                e,
+            )
+            for r in e.radiotherapy.all()
+        ]
+        events += [
+            (
+                s.start_date,
+                "systemic",
+                s.get_regimen_display() + (f", {s.cycles} cycles" if s.cycles else ""),
+                e,
+            )
+            for s in e.systemic_therapies.all()
+        ]
+        events += [
+            (
+                p.assessed_on,
+                "performance",
+                " ".join(
+                    x
+                    for x in [
+                        f"ECOG {p.ecog}" if p.ecog is not None else "",
+                        f"Karnofsky {p.karnofsky}" if p.karnofsky is not None else "",
+                    ]
+                    if x
+                ),
+                e,
+            )
+            for p in e.performance.all()
+        ]
+        events += [
+            (
+                f.assessed_on,
+                "follow-up",
+                f"Follow-up: {f.get_rano_response_display() or 'no RANO'}"
+                + (", progression" if f.progression else ""),
+                e,
+            )
+            for f in e.follow_ups.all()
+        ]
     if patient.date_of_death:
         events.append((patient.date_of_death, "death", "Died", None))
     return sorted(events, key=lambda event: event[0])
@@ -361,55 +453,91 @@ def completeness(institution: Institution) -> dict:
     complete = Q(status=TumourEpisode.Status.COMPLETE)
     this_year = Q(diagnosis_date__year=year)
     figures = TumourEpisode.objects.filter(institution=institution).aggregate(
-        total=Count("pk"), complete=Count("pk", filter=complete),
-        year_total=Count("pk", filter=this_year), year_complete=Count("pk", filter=this_year & complete))
+        total=Count("pk"),
+        complete=Count("pk", filter=complete),
+        year_total=Count("pk", filter=this_year),
+        year_complete=Count("pk", filter=this_year & complete),
+    )
 
     def share(part, whole):
         return round(100 * part / whole, 1) if whole else None
 
-    return {**figures, "year": year, "share": share(figures["complete"], figures["total"]),
-            "year_share": share(figures["year_complete"], figures["year_total"])}
+    return {
+        **figures,
+        "year": year,
+        "share": share(figures["complete"], figures["total"]),
+        "year_share": share(figures["year_complete"], figures["year_total"]),
+    }
 
 
 def incomplete_episodes(institution: Institution) -> QuerySet[TumourEpisode]:
     """Draft reports, oldest diagnosis first (undated ones first: they lack the most)."""
-    return (_episode_queryset().filter(institution=institution, status=TumourEpisode.Status.DRAFT)
-            .order_by(UNDATED_FIRST, "id"))
+    return (
+        _episode_queryset()
+        .filter(institution=institution, status=TumourEpisode.Status.DRAFT)
+        .order_by(UNDATED_FIRST, "id")
+    )
 
 
 def open_items_for(user: User) -> list[tuple[TumourEpisode, list[str]]]:
-    episodes = (_episode_queryset().filter(institution__in=user_institution_ids(user),
-                                           status=TumourEpisode.Status.DRAFT)
-                .order_by(UNDATED_FIRST, "id"))
+    episodes = (
+        _episode_queryset()
+        .filter(institution__in=user_institution_ids(user), status=TumourEpisode.Status.DRAFT)
+        .order_by(UNDATED_FIRST, "id")
+    )
     return [(e, rules.missing_items(e)) for e in episodes]
 
 
-HIDDEN_IN_HISTORY = {"id", "version", "markers_version", "search_name", "updated_at", "created_at",
-                     "pgh_obj", "episode", "patient", "acknowledged_warnings"}
+HIDDEN_IN_HISTORY = {
+    "id",
+    "version",
+    "markers_version",
+    "search_name",
+    "updated_at",
+    "created_at",
+    "pgh_obj",
+    "episode",
+    "patient",
+    "acknowledged_warnings",
+}
 
 
-def patient_history(patient: Patient, *, limit: int = 500, hide_identity: bool = False) -> list[dict]:
+def patient_history(
+    patient: Patient, *, limit: int = 500, hide_identity: bool = False
+) -> list[dict]:
     """Every change to the patient's record (all sections), newest first: who, when,
     what (field by field) and why. The events are django-pghistory's trigger-written
     snapshots; services put the patient and the reason into their context."""
     from pghistory.models import Events
 
-    events = list(Events.objects.filter(pgh_context__patient=patient.pk)
-                  .order_by("-pgh_created_at", "-pgh_id")[:limit])
+    events = list(
+        Events.objects.filter(pgh_context__patient=patient.pk).order_by(
+            "-pgh_created_at", "-pgh_id"
+        )[:limit]
+    )
     user_ids = {e.pgh_context.get("user") for e in events if e.pgh_context}
     users = {u.pk: u for u in User.objects.filter(pk__in=[i for i in user_ids if i])}
     history = []
     for event in events:
         model = apps.get_model(event.pgh_obj_model)
         verbose = model._meta.verbose_name.capitalize()
-        action = {"insert": "added", "update": "changed", "delete": "removed"}.get(event.pgh_label, event.pgh_label)
-        data = event.pgh_diff if event.pgh_label == "update" and event.pgh_diff else {
-            k: [None, v] for k, v in (event.pgh_data or {}).items()}
+        action = {"insert": "added", "update": "changed", "delete": "removed"}.get(
+            event.pgh_label, event.pgh_label
+        )
+        data = (
+            event.pgh_diff
+            if event.pgh_label == "update" and event.pgh_diff
+            else {k: [None, v] for k, v in (event.pgh_data or {}).items()}
+        )
         changes = []
         for field, (old, new) in data.items():
             if hide_identity and field in IDENTITY_FIELDS:
                 continue
-            if field in HIDDEN_IN_HISTORY or field.startswith("pgh_") or (old in (None, "", []) and new in (None, "", [])):
+            if (
+                field in HIDDEN_IN_HISTORY
+                or field.startswith("pgh_")
+                or (old in (None, "", []) and new in (None, "", []))
+            ):
                 continue
             try:
                 label = model._meta.get_field(field).verbose_name
@@ -417,8 +545,15 @@ def patient_history(patient: Patient, *, limit: int = 500, hide_identity: bool =
                 label = field
             changes.append((label, old, new))
         context = event.pgh_context or {}
-        history.append({"at": event.pgh_created_at, "who": users.get(context.get("user")),
-                        "what": f"{verbose} {action}", "changes": changes, "reason": context.get("reason", "")})
+        history.append(
+            {
+                "at": event.pgh_created_at,
+                "who": users.get(context.get("user")),
+                "what": f"{verbose} {action}",
+                "changes": changes,
+                "reason": context.get("reason", ""),
+            }
+        )
     return history
 
 

@@ -36,9 +36,26 @@ from .models import (
 )
 from .signals import register_changed
 
-PATIENT_FIELDS = ["full_name", "sex", "birth_date", "health_region", "vital_status", "date_of_death"]
-EPISODE_FIELDS = ["referral_date", "diagnosis_date", "basis", "diagnosis", "who_grade", "topography",
-                  "laterality", "mdt_dates", "trial_offered", "trial_accepted"]
+PATIENT_FIELDS = [
+    "full_name",
+    "sex",
+    "birth_date",
+    "health_region",
+    "vital_status",
+    "date_of_death",
+]
+EPISODE_FIELDS = [
+    "referral_date",
+    "diagnosis_date",
+    "basis",
+    "diagnosis",
+    "who_grade",
+    "topography",
+    "laterality",
+    "mdt_dates",
+    "trial_offered",
+    "trial_accepted",
+]
 
 
 def _require_editor(by: User, patient: Patient) -> None:
@@ -48,25 +65,40 @@ def _require_editor(by: User, patient: Patient) -> None:
 
 def _require_unlocked(episode: TumourEpisode) -> None:
     if episode.is_locked:
-        raise ValidationError({"status": "The report is submitted as complete and locked; a coordinator "
-                                         "or admin must reopen it (with a reason) before it changes."})
+        raise ValidationError(
+            {
+                "status": "The report is submitted as complete and locked; a coordinator "
+                "or admin must reopen it (with a reason) before it changes."
+            }
+        )
 
 
 def _notify(patient_id: int, episode_id: int | None = None) -> None:
-    transaction.on_commit(lambda: register_changed.send(sender=Patient, patient_id=patient_id,
-                                                        episode_id=episode_id))
+    transaction.on_commit(
+        lambda: register_changed.send(sender=Patient, patient_id=patient_id, episode_id=episode_id)
+    )
 
 
 def _check_version(current, expected_version: int | None, fields: list[str], label: str) -> None:
     """Refuse a save made against an older version, saying which fields changed since."""
     if expected_version is None or current.version == expected_version:
         return
-    loaded = (current.pgh_event_model.objects.filter(pgh_obj_id=current.pk, version=expected_version)
-              .order_by("-pgh_id").first())
-    latest = (current.pgh_event_model.objects.filter(pgh_obj_id=current.pk)
-              .select_related("pgh_context").order_by("-pgh_id").first())
-    changed = [current._meta.get_field(f).verbose_name for f in fields
-               if loaded is None or getattr(loaded, f) != getattr(current, f)]
+    loaded = (
+        current.pgh_event_model.objects.filter(pgh_obj_id=current.pk, version=expected_version)
+        .order_by("-pgh_id")
+        .first()
+    )
+    latest = (
+        current.pgh_event_model.objects.filter(pgh_obj_id=current.pk)
+        .select_related("pgh_context")
+        .order_by("-pgh_id")
+        .first()
+    )
+    changed = [
+        current._meta.get_field(f).verbose_name
+        for f in fields
+        if loaded is None or getattr(loaded, f) != getattr(current, f)
+    ]
     who = ""
     if latest and latest.pgh_context and latest.pgh_context.metadata.get("user"):
         editor = User.objects.filter(pk=latest.pgh_context.metadata["user"]).first()
@@ -75,7 +107,8 @@ def _check_version(current, expected_version: int | None, fields: list[str], lab
     raise EditConflict(
         f"{label} was saved{who} at {when} after you opened it; your changes were not saved. "
         f"Changed since you opened it: {', '.join(changed) or 'no visible fields'}. "
-        "Reload to see the current values and edit again.")
+        "Reload to see the current values and edit again."
+    )
 
 
 class UnacknowledgedWarnings(ValidationError):
@@ -83,8 +116,13 @@ class UnacknowledgedWarnings(ValidationError):
 
     def __init__(self, warnings: list[rules.Warning]):
         self.warnings = warnings
-        super().__init__({"acknowledge_warnings": [
-            f"Warning [{w.code}]: {w.message} Acknowledge to save." for w in warnings]})
+        super().__init__(
+            {
+                "acknowledge_warnings": [
+                    f"Warning [{w.code}]: {w.message} Acknowledge to save." for w in warnings
+                ]
+            }
+        )
 
 
 def _acknowledge(warnings: list[rules.Warning], acknowledge) -> list[str]:
@@ -117,13 +155,19 @@ def _history(by: User, patient: Patient, reason: str):
 
 def _recorded_dates(patient: Patient) -> list[tuple[str, date]]:
     recorded = []
-    for episode in patient.episodes.prefetch_related("surgeries", "radiotherapy", "systemic_therapies",
-                                                     "follow_ups", "performance"):
-        recorded += [("date of diagnosis", episode.diagnosis_date), ("referral date", episode.referral_date)]
+    for episode in patient.episodes.prefetch_related(
+        "surgeries", "radiotherapy", "systemic_therapies", "follow_ups", "performance"
+    ):
+        recorded += [
+            ("date of diagnosis", episode.diagnosis_date),
+            ("referral date", episode.referral_date),
+        ]
         recorded += [("surgery", s.surgery_date) for s in episode.surgeries.all()]
         recorded += [("radiotherapy start", r.start_date) for r in episode.radiotherapy.all()]
         recorded += [("radiotherapy end", r.end_date) for r in episode.radiotherapy.all()]
-        recorded += [("systemic therapy start", s.start_date) for s in episode.systemic_therapies.all()]
+        recorded += [
+            ("systemic therapy start", s.start_date) for s in episode.systemic_therapies.all()
+        ]
         recorded += [("follow-up", f.assessed_on) for f in episode.follow_ups.all()]
         recorded += [("performance status", p.assessed_on) for p in episode.performance.all()]
     return recorded
@@ -134,8 +178,15 @@ def _recorded_dates(patient: Patient) -> list[tuple[str, date]]:
 
 @sensitive_variables("national_id_value", "parsed", "fields")
 @transaction.atomic
-def patient_register(*, by: User, national_id_value: str, institutions: list[Institution],
-                     allow_synthetic: bool, reason: str = "", **fields) -> Patient:
+def patient_register(
+    *,
+    by: User,
+    national_id_value: str,
+    institutions: list[Institution],
+    allow_synthetic: bool,
+    reason: str = "",
+    **fields,
+) -> Patient:
     """Register a new patient. The birth date and sex are taken from the national ID
     when the form leaves them empty and the number tells them."""
     if by.role != Role.CLINICIAN:
@@ -148,12 +199,18 @@ def patient_register(*, by: User, national_id_value: str, institutions: list[Ins
         parsed = None
     if parsed and Patient.objects.filter(national_id=parsed.number).exists():
         # Say so without revealing who, or where, the patient is registered.
-        errors.add("national_id", "A patient with this national ID is already in the register; ask "
-                                  "the treating hospital to add your institution.")
+        errors.add(
+            "national_id",
+            "A patient with this national ID is already in the register; ask "
+            "the treating hospital to add your institution.",
+        )
     own = set(by.institutions.values_list("pk", flat=True))
     if not any(i.pk in own for i in institutions):
-        errors.add("institutions", "Include at least one of your own institutions, or you could not "
-                                   "see the patient you register.")
+        errors.add(
+            "institutions",
+            "Include at least one of your own institutions, or you could not "
+            "see the patient you register.",
+        )
     if parsed and not fields.get("birth_date"):
         if parsed.birth_date:
             fields["birth_date"] = parsed.birth_date
@@ -170,15 +227,23 @@ def patient_register(*, by: User, national_id_value: str, institutions: list[Ins
         patient.save()
         with pghistory.context(patient=patient.pk):
             PatientInstitution.objects.bulk_create(
-                PatientInstitution(patient=patient, institution=i) for i in institutions)
+                PatientInstitution(patient=patient, institution=i) for i in institutions
+            )
     transaction.on_commit(selectors.forget_patient_counts)
     _notify(patient.pk)
     return patient
 
 
 @transaction.atomic
-def patient_update(*, patient: Patient, by: User, expected_version: int | None, reason: str = "",
-                   institutions: list[Institution] | None = None, **changes) -> Patient:
+def patient_update(
+    *,
+    patient: Patient,
+    by: User,
+    expected_version: int | None,
+    reason: str = "",
+    institutions: list[Institution] | None = None,
+    **changes,
+) -> Patient:
     _require_editor(by, patient)
     current = Patient.objects.select_for_update().get(pk=patient.pk)
     _check_version(current, expected_version, PATIENT_FIELDS, "The patient's details")
@@ -195,11 +260,18 @@ def patient_update(*, patient: Patient, by: User, expected_version: int | None, 
         if institutions is not None:
             own = set(by.institutions.values_list("pk", flat=True))
             if not any(i.pk in own for i in institutions):
-                raise ValidationError({"institutions": "Keep at least one of your own institutions."})
-            PatientInstitution.objects.filter(patient=current).exclude(institution__in=institutions).delete()
+                raise ValidationError(
+                    {"institutions": "Keep at least one of your own institutions."}
+                )
+            PatientInstitution.objects.filter(patient=current).exclude(
+                institution__in=institutions
+            ).delete()
             existing = set(current.institutions.values_list("pk", flat=True))
-            PatientInstitution.objects.bulk_create(PatientInstitution(patient=current, institution=i)
-                                                   for i in institutions if i.pk not in existing)
+            PatientInstitution.objects.bulk_create(
+                PatientInstitution(patient=current, institution=i)
+                for i in institutions
+                if i.pk not in existing
+            )
             transaction.on_commit(selectors.forget_patient_counts)
     _notify(current.pk)
     return current
@@ -214,8 +286,11 @@ def first_treatment(episode: TumourEpisode, *, replacing=None, candidate=None):
     rows = [("surgery", s.surgery_date, s) for s in episode.surgeries.all()]
     rows += [("radiotherapy", r.start_date, r) for r in episode.radiotherapy.all()]
     rows += [("systemic", s.start_date, s) for s in episode.systemic_therapies.all()]
-    rows = [(kind, day, row) for kind, day, row in rows
-            if not (replacing is not None and type(row) is type(replacing) and row.pk == replacing.pk)]
+    rows = [
+        (kind, day, row)
+        for kind, day, row in rows
+        if not (replacing is not None and type(row) is type(replacing) and row.pk == replacing.pk)
+    ]
     if candidate is not None:
         rows.append(candidate)
     rows = [r for r in rows if r[1]]
@@ -227,13 +302,22 @@ def _markers(episode: TumourEpisode) -> dict[str, str]:
 
 
 @transaction.atomic
-def episode_save(*, patient: Patient, by: User, episode: TumourEpisode | None = None,
-                 expected_version: int | None = None, reason: str = "", acknowledge=None,
-                 **fields) -> TumourEpisode:
+def episode_save(
+    *,
+    patient: Patient,
+    by: User,
+    episode: TumourEpisode | None = None,
+    expected_version: int | None = None,
+    reason: str = "",
+    acknowledge=None,
+    **fields,
+) -> TumourEpisode:
     """Create or update a tumour episode's diagnosis section."""
     _require_editor(by, patient)
     if episode is None:
-        current = TumourEpisode(patient=patient, institution=selectors.reporting_institution(by, patient))
+        current = TumourEpisode(
+            patient=patient, institution=selectors.reporting_institution(by, patient)
+        )
     else:
         current = TumourEpisode.objects.select_for_update().get(pk=episode.pk, patient=patient)
         _require_unlocked(current)
@@ -247,16 +331,28 @@ def episode_save(*, patient: Patient, by: User, episode: TumourEpisode | None = 
     current.morphology = tumour_type.morphology(current.who_grade) if tumour_type else ""
     current.full_clean(exclude=["patient", "institution", "completed_by"])
     first = first_treatment(current) if current.pk else None
-    warnings = rules.check_episode(current, patient, _markers(current),
-                                   first_treatment_date=first[1] if first else None,
-                                   first_treatment_kind=first[0] if first else None)
-    return _save_versioned(current, warnings=warnings, acknowledge=acknowledge, by=by, patient=patient,
-                           reason=reason)
+    warnings = rules.check_episode(
+        current,
+        patient,
+        _markers(current),
+        first_treatment_date=first[1] if first else None,
+        first_treatment_kind=first[0] if first else None,
+    )
+    return _save_versioned(
+        current, warnings=warnings, acknowledge=acknowledge, by=by, patient=patient, reason=reason
+    )
 
 
 @transaction.atomic
-def markers_save(*, episode: TumourEpisode, by: User, results: dict[str, tuple[str, str]],
-                 expected_version: int | None, reason: str = "", acknowledge=None) -> TumourEpisode:
+def markers_save(
+    *,
+    episode: TumourEpisode,
+    by: User,
+    results: dict[str, tuple[str, str]],
+    expected_version: int | None,
+    reason: str = "",
+    acknowledge=None,
+) -> TumourEpisode:
     """Save the episode's molecular markers: {marker: (result, method)}. A marker left
     without a result is removed (not recorded); "not tested" is a recorded answer."""
     patient = episode.patient
@@ -264,8 +360,10 @@ def markers_save(*, episode: TumourEpisode, by: User, results: dict[str, tuple[s
     current = TumourEpisode.objects.select_for_update().get(pk=episode.pk)
     _require_unlocked(current)
     if expected_version is not None and current.markers_version != expected_version:
-        raise EditConflict("The molecular markers were saved by someone else after you opened them; your "
-                           "changes were not saved. Reload to see the current results and edit again.")
+        raise EditConflict(
+            "The molecular markers were saved by someone else after you opened them; your "
+            "changes were not saved. Reload to see the current results and edit again."
+        )
     errors = rules.Errors()
     for marker, (result, method) in results.items():
         if result and result not in MarkerResult.values:
@@ -276,7 +374,8 @@ def markers_save(*, episode: TumourEpisode, by: User, results: dict[str, tuple[s
     new = {m: r for m, (r, _) in results.items() if r}
     warnings = rules.check_markers(current, new)
     current.acknowledged_warnings = sorted(
-        set(current.acknowledged_warnings) | set(_acknowledge(warnings, acknowledge)))
+        set(current.acknowledged_warnings) | set(_acknowledge(warnings, acknowledge))
+    )
     current.markers_version += 1
     with _history(by, patient, reason):
         stored = {m.marker: m for m in current.markers.all()}
@@ -286,7 +385,9 @@ def markers_save(*, episode: TumourEpisode, by: User, results: dict[str, tuple[s
                 if row:
                     row.delete()
             elif row is None:
-                MolecularMarker.objects.create(episode=current, marker=marker, result=result, method=method)
+                MolecularMarker.objects.create(
+                    episode=current, marker=marker, result=result, method=method
+                )
             elif (row.result, row.method) != (result, method):
                 row.result, row.method = result, method
                 row.save()
@@ -301,18 +402,26 @@ def markers_save(*, episode: TumourEpisode, by: User, results: dict[str, tuple[s
 def _ecog_before(episode: TumourEpisode, day) -> int | None:
     """The ECOG the guideline's choice of schedule rests on: the last one assessed on or
     before `day` (the course's start), not a later one at progression."""
-    statuses = [p for p in episode.performance.all() if p.ecog is not None and (day is None or p.assessed_on <= day)]
+    statuses = [
+        p
+        for p in episode.performance.all()
+        if p.ecog is not None and (day is None or p.assessed_on <= day)
+    ]
     return max(statuses, key=lambda p: p.assessed_on).ecog if statuses else None
 
 
-def section_warnings(section: str, row, episode: TumourEpisode, patient: Patient) -> list[rules.Warning]:
+def section_warnings(
+    section: str, row, episode: TumourEpisode, patient: Patient
+) -> list[rules.Warning]:
     """Run the section's rules on `row` (raises on errors), and return its warnings,
     including the pathway lead time when `row` is the episode's first treatment."""
     if section == "surgeries":
         warnings = rules.check_surgery(row, episode, patient)
         candidate = ("surgery", row.surgery_date, row)
     elif section == "radiotherapy":
-        warnings = rules.check_radiotherapy(row, episode, patient, _ecog_before(episode, row.start_date))
+        warnings = rules.check_radiotherapy(
+            row, episode, patient, _ecog_before(episode, row.start_date)
+        )
         candidate = ("radiotherapy", row.start_date, row)
     elif section == "systemic":
         warnings = rules.check_systemic(row, episode, patient)
@@ -337,8 +446,17 @@ SECTION_MODELS = {
 
 
 @transaction.atomic
-def section_save(*, section: str, episode: TumourEpisode, by: User, row=None,
-                 expected_version: int | None = None, reason: str = "", acknowledge=None, **fields):
+def section_save(
+    *,
+    section: str,
+    episode: TumourEpisode,
+    by: User,
+    row=None,
+    expected_version: int | None = None,
+    reason: str = "",
+    acknowledge=None,
+    **fields,
+):
     """Create or update one row of a repeating section (surgery, radiotherapy course,
     systemic therapy, performance status, follow-up)."""
     model = SECTION_MODELS[section]
@@ -350,8 +468,11 @@ def section_save(*, section: str, episode: TumourEpisode, by: User, row=None,
         current = model(episode=episode)
     else:
         current = model.objects.select_for_update().get(pk=row.pk, episode=episode)
-    editable = [f.name for f in model._meta.concrete_fields
-                if f.name not in ("id", "episode", "version", "acknowledged_warnings")]
+    editable = [
+        f.name
+        for f in model._meta.concrete_fields
+        if f.name not in ("id", "episode", "version", "acknowledged_warnings")
+    ]
     if row is not None:
         _check_version(current, expected_version, editable, capfirst(model._meta.verbose_name))
     for field, value in fields.items():
@@ -360,8 +481,9 @@ def section_save(*, section: str, episode: TumourEpisode, by: User, row=None,
         setattr(current, field, value)
     current.full_clean(exclude=["episode"])
     warnings = section_warnings(section, current, episode, patient)
-    return _save_versioned(current, warnings=warnings, acknowledge=acknowledge, by=by, patient=patient,
-                           reason=reason)
+    return _save_versioned(
+        current, warnings=warnings, acknowledge=acknowledge, by=by, patient=patient, reason=reason
+    )
 
 
 @transaction.atomic
@@ -387,17 +509,27 @@ def episode_submit(*, episode: TumourEpisode, by: User) -> TumourEpisode:
     current = selectors.episode_for_page(episode.pk)
     _require_unlocked(current)
     missing = rules.missing_items(current) + [
-        f"Acknowledge: {w.message}" for _, w, acknowledged in selectors.episode_warnings(current)
-        if not acknowledged]
+        f"Acknowledge: {w.message}"
+        for _, w, acknowledged in selectors.episode_warnings(current)
+        if not acknowledged
+    ]
     if missing:
-        raise ValidationError({"status": [f"The report is not complete. Missing: {'; '.join(m.rstrip('.') for m in missing)}."]})
+        raise ValidationError(
+            {
+                "status": [
+                    f"The report is not complete. Missing: {'; '.join(m.rstrip('.') for m in missing)}."
+                ]
+            }
+        )
     TumourEpisode.objects.select_for_update().get(pk=current.pk)
     current.status = TumourEpisode.Status.COMPLETE
     current.completed_at = timezone.now()
     current.completed_by = by
     current.version += 1
     with _history(by, current.patient, "Submitted as complete"):
-        current.save(update_fields=["status", "completed_at", "completed_by", "version", "updated_at"])
+        current.save(
+            update_fields=["status", "completed_at", "completed_by", "version", "updated_at"]
+        )
     _notify(current.patient_id, current.pk)
     return current
 
@@ -412,13 +544,17 @@ def episode_reopen(*, episode: TumourEpisode, by: User, reason: str) -> TumourEp
         raise ValidationError({"reason": "Say why the report is reopened."})
     current = TumourEpisode.objects.select_for_update().get(pk=episode.pk)
     if not current.is_locked:
-        raise ValidationError({"status": "The report is not complete, so there is nothing to reopen."})
+        raise ValidationError(
+            {"status": "The report is not complete, so there is nothing to reopen."}
+        )
     current.status = TumourEpisode.Status.DRAFT
     current.completed_at = None
     current.completed_by = None
     current.version += 1
     with _history(by, current.patient, f"Reopened: {reason}"):
-        current.save(update_fields=["status", "completed_at", "completed_by", "version", "updated_at"])
+        current.save(
+            update_fields=["status", "completed_at", "completed_by", "version", "updated_at"]
+        )
         Reopening.objects.create(episode=current, by=by, reason=reason)
     _notify(current.patient_id, current.pk)
     return current
@@ -435,7 +571,9 @@ def worklist_digest_send(*, user_id: int, day: date | None = None) -> int:
     day = day or timezone.localdate()
     user = User.objects.get(pk=user_id)
     with transaction.atomic():
-        digest, created = WorklistDigest.objects.select_for_update().get_or_create(user=user, day=day)
+        digest, created = WorklistDigest.objects.select_for_update().get_or_create(
+            user=user, day=day
+        )
         if not created:
             return 0
         items = selectors.open_items_for(user)
@@ -443,16 +581,21 @@ def worklist_digest_send(*, user_id: int, day: date | None = None) -> int:
         digest.save(update_fields=["items"])
         if not items:
             return 0
-        lines = [f"- {e.patient.register_number} ({e.institution.code}), diagnosed "
-                 f"{e.diagnosis_date.strftime('%d.%m.%Y') if e.diagnosis_date else '(date missing)'}: "
-                 f"missing {'; '.join(missing) or 'nothing, ready to submit'}" for e, missing in items[:50]]
+        lines = [
+            f"- {e.patient.register_number} ({e.institution.code}), diagnosed "
+            f"{e.diagnosis_date.strftime('%d.%m.%Y') if e.diagnosis_date else '(date missing)'}: "
+            f"missing {'; '.join(missing) or 'nothing, ready to submit'}"
+            for e, missing in items[:50]
+        ]
         more = f"\n... and {len(items) - 50} more on the worklist." if len(items) > 50 else ""
         # Sent inside the transaction: if the mail fails, the day's row is rolled back
         # and a retry sends it.
         send_mail(
             f"NBTC register: {len(items)} incomplete report(s) at your institutions",
             "These reports still lack items for a complete report (oldest first):\n\n"
-            + "\n".join(lines) + more + "\n\nOpen the worklist in the NBTC platform to complete them.",
+            + "\n".join(lines)
+            + more
+            + "\n\nOpen the worklist in the NBTC platform to complete them.",
             None,
             [user.email],
         )
@@ -461,4 +604,6 @@ def worklist_digest_send(*, user_id: int, day: date | None = None) -> int:
 
 def worklist_digest_recipients() -> list[int]:
     """Active clinicians: each gets one digest a night."""
-    return list(User.objects.filter(is_active=True, role=Role.CLINICIAN).values_list("pk", flat=True))
+    return list(
+        User.objects.filter(is_active=True, role=Role.CLINICIAN).values_list("pk", flat=True)
+    )

@@ -15,6 +15,8 @@ def send_worklist_digests() -> int:
     return len(recipients)
 
 
-@shared_task(acks_late=True, autoretry_for=(ConnectionError, OSError), retry_backoff=True, max_retries=5)
+@shared_task(
+    acks_late=True, autoretry_for=(ConnectionError, OSError), retry_backoff=True, max_retries=5
+)
 def send_worklist_digest(user_id: int) -> int:
     return services.worklist_digest_send(user_id=user_id)

@@ -65,15 +65,20 @@ def _draft(request, patient, form_key: str):
     """The member's autosaved input for this form, if any (restored into the form)."""
     if request.method != "GET":
         return None
-    return FormDraft.objects.filter(user=request.user, patient=patient, form_key=form_key,
-                                    data__isnull=False).first()
+    return FormDraft.objects.filter(
+        user=request.user, patient=patient, form_key=form_key, data__isnull=False
+    ).first()
 
 
 def _drop_draft(request, patient, form_key: str) -> None:
     """The form is saved: its draft goes, and late autosaves from the same rendering of the
     form (its token) are ignored rather than bringing the draft back."""
-    FormDraft.objects.update_or_create(user=request.user, patient=patient, form_key=form_key,
-                                       defaults={"data": None, "token": request.POST.get("draft_token", "")[:32]})
+    FormDraft.objects.update_or_create(
+        user=request.user,
+        patient=patient,
+        form_key=form_key,
+        defaults={"data": None, "token": request.POST.get("draft_token", "")[:32]},
+    )
 
 
 def _initial_from(draft) -> dict:
@@ -96,16 +101,25 @@ def patient_list(request):
     form = SearchForm(request.POST if request.method == "POST" else request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
     if request.method == "GET" and selectors.looks_like_national_id(query):
-        messages.error(request, "Search for a national ID with the search box: it must not appear in a URL.")
+        messages.error(
+            request, "Search for a national ID with the search box: it must not appear in a URL."
+        )
         return redirect("registry:patient_list")
     refused = selectors.identity_search_refused(request.user, query)
-    page = selectors.patient_page(user=request.user, query=query, page_number=request.GET.get("page"),
-                                  per_page=PAGE_SIZE)
+    page = selectors.patient_page(
+        user=request.user, query=query, page_number=request.GET.get("page"), per_page=PAGE_SIZE
+    )
     patient_access_log(request, patient_ids=[p.pk for p in page], page="registry:patient_list")
-    context = {"form": form, "page": page, "query": query, "cap": selectors.SEARCH_COUNT_CAP,
-               "patients_url": reverse("registry:patient_list") + "patients/",
-               "can_register": request.user.role == Role.CLINICIAN, "show_names": selectors.shows_names(request.user),
-               "refused": refused}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query,
+        "cap": selectors.SEARCH_COUNT_CAP,
+        "patients_url": reverse("registry:patient_list") + "patients/",
+        "can_register": request.user.role == Role.CLINICIAN,
+        "show_names": selectors.shows_names(request.user),
+        "refused": refused,
+    }
     if request.headers.get("HX-Request"):
         return render(request, "registry/patient_list.html#results", context)
     return render(request, "registry/patient_list.html", context)
@@ -121,10 +135,19 @@ def patient_create(request):
     form = PatientCreateForm(request.POST or None, initial={"institutions": own})
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        patient = _save(request, form, lambda: services.patient_register(
-            by=request.user, national_id_value=data.pop("national_id"),
-            institutions=list(data.pop("institutions")), reason=data.pop("reason"),
-            allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS, **data), "Patient registered.")
+        patient = _save(
+            request,
+            form,
+            lambda: services.patient_register(
+                by=request.user,
+                national_id_value=data.pop("national_id"),
+                institutions=list(data.pop("institutions")),
+                reason=data.pop("reason"),
+                allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
+                **data,
+            ),
+            "Patient registered.",
+        )
         if patient:
             return redirect(patient)
     return render(request, "registry/patient_form.html", {"form": form})
@@ -142,16 +165,21 @@ def patient_detail(request, register_number: str):
         episode.missing = rules.missing_items(episode)
         episode.warning_list = selectors.episode_warnings(episode)
     user = request.user
-    return render(request, "registry/patient_detail.html", {
-        "patient": patient,
-        "episodes": episodes,
-        "timeline": selectors.timeline(patient, episodes),
-        "show_national_id": selectors.shows_national_id(user, patient), "show_name": selectors.shows_names(user),
-        "can_edit": user.role == Role.CLINICIAN,  # and may see the patient: patient_get passed
-        "can_reopen": user.role == Role.COORDINATOR or user.is_consortium_admin,
-        "sections": SECTION_LABELS,
-        "panels": panels.render_all(request, patient),
-    })
+    return render(
+        request,
+        "registry/patient_detail.html",
+        {
+            "patient": patient,
+            "episodes": episodes,
+            "timeline": selectors.timeline(patient, episodes),
+            "show_national_id": selectors.shows_national_id(user, patient),
+            "show_name": selectors.shows_names(user),
+            "can_edit": user.role == Role.CLINICIAN,  # and may see the patient: patient_get passed
+            "can_reopen": user.role == Role.COORDINATOR or user.is_consortium_admin,
+            "sections": SECTION_LABELS,
+            "panels": panels.render_all(request, patient),
+        },
+    )
 
 
 @never_cache
@@ -165,14 +193,33 @@ def patient_edit(request, register_number: str):
     form = PatientEditForm(request.POST or None, instance=patient, initial=_initial_from(draft))
     if request.method == "POST" and form.is_valid():
         data = form.changes()
-        if _save(request, form, lambda: services.patient_update(
-                patient=patient, by=request.user, expected_version=form.cleaned_data["version"],
-                reason=form.cleaned_data["reason"], institutions=list(form.cleaned_data["institutions"]),
-                **data), "Patient details saved."):
+        if _save(
+            request,
+            form,
+            lambda: services.patient_update(
+                patient=patient,
+                by=request.user,
+                expected_version=form.cleaned_data["version"],
+                reason=form.cleaned_data["reason"],
+                institutions=list(form.cleaned_data["institutions"]),
+                **data,
+            ),
+            "Patient details saved.",
+        ):
             _drop_draft(request, patient, key)
             return redirect(patient)
-    return render(request, "registry/section_form.html", {
-        "form": form, "patient": patient, "title": "Patient details", "form_key": key, "draft": draft, "draft_token": uuid.uuid4().hex})
+    return render(
+        request,
+        "registry/section_form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "title": "Patient details",
+            "form_key": key,
+            "draft": draft,
+            "draft_token": uuid.uuid4().hex,
+        },
+    )
 
 
 # --- Episodes and sections -------------------------------------------------------------
@@ -191,21 +238,45 @@ SECTION_LABELS = {
 def episode_form(request, register_number: str, episode_id: int | None = None):
     patient = _patient(request, register_number, "registry:episode")
     _require_editor(request, patient)
-    episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id) if episode_id else None
+    episode = (
+        selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
+        if episode_id
+        else None
+    )
     key = f"episode-{episode_id or 'new'}"
     draft = _draft(request, patient, key)
     form = EpisodeForm(request.POST or None, instance=episode, initial=_initial_from(draft))
     if request.method == "POST" and form.is_valid():
-        saved = _save(request, form, lambda: services.episode_save(
-            patient=patient, by=request.user, episode=episode, expected_version=form.cleaned_data["version"],
-            reason=form.cleaned_data["reason"], acknowledge=form.cleaned_data["acknowledge_warnings"],
-            **form.changes()), "Diagnosis saved.")
+        saved = _save(
+            request,
+            form,
+            lambda: services.episode_save(
+                patient=patient,
+                by=request.user,
+                episode=episode,
+                expected_version=form.cleaned_data["version"],
+                reason=form.cleaned_data["reason"],
+                acknowledge=form.cleaned_data["acknowledge_warnings"],
+                **form.changes(),
+            ),
+            "Diagnosis saved.",
+        )
         if saved:
             _drop_draft(request, patient, key)
             return redirect(f"{patient.get_absolute_url()}#episode-{saved.pk}")
-    return render(request, "registry/section_form.html", {
-        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft, "draft_token": uuid.uuid4().hex,
-        "title": "Diagnosis" if episode else "New tumour episode"})
+    return render(
+        request,
+        "registry/section_form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "episode": episode,
+            "form_key": key,
+            "draft": draft,
+            "draft_token": uuid.uuid4().hex,
+            "title": "Diagnosis" if episode else "New tumour episode",
+        },
+    )
 
 
 @never_cache
@@ -218,14 +289,33 @@ def markers_form(request, register_number: str, episode_id: int):
     draft = _draft(request, patient, key)
     form = MarkersForm(request.POST or None, episode=episode, initial=_initial_from(draft))
     if request.method == "POST" and form.is_valid():
-        if _save(request, form, lambda: services.markers_save(
-                episode=episode, by=request.user, results=form.results(),
-                expected_version=form.cleaned_data["version"], reason=form.cleaned_data["reason"],
-                acknowledge=form.cleaned_data["acknowledge_warnings"]), "Molecular markers saved."):
+        if _save(
+            request,
+            form,
+            lambda: services.markers_save(
+                episode=episode,
+                by=request.user,
+                results=form.results(),
+                expected_version=form.cleaned_data["version"],
+                reason=form.cleaned_data["reason"],
+                acknowledge=form.cleaned_data["acknowledge_warnings"],
+            ),
+            "Molecular markers saved.",
+        ):
             _drop_draft(request, patient, key)
             return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
-    return render(request, "registry/markers_form.html", {
-        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft, "draft_token": uuid.uuid4().hex})
+    return render(
+        request,
+        "registry/markers_form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "episode": episode,
+            "form_key": key,
+            "draft": draft,
+            "draft_token": uuid.uuid4().hex,
+        },
+    )
 
 
 def _section(section: str):
@@ -236,7 +326,9 @@ def _section(section: str):
 
 @never_cache
 @login_required
-def section_form(request, register_number: str, episode_id: int, section: str, pk: int | None = None):
+def section_form(
+    request, register_number: str, episode_id: int, section: str, pk: int | None = None
+):
     form_class, model = _section(section)
     patient = _patient(request, register_number, f"registry:{section}")
     _require_editor(request, patient)
@@ -250,16 +342,38 @@ def section_form(request, register_number: str, episode_id: int, section: str, p
     draft = _draft(request, patient, key)
     form = form_class(request.POST or None, instance=row, initial=_initial_from(draft))
     if request.method == "POST" and form.is_valid():
-        if _save(request, form, lambda: services.section_save(
-                section=section, episode=episode, by=request.user, row=row,
-                expected_version=form.cleaned_data["version"], reason=form.cleaned_data["reason"],
-                acknowledge=form.cleaned_data["acknowledge_warnings"], **form.changes()),
-                f"{SECTION_LABELS[section]} saved."):
+        if _save(
+            request,
+            form,
+            lambda: services.section_save(
+                section=section,
+                episode=episode,
+                by=request.user,
+                row=row,
+                expected_version=form.cleaned_data["version"],
+                reason=form.cleaned_data["reason"],
+                acknowledge=form.cleaned_data["acknowledge_warnings"],
+                **form.changes(),
+            ),
+            f"{SECTION_LABELS[section]} saved.",
+        ):
             _drop_draft(request, patient, key)
             return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
-    return render(request, "registry/section_form.html", {
-        "form": form, "patient": patient, "episode": episode, "form_key": key, "draft": draft, "draft_token": uuid.uuid4().hex,
-        "title": SECTION_LABELS[section], "row": row, "section": section})
+    return render(
+        request,
+        "registry/section_form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "episode": episode,
+            "form_key": key,
+            "draft": draft,
+            "draft_token": uuid.uuid4().hex,
+            "title": SECTION_LABELS[section],
+            "row": row,
+            "section": section,
+        },
+    )
 
 
 @require_POST
@@ -273,8 +387,13 @@ def section_delete(request, register_number: str, episode_id: int, section: str,
     if row is None:
         raise Http404("No such entry.")
     try:
-        services.section_delete(section=section, episode=episode, row=row, by=request.user,
-                                reason=request.POST.get("reason", ""))
+        services.section_delete(
+            section=section,
+            episode=episode,
+            row=row,
+            by=request.user,
+            reason=request.POST.get("reason", ""),
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -306,21 +425,35 @@ def episode_reopen(request, register_number: str, episode_id: int):
         raise PermissionDenied("Only a coordinator or an admin reopens a complete report.")
     form = ReopenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if _save(request, form, lambda: services.episode_reopen(
-                episode=episode, by=request.user, reason=form.cleaned_data["reason"]),
-                "Report reopened; the clinicians can edit it again."):
+        if _save(
+            request,
+            form,
+            lambda: services.episode_reopen(
+                episode=episode, by=request.user, reason=form.cleaned_data["reason"]
+            ),
+            "Report reopened; the clinicians can edit it again.",
+        ):
             return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
-    return render(request, "registry/reopen.html", {"form": form, "patient": patient, "episode": episode})
+    return render(
+        request, "registry/reopen.html", {"form": form, "patient": patient, "episode": episode}
+    )
 
 
 @never_cache
 @login_required
 def patient_history(request, register_number: str):
     patient = _patient(request, register_number, "registry:patient_history")
-    return render(request, "registry/history.html", {
-        "patient": patient,
-        "events": selectors.patient_history(patient, hide_identity=not selectors.shows_names(request.user)),
-        "show_national_id": selectors.shows_national_id(request.user, patient)})
+    return render(
+        request,
+        "registry/history.html",
+        {
+            "patient": patient,
+            "events": selectors.patient_history(
+                patient, hide_identity=not selectors.shows_names(request.user)
+            ),
+            "show_national_id": selectors.shows_national_id(request.user, patient),
+        },
+    )
 
 
 @never_cache
@@ -331,8 +464,11 @@ def patient_access(request, register_number: str):
     if not request.user.is_consortium_admin:
         raise PermissionDenied("Only consortium admins list a patient's access history.")
     patient_access_log(request, patient_ids=[patient.pk], page="registry:patient_access")
-    return render(request, "registry/access.html", {
-        "patient": patient, "entries": selectors.access_history(patient)})
+    return render(
+        request,
+        "registry/access.html",
+        {"patient": patient, "entries": selectors.access_history(patient)},
+    )
 
 
 # --- Autosave --------------------------------------------------------------------------
@@ -346,16 +482,22 @@ def draft_autosave(request, register_number: str, form_key: str):
     patient = selectors.patient_get(user=request.user, register_number=register_number)
     _require_editor(request, patient)
     token = request.POST.get("draft_token", "")[:32]
-    data = {k: request.POST.getlist(k) for k in request.POST if k not in ("csrfmiddlewaretoken", "draft_token")}
+    data = {
+        k: request.POST.getlist(k)
+        for k in request.POST
+        if k not in ("csrfmiddlewaretoken", "draft_token")
+    }
     with transaction.atomic():
         draft, _ = FormDraft.objects.select_for_update().get_or_create(
-            user=request.user, patient=patient, form_key=form_key[:100], defaults={"data": None})
+            user=request.user, patient=patient, form_key=form_key[:100], defaults={"data": None}
+        )
         if draft.data is None and token and draft.token == token:
             return HttpResponse("Saved.")  # this form was saved already; a late autosave is ignored
         draft.data, draft.token = data, token
         draft.save()
-    return HttpResponse(f"Draft kept {timezone.localtime().strftime('%H:%M:%S')}; "
-                        "save the form to apply it.")
+    return HttpResponse(
+        f"Draft kept {timezone.localtime().strftime('%H:%M:%S')}; save the form to apply it."
+    )
 
 
 @require_POST
@@ -376,10 +518,23 @@ def worklist(request):
     institutions = list(selectors.worklist_institutions(request.user))
     if not institutions:
         raise PermissionDenied("The worklist is for clinicians, coordinators and admins.")
-    chosen = next((i for i in institutions if i.code == request.GET.get("institution")), institutions[0])
-    page = Paginator(selectors.incomplete_episodes(chosen), PAGE_SIZE).get_page(request.GET.get("page"))
+    chosen = next(
+        (i for i in institutions if i.code == request.GET.get("institution")), institutions[0]
+    )
+    page = Paginator(selectors.incomplete_episodes(chosen), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     rows = [(episode, rules.missing_items(episode)) for episode in page]
     patient_access_log(request, patient_ids=[e.patient_id for e in page], page="registry:worklist")
-    return render(request, "registry/worklist.html", {
-        "institutions": institutions, "chosen": chosen, "figures": selectors.completeness(chosen),
-        "page": page, "rows": rows, "today": timezone.localdate()})
+    return render(
+        request,
+        "registry/worklist.html",
+        {
+            "institutions": institutions,
+            "chosen": chosen,
+            "figures": selectors.completeness(chosen),
+            "page": page,
+            "rows": rows,
+            "today": timezone.localdate(),
+        },
+    )

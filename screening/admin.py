@@ -10,7 +10,14 @@ from .models import Drug, DrugPanel, LabQcSettings, PlateLayoutTemplate, Referen
 
 @admin.register(SampleType)
 class SampleTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "viability_hours", "min_celsius", "max_celsius", "warning_percent"]
+    list_display = [
+        "name",
+        "code",
+        "viability_hours",
+        "min_celsius",
+        "max_celsius",
+        "warning_percent",
+    ]
 
 
 @admin.register(Drug)
@@ -29,8 +36,16 @@ class DrugPanelAdmin(admin.ModelAdmin):
 
 @admin.register(LabQcSettings)
 class LabQcSettingsAdmin(admin.ModelAdmin):
-    list_display = ["lab", "z_prime_pass", "z_prime_warn", "ssmd_pass", "ssmd_warn", "max_negative_cv",
-                    "max_edge_percent", "dss_threshold"]
+    list_display = [
+        "lab",
+        "z_prime_pass",
+        "z_prime_warn",
+        "ssmd_pass",
+        "ssmd_warn",
+        "max_negative_cv",
+        "max_edge_percent",
+        "dss_threshold",
+    ]
 
 
 @admin.register(ReferenceSet)

@@ -72,13 +72,20 @@ def edge_percent(wells: list[tuple[int, int, float]], rows: int, columns: int) -
     return float(100.0 * (np.mean(inner) - np.mean(outer)) / np.mean(inner))
 
 
-def plate_qc(negative, positive, *, edge_wells=None, rows: int = 16, columns: int = 24,
-             thresholds: Thresholds = Thresholds()) -> PlateQC:
+def plate_qc(
+    negative,
+    positive,
+    *,
+    edge_wells=None,
+    rows: int = 16,
+    columns: int = 24,
+    thresholds: Thresholds = Thresholds(),
+) -> PlateQC:
     mu_n, sd_n = _mean_sd(negative)
     mu_p, sd_p = _mean_sd(positive)
     spread = abs(mu_p - mu_n)
     z_prime = 1.0 - 3.0 * (sd_p + sd_n) / spread if spread else float("-inf")
-    combined = math.sqrt(sd_p ** 2 + sd_n ** 2)
+    combined = math.sqrt(sd_p**2 + sd_n**2)
     ssmd = spread / combined if combined else float("inf")  # |SSMD|: the direction does not matter
     cv_n = 100.0 * sd_n / mu_n if mu_n else float("inf")
     cv_p = 100.0 * sd_p / mu_p if mu_p else float("inf")
@@ -98,7 +105,12 @@ def plate_qc(negative, positive, *, edge_wells=None, rows: int = 16, columns: in
         flags.append(f"edge effect {edge:.1f} % (limit {thresholds.max_edge_percent} %)")
     too_variable = cv_n > thresholds.max_negative_cv
     edge_effect = edge is not None and abs(edge) > thresholds.max_edge_percent
-    if z_prime < thresholds.z_prime_warn or ssmd < thresholds.ssmd_warn or too_variable or edge_effect:
+    if (
+        z_prime < thresholds.z_prime_warn
+        or ssmd < thresholds.ssmd_warn
+        or too_variable
+        or edge_effect
+    ):
         status = "fail"
     elif flags:
         status = "warn"
@@ -112,7 +124,9 @@ def plate_qc(negative, positive, *, edge_wells=None, rows: int = 16, columns: in
 
 def logistic4(x, top, bottom, log_ic50, slope):
     """y(x) = d + (a - d) / (1 + 10^(b (c - x))), x = log10(M), y = % inhibition."""
-    return bottom + (top - bottom) / (1.0 + np.power(10.0, slope * (log_ic50 - np.asarray(x, dtype=float))))
+    return bottom + (top - bottom) / (
+        1.0 + np.power(10.0, slope * (log_ic50 - np.asarray(x, dtype=float)))
+    )
 
 
 @dataclass
@@ -133,7 +147,7 @@ class Fit:
 
     @property
     def ic50_nm(self) -> float | None:
-        return 10 ** self.log_ic50 * 1e9 if self.log_ic50 is not None else None
+        return 10**self.log_ic50 * 1e9 if self.log_ic50 is not None else None
 
 
 MIN_R_SQUARED = 0.8  # below this a fit is marked poor (our choice; the reference asks for a flag)
@@ -146,7 +160,9 @@ def fit_curve(concentrations_nm, inhibition) -> Fit:
     concentration, slope in (0, 10]. Starting values: top = max response, IC50 = the
     concentration closest to half-max, slope 1. Replicates are fitted together (all
     points). A failed, flat, bounded or poor fit is flagged, never dropped."""
-    order = np.lexsort((np.asarray(inhibition, dtype=float), np.asarray(concentrations_nm, dtype=float)))
+    order = np.lexsort(
+        (np.asarray(inhibition, dtype=float), np.asarray(concentrations_nm, dtype=float))
+    )
     x = np.log10(np.asarray(concentrations_nm, dtype=float)[order] * 1e-9)
     y = np.asarray(inhibition, dtype=float)[order]
     fit = Fit()
@@ -164,26 +180,37 @@ def fit_curve(concentrations_nm, inhibition) -> Fit:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
-            params, covariance = curve_fit(lambda xx, a, c, b: logistic4(xx, a, 0.0, c, b), x, y,
-                                           p0=[top0, ic50_0, 1.0], bounds=(lower, upper), method="trf",
-                                           max_nfev=2000)
+            params, covariance = curve_fit(
+                lambda xx, a, c, b: logistic4(xx, a, 0.0, c, b),
+                x,
+                y,
+                p0=[top0, ic50_0, 1.0],
+                bounds=(lower, upper),
+                method="trf",
+                max_nfev=2000,
+            )
     except (RuntimeError, ValueError) as error:
         fit.flags.append(f"failed: {error}"[:120])
         return fit
     top, log_ic50, slope = (float(p) for p in params)
     fit.top, fit.log_ic50, fit.slope = top, log_ic50, slope
     errors = np.sqrt(np.diag(covariance)) if np.all(np.isfinite(covariance)) else [None] * 3
-    fit.errors = {name: (float(e) if e is not None and np.isfinite(e) else None)
-                  for name, e in zip(("top", "log_ic50", "slope"), errors, strict=True)}
+    fit.errors = {
+        name: (float(e) if e is not None and np.isfinite(e) else None)
+        for name, e in zip(("top", "log_ic50", "slope"), errors, strict=True)
+    }
     predicted = logistic4(x, top, 0.0, log_ic50, slope)
     residuals = y - predicted
     total = float(((y - y.mean()) ** 2).sum())
-    fit.r_squared = 1.0 - float((residuals ** 2).sum()) / total if total else None
-    fit.residual_sd = float(np.sqrt((residuals ** 2).sum() / max(len(y) - 3, 1)))
+    fit.r_squared = 1.0 - float((residuals**2).sum()) / total if total else None
+    fit.residual_sd = float(np.sqrt((residuals**2).sum() / max(len(y) - 3, 1)))
     # Every bound the fit hit is flagged (screening.md §5); a top at 100 is common for a
     # complete kill and is shown, not counted as a poor fit.
-    for name, value, low, high in (("top", top, lower[0], upper[0]), ("IC50", log_ic50, lower[1], upper[1]),
-                                   ("slope", slope, lower[2], upper[2])):
+    for name, value, low, high in (
+        ("top", top, lower[0], upper[0]),
+        ("IC50", log_ic50, lower[1], upper[1]),
+        ("slope", slope, lower[2], upper[2]),
+    ):
         if math.isclose(value, low, abs_tol=1e-6) or math.isclose(value, high, abs_tol=1e-6):
             fit.flags.append(f"bound: {name}")
     if "flat" not in fit.flags and (fit.r_squared is None or fit.r_squared < MIN_R_SQUARED):
@@ -201,7 +228,9 @@ def antiderivative(x: float, top: float, bottom: float, log_ic50: float, slope: 
 
 def curve_area(top, bottom, log_ic50, slope, x_min, x_max) -> float:
     """Area under the fitted curve over the tested range, in % x log10(M) (screening.md §5)."""
-    return antiderivative(x_max, top, bottom, log_ic50, slope) - antiderivative(x_min, top, bottom, log_ic50, slope)
+    return antiderivative(x_max, top, bottom, log_ic50, slope) - antiderivative(
+        x_min, top, bottom, log_ic50, slope
+    )
 
 
 # --- Drug sensitivity score (screening.md §6, Yadav et al. 2014) ---------------------------------
@@ -214,7 +243,9 @@ class Scores:
     dss3: float
 
 
-def dss(*, log_ic50, slope, top, bottom=0.0, x_min, x_max, threshold: float = 10.0) -> Scores | None:
+def dss(
+    *, log_ic50, slope, top, bottom=0.0, x_min, x_max, threshold: float = 10.0
+) -> Scores | None:
     """DSS1-3 step by step as screening.md §6 gives them (Breeze's R code). Everything in
     log10 molar units. None when an input is missing; rounding is for display only."""
     if any(v is None for v in (log_ic50, slope, top, x_min, x_max)):
@@ -277,8 +308,16 @@ class DrugResult:
     scored: bool
 
 
-def analyse(plates, *, rows: int, columns: int, thresholds: Thresholds = Thresholds(), dss_threshold: float = 10.0,
-            overridden: frozenset = frozenset(), reference: dict | None = None) -> tuple[list[PlateResult], list[DrugResult]]:
+def analyse(
+    plates,
+    *,
+    rows: int,
+    columns: int,
+    thresholds: Thresholds = Thresholds(),
+    dss_threshold: float = 10.0,
+    overridden: frozenset = frozenset(),
+    reference: dict | None = None,
+) -> tuple[list[PlateResult], list[DrugResult]]:
     """plates: [(name, [(well, row, column, role, drug, nM, signal)])]. A failed plate's
     drugs are fitted but not scored unless the plate is in `overridden` (screening.md §4)."""
     plate_results = []
@@ -289,14 +328,27 @@ def analyse(plates, *, rows: int, columns: int, thresholds: Thresholds = Thresho
         positive = [w[6] for w in wells if w[3] == "positive"]
         # Edge check on the DMSO wells when they sit both on the edge and inside, else on the sample wells.
         neg_wells = [(w[1], w[2], w[6]) for w in wells if w[3] == "negative"]
-        edge_wells = neg_wells if edge_percent(neg_wells, rows, columns) is not None else \
-            [(w[1], w[2], w[6]) for w in wells if w[3] == "sample"]
-        qc = plate_qc(negative, positive, edge_wells=edge_wells, rows=rows, columns=columns, thresholds=thresholds)
+        edge_wells = (
+            neg_wells
+            if edge_percent(neg_wells, rows, columns) is not None
+            else [(w[1], w[2], w[6]) for w in wells if w[3] == "sample"]
+        )
+        qc = plate_qc(
+            negative,
+            positive,
+            edge_wells=edge_wells,
+            rows=rows,
+            columns=columns,
+            thresholds=thresholds,
+        )
         signals = np.array([w[6] for w in wells], dtype=float)
         inhibition = percent_inhibition(signals, qc.mu_negative, qc.mu_positive)
         scored = qc.status != "fail" or name in overridden
-        plate_results.append(PlateResult(name, qc, {w[0]: float(v) for w, v in zip(wells, inhibition, strict=True)},
-                                         scored))
+        plate_results.append(
+            PlateResult(
+                name, qc, {w[0]: float(v) for w, v in zip(wells, inhibition, strict=True)}, scored
+            )
+        )
         for w, value in zip(wells, inhibition, strict=True):
             if w[3] == "sample":
                 points.setdefault(w[4], []).append((w[5], float(value)))
@@ -308,7 +360,10 @@ def analyse(plates, *, rows: int, columns: int, thresholds: Thresholds = Thresho
         drug_points = sorted(points[drug])
         concentrations = [p[0] for p in drug_points]
         fit = fit_curve(concentrations, [p[1] for p in drug_points])
-        x_min, x_max = math.log10(min(concentrations) * 1e-9), math.log10(max(concentrations) * 1e-9)
+        x_min, x_max = (
+            math.log10(min(concentrations) * 1e-9),
+            math.log10(max(concentrations) * 1e-9),
+        )
         qc_flags = []
         scored = True
         for plate in drug_plates[drug]:
@@ -320,9 +375,31 @@ def analyse(plates, *, rows: int, columns: int, thresholds: Thresholds = Thresho
                 qc_flags.append(f"plate {plate} failed QC: scored by override")
             elif result.qc.status == "warn":
                 qc_flags.append(f"plate {plate} QC warning")
-        scores = dss(log_ic50=fit.log_ic50, slope=fit.slope, top=fit.top, x_min=x_min, x_max=x_max,
-                     threshold=dss_threshold) if scored and fit.ok else None
+        scores = (
+            dss(
+                log_ic50=fit.log_ic50,
+                slope=fit.slope,
+                top=fit.top,
+                x_min=x_min,
+                x_max=x_max,
+                threshold=dss_threshold,
+            )
+            if scored and fit.ok
+            else None
+        )
         sdss = selective(scores.dss2, (reference or {}).get(drug)) if scores else None
-        drug_results.append(DrugResult(drug, drug_plates[drug], drug_points, fit, scores, sdss, x_min, x_max,
-                                       qc_flags, scored))
+        drug_results.append(
+            DrugResult(
+                drug,
+                drug_plates[drug],
+                drug_points,
+                fit,
+                scores,
+                sdss,
+                x_min,
+                x_max,
+                qc_flags,
+                scored,
+            )
+        )
     return plate_results, drug_results

@@ -52,7 +52,9 @@ def _log(request, patient_ids, page: str) -> None:
 
 def _require_viewer(user) -> None:
     if not selectors.can_see_requests(user):
-        raise PermissionDenied("Only clinicians, coordinators and lab scientists see screening requests.")
+        raise PermissionDenied(
+            "Only clinicians, coordinators and lab scientists see screening requests."
+        )
 
 
 # --- Output ------------------------------------------------------------------------------
@@ -75,9 +77,26 @@ class RequestOutput(serializers.ModelSerializer):
 
     class Meta:
         model = ScreeningRequest
-        fields = ["id", "register_number", "episode", "lab", "indication", "planned_surgery_date",
-                  "surgery_hospital", "panel", "priority", "consent_date", "consent_form_version", "consent_scope",
-                  "state", "allowed_states", "expected_sample_date", "created_at", "updated_at", "version"]
+        fields = [
+            "id",
+            "register_number",
+            "episode",
+            "lab",
+            "indication",
+            "planned_surgery_date",
+            "surgery_hospital",
+            "panel",
+            "priority",
+            "consent_date",
+            "consent_form_version",
+            "consent_scope",
+            "state",
+            "allowed_states",
+            "expected_sample_date",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
 
     def get_allowed_states(self, obj) -> list[str]:
         return services.allowed_next(obj.state)
@@ -96,8 +115,17 @@ class ReceiptOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Receipt
-        fields = ["arrived_at", "condition", "arrival_celsius", "viable_cell_count", "viability_percent",
-                  "accepted", "rejection_reason", "received_by", "recorded_at"]
+        fields = [
+            "arrived_at",
+            "condition",
+            "arrival_celsius",
+            "viable_cell_count",
+            "viability_percent",
+            "accepted",
+            "rejection_reason",
+            "received_by",
+            "recorded_at",
+        ]
 
 
 class SampleOutput(serializers.ModelSerializer):
@@ -108,8 +136,18 @@ class SampleOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Sample
-        fields = ["id", "label_id", "request", "sample_type", "amount", "amount_unit", "medium", "collected_at",
-                  "shipment", "receipt"]
+        fields = [
+            "id",
+            "label_id",
+            "request",
+            "sample_type",
+            "amount",
+            "amount_unit",
+            "medium",
+            "collected_at",
+            "shipment",
+            "receipt",
+        ]
 
     def get_receipt(self, obj) -> ReceiptOutput(allow_null=True):  # type: ignore[valid-type]
         receipt = obj.receipt if selectors.has_related(obj, "receipt") else None
@@ -154,9 +192,24 @@ class ShipmentOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Shipment
-        fields = ["id", "sample", "request", "register_number", "packaging", "dry_ice_kg", "courier",
-                  "tracking_reference", "dispatched_at", "expected_arrival", "elapsed_hours", "window_hours",
-                  "hours_left", "excursions", "handovers", "custody_gaps"]
+        fields = [
+            "id",
+            "sample",
+            "request",
+            "register_number",
+            "packaging",
+            "dry_ice_kg",
+            "courier",
+            "tracking_reference",
+            "dispatched_at",
+            "expected_arrival",
+            "elapsed_hours",
+            "window_hours",
+            "hours_left",
+            "excursions",
+            "handovers",
+            "custody_gaps",
+        ]
 
     def _status(self, obj):
         if not hasattr(obj, "_status"):
@@ -176,14 +229,23 @@ class ShipmentOutput(serializers.ModelSerializer):
         return ExcursionOutput(self._status(obj).excursions, many=True).data
 
     def get_custody_gaps(self, obj) -> list[str]:
-        return selectors.custody_gaps(list(obj.handovers.all()),
-                                      received=selectors.has_related(obj.sample, "receipt"))
+        return selectors.custody_gaps(
+            list(obj.handovers.all()), received=selectors.has_related(obj.sample, "receipt")
+        )
 
 
 class UploadOutput(serializers.ModelSerializer):
     class Meta:
         model = LoggerUpload
-        fields = ["id", "filename", "device_serial", "time_zone", "readings", "added", "uploaded_at"]
+        fields = [
+            "id",
+            "filename",
+            "device_serial",
+            "time_zone",
+            "readings",
+            "added",
+            "uploaded_at",
+        ]
 
 
 # --- Requests ----------------------------------------------------------------------------
@@ -199,14 +261,23 @@ class RequestListApi(ScreeningApi):
         lab = serializers.SlugRelatedField(slug_field="code", queryset=Institution.objects.all())
         indication = serializers.CharField()
         planned_surgery_date = serializers.DateField()
-        surgery_hospital = serializers.SlugRelatedField(slug_field="code", queryset=Institution.objects.all())
-        panel = serializers.PrimaryKeyRelatedField(queryset=DrugPanel.objects.all(), required=False, allow_null=True)
-        drugs = serializers.PrimaryKeyRelatedField(queryset=Drug.objects.all(), many=True, required=False)
-        priority = serializers.ChoiceField(choices=ScreeningRequest.Priority.choices, required=False)
+        surgery_hospital = serializers.SlugRelatedField(
+            slug_field="code", queryset=Institution.objects.all()
+        )
+        panel = serializers.PrimaryKeyRelatedField(
+            queryset=DrugPanel.objects.all(), required=False, allow_null=True
+        )
+        drugs = serializers.PrimaryKeyRelatedField(
+            queryset=Drug.objects.all(), many=True, required=False
+        )
+        priority = serializers.ChoiceField(
+            choices=ScreeningRequest.Priority.choices, required=False
+        )
         consent_date = serializers.DateField(required=False, allow_null=True)
         consent_form_version = serializers.CharField(required=False, allow_blank=True)
-        consent_scope = serializers.ChoiceField(choices=ScreeningRequest.ConsentScope.choices, required=False,
-                                                allow_blank=True)
+        consent_scope = serializers.ChoiceField(
+            choices=ScreeningRequest.ConsentScope.choices, required=False, allow_blank=True
+        )
 
     serializer_class = RequestOutput
     queryset = ScreeningRequest.objects.none()
@@ -215,7 +286,9 @@ class RequestListApi(ScreeningApi):
     def get(self, request):
         _require_viewer(request.user)
         state = request.query_params.get("state", "")
-        requests = selectors.request_list(request.user, state=state if state in State.values else "")
+        requests = selectors.request_list(
+            request.user, state=state if state in State.values else ""
+        )
         page = self.paginate_queryset(requests)
         _log(request, [r.patient_id for r in page], "api:screening_requests")
         return self.get_paginated_response(RequestOutput(page, many=True).data)
@@ -223,15 +296,21 @@ class RequestListApi(ScreeningApi):
     @extend_schema(request=RequestCreateInput, responses={201: RequestDetailOutput})
     def post(self, request):
         data = _valid(self.RequestCreateInput, request)
-        patient = registry_selectors.patient_get(user=request.user, register_number=data.pop("register_number"))
+        patient = registry_selectors.patient_get(
+            user=request.user, register_number=data.pop("register_number")
+        )
         try:
             episode = patient.episodes.get(pk=data.pop("episode"))
         except patient.episodes.model.DoesNotExist:
             raise Http404("No such tumour episode.") from None
         created = services.request_create(by=request.user, episode=episode, **data)
         _log(request, [patient.pk], "api:screening_requests")
-        return Response(RequestDetailOutput(selectors.request_get(user=request.user, request_id=created.pk)).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            RequestDetailOutput(
+                selectors.request_get(user=request.user, request_id=created.pk)
+            ).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 def _valid(serializer_class, request) -> dict:
@@ -251,7 +330,9 @@ class RequestDetailApi(ScreeningApi):
     queryset = ScreeningRequest.objects.none()
 
     def get(self, request, request_id: int):
-        return Response(RequestDetailOutput(_request(request, request_id, "api:screening_request")).data)
+        return Response(
+            RequestDetailOutput(_request(request, request_id, "api:screening_request")).data
+        )
 
 
 class TransitionApi(ScreeningApi):
@@ -263,7 +344,9 @@ class TransitionApi(ScreeningApi):
         state = serializers.CharField()
         note = serializers.CharField(required=False, allow_blank=True, default="")
         expected_sample_date = serializers.DateField(required=False, allow_null=True)
-        version = serializers.IntegerField(required=False, help_text="The version you loaded; a newer one is 409.")
+        version = serializers.IntegerField(
+            required=False, help_text="The version you loaded; a newer one is 409."
+        )
 
     serializer_class = TransitionInput
 
@@ -271,10 +354,19 @@ class TransitionApi(ScreeningApi):
     def post(self, request, request_id: int):
         screening_request = _request(request, request_id, "api:screening_transition")
         data = _valid(self.TransitionInput, request)
-        services.request_transition(request=screening_request, to=data["state"], by=request.user, note=data["note"],
-                                    expected_sample_date=data.get("expected_sample_date"),
-                                    expected_version=data.get("version"))
-        return Response(RequestDetailOutput(selectors.request_get(user=request.user, request_id=request_id)).data)
+        services.request_transition(
+            request=screening_request,
+            to=data["state"],
+            by=request.user,
+            note=data["note"],
+            expected_sample_date=data.get("expected_sample_date"),
+            expected_version=data.get("version"),
+        )
+        return Response(
+            RequestDetailOutput(
+                selectors.request_get(user=request.user, request_id=request_id)
+            ).data
+        )
 
 
 # --- Samples, shipments, receipts --------------------------------------------------------------
@@ -284,7 +376,9 @@ class SampleListApi(ScreeningApi):
     """The request's samples. POST: the sending hospital registers the (new) sample."""
 
     class SampleInput(serializers.Serializer):
-        sample_type = serializers.SlugRelatedField(slug_field="code", queryset=SampleType.objects.all())
+        sample_type = serializers.SlugRelatedField(
+            slug_field="code", queryset=SampleType.objects.all()
+        )
         amount = serializers.DecimalField(max_digits=8, decimal_places=2)
         amount_unit = serializers.ChoiceField(choices=["mg", "ml", "cells"])
         medium = serializers.CharField(max_length=100)
@@ -304,8 +398,9 @@ class SampleListApi(ScreeningApi):
         screening_request = _request(request, request_id, "api:screening_samples")
         data = _valid(self.SampleInput, request)
         version = data.pop("version", None)
-        sample = services.sample_register(request=screening_request, by=request.user, expected_version=version,
-                                          **data)
+        sample = services.sample_register(
+            request=screening_request, by=request.user, expected_version=version, **data
+        )
         return Response(SampleOutput(sample).data, status=status.HTTP_201_CREATED)
 
 
@@ -320,7 +415,9 @@ class ShipmentCreateApi(ScreeningApi):
 
     class ShipmentInput(serializers.Serializer):
         packaging = serializers.ChoiceField(choices=Shipment.Packaging.choices)
-        dry_ice_kg = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+        dry_ice_kg = serializers.DecimalField(
+            max_digits=5, decimal_places=2, required=False, allow_null=True
+        )
         courier = serializers.CharField(max_length=100)
         tracking_reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
         dispatched_at = serializers.DateTimeField()
@@ -334,9 +431,13 @@ class ShipmentCreateApi(ScreeningApi):
         sample = _sample(request, sample_id, "api:screening_shipment_create")
         data = _valid(self.ShipmentInput, request)
         version = data.pop("version", None)
-        shipment = services.shipment_dispatch(sample=sample, by=request.user, expected_version=version, **data)
-        return Response(ShipmentOutput(selectors.shipment_get(user=request.user, shipment_id=shipment.pk)).data,
-                        status=status.HTTP_201_CREATED)
+        shipment = services.shipment_dispatch(
+            sample=sample, by=request.user, expected_version=version, **data
+        )
+        return Response(
+            ShipmentOutput(selectors.shipment_get(user=request.user, shipment_id=shipment.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class ReceiptApi(ScreeningApi):
@@ -348,7 +449,9 @@ class ReceiptApi(ScreeningApi):
         condition = serializers.ChoiceField(choices=Receipt.Condition.choices)
         arrival_celsius = serializers.DecimalField(max_digits=5, decimal_places=1)
         viable_cell_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-        viability_percent = serializers.DecimalField(max_digits=4, decimal_places=1, required=False, allow_null=True)
+        viability_percent = serializers.DecimalField(
+            max_digits=4, decimal_places=1, required=False, allow_null=True
+        )
         accepted = serializers.BooleanField()
         rejection_reason = serializers.CharField(required=False, allow_blank=True, default="")
         version = serializers.IntegerField(required=False)
@@ -367,7 +470,9 @@ class ReceiptApi(ScreeningApi):
         sample = _sample(request, sample_id, "api:screening_receipt")
         data = _valid(self.ReceiptInput, request)
         version = data.pop("version", None)
-        receipt = services.receipt_record(sample=sample, by=request.user, expected_version=version, **data)
+        receipt = services.receipt_record(
+            sample=sample, by=request.user, expected_version=version, **data
+        )
         return Response(ReceiptOutput(receipt).data, status=status.HTTP_201_CREATED)
 
 
@@ -384,7 +489,9 @@ class ShipmentDetailApi(ScreeningApi):
     queryset = Shipment.objects.none()
 
     def get(self, request, shipment_id: int):
-        return Response(ShipmentOutput(_shipment(request, shipment_id, "api:screening_shipment")).data)
+        return Response(
+            ShipmentOutput(_shipment(request, shipment_id, "api:screening_shipment")).data
+        )
 
 
 class HandOverListApi(ScreeningApi):
@@ -393,7 +500,9 @@ class HandOverListApi(ScreeningApi):
 
     class HandOverInput(serializers.Serializer):
         giver = serializers.CharField(max_length=150)
-        receiver = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+        receiver = serializers.CharField(
+            max_length=150, required=False, allow_blank=True, default=""
+        )
         place = serializers.CharField(max_length=150)
         at = serializers.DateTimeField()
 
@@ -403,12 +512,16 @@ class HandOverListApi(ScreeningApi):
     @extend_schema(responses=HandOverOutput(many=True))
     def get(self, request, shipment_id: int):
         shipment = _shipment(request, shipment_id, "api:screening_handovers")
-        return Response(HandOverOutput(shipment.handovers.select_related("entered_by"), many=True).data)
+        return Response(
+            HandOverOutput(shipment.handovers.select_related("entered_by"), many=True).data
+        )
 
     @extend_schema(request=HandOverInput, responses={201: HandOverOutput})
     def post(self, request, shipment_id: int):
         shipment = _shipment(request, shipment_id, "api:screening_handovers")
-        handover = services.handover_add(shipment=shipment, by=request.user, **_valid(self.HandOverInput, request))
+        handover = services.handover_add(
+            shipment=shipment, by=request.user, **_valid(self.HandOverInput, request)
+        )
         return Response(HandOverOutput(handover).data, status=status.HTTP_201_CREATED)
 
 
@@ -430,7 +543,9 @@ class ReadingListApi(ScreeningApi):
     @extend_schema(request=ReadingInput, responses={201: ReadingOutput})
     def post(self, request, shipment_id: int):
         shipment = _shipment(request, shipment_id, "api:screening_readings")
-        reading = services.reading_add(shipment=shipment, by=request.user, **_valid(self.ReadingInput, request))
+        reading = services.reading_add(
+            shipment=shipment, by=request.user, **_valid(self.ReadingInput, request)
+        )
         return Response(ReadingOutput(reading).data, status=status.HTTP_201_CREATED)
 
 
@@ -446,12 +561,19 @@ class ReadingUploadApi(ScreeningApi):
     serializer_class = ReadingUploadInput
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": ReadingUploadInput}, responses={201: UploadOutput})
+    @extend_schema(
+        request={"multipart/form-data": ReadingUploadInput}, responses={201: UploadOutput}
+    )
     def post(self, request, shipment_id: int):
         shipment = _shipment(request, shipment_id, "api:screening_readings_upload")
         data = _valid(self.ReadingUploadInput, request)
-        upload = services.logger_upload(shipment=shipment, by=request.user, content=data["file"].read(),
-                                        filename=data["file"].name, time_zone=data["time_zone"])
+        upload = services.logger_upload(
+            shipment=shipment,
+            by=request.user,
+            content=data["file"].read(),
+            filename=data["file"].name,
+            time_zone=data["time_zone"],
+        )
         return Response(UploadOutput(upload).data, status=status.HTTP_201_CREATED)
 
 
@@ -463,16 +585,51 @@ class PlateOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Plate
-        fields = ["id", "name", "qc_status", "qc_flags", "z_prime", "ssmd", "cv_negative", "cv_positive",
-                  "edge_percent", "mu_negative", "mu_positive", "override_reason", "override_by", "override_at"]
+        fields = [
+            "id",
+            "name",
+            "qc_status",
+            "qc_flags",
+            "z_prime",
+            "ssmd",
+            "cv_negative",
+            "cv_positive",
+            "edge_percent",
+            "mu_negative",
+            "mu_positive",
+            "override_reason",
+            "override_by",
+            "override_at",
+        ]
 
 
 class DrugResultOutput(serializers.ModelSerializer):
     class Meta:
         model = DrugResult
-        fields = ["drug_name", "drug_class", "plates", "top", "bottom", "log_ic50", "ic50_nm", "slope", "errors",
-                  "r_squared", "residual_sd", "auc", "x_min", "x_max", "fit_flags", "qc_flags", "scored", "dss1",
-                  "dss2", "dss3", "selective_dss", "points"]
+        fields = [
+            "drug_name",
+            "drug_class",
+            "plates",
+            "top",
+            "bottom",
+            "log_ic50",
+            "ic50_nm",
+            "slope",
+            "errors",
+            "r_squared",
+            "residual_sd",
+            "auc",
+            "x_min",
+            "x_max",
+            "fit_flags",
+            "qc_flags",
+            "scored",
+            "dss1",
+            "dss2",
+            "dss3",
+            "selective_dss",
+            "points",
+        ]
 
 
 class RunOutput(serializers.ModelSerializer):
@@ -480,8 +637,17 @@ class RunOutput(serializers.ModelSerializer):
 
     class Meta:
         model = AnalysisRun
-        fields = ["id", "status", "created_at", "started_at", "finished_at", "error", "thresholds", "reference_set",
-                  "seconds"]
+        fields = [
+            "id",
+            "status",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "error",
+            "thresholds",
+            "reference_set",
+            "seconds",
+        ]
 
 
 class ResultsOutput(serializers.Serializer):
@@ -505,10 +671,13 @@ class ResultsApi(ScreeningApi):
         screening_request = _request(request, request_id, "api:screening_results")
         run = selectors.visible_run(request.user, screening_request)
         done = run is not None and run.status == AnalysisRun.Status.DONE
-        data = {"register_number": screening_request.patient.register_number, "run": run,
-                "plates": selectors.run_plates(run) if run else [],
-                "drugs": selectors.ranked_results(run) if done else [],
-                "released_reports": [r.pk for r in selectors.released_reports(screening_request)]}
+        data = {
+            "register_number": screening_request.patient.register_number,
+            "run": run,
+            "plates": selectors.run_plates(run) if run else [],
+            "drugs": selectors.ranked_results(run) if done else [],
+            "released_reports": [r.pk for r in selectors.released_reports(screening_request)],
+        }
         return Response(ResultsOutput(data).data)
 
 
@@ -533,24 +702,39 @@ class PlateUploadApi(ScreeningApi):
     serializer_class = PlateUploadInput
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": PlateUploadInput}, responses={202: PlateUploadOutput})
+    @extend_schema(
+        request={"multipart/form-data": PlateUploadInput}, responses={202: PlateUploadOutput}
+    )
     def post(self, request, request_id: int):
         screening_request = _request(request, request_id, "api:screening_plates")
         data = _valid(self.PlateUploadInput, request)
         template = None
         if data.get("layout_template"):
-            template = PlateLayoutTemplate.objects.filter(pk=data["layout_template"],
-                                                          lab_id=screening_request.lab_id).first()
+            template = PlateLayoutTemplate.objects.filter(
+                pk=data["layout_template"], lab_id=screening_request.lab_id
+            ).first()
             if template is None:
-                raise serializers.ValidationError({"layout_template": "No such layout in the lab's templates."})
+                raise serializers.ValidationError(
+                    {"layout_template": "No such layout in the lab's templates."}
+                )
         layout = (data["layout"].name, data["layout"].read()) if data.get("layout") else None
-        upload = services.plate_upload(request=screening_request, by=request.user, layout=layout,
-                                       layout_template=template, plate_format=data["plate_format"],
-                                       save_template_as=data["save_template_as"],
-                                       readouts=[(f.name, f.read()) for f in data["readouts"]])
-        return Response({"upload": upload.pk, "run": upload.runs.get().pk,
-                         "plates": list(upload.plates.values_list("name", flat=True))},
-                        status=status.HTTP_202_ACCEPTED)
+        upload = services.plate_upload(
+            request=screening_request,
+            by=request.user,
+            layout=layout,
+            layout_template=template,
+            plate_format=data["plate_format"],
+            save_template_as=data["save_template_as"],
+            readouts=[(f.name, f.read()) for f in data["readouts"]],
+        )
+        return Response(
+            {
+                "upload": upload.pk,
+                "run": upload.runs.get().pk,
+                "plates": list(upload.plates.values_list("name", flat=True)),
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class PlateOverrideApi(ScreeningApi):
@@ -579,8 +763,22 @@ class ReportOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Report
-        fields = ["id", "request", "register_number", "number", "status", "run", "interpretation", "top_drugs",
-                  "created_by", "created_at", "signed_by", "signed_at", "version", "pdf"]
+        fields = [
+            "id",
+            "request",
+            "register_number",
+            "number",
+            "status",
+            "run",
+            "interpretation",
+            "top_drugs",
+            "created_by",
+            "created_at",
+            "signed_by",
+            "signed_at",
+            "version",
+            "pdf",
+        ]
 
     def get_pdf(self, obj) -> str:
         return obj.get_absolute_url() + "pdf/"
@@ -613,7 +811,9 @@ class ReportListApi(ScreeningApi):
     @extend_schema(responses=ReportOutput(many=True))
     def get(self, request, request_id: int):
         screening_request = _request(request, request_id, "api:screening_reports")
-        reports = screening_request.reports.select_related("request__patient", "signed_by", "created_by")
+        reports = screening_request.reports.select_related(
+            "request__patient", "signed_by", "created_by"
+        )
         if not selectors.sees_lab_results(request.user, screening_request):
             reports = reports.filter(status=Report.Status.RELEASED)
         return Response(ReportOutput(reports.order_by("-number"), many=True).data)
@@ -622,10 +822,16 @@ class ReportListApi(ScreeningApi):
     def post(self, request, request_id: int):
         screening_request = _request(request, request_id, "api:screening_reports")
         data = _valid(self.ReportInput, request)
-        report = services.report_save(request=screening_request, by=request.user,
-                                      interpretation=data["interpretation"], top_drugs=data["top_drugs"],
-                                      expected_version=data.get("version"))
-        return Response(ReportDetailOutput(selectors.report_get(user=request.user, report_id=report.pk)).data)
+        report = services.report_save(
+            request=screening_request,
+            by=request.user,
+            interpretation=data["interpretation"],
+            top_drugs=data["top_drugs"],
+            expected_version=data.get("version"),
+        )
+        return Response(
+            ReportDetailOutput(selectors.report_get(user=request.user, report_id=report.pk)).data
+        )
 
 
 class ReportDetailApi(ScreeningApi):
@@ -655,6 +861,12 @@ class ReportSignApi(ScreeningApi):
         report = selectors.report_get(user=request.user, report_id=report_id)
         _log(request, [report.request.patient_id], "api:screening_report_sign")
         data = _valid(self.SignInput, request)
-        services.report_sign(report=report, by=request.user, password=data["password"],
-                             expected_version=data.get("version"))
-        return Response(ReportDetailOutput(selectors.report_get(user=request.user, report_id=report_id)).data)
+        services.report_sign(
+            report=report,
+            by=request.user,
+            password=data["password"],
+            expected_version=data.get("version"),
+        )
+        return Response(
+            ReportDetailOutput(selectors.report_get(user=request.user, report_id=report_id)).data
+        )

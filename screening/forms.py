@@ -15,21 +15,31 @@ from .models import Drug, DrugPanel, Receipt, SampleType, ScreeningRequest, Ship
 
 class RequestForm(forms.Form):
     episode = forms.ModelChoiceField(queryset=None, label="Tumour episode")
-    lab = forms.ModelChoiceField(queryset=Institution.objects.filter(kind=Institution.Kind.LAB),
-                                 label="Screening lab")
+    lab = forms.ModelChoiceField(
+        queryset=Institution.objects.filter(kind=Institution.Kind.LAB), label="Screening lab"
+    )
     indication = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
     planned_surgery_date = forms.DateField(widget=DateInput)
-    surgery_hospital = forms.ModelChoiceField(queryset=Institution.objects.filter(kind=Institution.Kind.HOSPITAL))
-    panel = forms.ModelChoiceField(queryset=DrugPanel.objects.select_related("lab").order_by("lab__code", "name"),
-                                   required=False, help_text="A standard panel of the chosen lab, or pick drugs.")
-    drugs = forms.ModelMultipleChoiceField(queryset=Drug.objects.select_related("lab").order_by("lab__code", "name"),
-                                           required=False, widget=forms.SelectMultiple(attrs={"size": 8}),
-                                           help_text="Drugs from the chosen lab's library.")
+    surgery_hospital = forms.ModelChoiceField(
+        queryset=Institution.objects.filter(kind=Institution.Kind.HOSPITAL)
+    )
+    panel = forms.ModelChoiceField(
+        queryset=DrugPanel.objects.select_related("lab").order_by("lab__code", "name"),
+        required=False,
+        help_text="A standard panel of the chosen lab, or pick drugs.",
+    )
+    drugs = forms.ModelMultipleChoiceField(
+        queryset=Drug.objects.select_related("lab").order_by("lab__code", "name"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+        help_text="Drugs from the chosen lab's library.",
+    )
     priority = forms.ChoiceField(choices=ScreeningRequest.Priority.choices)
     consent_date = forms.DateField(widget=DateInput, required=False)
     consent_form_version = forms.CharField(max_length=40, required=False)
-    consent_scope = forms.ChoiceField(choices=[("", "---------")] + ScreeningRequest.ConsentScope.choices,
-                                      required=False)
+    consent_scope = forms.ChoiceField(
+        choices=[("", "---------")] + ScreeningRequest.ConsentScope.choices, required=False
+    )
 
     def __init__(self, *args, episodes, **kwargs):
         super().__init__(*args, **kwargs)
@@ -49,7 +59,9 @@ class TransitionForm(forms.Form):
 class SampleForm(forms.Form):
     sample_type = forms.ModelChoiceField(queryset=SampleType.objects.all())
     amount = forms.DecimalField(max_digits=8, decimal_places=2)
-    amount_unit = forms.ChoiceField(choices=[("mg", "mg"), ("ml", "ml"), ("cells", "million cells")])
+    amount_unit = forms.ChoiceField(
+        choices=[("mg", "mg"), ("ml", "ml"), ("cells", "million cells")]
+    )
     medium = forms.CharField(max_length=100, label="Transport medium")
     collected_at = forms.DateTimeField(widget=DateTimeInput, label="Collected at (Norwegian time)")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -57,11 +69,17 @@ class SampleForm(forms.Form):
 
 class ShipmentForm(forms.Form):
     packaging = forms.ChoiceField(choices=Shipment.Packaging.choices)
-    dry_ice_kg = forms.DecimalField(max_digits=5, decimal_places=2, required=False, label="Dry ice (kg)")
+    dry_ice_kg = forms.DecimalField(
+        max_digits=5, decimal_places=2, required=False, label="Dry ice (kg)"
+    )
     courier = forms.CharField(max_length=100)
     tracking_reference = forms.CharField(max_length=100, required=False)
-    dispatched_at = forms.DateTimeField(widget=DateTimeInput, label="Dispatched at (Norwegian time)")
-    expected_arrival = forms.DateTimeField(widget=DateTimeInput, label="Expected arrival (Norwegian time)")
+    dispatched_at = forms.DateTimeField(
+        widget=DateTimeInput, label="Dispatched at (Norwegian time)"
+    )
+    expected_arrival = forms.DateTimeField(
+        widget=DateTimeInput, label="Expected arrival (Norwegian time)"
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
@@ -82,16 +100,27 @@ class UploadForm(forms.Form):
     time_zone = forms.ChoiceField(
         choices=[("", "Given in the file / timestamps carry offsets")]
         + [(z, z) for z in sorted(available_timezones()) if z.startswith(("Europe/", "UTC"))],
-        required=False, initial="Europe/Oslo", help_text="The logger's time zone, for timestamps without an offset.")
+        required=False,
+        initial="Europe/Oslo",
+        help_text="The logger's time zone, for timestamps without an offset.",
+    )
 
 
 class ReceiptForm(forms.Form):
     arrived_at = forms.DateTimeField(widget=DateTimeInput, label="Arrived at (Norwegian time)")
-    condition = forms.ChoiceField(choices=Receipt.Condition.choices, label="Condition of the package")
-    arrival_celsius = forms.DecimalField(max_digits=5, decimal_places=1, label="Temperature on arrival (°C)")
+    condition = forms.ChoiceField(
+        choices=Receipt.Condition.choices, label="Condition of the package"
+    )
+    arrival_celsius = forms.DecimalField(
+        max_digits=5, decimal_places=1, label="Temperature on arrival (°C)"
+    )
     viable_cell_count = forms.IntegerField(min_value=0, required=False, label="Viable cells")
-    viability_percent = forms.DecimalField(max_digits=4, decimal_places=1, required=False, label="Viability (%)")
-    decision = forms.ChoiceField(choices=[("accept", "Accept the sample"), ("reject", "Reject the sample")])
+    viability_percent = forms.DecimalField(
+        max_digits=4, decimal_places=1, required=False, label="Viability (%)"
+    )
+    decision = forms.ChoiceField(
+        choices=[("accept", "Accept the sample"), ("reject", "Reject the sample")]
+    )
     rejection_reason = forms.CharField(required=False, max_length=2000)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
@@ -118,14 +147,27 @@ class MultipleFileField(forms.FileField):
 
 
 class PlateUploadForm(forms.Form):
-    layout = forms.FileField(label="Layout CSV", required=False,
-                             help_text="plate, well, drug, concentration (with unit), role.")
-    layout_template = forms.ModelChoiceField(queryset=None, required=False, label="Or a saved layout")
-    plate_format = forms.TypedChoiceField(choices=[(384, "384 wells"), (96, "96 wells")], coerce=int, initial=384)
-    readouts = MultipleFileField(label="Readout files",
-                                 help_text="Long form (plate, well, signal) or the reader's grid export.")
-    save_template_as = forms.CharField(max_length=100, required=False, label="Save the layout as",
-                                       help_text="A name to reuse this layout.")
+    layout = forms.FileField(
+        label="Layout CSV",
+        required=False,
+        help_text="plate, well, drug, concentration (with unit), role.",
+    )
+    layout_template = forms.ModelChoiceField(
+        queryset=None, required=False, label="Or a saved layout"
+    )
+    plate_format = forms.TypedChoiceField(
+        choices=[(384, "384 wells"), (96, "96 wells")], coerce=int, initial=384
+    )
+    readouts = MultipleFileField(
+        label="Readout files",
+        help_text="Long form (plate, well, signal) or the reader's grid export.",
+    )
+    save_template_as = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Save the layout as",
+        help_text="A name to reuse this layout.",
+    )
 
     def __init__(self, *args, lab_id: int, **kwargs):
         from .models import PlateLayoutTemplate
@@ -135,17 +177,24 @@ class PlateUploadForm(forms.Form):
 
 
 class OverrideForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Why score this failed plate?")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), label="Why score this failed plate?"
+    )
 
 
 class ReportForm(forms.Form):
-    interpretation = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), label="The lab's interpretation",
-                                     required=False)
-    top_drugs = forms.IntegerField(min_value=1, max_value=50, initial=10, label="Top-ranked drugs shown")
+    interpretation = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}), label="The lab's interpretation", required=False
+    )
+    top_drugs = forms.IntegerField(
+        min_value=1, max_value=50, initial=10, label="Top-ranked drugs shown"
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
 class SignForm(forms.Form):
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-                               label="Your password (to sign)")
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        label="Your password (to sign)",
+    )
     version = forms.IntegerField(widget=forms.HiddenInput)

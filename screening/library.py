@@ -11,44 +11,106 @@ an established culture cryopreserved (10 % DMSO) on dry ice at about -78 °C, al
 -90 to -60 °C, for 72 h (what a dry-ice box holds when packed for a domestic courier)."""
 
 SAMPLE_TYPES = [
-    {"code": "fresh_tissue", "name": "Fresh tumour tissue", "viability_hours": 24, "min_celsius": 2,
-     "max_celsius": 8, "warning_percent": 75,
-     "transport_note": "Sterile tube in transport medium (e.g. Hibernate-A) on wet ice or cold packs; never frozen."},
-    {"code": "cell_suspension", "name": "Cell suspension", "viability_hours": 24, "min_celsius": 2,
-     "max_celsius": 8, "warning_percent": 75,
-     "transport_note": "Dissociated cells in medium, cold; never frozen."},
-    {"code": "established_culture", "name": "Established culture (cryopreserved)", "viability_hours": 72,
-     "min_celsius": -90, "max_celsius": -60, "warning_percent": 75,
-     "transport_note": "Cryovials with about 10 % DMSO on dry ice (UN1845)."},
+    {
+        "code": "fresh_tissue",
+        "name": "Fresh tumour tissue",
+        "viability_hours": 24,
+        "min_celsius": 2,
+        "max_celsius": 8,
+        "warning_percent": 75,
+        "transport_note": "Sterile tube in transport medium (e.g. Hibernate-A) on wet ice or cold packs; never frozen.",
+    },
+    {
+        "code": "cell_suspension",
+        "name": "Cell suspension",
+        "viability_hours": 24,
+        "min_celsius": 2,
+        "max_celsius": 8,
+        "warning_percent": 75,
+        "transport_note": "Dissociated cells in medium, cold; never frozen.",
+    },
+    {
+        "code": "established_culture",
+        "name": "Established culture (cryopreserved)",
+        "viability_hours": 72,
+        "min_celsius": -90,
+        "max_celsius": -60,
+        "warning_percent": 75,
+        "transport_note": "Cryovials with about 10 % DMSO on dry ice (UN1845).",
+    },
 ]
 
 # A plausible glioma-oriented library (Skaga 2019 screened 461-525 approved and
 # investigational drugs; a demo needs a few dozen): name, class, approved.
 DRUGS = [
-    ("Temozolomide", "Alkylating agent", True), ("Lomustine", "Alkylating agent (nitrosourea)", True),
-    ("Carmustine", "Alkylating agent (nitrosourea)", True), ("Procarbazine", "Alkylating agent", True),
-    ("Vincristine", "Microtubule inhibitor", True), ("Irinotecan", "Topoisomerase I inhibitor", True),
-    ("Etoposide", "Topoisomerase II inhibitor", True), ("Carboplatin", "Platinum compound", True),
-    ("Bortezomib", "Proteasome inhibitor", True), ("Marizomib", "Proteasome inhibitor", False),
-    ("Panobinostat", "HDAC inhibitor", True), ("Vorinostat", "HDAC inhibitor", True),
-    ("Dasatinib", "SRC/ABL kinase inhibitor", True), ("Regorafenib", "Multikinase inhibitor", True),
-    ("Everolimus", "mTOR inhibitor", True), ("Abemaciclib", "CDK4/6 inhibitor", True),
-    ("Palbociclib", "CDK4/6 inhibitor", True), ("Dabrafenib", "BRAF inhibitor", True),
-    ("Trametinib", "MEK inhibitor", True), ("Vorasidenib", "IDH1/2 inhibitor", True),
-    ("Olaparib", "PARP inhibitor", True), ("Selinexor", "XPO1 inhibitor", True),
-    ("Disulfiram", "ALDH inhibitor (repurposed)", True), ("Ponatinib", "Multikinase inhibitor", True),
-    ("Afatinib", "EGFR inhibitor", True), ("Osimertinib", "EGFR inhibitor", True),
-    ("Navitoclax", "BCL-2/BCL-xL inhibitor", False), ("Venetoclax", "BCL-2 inhibitor", True),
-    ("ONC201", "DRD2 antagonist / ClpP agonist", False), ("Birinapant", "SMAC mimetic", False),
+    ("Temozolomide", "Alkylating agent", True),
+    ("Lomustine", "Alkylating agent (nitrosourea)", True),
+    ("Carmustine", "Alkylating agent (nitrosourea)", True),
+    ("Procarbazine", "Alkylating agent", True),
+    ("Vincristine", "Microtubule inhibitor", True),
+    ("Irinotecan", "Topoisomerase I inhibitor", True),
+    ("Etoposide", "Topoisomerase II inhibitor", True),
+    ("Carboplatin", "Platinum compound", True),
+    ("Bortezomib", "Proteasome inhibitor", True),
+    ("Marizomib", "Proteasome inhibitor", False),
+    ("Panobinostat", "HDAC inhibitor", True),
+    ("Vorinostat", "HDAC inhibitor", True),
+    ("Dasatinib", "SRC/ABL kinase inhibitor", True),
+    ("Regorafenib", "Multikinase inhibitor", True),
+    ("Everolimus", "mTOR inhibitor", True),
+    ("Abemaciclib", "CDK4/6 inhibitor", True),
+    ("Palbociclib", "CDK4/6 inhibitor", True),
+    ("Dabrafenib", "BRAF inhibitor", True),
+    ("Trametinib", "MEK inhibitor", True),
+    ("Vorasidenib", "IDH1/2 inhibitor", True),
+    ("Olaparib", "PARP inhibitor", True),
+    ("Selinexor", "XPO1 inhibitor", True),
+    ("Disulfiram", "ALDH inhibitor (repurposed)", True),
+    ("Ponatinib", "Multikinase inhibitor", True),
+    ("Afatinib", "EGFR inhibitor", True),
+    ("Osimertinib", "EGFR inhibitor", True),
+    ("Navitoclax", "BCL-2/BCL-xL inhibitor", False),
+    ("Venetoclax", "BCL-2 inhibitor", True),
+    ("ONC201", "DRD2 antagonist / ClpP agonist", False),
+    ("Birinapant", "SMAC mimetic", False),
 ]
 
 PANELS = [
-    ("Glioma standard of care", "Guideline chemotherapy for comparison.",
-     ["Temozolomide", "Lomustine", "Carmustine", "Procarbazine", "Vincristine", "Irinotecan", "Etoposide",
-      "Carboplatin"]),
-    ("Recurrent glioblastoma, targeted", "Approved and investigational targeted drugs.",
-     ["Bortezomib", "Marizomib", "Panobinostat", "Dasatinib", "Regorafenib", "Everolimus", "Abemaciclib",
-      "Dabrafenib", "Trametinib", "Olaparib", "Selinexor", "Ponatinib", "Afatinib", "Venetoclax", "ONC201"]),
+    (
+        "Glioma standard of care",
+        "Guideline chemotherapy for comparison.",
+        [
+            "Temozolomide",
+            "Lomustine",
+            "Carmustine",
+            "Procarbazine",
+            "Vincristine",
+            "Irinotecan",
+            "Etoposide",
+            "Carboplatin",
+        ],
+    ),
+    (
+        "Recurrent glioblastoma, targeted",
+        "Approved and investigational targeted drugs.",
+        [
+            "Bortezomib",
+            "Marizomib",
+            "Panobinostat",
+            "Dasatinib",
+            "Regorafenib",
+            "Everolimus",
+            "Abemaciclib",
+            "Dabrafenib",
+            "Trametinib",
+            "Olaparib",
+            "Selinexor",
+            "Ponatinib",
+            "Afatinib",
+            "Venetoclax",
+            "ONC201",
+        ],
+    ),
     ("Full library", "Every drug of the lab's library.", [name for name, _, _ in DRUGS]),
 ]
 
@@ -66,9 +128,12 @@ def seed(apps, schema_editor=None) -> None:
     for lab in Institution.objects.filter(code__in=LAB_CODES):
         drugs = {}
         for name, drug_class, approved in DRUGS:
-            drugs[name], _ = Drug.objects.get_or_create(lab=lab, name=name,
-                                                        defaults={"drug_class": drug_class, "approved": approved})
+            drugs[name], _ = Drug.objects.get_or_create(
+                lab=lab, name=name, defaults={"drug_class": drug_class, "approved": approved}
+            )
         for name, description, members in PANELS:
-            panel, created = DrugPanel.objects.get_or_create(lab=lab, name=name, defaults={"description": description})
+            panel, created = DrugPanel.objects.get_or_create(
+                lab=lab, name=name, defaults={"description": description}
+            )
             if created:
                 panel.drugs.set([drugs[m] for m in members])

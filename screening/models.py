@@ -31,11 +31,15 @@ class SampleType(models.Model):
 
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=100)
-    viability_hours = models.PositiveIntegerField(help_text="Window from collection to receipt, in hours.")
+    viability_hours = models.PositiveIntegerField(
+        help_text="Window from collection to receipt, in hours."
+    )
     min_celsius = models.DecimalField("lowest allowed °C", max_digits=5, decimal_places=1)
     max_celsius = models.DecimalField("highest allowed °C", max_digits=5, decimal_places=1)
     warning_percent = models.PositiveSmallIntegerField(
-        default=75, help_text="Warn when this share of the window has passed (screening.md §2: e.g. 75 %).")
+        default=75,
+        help_text="Warn when this share of the window has passed (screening.md §2: e.g. 75 %).",
+    )
     transport_note = models.CharField(max_length=300, blank=True)
 
     class Meta:
@@ -49,15 +53,25 @@ class SampleType(models.Model):
 class Drug(models.Model):
     """A compound in a lab's screening library."""
 
-    lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_drugs",
-                            limit_choices_to={"kind": Institution.Kind.LAB})
+    lab = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="screening_drugs",
+        limit_choices_to={"kind": Institution.Kind.LAB},
+    )
     name = models.CharField(max_length=100)
-    drug_class = models.CharField(max_length=100, blank=True, help_text="Mechanism or target class.")
-    approved = models.BooleanField(default=True, help_text="Approved for clinical use (else investigational).")
+    drug_class = models.CharField(
+        max_length=100, blank=True, help_text="Mechanism or target class."
+    )
+    approved = models.BooleanField(
+        default=True, help_text="Approved for clinical use (else investigational)."
+    )
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["lab", "name"], name="one_drug_name_per_lab")]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "name"], name="one_drug_name_per_lab")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -67,15 +81,21 @@ class Drug(models.Model):
 class DrugPanel(models.Model):
     """A lab's standard panel: a named, fixed set of drugs from its library."""
 
-    lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_panels",
-                            limit_choices_to={"kind": Institution.Kind.LAB})
+    lab = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="screening_panels",
+        limit_choices_to={"kind": Institution.Kind.LAB},
+    )
     name = models.CharField(max_length=100)
     description = models.CharField(max_length=300, blank=True)
     drugs = models.ManyToManyField(Drug, related_name="panels")
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["lab", "name"], name="one_panel_name_per_lab")]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "name"], name="one_panel_name_per_lab")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -109,27 +129,49 @@ class ScreeningRequest(models.Model):
         SCREENING = "screening", "Screening only"
         SCREENING_AND_BIOBANK = "screening_biobank", "Screening and biobank"
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="screening_requests")
-    episode = models.ForeignKey(TumourEpisode, on_delete=models.PROTECT, related_name="screening_requests")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_requests_received",
-                            help_text="The screening lab.")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="screening_requests"
+    )
+    episode = models.ForeignKey(
+        TumourEpisode, on_delete=models.PROTECT, related_name="screening_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    lab = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="screening_requests_received",
+        help_text="The screening lab.",
+    )
     indication = models.TextField()
     planned_surgery_date = models.DateField()
-    surgery_hospital = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
-                                         help_text="Where the operation (and collection) takes place.")
-    panel = models.ForeignKey(DrugPanel, on_delete=models.PROTECT, null=True, blank=True, related_name="requests",
-                              help_text="A standard panel of the lab, or pick drugs.")
-    drugs = models.ManyToManyField(Drug, blank=True, related_name="requests",
-                                   help_text="Drugs picked from the lab's library.")
+    surgery_hospital = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Where the operation (and collection) takes place.",
+    )
+    panel = models.ForeignKey(
+        DrugPanel,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requests",
+        help_text="A standard panel of the lab, or pick drugs.",
+    )
+    drugs = models.ManyToManyField(
+        Drug, blank=True, related_name="requests", help_text="Drugs picked from the lab's library."
+    )
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.ROUTINE)
     consent_date = models.DateField(null=True, blank=True)
     consent_form_version = models.CharField(max_length=40, blank=True)
     consent_scope = models.CharField(max_length=20, choices=ConsentScope.choices, blank=True)
 
     state = models.CharField(max_length=20, choices=State.choices, default=State.REQUESTED)
-    expected_sample_date = models.DateField(null=True, blank=True,
-                                            help_text="The day the lab expects the sample (set on acceptance).")
+    expected_sample_date = models.DateField(
+        null=True, blank=True, help_text="The day the lab expects the sample (set on acceptance)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
@@ -149,7 +191,9 @@ class RequestEvent(models.Model):
     """One move of a request from a state to another: who, when, why. Append-only; the
     request's timeline reads them with the hand-overs."""
 
-    request = models.ForeignKey(ScreeningRequest, on_delete=models.CASCADE, related_name="transitions")
+    request = models.ForeignKey(
+        ScreeningRequest, on_delete=models.CASCADE, related_name="transitions"
+    )
     from_state = models.CharField(max_length=20, choices=State.choices, blank=True)
     to_state = models.CharField(max_length=20, choices=State.choices)
     at = models.DateTimeField(default=timezone.now)
@@ -169,12 +213,20 @@ class Sample(models.Model):
     request = models.ForeignKey(ScreeningRequest, on_delete=models.PROTECT, related_name="samples")
     sample_type = models.ForeignKey(SampleType, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(max_digits=8, decimal_places=2)
-    amount_unit = models.CharField(max_length=10, choices=[("mg", "mg"), ("ml", "ml"), ("cells", "million cells")],
-                                   default="mg")
-    medium = models.CharField("transport medium", max_length=100,
-                              help_text="E.g. Hibernate-A, or culture medium with antibiotics.")
+    amount_unit = models.CharField(
+        max_length=10,
+        choices=[("mg", "mg"), ("ml", "ml"), ("cells", "million cells")],
+        default="mg",
+    )
+    medium = models.CharField(
+        "transport medium",
+        max_length=100,
+        help_text="E.g. Hibernate-A, or culture medium with antibiotics.",
+    )
     collected_at = models.DateTimeField(help_text="The viability clock runs from here.")
-    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     registered_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -200,12 +252,16 @@ class Shipment(models.Model):
 
     sample = models.OneToOneField(Sample, on_delete=models.PROTECT, related_name="shipment")
     packaging = models.CharField(max_length=30, choices=Packaging.choices)
-    dry_ice_kg = models.DecimalField("dry ice (kg)", max_digits=5, decimal_places=2, null=True, blank=True)
+    dry_ice_kg = models.DecimalField(
+        "dry ice (kg)", max_digits=5, decimal_places=2, null=True, blank=True
+    )
     courier = models.CharField(max_length=100)
     tracking_reference = models.CharField(max_length=100, blank=True)
     dispatched_at = models.DateTimeField()
     expected_arrival = models.DateTimeField()
-    dispatched_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    dispatched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-dispatched_at"]
@@ -225,7 +281,9 @@ class HandOver(models.Model):
     receiver = models.CharField(max_length=150, blank=True)
     place = models.CharField(max_length=150)
     at = models.DateTimeField()
-    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     entered_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -243,11 +301,15 @@ class LoggerUpload(models.Model):
     time_zone = models.CharField(max_length=60, blank=True)
     readings = models.PositiveIntegerField(default=0, help_text="Rows in the file.")
     added = models.PositiveIntegerField(default=0, help_text="Readings new to the shipment.")
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     uploaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["shipment", "sha256"], name="one_upload_per_file")]
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "sha256"], name="one_upload_per_file")
+        ]
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
@@ -258,12 +320,18 @@ class TemperatureReading(models.Model):
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="readings")
     at = models.DateTimeField()
     celsius = models.DecimalField(max_digits=5, decimal_places=2)
-    upload = models.ForeignKey(LoggerUpload, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    upload = models.ForeignKey(
+        LoggerUpload, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["at"]
-        constraints = [models.UniqueConstraint(fields=["shipment", "at"], name="one_reading_per_instant")]
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "at"], name="one_reading_per_instant")
+        ]
 
 
 @pghistory.track(*all_changes())
@@ -280,13 +348,23 @@ class Receipt(models.Model):
     sample = models.OneToOneField(Sample, on_delete=models.PROTECT, related_name="receipt")
     arrived_at = models.DateTimeField()
     condition = models.CharField(max_length=20, choices=Condition.choices)
-    arrival_celsius = models.DecimalField("temperature on arrival (°C)", max_digits=5, decimal_places=1)
+    arrival_celsius = models.DecimalField(
+        "temperature on arrival (°C)", max_digits=5, decimal_places=1
+    )
     viable_cell_count = models.PositiveBigIntegerField("viable cells", null=True, blank=True)
-    viability_percent = models.DecimalField("viability (%)", max_digits=4, decimal_places=1, null=True, blank=True,
-                                            help_text="E.g. trypan blue exclusion.")
+    viability_percent = models.DecimalField(
+        "viability (%)",
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="E.g. trypan blue exclusion.",
+    )
     accepted = models.BooleanField()
     rejection_reason = models.TextField(blank=True)
-    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -308,29 +386,43 @@ class ShipmentAlert(models.Model):
 
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    event = models.CharField(max_length=40, blank=True, default="",
-                             help_text="Which event of its kind: an excursion's start (UTC, ISO).")
+    event = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        help_text="Which event of its kind: an excursion's start (UTC, ISO).",
+    )
     message = models.TextField()
     raised_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-raised_at"]
-        constraints = [models.UniqueConstraint(fields=["shipment", "kind", "event"], name="one_alert_per_event")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "kind", "event"], name="one_alert_per_event"
+            )
+        ]
 
 
 class Notification(models.Model):
     """In-app notice to a member (also sent by e-mail)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="screening_notices")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="screening_notices"
+    )
     request = models.ForeignKey(ScreeningRequest, on_delete=models.CASCADE, related_name="+")
-    alert = models.ForeignKey(ShipmentAlert, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    alert = models.ForeignKey(
+        ShipmentAlert, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["user", "alert"], name="one_notice_per_alert")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "alert"], name="one_notice_per_alert")
+        ]
 
 
 # --- Plate results (issue #7): layouts, uploads, plates, wells, analyses, reports --------
@@ -363,14 +455,20 @@ class PlateLayoutTemplate(models.Model):
 
     lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_layouts")
     name = models.CharField(max_length=100)
-    plate_format = models.PositiveSmallIntegerField(choices=[(96, "96 wells"), (384, "384 wells")], default=384)
+    plate_format = models.PositiveSmallIntegerField(
+        choices=[(96, "96 wells"), (384, "384 wells")], default=384
+    )
     wells = models.JSONField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["lab", "name"], name="one_layout_name_per_lab")]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "name"], name="one_layout_name_per_lab")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.plate_format} wells)"
@@ -381,17 +479,23 @@ class ReferenceSet(models.Model):
     """Control samples' DSS2 per drug (e.g. other glioblastoma cultures, healthy cells),
     named and versioned so a result says which set made it selective (screening.md §6)."""
 
-    lab = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="screening_reference_sets")
+    lab = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="screening_reference_sets"
+    )
     name = models.CharField(max_length=100)
     version = models.PositiveIntegerField(default=1)
     description = models.CharField(max_length=300, blank=True)
     scores = models.JSONField(help_text='{"drug name": [DSS2 of each control sample, ...]}')
-    active = models.BooleanField(default=True, help_text="The newest active set of the lab is used.")
+    active = models.BooleanField(
+        default=True, help_text="The newest active set of the lab is used."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["lab", "name", "version"], name="one_reference_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "name", "version"], name="one_reference_version")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
@@ -401,15 +505,20 @@ class ReferenceSet(models.Model):
 class PlateUpload(models.Model):
     """A layout and its readouts for the request's accepted sample, taken whole."""
 
-    request = models.ForeignKey(ScreeningRequest, on_delete=models.PROTECT, related_name="plate_uploads")
+    request = models.ForeignKey(
+        ScreeningRequest, on_delete=models.PROTECT, related_name="plate_uploads"
+    )
     sample = models.ForeignKey(Sample, on_delete=models.PROTECT, related_name="plate_uploads")
     plate_format = models.PositiveSmallIntegerField(default=384)
-    layout_template = models.ForeignKey(PlateLayoutTemplate, on_delete=models.SET_NULL, null=True, blank=True,
-                                        related_name="+")
+    layout_template = models.ForeignKey(
+        PlateLayoutTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     layout_filename = models.CharField(max_length=200, blank=True)
     readout_filenames = models.CharField(max_length=500, blank=True)
     sha256 = models.CharField(max_length=64, help_text="Of the layout and readouts together.")
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     uploaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -438,13 +547,16 @@ class Plate(models.Model):
     qc_flags = models.JSONField(default=list)
     # A failed plate is scored only with a scientist's reason, kept with the result (screening.md §4).
     override_reason = models.TextField(blank=True)
-    override_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     override_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["upload", "position"]
-        constraints = [models.UniqueConstraint(fields=["upload", "name"], name="one_plate_name_per_upload")]
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "name"], name="one_plate_name_per_upload")
+        ]
 
     def __str__(self) -> str:
         return f"Plate {self.name}"
@@ -458,8 +570,14 @@ class Well(models.Model):
     well = models.CharField(max_length=4)
     row = models.PositiveSmallIntegerField()
     column = models.PositiveSmallIntegerField()
-    role = models.CharField(max_length=10, choices=[("sample", "sample"), ("positive", "positive control"),
-                                                    ("negative", "negative control")])
+    role = models.CharField(
+        max_length=10,
+        choices=[
+            ("sample", "sample"),
+            ("positive", "positive control"),
+            ("negative", "negative control"),
+        ],
+    )
     drug_name = models.CharField(max_length=100, blank=True)
     concentration_nm = models.FloatField(null=True)
     signal = models.FloatField()
@@ -467,7 +585,9 @@ class Well(models.Model):
 
     class Meta:
         ordering = ["plate", "row", "column"]
-        constraints = [models.UniqueConstraint(fields=["plate", "well"], name="one_signal_per_well")]
+        constraints = [
+            models.UniqueConstraint(fields=["plate", "well"], name="one_signal_per_well")
+        ]
 
 
 @pghistory.track(*all_changes())
@@ -480,13 +600,17 @@ class AnalysisRun(models.Model):
 
     upload = models.ForeignKey(PlateUpload, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     thresholds = models.JSONField(default=dict, help_text="The lab's QC settings used.")
-    reference_set = models.ForeignKey(ReferenceSet, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reference_set = models.ForeignKey(
+        ReferenceSet, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     seconds = models.FloatField(null=True, help_text="Normalisation, fitting and scoring.")
 
     class Meta:
@@ -500,7 +624,9 @@ class DrugResult(models.Model):
 
     run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="results")
     drug_name = models.CharField(max_length=100)
-    drug = models.ForeignKey(Drug, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    drug = models.ForeignKey(
+        Drug, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     drug_class = models.CharField(max_length=100, blank=True)
     plates = models.JSONField(default=list)
     points = models.JSONField(default=list, help_text="[[nM, % inhibition], ...]")
@@ -525,7 +651,9 @@ class DrugResult(models.Model):
 
     class Meta:
         ordering = ["drug_name"]
-        constraints = [models.UniqueConstraint(fields=["run", "drug_name"], name="one_result_per_drug")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "drug_name"], name="one_result_per_drug")
+        ]
 
     @property
     def rank_key(self) -> tuple:
@@ -553,10 +681,13 @@ class Report(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     interpretation = models.TextField(blank=True)
     top_drugs = models.PositiveSmallIntegerField(default=10)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
-    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="+")
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     signed_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1, help_text="Edit counter for conflicts.")
     # What was signed, frozen at signing: the page's body and the PDF, byte for byte.
@@ -566,7 +697,9 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["request", "-number"]
-        constraints = [models.UniqueConstraint(fields=["request", "number"], name="one_report_number")]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "number"], name="one_report_number")
+        ]
 
     def get_absolute_url(self) -> str:
         return reverse("screening:report", args=[self.pk])

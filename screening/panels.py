@@ -20,7 +20,9 @@ def patient_panel(request, patient) -> str:
         return ""
     released: dict[int, list[Report]] = {}
     if requests:
-        for report in Report.objects.filter(request__in=requests, status=Report.Status.RELEASED).order_by("-number"):
+        for report in Report.objects.filter(
+            request__in=requests, status=Report.Status.RELEASED
+        ).order_by("-number"):
             released.setdefault(report.request_id, []).append(report)
     # The lab's answer, on the clinician's page: the decline's reason (the note of the move).
     declines = {}
@@ -30,5 +32,8 @@ def patient_panel(request, patient) -> str:
     for screening_request in requests:
         screening_request.released_reports = released.get(screening_request.pk, [])
         screening_request.decline_reason = declines.get(screening_request.pk, "")
-    return render_to_string("screening/_patient_panel.html", {
-        "requests": requests, "patient": patient, "can_request": can_request}, request=request)
+    return render_to_string(
+        "screening/_patient_panel.html",
+        {"requests": requests, "patient": patient, "can_request": can_request},
+        request=request,
+    )

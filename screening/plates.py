@@ -24,17 +24,27 @@ from django.core.exceptions import ValidationError
 
 FORMATS = {96: (8, 12), 384: (16, 24)}
 ROLES = {
-    "sample": "sample", "drug": "sample",
-    "positive control": "positive", "positive": "positive", "pos": "positive", "positive_control": "positive",
-    "negative control": "negative", "negative": "negative", "neg": "negative", "negative_control": "negative",
-    "empty": "empty", "": "empty",
+    "sample": "sample",
+    "drug": "sample",
+    "positive control": "positive",
+    "positive": "positive",
+    "pos": "positive",
+    "positive_control": "positive",
+    "negative control": "negative",
+    "negative": "negative",
+    "neg": "negative",
+    "negative_control": "negative",
+    "empty": "empty",
+    "": "empty",
 }
 UNITS_TO_NM = {"pm": 1e-3, "nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "mm": 1e6, "m": 1e9}
 WELL = re.compile(r"^([A-Za-z]{1,2})0*([1-9][0-9]?)$")
 # A plate's name in a reader's header: "Plate: P1", "Plate name = P1", "Plate ID #P1" in one
 # cell, or a line of exactly two cells "Plate,P1". Other lines that mention plates ("Plate
 # type: 384 well", "Plate information", a table header "Plate,Barcode,...") name nothing.
-PLATE_LABEL = re.compile(r"^\s*plate(?:\s*(?:name|id|barcode))?\s*(?:[:=#]\s*(.*))?$", re.IGNORECASE)
+PLATE_LABEL = re.compile(
+    r"^\s*plate(?:\s*(?:name|id|barcode))?\s*(?:[:=#]\s*(.*))?$", re.IGNORECASE
+)
 
 
 def plate_name_in_header(cells: list[str]) -> str:
@@ -93,15 +103,26 @@ class Layout:
 
     def as_rows(self) -> list[dict]:
         """For saving as a lab template (JSON) and reading it back with layout_from_rows."""
-        return [{"plate": w.plate, "well": w.well, "drug": w.drug, "concentration_nm": w.concentration_nm,
-                 "role": w.role} for w in self.wells]
+        return [
+            {
+                "plate": w.plate,
+                "well": w.well,
+                "drug": w.drug,
+                "concentration_nm": w.concentration_nm,
+                "role": w.role,
+            }
+            for w in self.wells
+        ]
 
 
 def _rows(text: str):
     lines = text.splitlines()
     sample = "\n".join(lines[:5])
-    delimiter = "\t" if sample.count("\t") > max(sample.count(","), sample.count(";")) else (
-        ";" if sample.count(";") > sample.count(",") else ",")
+    delimiter = (
+        "\t"
+        if sample.count("\t") > max(sample.count(","), sample.count(";"))
+        else (";" if sample.count(";") > sample.count(",") else ",")
+    )
     for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
         yield number, [cell.strip() for cell in row]
 
@@ -134,8 +155,12 @@ def parse_layout(text: str, *, plate_format: int = 384) -> Layout:
     needed = ["plate", "well", "drug", "concentration", "role"]
     missing = [c for c in needed if c not in columns]
     if missing:
-        _refuse("layout", header_line, f"the header must name the columns plate, well, drug, concentration "
-                                       f"(with unit, or a unit column) and role; missing: {', '.join(missing)}.")
+        _refuse(
+            "layout",
+            header_line,
+            f"the header must name the columns plate, well, drug, concentration "
+            f"(with unit, or a unit column) and role; missing: {', '.join(missing)}.",
+        )
     at = {name: columns.index(name) for name in columns}
     layout = Layout(plate_format=plate_format)
     seen: dict[tuple[str, str], int] = {}
@@ -147,15 +172,27 @@ def parse_layout(text: str, *, plate_format: int = 384) -> Layout:
             _refuse("layout", number, "the plate is missing.")
         position = parse_well(raw_well, plate_format)
         if position is None:
-            _refuse("layout", number, f"'{raw_well}' is not a well of a {plate_format}-well plate "
-                                      f"({'A1..H12' if plate_format == 96 else 'A1..P24'}).")
+            _refuse(
+                "layout",
+                number,
+                f"'{raw_well}' is not a well of a {plate_format}-well plate "
+                f"({'A1..H12' if plate_format == 96 else 'A1..P24'}).",
+            )
         if role_text not in ROLES:
-            _refuse("layout", number, f"'{row[at['role']]}' is not a role (sample, positive control, "
-                                      "negative control, empty).")
+            _refuse(
+                "layout",
+                number,
+                f"'{row[at['role']]}' is not a role (sample, positive control, "
+                "negative control, empty).",
+            )
         role = ROLES[role_text]
         name = well_name(*position)
         if (plate, name) in seen:
-            _refuse("layout", number, f"well {name} of plate {plate} is already on line {seen[(plate, name)]}.")
+            _refuse(
+                "layout",
+                number,
+                f"well {name} of plate {plate} is already on line {seen[(plate, name)]}.",
+            )
         seen[(plate, name)] = number
         drug = row[at["drug"]]
         concentration = None
@@ -167,13 +204,19 @@ def parse_layout(text: str, *, plate_format: int = 384) -> Layout:
             if not raw:
                 _refuse("layout", number, "a sample well needs a concentration.")
             concentration = _concentration_nm(raw, unit, number)
-        layout.wells.append(LayoutWell(plate, name, position[0], position[1], drug, concentration, role, number))
+        layout.wells.append(
+            LayoutWell(plate, name, position[0], position[1], drug, concentration, role, number)
+        )
     if not layout.wells:
         _refuse("layout", None, "The layout has no wells.")
     for plate in layout.plates:
         roles = {w.role for w in layout.wells if w.plate == plate}
         if not {"positive", "negative"} <= roles:
-            _refuse("layout", None, f"Plate {plate} needs positive and negative control wells to be normalised.")
+            _refuse(
+                "layout",
+                None,
+                f"Plate {plate} needs positive and negative control wells to be normalised.",
+            )
     return layout
 
 
@@ -181,8 +224,18 @@ def layout_from_rows(rows: list[dict], *, plate_format: int) -> Layout:
     layout = Layout(plate_format=plate_format)
     for number, r in enumerate(rows, start=1):
         row, column = parse_well(r["well"], plate_format)
-        layout.wells.append(LayoutWell(r["plate"], r["well"], row, column, r["drug"], r["concentration_nm"],
-                                       r["role"], number))
+        layout.wells.append(
+            LayoutWell(
+                r["plate"],
+                r["well"],
+                row,
+                column,
+                r["drug"],
+                r["concentration_nm"],
+                r["role"],
+                number,
+            )
+        )
     return layout
 
 
@@ -191,7 +244,9 @@ def layout_from_rows(rows: list[dict], *, plate_format: int) -> Layout:
 
 def _signal(text: str, line: int) -> float:
     try:
-        value = float(text.replace(",", "."))  # a decimal comma only reaches here in ;- or tab-separated files
+        value = float(
+            text.replace(",", ".")
+        )  # a decimal comma only reaches here in ;- or tab-separated files
     except ValueError:
         _refuse("readout", line, f"'{text}' is not a numeric signal.")
     if value != value or value in (float("inf"), float("-inf")):
@@ -225,12 +280,18 @@ def _parse_long(rows, plate_format: int):
             header = {c.lower(): i for i, c in enumerate(row)}
             continue
         row = row + [""] * (len(header) - len(row))
-        plate, raw_well, raw_signal = row[header["plate"]], row[header["well"]], row[header["signal"]]
+        plate, raw_well, raw_signal = (
+            row[header["plate"]],
+            row[header["well"]],
+            row[header["signal"]],
+        )
         position = parse_well(raw_well, plate_format)
         if not plate:
             _refuse("readout", number, "the plate is missing.")
         if position is None:
-            _refuse("readout", number, f"'{raw_well}' is not a well of a {plate_format}-well plate.")
+            _refuse(
+                "readout", number, f"'{raw_well}' is not a well of a {plate_format}-well plate."
+            )
         name = well_name(*position)
         wells = plates.setdefault(plate, {})
         if name in wells:
@@ -255,12 +316,24 @@ def _parse_grid(rows, plate_format: int):
             continue
         first = cells[0]
         numbers = cells[1:] if first == "" else cells
-        if all(c.isdigit() for c in numbers) and numbers and numbers == [str(i) for i in range(1, len(numbers) + 1)]:
+        if (
+            all(c.isdigit() for c in numbers)
+            and numbers
+            and numbers == [str(i) for i in range(1, len(numbers) + 1)]
+        ):
             if len(numbers) != n_columns:
-                _refuse("readout", number, f"the grid has {len(numbers)} columns; a {plate_format}-well plate has "
-                                           f"{n_columns}.")
+                _refuse(
+                    "readout",
+                    number,
+                    f"the grid has {len(numbers)} columns; a {plate_format}-well plate has "
+                    f"{n_columns}.",
+                )
             if current is not None and expected_row < n_rows:
-                _refuse("readout", number, f"plate {current['name']} has only {expected_row} of {n_rows} rows.")
+                _refuse(
+                    "readout",
+                    number,
+                    f"plate {current['name']} has only {expected_row} of {n_rows} rows.",
+                )
             name = pending_name or f"#{len(plates) + 1}"
             if name in plates:
                 _refuse("readout", number, f"plate {name} appears twice in the file.")
@@ -270,25 +343,42 @@ def _parse_grid(rows, plate_format: int):
             continue
         if current is not None and expected_row < n_rows and len(first) == 1 and first.isalpha():
             if first.upper() != row_letter(expected_row):
-                _refuse("readout", number, f"expected row {row_letter(expected_row)} of plate {current['name']}, "
-                                           f"found '{first}'.")
-            values = row[1:1 + n_columns]
+                _refuse(
+                    "readout",
+                    number,
+                    f"expected row {row_letter(expected_row)} of plate {current['name']}, "
+                    f"found '{first}'.",
+                )
+            values = row[1 : 1 + n_columns]
             if len(values) < n_columns or any(v == "" for v in values):
-                _refuse("readout", number, f"row {first.upper()} of plate {current['name']} needs {n_columns} "
-                                           "signals.")
+                _refuse(
+                    "readout",
+                    number,
+                    f"row {first.upper()} of plate {current['name']} needs {n_columns} signals.",
+                )
             for column, raw in enumerate(values):
                 current["wells"][well_name(expected_row, column)] = (_signal(raw, number), number)
             expected_row += 1
             continue
         if current is not None and 0 < expected_row < n_rows:
-            _refuse("readout", number, f"plate {current['name']} has only {expected_row} of {n_rows} rows.")
+            _refuse(
+                "readout",
+                number,
+                f"plate {current['name']} has only {expected_row} of {n_rows} rows.",
+            )
         # A header line: remember a plate name if it gives one.
         pending_name = plate_name_in_header(cells) or pending_name
     if current is not None and expected_row < n_rows:
-        _refuse("readout", None, f"plate {current['name']} has only {expected_row} of {n_rows} rows.")
+        _refuse(
+            "readout", None, f"plate {current['name']} has only {expected_row} of {n_rows} rows."
+        )
     if not plates:
-        _refuse("readout", None, "No plate grid found (a row of column numbers 1..N, then one line per row letter), "
-                                 "and no long-form header 'plate,well,signal'.")
+        _refuse(
+            "readout",
+            None,
+            "No plate grid found (a row of column numbers 1..N, then one line per row letter), "
+            "and no long-form header 'plate,well,signal'.",
+        )
     return plates
 
 
@@ -297,7 +387,11 @@ def merge_readouts(parts: list[dict]) -> dict:
     for part in parts:
         for plate, wells in part.items():
             if plate in merged:
-                _refuse("readout", next(iter(wells.values()))[1], f"plate {plate} is in more than one readout file.")
+                _refuse(
+                    "readout",
+                    next(iter(wells.values()))[1],
+                    f"plate {plate} is in more than one readout file.",
+                )
             merged[plate] = wells
     return merged
 
@@ -319,7 +413,11 @@ def match_readout(layout: Layout, readout: dict) -> list[PlateData]:
     for name, wells in readout.items():
         if name not in plates:
             line = min(number for _, number in wells.values())
-            _refuse("readout", line, f"plate {name} is not in the layout (layout plates: {', '.join(plates)}).")
+            _refuse(
+                "readout",
+                line,
+                f"plate {name} is not in the layout (layout plates: {', '.join(plates)}).",
+            )
     result = []
     for plate in plates:
         if plate not in readout:
@@ -333,7 +431,11 @@ def match_readout(layout: Layout, readout: dict) -> list[PlateData]:
         data = []
         for well in used.values():
             if well.well not in signals:
-                _refuse("layout", well.line, f"well {well.well} of plate {plate} has no signal in the readout.")
+                _refuse(
+                    "layout",
+                    well.line,
+                    f"well {well.well} of plate {plate} has no signal in the readout.",
+                )
             data.append((well, signals[well.well][0]))
         result.append(PlateData(plate, data))
     return result

@@ -19,12 +19,25 @@ def _curve(result, chart) -> Drawing:
     drawing = Drawing(chart["width"], h)
     for y in (chart["zero_y"], chart["hundred_y"]):
         drawing.add(Line(chart["left"], h - y, chart["right"], h - y, strokeColor=colors.lightgrey))
-    drawing.add(Line(chart["left"], h - chart["threshold_y"], chart["right"], h - chart["threshold_y"],
-                     strokeColor=colors.red, strokeDashArray=[3, 2]))
+    drawing.add(
+        Line(
+            chart["left"],
+            h - chart["threshold_y"],
+            chart["right"],
+            h - chart["threshold_y"],
+            strokeColor=colors.red,
+            strokeDashArray=[3, 2],
+        )
+    )
     if chart["line"]:
         points = [tuple(float(v) for v in pair.split(",")) for pair in chart["line"].split()]
-        drawing.add(PolyLine([c for x, y in points for c in (x, h - y)], strokeColor=colors.HexColor("#1f4e79"),
-                             strokeWidth=1.5))
+        drawing.add(
+            PolyLine(
+                [c for x, y in points for c in (x, h - y)],
+                strokeColor=colors.HexColor("#1f4e79"),
+                strokeWidth=1.5,
+            )
+        )
     for x, y in chart["points"]:
         drawing.add(Circle(x, h - y, 1.8, fillColor=colors.black, strokeColor=None))
     for x, label in chart["ticks"]:
@@ -43,49 +56,108 @@ def render_pdf(context: dict) -> bytes:
     report, req, episode = context["report"], context["req"], context["episode"]
     styles = getSampleStyleSheet()
     story = [Paragraph("Drug screening report for the tumour board", styles["Title"])]
-    signed = (f"signed by {report.signed_by} {timezone.localtime(report.signed_at):%d.%m.%Y %H:%M}"
-              if report.signed_at else "DRAFT, not signed")
+    signed = (
+        f"signed by {report.signed_by} {timezone.localtime(report.signed_at):%d.%m.%Y %H:%M}"
+        if report.signed_at
+        else "DRAFT, not signed"
+    )
     facts = [
         ("Patient (register number)", req.patient.register_number),
         ("Diagnosis", episode.get_diagnosis_display() or "Not yet reported"),
-        ("Markers", "; ".join(f"{m.get_marker_display()}: {m.result_text}" for m in context["markers"]) or "None"),
-        ("Lab", req.lab.name), ("Report", f"Version {report.number}, {signed}"),
+        (
+            "Markers",
+            "; ".join(f"{m.get_marker_display()}: {m.result_text}" for m in context["markers"])
+            or "None",
+        ),
+        ("Lab", req.lab.name),
+        ("Report", f"Version {report.number}, {signed}"),
     ]
-    story.append(Table([[Paragraph(f"<b>{_text(k)}</b>", styles["Normal"]), Paragraph(_text(v), styles["Normal"])]
-                        for k, v in facts], colWidths=[45 * mm, 125 * mm]))
+    story.append(
+        Table(
+            [
+                [
+                    Paragraph(f"<b>{_text(k)}</b>", styles["Normal"]),
+                    Paragraph(_text(v), styles["Normal"]),
+                ]
+                for k, v in facts
+            ],
+            colWidths=[45 * mm, 125 * mm],
+        )
+    )
     story += [Spacer(1, 4 * mm), Paragraph("Sample history", styles["Heading2"])]
     for entry in context["timeline"]:
-        story.append(Paragraph(f"{timezone.localtime(entry.at):%d.%m.%Y %H:%M}: {_text(entry.text)}",
-                               styles["Normal"]))
+        story.append(
+            Paragraph(
+                f"{timezone.localtime(entry.at):%d.%m.%Y %H:%M}: {_text(entry.text)}",
+                styles["Normal"],
+            )
+        )
     story += [Spacer(1, 4 * mm), Paragraph("Plate QC", styles["Heading2"])]
     rows = [["Plate", "QC", "Z'", "|SSMD|", "DMSO CV %", "Flags"]]
     for plate in context["plates"]:
-        rows.append([plate.name, plate.get_qc_status_display(), f"{plate.z_prime:.2f}", f"{plate.ssmd:.1f}",
-                     f"{plate.cv_negative:.1f}", Paragraph(_text("; ".join(plate.qc_flags) + (
-                         f" Overridden: {plate.override_reason}" if plate.override_reason else "")), styles["Normal"])])
+        rows.append(
+            [
+                plate.name,
+                plate.get_qc_status_display(),
+                f"{plate.z_prime:.2f}",
+                f"{plate.ssmd:.1f}",
+                f"{plate.cv_negative:.1f}",
+                Paragraph(
+                    _text(
+                        "; ".join(plate.qc_flags)
+                        + (f" Overridden: {plate.override_reason}" if plate.override_reason else "")
+                    ),
+                    styles["Normal"],
+                ),
+            ]
+        )
     table = Table(rows, colWidths=[18 * mm, 20 * mm, 15 * mm, 18 * mm, 22 * mm, 77 * mm])
-    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-                               ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef4"))]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef4")),
+            ]
+        )
+    )
     story += [table, Spacer(1, 4 * mm), Paragraph("Top-ranked drugs", styles["Heading2"])]
     rows = [["#", "Drug", "Class", "sDSS", "DSS2", "IC50 (nM)", "Flags"]]
     for rank, (result, _) in enumerate(context["curves"], start=1):
-        rows.append([rank, result.drug_name, Paragraph(_text(result.drug_class), styles["Normal"]),
-                     "–" if result.selective_dss is None else f"{result.selective_dss:.1f}",
-                     "–" if result.dss2 is None else f"{result.dss2:.1f}",
-                     "–" if result.ic50_nm is None else f"{result.ic50_nm:.3g}",
-                     Paragraph(_text("; ".join(result.fit_flags + result.qc_flags)), styles["Normal"])])
+        rows.append(
+            [
+                rank,
+                result.drug_name,
+                Paragraph(_text(result.drug_class), styles["Normal"]),
+                "–" if result.selective_dss is None else f"{result.selective_dss:.1f}",
+                "–" if result.dss2 is None else f"{result.dss2:.1f}",
+                "–" if result.ic50_nm is None else f"{result.ic50_nm:.3g}",
+                Paragraph(_text("; ".join(result.fit_flags + result.qc_flags)), styles["Normal"]),
+            ]
+        )
     table = Table(rows, colWidths=[8 * mm, 28 * mm, 40 * mm, 14 * mm, 14 * mm, 20 * mm, 46 * mm])
-    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-                               ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef4"))]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef4")),
+            ]
+        )
+    )
     story.append(table)
     drawings = [_curve(result, chart) for result, chart in context["curves"]]
-    grid = [drawings[i:i + 3] + [""] * (3 - len(drawings[i:i + 3])) for i in range(0, len(drawings), 3)]
+    grid = [
+        drawings[i : i + 3] + [""] * (3 - len(drawings[i : i + 3]))
+        for i in range(0, len(drawings), 3)
+    ]
     if grid:
         story += [Spacer(1, 3 * mm), Table(grid)]
-    story += [Paragraph("The lab's interpretation", styles["Heading2"]),
-              Paragraph(_text(report.interpretation).replace("\n", "<br/>"), styles["Normal"])]
+    story += [
+        Paragraph("The lab's interpretation", styles["Heading2"]),
+        Paragraph(_text(report.interpretation).replace("\n", "<br/>"), styles["Normal"]),
+    ]
     buffer = io.BytesIO()
     # invariant=1: no creation timestamp or random id, so the same report gives the same bytes.
-    SimpleDocTemplate(buffer, pagesize=A4, title=f"Screening report {req.patient.register_number}",
-                      invariant=1).build(story)
+    SimpleDocTemplate(
+        buffer, pagesize=A4, title=f"Screening report {req.patient.register_number}", invariant=1
+    ).build(story)
     return buffer.getvalue()

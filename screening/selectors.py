@@ -34,12 +34,19 @@ from .models import (
 def user_lab_ids(user: User) -> list[int]:
     if not user.is_authenticated or user.role != Role.LAB_SCIENTIST:
         return []
-    return list(Institution.objects.filter(pk__in=user_institution_ids(user), kind=Institution.Kind.LAB)
-                .values_list("pk", flat=True))
+    return list(
+        Institution.objects.filter(
+            pk__in=user_institution_ids(user), kind=Institution.Kind.LAB
+        ).values_list("pk", flat=True)
+    )
 
 
 def is_lab_scientist_of(user: User, lab_id: int) -> bool:
-    return user.is_authenticated and user.role == Role.LAB_SCIENTIST and lab_id in user_institution_ids(user)
+    return (
+        user.is_authenticated
+        and user.role == Role.LAB_SCIENTIST
+        and lab_id in user_institution_ids(user)
+    )
 
 
 def lab_scientists(lab_id: int) -> list[User]:
@@ -52,43 +59,68 @@ def request_clinicians(request: ScreeningRequest) -> list[User]:
 
 
 def can_see_requests(user: User) -> bool:
-    return user.is_authenticated and (user.role in CLINICAL_ROLES or user.role == Role.LAB_SCIENTIST)
+    return user.is_authenticated and (
+        user.role in CLINICAL_ROLES or user.role == Role.LAB_SCIENTIST
+    )
 
 
 def requests_visible_to(user: User) -> QuerySet[ScreeningRequest]:
     if not user.is_authenticated:
         return ScreeningRequest.objects.none()
     if user.role in CLINICAL_ROLES:
-        return ScreeningRequest.objects.filter(Exists(PatientInstitution.objects.filter(
-            patient=OuterRef("patient"), institution__in=user_institution_ids(user))))
+        return ScreeningRequest.objects.filter(
+            Exists(
+                PatientInstitution.objects.filter(
+                    patient=OuterRef("patient"), institution__in=user_institution_ids(user)
+                )
+            )
+        )
     if user.role == Role.LAB_SCIENTIST:
         return ScreeningRequest.objects.filter(lab__in=user_institution_ids(user))
     return ScreeningRequest.objects.none()
 
 
 def request_list(user: User, *, state: str = "") -> QuerySet[ScreeningRequest]:
-    requests = requests_visible_to(user).select_related("patient", "lab", "surgery_hospital", "panel")
+    requests = requests_visible_to(user).select_related(
+        "patient", "lab", "surgery_hospital", "panel"
+    )
     return requests.filter(state=state) if state else requests
 
 
 def request_get(*, user: User, request_id: int) -> ScreeningRequest:
     try:
-        return (requests_visible_to(user)
-                .select_related("patient", "episode", "lab", "surgery_hospital", "panel", "requested_by")
-                .prefetch_related("drugs").get(pk=request_id))
+        return (
+            requests_visible_to(user)
+            .select_related(
+                "patient", "episode", "lab", "surgery_hospital", "panel", "requested_by"
+            )
+            .prefetch_related("drugs")
+            .get(pk=request_id)
+        )
     except ScreeningRequest.DoesNotExist:
         raise Http404("No such screening request.") from None
 
 
 def _samples_queryset():
-    return Sample.objects.select_related("sample_type", "receipt", "receipt__received_by", "registered_by",
-                                         "shipment", "shipment__dispatched_by")
+    return Sample.objects.select_related(
+        "sample_type",
+        "receipt",
+        "receipt__received_by",
+        "registered_by",
+        "shipment",
+        "shipment__dispatched_by",
+    )
 
 
 def request_samples(request: ScreeningRequest) -> list[Sample]:
     """The request's samples, oldest first, with shipment, receipt and hand-overs."""
-    return list(_samples_queryset().filter(request=request).prefetch_related(
-        Prefetch("shipment__handovers", queryset=HandOver.objects.select_related("entered_by"))))
+    return list(
+        _samples_queryset()
+        .filter(request=request)
+        .prefetch_related(
+            Prefetch("shipment__handovers", queryset=HandOver.objects.select_related("entered_by"))
+        )
+    )
 
 
 def current_sample(request: ScreeningRequest) -> Sample | None:
@@ -99,17 +131,24 @@ def current_sample(request: ScreeningRequest) -> Sample | None:
 
 def sample_get(*, user: User, sample_id: int) -> Sample:
     try:
-        return _samples_queryset().select_related("request__patient", "request__lab").get(
-            pk=sample_id, request__in=requests_visible_to(user))
+        return (
+            _samples_queryset()
+            .select_related("request__patient", "request__lab")
+            .get(pk=sample_id, request__in=requests_visible_to(user))
+        )
     except Sample.DoesNotExist:
         raise Http404("No such sample.") from None
 
 
 def shipment_get(*, user: User, shipment_id: int) -> Shipment:
     try:
-        return (Shipment.objects.select_related("sample__sample_type", "sample__request__patient",
-                                                "sample__request__lab", "sample__receipt", "dispatched_by")
-                .get(pk=shipment_id, sample__request__in=requests_visible_to(user)))
+        return Shipment.objects.select_related(
+            "sample__sample_type",
+            "sample__request__patient",
+            "sample__request__lab",
+            "sample__receipt",
+            "dispatched_by",
+        ).get(pk=shipment_id, sample__request__in=requests_visible_to(user))
     except Shipment.DoesNotExist:
         raise Http404("No such shipment.") from None
 
@@ -169,7 +208,9 @@ class ShipmentStatus:
     excursions: list[Excursion] = field(default_factory=list)
 
 
-def shipment_status(shipment: Shipment, *, now: datetime | None = None, readings=None) -> ShipmentStatus:
+def shipment_status(
+    shipment: Shipment, *, now: datetime | None = None, readings=None
+) -> ShipmentStatus:
     """Where the sample stands against its window: up to its receipt when received, else
     up to `now`."""
     sample = shipment.sample
@@ -185,19 +226,33 @@ def shipment_status(shipment: Shipment, *, now: datetime | None = None, readings
     # out at the lab logs room temperature before dispatch and after arrival.
     readings = [r for r in readings if shipment.dispatched_at <= r.at <= end]
     return ShipmentStatus(
-        elapsed_hours=elapsed, window_hours=window, percent=percent, hours_left=window - elapsed,
-        near=percent >= sample_type.warning_percent, passed=elapsed >= window,
-        excursions=excursions(readings, sample_type.min_celsius, sample_type.max_celsius))
+        elapsed_hours=elapsed,
+        window_hours=window,
+        percent=percent,
+        hours_left=window - elapsed,
+        near=percent >= sample_type.warning_percent,
+        passed=elapsed >= window,
+        excursions=excursions(readings, sample_type.min_celsius, sample_type.max_celsius),
+    )
 
 
 def open_shipments() -> QuerySet[Shipment]:
     """Shipments still on the road: the request is in transit and the sample not received."""
-    return (Shipment.objects.filter(sample__request__state=State.IN_TRANSIT, sample__receipt__isnull=True)
-            .select_related("sample__sample_type", "sample__receipt", "sample__request__patient", "sample__request__lab",
-                            "sample__request__requested_by", "dispatched_by"))
+    return Shipment.objects.filter(
+        sample__request__state=State.IN_TRANSIT, sample__receipt__isnull=True
+    ).select_related(
+        "sample__sample_type",
+        "sample__receipt",
+        "sample__request__patient",
+        "sample__request__lab",
+        "sample__request__requested_by",
+        "dispatched_by",
+    )
 
 
-def temperature_chart(shipment: Shipment, readings, *, width: int = 640, height: int = 220) -> dict | None:
+def temperature_chart(
+    shipment: Shipment, readings, *, width: int = 640, height: int = 220
+) -> dict | None:
     """The trace as coordinates for an inline SVG (server-rendered; no script, no inline
     style under the CSP): the allowed band, the line, the out-of-range points."""
     if not readings:
@@ -219,12 +274,22 @@ def temperature_chart(shipment: Shipment, readings, *, width: int = 640, height:
     points = [(x(r.at), y(float(r.celsius)), r) for r in readings]
     ticks = [round(y_min + i * (y_max - y_min) / 4, 1) for i in range(5)]
     return {
-        "width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
-        "band_y": y(high), "band_height": round(y(low) - y(high), 1), "band_width": right - left,
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": right,
+        "top": top,
+        "bottom": bottom,
+        "band_y": y(high),
+        "band_height": round(y(low) - y(high), 1),
+        "band_width": right - left,
         "polyline": " ".join(f"{px},{py}" for px, py, _ in points),
         "outside": [(px, py) for px, py, r in points if not low <= float(r.celsius) <= high],
         "ticks": [(y(t), t) for t in ticks],
-        "start": readings[0].at, "end": readings[-1].at, "low": low, "high": high,
+        "start": readings[0].at,
+        "end": readings[-1].at,
+        "low": low,
+        "high": high,
     }
 
 
@@ -241,17 +306,27 @@ def custody_gaps(handovers, *, received: bool = False) -> list[str]:
     received shipment with no hand-over at all (nobody recorded carrying it)."""
     problems = []
     if received and not handovers:
-        problems.append("Gap in custody: the sample was received but no hand-over was recorded between dispatch "
-                        "and receipt.")
+        problems.append(
+            "Gap in custody: the sample was received but no hand-over was recorded between dispatch "
+            "and receipt."
+        )
     previous = None
     for number, handover in enumerate(handovers, start=1):
         when = timezone.localtime(handover.at).strftime("%d.%m.%Y %H:%M")
-        if previous is not None and previous.receiver and not _same_person(previous.receiver, handover.giver):
-            problems.append(f"Gap in custody before hand-over {number} ({when}): {handover.giver} handed over, "
-                            f"but {previous.receiver} had received the package.")
+        if (
+            previous is not None
+            and previous.receiver
+            and not _same_person(previous.receiver, handover.giver)
+        ):
+            problems.append(
+                f"Gap in custody before hand-over {number} ({when}): {handover.giver} handed over, "
+                f"but {previous.receiver} had received the package."
+            )
         if not handover.receiver:
-            problems.append(f"Gap in custody at hand-over {number} ({when}, {handover.place}): "
-                            f"{handover.giver} handed over to no one recorded.")
+            problems.append(
+                f"Gap in custody at hand-over {number} ({when}, {handover.place}): "
+                f"{handover.giver} handed over to no one recorded."
+            )
         previous = handover
     return problems
 
@@ -265,38 +340,72 @@ class TimelineEntry:
     error: bool = False
 
 
-def request_timeline(request: ScreeningRequest, samples: list[Sample], events: list[RequestEvent]) -> list[TimelineEntry]:
-    entries = [TimelineEntry(e.at, f"state-{e.to_state}",
-                             (f"{State(e.from_state).label} → {State(e.to_state).label}" if e.from_state
-                              else "Requested") + (f": {e.note}" if e.note else ""), str(e.by))
-               for e in events]
+def request_timeline(
+    request: ScreeningRequest, samples: list[Sample], events: list[RequestEvent]
+) -> list[TimelineEntry]:
+    entries = [
+        TimelineEntry(
+            e.at,
+            f"state-{e.to_state}",
+            (
+                f"{State(e.from_state).label} → {State(e.to_state).label}"
+                if e.from_state
+                else "Requested"
+            )
+            + (f": {e.note}" if e.note else ""),
+            str(e.by),
+        )
+        for e in events
+    ]
     for sample in samples:
-        entries.append(TimelineEntry(sample.collected_at, "collected",
-                                     f"Sample {sample.label_id} collected ({sample.sample_type.name}, "
-                                     f"{sample.amount} {sample.amount_unit}, {sample.medium})",
-                                     str(sample.registered_by)))
+        entries.append(
+            TimelineEntry(
+                sample.collected_at,
+                "collected",
+                f"Sample {sample.label_id} collected ({sample.sample_type.name}, "
+                f"{sample.amount} {sample.amount_unit}, {sample.medium})",
+                str(sample.registered_by),
+            )
+        )
         shipment = getattr(sample, "shipment", None) if has_related(sample, "shipment") else None
         if shipment:
             handovers = list(shipment.handovers.all())
             for handover in handovers:
-                entries.append(TimelineEntry(handover.at, "handover",
-                                             f"Hand-over at {handover.place}: {handover.giver} → "
-                                             f"{handover.receiver or 'NO RECEIVER'}", str(handover.entered_by),
-                                             error=not handover.receiver))
+                entries.append(
+                    TimelineEntry(
+                        handover.at,
+                        "handover",
+                        f"Hand-over at {handover.place}: {handover.giver} → "
+                        f"{handover.receiver or 'NO RECEIVER'}",
+                        str(handover.entered_by),
+                        error=not handover.receiver,
+                    )
+                )
             received = has_related(sample, "receipt")
             for problem in custody_gaps(handovers, received=received):
                 at = handovers[-1].at if handovers else sample.receipt.arrived_at
                 entries.append(TimelineEntry(at, "custody-gap", problem, error=True))
         receipt = sample.receipt if has_related(sample, "receipt") else None
         if receipt:
-            entries.append(TimelineEntry(receipt.arrived_at, "receipt",
-                                         f"Sample {sample.label_id} received: {receipt.get_condition_display()}, "
-                                         f"{receipt.arrival_celsius} °C on arrival"
-                                         + (f", viability {receipt.viability_percent} %" if receipt.viability_percent
-                                            is not None else "")
-                                         + (f", {receipt.viable_cell_count} viable cells"
-                                            if receipt.viable_cell_count is not None else ""),
-                                         str(receipt.received_by)))
+            entries.append(
+                TimelineEntry(
+                    receipt.arrived_at,
+                    "receipt",
+                    f"Sample {sample.label_id} received: {receipt.get_condition_display()}, "
+                    f"{receipt.arrival_celsius} °C on arrival"
+                    + (
+                        f", viability {receipt.viability_percent} %"
+                        if receipt.viability_percent is not None
+                        else ""
+                    )
+                    + (
+                        f", {receipt.viable_cell_count} viable cells"
+                        if receipt.viable_cell_count is not None
+                        else ""
+                    ),
+                    str(receipt.received_by),
+                )
+            )
     kinds = {"state-requested": 0, "collected": 1, "handover": 2, "receipt": 3, "custody-gap": 4}
     return sorted(entries, key=lambda e: (e.at, kinds.get(e.kind, 5)))
 
@@ -327,33 +436,57 @@ def _median_hours(pairs) -> float | None:
 def lab_dashboard(*, labs: list[int], now: datetime) -> dict:
     """The lab's day in a constant number of queries, whatever the volume."""
     requests = ScreeningRequest.objects.filter(lab__in=labs)
-    waiting = list(requests.filter(state=State.REQUESTED).select_related("patient", "surgery_hospital", "lab")
-                   .order_by("-priority", "created_at"))
-    in_transit = list(open_shipments().filter(sample__request__lab__in=labs).order_by("expected_arrival"))
+    waiting = list(
+        requests.filter(state=State.REQUESTED)
+        .select_related("patient", "surgery_hospital", "lab")
+        .order_by("-priority", "created_at")
+    )
+    in_transit = list(
+        open_shipments().filter(sample__request__lab__in=labs).order_by("expected_arrival")
+    )
     for shipment in in_transit:
         shipment.status = shipment_status(shipment, now=now, readings=[])
     local_now = timezone.localtime(now)
-    week_start = (local_now - timedelta(days=local_now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
-    received = list(Receipt.objects.filter(sample__request__lab__in=labs, arrived_at__gte=week_start)
-                    .select_related("sample__request__patient", "sample__sample_type").order_by("-arrived_at"))
+    week_start = (local_now - timedelta(days=local_now.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    received = list(
+        Receipt.objects.filter(sample__request__lab__in=labs, arrived_at__gte=week_start)
+        .select_related("sample__request__patient", "sample__sample_type")
+        .order_by("-arrived_at")
+    )
     # Turnaround per stage (screening.md §1: the headline figure), medians over the year.
     since = now - timedelta(days=365)
-    accepted = (RequestEvent.objects.filter(request__lab__in=labs, to_state=State.ACCEPTED, at__gte=since)
-                .values_list("request__created_at", "at"))
-    collection = (Receipt.objects.filter(sample__request__lab__in=labs, arrived_at__gte=since)
-                  .values_list("sample__collected_at", "arrived_at"))
-    reported = {rid: at for rid, at in RequestEvent.objects.filter(
-        request__lab__in=labs, to_state=State.REPORTED, at__gte=since).values_list("request_id", "at")}
+    accepted = RequestEvent.objects.filter(
+        request__lab__in=labs, to_state=State.ACCEPTED, at__gte=since
+    ).values_list("request__created_at", "at")
+    collection = Receipt.objects.filter(
+        sample__request__lab__in=labs, arrived_at__gte=since
+    ).values_list("sample__collected_at", "arrived_at")
+    reported = {
+        rid: at
+        for rid, at in RequestEvent.objects.filter(
+            request__lab__in=labs, to_state=State.REPORTED, at__gte=since
+        ).values_list("request_id", "at")
+    }
     first_accepted_receipt = {}
-    for rid, at in (Receipt.objects.filter(sample__request__in=list(reported), accepted=True)
-                    .order_by("arrived_at").values_list("sample__request_id", "arrived_at")):
+    for rid, at in (
+        Receipt.objects.filter(sample__request__in=list(reported), accepted=True)
+        .order_by("arrived_at")
+        .values_list("sample__request_id", "arrived_at")
+    ):
         first_accepted_receipt.setdefault(rid, at)
     return {
-        "waiting": waiting, "in_transit": in_transit, "received": received, "week_start": week_start,
+        "waiting": waiting,
+        "in_transit": in_transit,
+        "received": received,
+        "week_start": week_start,
         "turnaround": {
             "request_to_acceptance": _median_hours(accepted),
             "collection_to_receipt": _median_hours(collection),
-            "receipt_to_report": _median_hours((first_accepted_receipt.get(rid), at) for rid, at in reported.items()),
+            "receipt_to_report": _median_hours(
+                (first_accepted_receipt.get(rid), at) for rid, at in reported.items()
+            ),
         },
         "counts": _state_counts(requests),
         "states": State.choices,
@@ -369,13 +502,20 @@ def _state_counts(requests) -> dict[str, int]:
 
 def patient_requests(user: User, patient_id: int) -> list[ScreeningRequest]:
     """One query: the patient's requests this member may see."""
-    return list(requests_visible_to(user).filter(patient_id=patient_id).select_related("lab")
-                .order_by("-created_at"))
+    return list(
+        requests_visible_to(user)
+        .filter(patient_id=patient_id)
+        .select_related("lab")
+        .order_by("-created_at")
+    )
 
 
 def notifications_for(user: User, *, limit: int = 100) -> list[Notification]:
-    return list(Notification.objects.filter(user=user, request__in=requests_visible_to(user))
-                .select_related("request__patient")[:limit])
+    return list(
+        Notification.objects.filter(
+            user=user, request__in=requests_visible_to(user)
+        ).select_related("request__patient")[:limit]
+    )
 
 
 def unread_count(user: User) -> int:
@@ -388,7 +528,6 @@ def readings_for(shipment: Shipment) -> list[TemperatureReading]:
 
 def lab_choices() -> QuerySet[Institution]:
     return Institution.objects.filter(kind=Institution.Kind.LAB).order_by("code")
-
 
 
 # --- Plate results (issue #7): who sees them ---------------------------------------------------
@@ -413,8 +552,11 @@ def latest_run(request: ScreeningRequest, *, done: bool = False):
 def released_reports(request: ScreeningRequest):
     from .models import Report
 
-    return list(Report.objects.filter(request=request, status=Report.Status.RELEASED)
-                .select_related("signed_by", "run").order_by("-number"))
+    return list(
+        Report.objects.filter(request=request, status=Report.Status.RELEASED)
+        .select_related("signed_by", "run")
+        .order_by("-number")
+    )
 
 
 def visible_run(user: User, request: ScreeningRequest):
@@ -429,7 +571,11 @@ def visible_run(user: User, request: ScreeningRequest):
 def run_plates(run) -> list:
     from .models import Plate
 
-    return list(Plate.objects.filter(upload_id=run.upload_id).select_related("override_by").order_by("position"))
+    return list(
+        Plate.objects.filter(upload_id=run.upload_id)
+        .select_related("override_by")
+        .order_by("position")
+    )
 
 
 def ranked_results(run, *, drug_class: str = "") -> list:
@@ -448,7 +594,7 @@ def curves(results, threshold: float) -> list[tuple]:
 
 def report_top_drugs(report) -> list:
     """The report's top-ranked scored drugs (its run's ranking, report.top_drugs of them)."""
-    return [r for r in ranked_results(report.run) if r.dss2 is not None][:report.top_drugs]
+    return [r for r in ranked_results(report.run) if r.dss2 is not None][: report.top_drugs]
 
 
 def report_context(report, *, frozen: bool = False) -> dict:
@@ -461,17 +607,27 @@ def report_context(report, *, frozen: bool = False) -> dict:
         from django.utils.safestring import mark_safe
 
         # Our own template's output, escaped when it was rendered at signing.
-        return {"report": report, "req": screening_request, "versions": versions,
-                "frozen_body": mark_safe(report.body_html)}  # noqa: S308
+        return {
+            "report": report,
+            "req": screening_request,
+            "versions": versions,
+            "frozen_body": mark_safe(report.body_html),
+        }  # noqa: S308
     ranked = report_top_drugs(report)
     threshold = report.run.thresholds.get("dss_threshold", 10.0)
     samples = request_samples(screening_request)
     events = list(screening_request.transitions.select_related("by"))
-    return {"report": report, "req": screening_request, "episode": screening_request.episode,
-            "markers": list(screening_request.episode.markers.all()),
-            "timeline": request_timeline(screening_request, samples, events),
-            "plates": run_plates(report.run), "curves": curves(ranked, threshold),
-            "threshold": threshold, "versions": versions}
+    return {
+        "report": report,
+        "req": screening_request,
+        "episode": screening_request.episode,
+        "markers": list(screening_request.episode.markers.all()),
+        "timeline": request_timeline(screening_request, samples, events),
+        "plates": run_plates(report.run),
+        "curves": curves(ranked, threshold),
+        "threshold": threshold,
+        "versions": versions,
+    }
 
 
 def report_get(*, user: User, report_id: int):
@@ -479,9 +635,9 @@ def report_get(*, user: User, report_id: int):
     from .models import Report
 
     try:
-        report = (Report.objects.select_related("request__patient", "request__episode", "request__lab", "run",
-                                                "signed_by", "created_by")
-                  .get(pk=report_id, request__in=requests_visible_to(user)))
+        report = Report.objects.select_related(
+            "request__patient", "request__episode", "request__lab", "run", "signed_by", "created_by"
+        ).get(pk=report_id, request__in=requests_visible_to(user))
     except Report.DoesNotExist:
         raise Http404("No such report.") from None
     if report.status != Report.Status.RELEASED and not sees_lab_results(user, report.request):
@@ -493,8 +649,9 @@ def plate_get(*, user: User, plate_id: int):
     from .models import Plate
 
     try:
-        plate = Plate.objects.select_related("upload__request__lab", "upload__request__patient").get(
-            pk=plate_id, upload__request__in=requests_visible_to(user))
+        plate = Plate.objects.select_related(
+            "upload__request__lab", "upload__request__patient"
+        ).get(pk=plate_id, upload__request__in=requests_visible_to(user))
     except Plate.DoesNotExist:
         raise Http404("No such plate.") from None
     return plate  # the views let only the lab's scientists act on it (403 for the clinicians)
@@ -524,12 +681,28 @@ def curve_chart(result, *, threshold: float = 10.0, width: int = 260, height: in
     line = ""
     if result.top is not None:
         steps = [result.x_min + i * (result.x_max - result.x_min) / 40 for i in range(41)]
-        line = " ".join(f"{sx(x)},{sy(float(logistic4(x, result.top, result.bottom, result.log_ic50, result.slope)))}"
-                        for x in steps)
-    ticks = [(sx(x), f"{10 ** (x + 9):g}") for x in range(math.ceil(result.x_min), math.floor(result.x_max) + 1)]
-    return {"width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
-            "points": points, "line": line, "threshold_y": sy(threshold), "zero_y": sy(0), "hundred_y": sy(100),
-            "ticks": ticks}
+        line = " ".join(
+            f"{sx(x)},{sy(float(logistic4(x, result.top, result.bottom, result.log_ic50, result.slope)))}"
+            for x in steps
+        )
+    ticks = [
+        (sx(x), f"{10 ** (x + 9):g}")
+        for x in range(math.ceil(result.x_min), math.floor(result.x_max) + 1)
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": right,
+        "top": top,
+        "bottom": bottom,
+        "points": points,
+        "line": line,
+        "threshold_y": sy(threshold),
+        "zero_y": sy(0),
+        "hundred_y": sy(100),
+        "ticks": ticks,
+    }
 
 
 def heat_map(plate, wells, *, cell: int = 14) -> dict:
@@ -539,11 +712,25 @@ def heat_map(plate, wells, *, cell: int = 14) -> dict:
     rows, columns = FORMATS[plate.upload.plate_format]
     cells = []
     for w in wells:
-        band = "empty" if w.inhibition is None else str(min(max(int((w.inhibition + 5) // 10), 0), 10))
-        cells.append({"x": 20 + w.column * cell, "y": 14 + w.row * cell, "band": band, "role": w.role,
-                      "title": f"{w.well} {w.drug_name or w.get_role_display()}"
-                               + (f" {w.concentration_nm:g} nM" if w.concentration_nm else "")
-                               + (f": {w.inhibition:.0f} %" if w.inhibition is not None else "")})
-    return {"width": 24 + columns * cell, "height": 18 + rows * cell, "cell": cell - 1, "cells": cells,
-            "rows": [(14 + r * cell + cell - 4, row_letter(r)) for r in range(rows)],
-            "columns": [(20 + c * cell + 2, c + 1) for c in range(columns)]}
+        band = (
+            "empty" if w.inhibition is None else str(min(max(int((w.inhibition + 5) // 10), 0), 10))
+        )
+        cells.append(
+            {
+                "x": 20 + w.column * cell,
+                "y": 14 + w.row * cell,
+                "band": band,
+                "role": w.role,
+                "title": f"{w.well} {w.drug_name or w.get_role_display()}"
+                + (f" {w.concentration_nm:g} nM" if w.concentration_nm else "")
+                + (f": {w.inhibition:.0f} %" if w.inhibition is not None else ""),
+            }
+        )
+    return {
+        "width": 24 + columns * cell,
+        "height": 18 + rows * cell,
+        "cell": cell - 1,
+        "cells": cells,
+        "rows": [(14 + r * cell + cell - 4, row_letter(r)) for r in range(rows)],
+        "columns": [(20 + c * cell + 2, c + 1) for c in range(columns)],
+    }

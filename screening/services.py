@@ -97,11 +97,17 @@ def allowed_next(state: str) -> list[str]:
 def check_transition(current: str, wanted: str) -> None:
     """Refuse a move the table does not allow, naming current, wanted and allowed states."""
     if wanted not in State.values:
-        raise ValidationError({"state": f"Unknown state '{wanted}'; states are: {', '.join(State.values)}."})
+        raise ValidationError(
+            {"state": f"Unknown state '{wanted}'; states are: {', '.join(State.values)}."}
+        )
     if wanted not in TRANSITIONS[current]:
         allowed = ", ".join(_label(s) for s in TRANSITIONS[current]) or "none (it is final)"
-        raise ValidationError({"state": f"A request that is {_label(current)} cannot become {_label(wanted)}. "
-                                        f"Allowed from {_label(current)}: {allowed}."})
+        raise ValidationError(
+            {
+                "state": f"A request that is {_label(current)} cannot become {_label(wanted)}. "
+                f"Allowed from {_label(current)}: {allowed}."
+            }
+        )
 
 
 def _require_part(by: User, request: ScreeningRequest, part: str) -> None:
@@ -112,16 +118,25 @@ def _require_part(by: User, request: ScreeningRequest, part: str) -> None:
 
 
 def _history(by: User, request: ScreeningRequest | None = None):
-    return pghistory.context(user=by.pk, screening_request=request.pk if request else None,
-                             patient=request.patient_id if request else None)
+    return pghistory.context(
+        user=by.pk,
+        screening_request=request.pk if request else None,
+        patient=request.patient_id if request else None,
+    )
 
 
 def _locked(request: ScreeningRequest, expected_version: int | None) -> ScreeningRequest:
-    current = ScreeningRequest.objects.select_for_update().select_related("lab", "patient").get(pk=request.pk)
+    current = (
+        ScreeningRequest.objects.select_for_update()
+        .select_related("lab", "patient")
+        .get(pk=request.pk)
+    )
     if expected_version is not None and current.version != expected_version:
-        raise EditConflict(f"The request was changed (now {_label(current.state)}, version {current.version}) "
-                           f"after you opened it at version {expected_version}; nothing was changed. "
-                           "Reload and try again.")
+        raise EditConflict(
+            f"The request was changed (now {_label(current.state)}, version {current.version}) "
+            f"after you opened it at version {expected_version}; nothing was changed. "
+            "Reload and try again."
+        )
     return current
 
 
@@ -129,8 +144,14 @@ def _move(request: ScreeningRequest, *, to: str, by: User, note: str = "", at=No
     """The one place a request changes state (request locked by the caller)."""
     check_transition(request.state, to)
     _require_part(by, request, TRANSITIONS[request.state][to])
-    event = RequestEvent.objects.create(request=request, from_state=request.state, to_state=to, by=by,
-                                        note=note, at=at or timezone.now())
+    event = RequestEvent.objects.create(
+        request=request,
+        from_state=request.state,
+        to_state=to,
+        by=by,
+        note=note,
+        at=at or timezone.now(),
+    )
     request.state = to
     request.version += 1
     with _history(by, request):
@@ -145,10 +166,21 @@ CONSENT_FIELDS = ("consent_date", "consent_form_version", "consent_scope")
 
 
 @transaction.atomic
-def request_create(*, by: User, episode: TumourEpisode, lab: Institution, indication: str,
-                   planned_surgery_date, surgery_hospital: Institution, panel: DrugPanel | None = None,
-                   drugs=(), priority: str = ScreeningRequest.Priority.ROUTINE, consent_date=None,
-                   consent_form_version: str = "", consent_scope: str = "") -> ScreeningRequest:
+def request_create(
+    *,
+    by: User,
+    episode: TumourEpisode,
+    lab: Institution,
+    indication: str,
+    planned_surgery_date,
+    surgery_hospital: Institution,
+    panel: DrugPanel | None = None,
+    drugs=(),
+    priority: str = ScreeningRequest.Priority.ROUTINE,
+    consent_date=None,
+    consent_form_version: str = "",
+    consent_scope: str = "",
+) -> ScreeningRequest:
     patient = episode.patient
     if by.role != Role.CLINICIAN or not can_edit_patient(by, patient):
         raise PermissionDenied("Only clinicians of the patient's institutions request a screen.")
@@ -158,10 +190,17 @@ def request_create(*, by: User, episode: TumourEpisode, lab: Institution, indica
         errors.setdefault(field, []).append(message)
 
     # No consent, no request (the Health Research Act; screening.md §2).
-    missing = [f for f, v in zip(CONSENT_FIELDS, (consent_date, consent_form_version, consent_scope)) if not v]
+    missing = [
+        f
+        for f, v in zip(CONSENT_FIELDS, (consent_date, consent_form_version, consent_scope))
+        if not v
+    ]
     for field in missing:
-        add(field, "The patient's consent is required before a screen is requested: give the consent date, "
-                   "the consent form version and its scope.")
+        add(
+            field,
+            "The patient's consent is required before a screen is requested: give the consent date, "
+            "the consent form version and its scope.",
+        )
     if consent_date and consent_date > timezone.localdate():
         add("consent_date", "The consent date cannot be in the future.")
     if consent_scope and consent_scope not in ScreeningRequest.ConsentScope.values:
@@ -185,47 +224,87 @@ def request_create(*, by: User, episode: TumourEpisode, lab: Institution, indica
     if errors:
         raise ValidationError(errors)
     request = ScreeningRequest(
-        patient=patient, episode=episode, requested_by=by, lab=lab, indication=indication.strip(),
-        planned_surgery_date=planned_surgery_date, surgery_hospital=surgery_hospital, panel=panel,
-        priority=priority, consent_date=consent_date, consent_form_version=consent_form_version,
-        consent_scope=consent_scope)
+        patient=patient,
+        episode=episode,
+        requested_by=by,
+        lab=lab,
+        indication=indication.strip(),
+        planned_surgery_date=planned_surgery_date,
+        surgery_hospital=surgery_hospital,
+        panel=panel,
+        priority=priority,
+        consent_date=consent_date,
+        consent_form_version=consent_form_version,
+        consent_scope=consent_scope,
+    )
     with pghistory.context(user=by.pk, patient=patient.pk):
         request.save()
         request.drugs.set(drugs)
-    RequestEvent.objects.create(request=request, from_state="", to_state=State.REQUESTED, by=by,
-                                at=request.created_at, note=indication.strip()[:500])
-    _notify(request, recipients=selectors.lab_scientists(request.lab_id),
-            text=f"New screening request {request.pk} for {patient.register_number} from {by}.")
+    RequestEvent.objects.create(
+        request=request,
+        from_state="",
+        to_state=State.REQUESTED,
+        by=by,
+        at=request.created_at,
+        note=indication.strip()[:500],
+    )
+    _notify(
+        request,
+        recipients=selectors.lab_scientists(request.lab_id),
+        text=f"New screening request {request.pk} for {patient.register_number} from {by}.",
+    )
     return request
 
 
 @transaction.atomic
-def request_transition(*, request: ScreeningRequest, to: str, by: User, note: str = "",
-                       expected_sample_date=None, expected_version: int | None = None) -> ScreeningRequest:
+def request_transition(
+    *,
+    request: ScreeningRequest,
+    to: str,
+    by: User,
+    note: str = "",
+    expected_sample_date=None,
+    expected_version: int | None = None,
+) -> ScreeningRequest:
     """A move without data of its own: accept (with the day the sample is expected),
     decline or cancel (with a reason), into culture, screening, reported."""
     request = _locked(request, expected_version)
     check_transition(request.state, to)
     _require_part(by, request, TRANSITIONS[request.state][to])
     if to in MADE_BY or (to == State.REJECTED and request.state == State.IN_TRANSIT):
-        raise ValidationError({"state": f"A request becomes {_label(to)} by "
-                                        f"{MADE_BY.get(to, 'recording the receipt')}."})
+        raise ValidationError(
+            {
+                "state": f"A request becomes {_label(to)} by "
+                f"{MADE_BY.get(to, 'recording the receipt')}."
+            }
+        )
     if to in NEEDS_REASON and not note.strip():
         raise ValidationError({"note": f"Give a reason to make the request {_label(to)}."})
     if to == State.ACCEPTED:
         if not expected_sample_date:
-            raise ValidationError({"expected_sample_date": "Give the day the lab expects the sample."})
+            raise ValidationError(
+                {"expected_sample_date": "Give the day the lab expects the sample."}
+            )
         request.expected_sample_date = expected_sample_date
     part = TRANSITIONS[request.state][to]
-    if to == State.REJECTED:  # rejected after receipt (e.g. the culture failed): the receipt says so too
+    if (
+        to == State.REJECTED
+    ):  # rejected after receipt (e.g. the culture failed): the receipt says so too
         sample = selectors.current_sample(request)
         Receipt.objects.filter(sample=sample).update(accepted=False, rejection_reason=note.strip())
     _move(request, to=to, by=by, note=note.strip())
     # The other side hears of it: the lab's moves go to the clinicians, and back.
-    recipients = selectors.request_clinicians(request) if part == LAB else selectors.lab_scientists(request.lab_id)
-    _notify(request, recipients=recipients,
-            text=f"Screening request {request.pk} ({request.patient.register_number}) is now {_label(to)}"
-                 + (f": {note.strip()}" if note.strip() else "."))
+    recipients = (
+        selectors.request_clinicians(request)
+        if part == LAB
+        else selectors.lab_scientists(request.lab_id)
+    )
+    _notify(
+        request,
+        recipients=recipients,
+        text=f"Screening request {request.pk} ({request.patient.register_number}) is now {_label(to)}"
+        + (f": {note.strip()}" if note.strip() else "."),
+    )
     return request
 
 
@@ -233,8 +312,17 @@ def request_transition(*, request: ScreeningRequest, to: str, by: User, note: st
 
 
 @transaction.atomic
-def sample_register(*, request: ScreeningRequest, by: User, sample_type: SampleType, amount, amount_unit: str,
-                    medium: str, collected_at: datetime, expected_version: int | None = None) -> Sample:
+def sample_register(
+    *,
+    request: ScreeningRequest,
+    by: User,
+    sample_type: SampleType,
+    amount,
+    amount_unit: str,
+    medium: str,
+    collected_at: datetime,
+    expected_version: int | None = None,
+) -> Sample:
     """At surgery the sending hospital registers the sample (also a new one after a
     rejection); the viability clock starts at collection."""
     request = _locked(request, expected_version)
@@ -245,18 +333,38 @@ def sample_register(*, request: ScreeningRequest, by: User, sample_type: SampleT
     if amount is None or Decimal(amount) <= 0:
         raise ValidationError({"amount": "The amount must be more than 0."})
     with _history(by, request):
-        sample = Sample.objects.create(request=request, sample_type=sample_type, amount=amount,
-                                       amount_unit=amount_unit, medium=medium, collected_at=collected_at,
-                                       registered_by=by)
-    _move(request, to=State.SAMPLE_COLLECTED, by=by, note=f"Sample {sample.label_id}: {sample_type.name}",
-          at=collected_at)
+        sample = Sample.objects.create(
+            request=request,
+            sample_type=sample_type,
+            amount=amount,
+            amount_unit=amount_unit,
+            medium=medium,
+            collected_at=collected_at,
+            registered_by=by,
+        )
+    _move(
+        request,
+        to=State.SAMPLE_COLLECTED,
+        by=by,
+        note=f"Sample {sample.label_id}: {sample_type.name}",
+        at=collected_at,
+    )
     return sample
 
 
 @transaction.atomic
-def shipment_dispatch(*, sample: Sample, by: User, packaging: str, courier: str, dispatched_at: datetime,
-                      expected_arrival: datetime, tracking_reference: str = "", dry_ice_kg=None,
-                      expected_version: int | None = None) -> Shipment:
+def shipment_dispatch(
+    *,
+    sample: Sample,
+    by: User,
+    packaging: str,
+    courier: str,
+    dispatched_at: datetime,
+    expected_arrival: datetime,
+    tracking_reference: str = "",
+    dry_ice_kg=None,
+    expected_version: int | None = None,
+) -> Shipment:
     request = _locked(sample.request, expected_version)
     check_transition(request.state, State.IN_TRANSIT)
     _require_part(by, request, CLINICIAN)
@@ -267,28 +375,51 @@ def shipment_dispatch(*, sample: Sample, by: User, packaging: str, courier: str,
     if expected_arrival <= dispatched_at:
         raise ValidationError({"expected_arrival": "The expected arrival must be after dispatch."})
     if packaging == Shipment.Packaging.DRY_ICE and not dry_ice_kg:
-        raise ValidationError({"dry_ice_kg": "Dry ice (UN1845) must be declared with its weight (screening.md §2)."})
+        raise ValidationError(
+            {"dry_ice_kg": "Dry ice (UN1845) must be declared with its weight (screening.md §2)."}
+        )
     with _history(by, request):
-        shipment = Shipment.objects.create(sample=sample, packaging=packaging, courier=courier,
-                                           tracking_reference=tracking_reference, dispatched_at=dispatched_at,
-                                           expected_arrival=expected_arrival, dry_ice_kg=dry_ice_kg,
-                                           dispatched_by=by)
-    _move(request, to=State.IN_TRANSIT, by=by, note=f"{courier} {tracking_reference}".strip(), at=dispatched_at)
-    _notify(request, recipients=selectors.lab_scientists(request.lab_id),
-            text=f"Sample {sample.label_id} ({request.patient.register_number}) is on its way with {courier}; "
-                 f"expected {timezone.localtime(expected_arrival):%d.%m.%Y %H:%M}.")
+        shipment = Shipment.objects.create(
+            sample=sample,
+            packaging=packaging,
+            courier=courier,
+            tracking_reference=tracking_reference,
+            dispatched_at=dispatched_at,
+            expected_arrival=expected_arrival,
+            dry_ice_kg=dry_ice_kg,
+            dispatched_by=by,
+        )
+    _move(
+        request,
+        to=State.IN_TRANSIT,
+        by=by,
+        note=f"{courier} {tracking_reference}".strip(),
+        at=dispatched_at,
+    )
+    _notify(
+        request,
+        recipients=selectors.lab_scientists(request.lab_id),
+        text=f"Sample {sample.label_id} ({request.patient.register_number}) is on its way with {courier}; "
+        f"expected {timezone.localtime(expected_arrival):%d.%m.%Y %H:%M}.",
+    )
     return shipment
 
 
 def _require_shipment_party(by: User, shipment: Shipment) -> None:
     """Sender's clinicians or the lab's scientists: the people handing over or receiving."""
     request = shipment.sample.request
-    if not (can_edit_patient(by, request.patient) or selectors.is_lab_scientist_of(by, request.lab_id)):
-        raise PermissionDenied("Only the sending hospital's clinicians or the lab's scientists enter this.")
+    if not (
+        can_edit_patient(by, request.patient) or selectors.is_lab_scientist_of(by, request.lab_id)
+    ):
+        raise PermissionDenied(
+            "Only the sending hospital's clinicians or the lab's scientists enter this."
+        )
 
 
 @transaction.atomic
-def handover_add(*, shipment: Shipment, by: User, giver: str, receiver: str, place: str, at: datetime) -> HandOver:
+def handover_add(
+    *, shipment: Shipment, by: User, giver: str, receiver: str, place: str, at: datetime
+) -> HandOver:
     _require_shipment_party(by, shipment)
     if not giver.strip():
         raise ValidationError({"giver": "Say who handed the package over."})
@@ -299,8 +430,14 @@ def handover_add(*, shipment: Shipment, by: User, giver: str, receiver: str, pla
     if at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"at": "A hand-over cannot be in the future."})
     with _history(by, shipment.sample.request):
-        return HandOver.objects.create(shipment=shipment, giver=giver.strip(), receiver=receiver.strip(),
-                                       place=place.strip(), at=at, entered_by=by)
+        return HandOver.objects.create(
+            shipment=shipment,
+            giver=giver.strip(),
+            receiver=receiver.strip(),
+            place=place.strip(),
+            at=at,
+            entered_by=by,
+        )
 
 
 # --- Temperatures ---------------------------------------------------------------------
@@ -310,17 +447,23 @@ def handover_add(*, shipment: Shipment, by: User, giver: str, receiver: str, pla
 def reading_add(*, shipment: Shipment, by: User, at: datetime, celsius) -> TemperatureReading:
     _require_shipment_party(by, shipment)
     if TemperatureReading.objects.filter(shipment=shipment, at=at).exists():
-        raise ValidationError({"at": f"There is already a reading at {timezone.localtime(at):%d.%m.%Y %H:%M:%S}."})
+        raise ValidationError(
+            {"at": f"There is already a reading at {timezone.localtime(at):%d.%m.%Y %H:%M:%S}."}
+        )
     _check_celsius(Decimal(str(celsius)), field="celsius")
     with _history(by, shipment.sample.request):
-        return TemperatureReading.objects.create(shipment=shipment, at=at, celsius=celsius, entered_by=by)
+        return TemperatureReading.objects.create(
+            shipment=shipment, at=at, celsius=celsius, entered_by=by
+        )
 
 
 def _check_celsius(value: Decimal, *, field: str, line: int | None = None) -> None:
     # No transport is colder than liquid nitrogen's vapour or warmer than a hot day's van.
     if not Decimal(-200) <= value <= Decimal(60):
         where = f"Line {line}: " if line else ""
-        raise ValidationError({field: f"{where}{value} °C is not a plausible temperature (-200 to 60 °C)."})
+        raise ValidationError(
+            {field: f"{where}{value} °C is not a plausible temperature (-200 to 60 °C)."}
+        )
 
 
 @dataclass
@@ -330,8 +473,16 @@ class ParsedLog:
     readings: list[tuple[datetime, Decimal]]
 
 
-HEADER_KEYS = {"device serial": "serial", "serial": "serial", "device": "serial", "start": "start",
-               "interval": "interval", "unit": "unit", "time zone": "tz", "timezone": "tz"}
+HEADER_KEYS = {
+    "device serial": "serial",
+    "serial": "serial",
+    "device": "serial",
+    "start": "start",
+    "interval": "interval",
+    "unit": "unit",
+    "time zone": "tz",
+    "timezone": "tz",
+}
 
 
 def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
@@ -354,15 +505,21 @@ def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
             break
         key, sep, value = stripped.partition(":")
         if not sep or key.strip().lower() not in HEADER_KEYS:
-            raise ValidationError({"file": f"Line {number}: expected a header line (device serial, start, interval, "
-                                           f"unit, time zone) or the column header 'timestamp,temperature'."})
+            raise ValidationError(
+                {
+                    "file": f"Line {number}: expected a header line (device serial, start, interval, "
+                    f"unit, time zone) or the column header 'timestamp,temperature'."
+                }
+            )
         kind, value = HEADER_KEYS[key.strip().lower()], value.strip().strip(",;")
         if kind == "serial":
             serial = value
         elif kind == "unit":
             unit = value.replace("°", "").strip().upper()
             if unit not in ("C", "CELSIUS"):
-                raise ValidationError({"file": f"Line {number}: temperatures must be in °C, not '{value}'."})
+                raise ValidationError(
+                    {"file": f"Line {number}: temperatures must be in °C, not '{value}'."}
+                )
         elif kind == "tz":
             file_tz = value
     if start is None:
@@ -373,32 +530,47 @@ def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
         try:
             zone = ZoneInfo(zone_name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError({"time_zone": f"Unknown time zone '{zone_name}' (use e.g. Europe/Oslo)."}) from None
+            raise ValidationError(
+                {"time_zone": f"Unknown time zone '{zone_name}' (use e.g. Europe/Oslo)."}
+            ) from None
     header = lines[start - 1]
     delimiter = ";" if header.count(";") > header.count(",") else ","
     readings: list[tuple[datetime, Decimal]] = []
     seen: set[datetime] = set()
-    for offset, row in enumerate(csv.reader(io.StringIO("\n".join(lines[start:])), delimiter=delimiter)):
+    for offset, row in enumerate(
+        csv.reader(io.StringIO("\n".join(lines[start:])), delimiter=delimiter)
+    ):
         number = start + 1 + offset
         if not row or not "".join(row).strip():
             continue
         if len(row) != 2:
-            raise ValidationError({"file": f"Line {number}: expected 2 columns (timestamp, temperature), "
-                                           f"found {len(row)}."})
+            raise ValidationError(
+                {
+                    "file": f"Line {number}: expected 2 columns (timestamp, temperature), "
+                    f"found {len(row)}."
+                }
+            )
         raw_at, raw_value = row[0].strip(), row[1].strip().replace(",", ".")
         try:
             at = datetime.fromisoformat(raw_at)
         except ValueError:
-            raise ValidationError({"file": f"Line {number}: '{raw_at}' is not a timestamp "
-                                           "(use ISO 8601, e.g. 2026-10-25 02:30:00 or 2026-10-25T02:30:00+02:00)."}
-                                  ) from None
+            raise ValidationError(
+                {
+                    "file": f"Line {number}: '{raw_at}' is not a timestamp "
+                    "(use ISO 8601, e.g. 2026-10-25 02:30:00 or 2026-10-25T02:30:00+02:00)."
+                }
+            ) from None
         at = _to_utc(at, zone, zone_name, number)
         try:
             value = Decimal(raw_value)
         except InvalidOperation:
-            raise ValidationError({"file": f"Line {number}: '{row[1].strip()}' is not a temperature."}) from None
+            raise ValidationError(
+                {"file": f"Line {number}: '{row[1].strip()}' is not a temperature."}
+            ) from None
         if not value.is_finite():
-            raise ValidationError({"file": f"Line {number}: '{row[1].strip()}' is not a temperature."})
+            raise ValidationError(
+                {"file": f"Line {number}: '{row[1].strip()}' is not a temperature."}
+            )
         _check_celsius(value, field="file", line=number)
         if at in seen:
             raise ValidationError({"file": f"Line {number}: a second reading at {raw_at}."})
@@ -413,31 +585,48 @@ def _to_utc(at: datetime, zone: ZoneInfo | None, zone_name: str, line: int) -> d
     if at.tzinfo is not None:
         return at.astimezone(dt_timezone.utc)
     if zone is None:
-        raise ValidationError({"time_zone": f"Line {line}: the timestamp has no UTC offset; give the logger's "
-                                            "time zone (e.g. Europe/Oslo)."})
+        raise ValidationError(
+            {
+                "time_zone": f"Line {line}: the timestamp has no UTC offset; give the logger's "
+                "time zone (e.g. Europe/Oslo)."
+            }
+        )
     first, second = at.replace(tzinfo=zone, fold=0), at.replace(tzinfo=zone, fold=1)
     if first.utcoffset() != second.utcoffset():
         # Either the hour repeated when daylight saving ended, or the skipped hour in spring.
         round_trip = first.astimezone(dt_timezone.utc).astimezone(zone).replace(tzinfo=None)
         if round_trip != at:
-            raise ValidationError({"file": f"Line {line}: {at:%Y-%m-%d %H:%M} does not exist in {zone_name} "
-                                           "(the clocks skipped that hour)."})
-        raise ValidationError({"file": f"Line {line}: {at:%Y-%m-%d %H:%M} happened twice in {zone_name} "
-                                       "(daylight saving ended); give the UTC offset, e.g. +02:00 or +01:00."})
+            raise ValidationError(
+                {
+                    "file": f"Line {line}: {at:%Y-%m-%d %H:%M} does not exist in {zone_name} "
+                    "(the clocks skipped that hour)."
+                }
+            )
+        raise ValidationError(
+            {
+                "file": f"Line {line}: {at:%Y-%m-%d %H:%M} happened twice in {zone_name} "
+                "(daylight saving ended); give the UTC offset, e.g. +02:00 or +01:00."
+            }
+        )
     return first.astimezone(dt_timezone.utc)
 
 
 @transaction.atomic
-def logger_upload(*, shipment: Shipment, by: User, content: bytes, filename: str = "",
-                  time_zone: str = "") -> LoggerUpload:
+def logger_upload(
+    *, shipment: Shipment, by: User, content: bytes, filename: str = "", time_zone: str = ""
+) -> LoggerUpload:
     """Take a logger's CSV whole or not at all. The same file twice is refused; readings
     already there (an overlapping file, a hand entry) are kept once."""
     _require_shipment_party(by, shipment)
     digest = hashlib.sha256(content).hexdigest()
     earlier = LoggerUpload.objects.filter(shipment=shipment, sha256=digest).first()
     if earlier:
-        raise ValidationError({"file": f"This file was already uploaded ({earlier.filename or 'unnamed'}, "
-                                       f"{timezone.localtime(earlier.uploaded_at):%d.%m.%Y %H:%M}); nothing was added."})
+        raise ValidationError(
+            {
+                "file": f"This file was already uploaded ({earlier.filename or 'unnamed'}, "
+                f"{timezone.localtime(earlier.uploaded_at):%d.%m.%Y %H:%M}); nothing was added."
+            }
+        )
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -447,14 +636,28 @@ def logger_upload(*, shipment: Shipment, by: User, content: bytes, filename: str
         return _store_log(shipment, by, parsed, digest, filename)
 
 
-def _store_log(shipment: Shipment, by: User, parsed: ParsedLog, digest: str, filename: str) -> LoggerUpload:
-    upload = LoggerUpload.objects.create(shipment=shipment, sha256=digest, filename=filename[:200],
-                                         device_serial=parsed.device_serial[:100], time_zone=parsed.time_zone,
-                                         readings=len(parsed.readings), uploaded_by=by)
+def _store_log(
+    shipment: Shipment, by: User, parsed: ParsedLog, digest: str, filename: str
+) -> LoggerUpload:
+    upload = LoggerUpload.objects.create(
+        shipment=shipment,
+        sha256=digest,
+        filename=filename[:200],
+        device_serial=parsed.device_serial[:100],
+        time_zone=parsed.time_zone,
+        readings=len(parsed.readings),
+        uploaded_by=by,
+    )
     before = shipment.readings.count()
     TemperatureReading.objects.bulk_create(
-        [TemperatureReading(shipment=shipment, at=at, celsius=value, upload=upload, entered_by=by)
-         for at, value in parsed.readings], ignore_conflicts=True)
+        [
+            TemperatureReading(
+                shipment=shipment, at=at, celsius=value, upload=upload, entered_by=by
+            )
+            for at, value in parsed.readings
+        ],
+        ignore_conflicts=True,
+    )
     upload.added = shipment.readings.count() - before
     upload.save(update_fields=["added"])
     return upload
@@ -464,9 +667,19 @@ def _store_log(shipment: Shipment, by: User, parsed: ParsedLog, digest: str, fil
 
 
 @transaction.atomic
-def receipt_record(*, sample: Sample, by: User, arrived_at: datetime, condition: str, arrival_celsius,
-                   accepted: bool, viable_cell_count=None, viability_percent=None, rejection_reason: str = "",
-                   expected_version: int | None = None) -> Receipt:
+def receipt_record(
+    *,
+    sample: Sample,
+    by: User,
+    arrived_at: datetime,
+    condition: str,
+    arrival_celsius,
+    accepted: bool,
+    viable_cell_count=None,
+    viability_percent=None,
+    rejection_reason: str = "",
+    expected_version: int | None = None,
+) -> Receipt:
     request = _locked(sample.request, expected_version)
     wanted = State.RECEIVED if accepted else State.REJECTED
     check_transition(request.state, wanted)
@@ -481,42 +694,80 @@ def receipt_record(*, sample: Sample, by: User, arrived_at: datetime, condition:
     if viability_percent is not None and not 0 <= Decimal(viability_percent) <= 100:
         raise ValidationError({"viability_percent": "Viability is a percentage, 0 to 100."})
     if accepted and (viable_cell_count is None or viability_percent is None):
-        raise ValidationError({"viability_percent": "Give the viable cell count and viability to accept a sample."})
+        raise ValidationError(
+            {"viability_percent": "Give the viable cell count and viability to accept a sample."}
+        )
     if not accepted and not rejection_reason.strip():
-        raise ValidationError({"rejection_reason": "Say why the sample is rejected; the hospital is asked for a "
-                                                   "new one."})
+        raise ValidationError(
+            {
+                "rejection_reason": "Say why the sample is rejected; the hospital is asked for a "
+                "new one."
+            }
+        )
     with _history(by, request):
-        receipt = Receipt.objects.create(sample=sample, arrived_at=arrived_at, condition=condition,
-                                         arrival_celsius=arrival_celsius, viable_cell_count=viable_cell_count,
-                                         viability_percent=viability_percent, accepted=accepted,
-                                         rejection_reason=rejection_reason.strip(), received_by=by)
-    note = (f"Viability {viability_percent} %, {viable_cell_count} viable cells" if accepted
-            else f"Rejected: {rejection_reason.strip()}. A new sample is needed.")
+        receipt = Receipt.objects.create(
+            sample=sample,
+            arrived_at=arrived_at,
+            condition=condition,
+            arrival_celsius=arrival_celsius,
+            viable_cell_count=viable_cell_count,
+            viability_percent=viability_percent,
+            accepted=accepted,
+            rejection_reason=rejection_reason.strip(),
+            received_by=by,
+        )
+    note = (
+        f"Viability {viability_percent} %, {viable_cell_count} viable cells"
+        if accepted
+        else f"Rejected: {rejection_reason.strip()}. A new sample is needed."
+    )
     _move(request, to=wanted, by=by, note=note, at=arrived_at)
-    _notify(request, recipients=selectors.request_clinicians(request),
-            text=f"Sample {sample.label_id} ({request.patient.register_number}) arrived at {request.lab.code}: "
-                 + ("accepted." if accepted else f"rejected ({rejection_reason.strip()}); please send a new sample."))
+    _notify(
+        request,
+        recipients=selectors.request_clinicians(request),
+        text=f"Sample {sample.label_id} ({request.patient.register_number}) arrived at {request.lab.code}: "
+        + (
+            "accepted."
+            if accepted
+            else f"rejected ({rejection_reason.strip()}); please send a new sample."
+        ),
+    )
     return receipt
 
 
 # --- Alerts ----------------------------------------------------------------------------
 
 
-def _notify(request: ScreeningRequest, *, recipients, text: str, alert: ShipmentAlert | None = None,
-            subject: str = "") -> None:
+def _notify(
+    request: ScreeningRequest,
+    *,
+    recipients,
+    text: str,
+    alert: ShipmentAlert | None = None,
+    subject: str = "",
+) -> None:
     """In-app notices and an e-mail each, after commit. Register number and sample id
     only: never the name or the national ID."""
     users = [u for u in recipients]
     if not users:
         return
-    Notification.objects.bulk_create([Notification(user=u, request=request, alert=alert, text=text) for u in users],
-                                     ignore_conflicts=True)
+    Notification.objects.bulk_create(
+        [Notification(user=u, request=request, alert=alert, text=text) for u in users],
+        ignore_conflicts=True,
+    )
     link = request.get_absolute_url()
     for user in users:
         # One robust callback per member: a mail server refusing one address neither loses
         # the others' mails nor turns the committed change into an error page (it is logged).
-        transaction.on_commit(lambda email=user.email: send_mail(
-            subject or f"NBTC screening request {request.pk}", f"{text}\n\nSee {link}", None, [email]), robust=True)
+        transaction.on_commit(
+            lambda email=user.email: send_mail(
+                subject or f"NBTC screening request {request.pk}",
+                f"{text}\n\nSee {link}",
+                None,
+                [email],
+            ),
+            robust=True,
+        )
 
 
 def alert_recipients(request: ScreeningRequest, shipment: Shipment) -> list[User]:
@@ -533,40 +784,67 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
     raised = []
     # Two queries for all open shipments (readings and earlier alerts prefetched), not per shipment.
     for shipment in selectors.open_shipments().prefetch_related("readings", "alerts"):
-        status = selectors.shipment_status(shipment, now=now, readings=sorted(shipment.readings.all(),
-                                                                              key=lambda r: r.at))
+        status = selectors.shipment_status(
+            shipment, now=now, readings=sorted(shipment.readings.all(), key=lambda r: r.at)
+        )
         sample, request = shipment.sample, shipment.sample.request
         wanted = []
         if status.passed:
-            wanted.append((ShipmentAlert.Kind.WINDOW_PASSED, "",
-                           f"Sample {sample.label_id} ({request.patient.register_number}) has passed its "
-                           f"{sample.sample_type.viability_hours} h viability window "
-                           f"({status.elapsed_hours:.1f} h since collection)."))
+            wanted.append(
+                (
+                    ShipmentAlert.Kind.WINDOW_PASSED,
+                    "",
+                    f"Sample {sample.label_id} ({request.patient.register_number}) has passed its "
+                    f"{sample.sample_type.viability_hours} h viability window "
+                    f"({status.elapsed_hours:.1f} h since collection).",
+                )
+            )
         if status.near:
-            wanted.append((ShipmentAlert.Kind.WINDOW_NEAR, "",
-                           f"Sample {sample.label_id} ({request.patient.register_number}) is at "
-                           f"{status.percent:.0f} % of its {sample.sample_type.viability_hours} h viability window: "
-                           f"{status.hours_left:.1f} h left."))
+            wanted.append(
+                (
+                    ShipmentAlert.Kind.WINDOW_NEAR,
+                    "",
+                    f"Sample {sample.label_id} ({request.patient.register_number}) is at "
+                    f"{status.percent:.0f} % of its {sample.sample_type.viability_hours} h viability window: "
+                    f"{status.hours_left:.1f} h left.",
+                )
+            )
         for excursion in status.excursions:  # each excursion is its own event
-            wanted.append((ShipmentAlert.Kind.TEMPERATURE, excursion.start.astimezone(dt_timezone.utc).isoformat(),
-                           f"Sample {sample.label_id} ({request.patient.register_number}): temperature out of "
-                           f"{sample.sample_type.min_celsius}–{sample.sample_type.max_celsius} °C from "
-                           f"{timezone.localtime(excursion.start):%d.%m.%Y %H:%M}, extreme {excursion.extreme} °C."))
+            wanted.append(
+                (
+                    ShipmentAlert.Kind.TEMPERATURE,
+                    excursion.start.astimezone(dt_timezone.utc).isoformat(),
+                    f"Sample {sample.label_id} ({request.patient.register_number}): temperature out of "
+                    f"{sample.sample_type.min_celsius}–{sample.sample_type.max_celsius} °C from "
+                    f"{timezone.localtime(excursion.start):%d.%m.%Y %H:%M}, extreme {excursion.extreme} °C.",
+                )
+            )
         existing = {(alert.kind, alert.event) for alert in shipment.alerts.all()}
         for kind, event, message in wanted:
             if (kind, event) in existing:
                 continue
-            alert, created = ShipmentAlert.objects.get_or_create(shipment=shipment, kind=kind, event=event,
-                                                                 defaults={"message": message, "raised_at": now})
+            alert, created = ShipmentAlert.objects.get_or_create(
+                shipment=shipment,
+                kind=kind,
+                event=event,
+                defaults={"message": message, "raised_at": now},
+            )
             if created:
                 raised.append(alert)
-                _notify(request, recipients=alert_recipients(request, shipment), text=message, alert=alert,
-                        subject=f"NBTC shipment alert: {alert.get_kind_display()}")
+                _notify(
+                    request,
+                    recipients=alert_recipients(request, shipment),
+                    text=message,
+                    alert=alert,
+                    subject=f"NBTC shipment alert: {alert.get_kind_display()}",
+                )
     return raised
 
 
 def notifications_read(*, user: User) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
 
 
 # --- Plate results (issue #7) ---------------------------------------------------------------
@@ -581,9 +859,15 @@ def qc_settings(lab_id: int) -> LabQcSettings:
 
 def _accepted_sample(request: ScreeningRequest) -> Sample:
     sample = selectors.current_sample(request)
-    receipt = getattr(sample, "receipt", None) if sample and selectors.has_related(sample, "receipt") else None
+    receipt = (
+        getattr(sample, "receipt", None)
+        if sample and selectors.has_related(sample, "receipt")
+        else None
+    )
     if receipt is None or not receipt.accepted:
-        raise ValidationError({"request": "Results need a sample the lab has received and accepted."})
+        raise ValidationError(
+            {"request": "Results need a sample the lab has received and accepted."}
+        )
     return sample
 
 
@@ -597,17 +881,28 @@ def _decode(content: bytes | str, field_name: str) -> str:
 
 
 @transaction.atomic
-def plate_upload(*, request: ScreeningRequest, by: User, readouts: list[tuple[str, bytes | str]],
-                 layout: tuple[str, bytes | str] | None = None, layout_template: PlateLayoutTemplate | None = None,
-                 plate_format: int = 384, save_template_as: str = "") -> PlateUpload:
+def plate_upload(
+    *,
+    request: ScreeningRequest,
+    by: User,
+    readouts: list[tuple[str, bytes | str]],
+    layout: tuple[str, bytes | str] | None = None,
+    layout_template: PlateLayoutTemplate | None = None,
+    plate_format: int = 384,
+    save_template_as: str = "",
+) -> PlateUpload:
     """Take a layout (a file, or a saved template of the lab) and one or more readout
     files, whole or not at all; queue the analysis. A request in culture moves to
     screening with its first upload."""
     request = _locked(request, None)
     _require_part(by, request, LAB)
     if request.state not in (State.IN_CULTURE, State.SCREENING, State.REPORTED):
-        raise ValidationError({"request": f"Plates are uploaded for a request in culture or screening, not one that "
-                                          f"is {_label(request.state)}."})
+        raise ValidationError(
+            {
+                "request": f"Plates are uploaded for a request in culture or screening, not one that "
+                f"is {_label(request.state)}."
+            }
+        )
     sample = _accepted_sample(request)
     if (layout is None) == (layout_template is None):
         raise ValidationError({"layout": "Give a layout file or choose a saved layout, not both."})
@@ -628,29 +923,61 @@ def plate_upload(*, request: ScreeningRequest, by: User, readouts: list[tuple[st
         try:
             parsed.append(plates.parse_readout(_decode(raw, "readout"), plate_format=plate_format))
         except ValidationError as error:
-            raise ValidationError({"readout": [f"{name}: {m}" for m in error.message_dict.get("readout", [])]
-                                   or error.messages}) from None
+            raise ValidationError(
+                {
+                    "readout": [f"{name}: {m}" for m in error.message_dict.get("readout", [])]
+                    or error.messages
+                }
+            ) from None
     matched = plates.match_readout(parsed_layout, plates.merge_readouts(parsed))
-    digest = hashlib.sha256(layout_bytes + b"".join(r if isinstance(r, bytes) else r.encode()
-                                                    for _, r in readouts)).hexdigest()
+    digest = hashlib.sha256(
+        layout_bytes + b"".join(r if isinstance(r, bytes) else r.encode() for _, r in readouts)
+    ).hexdigest()
     template = layout_template
     with _history(by, request):
         if save_template_as.strip():
-            if PlateLayoutTemplate.objects.filter(lab=request.lab, name=save_template_as.strip()).exists():
-                raise ValidationError({"save_template_as": f"The lab already has a layout named "
-                                                           f"'{save_template_as.strip()}'."})
-            template = PlateLayoutTemplate.objects.create(lab=request.lab, name=save_template_as.strip(),
-                                                          plate_format=plate_format, wells=parsed_layout.as_rows(),
-                                                          created_by=by)
-        upload = PlateUpload.objects.create(request=request, sample=sample, plate_format=plate_format,
-                                            layout_template=template, layout_filename=layout_name[:200],
-                                            readout_filenames=", ".join(n for n, _ in readouts)[:500],
-                                            sha256=digest, uploaded_by=by)
+            if PlateLayoutTemplate.objects.filter(
+                lab=request.lab, name=save_template_as.strip()
+            ).exists():
+                raise ValidationError(
+                    {
+                        "save_template_as": f"The lab already has a layout named "
+                        f"'{save_template_as.strip()}'."
+                    }
+                )
+            template = PlateLayoutTemplate.objects.create(
+                lab=request.lab,
+                name=save_template_as.strip(),
+                plate_format=plate_format,
+                wells=parsed_layout.as_rows(),
+                created_by=by,
+            )
+        upload = PlateUpload.objects.create(
+            request=request,
+            sample=sample,
+            plate_format=plate_format,
+            layout_template=template,
+            layout_filename=layout_name[:200],
+            readout_filenames=", ".join(n for n, _ in readouts)[:500],
+            sha256=digest,
+            uploaded_by=by,
+        )
         wells = []
         for position, plate_data in enumerate(matched):
             plate = Plate.objects.create(upload=upload, name=plate_data.name, position=position)
-            wells += [Well(plate=plate, well=w.well, row=w.row, column=w.column, role=w.role, drug_name=w.drug,
-                           concentration_nm=w.concentration_nm, signal=signal) for w, signal in plate_data.wells]
+            wells += [
+                Well(
+                    plate=plate,
+                    well=w.well,
+                    row=w.row,
+                    column=w.column,
+                    role=w.role,
+                    drug_name=w.drug,
+                    concentration_nm=w.concentration_nm,
+                    signal=signal,
+                )
+                for w, signal in plate_data.wells
+            ]
         Well.objects.bulk_create(wells, batch_size=1000)
     if request.state == State.IN_CULTURE:
         _move(request, to=State.SCREENING, by=by, note=f"Plates uploaded ({len(matched)}).")
@@ -668,9 +995,14 @@ def analysis_queue(*, upload: PlateUpload, by: User) -> AnalysisRun:
 
 
 def _thresholds(row: LabQcSettings) -> analysis.Thresholds:
-    return analysis.Thresholds(z_prime_pass=row.z_prime_pass, z_prime_warn=row.z_prime_warn,
-                               ssmd_pass=row.ssmd_pass, ssmd_warn=row.ssmd_warn,
-                               max_negative_cv=row.max_negative_cv, max_edge_percent=row.max_edge_percent)
+    return analysis.Thresholds(
+        z_prime_pass=row.z_prime_pass,
+        z_prime_warn=row.z_prime_warn,
+        ssmd_pass=row.ssmd_pass,
+        ssmd_warn=row.ssmd_warn,
+        max_negative_cv=row.max_negative_cv,
+        max_edge_percent=row.max_edge_percent,
+    )
 
 
 STALE_RUN = timedelta(minutes=15)  # a run "running" longer than this lost its worker
@@ -683,11 +1015,16 @@ def analysis_run(*, run_id: int) -> AnalysisRun:
     STALE_RUN, or failed) starts over and replaces its results. The same data and
     settings give the same numbers."""
     with transaction.atomic():
-        run = AnalysisRun.objects.select_for_update().select_related("upload__request").get(pk=run_id)
+        run = (
+            AnalysisRun.objects.select_for_update().select_related("upload__request").get(pk=run_id)
+        )
         if run.status == AnalysisRun.Status.DONE:
             return run
-        if run.status == AnalysisRun.Status.RUNNING and run.started_at and \
-                run.started_at > timezone.now() - STALE_RUN:
+        if (
+            run.status == AnalysisRun.Status.RUNNING
+            and run.started_at
+            and run.started_at > timezone.now() - STALE_RUN
+        ):
             return run
         claim = timezone.now()
         run.status, run.started_at, run.error = AnalysisRun.Status.RUNNING, claim, ""
@@ -695,15 +1032,20 @@ def analysis_run(*, run_id: int) -> AnalysisRun:
     upload = run.upload
     request = upload.request
     try:
-        with transaction.atomic(), pghistory.context(user=run.requested_by_id, screening_request=request.pk,
-                                                     patient=request.patient_id):
+        with (
+            transaction.atomic(),
+            pghistory.context(
+                user=run.requested_by_id, screening_request=request.pk, patient=request.patient_id
+            ),
+        ):
             current = AnalysisRun.objects.select_for_update().get(pk=run.pk)
             if current.status != AnalysisRun.Status.RUNNING or current.started_at != claim:
                 return current  # another worker took it over meanwhile
             _analyse(run, upload, request)
     except Exception as error:  # noqa: BLE001 - a failed analysis is shown, not lost
         AnalysisRun.objects.filter(pk=run.pk, started_at=claim).update(
-            status=AnalysisRun.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now())
+            status=AnalysisRun.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+        )
         raise
     run.refresh_from_db()
     return run
@@ -718,44 +1060,101 @@ def _finite(value: float | None) -> float | None:
 def _analyse(run: AnalysisRun, upload: PlateUpload, request: ScreeningRequest) -> None:
     lab_settings = qc_settings(request.lab_id)
     thresholds = _thresholds(lab_settings)
-    reference = (ReferenceSet.objects.filter(lab_id=request.lab_id, active=True).order_by("-created_at", "-id")
-                 .first())
+    reference = (
+        ReferenceSet.objects.filter(lab_id=request.lab_id, active=True)
+        .order_by("-created_at", "-id")
+        .first()
+    )
     plate_rows = list(upload.plates.order_by("position"))
-    wells = list(Well.objects.filter(plate__upload=upload).order_by("plate__position", "row", "column"))
+    wells = list(
+        Well.objects.filter(plate__upload=upload).order_by("plate__position", "row", "column")
+    )
     by_plate: dict[int, list[Well]] = {}
     for well in wells:
         by_plate.setdefault(well.plate_id, []).append(well)
     rows, columns = plates.FORMATS[upload.plate_format]
     started = time.perf_counter()
     plate_results, drug_results = analysis.analyse(
-        [(p.name, [(w.well, w.row, w.column, w.role, w.drug_name, w.concentration_nm, w.signal)
-                   for w in by_plate.get(p.pk, [])]) for p in plate_rows],
-        rows=rows, columns=columns, thresholds=thresholds, dss_threshold=lab_settings.dss_threshold,
+        [
+            (
+                p.name,
+                [
+                    (w.well, w.row, w.column, w.role, w.drug_name, w.concentration_nm, w.signal)
+                    for w in by_plate.get(p.pk, [])
+                ],
+            )
+            for p in plate_rows
+        ],
+        rows=rows,
+        columns=columns,
+        thresholds=thresholds,
+        dss_threshold=lab_settings.dss_threshold,
         overridden=frozenset(p.name for p in plate_rows if p.override_reason),
-        reference=reference.scores if reference else None)
+        reference=reference.scores if reference else None,
+    )
     seconds = time.perf_counter() - started
     for plate, result in zip(plate_rows, plate_results, strict=True):
         qc = result.qc
         plate.mu_negative, plate.mu_positive, plate.z_prime, plate.ssmd = (
-            _finite(qc.mu_negative), _finite(qc.mu_positive), _finite(qc.z_prime), _finite(qc.ssmd))
+            _finite(qc.mu_negative),
+            _finite(qc.mu_positive),
+            _finite(qc.z_prime),
+            _finite(qc.ssmd),
+        )
         plate.cv_negative, plate.cv_positive, plate.edge_percent = (
-            _finite(qc.cv_negative), _finite(qc.cv_positive), _finite(qc.edge_percent))
+            _finite(qc.cv_negative),
+            _finite(qc.cv_positive),
+            _finite(qc.edge_percent),
+        )
         plate.qc_status, plate.qc_flags = qc.status, qc.flags
-        plate.save(update_fields=["mu_negative", "mu_positive", "z_prime", "ssmd", "cv_negative", "cv_positive",
-                                  "edge_percent", "qc_status", "qc_flags"])
+        plate.save(
+            update_fields=[
+                "mu_negative",
+                "mu_positive",
+                "z_prime",
+                "ssmd",
+                "cv_negative",
+                "cv_positive",
+                "edge_percent",
+                "qc_status",
+                "qc_flags",
+            ]
+        )
         for well in by_plate.get(plate.pk, []):
             well.inhibition = result.inhibition[well.well]
     Well.objects.bulk_update(wells, ["inhibition"], batch_size=1000)
     library = {d.name: d for d in Drug.objects.filter(lab_id=request.lab_id)}
     DrugResult.objects.filter(run=run).delete()
-    DrugResult.objects.bulk_create([DrugResult(
-        run=run, drug_name=d.drug, drug=library.get(d.drug), drug_class=getattr(library.get(d.drug), "drug_class", ""),
-        plates=d.plates, points=[[c, round(v, 4)] for c, v in d.points], top=d.fit.top, log_ic50=d.fit.log_ic50,
-        ic50_nm=d.fit.ic50_nm, slope=d.fit.slope, errors=d.fit.errors, r_squared=d.fit.r_squared,
-        residual_sd=d.fit.residual_sd, auc=d.fit.auc, x_min=d.x_min, x_max=d.x_max, fit_flags=d.fit.flags,
-        qc_flags=d.qc_flags, scored=d.scored, dss1=d.scores.dss1 if d.scores else None,
-        dss2=d.scores.dss2 if d.scores else None, dss3=d.scores.dss3 if d.scores else None,
-        selective_dss=d.selective_dss) for d in drug_results])
+    DrugResult.objects.bulk_create(
+        [
+            DrugResult(
+                run=run,
+                drug_name=d.drug,
+                drug=library.get(d.drug),
+                drug_class=getattr(library.get(d.drug), "drug_class", ""),
+                plates=d.plates,
+                points=[[c, round(v, 4)] for c, v in d.points],
+                top=d.fit.top,
+                log_ic50=d.fit.log_ic50,
+                ic50_nm=d.fit.ic50_nm,
+                slope=d.fit.slope,
+                errors=d.fit.errors,
+                r_squared=d.fit.r_squared,
+                residual_sd=d.fit.residual_sd,
+                auc=d.fit.auc,
+                x_min=d.x_min,
+                x_max=d.x_max,
+                fit_flags=d.fit.flags,
+                qc_flags=d.qc_flags,
+                scored=d.scored,
+                dss1=d.scores.dss1 if d.scores else None,
+                dss2=d.scores.dss2 if d.scores else None,
+                dss3=d.scores.dss3 if d.scores else None,
+                selective_dss=d.selective_dss,
+            )
+            for d in drug_results
+        ]
+    )
     run.status, run.finished_at, run.seconds = AnalysisRun.Status.DONE, timezone.now(), seconds
     run.reference_set = reference
     run.thresholds = {**thresholds.__dict__, "dss_threshold": lab_settings.dss_threshold}
@@ -769,11 +1168,17 @@ def plate_override(*, plate: Plate, by: User, reason: str) -> AnalysisRun:
     request = _locked(plate.upload.request, None)
     _require_part(by, request, LAB)
     if plate.qc_status != Plate.Qc.FAIL:
-        raise ValidationError({"plate": f"Plate {plate.name} did not fail QC; there is nothing to override."})
+        raise ValidationError(
+            {"plate": f"Plate {plate.name} did not fail QC; there is nothing to override."}
+        )
     if not reason.strip():
         raise ValidationError({"reason": "Say why the failed plate's drugs may be scored."})
     with _history(by, request):
-        plate.override_reason, plate.override_by, plate.override_at = reason.strip(), by, timezone.now()
+        plate.override_reason, plate.override_by, plate.override_at = (
+            reason.strip(),
+            by,
+            timezone.now(),
+        )
         plate.save(update_fields=["override_reason", "override_by", "override_at"])
     return analysis_queue(upload=plate.upload, by=by)
 
@@ -782,8 +1187,14 @@ def plate_override(*, plate: Plate, by: User, reason: str) -> AnalysisRun:
 
 
 @transaction.atomic
-def report_save(*, request: ScreeningRequest, by: User, interpretation: str, top_drugs: int = 10,
-                expected_version: int | None = None) -> Report:
+def report_save(
+    *,
+    request: ScreeningRequest,
+    by: User,
+    interpretation: str,
+    top_drugs: int = 10,
+    expected_version: int | None = None,
+) -> Report:
     """Write the draft: the current one, or a new version on the latest finished run when
     the last report was released (a released report is never changed)."""
     request = _locked(request, None)
@@ -796,13 +1207,27 @@ def report_save(*, request: ScreeningRequest, by: User, interpretation: str, top
     latest = Report.objects.select_for_update().filter(request=request).order_by("-number").first()
     with _history(by, request):
         if latest is None or latest.status == Report.Status.RELEASED:
-            if expected_version is not None and latest is not None and latest.version != expected_version:
-                raise EditConflict("A new version was started since you opened the report; reload it.")
-            return Report.objects.create(request=request, run=run, number=(latest.number + 1) if latest else 1,
-                                         interpretation=interpretation.strip(), top_drugs=top_drugs, created_by=by)
+            if (
+                expected_version is not None
+                and latest is not None
+                and latest.version != expected_version
+            ):
+                raise EditConflict(
+                    "A new version was started since you opened the report; reload it."
+                )
+            return Report.objects.create(
+                request=request,
+                run=run,
+                number=(latest.number + 1) if latest else 1,
+                interpretation=interpretation.strip(),
+                top_drugs=top_drugs,
+                created_by=by,
+            )
         if expected_version is not None and latest.version != expected_version:
-            raise EditConflict(f"The draft was changed (now version {latest.version}) after you opened it at "
-                               f"version {expected_version}; nothing was changed. Reload and try again.")
+            raise EditConflict(
+                f"The draft was changed (now version {latest.version}) after you opened it at "
+                f"version {expected_version}; nothing was changed. Reload and try again."
+            )
         latest.interpretation, latest.top_drugs, latest.run = interpretation.strip(), top_drugs, run
         latest.version += 1
         latest.save(update_fields=["interpretation", "top_drugs", "run", "version"])
@@ -822,33 +1247,71 @@ def _freeze(report: Report) -> None:
 
 
 @transaction.atomic
-def report_sign(*, report: Report, by: User, password: str, expected_version: int | None = None) -> Report:
+def report_sign(
+    *, report: Report, by: User, password: str, expected_version: int | None = None
+) -> Report:
     """Sign and release: the scientist re-enters the password (re-authentication for a
     signature). The first release makes the request reported and tells the clinician."""
-    report = Report.objects.select_for_update().select_related("request__lab", "request__patient").get(pk=report.pk)
+    report = (
+        Report.objects.select_for_update()
+        .select_related("request__lab", "request__patient")
+        .get(pk=report.pk)
+    )
     request = _locked(report.request, None)
     _require_part(by, request, LAB)
     if report.status == Report.Status.RELEASED:
-        raise ValidationError({"report": f"Report version {report.number} is already released; changes need a new "
-                                         "version."})
+        raise ValidationError(
+            {
+                "report": f"Report version {report.number} is already released; changes need a new "
+                "version."
+            }
+        )
     if expected_version is not None and report.version != expected_version:
-        raise EditConflict(f"The draft was changed (now version {report.version}) after you opened it; reload it "
-                           "before signing.")
+        raise EditConflict(
+            f"The draft was changed (now version {report.version}) after you opened it; reload it "
+            "before signing."
+        )
     if not report.interpretation.strip():
         raise ValidationError({"interpretation": "Write the lab's interpretation before signing."})
     newest = selectors.latest_run(request, done=True)
     if newest is not None and newest.pk != report.run_id:
-        raise ValidationError({"report": f"There are newer results (analysis {newest.pk}) than this draft shows; "
-                                         "save the draft again to report them, then sign."})
+        raise ValidationError(
+            {
+                "report": f"There are newer results (analysis {newest.pk}) than this draft shows; "
+                "save the draft again to report them, then sign."
+            }
+        )
     if not by.check_password(password or ""):
         raise ValidationError({"password": "The password is not right; the report was not signed."})
     with _history(by, request):
-        report.status, report.signed_by, report.signed_at = Report.Status.RELEASED, by, timezone.now()
+        report.status, report.signed_by, report.signed_at = (
+            Report.Status.RELEASED,
+            by,
+            timezone.now(),
+        )
         report.version += 1
         _freeze(report)
-        report.save(update_fields=["status", "signed_by", "signed_at", "version", "body_html", "pdf", "pdf_sha256"])
+        report.save(
+            update_fields=[
+                "status",
+                "signed_by",
+                "signed_at",
+                "version",
+                "body_html",
+                "pdf",
+                "pdf_sha256",
+            ]
+        )
     if request.state == State.SCREENING:
-        _move(request, to=State.REPORTED, by=by, note=f"Report version {report.number} signed and released.")
-    _notify(request, recipients=selectors.request_clinicians(request),
-            text=f"Screening report version {report.number} for {request.patient.register_number} is released.")
+        _move(
+            request,
+            to=State.REPORTED,
+            by=by,
+            note=f"Report version {report.number} signed and released.",
+        )
+    _notify(
+        request,
+        recipients=selectors.request_clinicians(request),
+        text=f"Screening report version {report.number} for {request.patient.register_number} is released.",
+    )
     return report

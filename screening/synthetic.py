@@ -34,13 +34,26 @@ def curves_for(drugs: list[str], *, seed: int = 7) -> list[Curve]:
         if i % 10 == 9:  # a flat drug now and then: never reaches the threshold
             curves.append(Curve(drug, 5.0, -6.0, 1.0))
             continue
-        curves.append(Curve(drug, float(rng.uniform(40, 100)), float(rng.uniform(-9.0, -4.0)),
-                            float(rng.uniform(0.6, 2.0))))
+        curves.append(
+            Curve(
+                drug,
+                float(rng.uniform(40, 100)),
+                float(rng.uniform(-9.0, -4.0)),
+                float(rng.uniform(0.6, 2.0)),
+            )
+        )
     return curves
 
 
-def screen(drugs: list[str], *, plates: int = 2, replicates: int = 2, seed: int = 7, noise_percent: float = 3.0,
-           edge_loss_percent: float = 0.0) -> tuple[str, dict[str, list[list[float]]], list[Curve]]:
+def screen(
+    drugs: list[str],
+    *,
+    plates: int = 2,
+    replicates: int = 2,
+    seed: int = 7,
+    noise_percent: float = 3.0,
+    edge_loss_percent: float = 0.0,
+) -> tuple[str, dict[str, list[list[float]]], list[Curve]]:
     """(layout CSV text, {plate: 16x24 signals}, curves). Drugs are spread over the plates
     in order; each at 5 concentrations x `replicates` wells on the same plate."""
     rng = np.random.default_rng(seed)
@@ -56,21 +69,34 @@ def screen(drugs: list[str], *, plates: int = 2, replicates: int = 2, seed: int 
         name = f"P{p + 1}"
         grid = [[0.0] * 24 for _ in range(16)]
         for r in range(16):
-            for c, role, drug, signal in ((1, "negative control", "DMSO", NEGATIVE_SIGNAL),
-                                          (12, "negative control", "DMSO", NEGATIVE_SIGNAL),
-                                          (24, "positive control", "Benzethonium chloride", POSITIVE_SIGNAL)):
+            for c, role, drug, signal in (
+                (1, "negative control", "DMSO", NEGATIVE_SIGNAL),
+                (12, "negative control", "DMSO", NEGATIVE_SIGNAL),
+                (24, "positive control", "Benzethonium chloride", POSITIVE_SIGNAL),
+            ):
                 lines.append(f"{name},{row_letter(r)}{c},{drug},,,{role}")
                 grid[r][c - 1] = signal
         slot = 0
-        for curve in curves[p * per_plate:(p + 1) * per_plate]:
+        for curve in curves[p * per_plate : (p + 1) * per_plate]:
             for _ in range(replicates):
                 for concentration in CONCENTRATIONS_NM:
                     r, c = sample_wells[slot]
                     slot += 1
-                    lines.append(f"{name},{row_letter(r)}{c},{curve.drug},{concentration:g},nM,sample")
-                    inhibition = float(logistic4(np.log10(concentration * 1e-9), curve.top, 0.0, curve.log_ic50,
-                                                 curve.slope))
-                    grid[r][c - 1] = NEGATIVE_SIGNAL - inhibition / 100 * (NEGATIVE_SIGNAL - POSITIVE_SIGNAL)
+                    lines.append(
+                        f"{name},{row_letter(r)}{c},{curve.drug},{concentration:g},nM,sample"
+                    )
+                    inhibition = float(
+                        logistic4(
+                            np.log10(concentration * 1e-9),
+                            curve.top,
+                            0.0,
+                            curve.log_ic50,
+                            curve.slope,
+                        )
+                    )
+                    grid[r][c - 1] = NEGATIVE_SIGNAL - inhibition / 100 * (
+                        NEGATIVE_SIGNAL - POSITIVE_SIGNAL
+                    )
         for r, c in sample_wells[slot:]:  # a full plate map: unused wells are listed as empty
             lines.append(f"{name},{row_letter(r)}{c},,,,empty")
         for r in range(16):
@@ -88,7 +114,12 @@ def grid_export(grids: dict[str, list[list[float]]]) -> str:
     """A plate reader's grid export: header lines, then column numbers and row letters."""
     out = []
     for name, grid in grids.items():
-        out += ["Reader: EnVision 2105", f"Plate: {name}", "Measurement: CellTiter-Glo luminescence", ""]
+        out += [
+            "Reader: EnVision 2105",
+            f"Plate: {name}",
+            "Measurement: CellTiter-Glo luminescence",
+            "",
+        ]
         out.append("," + ",".join(str(c) for c in range(1, 25)))
         for r, values in enumerate(grid):
             out.append(row_letter(r) + "," + ",".join(f"{v:g}" for v in values))

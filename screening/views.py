@@ -40,7 +40,9 @@ def _log(request, screening_request, page: str) -> None:
 
 def _require_viewer(user) -> None:
     if not selectors.can_see_requests(user):
-        raise PermissionDenied("Only clinicians, coordinators and lab scientists see screening requests.")
+        raise PermissionDenied(
+            "Only clinicians, coordinators and lab scientists see screening requests."
+        )
 
 
 # --- Lists ------------------------------------------------------------------------------
@@ -53,10 +55,19 @@ def request_list(request):
     state = request.GET.get("state", "")
     state = state if state in State.values else ""
     requests = list(selectors.request_list(request.user, state=state)[:200])
-    patient_access_log(request, patient_ids=[r.patient_id for r in requests], page="screening:request_list")
-    return render(request, "screening/request_list.html", {
-        "requests": requests, "states": State.choices, "state": state,
-        "is_lab": request.user.role == Role.LAB_SCIENTIST})
+    patient_access_log(
+        request, patient_ids=[r.patient_id for r in requests], page="screening:request_list"
+    )
+    return render(
+        request,
+        "screening/request_list.html",
+        {
+            "requests": requests,
+            "states": State.choices,
+            "state": state,
+            "is_lab": request.user.role == Role.LAB_SCIENTIST,
+        },
+    )
 
 
 @never_cache
@@ -67,10 +78,15 @@ def lab_dashboard(request):
     labs = selectors.user_lab_ids(request.user)
     now = timezone.now()
     board = selectors.lab_dashboard(labs=labs, now=now)
-    shown = ([r.patient_id for r in board["waiting"]] + [s.sample.request.patient_id for s in board["in_transit"]]
-             + [r.sample.request.patient_id for r in board["received"]])
+    shown = (
+        [r.patient_id for r in board["waiting"]]
+        + [s.sample.request.patient_id for s in board["in_transit"]]
+        + [r.sample.request.patient_id for r in board["received"]]
+    )
     patient_access_log(request, patient_ids=shown, page="screening:lab_dashboard")
-    board["turnaround_text"] = {k: selectors.duration_text(v) for k, v in board["turnaround"].items()}
+    board["turnaround_text"] = {
+        k: selectors.duration_text(v) for k, v in board["turnaround"].items()
+    }
     return render(request, "screening/lab_dashboard.html", {**board, "now": now})
 
 
@@ -79,8 +95,9 @@ def lab_dashboard(request):
 def notifications(request):
     _require_viewer(request.user)
     notices = selectors.notifications_for(request.user)
-    patient_access_log(request, patient_ids=[n.request.patient_id for n in notices],
-                       page="screening:notifications")
+    patient_access_log(
+        request, patient_ids=[n.request.patient_id for n in notices], page="screening:notifications"
+    )
     if request.method == "POST":
         services.notifications_read(user=request.user)
         return redirect("screening:notifications")
@@ -98,12 +115,21 @@ def request_create(request, register_number: str):
     if not registry_selectors.can_edit_patient(request.user, patient):
         raise PermissionDenied("Only clinicians of the patient's institutions request a screen.")
     episodes = TumourEpisode.objects.filter(patient=patient)
-    form = RequestForm(request.POST or None, episodes=episodes, initial={
-        "surgery_hospital": registry_selectors.reporting_institution(request.user, patient),
-        "episode": episodes.last()})
+    form = RequestForm(
+        request.POST or None,
+        episodes=episodes,
+        initial={
+            "surgery_hospital": registry_selectors.reporting_institution(request.user, patient),
+            "episode": episodes.last(),
+        },
+    )
     if request.method == "POST" and form.is_valid():
-        created = write_with_form(request, form, lambda: services.request_create(by=request.user, **form.cleaned_data),
-                         "Screening requested; the lab has been notified.")
+        created = write_with_form(
+            request,
+            form,
+            lambda: services.request_create(by=request.user, **form.cleaned_data),
+            "Screening requested; the lab has been notified.",
+        )
         if created:
             return redirect(created)
     return render(request, "screening/request_form.html", {"form": form, "patient": patient})
@@ -117,13 +143,24 @@ def request_detail(request, request_id: int):
     form = TransitionForm(request.POST or None, initial={"version": screening_request.version})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        moved = write_with_form(request, form, lambda: services.request_transition(
-            request=screening_request, to=data["state"], by=request.user, note=data["note"],
-            expected_sample_date=data["expected_sample_date"], expected_version=data["version"]),
-            f"The request is now {State(data['state']).label.lower()}.")
+        moved = write_with_form(
+            request,
+            form,
+            lambda: services.request_transition(
+                request=screening_request,
+                to=data["state"],
+                by=request.user,
+                note=data["note"],
+                expected_sample_date=data["expected_sample_date"],
+                expected_version=data["version"],
+            ),
+            f"The request is now {State(data['state']).label.lower()}.",
+        )
         if moved:
             return redirect(screening_request)
-    return render(request, "screening/request_detail.html", _request_context(request, screening_request, form))
+    return render(
+        request, "screening/request_detail.html", _request_context(request, screening_request, form)
+    )
 
 
 def _request_context(request, screening_request, form) -> dict:
@@ -132,16 +169,25 @@ def _request_context(request, screening_request, form) -> dict:
     events = list(screening_request.transitions.select_related("by"))
     is_lab = selectors.is_lab_scientist_of(user, screening_request.lab_id)
     is_sender = registry_selectors.can_edit_patient(user, screening_request.patient)
-    moves = [(state, State(state).label, part) for state, part in services.TRANSITIONS[screening_request.state].items()
-             if state not in services.MADE_BY and not (state == State.REJECTED
-                                                       and screening_request.state == State.IN_TRANSIT)
-             and ((part == services.LAB and is_lab) or (part == services.CLINICIAN and is_sender))]
+    moves = [
+        (state, State(state).label, part)
+        for state, part in services.TRANSITIONS[screening_request.state].items()
+        if state not in services.MADE_BY
+        and not (state == State.REJECTED and screening_request.state == State.IN_TRANSIT)
+        and ((part == services.LAB and is_lab) or (part == services.CLINICIAN and is_sender))
+    ]
     current = samples[-1] if samples else None
     return {
-        "req": screening_request, "form": form, "samples": samples, "current": current,
+        "req": screening_request,
+        "form": form,
+        "samples": samples,
+        "current": current,
         "timeline": selectors.request_timeline(screening_request, samples, events),
-        "moves": moves, "is_lab": is_lab, "is_sender": is_sender,
-        "can_register_sample": is_sender and State.SAMPLE_COLLECTED in services.TRANSITIONS[screening_request.state],
+        "moves": moves,
+        "is_lab": is_lab,
+        "is_sender": is_sender,
+        "can_register_sample": is_sender
+        and State.SAMPLE_COLLECTED in services.TRANSITIONS[screening_request.state],
         "can_ship": is_sender and screening_request.state == State.SAMPLE_COLLECTED,
         "can_receive": is_lab and screening_request.state == State.IN_TRANSIT,
         "allowed": [State(s).label for s in services.TRANSITIONS[screening_request.state]],
@@ -159,8 +205,14 @@ def sample_create(request, request_id: int):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         version = data.pop("version")
-        sample = write_with_form(request, form, lambda: services.sample_register(
-            request=screening_request, by=request.user, expected_version=version, **data), "Sample registered.")
+        sample = write_with_form(
+            request,
+            form,
+            lambda: services.sample_register(
+                request=screening_request, by=request.user, expected_version=version, **data
+            ),
+            "Sample registered.",
+        )
         if sample:
             return redirect(screening_request)
     return render(request, "screening/sample_form.html", {"form": form, "req": screening_request})
@@ -171,10 +223,15 @@ def sample_create(request, request_id: int):
 def sample_label(request, sample_id: int):
     sample = selectors.sample_get(user=request.user, sample_id=sample_id)
     _log(request, sample.request, "screening:sample_label")
-    text = labels.label_text(register_number=sample.request.patient.register_number, label_id=sample.label_id)
+    text = labels.label_text(
+        register_number=sample.request.patient.register_number, label_id=sample.label_id
+    )
     bars, modules = labels.code128_bars(text)
-    return render(request, "screening/sample_label.html", {
-        "sample": sample, "text": text, "bars": bars, "modules": modules})
+    return render(
+        request,
+        "screening/sample_label.html",
+        {"sample": sample, "text": text, "bars": bars, "modules": modules},
+    )
 
 
 @never_cache
@@ -185,17 +242,28 @@ def shipment_create(request, sample_id: int):
     _log(request, screening_request, "screening:shipment_create")
     if not registry_selectors.can_edit_patient(request.user, screening_request.patient):
         raise PermissionDenied("Only clinicians of the patient's institutions dispatch the sample.")
-    form = ShipmentForm(request.POST or None, initial={
-        "version": screening_request.version, "packaging": Shipment.Packaging.COLD})
+    form = ShipmentForm(
+        request.POST or None,
+        initial={"version": screening_request.version, "packaging": Shipment.Packaging.COLD},
+    )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         version = data.pop("version")
-        shipment = write_with_form(request, form, lambda: services.shipment_dispatch(
-            sample=sample, by=request.user, expected_version=version, **data), "Shipment dispatched.")
+        shipment = write_with_form(
+            request,
+            form,
+            lambda: services.shipment_dispatch(
+                sample=sample, by=request.user, expected_version=version, **data
+            ),
+            "Shipment dispatched.",
+        )
         if shipment:
             return redirect(shipment)
-    return render(request, "screening/shipment_form.html", {"form": form, "req": screening_request,
-                                                             "sample": sample})
+    return render(
+        request,
+        "screening/shipment_form.html",
+        {"form": form, "req": screening_request, "sample": sample},
+    )
 
 
 @never_cache
@@ -210,19 +278,29 @@ def shipment_detail(request, shipment_id: int):
     forms = {
         "handover": HandOverForm(request.POST if action == "handover" else None),
         "reading": ReadingForm(request.POST if action == "reading" else None),
-        "upload": UploadForm(request.POST if action == "upload" else None,
-                             request.FILES if action == "upload" else None),
+        "upload": UploadForm(
+            request.POST if action == "upload" else None,
+            request.FILES if action == "upload" else None,
+        ),
     }
     if action in forms and forms[action].is_valid():
         form, data = forms[action], forms[action].cleaned_data
         writes = {
             "handover": lambda: services.handover_add(shipment=shipment, by=request.user, **data),
             "reading": lambda: services.reading_add(shipment=shipment, by=request.user, **data),
-            "upload": lambda: services.logger_upload(shipment=shipment, by=request.user,
-                                                     content=data["file"].read(), filename=data["file"].name,
-                                                     time_zone=data["time_zone"]),
+            "upload": lambda: services.logger_upload(
+                shipment=shipment,
+                by=request.user,
+                content=data["file"].read(),
+                filename=data["file"].name,
+                time_zone=data["time_zone"],
+            ),
         }
-        done = {"handover": "Hand-over recorded.", "reading": "Reading recorded.", "upload": "Logger file added."}
+        done = {
+            "handover": "Hand-over recorded.",
+            "reading": "Reading recorded.",
+            "upload": "Logger file added.",
+        }
         if write_with_form(request, form, writes[action], done[action]):
             return redirect(shipment)
     elif action and action not in forms:
@@ -230,17 +308,33 @@ def shipment_detail(request, shipment_id: int):
     readings = selectors.readings_for(shipment)
     status = selectors.shipment_status(shipment, readings=readings)
     handovers = list(shipment.handovers.select_related("entered_by"))
-    return render(request, "screening/shipment_detail.html", {
-        "shipment": shipment, "sample": shipment.sample, "req": screening_request, "status": status,
-        "readings": readings, "chart": selectors.temperature_chart(shipment, readings),
-        "handovers": handovers, "gaps": selectors.custody_gaps(
-            handovers, received=selectors.has_related(shipment.sample, "receipt")),
-        "uploads": list(shipment.uploads.all()), "alerts": list(shipment.alerts.all()), **forms,
-        "can_enter": (registry_selectors.can_edit_patient(request.user, screening_request.patient)
-                      or selectors.is_lab_scientist_of(request.user, screening_request.lab_id)),
-        "can_receive": (selectors.is_lab_scientist_of(request.user, screening_request.lab_id)
-                        and screening_request.state == State.IN_TRANSIT),
-    })
+    return render(
+        request,
+        "screening/shipment_detail.html",
+        {
+            "shipment": shipment,
+            "sample": shipment.sample,
+            "req": screening_request,
+            "status": status,
+            "readings": readings,
+            "chart": selectors.temperature_chart(shipment, readings),
+            "handovers": handovers,
+            "gaps": selectors.custody_gaps(
+                handovers, received=selectors.has_related(shipment.sample, "receipt")
+            ),
+            "uploads": list(shipment.uploads.all()),
+            "alerts": list(shipment.alerts.all()),
+            **forms,
+            "can_enter": (
+                registry_selectors.can_edit_patient(request.user, screening_request.patient)
+                or selectors.is_lab_scientist_of(request.user, screening_request.lab_id)
+            ),
+            "can_receive": (
+                selectors.is_lab_scientist_of(request.user, screening_request.lab_id)
+                and screening_request.state == State.IN_TRANSIT
+            ),
+        },
+    )
 
 
 @never_cache
@@ -250,19 +344,38 @@ def receipt_create(request, sample_id: int):
     screening_request = sample.request
     _log(request, screening_request, "screening:receipt")
     if not selectors.is_lab_scientist_of(request.user, screening_request.lab_id):
-        raise PermissionDenied(f"Only scientists of {screening_request.lab.code} record the receipt.")
-    form = ReceiptForm(request.POST or None, initial={"version": screening_request.version,
-                                                      "arrived_at": timezone.localtime().replace(second=0, microsecond=0)})
+        raise PermissionDenied(
+            f"Only scientists of {screening_request.lab.code} record the receipt."
+        )
+    form = ReceiptForm(
+        request.POST or None,
+        initial={
+            "version": screening_request.version,
+            "arrived_at": timezone.localtime().replace(second=0, microsecond=0),
+        },
+    )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         version, decision = data.pop("version"), data.pop("decision")
-        receipt = write_with_form(request, form, lambda: services.receipt_record(
-            sample=sample, by=request.user, accepted=decision == "accept", expected_version=version, **data),
-            "Receipt recorded.")
+        receipt = write_with_form(
+            request,
+            form,
+            lambda: services.receipt_record(
+                sample=sample,
+                by=request.user,
+                accepted=decision == "accept",
+                expected_version=version,
+                **data,
+            ),
+            "Receipt recorded.",
+        )
         if receipt:
             return redirect(screening_request)
-    return render(request, "screening/receipt_form.html", {"form": form, "req": screening_request, "sample": sample})
-
+    return render(
+        request,
+        "screening/receipt_form.html",
+        {"form": form, "req": screening_request, "sample": sample},
+    )
 
 
 # --- Plate results (issue #7) ----------------------------------------------------------------
@@ -279,15 +392,26 @@ def plate_upload(request, request_id: int):
     screening_request = selectors.request_get(user=request.user, request_id=request_id)
     _log(request, screening_request, "screening:plate_upload")
     _require_lab(request.user, screening_request)
-    form = PlateUploadForm(request.POST or None, request.FILES or None, lab_id=screening_request.lab_id)
+    form = PlateUploadForm(
+        request.POST or None, request.FILES or None, lab_id=screening_request.lab_id
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         layout = (data["layout"].name, data["layout"].read()) if data["layout"] else None
-        uploaded = write_with_form(request, form, lambda: services.plate_upload(
-            request=screening_request, by=request.user, layout=layout, layout_template=data["layout_template"],
-            plate_format=data["plate_format"], save_template_as=data["save_template_as"],
-            readouts=[(f.name, f.read()) for f in data["readouts"]]),
-            "Plates uploaded; the analysis is running.")
+        uploaded = write_with_form(
+            request,
+            form,
+            lambda: services.plate_upload(
+                request=screening_request,
+                by=request.user,
+                layout=layout,
+                layout_template=data["layout_template"],
+                plate_format=data["plate_format"],
+                save_template_as=data["save_template_as"],
+                readouts=[(f.name, f.read()) for f in data["readouts"]],
+            ),
+            "Plates uploaded; the analysis is running.",
+        )
         if uploaded:
             return redirect("screening:results", request_id=screening_request.pk)
     return render(request, "screening/plate_upload.html", {"req": screening_request, "form": form})
@@ -303,8 +427,12 @@ def results(request, request_id: int):
     _log(request, screening_request, "screening:results")
     is_lab = selectors.sees_lab_results(request.user, screening_request)
     run = selectors.visible_run(request.user, screening_request)
-    context = {"req": screening_request, "run": run, "is_lab": is_lab, "reports": selectors.released_reports(
-        screening_request)}
+    context = {
+        "req": screening_request,
+        "run": run,
+        "is_lab": is_lab,
+        "reports": selectors.released_reports(screening_request),
+    }
     if run is not None and run.status == "done":
         drug_class = request.GET.get("class", "")
         ranked = selectors.ranked_results(run, drug_class=drug_class)
@@ -313,11 +441,17 @@ def results(request, request_id: int):
         wells = {}
         for well in Well.objects.filter(plate__in=plates).order_by("row", "column"):
             wells.setdefault(well.plate_id, []).append(well)
-        context.update({
-            "curves": selectors.curves(ranked, threshold), "drug_class": drug_class,
-            "classes": sorted({r.drug_class for r in run.results.all() if r.drug_class}),
-            "plates": [(p, selectors.heat_map(p, wells.get(p.pk, []))) for p in plates], "plates_only": plates,
-            "override_form": OverrideForm(), "threshold": threshold})
+        context.update(
+            {
+                "curves": selectors.curves(ranked, threshold),
+                "drug_class": drug_class,
+                "classes": sorted({r.drug_class for r in run.results.all() if r.drug_class}),
+                "plates": [(p, selectors.heat_map(p, wells.get(p.pk, []))) for p in plates],
+                "plates_only": plates,
+                "override_form": OverrideForm(),
+                "threshold": threshold,
+            }
+        )
     return render(request, "screening/results.html", context)
 
 
@@ -330,9 +464,14 @@ def plate_override(request, plate_id: int):
     _require_lab(request.user, screening_request)
     form = OverrideForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        done = write_with_form(request, form, lambda: services.plate_override(plate=plate, by=request.user,
-                                                                     reason=form.cleaned_data["reason"]),
-                      f"Plate {plate.name} will be scored; the analysis is running again.")
+        done = write_with_form(
+            request,
+            form,
+            lambda: services.plate_override(
+                plate=plate, by=request.user, reason=form.cleaned_data["reason"]
+            ),
+            f"Plate {plate.name} will be scored; the analysis is running again.",
+        )
         if done:
             return redirect("screening:results", request_id=screening_request.pk)
         for error in form.non_field_errors():
@@ -350,27 +489,55 @@ def report_edit(request, request_id: int):
     _require_lab(request.user, screening_request)
     latest = screening_request.reports.order_by("-number").first()
     draft = latest if latest and latest.status == "draft" else None
-    form = ReportForm(request.POST if request.POST.get("action") == "save" else None, initial={
-        "interpretation": (draft or latest).interpretation if latest else "",
-        "top_drugs": (draft or latest).top_drugs if latest else 10, "version": latest.version if latest else None})
-    sign_form = SignForm(request.POST if request.POST.get("action") == "sign" else None,
-                         initial={"version": draft.version if draft else None})
+    form = ReportForm(
+        request.POST if request.POST.get("action") == "save" else None,
+        initial={
+            "interpretation": (draft or latest).interpretation if latest else "",
+            "top_drugs": (draft or latest).top_drugs if latest else 10,
+            "version": latest.version if latest else None,
+        },
+    )
+    sign_form = SignForm(
+        request.POST if request.POST.get("action") == "sign" else None,
+        initial={"version": draft.version if draft else None},
+    )
     if request.method == "POST" and form.is_bound and form.is_valid():
         data = form.cleaned_data
-        saved = write_with_form(request, form, lambda: services.report_save(
-            request=screening_request, by=request.user, interpretation=data["interpretation"],
-            top_drugs=data["top_drugs"], expected_version=data["version"]),
-            "Draft saved.")
+        saved = write_with_form(
+            request,
+            form,
+            lambda: services.report_save(
+                request=screening_request,
+                by=request.user,
+                interpretation=data["interpretation"],
+                top_drugs=data["top_drugs"],
+                expected_version=data["version"],
+            ),
+            "Draft saved.",
+        )
         if saved:
             return redirect("screening:report_edit", request_id=screening_request.pk)
     if request.method == "POST" and sign_form.is_bound and sign_form.is_valid() and draft:
-        signed = write_with_form(request, sign_form, lambda: services.report_sign(
-            report=draft, by=request.user, password=sign_form.cleaned_data["password"],
-            expected_version=sign_form.cleaned_data["version"]),
-            f"Report version {draft.number} signed and released.")
+        signed = write_with_form(
+            request,
+            sign_form,
+            lambda: services.report_sign(
+                report=draft,
+                by=request.user,
+                password=sign_form.cleaned_data["password"],
+                expected_version=sign_form.cleaned_data["version"],
+            ),
+            f"Report version {draft.number} signed and released.",
+        )
         if signed:
             return redirect(signed)
-    context = {"req": screening_request, "form": form, "sign_form": sign_form, "draft": draft, "latest": latest}
+    context = {
+        "req": screening_request,
+        "form": form,
+        "sign_form": sign_form,
+        "draft": draft,
+        "latest": latest,
+    }
     if draft:
         context.update(selectors.report_context(draft))
     return render(request, "screening/report_edit.html", context)
@@ -394,6 +561,8 @@ def report_pdf(request, report_id: int):
     # A released report is the PDF made when it was signed, byte for byte.
     pdf = bytes(report.pdf) if report.pdf else render_pdf(selectors.report_context(report))
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = (f'inline; filename="screening-report-{report.request.patient.register_number}'
-                                       f'-v{report.number}.pdf"')
+    response["Content-Disposition"] = (
+        f'inline; filename="screening-report-{report.request.patient.register_number}'
+        f'-v{report.number}.pdf"'
+    )
     return response

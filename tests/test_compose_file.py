@@ -85,9 +85,7 @@ def settings_variables():
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 read.add(first.value)
-                has_default = len(node.args) > 1 or any(
-                    kw.arg == "default" for kw in node.keywords
-                )
+                has_default = len(node.args) > 1 or any(kw.arg == "default" for kw in node.keywords)
                 if not has_default and not is_optional_reader(node.func):
                     required.add(first.value)
         elif isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":

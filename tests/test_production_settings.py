@@ -16,8 +16,14 @@ PRODUCTION = {
 def manage(*args, env_overrides):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     env.update(env_overrides)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_check_deploy_prints_no_warnings_in_production_mode():
@@ -28,7 +34,9 @@ def test_check_deploy_prints_no_warnings_in_production_mode():
 
 def test_check_deploy_does_flag_development_mode():
     # The same check fails in development mode, so the test above can fail.
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env_overrides={"DJANGO_DEBUG": "1"})
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env_overrides={"DJANGO_DEBUG": "1"}
+    )
     assert result.returncode != 0
     assert "security.W018" in result.stderr + result.stdout  # DEBUG on
 
@@ -46,5 +54,7 @@ def test_production_sends_hsts_csp_and_secure_host_only_cookies():
         " s.SESSION_COOKIE_NAME, s.SECURE_CSP['default-src'], s.SECURE_CSP['script-src'])"
     )
     result = manage("shell", "--no-imports", "-c", code, env_overrides=PRODUCTION)
-    assert result.stdout.split()[:4] == ["31536000", "True", "True", "__Host-sessionid"], result.stderr
+    assert result.stdout.split()[:4] == ["31536000", "True", "True", "__Host-sessionid"], (
+        result.stderr
+    )
     assert "'self'" in result.stdout and "unsafe-inline" not in result.stdout

@@ -16,7 +16,18 @@ from consortium.services import patient_access_log
 
 from . import criteria as C
 from . import selectors, services
-from .models import PHASES, CloseReason, Match, Outcome, ReviewEvent, Step, Trial, TrialArm, TrialSite, TrialStatus
+from .models import (
+    PHASES,
+    CloseReason,
+    Match,
+    Outcome,
+    ReviewEvent,
+    Step,
+    Trial,
+    TrialArm,
+    TrialSite,
+    TrialStatus,
+)
 
 
 class SiteOutput(serializers.ModelSerializer):
@@ -30,7 +41,15 @@ class ArmOutput(serializers.ModelSerializer):
 
     class Meta:
         model = TrialArm
-        fields = ["id", "label", "arm_type", "description", "intervention_names", "criteria", "plain_criteria"]
+        fields = [
+            "id",
+            "label",
+            "arm_type",
+            "description",
+            "intervention_names",
+            "criteria",
+            "plain_criteria",
+        ]
 
     def get_plain_criteria(self, arm) -> str:
         return C.describe(arm.criteria) if arm.criteria else ""
@@ -44,10 +63,35 @@ class TrialOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Trial
-        fields = ["id", "nct_id", "source", "brief_title", "official_title", "acronym", "overall_status", "phases",
-                  "conditions", "eligibility_text", "minimum_age", "maximum_age", "sex", "sponsor", "interventions",
-                  "last_update", "has_norwegian_site", "import_warnings", "criteria", "criteria_encoded_at",
-                  "plain_criteria", "coordinator_notes", "sites", "arms", "version", "updated_at", "url"]
+        fields = [
+            "id",
+            "nct_id",
+            "source",
+            "brief_title",
+            "official_title",
+            "acronym",
+            "overall_status",
+            "phases",
+            "conditions",
+            "eligibility_text",
+            "minimum_age",
+            "maximum_age",
+            "sex",
+            "sponsor",
+            "interventions",
+            "last_update",
+            "has_norwegian_site",
+            "import_warnings",
+            "criteria",
+            "criteria_encoded_at",
+            "plain_criteria",
+            "coordinator_notes",
+            "sites",
+            "arms",
+            "version",
+            "updated_at",
+            "url",
+        ]
 
     def get_plain_criteria(self, trial) -> str:
         return C.describe(trial.criteria)
@@ -62,25 +106,48 @@ class TrialListApi(GenericAPIView):
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=TrialStatus.choices, required=False)
         phase = serializers.ChoiceField(choices=PHASES, required=False)
-        country = serializers.CharField(required=False, allow_blank=True, max_length=100,
-                                        help_text="NO for Norwegian sites, else a country name.")
+        country = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=100,
+            help_text="NO for Norwegian sites, else a country name.",
+        )
         diagnosis = serializers.CharField(required=False, allow_blank=True, max_length=60)
         search = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
     class TrialCreateInput(serializers.Serializer):
-        nct_id = serializers.RegexField(r"^(NCT\d{8})?$", required=False, allow_blank=True, default="")
+        nct_id = serializers.RegexField(
+            r"^(NCT\d{8})?$", required=False, allow_blank=True, default=""
+        )
         brief_title = serializers.CharField(max_length=500)
         official_title = serializers.CharField(required=False, allow_blank=True, default="")
-        acronym = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+        acronym = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=100
+        )
         overall_status = serializers.ChoiceField(choices=TrialStatus.choices)
-        phases = serializers.ListField(child=serializers.ChoiceField(choices=PHASES), required=False, default=list)
-        conditions = serializers.ListField(child=serializers.CharField(max_length=300), required=False, default=list)
+        phases = serializers.ListField(
+            child=serializers.ChoiceField(choices=PHASES), required=False, default=list
+        )
+        conditions = serializers.ListField(
+            child=serializers.CharField(max_length=300), required=False, default=list
+        )
         eligibility_text = serializers.CharField(required=False, allow_blank=True, default="")
-        minimum_age = serializers.CharField(required=False, allow_blank=True, default="", max_length=30)
-        maximum_age = serializers.CharField(required=False, allow_blank=True, default="", max_length=30)
-        sex = serializers.RegexField(r"^(|ALL|FEMALE|MALE)$", required=False, allow_blank=True, default="",
-                                   help_text="ALL, FEMALE or MALE (as ClinicalTrials.gov).")
-        sponsor = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+        minimum_age = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=30
+        )
+        maximum_age = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=30
+        )
+        sex = serializers.RegexField(
+            r"^(|ALL|FEMALE|MALE)$",
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="ALL, FEMALE or MALE (as ClinicalTrials.gov).",
+        )
+        sponsor = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=300
+        )
         coordinator_notes = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(parameters=[FilterSerializer], responses=TrialOutput(many=True))
@@ -98,12 +165,16 @@ class TrialListApi(GenericAPIView):
         data = self.TrialCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         trial = services.trial_create(by=request.user, **data.validated_data)
-        return Response(TrialOutput(selectors.trial_get(pk=trial.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(
+            TrialOutput(selectors.trial_get(pk=trial.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class TrialDetailApi(APIView):
     class TrialUpdateInput(serializers.Serializer):
-        version = serializers.IntegerField(help_text="The version you loaded; a newer one answers 409.")
+        version = serializers.IntegerField(
+            help_text="The version you loaded; a newer one answers 409."
+        )
         overall_status = serializers.ChoiceField(choices=TrialStatus.choices, required=False)
         coordinator_notes = serializers.CharField(required=False, allow_blank=True)
 
@@ -119,7 +190,9 @@ class TrialDetailApi(APIView):
         data = self.TrialUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        services.trial_update(trial=trial, by=request.user, expected_version=values.pop("version"), **values)
+        services.trial_update(
+            trial=trial, by=request.user, expected_version=values.pop("version"), **values
+        )
         return Response(TrialOutput(selectors.trial_get(pk=pk)).data)
 
 
@@ -128,9 +201,14 @@ class CriteriaApi(APIView):
 
     class CriteriaInput(serializers.Serializer):
         version = serializers.IntegerField(help_text="The trial's version you loaded.")
-        criteria = serializers.JSONField(help_text='{"version": 1, "criteria": {"all": [...]}, "check_by_hand": [...]}')
-        arms = serializers.DictField(child=serializers.JSONField(allow_null=True), required=False,
-                                     help_text="Arm id -> criteria tree (or null to remove).")
+        criteria = serializers.JSONField(
+            help_text='{"version": 1, "criteria": {"all": [...]}, "check_by_hand": [...]}'
+        )
+        arms = serializers.DictField(
+            child=serializers.JSONField(allow_null=True),
+            required=False,
+            help_text="Arm id -> criteria tree (or null to remove).",
+        )
 
     @extend_schema(responses=TrialOutput)
     def get(self, request, pk: int):
@@ -148,8 +226,13 @@ class CriteriaApi(APIView):
             if not str(key).isdigit():
                 raise serializers.ValidationError({"arms": f"{key!r} is not an arm id."})
             arms[int(key)] = tree
-        services.trial_criteria_save(trial=trial, by=request.user, tree=data.validated_data["criteria"],
-                                     arm_trees=arms, expected_version=data.validated_data["version"])
+        services.trial_criteria_save(
+            trial=trial,
+            by=request.user,
+            tree=data.validated_data["criteria"],
+            arm_trees=arms,
+            expected_version=data.validated_data["version"],
+        )
         return Response(TrialOutput(selectors.trial_get(pk=pk)).data)
 
 
@@ -182,9 +265,26 @@ class MatchOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Match
-        fields = ["id", "register_number", "hospitals", "trial", "nct_id", "arm", "episode", "diagnosis", "outcome",
-                  "verdicts", "active", "inactive_reason", "needs_another_look", "step", "close_reason", "version",
-                  "matched_at", "outcome_changed_at"]
+        fields = [
+            "id",
+            "register_number",
+            "hospitals",
+            "trial",
+            "nct_id",
+            "arm",
+            "episode",
+            "diagnosis",
+            "outcome",
+            "verdicts",
+            "active",
+            "inactive_reason",
+            "needs_another_look",
+            "step",
+            "close_reason",
+            "version",
+            "matched_at",
+            "outcome_changed_at",
+        ]
 
 
 class MatchDetailOutput(MatchOutput):
@@ -221,7 +321,9 @@ class MatchListApi(GenericAPIView):
         values = dict(filters.validated_data)
         values["trial_id"] = values.pop("trial", None)
         page = self.paginate_queryset(selectors.match_queue(user=request.user, **values))
-        patient_access_log(request, patient_ids=[m.patient_id for m in page], page="api:trials_matches")
+        patient_access_log(
+            request, patient_ids=[m.patient_id for m in page], page="api:trials_matches"
+        )
         return self.get_paginated_response(MatchOutput(page, many=True).data)
 
 
@@ -234,8 +336,12 @@ class MatchDetailApi(APIView):
 
 
 class MoveInput(serializers.Serializer):
-    step = serializers.ChoiceField(choices=Step.choices, help_text="Any step but new; closed needs a close_reason.")
-    close_reason = serializers.ChoiceField(choices=CloseReason.choices, required=False, allow_blank=True, default="")
+    step = serializers.ChoiceField(
+        choices=Step.choices, help_text="Any step but new; closed needs a close_reason."
+    )
+    close_reason = serializers.ChoiceField(
+        choices=CloseReason.choices, required=False, allow_blank=True, default=""
+    )
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -243,7 +349,9 @@ class MatchStepApi(APIView):
     """Move a match to its next step (one event with who, when and the note)."""
 
     class MatchStepInput(MoveInput):
-        version = serializers.IntegerField(required=False, help_text="The match version you loaded; else 409.")
+        version = serializers.IntegerField(
+            required=False, help_text="The match version you loaded; else 409."
+        )
 
     @extend_schema(request=MatchStepInput, responses={201: MatchDetailOutput})
     def post(self, request, pk: int):
@@ -251,7 +359,9 @@ class MatchStepApi(APIView):
         data = self.MatchStepInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        services.match_move(match=match, by=request.user, expected_version=values.pop("version", None), **values)
+        services.match_move(
+            match=match, by=request.user, expected_version=values.pop("version", None), **values
+        )
         match = selectors.match_get(user=request.user, pk=pk)
         patient_access_log(request, patient_ids=[match.patient_id], page="api:trials_match_steps")
         return Response(MatchDetailOutput(match).data, status=status.HTTP_201_CREATED)
@@ -261,9 +371,15 @@ class MatchBulkStepApi(APIView):
     """The queue's bulk action: move many matches at once."""
 
     class BulkStepInput(MoveInput):
-        matches = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=500)
+        matches = serializers.ListField(
+            child=serializers.IntegerField(), min_length=1, max_length=500
+        )
 
-    @extend_schema(operation_id="trials_matches_bulk_steps", request=BulkStepInput, responses=inline_serializer("Moved", {"moved": serializers.IntegerField()}))
+    @extend_schema(
+        operation_id="trials_matches_bulk_steps",
+        request=BulkStepInput,
+        responses=inline_serializer("Moved", {"moved": serializers.IntegerField()}),
+    )
     def post(self, request):
         if not selectors.works_trials(request.user):
             raise PermissionDenied("Only trial coordinators and admins review matches.")
@@ -288,4 +404,3 @@ class MatchReplyApi(APIView):
         data.is_valid(raise_exception=True)
         event = services.match_reply(match=match, by=request.user, **data.validated_data)
         return Response(ReviewEventOutput(event).data, status=status.HTTP_201_CREATED)
-

@@ -31,25 +31,45 @@ EXTENTS = {k: v for k, v in Surgery.ExtentOfResection.choices if k != "unknown"}
 
 _leaf = {"type": "object", "required": ["type"]}
 LEAF_SCHEMAS = {
-    "diagnosis": {"codes": {"type": "array", "minItems": 1, "items": {"enum": list(vocabulary.TUMOUR_TYPES)}}},
+    "diagnosis": {
+        "codes": {"type": "array", "minItems": 1, "items": {"enum": list(vocabulary.TUMOUR_TYPES)}}
+    },
     "grade": {"grades": {"type": "array", "minItems": 1, "items": {"enum": [1, 2, 3, 4]}}},
-    "marker": {"marker": {"enum": list(vocabulary.MARKERS)}, "result": {"enum": ["altered", "wildtype"]}},
-    "age": {"min_years": {"type": ["number", "null"], "minimum": 0, "maximum": 120},
-            "max_years": {"type": ["number", "null"], "minimum": 0, "maximum": 120}},
+    "marker": {
+        "marker": {"enum": list(vocabulary.MARKERS)},
+        "result": {"enum": ["altered", "wildtype"]},
+    },
+    "age": {
+        "min_years": {"type": ["number", "null"], "minimum": 0, "maximum": 120},
+        "max_years": {"type": ["number", "null"], "minimum": 0, "maximum": 120},
+    },
     "sex": {"sex": {"enum": ["female", "male"]}},
-    "performance": {"scale": {"enum": ["ecog", "karnofsky"]},
-                    "min": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
-                    "max": {"type": ["integer", "null"], "minimum": 0, "maximum": 100}},
-    "setting": {"setting": {"enum": ["newly_diagnosed", "recurrent"]},
-                "min_progressions": {"type": ["integer", "null"], "minimum": 1},
-                "max_progressions": {"type": ["integer", "null"], "minimum": 1}},
+    "performance": {
+        "scale": {"enum": ["ecog", "karnofsky"]},
+        "min": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+        "max": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+    },
+    "setting": {
+        "setting": {"enum": ["newly_diagnosed", "recurrent"]},
+        "min_progressions": {"type": ["integer", "null"], "minimum": 1},
+        "max_progressions": {"type": ["integer", "null"], "minimum": 1},
+    },
     "prior_treatment": {"regimen": {"enum": list(REGIMENS)}},
     "radiotherapy_ended": {"min_weeks": {"type": "integer", "minimum": 1, "maximum": 520}},
     "resection": {"extents": {"type": "array", "minItems": 1, "items": {"enum": list(EXTENTS)}}},
 }
-REQUIRED = {"diagnosis": ["codes"], "grade": ["grades"], "marker": ["marker", "result"], "age": [], "sex": ["sex"],
-            "performance": ["scale"], "setting": ["setting"], "prior_treatment": ["regimen"],
-            "radiotherapy_ended": ["min_weeks"], "resection": ["extents"]}
+REQUIRED = {
+    "diagnosis": ["codes"],
+    "grade": ["grades"],
+    "marker": ["marker", "result"],
+    "age": [],
+    "sex": ["sex"],
+    "performance": ["scale"],
+    "setting": ["setting"],
+    "prior_treatment": ["regimen"],
+    "radiotherapy_ended": ["min_weeks"],
+    "resection": ["extents"],
+}
 
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -59,19 +79,45 @@ SCHEMA = {
     "properties": {
         "version": {"const": SCHEMA_VERSION},
         "criteria": {"$ref": "#/$defs/node"},
-        "check_by_hand": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 1000}},
+        "check_by_hand": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 1000},
+        },
     },
     "$defs": {
-        "node": {"oneOf": [
-            {"type": "object", "required": ["all"], "additionalProperties": False,
-             "properties": {"all": {"type": "array", "items": {"$ref": "#/$defs/node"}}}},
-            {"type": "object", "required": ["any"], "additionalProperties": False,
-             "properties": {"any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/node"}}}},
-            {"type": "object", "required": ["not"], "additionalProperties": False,
-             "properties": {"not": {"$ref": "#/$defs/node"}}},
-            *[{"type": "object", "required": ["type", *REQUIRED[kind]], "additionalProperties": False,
-               "properties": {"type": {"const": kind}, **props}} for kind, props in LEAF_SCHEMAS.items()],
-        ]},
+        "node": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["all"],
+                    "additionalProperties": False,
+                    "properties": {"all": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                },
+                {
+                    "type": "object",
+                    "required": ["any"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/node"}}
+                    },
+                },
+                {
+                    "type": "object",
+                    "required": ["not"],
+                    "additionalProperties": False,
+                    "properties": {"not": {"$ref": "#/$defs/node"}},
+                },
+                *[
+                    {
+                        "type": "object",
+                        "required": ["type", *REQUIRED[kind]],
+                        "additionalProperties": False,
+                        "properties": {"type": {"const": kind}, **props},
+                    }
+                    for kind, props in LEAF_SCHEMAS.items()
+                ],
+            ]
+        },
     },
 }
 _validator = jsonschema.Draft202012Validator(SCHEMA)
@@ -87,12 +133,20 @@ def validate(tree, *, field: str = "criteria") -> dict:
     if errors:
         error = jsonschema.exceptions.best_match(errors)
         where = "/".join(str(p) for p in error.absolute_path) or "top level"
-        raise ValidationError({field: f"Criteria (schema version {SCHEMA_VERSION}) invalid at {where}: {error.message}"})
+        raise ValidationError(
+            {
+                field: f"Criteria (schema version {SCHEMA_VERSION}) invalid at {where}: {error.message}"
+            }
+        )
     for leaf in leaves(tree["criteria"]):
         low, high = _bounds(leaf)
         if low is not None and high is not None and low > high:
-            raise ValidationError({field: f"The {leaf['type'].replace('_', ' ')} criterion's lower bound "
-                                          f"({low}) is above its upper bound ({high})."})
+            raise ValidationError(
+                {
+                    field: f"The {leaf['type'].replace('_', ' ')} criterion's lower bound "
+                    f"({low}) is above its upper bound ({high})."
+                }
+            )
         if leaf["type"] == "performance":
             top = 5 if leaf["scale"] == "ecog" else 100
             if any(v is not None and v > top for v in (low, high)):
@@ -100,8 +154,11 @@ def validate(tree, *, field: str = "criteria") -> dict:
     return tree
 
 
-BOUNDS = {"age": ("min_years", "max_years"), "performance": ("min", "max"),
-          "setting": ("min_progressions", "max_progressions")}
+BOUNDS = {
+    "age": ("min_years", "max_years"),
+    "performance": ("min", "max"),
+    "setting": ("min_progressions", "max_progressions"),
+}
 
 
 def _bounds(leaf) -> tuple:
@@ -172,7 +229,10 @@ def describe_leaf(leaf, negated: bool = False) -> str:
         if units == {"years"}:
             text = f"age {_span(low, high)} years"
         else:  # say a paediatric limit in the unit it was registered in
-            said = [f"{_age_unit(v)[1]} {_age_unit(v)[0]}" if v is not None else None for v in (low, high)]
+            said = [
+                f"{_age_unit(v)[1]} {_age_unit(v)[0]}" if v is not None else None
+                for v in (low, high)
+            ]
             text = f"age {_span(*said)}"
     elif kind == "sex":
         text = leaf["sex"]
@@ -185,7 +245,9 @@ def describe_leaf(leaf, negated: bool = False) -> str:
         elif low and low == high:
             text = f"{ORDINAL.get(low, f'{low}th')} recurrence"
         else:
-            text = "recurrent" + (f" ({_span(low or 1, high)} progressions)" if high or (low or 1) > 1 else "")
+            text = "recurrent" + (
+                f" ({_span(low or 1, high)} progressions)" if high or (low or 1) > 1 else ""
+            )
     elif kind == "prior_treatment":
         text = f"prior {REGIMENS[leaf['regimen']].lower()}"
     elif kind == "radiotherapy_ended":
@@ -278,6 +340,7 @@ def age_cutoffs(low, high, today: date) -> tuple[date | None, date | None]:
     maximum). Limits are inclusive in their own unit, as ClinicalTrials.gov states them:
     "maximum 18 Years" holds until the day before the 19th birthday, "maximum 18 Months"
     until the day before 19 months. The SQL prefilter uses the same cutoffs."""
+
     def before(value, extra):
         unit, amount = _age_unit(value)
         if unit == "days":
@@ -298,7 +361,11 @@ def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
     """(verdict, register value used, reason)."""
     kind = leaf["type"]
     if kind == "diagnosis":
-        label = vocabulary.TUMOUR_TYPES[f.diagnosis].label if f.diagnosis in vocabulary.TUMOUR_TYPES else ""
+        label = (
+            vocabulary.TUMOUR_TYPES[f.diagnosis].label
+            if f.diagnosis in vocabulary.TUMOUR_TYPES
+            else ""
+        )
         if not f.diagnosis:
             return UNKNOWN, "not recorded", "Record the diagnosis."
         return (MET if f.diagnosis in leaf["codes"] else NOT_MET), label, ""
@@ -335,16 +402,26 @@ def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
                 return (MET if _within(f.ecog, low, high) else NOT_MET), f"ECOG {f.ecog}", ""
             if f.karnofsky is not None:
                 ecog = KPS_TO_ECOG[f.karnofsky]
-                return ((MET if _within(ecog, low, high) else NOT_MET),
-                        f"Karnofsky {f.karnofsky} (≈ ECOG {ecog})", "")
+                return (
+                    (MET if _within(ecog, low, high) else NOT_MET),
+                    f"Karnofsky {f.karnofsky} (≈ ECOG {ecog})",
+                    "",
+                )
         else:
             if f.karnofsky is not None:
-                return (MET if _within(f.karnofsky, low, high) else NOT_MET), f"Karnofsky {f.karnofsky}", ""
+                return (
+                    (MET if _within(f.karnofsky, low, high) else NOT_MET),
+                    f"Karnofsky {f.karnofsky}",
+                    "",
+                )
             if f.ecog is not None:
                 lo, hi = ECOG_TO_KPS[f.ecog]
                 verdict = _range_verdict(lo, hi, low, high)
-                return verdict, f"ECOG {f.ecog} (≈ Karnofsky {lo}-{hi})", (
-                    "Assess the Karnofsky score." if verdict == UNKNOWN else "")
+                return (
+                    verdict,
+                    f"ECOG {f.ecog} (≈ Karnofsky {lo}-{hi})",
+                    ("Assess the Karnofsky score." if verdict == UNKNOWN else ""),
+                )
         return UNKNOWN, "not recorded", "Record a performance status (ECOG or Karnofsky)."
     if kind == "setting":
         if not f.follow_ups:
@@ -363,12 +440,20 @@ def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
         if given:
             return MET, f"{label} recorded", ""
         if not f.regimens:
-            return UNKNOWN, "no treatment recorded", "Record the treatments given (radiotherapy, systemic therapy)."
+            return (
+                UNKNOWN,
+                "no treatment recorded",
+                "Record the treatments given (radiotherapy, systemic therapy).",
+            )
         return NOT_MET, f"no {label} recorded", ""
     if kind == "radiotherapy_ended":
         if not f.radiotherapy_ends:
             if not f.regimens:
-                return UNKNOWN, "no treatment recorded", "Record the treatments given (radiotherapy, systemic therapy)."
+                return (
+                    UNKNOWN,
+                    "no treatment recorded",
+                    "Record the treatments given (radiotherapy, systemic therapy).",
+                )
             return MET, "no radiotherapy recorded", ""
         if None in f.radiotherapy_ends:
             return UNKNOWN, "end date missing", "Record when radiotherapy ended."
@@ -380,7 +465,11 @@ def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
     # resection
     if not f.extent or f.extent == "unknown":
         return UNKNOWN, "not recorded", "Record the extent of resection."
-    return (MET if f.extent in leaf["extents"] else NOT_MET), EXTENTS.get(f.extent, f.extent).lower(), ""
+    return (
+        (MET if f.extent in leaf["extents"] else NOT_MET),
+        EXTENTS.get(f.extent, f.extent).lower(),
+        "",
+    )
 
 
 NEGATE = {MET: NOT_MET, NOT_MET: MET, UNKNOWN: UNKNOWN}
@@ -391,14 +480,19 @@ def compile_labels(tree: dict) -> dict:
     so a run over many episodes builds each label once, not once per episode."""
     tree = copy.deepcopy(tree)
     for leaf in leaves(tree["criteria"]):
-        leaf["_text"], leaf["_negated_text"] = describe_leaf(leaf), describe_leaf(leaf, negated=True)
+        leaf["_text"], leaf["_negated_text"] = (
+            describe_leaf(leaf),
+            describe_leaf(leaf, negated=True),
+        )
     return tree
 
 
 def evaluate(node, f: Facts, today: date, out: list, negated: bool = False) -> str:
     """Kleene's three-valued logic; appends one verdict row per leaf to `out`."""
     if "all" in node or "any" in node:
-        results = [evaluate(child, f, today, out, negated) for child in node.get("all", node.get("any"))]
+        results = [
+            evaluate(child, f, today, out, negated) for child in node.get("all", node.get("any"))
+        ]
         return _combine("all" in node, results)
     if "not" in node:
         return NEGATE[evaluate(node["not"], f, today, out, not negated)]
@@ -418,7 +512,9 @@ def verdict_row(leaf, negated: bool, verdict: str, value: str, reason: str) -> d
     shown = verdict
     if negated:  # the row reads as the negated criterion ("no prior bevacizumab": met)
         shown = NEGATE[verdict]
-        reason = (reason + " " if reason else "") + "Negated criterion: the patient must NOT have this."
+        reason = (
+            reason + " " if reason else ""
+        ) + "Negated criterion: the patient must NOT have this."
     text = leaf.get("_negated_text" if negated else "_text") or describe_leaf(leaf, negated)
     return {"criterion": text, "verdict": shown, "value": value, "reason": reason}
 
@@ -426,7 +522,9 @@ def verdict_row(leaf, negated: bool, verdict: str, value: str, reason: str) -> d
 def _kleene(node, verdicts) -> str:
     """The node's verdict from its leaves' verdicts (an iterator, depth first)."""
     if "all" in node or "any" in node:
-        return _combine("all" in node, [_kleene(child, verdicts) for child in node.get("all", node.get("any"))])
+        return _combine(
+            "all" in node, [_kleene(child, verdicts) for child in node.get("all", node.get("any"))]
+        )
     if "not" in node:
         return NEGATE[_kleene(node["not"], verdicts)]
     return next(verdicts)
@@ -448,14 +546,18 @@ def _signed_leaves(node, negated: bool = False):
 _LEAF_KEYS = {
     "diagnosis": lambda leaf, today: attrgetter("diagnosis"),
     "grade": lambda leaf, today: attrgetter("who_grade"),
-    "marker": lambda leaf, today: (lambda f, m=leaf["marker"]: f.markers.get(m)),
+    "marker": lambda leaf, today: lambda f, m=leaf["marker"]: f.markers.get(m),
     # Not the birth date itself (thousands of distinct ones): what the verdict depends on.
     "age": lambda leaf, today: _age_key(leaf.get("min_years"), leaf.get("max_years"), today),
     "sex": lambda leaf, today: attrgetter("sex"),
     "performance": lambda leaf, today: attrgetter("ecog", "karnofsky"),
-    "setting": lambda leaf, today: (lambda f: (not f.follow_ups, f.progressions)),
-    "prior_treatment": lambda leaf, today: (lambda f, r=leaf["regimen"]: (r in f.regimens, not f.regimens)),
-    "radiotherapy_ended": lambda leaf, today: (lambda f: (tuple(f.radiotherapy_ends), not f.regimens)),
+    "setting": lambda leaf, today: lambda f: (not f.follow_ups, f.progressions),
+    "prior_treatment": lambda leaf, today: (
+        lambda f, r=leaf["regimen"]: (r in f.regimens, not f.regimens)
+    ),
+    "radiotherapy_ended": lambda leaf, today: (
+        lambda f: (tuple(f.radiotherapy_ends), not f.regimens)
+    ),
     "resection": lambda leaf, today: attrgetter("extent"),
 }
 
@@ -487,8 +589,10 @@ class Compiled:
 
     def __init__(self, node: dict, today: date, extra=lambda row: ()):
         self.node, self.today, self.extra = node, today, extra
-        self.leaves = [(_LEAF_KEYS[leaf["type"]](leaf, today), {}, leaf, negated)
-                       for leaf, negated in _signed_leaves(node)]
+        self.leaves = [
+            (_LEAF_KEYS[leaf["type"]](leaf, today), {}, leaf, negated)
+            for leaf, negated in _signed_leaves(node)
+        ]
         self.verdicts: dict = {}
 
     def many(self, facts: list) -> tuple[list, list]:
@@ -509,8 +613,11 @@ class Compiled:
                         if not missing:
                             break
             columns.append(list(map(cache.__getitem__, keys)))
-        signatures = (list(zip(*[list(map(itemgetter(0), column)) for column in columns])) if columns
-                      else [()] * len(facts))
+        signatures = (
+            list(zip(*[list(map(itemgetter(0), column)) for column in columns]))
+            if columns
+            else [()] * len(facts)
+        )
         known = self.verdicts
         for signature in set(signatures).difference(known):
             known[signature] = _kleene(self.node, iter(signature))
@@ -547,7 +654,11 @@ def prefilter(node, today: date, negated: bool = False) -> Q:
     if kind == "marker":
         other = "wildtype" if node["result"] == "altered" else "altered"
         blocking = node["result"] if negated else other
-        return ~Exists(MolecularMarker.objects.filter(episode=OuterRef("pk"), marker=node["marker"], result=blocking))
+        return ~Exists(
+            MolecularMarker.objects.filter(
+                episode=OuterRef("pk"), marker=node["marker"], result=blocking
+            )
+        )
     if kind == "age" and not negated:
         q = Q()
         latest, excluded = age_cutoffs(node.get("min_years"), node.get("max_years"), today)
@@ -557,5 +668,9 @@ def prefilter(node, today: date, negated: bool = False) -> Q:
             q &= Q(patient__birth_date__gt=excluded)
         return q
     if kind == "sex":
-        return ~Q(patient__sex=node["sex"]) if negated else ~Q(patient__sex="female" if node["sex"] == "male" else "male")
+        return (
+            ~Q(patient__sex=node["sex"])
+            if negated
+            else ~Q(patient__sex="female" if node["sex"] == "male" else "male")
+        )
     return Q()

@@ -18,13 +18,20 @@ class UnreadableRecord(ValueError):
 
 def documents_in(path: Path):
     """(file name, parsed JSON) for a file, or for every file of a folder (sorted)."""
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".json", ".xml")) \
-        if path.is_dir() else [path]
+    files = (
+        sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".json", ".xml"))
+        if path.is_dir()
+        else [path]
+    )
     for file in files:
         if file.suffix.lower() == ".xml":
-            yield file.name, UnreadableRecord(
-                "ClinicalTrials.gov XML is the retired format (trials.md §3); export the study as API v2 "
-                "JSON or use import_trials --from-api.")
+            yield (
+                file.name,
+                UnreadableRecord(
+                    "ClinicalTrials.gov XML is the retired format (trials.md §3); export the study as API v2 "
+                    "JSON or use import_trials --from-api."
+                ),
+            )
             continue
         try:
             yield file.name, json.loads(file.read_text(encoding="utf-8"))
@@ -40,10 +47,13 @@ def studies_in(document) -> list:
         return document
     if isinstance(document, dict) and "FullStudiesResponse" in document:
         studies = document["FullStudiesResponse"].get("FullStudies") or []
-        return [UnreadableRecord(
-            "the classic ClinicalTrials.gov API format (FullStudiesResponse), retired 2024-06-25 (trials.md §3); "
-            f"fetch {_classic_nct(s)} from API v2 instead (import_trials --from-api).") for s in studies] or [
-            UnreadableRecord("classic API response with no studies")]
+        return [
+            UnreadableRecord(
+                "the classic ClinicalTrials.gov API format (FullStudiesResponse), retired 2024-06-25 (trials.md §3); "
+                f"fetch {_classic_nct(s)} from API v2 instead (import_trials --from-api)."
+            )
+            for s in studies
+        ] or [UnreadableRecord("classic API response with no studies")]
     if isinstance(document, dict) and "studies" in document:
         return document["studies"]
     return [document]
@@ -97,7 +107,9 @@ def parse_study(record) -> dict:
     warnings = []
     status = ps.get("statusModule")
     if status is None:
-        warnings.append("no status module: overall status unknown, so the trial is not matched until it is set")
+        warnings.append(
+            "no status module: overall status unknown, so the trial is not matched until it is set"
+        )
         status = {}
     design = ps.get("designModule") or {}
     eligibility = ps.get("eligibilityModule") or {}
@@ -107,9 +119,16 @@ def parse_study(record) -> dict:
     locations = (ps.get("contactsLocationsModule") or {}).get("locations")
     if locations is None:
         warnings.append("no locations: sites unknown")
-    sites = [{"facility": (loc.get("facility") or "")[:300], "city": (loc.get("city") or "")[:100],
-              "country": (loc.get("country") or "")[:100], "status": loc.get("status") or "",
-              "is_norwegian": loc.get("country") == NORWAY} for loc in locations or []]
+    sites = [
+        {
+            "facility": (loc.get("facility") or "")[:300],
+            "city": (loc.get("city") or "")[:100],
+            "country": (loc.get("country") or "")[:100],
+            "status": loc.get("status") or "",
+            "is_norwegian": loc.get("country") == NORWAY,
+        }
+        for loc in locations or []
+    ]
     return {
         "nct_id": nct,
         "fields": {
@@ -118,21 +137,37 @@ def parse_study(record) -> dict:
             "acronym": (ident.get("acronym") or "")[:100],
             "overall_status": status.get("overallStatus", "UNKNOWN"),
             "phases": design.get("phases") or [],
-            "conditions": [c[:300] for c in (ps.get("conditionsModule") or {}).get("conditions", [])],
+            "conditions": [
+                c[:300] for c in (ps.get("conditionsModule") or {}).get("conditions", [])
+            ],
             "eligibility_text": eligibility.get("eligibilityCriteria", ""),
             "minimum_age": eligibility.get("minimumAge", ""),
             "maximum_age": eligibility.get("maximumAge", ""),
             "sex": eligibility.get("sex", ""),
-            "sponsor": ((ps.get("sponsorCollaboratorsModule") or {}).get("leadSponsor") or {}).get("name", "")[:300],
-            "interventions": [{"type": i.get("type", ""), "name": i.get("name", ""),
-                               "arm_group_labels": i.get("armGroupLabels", [])}
-                              for i in arms_module.get("interventions", [])],
+            "sponsor": ((ps.get("sponsorCollaboratorsModule") or {}).get("leadSponsor") or {}).get(
+                "name", ""
+            )[:300],
+            "interventions": [
+                {
+                    "type": i.get("type", ""),
+                    "name": i.get("name", ""),
+                    "arm_group_labels": i.get("armGroupLabels", []),
+                }
+                for i in arms_module.get("interventions", [])
+            ],
             "last_update": _date((status.get("lastUpdatePostDateStruct") or {}).get("date")),
             "has_norwegian_site": any(s["is_norwegian"] for s in sites),
             "import_warnings": warnings,
         },
         "sites": sites,
-        "arms": [{"label": a["label"][:300], "arm_type": a.get("type", ""), "description": a.get("description", ""),
-                  "intervention_names": a.get("interventionNames", [])}
-                 for a in arms_module.get("armGroups", []) if a.get("label")],
+        "arms": [
+            {
+                "label": a["label"][:300],
+                "arm_type": a.get("type", ""),
+                "description": a.get("description", ""),
+                "intervention_names": a.get("interventionNames", []),
+            }
+            for a in arms_module.get("armGroups", [])
+            if a.get("label")
+        ],
     }

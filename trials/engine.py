@@ -74,21 +74,26 @@ class RunResult:
 def open_targets(trial_ids=None) -> list[Target]:
     """Open trials with encoded criteria. When arms carry criteria of their own, each such
     arm is a target (trial criteria AND arm criteria); otherwise the trial is."""
-    trials = Trial.objects.filter(overall_status__in=OPEN_STATUSES, criteria_encoded_at__isnull=False)
+    trials = Trial.objects.filter(
+        overall_status__in=OPEN_STATUSES, criteria_encoded_at__isnull=False
+    )
     if trial_ids is not None:
         trials = trials.filter(pk__in=trial_ids)
     trials = dict(trials.values_list("pk", "criteria"))
     arms = defaultdict(list)
-    for arm_id, trial_id, node in (TrialArm.objects.filter(trial__in=list(trials), criteria__isnull=False)
-                                   .values_list("pk", "trial_id", "criteria")):
+    for arm_id, trial_id, node in TrialArm.objects.filter(
+        trial__in=list(trials), criteria__isnull=False
+    ).values_list("pk", "trial_id", "criteria"):
         arms[trial_id].append((arm_id, node))
     targets = []
     trials = {pk: C.compile_labels(tree) if tree else tree for pk, tree in trials.items()}
     for trial_id, tree in trials.items():
         base = tree["criteria"] if tree else {"all": []}
         if arms[trial_id]:
-            targets += [Target(trial_id, arm_id, {"all": [base, C.compile_labels(node)["criteria"]]})
-                        for arm_id, node in arms[trial_id]]
+            targets += [
+                Target(trial_id, arm_id, {"all": [base, C.compile_labels(node)["criteria"]]})
+                for arm_id, node in arms[trial_id]
+            ]
         else:
             targets.append(Target(trial_id, None, base))
     return targets
@@ -98,26 +103,46 @@ def load_facts(episodes) -> dict[int, C.Facts]:
     """Facts of every episode in the queryset, in seven queries however many there are."""
     ids = episodes.values("pk")
     facts = {
-        pk: C.Facts(pk, patient_id, diagnosis, grade, birth, sex, {}, set(), [], "", None, None, 0, 0)
+        pk: C.Facts(
+            pk, patient_id, diagnosis, grade, birth, sex, {}, set(), [], "", None, None, 0, 0
+        )
         for pk, patient_id, diagnosis, grade, birth, sex in episodes.values_list(
-            "pk", "patient_id", "diagnosis", "who_grade", "patient__birth_date", "patient__sex")
+            "pk", "patient_id", "diagnosis", "who_grade", "patient__birth_date", "patient__sex"
+        )
     }
     for episode_id, marker, result in MolecularMarker.objects.filter(episode__in=ids).values_list(
-            "episode_id", "marker", "result"):
+        "episode_id", "marker", "result"
+    ):
         facts[episode_id].markers[marker] = result
-    for episode_id, regimen in SystemicTherapy.objects.filter(episode__in=ids).values_list("episode_id", "regimen"):
+    for episode_id, regimen in SystemicTherapy.objects.filter(episode__in=ids).values_list(
+        "episode_id", "regimen"
+    ):
         facts[episode_id].regimens.add(regimen)
-    for episode_id, end in RadiotherapyCourse.objects.filter(episode__in=ids).values_list("episode_id", "end_date"):
+    for episode_id, end in RadiotherapyCourse.objects.filter(episode__in=ids).values_list(
+        "episode_id", "end_date"
+    ):
         facts[episode_id].regimens.add("radiotherapy")
         facts[episode_id].radiotherapy_ends.append(end)
-    for episode_id, extent in (Surgery.objects.filter(episode__in=ids).order_by("surgery_date", "id")
-                               .values_list("episode_id", "extent_of_resection")):
+    for episode_id, extent in (
+        Surgery.objects.filter(episode__in=ids)
+        .order_by("surgery_date", "id")
+        .values_list("episode_id", "extent_of_resection")
+    ):
         facts[episode_id].extent = extent  # the latest surgery wins
-    for episode_id, ecog, kps in (PerformanceStatus.objects.filter(episode__in=ids).order_by("assessed_on", "id")
-                                  .values_list("episode_id", "ecog", "karnofsky")):
-        facts[episode_id].ecog, facts[episode_id].karnofsky = ecog, kps  # the latest assessment wins
-    for row in (FollowUp.objects.filter(episode__in=ids).values("episode_id")
-                .annotate(n=Count("pk"), progressions=Count("pk", filter=Q(progression=True)))):
+    for episode_id, ecog, kps in (
+        PerformanceStatus.objects.filter(episode__in=ids)
+        .order_by("assessed_on", "id")
+        .values_list("episode_id", "ecog", "karnofsky")
+    ):
+        facts[episode_id].ecog, facts[episode_id].karnofsky = (
+            ecog,
+            kps,
+        )  # the latest assessment wins
+    for row in (
+        FollowUp.objects.filter(episode__in=ids)
+        .values("episode_id")
+        .annotate(n=Count("pk"), progressions=Count("pk", filter=Q(progression=True)))
+    ):
         facts[row["episode_id"]].follow_ups = row["n"]
         facts[row["episode_id"]].progressions = row["progressions"]
     return facts
@@ -160,7 +185,9 @@ def _judges(targets, today) -> dict:
         def digest(combination: tuple) -> str:
             found = known.get(combination)
             if found is None:
-                found = known[combination] = hashlib.md5("\x1f".join(combination).encode()).hexdigest()
+                found = known[combination] = hashlib.md5(
+                    "\x1f".join(combination).encode()
+                ).hexdigest()
             return found
 
         def run(facts):
@@ -170,15 +197,21 @@ def _judges(targets, today) -> dict:
             digests = list(map(digest, zip(outcomes, *pieces)))
             entries = list(zip(*columns)) if columns else [()] * len(facts)
             return outcomes, digests, entries
+
         return run
 
-    return {(t.trial_id, t.arm_id): judge_with(C.Compiled(t.node, today, _row_extra)) for t in targets}
+    return {
+        (t.trial_id, t.arm_id): judge_with(C.Compiled(t.node, today, _row_extra)) for t in targets
+    }
 
 
 def candidate_ids(target: Target, scope: Q, today) -> list[int]:
     """The SQL prefilter alone: episodes that may be eligible for the target."""
-    return list(TumourEpisode.objects.filter(scope).filter(C.prefilter(target.node, today))
-                .values_list("pk", flat=True))
+    return list(
+        TumourEpisode.objects.filter(scope)
+        .filter(C.prefilter(target.node, today))
+        .values_list("pk", flat=True)
+    )
 
 
 def match_patient(patient_id: int) -> RunResult:
@@ -201,8 +234,20 @@ def match_all() -> RunResult:
 
 def _stored(existing) -> dict:
     """(trial, arm, episode) -> the stored match's state, in one query."""
-    return {(m[1], m[2], m[3]): m for m in existing.values_list(
-        "pk", "trial_id", "arm_id", "episode_id", "outcome", "verdict_set", "active", "step", "needs_another_look")}
+    return {
+        (m[1], m[2], m[3]): m
+        for m in existing.values_list(
+            "pk",
+            "trial_id",
+            "arm_id",
+            "episode_id",
+            "outcome",
+            "verdict_set",
+            "active",
+            "step",
+            "needs_another_look",
+        )
+    }
 
 
 def _without_gc(run):
@@ -243,10 +288,16 @@ def _match_many(targets, *, existing, everyone: bool = False) -> RunResult:
         for key, row in stored.items():
             if row[6] and key[:2] in keys:
                 active[key[:2]].add(key[2])
-        groups = (((t.trial_id, t.arm_id), set(ids).union(active.get((t.trial_id, t.arm_id), ())))
-                  for t, ids in candidates)
+        groups = (
+            ((t.trial_id, t.arm_id), set(ids).union(active.get((t.trial_id, t.arm_id), ())))
+            for t, ids in candidates
+        )
     else:
-        evaluated = {(t.trial_id, t.arm_id, pk) for t, ids in _candidates(targets, today, threaded=False) for pk in ids}
+        evaluated = {
+            (t.trial_id, t.arm_id, pk)
+            for t, ids in _candidates(targets, today, threaded=False)
+            for pk in ids
+        }
         prefiltered = time.perf_counter()
         stored = _stored(existing)
         evaluated.update(key for key, row in stored.items() if row[6] and key[:2] in keys)
@@ -255,8 +306,11 @@ def _match_many(targets, *, existing, everyone: bool = False) -> RunResult:
         loaded = time.perf_counter()
         groups = _grouped(evaluated)
     result = _run(targets, facts, groups, stored)
-    result.timings.update(prefilter=prefiltered - started, loaded=loaded - prefiltered,
-                          total=time.perf_counter() - started)
+    result.timings.update(
+        prefilter=prefiltered - started,
+        loaded=loaded - prefiltered,
+        total=time.perf_counter() - started,
+    )
     return result
 
 
@@ -336,7 +390,9 @@ def _judge_and_write(targets, facts, groups, stored: dict, writer) -> RunResult:
             if row is None:
                 if outcome == Outcome.NOT_ELIGIBLE:
                     continue
-                to_create.append((episode.episode_id, episode.patient_id, trial_id, arm_id, outcome, digest))
+                to_create.append(
+                    (episode.episode_id, episode.patient_id, trial_id, arm_id, outcome, digest)
+                )
             elif row[5] != digest or row[6] != (outcome != Outcome.NOT_ELIGIBLE):
                 _changed(result, row, outcome, digest, now, updated, events)
             else:
@@ -351,18 +407,39 @@ def _judge_and_write(targets, facts, groups, stored: dict, writer) -> RunResult:
     result.evaluated = len(seen)
     gone = [row for key, row in stored.items() if key not in seen and row[6]]
     if gone:
-        open_trials = set(Trial.objects.filter(pk__in={r[1] for r in gone}, overall_status__in=OPEN_STATUSES,
-                                               criteria_encoded_at__isnull=False).values_list("pk", flat=True))
-        dead = set(TumourEpisode.objects.filter(pk__in={r[3] for r in gone}).exclude(
-            patient__vital_status=Patient.VitalStatus.ALIVE).values_list("pk", flat=True))
+        open_trials = set(
+            Trial.objects.filter(
+                pk__in={r[1] for r in gone},
+                overall_status__in=OPEN_STATUSES,
+                criteria_encoded_at__isnull=False,
+            ).values_list("pk", flat=True)
+        )
+        dead = set(
+            TumourEpisode.objects.filter(pk__in={r[3] for r in gone})
+            .exclude(patient__vital_status=Patient.VitalStatus.ALIVE)
+            .values_list("pk", flat=True)
+        )
         for pk, trial_id, _, episode_id, old_outcome, digest, _, step, flagged in gone:
-            reason = ("trial closed" if trial_id not in open_trials else "patient died" if episode_id in dead
-                      else "no longer eligible")
+            reason = (
+                "trial closed"
+                if trial_id not in open_trials
+                else "patient died"
+                if episode_id in dead
+                else "no longer eligible"
+            )
             flag = _flag(step, old_outcome, Outcome.NOT_ELIGIBLE)
             if flag:
                 events.append(_flag_event(pk, old_outcome, f"not eligible ({reason})", now))
-            gone_rows.append(Match(pk=pk, outcome=Outcome.NOT_ELIGIBLE, active=False, inactive_reason=reason,
-                                   outcome_changed_at=now, needs_another_look=flagged or flag))
+            gone_rows.append(
+                Match(
+                    pk=pk,
+                    outcome=Outcome.NOT_ELIGIBLE,
+                    active=False,
+                    inactive_reason=reason,
+                    outcome_changed_at=now,
+                    needs_another_look=flagged or flag,
+                )
+            )
         result.deactivated += len(gone_rows)
     result.flagged = len(events)
     judged = time.perf_counter()
@@ -404,7 +481,9 @@ class _Writer:
             self.thread.start()
         self.queue.put((rows, verdict_sets))
 
-    def finish(self, rows: list, verdict_sets: dict, updated: list, gone_rows: list, events: list) -> None:
+    def finish(
+        self, rows: list, verdict_sets: dict, updated: list, gone_rows: list, events: list
+    ) -> None:
         if self.queue is None:
             if rows or updated or gone_rows or self.held:
                 self._write([*self.held, (rows, verdict_sets)], (updated, gone_rows, events))
@@ -446,7 +525,9 @@ class _Writer:
 
     def _write(self, batches, rest, immediate: bool = False) -> None:
         with transaction.atomic(), pghistory.context(source="matching"):
-            if immediate:  # its own transaction: foreign keys checked as batches arrive, not all at commit
+            if (
+                immediate
+            ):  # its own transaction: foreign keys checked as batches arrive, not all at commit
                 with connection.cursor() as cursor:
                     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for rows, verdict_sets in batches:
@@ -462,8 +543,10 @@ class _Rest(tuple):
     """The writer's last item: (updated, gone_rows, events)."""
 
 
-_COPY_COLUMNS = ("episode_id, patient_id, trial_id, arm_id, outcome, fingerprint, active, inactive_reason, "
-                 "needs_another_look, step, close_reason, notes, version, matched_at, outcome_changed_at")
+_COPY_COLUMNS = (
+    "episode_id, patient_id, trial_id, arm_id, outcome, fingerprint, active, inactive_reason, "
+    "needs_another_look, step, close_reason, notes, version, matched_at, outcome_changed_at"
+)
 
 
 def _changed(result, row, outcome, digest, now, updated: list, events: list) -> None:
@@ -476,9 +559,17 @@ def _changed(result, row, outcome, digest, now, updated: list, events: list) -> 
         events.append(_flag_event(pk, before, outcome, now))
     if was_active and not active:
         result.deactivated += 1
-    updated.append(Match(pk=pk, outcome=outcome, verdict_set_id=digest, active=active,
-                         inactive_reason="" if active else "no longer eligible", outcome_changed_at=now,
-                         needs_another_look=flagged or flag))
+    updated.append(
+        Match(
+            pk=pk,
+            outcome=outcome,
+            verdict_set_id=digest,
+            active=active,
+            inactive_reason="" if active else "no longer eligible",
+            outcome_changed_at=now,
+            needs_another_look=flagged or flag,
+        )
+    )
 
 
 def _insert_verdict_sets(verdict_sets: dict) -> None:
@@ -489,8 +580,11 @@ def _insert_verdict_sets(verdict_sets: dict) -> None:
         return
     text = "[" + ",".join([f'{{"f":"{f}","r":{v}}}' for f, v in sorted(verdict_sets.items())]) + "]"
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {VerdictSet._meta.db_table} (fingerprint, rows) SELECT f, r "
-                       "FROM jsonb_to_recordset(%s::jsonb) AS x(f text, r jsonb) ON CONFLICT DO NOTHING", [text])
+        cursor.execute(
+            f"INSERT INTO {VerdictSet._meta.db_table} (fingerprint, rows) SELECT f, r "
+            "FROM jsonb_to_recordset(%s::jsonb) AS x(f text, r jsonb) ON CONFLICT DO NOTHING",
+            [text],
+        )
 
 
 def _insert(rows: list[tuple], now) -> None:
@@ -500,16 +594,25 @@ def _insert(rows: list[tuple], now) -> None:
     fingerprints: no tab, newline or backslash to escape)."""
     table = Match._meta.db_table
     # active, inactive_reason, needs_another_look, step, close_reason, notes, version, matched_at, outcome_changed_at
-    constant = "\t".join(["", "t", "", "f", Step.NEW.value, "", "", "1", now.isoformat(), now.isoformat()]) + "\n"
+    constant = (
+        "\t".join(["", "t", "", "f", Step.NEW.value, "", "", "1", now.isoformat(), now.isoformat()])
+        + "\n"
+    )
     null = "\\N"
     # In (episode, trial) order: the unique index, the patient index and the foreign-key
     # checks then walk their pages in order instead of at random (a third less time).
     rows = sorted(rows, key=itemgetter(0, 2))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _BATCH):
-            text = "".join([f"{e}\t{p}\t{t}\t{null if a is None else a}\t{o}\t{f}{constant}"
-                            for e, p, t, a, o, f in rows[start:start + _BATCH]])
-            cursor.copy_expert(f"COPY {table} ({_COPY_COLUMNS}) FROM STDIN", io.StringIO(text), 1 << 20)
+            text = "".join(
+                [
+                    f"{e}\t{p}\t{t}\t{null if a is None else a}\t{o}\t{f}{constant}"
+                    for e, p, t, a, o, f in rows[start : start + _BATCH]
+                ]
+            )
+            cursor.copy_expert(
+                f"COPY {table} ({_COPY_COLUMNS}) FROM STDIN", io.StringIO(text), 1 << 20
+            )
 
 
 def _flag(step: str, old_outcome: str | None, new_outcome: str) -> bool:
@@ -519,6 +622,10 @@ def _flag(step: str, old_outcome: str | None, new_outcome: str) -> bool:
 
 def _flag_event(match_id: int, old: str, new: str, now) -> ReviewEvent:
     label = dict(Outcome.choices)
-    return ReviewEvent(match_id=match_id, kind=ReviewEvent.Kind.FLAG, at=now,
-                      note=f"Outcome changed from {label.get(old, old).lower()} to {label.get(new, new).lower()}: "
-                           "look again.")
+    return ReviewEvent(
+        match_id=match_id,
+        kind=ReviewEvent.Kind.FLAG,
+        at=now,
+        note=f"Outcome changed from {label.get(old, old).lower()} to {label.get(new, new).lower()}: "
+        "look again.",
+    )

@@ -11,38 +11,77 @@ from registry import vocabulary
 from . import criteria as C
 from .models import PHASES, CloseReason, Outcome, ReviewEvent, Step, Trial, TrialStatus
 
-KINDS = [("", "—"), ("diagnosis", "Diagnosis (WHO CNS5)"), ("grade", "CNS WHO grade"),
-         ("marker", "Molecular marker"), ("age", "Age (years)"), ("sex", "Sex"),
-         ("performance", "Performance status"), ("setting", "Disease setting"),
-         ("prior_treatment", "Prior treatment"), ("radiotherapy_ended", "Weeks since end of radiotherapy"),
-         ("resection", "Extent of resection")]
+KINDS = [
+    ("", "—"),
+    ("diagnosis", "Diagnosis (WHO CNS5)"),
+    ("grade", "CNS WHO grade"),
+    ("marker", "Molecular marker"),
+    ("age", "Age (years)"),
+    ("sex", "Sex"),
+    ("performance", "Performance status"),
+    ("setting", "Disease setting"),
+    ("prior_treatment", "Prior treatment"),
+    ("radiotherapy_ended", "Weeks since end of radiotherapy"),
+    ("resection", "Extent of resection"),
+]
 GROUPS = [("", "—"), ("A", "A"), ("B", "B"), ("C", "C"), ("D", "D")]
 
 
 class CriterionRowForm(forms.Form):
     scope = forms.ChoiceField(label="Applies to", required=False)
-    group = forms.ChoiceField(label="Or-group", choices=GROUPS, required=False,
-                              help_text="Rows with the same letter: any one of them is enough.")
-    must = forms.ChoiceField(label="Patient", choices=[("must", "must"), ("must_not", "must not")], initial="must")
+    group = forms.ChoiceField(
+        label="Or-group",
+        choices=GROUPS,
+        required=False,
+        help_text="Rows with the same letter: any one of them is enough.",
+    )
+    must = forms.ChoiceField(
+        label="Patient", choices=[("must", "must"), ("must_not", "must not")], initial="must"
+    )
     kind = forms.ChoiceField(label="Criterion", choices=KINDS, required=False)
-    diagnoses = forms.MultipleChoiceField(required=False, choices=[(k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()])
-    grades = forms.TypedMultipleChoiceField(required=False, coerce=int, choices=[(g, g) for g in (1, 2, 3, 4)])
+    diagnoses = forms.MultipleChoiceField(
+        required=False, choices=[(k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()]
+    )
+    grades = forms.TypedMultipleChoiceField(
+        required=False, coerce=int, choices=[(g, g) for g in (1, 2, 3, 4)]
+    )
     marker = forms.ChoiceField(required=False, choices=[("", "—"), *vocabulary.MARKERS.items()])
-    marker_result = forms.ChoiceField(required=False, choices=[("altered", "present (mutant/methylated/deleted)"),
-                                                               ("wildtype", "wildtype / negative")])
-    sex = forms.ChoiceField(required=False, choices=[("", "—"), ("female", "female"), ("male", "male")])
-    scale = forms.ChoiceField(required=False, choices=[("ecog", "ECOG"), ("karnofsky", "Karnofsky")])
-    setting = forms.ChoiceField(required=False, choices=[("newly_diagnosed", "newly diagnosed"),
-                                                         ("recurrent", "recurrent")])
+    marker_result = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("altered", "present (mutant/methylated/deleted)"),
+            ("wildtype", "wildtype / negative"),
+        ],
+    )
+    sex = forms.ChoiceField(
+        required=False, choices=[("", "—"), ("female", "female"), ("male", "male")]
+    )
+    scale = forms.ChoiceField(
+        required=False, choices=[("ecog", "ECOG"), ("karnofsky", "Karnofsky")]
+    )
+    setting = forms.ChoiceField(
+        required=False, choices=[("newly_diagnosed", "newly diagnosed"), ("recurrent", "recurrent")]
+    )
     regimen = forms.ChoiceField(required=False, choices=[("", "—"), *C.REGIMENS.items()])
     extents = forms.MultipleChoiceField(required=False, choices=list(C.EXTENTS.items()))
-    low = forms.DecimalField(label="From", required=False, min_value=0, max_digits=5, decimal_places=2,
-                             help_text="Age, score, progressions or weeks: the lower bound.")
-    high = forms.DecimalField(label="To", required=False, min_value=0, max_digits=5, decimal_places=2)
+    low = forms.DecimalField(
+        label="From",
+        required=False,
+        min_value=0,
+        max_digits=5,
+        decimal_places=2,
+        help_text="Age, score, progressions or weeks: the lower bound.",
+    )
+    high = forms.DecimalField(
+        label="To", required=False, min_value=0, max_digits=5, decimal_places=2
+    )
 
     def __init__(self, *args, arms=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["scope"].choices = [("", "Whole trial"), *((str(a.pk), f"Arm: {a.label}") for a in arms)]
+        self.fields["scope"].choices = [
+            ("", "Whole trial"),
+            *((str(a.pk), f"Arm: {a.label}") for a in arms),
+        ]
 
     def clean(self):
         data = super().clean()
@@ -52,10 +91,18 @@ class CriterionRowForm(forms.Form):
         leaf = {"type": kind}
         low, high = data.get("low"), data.get("high")
         as_int = lambda v: None if v is None else int(v)  # noqa: E731
-        need = {"diagnosis": "diagnoses", "grade": "grades", "marker": "marker", "sex": "sex",
-                "prior_treatment": "regimen", "resection": "extents"}
+        need = {
+            "diagnosis": "diagnoses",
+            "grade": "grades",
+            "marker": "marker",
+            "sex": "sex",
+            "prior_treatment": "regimen",
+            "resection": "extents",
+        }
         if kind in need and not data.get(need[kind]):
-            raise ValidationError({need[kind]: f"Choose the {need[kind].replace('_', ' ')} this criterion checks."})
+            raise ValidationError(
+                {need[kind]: f"Choose the {need[kind].replace('_', ' ')} this criterion checks."}
+            )
         if kind == "diagnosis":
             leaf["codes"] = data["diagnoses"]
         elif kind == "grade":
@@ -65,12 +112,17 @@ class CriterionRowForm(forms.Form):
         elif kind == "age":
             if low is None and high is None:
                 raise ValidationError({"low": "Give a lower or an upper age limit (years)."})
-            leaf.update(min_years=None if low is None else float(low), max_years=None if high is None else float(high))
+            leaf.update(
+                min_years=None if low is None else float(low),
+                max_years=None if high is None else float(high),
+            )
         elif kind == "sex":
             leaf["sex"] = data["sex"]
         elif kind == "performance":
             if low is None and high is None:
-                raise ValidationError({"high": "Give the score range, e.g. ECOG to 1 or Karnofsky from 70."})
+                raise ValidationError(
+                    {"high": "Give the score range, e.g. ECOG to 1 or Karnofsky from 70."}
+                )
             leaf.update(scale=data["scale"] or "ecog", min=as_int(low), max=as_int(high))
         elif kind == "setting":
             leaf["setting"] = data["setting"] or "newly_diagnosed"
@@ -80,7 +132,9 @@ class CriterionRowForm(forms.Form):
             leaf["regimen"] = data["regimen"]
         elif kind == "radiotherapy_ended":
             if low is None:
-                raise ValidationError({"low": "Give the least number of weeks since radiotherapy ended."})
+                raise ValidationError(
+                    {"low": "Give the least number of weeks since radiotherapy ended."}
+                )
             leaf["min_weeks"] = int(low)
         elif kind == "resection":
             leaf["extents"] = data["extents"]
@@ -97,12 +151,17 @@ class BaseRowFormSet(forms.BaseFormSet):
         return {"arms": self.arms}
 
 
-CriteriaFormSet = forms.formset_factory(CriterionRowForm, formset=BaseRowFormSet, extra=1, can_delete=True)
+CriteriaFormSet = forms.formset_factory(
+    CriterionRowForm, formset=BaseRowFormSet, extra=1, can_delete=True
+)
 
 
 class CriteriaExtrasForm(forms.Form):
-    check_by_hand = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
-                                    help_text="Criteria that cannot be encoded, one per line (checked by hand).")
+    check_by_hand = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Criteria that cannot be encoded, one per line (checked by hand).",
+    )
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
@@ -124,9 +183,19 @@ def rows_to_trees(rows: list[dict], check_by_hand: str, arm_ids) -> tuple[dict, 
         else:
             bucket.append(node)
     lines = [line.strip() for line in check_by_hand.splitlines() if line.strip()]
-    trial_tree = {"version": C.SCHEMA_VERSION, "criteria": {"all": scopes.pop("")}, "check_by_hand": lines}
-    arm_trees = {arm_id: ({"version": C.SCHEMA_VERSION, "criteria": {"all": scopes[str(arm_id)]}}
-                          if str(arm_id) in scopes else None) for arm_id in arm_ids}
+    trial_tree = {
+        "version": C.SCHEMA_VERSION,
+        "criteria": {"all": scopes.pop("")},
+        "check_by_hand": lines,
+    }
+    arm_trees = {
+        arm_id: (
+            {"version": C.SCHEMA_VERSION, "criteria": {"all": scopes[str(arm_id)]}}
+            if str(arm_id) in scopes
+            else None
+        )
+        for arm_id in arm_ids
+    }
     return trial_tree, arm_trees
 
 
@@ -137,10 +206,19 @@ def _leaf_row(node, scope: str, group: str) -> dict:
     if "type" not in node:
         raise ValueError("not a row")
     row = {"scope": scope, "group": group, "must": must, "kind": node["type"]}
-    row.update({"diagnoses": node.get("codes", []), "grades": node.get("grades", []), "marker": node.get("marker", ""),
-                "marker_result": node.get("result", "altered"), "sex": node.get("sex", ""),
-                "scale": node.get("scale", "ecog"), "setting": node.get("setting", "newly_diagnosed"),
-                "regimen": node.get("regimen", ""), "extents": node.get("extents", [])})
+    row.update(
+        {
+            "diagnoses": node.get("codes", []),
+            "grades": node.get("grades", []),
+            "marker": node.get("marker", ""),
+            "marker_result": node.get("result", "altered"),
+            "sex": node.get("sex", ""),
+            "scale": node.get("scale", "ecog"),
+            "setting": node.get("setting", "newly_diagnosed"),
+            "regimen": node.get("regimen", ""),
+            "extents": node.get("extents", []),
+        }
+    )
     low, high = C._bounds(node)
     if node["type"] == "radiotherapy_ended":
         low = node["min_weeks"]
@@ -169,15 +247,29 @@ def tree_to_rows(tree, scope: str = "") -> list[dict]:
 
 
 class TrialForm(forms.ModelForm):
-    phases = forms.MultipleChoiceField(required=False, choices=[(p, p) for p in PHASES],
-                                       widget=forms.CheckboxSelectMultiple)
+    phases = forms.MultipleChoiceField(
+        required=False, choices=[(p, p) for p in PHASES], widget=forms.CheckboxSelectMultiple
+    )
     conditions = forms.CharField(required=False, help_text="Separated by semicolons.")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = Trial
-        fields = ["nct_id", "brief_title", "official_title", "acronym", "overall_status", "phases", "conditions",
-                  "sponsor", "minimum_age", "maximum_age", "sex", "eligibility_text", "coordinator_notes"]
+        fields = [
+            "nct_id",
+            "brief_title",
+            "official_title",
+            "acronym",
+            "overall_status",
+            "phases",
+            "conditions",
+            "sponsor",
+            "minimum_age",
+            "maximum_age",
+            "sex",
+            "eligibility_text",
+            "coordinator_notes",
+        ]
 
     def clean_conditions(self):
         return [c.strip() for c in self.cleaned_data["conditions"].split(";") if c.strip()]
@@ -191,10 +283,17 @@ class TrialStatusForm(forms.Form):
 
 class TrialFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *TrialStatus.choices])
-    phase = forms.ChoiceField(required=False, choices=[("", "Any phase"), *((p, p) for p in PHASES)])
+    phase = forms.ChoiceField(
+        required=False, choices=[("", "Any phase"), *((p, p) for p in PHASES)]
+    )
     norwegian = forms.BooleanField(required=False, label="Norwegian site")
-    diagnosis = forms.ChoiceField(required=False, choices=[("", "Any diagnosis"),
-                                                           *((k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items())])
+    diagnosis = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any diagnosis"),
+            *((k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()),
+        ],
+    )
     search = forms.CharField(required=False, max_length=200)
 
 

@@ -46,25 +46,38 @@ class Trial(models.Model):
     brief_title = models.CharField(max_length=500)
     official_title = models.TextField(blank=True)
     acronym = models.CharField(max_length=100, blank=True)
-    overall_status = models.CharField(max_length=30, choices=TrialStatus.choices, default=TrialStatus.UNKNOWN)
+    overall_status = models.CharField(
+        max_length=30, choices=TrialStatus.choices, default=TrialStatus.UNKNOWN
+    )
     phases = ArrayField(models.CharField(max_length=20), default=list, blank=True)
     conditions = ArrayField(models.CharField(max_length=300), default=list, blank=True)
     eligibility_text = models.TextField(blank=True)
-    minimum_age = models.CharField(max_length=30, blank=True, help_text='As registered, e.g. "18 Years".')
+    minimum_age = models.CharField(
+        max_length=30, blank=True, help_text='As registered, e.g. "18 Years".'
+    )
     maximum_age = models.CharField(max_length=30, blank=True)
     sex = models.CharField(max_length=10, blank=True, help_text="ALL, FEMALE or MALE.")
     sponsor = models.CharField(max_length=300, blank=True)
     interventions = models.JSONField(default=list, blank=True)
     last_update = models.DateField(null=True, blank=True)
     has_norwegian_site = models.BooleanField(default=False, db_index=True)
-    import_warnings = ArrayField(models.CharField(max_length=300), default=list, blank=True,
-                                 help_text="What the imported record lacked.")
+    import_warnings = ArrayField(
+        models.CharField(max_length=300),
+        default=list,
+        blank=True,
+        help_text="What the imported record lacked.",
+    )
     # Coordinators' additions: never overwritten by a re-import.
     criteria = models.JSONField(null=True, blank=True)
-    criteria_encoded_at = models.DateTimeField(null=True, blank=True,
-                                               help_text="Matched only once a coordinator encoded criteria.")
-    diagnoses = ArrayField(models.CharField(max_length=60), default=list, blank=True,
-                           help_text="Diagnoses named in the criteria (for the list's filter).")
+    criteria_encoded_at = models.DateTimeField(
+        null=True, blank=True, help_text="Matched only once a coordinator encoded criteria."
+    )
+    diagnoses = ArrayField(
+        models.CharField(max_length=60),
+        default=list,
+        blank=True,
+        help_text="Diagnoses named in the criteria (for the list's filter).",
+    )
     coordinator_notes = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
@@ -72,8 +85,11 @@ class Trial(models.Model):
 
     class Meta:
         ordering = ["-has_norwegian_site", "brief_title", "id"]
-        constraints = [models.UniqueConstraint(fields=["nct_id"], condition=~models.Q(nct_id=""),
-                                               name="one_trial_per_nct_id")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["nct_id"], condition=~models.Q(nct_id=""), name="one_trial_per_nct_id"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.nct_id or 'Local'}: {self.acronym or self.brief_title[:60]}"
@@ -166,17 +182,29 @@ class Match(models.Model):
     # No single-column indexes on episode and trial: the unique (episode, trial, arm) and
     # the (trial, active, outcome) indexes start with them and serve the same look-ups;
     # every index is paid on each of a full run's inserts (benchmark_matching).
-    episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="+", db_index=False)
+    episode = models.ForeignKey(
+        TumourEpisode, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     # The episode's patient, kept on the match for the who-sees-what filters. No database
     # constraint: the episode's foreign key already holds (a patient's deletion cascades
     # through the episode, and Django cascades this one too), and its check was paid on
     # every insert of a full run (benchmark_matching).
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="matches", db_index=False)
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    trial = models.ForeignKey(
+        Trial, on_delete=models.CASCADE, related_name="matches", db_index=False
+    )
     # No index either: matches are looked up by trial (with the arm), and deleting an arm
     # (rare, by hand) can afford a scan; the index would be paid on every insert.
-    arm = models.ForeignKey(TrialArm, null=True, blank=True, on_delete=models.CASCADE, related_name="matches",
-                            db_index=False)
+    arm = models.ForeignKey(
+        TrialArm,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="matches",
+        db_index=False,
+    )
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     # The fingerprint of the verdicts the match was last judged with (the run's diff key)
     # and through it the verdict rows. A match that drops out keeps it: the coordinator
@@ -185,8 +213,14 @@ class Match(models.Model):
     # on each of a full run's inserts cost a sixth of the run (benchmark_matching); the
     # engine inserts the lists before the matches in the same transaction, and lists are
     # never deleted (content-addressed, shared).
-    verdict_set = models.ForeignKey(VerdictSet, on_delete=models.PROTECT, related_name="+", db_index=False,
-                                    db_column="fingerprint", db_constraint=False)
+    verdict_set = models.ForeignKey(
+        VerdictSet,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_column="fingerprint",
+        db_constraint=False,
+    )
     active = models.BooleanField(default=True)
     inactive_reason = models.CharField(max_length=100, blank=True)
     needs_another_look = models.BooleanField(default=False)
@@ -200,10 +234,15 @@ class Match(models.Model):
     class Meta:
         ordering = ["-matched_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["episode", "trial", "arm"], nulls_distinct=False,
-                                    name="one_match_per_episode_trial_arm"),
+            models.UniqueConstraint(
+                fields=["episode", "trial", "arm"],
+                nulls_distinct=False,
+                name="one_match_per_episode_trial_arm",
+            ),
         ]
-        indexes = [models.Index(fields=["trial", "active", "outcome"])]  # patient: the foreign key's index
+        indexes = [
+            models.Index(fields=["trial", "active", "outcome"])
+        ]  # patient: the foreign key's index
 
     def get_absolute_url(self) -> str:
         return reverse("trials:match_detail", args=[self.pk])
@@ -242,8 +281,9 @@ class ReviewEvent(models.Model):
     close_reason = models.CharField(max_length=20, choices=CloseReason.choices, blank=True)
     answer = models.CharField(max_length=20, choices=Answer.choices, blank=True)
     note = models.TextField(blank=True)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                           related_name="+")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:

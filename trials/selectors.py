@@ -24,8 +24,13 @@ def works_trials(user: User) -> bool:
 
 
 def _of_own_patients(user: User) -> Q:
-    return Q(Exists(PatientInstitution.objects.filter(patient=OuterRef("patient_id"),
-                                                      institution__in=user_institution_ids(user))))
+    return Q(
+        Exists(
+            PatientInstitution.objects.filter(
+                patient=OuterRef("patient_id"), institution__in=user_institution_ids(user)
+            )
+        )
+    )
 
 
 def matches_visible_to(user: User) -> QuerySet[Match]:
@@ -38,15 +43,19 @@ def matches_visible_to(user: User) -> QuerySet[Match]:
 
 
 def clinician_sees_match(user: User, match: Match) -> bool:
-    return (user.role == Role.CLINICIAN
-            and Match.objects.filter(pk=match.pk).filter(_of_own_patients(user)).exists())
+    return (
+        user.role == Role.CLINICIAN
+        and Match.objects.filter(pk=match.pk).filter(_of_own_patients(user)).exists()
+    )
 
 
 def match_for_clinician(*, user: User, pk: int) -> Match:
     """A match of one of the clinician's institutions' patients (to answer it), or 404."""
     if user.role != Role.CLINICIAN:
         raise Http404
-    match = Match.objects.filter(pk=pk).filter(_of_own_patients(user)).select_related("patient").first()
+    match = (
+        Match.objects.filter(pk=pk).filter(_of_own_patients(user)).select_related("patient").first()
+    )
     if match is None:
         raise Http404
     return match
@@ -54,12 +63,24 @@ def match_for_clinician(*, user: User, pk: int) -> Match:
 
 def _with_hospitals(matches: QuerySet[Match]) -> QuerySet[Match]:
     return matches.select_related("trial", "arm", "patient", "episode", "verdict_set").annotate(
-        hospitals=ArraySubquery(PatientInstitution.objects.filter(patient=OuterRef("patient_id"))
-                                .order_by("institution__code").values("institution__code")))
+        hospitals=ArraySubquery(
+            PatientInstitution.objects.filter(patient=OuterRef("patient_id"))
+            .order_by("institution__code")
+            .values("institution__code")
+        )
+    )
 
 
-def match_queue(*, user: User, trial_id=None, institution: str = "", outcome: str = "", step: str = "",
-                flagged: bool = False, include_inactive: bool = False) -> QuerySet[Match]:
+def match_queue(
+    *,
+    user: User,
+    trial_id=None,
+    institution: str = "",
+    outcome: str = "",
+    step: str = "",
+    flagged: bool = False,
+    include_inactive: bool = False,
+) -> QuerySet[Match]:
     """Newest first; Norwegian-site trials first among matches of the same moment."""
     matches = matches_visible_to(user)
     if not include_inactive:
@@ -67,8 +88,13 @@ def match_queue(*, user: User, trial_id=None, institution: str = "", outcome: st
     if trial_id:
         matches = matches.filter(trial_id=trial_id)
     if institution:
-        matches = matches.filter(Exists(PatientInstitution.objects.filter(
-            patient=OuterRef("patient_id"), institution__code=institution)))
+        matches = matches.filter(
+            Exists(
+                PatientInstitution.objects.filter(
+                    patient=OuterRef("patient_id"), institution__code=institution
+                )
+            )
+        )
     if outcome:
         matches = matches.filter(outcome=outcome)
     if step:
@@ -96,10 +122,17 @@ def patient_matches(*, user: User, patient) -> list[Match]:
         scope = Match.objects.filter(_of_own_patients(user))
     else:
         scope = matches_visible_to(user)
-    matches = list(scope.filter(patient=patient, active=True).select_related("trial", "arm", "episode", "verdict_set")
-                   .order_by("-trial__has_norwegian_site", "outcome", "trial__brief_title", "id"))
+    matches = list(
+        scope.filter(patient=patient, active=True)
+        .select_related("trial", "arm", "episode", "verdict_set")
+        .order_by("-trial__has_norwegian_site", "outcome", "trial__brief_title", "id")
+    )
     replies = defaultdict(list)
-    for event in ReviewEvent.objects.filter(match__in=[m.pk for m in matches]).select_related("by").order_by("at"):
+    for event in (
+        ReviewEvent.objects.filter(match__in=[m.pk for m in matches])
+        .select_related("by")
+        .order_by("at")
+    ):
         replies[event.match_id].append(event)
     for match in matches:
         match.event_list = replies[match.pk]
@@ -109,8 +142,15 @@ def patient_matches(*, user: User, patient) -> list[Match]:
 # --- The catalogue -------------------------------------------------------------------
 
 
-def trial_list(*, status: str = "", phase: str = "", norwegian: bool | None = None, diagnosis: str = "",
-               country: str = "", search: str = "") -> QuerySet[Trial]:
+def trial_list(
+    *,
+    status: str = "",
+    phase: str = "",
+    norwegian: bool | None = None,
+    diagnosis: str = "",
+    country: str = "",
+    search: str = "",
+) -> QuerySet[Trial]:
     trials = Trial.objects.all()
     if status:
         trials = trials.filter(overall_status=status)
@@ -123,8 +163,12 @@ def trial_list(*, status: str = "", phase: str = "", norwegian: bool | None = No
     if diagnosis:
         trials = trials.filter(diagnoses__contains=[diagnosis])
     if search:
-        trials = trials.filter(Q(brief_title__icontains=search) | Q(nct_id__iexact=search.strip())
-                               | Q(acronym__icontains=search) | Q(conditions__icontains=search))
+        trials = trials.filter(
+            Q(brief_title__icontains=search)
+            | Q(nct_id__iexact=search.strip())
+            | Q(acronym__icontains=search)
+            | Q(conditions__icontains=search)
+        )
     return trials.order_by("-has_norwegian_site", "brief_title", "id")
 
 
@@ -140,8 +184,9 @@ def funnel(*, user: User, trial: Trial) -> dict:
     reached), and the reasons the rest were not enrolled; of the matches the member sees."""
     matches = matches_visible_to(user).filter(trial=trial)
     reached = defaultdict(set)
-    for match_id, step in ReviewEvent.objects.filter(match__in=matches.values("pk"), kind=ReviewEvent.Kind.STEP
-                                                    ).values_list("match_id", "step"):
+    for match_id, step in ReviewEvent.objects.filter(
+        match__in=matches.values("pk"), kind=ReviewEvent.Kind.STEP
+    ).values_list("match_id", "step"):
         reached[match_id].add(step)
     rank = {step: i for i, step in enumerate(STEP_ORDER)}
     counts = Counter()
@@ -155,5 +200,8 @@ def funnel(*, user: User, trial: Trial) -> dict:
         counts["enrolled"] += furthest >= rank[Step.ENROLLED]
         if reason:
             reasons[reason] += 1
-    stages = [(name, counts[name]) for name in ("matched", "reviewed", "contacted", "screened", "enrolled")]
+    stages = [
+        (name, counts[name])
+        for name in ("matched", "reviewed", "contacted", "screened", "enrolled")
+    ]
     return {"stages": stages, "reasons": reasons}

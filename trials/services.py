@@ -55,11 +55,16 @@ class ImportReport:
     added: list = field(default_factory=list)
     updated: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # "file (NCT id): why", the record skipped
-    warnings: list = field(default_factory=list)  # "file (NCT id): what is missing", imported anyway
+    warnings: list = field(
+        default_factory=list
+    )  # "file (NCT id): what is missing", imported anyway
 
     def lines(self) -> list[str]:
-        return ([f"Added {len(self.added)}, updated {len(self.updated)}, refused {len(self.problems)}."]
-                + [f"Refused {p}" for p in self.problems] + [f"Incomplete {w}" for w in self.warnings])
+        return (
+            [f"Added {len(self.added)}, updated {len(self.updated)}, refused {len(self.problems)}."]
+            + [f"Refused {p}" for p in self.problems]
+            + [f"Incomplete {w}" for w in self.warnings]
+        )
 
 
 def trials_import_paths(*, paths: list, by: User | None = None) -> ImportReport:
@@ -86,7 +91,10 @@ def trials_import_api(*, query: str, by: User | None = None, page_size: int = 10
         try:
             with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the setting's https URL
                 document = json.load(response)
-        except (OSError, ValueError) as error:  # unreachable, HTTP error, or not JSON: say so, keep what came
+        except (
+            OSError,
+            ValueError,
+        ) as error:  # unreachable, HTTP error, or not JSON: say so, keep what came
             report.problems.append(f"API page {page} ({settings.CTGOV_API_URL}): {error}")
             return report
         _import_document(f"API page {page}", document, report, by)
@@ -105,7 +113,14 @@ def _import_document(name: str, document, report: ImportReport, by) -> None:
             parsed = ctgov.parse_study(record)
             with transaction.atomic():  # one record whole or not at all; the rest go on
                 created = trial_upsert(parsed=parsed, by=by)
-        except (ctgov.UnreadableRecord, ValidationError, ValueError, KeyError, TypeError, DatabaseError) as error:
+        except (
+            ctgov.UnreadableRecord,
+            ValidationError,
+            ValueError,
+            KeyError,
+            TypeError,
+            DatabaseError,
+        ) as error:
             # DatabaseError: e.g. a value longer than its column; that record's savepoint
             # rolled back, the rest of the file still imports.
             report.problems.append(f"{where}: {error}")
@@ -142,13 +157,18 @@ def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
                 if getattr(trial, name) != fields[name]:
                     fields["import_warnings"].append(
                         f"{name.replace('_', ' ')} changed on ClinicalTrials.gov from {getattr(trial, name)!r} to "
-                        f"{fields[name]!r}; the encoded criteria were kept: review them")
+                        f"{fields[name]!r}; the encoded criteria were kept: review them"
+                    )
         for name, value in fields.items():
             setattr(trial, name, value)
         if trial.overall_status not in TrialStatus.values:
-            fields["import_warnings"].append(f"unknown overall status {trial.overall_status!r}: kept as unknown")
+            fields["import_warnings"].append(
+                f"unknown overall status {trial.overall_status!r}: kept as unknown"
+            )
             trial.overall_status = TrialStatus.UNKNOWN
-        if not trial.criteria_encoded_at:  # not yet a coordinator's: follow the record's age and sex
+        if (
+            not trial.criteria_encoded_at
+        ):  # not yet a coordinator's: follow the record's age and sex
             trial.criteria = _record_tree(fields)
         if not created:
             trial.version += 1
@@ -168,8 +188,21 @@ def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
 
 # --- Trials by hand, criteria, status -------------------------------------------------
 
-TRIAL_FIELDS = ["nct_id", "brief_title", "official_title", "acronym", "overall_status", "phases", "conditions",
-                "eligibility_text", "minimum_age", "maximum_age", "sex", "sponsor", "coordinator_notes"]
+TRIAL_FIELDS = [
+    "nct_id",
+    "brief_title",
+    "official_title",
+    "acronym",
+    "overall_status",
+    "phases",
+    "conditions",
+    "eligibility_text",
+    "minimum_age",
+    "maximum_age",
+    "sex",
+    "sponsor",
+    "coordinator_notes",
+]
 
 
 @transaction.atomic
@@ -181,9 +214,12 @@ def trial_create(*, by: User, **data) -> Trial:
         raise ValidationError({sorted(unknown)[0]: "Not a trial field."})
     trial = Trial(source=Trial.Source.MANUAL, **data)
     if trial.nct_id and Trial.objects.filter(nct_id=trial.nct_id).exists():
-        raise ValidationError({"nct_id": f"{trial.nct_id} is already in the catalogue; edit it there."})
-    trial.criteria = _record_tree({"minimum_age": trial.minimum_age, "maximum_age": trial.maximum_age,
-                                   "sex": trial.sex})
+        raise ValidationError(
+            {"nct_id": f"{trial.nct_id} is already in the catalogue; edit it there."}
+        )
+    trial.criteria = _record_tree(
+        {"minimum_age": trial.minimum_age, "maximum_age": trial.maximum_age, "sex": trial.sex}
+    )
     trial.full_clean(exclude=["criteria"])
     with pghistory.context(user=by.pk):
         trial.save()
@@ -196,10 +232,16 @@ def trial_update(*, trial: Trial, by: User, expected_version: int | None, **chan
     _require_coordinator(by)
     current = Trial.objects.select_for_update().get(pk=trial.pk)
     _check_version(current, expected_version)
-    allowed = set(TRIAL_FIELDS) if current.source == Trial.Source.MANUAL else {"overall_status", "coordinator_notes"}
+    allowed = (
+        set(TRIAL_FIELDS)
+        if current.source == Trial.Source.MANUAL
+        else {"overall_status", "coordinator_notes"}
+    )
     for name, value in changes.items():
         if name not in allowed:
-            raise ValidationError({name: "Comes from ClinicalTrials.gov; a re-import would overwrite it."})
+            raise ValidationError(
+                {name: "Comes from ClinicalTrials.gov; a re-import would overwrite it."}
+            )
         setattr(current, name, value)
     old_status = trial.overall_status
     current.version += 1
@@ -213,13 +255,21 @@ def trial_update(*, trial: Trial, by: User, expected_version: int | None, **chan
 
 def _check_version(current, expected_version: int | None) -> None:
     if expected_version is not None and current.version != expected_version:
-        raise EditConflict(f"{current} was changed by someone else since you opened it (version "
-                           f"{expected_version}, now {current.version}); your changes were not saved. Reload and edit again.")
+        raise EditConflict(
+            f"{current} was changed by someone else since you opened it (version "
+            f"{expected_version}, now {current.version}); your changes were not saved. Reload and edit again."
+        )
 
 
 @transaction.atomic
-def trial_criteria_save(*, trial: Trial, by: User, tree: dict, arm_trees: dict | None = None,
-                        expected_version: int | None) -> Trial:
+def trial_criteria_save(
+    *,
+    trial: Trial,
+    by: User,
+    tree: dict,
+    arm_trees: dict | None = None,
+    expected_version: int | None,
+) -> Trial:
     """Encode the trial's criteria (and optionally per arm: {arm_id: tree or None}).
     Validated against the schema; the trial is matched from now on, after commit."""
     _require_coordinator(by)
@@ -234,8 +284,10 @@ def trial_criteria_save(*, trial: Trial, by: User, tree: dict, arm_trees: dict |
             C.validate(arm_tree, field="arms")
     with pghistory.context(user=by.pk, reason="criteria encoded"):
         current.criteria = tree
-        current.diagnoses = sorted(set(C.diagnoses(tree)) | {
-            d for t in (arm_trees or {}).values() if t for d in C.diagnoses(t)})
+        current.diagnoses = sorted(
+            set(C.diagnoses(tree))
+            | {d for t in (arm_trees or {}).values() if t for d in C.diagnoses(t)}
+        )
         current.criteria_encoded_at = timezone.now()
         current.version += 1
         current.save()
@@ -253,45 +305,67 @@ def _step_rules(step: str, close_reason: str) -> None:
     if step not in Step.values or step == Step.NEW:
         raise ValidationError({"step": f"Choose one of: {', '.join(Step.values[1:])}."})
     if step == Step.CLOSED and close_reason not in CloseReason.values:
-        raise ValidationError({"close_reason": "A closed match needs a reason: "
-                                               f"{', '.join(CloseReason.labels).lower()}."})
+        raise ValidationError(
+            {
+                "close_reason": "A closed match needs a reason: "
+                f"{', '.join(CloseReason.labels).lower()}."
+            }
+        )
     if step != Step.CLOSED and close_reason:
         raise ValidationError({"close_reason": "Only a closed match has a close reason."})
 
 
 @transaction.atomic
-def match_move(*, match: Match, by: User, step: str, close_reason: str = "", note: str = "",
-               expected_version: int | None = None) -> Match:
+def match_move(
+    *,
+    match: Match,
+    by: User,
+    step: str,
+    close_reason: str = "",
+    note: str = "",
+    expected_version: int | None = None,
+) -> Match:
     """Move a match to its next step, with who, when and a note (one event per step)."""
     _require_coordinator(by)
     _step_rules(step, close_reason)
     current = Match.objects.select_for_update().get(pk=match.pk)
     if expected_version is not None and current.version != expected_version:
-        raise EditConflict("This match was moved by someone else since you opened it (now "
-                           f"{current.get_step_display()}); your change was not saved. Reload and try again.")
+        raise EditConflict(
+            "This match was moved by someone else since you opened it (now "
+            f"{current.get_step_display()}); your change was not saved. Reload and try again."
+        )
     with pghistory.context(user=by.pk, reason=note):
         current.step, current.close_reason = step, close_reason
         current.needs_another_look = False  # moving it is the other look
         current.version += 1
         current.save(update_fields=["step", "close_reason", "needs_another_look", "version"])
-        ReviewEvent.objects.create(match=current, step=step, close_reason=close_reason, note=note, by=by)
+        ReviewEvent.objects.create(
+            match=current, step=step, close_reason=close_reason, note=note, by=by
+        )
     return current
 
 
 @transaction.atomic
-def matches_move(*, match_ids: list[int], by: User, step: str, close_reason: str = "", note: str = "") -> int:
+def matches_move(
+    *, match_ids: list[int], by: User, step: str, close_reason: str = "", note: str = ""
+) -> int:
     """The queue's bulk action: only matches the member may see are moved."""
     _require_coordinator(by)
     _step_rules(step, close_reason)
-    ids = list(selectors.matches_visible_to(by).filter(pk__in=match_ids).values_list("pk", flat=True))
+    ids = list(
+        selectors.matches_visible_to(by).filter(pk__in=match_ids).values_list("pk", flat=True)
+    )
     if not ids:
         raise ValidationError({"matches": "Select at least one match."})
     with pghistory.context(user=by.pk, reason=note):
-        Match.objects.filter(pk__in=ids).update(step=step, close_reason=close_reason, needs_another_look=False,
-                                                version=F("version") + 1)
+        Match.objects.filter(pk__in=ids).update(
+            step=step, close_reason=close_reason, needs_another_look=False, version=F("version") + 1
+        )
         now = timezone.now()
-        ReviewEvent.objects.bulk_create(ReviewEvent(match_id=pk, step=step, close_reason=close_reason, note=note,
-                                                  by=by, at=now) for pk in ids)
+        ReviewEvent.objects.bulk_create(
+            ReviewEvent(match_id=pk, step=step, close_reason=close_reason, note=note, by=by, at=now)
+            for pk in ids
+        )
     return len(ids)
 
 
@@ -304,5 +378,6 @@ def match_reply(*, match: Match, by: User, answer: str, note: str = "") -> Revie
         raise ValidationError({"answer": "There is no open contact request for this match."})
     if answer not in ReviewEvent.Answer.values:
         raise ValidationError({"answer": f"Choose one of: {', '.join(ReviewEvent.Answer.labels)}."})
-    return ReviewEvent.objects.create(match=match, kind=ReviewEvent.Kind.REPLY, answer=answer, note=note, by=by)
-
+    return ReviewEvent.objects.create(
+        match=match, kind=ReviewEvent.Kind.REPLY, answer=answer, note=note, by=by
+    )

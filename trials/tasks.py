@@ -14,8 +14,12 @@ from django.db import IntegrityError, OperationalError, connection
 
 from . import engine
 
-RETRY = {"acks_late": True, "autoretry_for": (ConnectionError, OSError, IntegrityError, OperationalError),
-         "retry_backoff": True, "max_retries": 5}
+RETRY = {
+    "acks_late": True,
+    "autoretry_for": (ConnectionError, OSError, IntegrityError, OperationalError),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
 MATCHING_LOCK = 5_202_611  # any constant shared by all matching runs
 
 

@@ -37,8 +37,9 @@ from .forms import (
 )
 from .models import CloseReason, Outcome, Step
 
-coordinator_required = role_required(selectors.works_trials,
-                                     message="Only trial coordinators and admins work trials and matches.")
+coordinator_required = role_required(
+    selectors.works_trials, message="Only trial coordinators and admins work trials and matches."
+)
 
 
 # --- Catalogue ----------------------------------------------------------------------
@@ -49,11 +50,15 @@ def trial_list(request):
     form = TrialFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     page = Paginator(selectors.trial_list(**{k: v for k, v in filters.items() if v}), 50).get_page(
-        request.GET.get("page"))
+        request.GET.get("page")
+    )
     for trial in page:
         trial.plain = C.describe(trial.criteria) if trial.criteria_encoded_at else ""
-    return render(request, "trials/trial_list.html", {"form": form, "page": page,
-                                                      "works_trials": selectors.works_trials(request.user)})
+    return render(
+        request,
+        "trials/trial_list.html",
+        {"form": form, "page": page, "works_trials": selectors.works_trials(request.user)},
+    )
 
 
 @never_cache
@@ -61,15 +66,31 @@ def trial_list(request):
 def trial_detail(request, pk: int):
     trial = selectors.trial_get(pk=pk)
     user = request.user
-    context = {"trial": trial, "plain": C.describe(trial.criteria), "works_trials": selectors.works_trials(user),
-               "arms": [(arm, C.describe(arm.criteria) if arm.criteria else "") for arm in trial.arms.all()]}
+    context = {
+        "trial": trial,
+        "plain": C.describe(trial.criteria),
+        "works_trials": selectors.works_trials(user),
+        "arms": [
+            (arm, C.describe(arm.criteria) if arm.criteria else "") for arm in trial.arms.all()
+        ],
+    }
     if context["works_trials"]:
         matches = list(selectors.match_queue(user=user, trial_id=trial.pk)[:100])
-        patient_access_log(request, patient_ids=[m.patient_id for m in matches], page="trials:trial_detail")
-        context.update(matches=matches, funnel=selectors.funnel(user=user, trial=trial),
-                       reasons=dict(CloseReason.choices), status_form=TrialStatusForm(initial={
-                           "overall_status": trial.overall_status, "coordinator_notes": trial.coordinator_notes,
-                           "version": trial.version}))
+        patient_access_log(
+            request, patient_ids=[m.patient_id for m in matches], page="trials:trial_detail"
+        )
+        context.update(
+            matches=matches,
+            funnel=selectors.funnel(user=user, trial=trial),
+            reasons=dict(CloseReason.choices),
+            status_form=TrialStatusForm(
+                initial={
+                    "overall_status": trial.overall_status,
+                    "coordinator_notes": trial.coordinator_notes,
+                    "version": trial.version,
+                }
+            ),
+        )
     return render(request, "trials/trial_detail.html", context)
 
 
@@ -78,8 +99,12 @@ def trial_create(request):
     form = TrialForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "version"}
-        trial = write_with_form(request, form, lambda: services.trial_create(by=request.user, **data),
-                                "Trial added; now encode its criteria.")
+        trial = write_with_form(
+            request,
+            form,
+            lambda: services.trial_create(by=request.user, **data),
+            "Trial added; now encode its criteria.",
+        )
         if trial:
             return redirect("trials:criteria_edit", pk=trial.pk)
     return render(request, "trials/trial_form.html", {"form": form})
@@ -93,7 +118,9 @@ def trial_status(request, pk: int):
     if form.is_valid():
         data = dict(form.cleaned_data)
         try:
-            services.trial_update(trial=trial, by=request.user, expected_version=data.pop("version"), **data)
+            services.trial_update(
+                trial=trial, by=request.user, expected_version=data.pop("version"), **data
+            )
             messages.success(request, "Trial updated.")
         except (ValidationError, EditConflict) as error:
             messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
@@ -108,7 +135,9 @@ def criteria_edit(request, pk: int):
     trial = selectors.trial_get(pk=pk)
     arms = list(trial.arms.all())
     try:
-        initial = tree_to_rows(trial.criteria) + [row for arm in arms for row in tree_to_rows(arm.criteria, str(arm.pk))]
+        initial = tree_to_rows(trial.criteria) + [
+            row for arm in arms for row in tree_to_rows(arm.criteria, str(arm.pk))
+        ]
         editable = True
     except (ValueError, KeyError):
         initial, editable = [], False
@@ -117,27 +146,55 @@ def criteria_edit(request, pk: int):
         # saved (no script needed; the CSP forbids inline ones).
         data = request.POST.copy()
         total = data.get("rows-TOTAL_FORMS", "")
-        data["rows-TOTAL_FORMS"] = str(min(int(total) + 1 if total.isdigit() else 1, CriteriaFormSet.max_num))
+        data["rows-TOTAL_FORMS"] = str(
+            min(int(total) + 1 if total.isdigit() else 1, CriteriaFormSet.max_num)
+        )
         formset = CriteriaFormSet(data, arms=arms, prefix="rows")
         extras = CriteriaExtrasForm(data)
     elif request.method == "POST" and editable:
         formset = CriteriaFormSet(request.POST, arms=arms, prefix="rows")
         extras = CriteriaExtrasForm(request.POST)
         if formset.is_valid() and extras.is_valid():
-            rows = [f.cleaned_data for f in formset.forms
-                    if f.cleaned_data.get("leaf") and not f.cleaned_data.get("DELETE")]
-            tree, arm_trees = rows_to_trees(rows, extras.cleaned_data["check_by_hand"], [a.pk for a in arms])
-            if write_with_form(request, extras, lambda: services.trial_criteria_save(
-                    trial=trial, by=request.user, tree=tree, arm_trees=arm_trees,
-                    expected_version=extras.cleaned_data["version"]),
-                    "Criteria saved: " + C.describe(tree) + ". Matching runs in the background."):
+            rows = [
+                f.cleaned_data
+                for f in formset.forms
+                if f.cleaned_data.get("leaf") and not f.cleaned_data.get("DELETE")
+            ]
+            tree, arm_trees = rows_to_trees(
+                rows, extras.cleaned_data["check_by_hand"], [a.pk for a in arms]
+            )
+            if write_with_form(
+                request,
+                extras,
+                lambda: services.trial_criteria_save(
+                    trial=trial,
+                    by=request.user,
+                    tree=tree,
+                    arm_trees=arm_trees,
+                    expected_version=extras.cleaned_data["version"],
+                ),
+                "Criteria saved: " + C.describe(tree) + ". Matching runs in the background.",
+            ):
                 return redirect(trial)
     else:
         formset = CriteriaFormSet(initial=initial, arms=arms, prefix="rows")
-        extras = CriteriaExtrasForm(initial={"version": trial.version, "check_by_hand": "\n".join(
-            (trial.criteria or {}).get("check_by_hand", []))})
-    return render(request, "trials/criteria_form.html", {"trial": trial, "formset": formset, "extras": extras,
-                                                         "editable": editable, "plain": C.describe(trial.criteria)})
+        extras = CriteriaExtrasForm(
+            initial={
+                "version": trial.version,
+                "check_by_hand": "\n".join((trial.criteria or {}).get("check_by_hand", [])),
+            }
+        )
+    return render(
+        request,
+        "trials/criteria_form.html",
+        {
+            "trial": trial,
+            "formset": formset,
+            "extras": extras,
+            "editable": editable,
+            "plain": C.describe(trial.criteria),
+        },
+    )
 
 
 @never_cache
@@ -147,14 +204,21 @@ def funnel_csv(request, pk: int):
     trial = selectors.trial_get(pk=pk)
     figures = selectors.funnel(user=request.user, trial=trial)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="funnel-{trial.nct_id or trial.pk}.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="funnel-{trial.nct_id or trial.pk}.csv"'
+    )
     writer = csv.writer(response)
     writer.writerow(["trial", "measure", "count"])
     for stage, count in figures["stages"]:
         writer.writerow([trial.nct_id or trial.brief_title, stage, count])
     for reason, label in CloseReason.choices:
-        writer.writerow([trial.nct_id or trial.brief_title, f"not enrolled: {label.lower()}",
-                         figures["reasons"].get(reason, 0)])
+        writer.writerow(
+            [
+                trial.nct_id or trial.brief_title,
+                f"not enrolled: {label.lower()}",
+                figures["reasons"].get(reason, 0),
+            ]
+        )
     return response
 
 
@@ -164,17 +228,26 @@ def funnel_csv(request, pk: int):
 @never_cache
 @coordinator_required
 def match_queue(request):
-    if request.method == "POST":  # bulk action (the checkboxes are not named "matches": a form control
+    if (
+        request.method == "POST"
+    ):  # bulk action (the checkboxes are not named "matches": a form control
         # named like a DOM method shadows it on the form element, and htmx calls form.matches())
         form = MoveForm(request.POST)
         ids = [int(x) for x in request.POST.getlist("match_ids") if x.isdigit()]
         if form.is_valid():
             try:
-                moved = services.matches_move(match_ids=ids, by=request.user, step=form.cleaned_data["step"],
-                                              close_reason=form.cleaned_data["close_reason"],
-                                              note=form.cleaned_data["note"])
-                messages.success(request, f"Moved {moved} match{'es' if moved != 1 else ''} to "
-                                          f"{Step(form.cleaned_data['step']).label.lower()}.")
+                moved = services.matches_move(
+                    match_ids=ids,
+                    by=request.user,
+                    step=form.cleaned_data["step"],
+                    close_reason=form.cleaned_data["close_reason"],
+                    note=form.cleaned_data["note"],
+                )
+                messages.success(
+                    request,
+                    f"Moved {moved} match{'es' if moved != 1 else ''} to "
+                    f"{Step(form.cleaned_data['step']).label.lower()}.",
+                )
             except ValidationError as error:
                 messages.error(request, "; ".join(error.messages))
         else:
@@ -182,12 +255,21 @@ def match_queue(request):
         return redirect(request.get_full_path())
     filters = QueueFilterForm(request.GET or None)
     chosen = filters.cleaned_data if filters.is_valid() else {}
-    page = Paginator(selectors.match_queue(user=request.user, **{k: v for k, v in chosen.items() if v}), 50
-                     ).get_page(request.GET.get("page"))
+    page = Paginator(
+        selectors.match_queue(user=request.user, **{k: v for k, v in chosen.items() if v}), 50
+    ).get_page(request.GET.get("page"))
     patient_access_log(request, patient_ids=[m.patient_id for m in page], page="trials:match_queue")
-    return render(request, "trials/match_queue.html", {
-        "filters": filters, "page": page, "move_form": MoveForm(),
-        "institutions": request.user.institutions.order_by("code"), "query": request.GET.urlencode()})
+    return render(
+        request,
+        "trials/match_queue.html",
+        {
+            "filters": filters,
+            "page": page,
+            "move_form": MoveForm(),
+            "institutions": request.user.institutions.order_by("code"),
+            "query": request.GET.urlencode(),
+        },
+    )
 
 
 @never_cache
@@ -197,15 +279,31 @@ def match_detail(request, pk: int):
     match = selectors.match_get(user=request.user, pk=pk)
     form = MoveForm(request.POST or None, initial={"version": match.version})
     if request.method == "POST" and form.is_valid():
-        if write_with_form(request, form, lambda: services.match_move(
-                match=match, by=request.user, step=form.cleaned_data["step"],
-                close_reason=form.cleaned_data["close_reason"], note=form.cleaned_data["note"],
-                expected_version=form.cleaned_data["version"]), "Match moved."):
+        if write_with_form(
+            request,
+            form,
+            lambda: services.match_move(
+                match=match,
+                by=request.user,
+                step=form.cleaned_data["step"],
+                close_reason=form.cleaned_data["close_reason"],
+                note=form.cleaned_data["note"],
+                expected_version=form.cleaned_data["version"],
+            ),
+            "Match moved.",
+        ):
             return redirect("trials:match_detail", pk=match.pk)
     patient_access_log(request, patient_ids=[match.patient_id], page="trials:match_detail")
-    return render(request, "trials/match_detail.html", {
-        "match": match, "form": form, "events": selectors.match_events(match),
-        "check_by_hand": (match.trial.criteria or {}).get("check_by_hand", [])})
+    return render(
+        request,
+        "trials/match_detail.html",
+        {
+            "match": match,
+            "form": form,
+            "events": selectors.match_events(match),
+            "check_by_hand": (match.trial.criteria or {}).get("check_by_hand", []),
+        },
+    )
 
 
 @require_POST
@@ -232,7 +330,14 @@ def patient_panel(request, patient) -> str:
     if user.role not in (Role.CLINICIAN, Role.COORDINATOR) and not user.is_consortium_admin:
         return ""
     matches = selectors.patient_matches(user=user, patient=patient)
-    return render_to_string("trials/_patient_panel.html", {
-        "matches": matches, "can_reply": user.role == Role.CLINICIAN, "reply_form": ReplyForm(),
-        "contacted": Step.CONTACTED, "outcomes": Outcome}, request=request)
-
+    return render_to_string(
+        "trials/_patient_panel.html",
+        {
+            "matches": matches,
+            "can_reply": user.role == Role.CLINICIAN,
+            "reply_form": ReplyForm(),
+            "contacted": Step.CONTACTED,
+            "outcomes": Outcome,
+        },
+        request=request,
+    )

@@ -21,10 +21,16 @@ def test_a_member_creates_a_token_and_a_script_uses_it(client):
     script = Client()
     me = script.get("/api/v1/me/", headers={"Authorization": f"Token {token}"})
     assert me.status_code == 200
-    assert me.json() == {"email": researcher.email, "full_name": "Researcher",
-                         "role": "researcher", "institutions": ["OUS"]}
+    assert me.json() == {
+        "email": researcher.email,
+        "full_name": "Researcher",
+        "role": "researcher",
+        "institutions": ["OUS"],
+    }
     assert script.get("/api/v1/me/", headers={"Authorization": "Token " + "0" * 40}).json() == {
-        "message": "Invalid token.", "extra": {}}
+        "message": "Invalid token.",
+        "extra": {},
+    }
 
     client.post("/account/api-token/revoke/")
     assert script.get("/api/v1/me/", headers={"Authorization": f"Token {token}"}).status_code == 401
@@ -40,10 +46,16 @@ def test_the_openapi_schema_generates_without_warnings(tmp_path):
     any warning (an undocumented response, an enum name collision)."""
     from django.core.management import call_command
 
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml")
+    )
     schema = (tmp_path / "schema.yml").read_text()
-    for path in ("/api/v1/registry/patients/", "/api/v1/trials/", "/api/v1/screening/requests/{request_id}/results/",
-                 "/api/v1/screening/reports/{report_id}/sign/"):
+    for path in (
+        "/api/v1/registry/patients/",
+        "/api/v1/trials/",
+        "/api/v1/screening/requests/{request_id}/results/",
+        "/api/v1/screening/reports/{report_id}/sign/",
+    ):
         assert path + ":" in schema, path
 
 
@@ -51,7 +63,10 @@ def test_the_api_docs_load_only_local_assets_under_the_csp(client):
     response = client.get("/api/docs/")
     assert response.status_code == 200
     csp = response["Content-Security-Policy"]
-    assert "default-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert (
+        "default-src 'self'" in csp
+        and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    )
     html = response.content.decode()
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert sources and all(s.startswith("/") for s in sources), sources

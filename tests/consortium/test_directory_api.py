@@ -19,8 +19,11 @@ def test_it_lists_every_group_to_anonymous_readers(client, directory):
     assert response.json()["count"] == 35
     nlg = next(g for g in response.json()["results"] if g["acronym"] == "NLG")
     assert nlg["countries"] == ["DK", "FI", "NO", "SE"]
-    assert nlg["category"] == {"slug": "haematological-malignancies",
-                               "name": "Haematological Malignancies", "parent": None}
+    assert nlg["category"] == {
+        "slug": "haematological-malignancies",
+        "name": "Haematological Malignancies",
+        "parent": None,
+    }
     assert nlg["url"] == f"/directory/{nlg['slug']}/"
 
 
@@ -29,27 +32,36 @@ def test_it_filters_by_country_code_including_associates(client, directory):
     assert len(norway) == 29
     assert "Nordic-European Initiative on Colorectal Cancer" in norway
     estonia = names(client.get("/api/v1/directory/groups/?country=ee"))
-    assert estonia == {"Nordic Myeloma Study Group", "Nordic Society of Gynaecologic Oncology",
-                       "Nordic Society for Paediatric Haematology and Oncology"}
+    assert estonia == {
+        "Nordic Myeloma Study Group",
+        "Nordic Society of Gynaecologic Oncology",
+        "Nordic Society for Paediatric Haematology and Oncology",
+    }
     assert names(client.get("/api/v1/directory/groups/?country=DE")) == {
-        "Swedish and Norwegian Testicular Cancer Group"}
+        "Swedish and Norwegian Testicular Cancer Group"
+    }
 
 
 def test_it_filters_by_category_and_its_subcategories(client, directory):
     cross = names(client.get("/api/v1/directory/groups/?category=cross-cutting-nordic-structures"))
     assert len(cross) == 14
-    sub = names(client.get(
-        "/api/v1/directory/groups/?category=cross-cutting-nordic-structures-research-administration-and-support-infrastructures"))
+    sub = names(
+        client.get(
+            "/api/v1/directory/groups/?category=cross-cutting-nordic-structures-research-administration-and-support-infrastructures"
+        )
+    )
     assert "NorForsk" in sub and "NORDCAN" not in sub
     assert names(client.get("/api/v1/directory/groups/?category=neuro-oncology-brain-tumours")) == {
-        "Scandinavian Neuro-Oncology"}
+        "Scandinavian Neuro-Oncology"
+    }
 
 
 def test_it_searches_full_text_with_prefixes_and_acronyms(client, directory):
     assert "Nordic Lymphoma Group" in names(client.get("/api/v1/directory/groups/?search=lymphoma"))
     assert "Nordic Lymphoma Group" in names(client.get("/api/v1/directory/groups/?search=lymph"))
     assert names(client.get("/api/v1/directory/groups/?search=NOPHO")) == {
-        "Nordic Society for Paediatric Haematology and Oncology"}
+        "Nordic Society for Paediatric Haematology and Oncology"
+    }
     brain = names(client.get("/api/v1/directory/groups/?search=brain tumours"))
     assert "Scandinavian Neuro-Oncology" in brain
     assert names(client.get("/api/v1/directory/groups/?search=zzzqqq")) == set()
@@ -92,12 +104,26 @@ def test_removed_groups_leave_the_api_and_the_pages(client, directory):
 def add_groups(n):
     category = NetworkGroup.objects.first().category
     NetworkGroup.objects.bulk_create(
-        NetworkGroup(slug=f"extra-{i}", name=f"Extra group {i}", category=category,
-                     countries=["NO"], heading=f"Extra group {i}") for i in range(n))
+        NetworkGroup(
+            slug=f"extra-{i}",
+            name=f"Extra group {i}",
+            category=category,
+            countries=["NO"],
+            heading=f"Extra group {i}",
+        )
+        for i in range(n)
+    )
 
 
-@pytest.mark.parametrize("url", ["/directory/", "/directory/?q=cancer&country=NO",
-                                 "/api/v1/directory/groups/", "/api/v1/directory/groups/?search=nordic"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/directory/",
+        "/directory/?q=cancer&country=NO",
+        "/api/v1/directory/groups/",
+        "/api/v1/directory/groups/?search=nordic",
+    ],
+)
 def test_the_list_takes_the_same_few_queries_whatever_the_number_of_groups(client, directory, url):
     with CaptureQueriesContext(connection) as with_35:
         assert client.get(url).status_code == 200
@@ -112,7 +138,7 @@ def test_the_directory_page_shows_categories_groups_and_the_country_chart(client
     page = client.get("/directory/").content.decode()
     assert "35 groups." in page
     assert "Cross-Cutting Nordic Structures" in page and "Research administration" in page
-    assert "<th scope=\"row\"><a href=\"?country=NO\">Norway</a></th>" in page
+    assert '<th scope="row"><a href="?country=NO">Norway</a></th>' in page
     assert "<td>29</td>" in page
 
 

@@ -14,20 +14,32 @@ pytestmark = pytest.mark.django_db
 
 def edit_form(group, **changes):
     data = {
-        "name": group.name, "acronym": group.acronym, "category": group.category_id,
-        "cancer_types": group.cancer_types, "scope": group.scope, "participants": group.participants,
-        "countries": ",".join(group.countries), "associate_countries": ",".join(group.associate_countries),
-        "focus": group.focus, "key_activities": group.key_activities, "website_url": group.website_url,
-        "website_label": group.website_label, "version": group.version,
+        "name": group.name,
+        "acronym": group.acronym,
+        "category": group.category_id,
+        "cancer_types": group.cancer_types,
+        "scope": group.scope,
+        "participants": group.participants,
+        "countries": ",".join(group.countries),
+        "associate_countries": ",".join(group.associate_countries),
+        "focus": group.focus,
+        "key_activities": group.key_activities,
+        "website_url": group.website_url,
+        "website_label": group.website_label,
+        "version": group.version,
     }
     data.update(changes)
     return data
 
 
-def test_a_coordinator_edits_a_group_and_the_change_is_in_its_history(coordinator_client, coordinator, directory):
+def test_a_coordinator_edits_a_group_and_the_change_is_in_its_history(
+    coordinator_client, coordinator, directory
+):
     group = NetworkGroup.objects.get(acronym="NLG")
-    response = coordinator_client.post(f"/directory/{group.slug}/edit/",
-                                       edit_form(group, focus="Lymphoma trials", countries="no, se, dk, fi, is"))
+    response = coordinator_client.post(
+        f"/directory/{group.slug}/edit/",
+        edit_form(group, focus="Lymphoma trials", countries="no, se, dk, fi, is"),
+    )
     assert response.status_code == 302
     group.refresh_from_db()
     assert group.focus == "Lymphoma trials" and group.countries == ["DK", "FI", "IS", "NO", "SE"]
@@ -41,14 +53,20 @@ def test_a_coordinator_edits_a_group_and_the_change_is_in_its_history(coordinato
 
 def test_a_bad_country_code_names_the_field_and_the_rule(coordinator_client, directory):
     group = NetworkGroup.objects.get(acronym="NLG")
-    response = coordinator_client.post(f"/directory/{group.slug}/edit/", edit_form(group, countries="Norway"))
+    response = coordinator_client.post(
+        f"/directory/{group.slug}/edit/", edit_form(group, countries="Norway")
+    )
     assert response.status_code == 200
-    assert "NORWAY is not an ISO 3166 alpha-2 code" in str(response.context["form"].errors["countries"])
+    assert "NORWAY is not an ISO 3166 alpha-2 code" in str(
+        response.context["form"].errors["countries"]
+    )
     group.refresh_from_db()
     assert group.version == 1
 
 
-def test_a_conflicting_concurrent_edit_is_refused_not_overwritten(coordinator_client, coordinator, directory):
+def test_a_conflicting_concurrent_edit_is_refused_not_overwritten(
+    coordinator_client, coordinator, directory
+):
     group = NetworkGroup.objects.get(acronym="NLG")
     stale = edit_form(group, focus="Written from an old page")
     group_update(group=group, by=coordinator, expected_version=1, focus="Saved first")
@@ -61,11 +79,20 @@ def test_a_conflicting_concurrent_edit_is_refused_not_overwritten(coordinator_cl
         group_update(group=group, by=coordinator, expected_version=1, focus="again stale")
 
 
-def test_a_researcher_cannot_edit_but_can_suggest_a_correction(researcher_client, researcher, directory, django_capture_on_commit_callbacks):
+def test_a_researcher_cannot_edit_but_can_suggest_a_correction(
+    researcher_client, researcher, directory, django_capture_on_commit_callbacks
+):
     group = NetworkGroup.objects.get(acronym="NLG")
-    assert researcher_client.post(f"/directory/{group.slug}/edit/", edit_form(group, focus="x")).status_code == 403
+    assert (
+        researcher_client.post(
+            f"/directory/{group.slug}/edit/", edit_form(group, focus="x")
+        ).status_code
+        == 403
+    )
     with django_capture_on_commit_callbacks() as callbacks:
-        response = researcher_client.post(f"/directory/{group.slug}/suggest/", {"message": "Iceland joined in 2025."})
+        response = researcher_client.post(
+            f"/directory/{group.slug}/suggest/", {"message": "Iceland joined in 2025."}
+        )
     assert response.status_code == 302
     assert DirectorySuggestion.objects.get().suggested_by == researcher
     assert len(callbacks) == 1  # the editors' notification is queued after commit
@@ -73,17 +100,23 @@ def test_a_researcher_cannot_edit_but_can_suggest_a_correction(researcher_client
 
 def test_a_coordinator_resolves_a_suggestion(coordinator_client, researcher, directory):
     group = NetworkGroup.objects.get(acronym="NLG")
-    suggestion = DirectorySuggestion.objects.create(group=group, suggested_by=researcher, message="Fix focus")
+    suggestion = DirectorySuggestion.objects.create(
+        group=group, suggested_by=researcher, message="Fix focus"
+    )
     page = coordinator_client.get("/directory/suggestions/")
     assert b"Fix focus" in page.content
-    coordinator_client.post(f"/directory/suggestions/{suggestion.pk}/resolve/", {"status": "applied", "note": "done"})
+    coordinator_client.post(
+        f"/directory/suggestions/{suggestion.pk}/resolve/", {"status": "applied", "note": "done"}
+    )
     suggestion.refresh_from_db()
     assert suggestion.status == "applied" and suggestion.resolution_note == "done"
 
 
 def test_the_notification_task_mails_editors_once(coordinator, researcher, directory):
     group = NetworkGroup.objects.get(acronym="NLG")
-    suggestion = DirectorySuggestion.objects.create(group=group, suggested_by=researcher, message="Fix")
+    suggestion = DirectorySuggestion.objects.create(
+        group=group, suggested_by=researcher, message="Fix"
+    )
     assert notify_directory_editors.apply(args=[suggestion.pk]).get() == 1
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [coordinator.email]
     assert notify_directory_editors.apply(args=[suggestion.pk]).get() == 0  # a retry mails no one

@@ -43,7 +43,10 @@ def test_a_later_edition_updates_in_place_adds_and_removes(seed_text):
     nlg_slug = NetworkGroup.objects.get(acronym="NLG").slug
     edition = (
         seed_text.replace("Nordic Lymphoma Group (NLG)", "Nordic Lymphoma Network (NLG)")
-        .replace("Focus: Clinical and molecular research", "Focus: Clinical, molecular and registry research")
+        .replace(
+            "Focus: Clinical and molecular research",
+            "Focus: Clinical, molecular and registry research",
+        )
         .replace(
             "Nordic Proof\n\nMembers: hospitals, municipalities, and research institutions across the Nordic region",
             "Nordic Proof\n\nMembers: hospitals in Denmark and Norway",
@@ -92,8 +95,11 @@ def test_a_removed_group_that_comes_back_is_listed_again(seed_text):
 def test_an_unreadable_block_is_reported_by_line_and_nothing_changes(seed_text):
     directory_import(text=seed_text, source="seed")
     before = list(NetworkGroup.objects.order_by("pk").values())
-    broken = seed_text.replace("Nordic Lymphoma Group (NLG)", "Nordic Lymphoma Group (NLG), renamed").replace(
-        "Website: <https://ncu.nu/>", "Website: <https://ncu.nu/>\n\nWebsite: <https://duplicate.example/>"
+    broken = seed_text.replace(
+        "Nordic Lymphoma Group (NLG)", "Nordic Lymphoma Group (NLG), renamed"
+    ).replace(
+        "Website: <https://ncu.nu/>",
+        "Website: <https://ncu.nu/>\n\nWebsite: <https://duplicate.example/>",
     )
     line = broken.splitlines().index("Website: <https://duplicate.example/>") + 1
 

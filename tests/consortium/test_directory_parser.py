@@ -81,8 +81,11 @@ SEED_COUNTRIES = [
     ("Nordic Society of Gynaecologic Oncology", "DK FI IS NO SE", "EE LT"),
     ("Nordic-European Initiative on Colorectal Cancer", "NL NO PL SE", ""),
     ("Nordic Early Rectal Cancer", "", ""),
-    ("Nordic Hepato-Pancreato-Biliary Association / Nordic Liver Cancer Association",
-     "DK FI NO SE", ""),
+    (
+        "Nordic Hepato-Pancreato-Biliary Association / Nordic Liver Cancer Association",
+        "DK FI NO SE",
+        "",
+    ),
     ("Nordic Neuroendocrine Tumor Group", "DK NO SE", ""),
     ("Nordic Melanoma Meeting", "DK FI IS NO SE", ""),
     ("Nordic Dermatology Association", "", ""),
@@ -119,9 +122,13 @@ SEED_CATEGORIES = (
     ("Skin Cancer", ()),
     ("Paediatric Oncology", ()),
     ("Prostate and Urologic Cancers", ()),
-    ("Cross-Cutting Nordic Structures",
-     ("Multiple cancer types and professions",
-      "Research administration and support infrastructures")),
+    (
+        "Cross-Cutting Nordic Structures",
+        (
+            "Multiple cancer types and professions",
+            "Research administration and support infrastructures",
+        ),
+    ),
 )
 
 
@@ -197,10 +204,14 @@ def test_it_reads_every_website_form():
         "",
     )
     assert website("Nordic Neuroendocrine Tumor Group") == (
-        "https://ous-research.no/net/", "", "info at"
+        "https://ous-research.no/net/",
+        "",
+        "info at",
     )
     assert website("Nordic Melanoma Meeting") == (
-        "", "Nordic Melanoma Meeting 2023 | University of Iceland", "info at"
+        "",
+        "Nordic Melanoma Meeting 2023 | University of Iceland",
+        "info at",
     )
     assert website("Nordic Trial Connect") == ("https://www.norcrin.no", "", "info at")
     assert website("Scandinavian Neuro-Oncology") == (
@@ -209,8 +220,10 @@ def test_it_reads_every_website_form():
         "",
         "next symposium",
     )
-    assert website("Nordic Hepato-Pancreato-Biliary Association / Nordic Liver Cancer "
-                   "Association")[0] == "https://www.nordichpb.com/"
+    assert (
+        website("Nordic Hepato-Pancreato-Biliary Association / Nordic Liver Cancer Association")[0]
+        == "https://www.nordichpb.com/"
+    )
     assert website("Nordic Dermatology Association") == ("", "Nordic Dermatology Association", "")
 
 
@@ -224,8 +237,11 @@ def test_it_joins_a_continuation_paragraph_into_the_fact_above():
 
 def test_it_keeps_unmapped_labels_as_other_facts_in_order():
     assert group(seed(), "Nordic Cancer Union").other_facts == (
-        ("Role", "Umbrella organization for Nordic cancer societies; major funder of Nordic "
-                 "collaborative cancer research"),
+        (
+            "Role",
+            "Umbrella organization for Nordic cancer societies; major funder of Nordic "
+            "collaborative cancer research",
+        ),
     )
     nordcan = group(seed(), "NORDCAN")
     assert [label for label, _ in nordcan.other_facts] == ["Role", "Hosted by"]
@@ -237,8 +253,9 @@ def test_it_strips_markdown_bold():
     assert group(seed(), "Nordic Cancer Union").key_activities.endswith(
         "Hosts NORDCAN cancer statistics database"
     )
-    bold = re.sub(r"^(Nordic Lymphoma Group \(NLG\)|Cancer type:)", r"**\1**", seed_text(),
-                  flags=re.M)
+    bold = re.sub(
+        r"^(Nordic Lymphoma Group \(NLG\)|Cancer type:)", r"**\1**", seed_text(), flags=re.M
+    )
     assert "**Cancer type:**" in bold
     assert parse_directory(bold) == seed()
 
@@ -267,13 +284,18 @@ NEW_GROUP = (
 
 
 def test_it_reads_an_added_group_where_it_was_inserted():
-    edited = replace_once(seed_text(), "Nordic Myeloma Study Group (NMSG)\n",
-                          NEW_GROUP + "Nordic Myeloma Study Group (NMSG)\n")
+    edited = replace_once(
+        seed_text(),
+        "Nordic Myeloma Study Group (NMSG)\n",
+        NEW_GROUP + "Nordic Myeloma Study Group (NMSG)\n",
+    )
     directory = parse_directory(edited)
     assert len(directory.groups) == 36
     added = directory.groups[1]
     assert (added.name, added.acronyms, added.countries) == (
-        "Nordic Hodgkin Network", ("NHN",), ("DK", "IS")
+        "Nordic Hodgkin Network",
+        ("NHN",),
+        ("DK", "IS"),
     )
     assert added.category == "Haematological Malignancies"
     assert added.line == line_of(edited, "Nordic Hodgkin Network (NHN)")
@@ -288,8 +310,9 @@ def test_it_drops_a_removed_group():
 
 
 def test_it_reads_a_renamed_group():
-    edited = replace_once(seed_text(), "Nordic Lymphoma Group (NLG)",
-                          "Nordic Lymphoma Collaboration (NLC)")
+    edited = replace_once(
+        seed_text(), "Nordic Lymphoma Group (NLG)", "Nordic Lymphoma Collaboration (NLC)"
+    )
     renamed = parse_directory(edited).groups[0]
     assert (renamed.name, renamed.acronyms) == ("Nordic Lymphoma Collaboration", ("NLC",))
     assert renamed.countries == ("DK", "FI", "NO", "SE")
@@ -311,11 +334,11 @@ def test_it_reads_reworded_and_reordered_facts():
     assert lymphoma.countries == ("DK", "FI", "IS", "NO", "SE")
     assert lymphoma.participants == "Sweden, Denmark, Finland, Norway and Iceland"
     assert (lymphoma.cancer_types, lymphoma.focus, lymphoma.key_activities) == (
-        "All lymphomas", "Lymphoma research", "joint trials"
+        "All lymphomas",
+        "Lymphoma research",
+        "joint trials",
     )
-    assert (lymphoma.website_url, lymphoma.website_note) == (
-        "https://lymphoma.example.org/", "see"
-    )
+    assert (lymphoma.website_url, lymphoma.website_note) == ("https://lymphoma.example.org/", "see")
     assert len(parse_directory(replace_once(seed_text(), original, reworded)).groups) == 35
 
 
@@ -329,7 +352,9 @@ def test_it_reads_a_new_category_with_a_group():
     edited = replace_once(seed_text(), "\n\n\n\nBreast cancer\n", new_category)
     directory = parse_directory(edited)
     assert [name for name, _ in directory.categories][:3] == [
-        "Haematological Malignancies", "Rare Cancers", "Breast cancer"
+        "Haematological Malignancies",
+        "Rare Cancers",
+        "Breast cancer",
     ]
     rare = group(directory, "Nordic Rare Tumour Network")
     assert (rare.category, rare.subcategory) == ("Rare Cancers", "")
@@ -339,8 +364,9 @@ def test_it_reads_a_new_category_with_a_group():
 
 
 def test_it_reads_a_new_subcategory_inside_a_category():
-    edited = replace_once(seed_text(), "Nordic AML Group (NAMLG)\n",
-                          "Leukaemias\n\nNordic AML Group (NAMLG)\n")
+    edited = replace_once(
+        seed_text(), "Nordic AML Group (NAMLG)\n", "Leukaemias\n\nNordic AML Group (NAMLG)\n"
+    )
     directory = parse_directory(edited)
     assert directory.categories[0] == ("Haematological Malignancies", ("Leukaemias",))
     assert group(directory, "Nordic AML Group").subcategory == "Leukaemias"
@@ -349,9 +375,11 @@ def test_it_reads_a_new_subcategory_inside_a_category():
 
 
 def test_it_keeps_a_new_unknown_label_in_other_facts():
-    edited = replace_once(seed_text(), "Participants: Finland, Norway, Sweden, Denmark\n",
-                          "Participants: Finland, Norway, Sweden, Denmark\n\n"
-                          "Funding source: Nordic Cancer Union\n")
+    edited = replace_once(
+        seed_text(),
+        "Participants: Finland, Norway, Sweden, Denmark\n",
+        "Participants: Finland, Norway, Sweden, Denmark\n\nFunding source: Nordic Cancer Union\n",
+    )
     lymphoma = parse_directory(edited).groups[0]
     assert lymphoma.other_facts == (("Funding source", "Nordic Cancer Union"),)
 
@@ -372,8 +400,11 @@ def test_it_does_not_depend_on_the_exact_number_of_blank_lines_between_categorie
 
 
 def test_it_joins_a_hard_wrapped_paragraph_into_one_line():
-    edited = replace_once(seed_text(), "Focus: Clinical trials and evidence-based",
-                          "Focus: Clinical trials\nand evidence-based")
+    edited = replace_once(
+        seed_text(),
+        "Focus: Clinical trials and evidence-based",
+        "Focus: Clinical trials\nand evidence-based",
+    )
     myeloma = parse_directory(edited).groups[1]
     assert myeloma.focus == "Clinical trials and evidence-based treatment strategies"
 
@@ -401,8 +432,11 @@ def test_it_rejects_a_document_without_groups():
 
 
 def test_it_rejects_a_fact_before_any_group():
-    edited = replace_once(seed_text(), "\n\n\n\nHaematological Malignancies\n",
-                          "\n\nFocus: a stray fact\n\n\n\nHaematological Malignancies\n")
+    edited = replace_once(
+        seed_text(),
+        "\n\n\n\nHaematological Malignancies\n",
+        "\n\nFocus: a stray fact\n\n\n\nHaematological Malignancies\n",
+    )
     error = parse_error(edited)
     assert error.line == line_of(edited, "Focus: a stray fact") == 7
     assert "'Focus'" in error.message
@@ -447,8 +481,11 @@ def test_it_rejects_too_many_headings_in_front_of_a_group():
 
 
 def test_it_rejects_the_same_label_twice_in_one_group():
-    edited = replace_once(seed_text(), "Participants: Finland, Norway, Sweden, Denmark\n",
-                          "Participants: Finland, Norway, Sweden, Denmark\n\nMembers: Iceland\n")
+    edited = replace_once(
+        seed_text(),
+        "Participants: Finland, Norway, Sweden, Denmark\n",
+        "Participants: Finland, Norway, Sweden, Denmark\n\nMembers: Iceland\n",
+    )
     error = parse_error(edited)
     assert error.line == line_of(edited, "Members: Iceland") == 17
     assert "'Members'" in error.message and "'Participants' on line 15" in error.message
@@ -463,8 +500,9 @@ def test_it_rejects_a_duplicate_group_name():
 
 
 def test_it_rejects_a_duplicate_group_acronym():
-    edited = replace_once(seed_text(), "Nordic Myeloma Study Group (NMSG)",
-                          "Nordic Myeloma Study Group (NLG)")
+    edited = replace_once(
+        seed_text(), "Nordic Myeloma Study Group (NMSG)", "Nordic Myeloma Study Group (NLG)"
+    )
     error = parse_error(edited)
     assert error.line == 23
     assert "acronym 'NLG'" in error.message and "line 11" in error.message
@@ -486,14 +524,20 @@ def test_it_rejects_a_duplicate_group_acronym():
         ("we polish protocols in Norway", "NO", ""),
         ("Greenlandic and Faroese clinics, Åland Islands", "AX FO GL", ""),
         ("Norway, Poland, Sweden and the Netherlands.", "NL NO PL SE", ""),
-        ("the Nordic countries with Lithuania & Estonia as associate members",
-         "DK FI IS NO SE", "EE LT"),
+        (
+            "the Nordic countries with Lithuania & Estonia as associate members",
+            "DK FI IS NO SE",
+            "EE LT",
+        ),
         ("Denmark, Norway; associate members: Latvia, Lithuania", "DK NO", "LT LV"),
         ("Denmark, Norway and Estonia (associate member)", "DK NO", "EE"),
         ("Sweden and Norway - collaboration with Iceland and Cologne", "NO SE", "DE IS"),
         ("Norway, in collaboration with Norway and Germany", "NO", "DE"),
-        ("Sweden, Denmark, Norway - operates in collaboration with the European Society",
-         "DK NO SE", ""),
+        (
+            "Sweden, Denmark, Norway - operates in collaboration with the European Society",
+            "DK NO SE",
+            "",
+        ),
     ],
 )
 def test_it_derives_countries_from_wording(wording, members, associates):

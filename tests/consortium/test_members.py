@@ -15,8 +15,17 @@ pytestmark = pytest.mark.django_db
 
 def test_add_member_prints_a_one_time_link_that_sets_the_password(client):
     out = io.StringIO()
-    call_command("add_member", "new.clinician@ous.no", "--role", "clinician",
-                 "--institution", "OUS", "--institution", "HUS", stdout=out)
+    call_command(
+        "add_member",
+        "new.clinician@ous.no",
+        "--role",
+        "clinician",
+        "--institution",
+        "OUS",
+        "--institution",
+        "HUS",
+        stdout=out,
+    )
     user = User.objects.get(email="new.clinician@ous.no")
     assert user.role == Role.CLINICIAN and not user.has_usable_password()
     assert sorted(user.institutions.values_list("code", flat=True)) == ["HUS", "OUS"]
@@ -38,18 +47,28 @@ def test_add_member_prints_a_one_time_link_that_sets_the_password(client):
 def test_add_member_names_the_unknown_institution_and_the_duplicate():
     with pytest.raises(CommandError, match="Unknown institution code XYZ"):
         call_command("add_member", "a@b.no", "--role", "clinician", "--institution", "XYZ")
-    call_command("add_member", "a@b.no", "--role", "clinician", "--institution", "OUS", stdout=io.StringIO())
+    call_command(
+        "add_member", "a@b.no", "--role", "clinician", "--institution", "OUS", stdout=io.StringIO()
+    )
     with pytest.raises(CommandError, match="email: a@b.no is already a member"):
         call_command("add_member", "A@b.no", "--role", "researcher", "--institution", "OUS")
 
 
-def test_an_admin_invites_a_member_in_the_browser_and_an_email_goes_out(client, django_capture_on_commit_callbacks):
+def test_an_admin_invites_a_member_in_the_browser_and_an_email_goes_out(
+    client, django_capture_on_commit_callbacks
+):
     admin = make_member(Role.ADMIN, with_totp=True)
     sign_in(client, admin)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/members/invite/", {
-            "email": "lab.person@uib.no", "full_name": "Lab Person", "role": "lab_scientist",
-            "institutions": [admin.institutions.get().pk]})
+        response = client.post(
+            "/members/invite/",
+            {
+                "email": "lab.person@uib.no",
+                "full_name": "Lab Person",
+                "role": "lab_scientist",
+                "institutions": [admin.institutions.get().pk],
+            },
+        )
     assert response.status_code == 200 and b"invited" in response.content
     invited = User.objects.get(email="lab.person@uib.no")
     assert invited.role == Role.LAB_SCIENTIST

@@ -23,7 +23,9 @@ def test_a_coordinator_signs_in_with_password_then_totp_code(client):
     wrong = client.post("/accounts/2fa/authenticate/", {"code": "000000"})
     assert wrong.status_code == 200 and b"Incorrect code" in wrong.content
 
-    response = client.post("/accounts/2fa/authenticate/", {"code": totp_code(coordinator.totp_secret)})
+    response = client.post(
+        "/accounts/2fa/authenticate/", {"code": totp_code(coordinator.totp_secret)}
+    )
     assert response.status_code == 302
     assert client.get("/account/").status_code == 200
 
@@ -34,7 +36,9 @@ def test_roles_seeing_patient_data_reach_only_mfa_setup_until_they_have_it(clien
     sign_in(client, member)
     for path in ["/", "/account/", "/directory/", "/members/", "/accounts/sessions/"]:
         response = client.get(path)
-        assert response.status_code == 302 and response["Location"] == "/accounts/2fa/totp/activate/", path
+        assert (
+            response.status_code == 302 and response["Location"] == "/accounts/2fa/totp/activate/"
+        ), path
     api = client.get("/api/v1/me/")
     assert api.status_code == 403 and "two-factor" in api.json()["message"]
     # Setting up MFA first asks for the password again (ASVS 7.5.1), which is allowed.
@@ -77,8 +81,14 @@ def test_a_clinical_role_cannot_remove_its_authenticator(client):
 
 
 def test_there_is_no_open_sign_up(client):
-    response = client.post("/accounts/signup/", {
-        "email": "stranger@example.org", "password1": "a long passphrase 123", "password2": "a long passphrase 123"})
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "email": "stranger@example.org",
+            "password1": "a long passphrase 123",
+            "password2": "a long passphrase 123",
+        },
+    )
     assert b"Sign Up Closed" in response.content or b"closed" in response.content.lower()
     assert not User.objects.filter(email="stranger@example.org").exists()
 
@@ -86,7 +96,9 @@ def test_there_is_no_open_sign_up(client):
 def test_failed_sign_ins_are_rate_limited(client):
     member = make_member(Role.RESEARCHER)
     for _ in range(5):
-        response = client.post("/accounts/login/", {"login": member.email, "password": "wrong password"})
+        response = client.post(
+            "/accounts/login/", {"login": member.email, "password": "wrong password"}
+        )
         assert response.status_code == 200
     blocked = client.post("/accounts/login/", {"login": member.email, "password": PASSWORD})
     assert b"Too many failed login attempts" in blocked.content
@@ -122,7 +134,9 @@ def test_sessions_end_after_30_minutes_idle_and_activity_renews_them(client, res
     session = client.session
     session[SESSION_SEEN_KEY] = (timezone.now() - timedelta(minutes=5)).isoformat()
     session.save()
-    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + timedelta(minutes=25))
+    Session.objects.filter(session_key=key).update(
+        expire_date=timezone.now() + timedelta(minutes=25)
+    )
     client.get("/account/")
     renewed = Session.objects.get(session_key=key).expire_date
     assert renewed >= timezone.now() + timedelta(minutes=29)

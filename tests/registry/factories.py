@@ -70,13 +70,17 @@ def k2_remainder(number: str) -> int:
     return (sum(w * d for w, d in zip(K2_WEIGHTS, digits[:10], strict=True)) + digits[10]) % 11
 
 
-def national_id_for(birth: date, *, month_offset: int = 0, day_offset: int = 0,
-                    individual: int | None = None) -> str:
+def national_id_for(
+    birth: date, *, month_offset: int = 0, day_offset: int = 0, individual: int | None = None
+) -> str:
     """A valid number (old rule) for `birth`. month_offset=80: Tenor synthetic; 40: NAV
     synthetic; day_offset=40: D-number. Each call gives a new individual number."""
     allowed = next(r for (lo, hi), r in INDIVIDUAL_RANGES if lo <= birth.year <= hi)
-    candidates = [individual] if individual is not None else (
-        allowed[(next(_individuals) * 7) % len(allowed)] for _ in range(len(allowed)))
+    candidates = (
+        [individual]
+        if individual is not None
+        else (allowed[(next(_individuals) * 7) % len(allowed)] for _ in range(len(allowed)))
+    )
     prefix = f"{birth.day + day_offset:02d}{birth.month + month_offset:02d}{birth.year % 100:02d}"
     for ind in candidates:
         number = with_control_digits(f"{prefix}{ind:03d}")
@@ -168,14 +172,25 @@ def clinician(*institution_codes: str, email: str | None = None):
 DEFAULT_BIRTH = date(1970, 5, 17)
 
 
-def make_patient(by, *, birth_date: date = DEFAULT_BIRTH, institution_codes=("OUS",),
-                 full_name: str = "Kari Nordmann", national_id: str | None = None, **fields):
+def make_patient(
+    by,
+    *,
+    birth_date: date = DEFAULT_BIRTH,
+    institution_codes=("OUS",),
+    full_name: str = "Kari Nordmann",
+    national_id: str | None = None,
+    **fields,
+):
     """Register a patient with a synthetic Tenor number for `birth_date`; the birth date
     and sex are left to be derived from the number unless given in `fields`."""
     return services.patient_register(
-        by=by, national_id_value=national_id or tenor_id(birth_date),
-        institutions=institutions(*institution_codes), allow_synthetic=True, full_name=full_name,
-        **fields)
+        by=by,
+        national_id_value=national_id or tenor_id(birth_date),
+        institutions=institutions(*institution_codes),
+        allow_synthetic=True,
+        full_name=full_name,
+        **fields,
+    )
 
 
 def make_episode(patient, by, **fields) -> TumourEpisode:
@@ -184,9 +199,14 @@ def make_episode(patient, by, **fields) -> TumourEpisode:
 
 def gbm_episode(patient, by, *, diagnosis_date: date | None = None, **fields) -> TumourEpisode:
     """A glioblastoma, IDH-wildtype, CNS WHO grade 4, with the diagnosis section filled."""
-    values = dict(diagnosis_date=diagnosis_date or days_ago(60), basis=TumourEpisode.Basis.HISTOLOGY,
-                  diagnosis=vocabulary.GLIOBLASTOMA_IDH_WILDTYPE, who_grade=4, topography="C71.1",
-                  laterality=TumourEpisode.Laterality.LEFT)
+    values = dict(
+        diagnosis_date=diagnosis_date or days_ago(60),
+        basis=TumourEpisode.Basis.HISTOLOGY,
+        diagnosis=vocabulary.GLIOBLASTOMA_IDH_WILDTYPE,
+        who_grade=4,
+        topography="C71.1",
+        laterality=TumourEpisode.Laterality.LEFT,
+    )
     values.update(fields)
     return make_episode(patient, by, **values)
 
@@ -196,16 +216,28 @@ def complete_episode(patient, by, *, diagnosis_date: date | None = None) -> Tumo
     diagnosis section, MDT date, trial question, the IDH and MGMT results, a resection
     with MRI at 12 h and a performance status. Returns the refreshed draft."""
     diagnosed = diagnosis_date or days_ago(60)
-    episode = gbm_episode(patient, by, diagnosis_date=diagnosed, mdt_dates=[diagnosed],
-                          trial_offered="no")
+    episode = gbm_episode(
+        patient, by, diagnosis_date=diagnosed, mdt_dates=[diagnosed], trial_offered="no"
+    )
     episode = services.markers_save(
-        episode=episode, by=by, expected_version=episode.markers_version,
-        results={"idh": (MarkerResult.WILDTYPE, "ihc"), "mgmt": (MarkerResult.ALTERED, "pcr")})
+        episode=episode,
+        by=by,
+        expected_version=episode.markers_version,
+        results={"idh": (MarkerResult.WILDTYPE, "ihc"), "mgmt": (MarkerResult.ALTERED, "pcr")},
+    )
     # Operated on the day of diagnosis (so a report diagnosed today is possible), MRI 12 h later.
-    services.section_save(section="surgeries", episode=episode, by=by, surgery_date=diagnosed,
-                          surgery_end_time=time(8, 0), procedure=Surgery.Procedure.RESECTION,
-                          extent_of_resection=Surgery.ExtentOfResection.GROSS_TOTAL,
-                          postoperative_mri_at=aware(diagnosed, time(20, 0)))
-    services.section_save(section="performance", episode=episode, by=by, assessed_on=diagnosed, ecog=1)
+    services.section_save(
+        section="surgeries",
+        episode=episode,
+        by=by,
+        surgery_date=diagnosed,
+        surgery_end_time=time(8, 0),
+        procedure=Surgery.Procedure.RESECTION,
+        extent_of_resection=Surgery.ExtentOfResection.GROSS_TOTAL,
+        postoperative_mri_at=aware(diagnosed, time(20, 0)),
+    )
+    services.section_save(
+        section="performance", episode=episode, by=by, assessed_on=diagnosed, ecog=1
+    )
     episode.refresh_from_db()
     return episode

@@ -23,8 +23,6 @@ TENOR_ID = "12829499914"
 WRONG_CONTROL_DIGIT = "12829499915"
 
 
-
-
 def _field(page: Page, name: str):
     return page.locator(f'form.stacked [name="{name}"]')
 
@@ -42,7 +40,8 @@ def _fact(container, term: str):
 def _article(episode_section, heading: str):
     """One section of the episode (Diagnosis, Surgery ...)."""
     return episode_section.locator("article.section").filter(
-        has=episode_section.page.get_by_role("heading", name=heading, exact=True))
+        has=episode_section.page.get_by_role("heading", name=heading, exact=True)
+    )
 
 
 def _wait_for_autosave(page: Page) -> None:
@@ -62,10 +61,10 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    clinician = make_member(Role.CLINICIAN, institutions=("OUS",), email="clin@ous.no",
-                            with_totp=True)
-    other = make_member(Role.CLINICIAN, institutions=("HUS",), email="clin@hus.no",
-                        with_totp=True)
+    clinician = make_member(
+        Role.CLINICIAN, institutions=("OUS",), email="clin@ous.no", with_totp=True
+    )
+    other = make_member(Role.CLINICIAN, institutions=("HUS",), email="clin@hus.no", with_totp=True)
     nav = page.get_by_role("navigation", name="Main")
     messages = page.locator("ul.messages")
 
@@ -129,7 +128,8 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     episode_section = page.locator(f"section#episode-{episode.pk}")
     expect(messages).to_contain_text("Diagnosis saved.")
     expect(episode_section.locator("h2")).to_contain_text(
-        "Glioblastoma, IDH-wildtype, CNS WHO grade 4")
+        "Glioblastoma, IDH-wildtype, CNS WHO grade 4"
+    )
     diagnosis = _article(episode_section, "Diagnosis")
     expect(_fact(diagnosis, "ICD-O-3 morphology")).to_have_text("9440/3")
     expect(_fact(diagnosis, "Date of diagnosis")).to_have_text("10.01.2025")
@@ -146,10 +146,8 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     page.get_by_role("button", name="Save").click()
     expect(messages).to_contain_text("Molecular markers saved.")
     markers = _article(episode_section, "Molecular markers")
-    expect(markers).to_contain_text(
-        "IDH1/2 mutation: wildtype (Immunohistochemistry)")
-    expect(markers).to_contain_text(
-        "MGMT promoter methylation: methylated (PCR / pyrosequencing)")
+    expect(markers).to_contain_text("IDH1/2 mutation: wildtype (Immunohistochemistry)")
+    expect(markers).to_contain_text("MGMT promoter methylation: methylated (PCR / pyrosequencing)")
 
     # 5. Surgery: dated before the diagnosis, refused with the rule; then corrected.
     episode_section.get_by_role("link", name="Add surgery").click()
@@ -166,14 +164,16 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     surgery_date_box = _field_box(page, "surgery_date")
     expect(surgery_date_box).to_have_class(re.compile(r"\binvalid\b"))
     expect(surgery_date_box.locator(".errorlist")).to_contain_text(
-        "Surgery date (05.01.2025) is before the date of diagnosis (10.01.2025).")
+        "Surgery date (05.01.2025) is before the date of diagnosis (10.01.2025)."
+    )
     expect(_field(page, "procedure")).to_have_value("resection")  # the input was kept
     _field(page, "surgery_date").fill("2025-01-20")
     _field(page, "postoperative_mri_at").fill("2025-01-21T09:00")
     page.get_by_role("button", name="Save").click()
     expect(messages).to_contain_text("Surgery saved.")
     expect(_article(episode_section, "Surgery")).to_contain_text(
-        "20.01.2025: Resection, gross total resection; MRI after 19")
+        "20.01.2025: Resection, gross total resection; MRI after 19"
+    )
 
     # 6. Radiotherapy: 60 Gy / 30 for a 31-year-old with glioblastoma, the guideline: no warning.
     episode_section.get_by_role("link", name="Add radiotherapy course").click()
@@ -187,7 +187,8 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     page.get_by_role("button", name="Save").click()
     expect(messages).to_contain_text("Radiotherapy course saved.")
     expect(_article(episode_section, "Radiotherapy")).to_contain_text(
-        "15.02.2025–28.03.2025: 60 Gy / 30 fractions (2 Gy per fraction)")
+        "15.02.2025–28.03.2025: 60 Gy / 30 fractions (2 Gy per fraction)"
+    )
     expect(episode_section.locator("div.warnings")).to_have_count(0)
 
     # 7. Performance status.
@@ -230,6 +231,8 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
     expect(page.locator("main")).not_to_contain_text(register_number)
     # Chromium logs the 404 of the document itself, and that is the only error allowed.
-    document_404 = ("Failed to load resource: the server responded with a status of 404 "
-                    f"(Not Found) ({patient_url})")
+    document_404 = (
+        "Failed to load resource: the server responded with a status of 404 "
+        f"(Not Found) ({patient_url})"
+    )
     assert errors == [document_404], f"console errors (CSP violations among them?): {errors}"

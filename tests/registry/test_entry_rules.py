@@ -87,30 +87,50 @@ def surgery(episode, by, *, day, **fields):
 
 
 def radiotherapy(episode, by, *, start, dose, fractions, **fields):
-    return services.section_save(section="radiotherapy", episode=episode, by=by, start_date=start,
-                                 total_dose_gy=Decimal(str(dose)), fractions=fractions, **fields)
+    return services.section_save(
+        section="radiotherapy",
+        episode=episode,
+        by=by,
+        start_date=start,
+        total_dose_gy=Decimal(str(dose)),
+        fractions=fractions,
+        **fields,
+    )
 
 
 def performance(episode, by, *, on=None, **fields):
-    return services.section_save(section="performance", episode=episode, by=by,
-                                 assessed_on=on or days_ago(40), **fields)
+    return services.section_save(
+        section="performance", episode=episode, by=by, assessed_on=on or days_ago(40), **fields
+    )
 
 
 # --- Registering a patient: the national ID --------------------------------------------------
 
 
 def test_an_invalid_national_id_is_refused_on_the_national_id_field(clin):
-    errors = errors_of(lambda: services.patient_register(
-        by=clin, national_id_value="31129956714", institutions=institutions("OUS"),
-        allow_synthetic=True, full_name="Ola Nordmann"))
+    errors = errors_of(
+        lambda: services.patient_register(
+            by=clin,
+            national_id_value="31129956714",
+            institutions=institutions("OUS"),
+            allow_synthetic=True,
+            full_name="Ola Nordmann",
+        )
+    )
     assert "control digit" in text(errors, "national_id")
     assert not Patient.objects.exists()
 
 
 def test_a_national_id_of_the_wrong_length_is_refused(clin):
-    errors = errors_of(lambda: services.patient_register(
-        by=clin, national_id_value="3112995671", institutions=institutions("OUS"),
-        allow_synthetic=True, full_name="Ola Nordmann"))
+    errors = errors_of(
+        lambda: services.patient_register(
+            by=clin,
+            national_id_value="3112995671",
+            institutions=institutions("OUS"),
+            allow_synthetic=True,
+            full_name="Ola Nordmann",
+        )
+    )
     assert "11 digits" in text(errors, "national_id")
 
 
@@ -118,9 +138,15 @@ def test_a_duplicate_national_id_is_refused(clin):
     number = tenor_id(DEFAULT_BIRTH)
     make_patient(clin, national_id=number)
     other = clinician("HUS")
-    errors = errors_of(lambda: services.patient_register(
-        by=other, national_id_value=number, institutions=institutions("HUS"), allow_synthetic=True,
-        full_name="Someone Else"))
+    errors = errors_of(
+        lambda: services.patient_register(
+            by=other,
+            national_id_value=number,
+            institutions=institutions("HUS"),
+            allow_synthetic=True,
+            full_name="Someone Else",
+        )
+    )
     message = text(errors, "national_id")
     assert "already" in message
     assert "OUS" not in message and "Kari" not in message  # does not say where or who
@@ -136,8 +162,9 @@ def test_birth_date_and_sex_are_derived_from_the_number_when_omitted(clin):
 
 
 def test_a_given_birth_date_and_sex_are_kept(clin):
-    patient = make_patient(clin, national_id=tenor_id(DEFAULT_BIRTH), birth_date=DEFAULT_BIRTH,
-                           sex=Patient.Sex.UNKNOWN)
+    patient = make_patient(
+        clin, national_id=tenor_id(DEFAULT_BIRTH), birth_date=DEFAULT_BIRTH, sex=Patient.Sex.UNKNOWN
+    )
     assert patient.sex == Patient.Sex.UNKNOWN
 
 
@@ -147,13 +174,24 @@ def _new_rule_number() -> str:
 
 def test_a_2032_rule_number_needs_the_birth_date_entered(clin):
     number = _new_rule_number()
-    errors = errors_of(lambda: services.patient_register(
-        by=clin, national_id_value=number, institutions=institutions("OUS"), allow_synthetic=False,
-        full_name="Ola Nordmann"))
+    errors = errors_of(
+        lambda: services.patient_register(
+            by=clin,
+            national_id_value=number,
+            institutions=institutions("OUS"),
+            allow_synthetic=False,
+            full_name="Ola Nordmann",
+        )
+    )
     assert "birth date" in text(errors, "birth_date")
     patient = services.patient_register(
-        by=clin, national_id_value=number, institutions=institutions("OUS"), allow_synthetic=False,
-        full_name="Ola Nordmann", birth_date=DEFAULT_BIRTH)
+        by=clin,
+        national_id_value=number,
+        institutions=institutions("OUS"),
+        allow_synthetic=False,
+        full_name="Ola Nordmann",
+        birth_date=DEFAULT_BIRTH,
+    )
     assert patient.birth_date == DEFAULT_BIRTH
     assert patient.sex == Patient.Sex.UNKNOWN  # the 2032 rule encodes no sex
 
@@ -162,14 +200,24 @@ def test_synthetic_numbers_are_refused_when_the_installation_does_not_allow_them
     # The service takes the setting from its caller (views pass ALLOW_SYNTHETIC_NATIONAL_IDS).
     settings.ALLOW_SYNTHETIC_NATIONAL_IDS = False
     for number in ("17912099997", "15507600333"):
-        errors = errors_of(lambda n=number: services.patient_register(
-            by=clin, national_id_value=n, institutions=institutions("OUS"),
-            allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS, full_name="Test Person"))
+        errors = errors_of(
+            lambda n=number: services.patient_register(
+                by=clin,
+                national_id_value=n,
+                institutions=institutions("OUS"),
+                allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
+                full_name="Test Person",
+            )
+        )
         assert "synthetic" in text(errors, "national_id")
     real = national_id_for(DEFAULT_BIRTH)
     patient = services.patient_register(
-        by=clin, national_id_value=real, institutions=institutions("OUS"),
-        allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS, full_name="Test Person")
+        by=clin,
+        national_id_value=real,
+        institutions=institutions("OUS"),
+        allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
+        full_name="Test Person",
+    )
     assert patient.synthetic_id == ""
 
 
@@ -194,12 +242,16 @@ def test_diagnosis_before_birth_is_refused(clin, patient):
 
 
 def test_referral_before_birth_is_refused(clin, patient):
-    errors = errors_of(lambda: gbm_episode(patient, clin, referral_date=patient.birth_date - timedelta(days=3)))
+    errors = errors_of(
+        lambda: gbm_episode(patient, clin, referral_date=patient.birth_date - timedelta(days=3))
+    )
     assert "before the birth date" in text(errors, "referral_date")
 
 
 def test_a_future_diagnosis_date_is_refused(clin, patient):
-    errors = errors_of(lambda: gbm_episode(patient, clin, diagnosis_date=today() + timedelta(days=1)))
+    errors = errors_of(
+        lambda: gbm_episode(patient, clin, diagnosis_date=today() + timedelta(days=1))
+    )
     assert "future" in text(errors, "diagnosis_date")
 
 
@@ -223,41 +275,64 @@ def test_a_future_surgery_is_refused(clin, patient):
 def test_moving_the_diagnosis_after_the_first_surgery_is_refused(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(30))
     surgery(episode, clin, day=days_ago(20))
-    errors = errors_of(lambda: services.episode_save(patient=patient, by=clin, episode=episode,
-                                                     expected_version=episode.version,
-                                                     diagnosis_date=days_ago(10)))
+    errors = errors_of(
+        lambda: services.episode_save(
+            patient=patient,
+            by=clin,
+            episode=episode,
+            expected_version=episode.version,
+            diagnosis_date=days_ago(10),
+        )
+    )
     assert "after the first surgery" in text(errors, "diagnosis_date")
 
 
 def test_radiotherapy_ending_before_it_starts_is_refused(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(90))
-    errors = errors_of(lambda: radiotherapy(episode, clin, start=days_ago(40), end_date=days_ago(41),
-                                            dose=60, fractions=30))
+    errors = errors_of(
+        lambda: radiotherapy(
+            episode, clin, start=days_ago(40), end_date=days_ago(41), dose=60, fractions=30
+        )
+    )
     assert "ends before it starts" in text(errors, "end_date")
     assert not RadiotherapyCourse.objects.exists()
 
 
 def test_systemic_therapy_stopping_before_it_starts_is_refused(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(90))
-    errors = errors_of(lambda: services.section_save(
-        section="systemic", episode=episode, by=clin, regimen=SystemicTherapy.Regimen.TEMOZOLOMIDE_ADJUVANT,
-        start_date=days_ago(30), stop_date=days_ago(31)))
+    errors = errors_of(
+        lambda: services.section_save(
+            section="systemic",
+            episode=episode,
+            by=clin,
+            regimen=SystemicTherapy.Regimen.TEMOZOLOMIDE_ADJUVANT,
+            start_date=days_ago(30),
+            stop_date=days_ago(31),
+        )
+    )
     assert "stops before it starts" in text(errors, "stop_date")
     assert not SystemicTherapy.objects.exists()
 
 
 def test_systemic_therapy_before_diagnosis_is_refused(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(30))
-    errors = errors_of(lambda: services.section_save(
-        section="systemic", episode=episode, by=clin, regimen=SystemicTherapy.Regimen.PCV,
-        start_date=days_ago(31)))
+    errors = errors_of(
+        lambda: services.section_save(
+            section="systemic",
+            episode=episode,
+            by=clin,
+            regimen=SystemicTherapy.Regimen.PCV,
+            start_date=days_ago(31),
+        )
+    )
     assert "before the date of diagnosis" in text(errors, "start_date")
 
 
 @pytest.fixture
 def deceased(clin):
-    return make_patient(clin, full_name="Per Død", vital_status=Patient.VitalStatus.DEAD,
-                        date_of_death=days_ago(10))
+    return make_patient(
+        clin, full_name="Per Død", vital_status=Patient.VitalStatus.DEAD, date_of_death=days_ago(10)
+    )
 
 
 def test_a_diagnosis_after_the_date_of_death_is_refused(clin, deceased):
@@ -267,55 +342,87 @@ def test_a_diagnosis_after_the_date_of_death_is_refused(clin, deceased):
 
 def test_treatment_and_follow_up_after_the_date_of_death_are_refused(clin, deceased):
     episode = gbm_episode(deceased, clin, diagnosis_date=days_ago(60))
-    assert "after the date of death" in text(errors_of(lambda: surgery(episode, clin, day=days_ago(5))),
-                                              "surgery_date")
     assert "after the date of death" in text(
-        errors_of(lambda: radiotherapy(episode, clin, start=days_ago(9), end_date=days_ago(4), dose=40,
-                                       fractions=15)), "end_date")
+        errors_of(lambda: surgery(episode, clin, day=days_ago(5))), "surgery_date"
+    )
     assert "after the date of death" in text(
-        errors_of(lambda: services.section_save(section="follow-ups", episode=episode, by=clin,
-                                                assessed_on=days_ago(2))), "assessed_on")
+        errors_of(
+            lambda: radiotherapy(
+                episode, clin, start=days_ago(9), end_date=days_ago(4), dose=40, fractions=15
+            )
+        ),
+        "end_date",
+    )
     assert "after the date of death" in text(
-        errors_of(lambda: performance(episode, clin, on=days_ago(1), ecog=4)), "assessed_on")
+        errors_of(
+            lambda: services.section_save(
+                section="follow-ups", episode=episode, by=clin, assessed_on=days_ago(2)
+            )
+        ),
+        "assessed_on",
+    )
+    assert "after the date of death" in text(
+        errors_of(lambda: performance(episode, clin, on=days_ago(1), ecog=4)), "assessed_on"
+    )
 
 
 def test_a_date_of_death_before_recorded_treatment_is_refused(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(60))
     surgery(episode, clin, day=days_ago(50))
     patient.refresh_from_db()
-    errors = errors_of(lambda: services.patient_update(
-        patient=patient, by=clin, expected_version=patient.version,
-        vital_status=Patient.VitalStatus.DEAD, date_of_death=days_ago(55)))
+    errors = errors_of(
+        lambda: services.patient_update(
+            patient=patient,
+            by=clin,
+            expected_version=patient.version,
+            vital_status=Patient.VitalStatus.DEAD,
+            date_of_death=days_ago(55),
+        )
+    )
     assert "surgery" in text(errors, "date_of_death")
     patient.refresh_from_db()
     assert patient.date_of_death is None
 
 
 def test_a_dead_patient_needs_a_date_of_death(clin, patient):
-    errors = errors_of(lambda: services.patient_update(
-        patient=patient, by=clin, expected_version=patient.version, vital_status=Patient.VitalStatus.DEAD))
+    errors = errors_of(
+        lambda: services.patient_update(
+            patient=patient,
+            by=clin,
+            expected_version=patient.version,
+            vital_status=Patient.VitalStatus.DEAD,
+        )
+    )
     assert "date of death" in text(errors, "date_of_death")
 
 
 def test_trial_inclusion_can_be_accepted_only_when_offered(clin, patient):
-    errors = errors_of(lambda: make_episode(patient, clin, trial_offered="no", trial_accepted="yes"))
+    errors = errors_of(
+        lambda: make_episode(patient, clin, trial_offered="no", trial_accepted="yes")
+    )
     assert "only when it was offered" in text(errors, "trial_accepted")
 
 
 # --- Diagnosis, grade and morphology (WHO CNS5, registry.md §3) ----------------------------------
 
 
-@pytest.mark.parametrize(("diagnosis", "grade", "allowed"), [
-    (GBM, 2, "4"),           # glioblastoma, IDH-wildtype is grade 4 only
-    (GBM, 3, "4"),
-    (OLIGO, 4, "2, 3"),      # oligodendroglioma is grade 2 or 3
-    (OLIGO, 1, "2, 3"),
-    (ASTRO, 1, "2, 3, 4"),   # astrocytoma, IDH-mutant is 2, 3 or 4
-    ("pilocytic_astrocytoma", 2, "1"),
-])
+@pytest.mark.parametrize(
+    ("diagnosis", "grade", "allowed"),
+    [
+        (GBM, 2, "4"),  # glioblastoma, IDH-wildtype is grade 4 only
+        (GBM, 3, "4"),
+        (OLIGO, 4, "2, 3"),  # oligodendroglioma is grade 2 or 3
+        (OLIGO, 1, "2, 3"),
+        (ASTRO, 1, "2, 3, 4"),  # astrocytoma, IDH-mutant is 2, 3 or 4
+        ("pilocytic_astrocytoma", 2, "1"),
+    ],
+)
 def test_a_grade_the_diagnosis_does_not_allow_is_refused(clin, patient, diagnosis, grade, allowed):
-    errors = errors_of(lambda: make_episode(patient, clin, diagnosis_date=days_ago(30), diagnosis=diagnosis,
-                                            who_grade=grade))
+    errors = errors_of(
+        lambda: make_episode(
+            patient, clin, diagnosis_date=days_ago(30), diagnosis=diagnosis, who_grade=grade
+        )
+    )
     message = text(errors, "who_grade")
     assert f"grade {grade} is not allowed" in message
     assert f"allowed: {allowed}" in message
@@ -323,35 +430,43 @@ def test_a_grade_the_diagnosis_does_not_allow_is_refused(clin, patient, diagnosi
 
 
 def test_grade_5_is_refused(clin, patient):
-    errors = errors_of(lambda: make_episode(patient, clin, diagnosis_date=days_ago(30), who_grade=5))
+    errors = errors_of(
+        lambda: make_episode(patient, clin, diagnosis_date=days_ago(30), who_grade=5)
+    )
     assert "1 to 4" in text(errors, "who_grade")
 
 
-@pytest.mark.parametrize(("diagnosis", "grade", "morphology"), [
-    (ASTRO, 2, "9400/3"),
-    (ASTRO, 3, "9401/3"),
-    (ASTRO, 4, "9445/3"),
-    (OLIGO, 2, "9450/3"),
-    (OLIGO, 3, "9451/3"),
-    (GBM, 4, "9440/3"),
-    ("meningioma", 1, "9530/0"),
-    ("meningioma", 2, "9539/1"),
-    ("meningioma", 3, "9530/3"),
-    ("diffuse_midline_glioma_h3k27", 4, "9385/3"),
-    ("medulloblastoma_wnt", 4, "9475/3"),
-    ("pxa", 3, "9424/3"),
-    ("subependymoma", 1, "9383/1"),
-])
+@pytest.mark.parametrize(
+    ("diagnosis", "grade", "morphology"),
+    [
+        (ASTRO, 2, "9400/3"),
+        (ASTRO, 3, "9401/3"),
+        (ASTRO, 4, "9445/3"),
+        (OLIGO, 2, "9450/3"),
+        (OLIGO, 3, "9451/3"),
+        (GBM, 4, "9440/3"),
+        ("meningioma", 1, "9530/0"),
+        ("meningioma", 2, "9539/1"),
+        ("meningioma", 3, "9530/3"),
+        ("diffuse_midline_glioma_h3k27", 4, "9385/3"),
+        ("medulloblastoma_wnt", 4, "9475/3"),
+        ("pxa", 3, "9424/3"),
+        ("subependymoma", 1, "9383/1"),
+    ],
+)
 def test_morphology_is_filled_from_diagnosis_and_grade(clin, patient, diagnosis, grade, morphology):
-    episode = make_episode(patient, clin, diagnosis_date=days_ago(30), diagnosis=diagnosis, who_grade=grade)
+    episode = make_episode(
+        patient, clin, diagnosis_date=days_ago(30), diagnosis=diagnosis, who_grade=grade
+    )
     episode.refresh_from_db()
     assert episode.morphology == morphology
 
 
 def test_morphology_follows_a_change_of_grade(clin, patient):
     episode = make_episode(patient, clin, diagnosis_date=days_ago(30), diagnosis=ASTRO, who_grade=2)
-    episode = services.episode_save(patient=patient, by=clin, episode=episode,
-                                    expected_version=episode.version, who_grade=3)
+    episode = services.episode_save(
+        patient=patient, by=clin, episode=episode, expected_version=episode.version, who_grade=3
+    )
     episode.refresh_from_db()
     assert episode.morphology == "9401/3"
 
@@ -366,15 +481,25 @@ def test_glioblastoma_needs_no_grade_for_its_single_code(clin, patient):
 
 def save_markers(episode, by, acknowledge=None, **results):
     episode.refresh_from_db()
-    return services.markers_save(episode=episode, by=by, expected_version=episode.markers_version,
-                                 acknowledge=acknowledge,
-                                 results={m: (r, "sequencing") for m, r in results.items()})
+    return services.markers_save(
+        episode=episode,
+        by=by,
+        expected_version=episode.markers_version,
+        acknowledge=acknowledge,
+        results={m: (r, "sequencing") for m, r in results.items()},
+    )
 
 
-@pytest.mark.parametrize(("field", "results"), [
-    ("idh", {"idh": MarkerResult.WILDTYPE}),
-    ("codeletion_1p19q", {"idh": MarkerResult.ALTERED, "codeletion_1p19q": MarkerResult.WILDTYPE}),
-])
+@pytest.mark.parametrize(
+    ("field", "results"),
+    [
+        ("idh", {"idh": MarkerResult.WILDTYPE}),
+        (
+            "codeletion_1p19q",
+            {"idh": MarkerResult.ALTERED, "codeletion_1p19q": MarkerResult.WILDTYPE},
+        ),
+    ],
+)
 def test_oligodendroglioma_markers_that_contradict_it_are_refused(clin, patient, field, results):
     episode = make_episode(patient, clin, diagnosis_date=days_ago(30), diagnosis=OLIGO, who_grade=2)
     errors = errors_of(lambda: save_markers(episode, clin, **results))
@@ -382,17 +507,29 @@ def test_oligodendroglioma_markers_that_contradict_it_are_refused(clin, patient,
     assert not MolecularMarker.objects.exists()
 
 
-@pytest.mark.parametrize("results", [
-    {"idh": MarkerResult.WILDTYPE},
-    {"idh": MarkerResult.ALTERED, "codeletion_1p19q": MarkerResult.WILDTYPE},
-])
-def test_oligodendroglioma_diagnosis_contradicting_stored_markers_is_refused(clin, patient, results):
+@pytest.mark.parametrize(
+    "results",
+    [
+        {"idh": MarkerResult.WILDTYPE},
+        {"idh": MarkerResult.ALTERED, "codeletion_1p19q": MarkerResult.WILDTYPE},
+    ],
+)
+def test_oligodendroglioma_diagnosis_contradicting_stored_markers_is_refused(
+    clin, patient, results
+):
     episode = make_episode(patient, clin, diagnosis_date=days_ago(30))
     save_markers(episode, clin, **results)
     episode.refresh_from_db()
-    errors = errors_of(lambda: services.episode_save(patient=patient, by=clin, episode=episode,
-                                                     expected_version=episode.version, diagnosis=OLIGO,
-                                                     who_grade=2))
+    errors = errors_of(
+        lambda: services.episode_save(
+            patient=patient,
+            by=clin,
+            episode=episode,
+            expected_version=episode.version,
+            diagnosis=OLIGO,
+            who_grade=2,
+        )
+    )
     assert "Oligodendroglioma requires" in text(errors, "diagnosis")
     episode.refresh_from_db()
     assert episode.diagnosis == ""
@@ -415,9 +552,16 @@ def test_glioblastoma_diagnosis_after_an_idh_mutation_is_refused(clin, patient):
     episode = make_episode(patient, clin, diagnosis_date=days_ago(30))
     save_markers(episode, clin, idh=MarkerResult.ALTERED)
     episode.refresh_from_db()
-    errors = errors_of(lambda: services.episode_save(patient=patient, by=clin, episode=episode,
-                                                     expected_version=episode.version, diagnosis=GBM,
-                                                     who_grade=4))
+    errors = errors_of(
+        lambda: services.episode_save(
+            patient=patient,
+            by=clin,
+            episode=episode,
+            expected_version=episode.version,
+            diagnosis=GBM,
+            who_grade=4,
+        )
+    )
     assert "astrocytoma, IDH-mutant" in text(errors, "diagnosis")
 
 
@@ -430,32 +574,42 @@ def test_an_unknown_marker_result_is_refused_on_that_marker(clin, patient):
 # --- Impossible values ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("dose", "fractions", "field", "rule"), [
-    (0, 30, "total_dose_gy", "more than 0"),
-    (100, 50, "total_dose_gy", "at most 80"),
-    (60, 0, "fractions", "1 to 60"),
-    (30, 1, "fractions", "more than 25 Gy"),   # 30 Gy per fraction
-    (60, 2, "fractions", "more than 25 Gy"),
-])
+@pytest.mark.parametrize(
+    ("dose", "fractions", "field", "rule"),
+    [
+        (0, 30, "total_dose_gy", "more than 0"),
+        (100, 50, "total_dose_gy", "at most 80"),
+        (60, 0, "fractions", "1 to 60"),
+        (30, 1, "fractions", "more than 25 Gy"),  # 30 Gy per fraction
+        (60, 2, "fractions", "more than 25 Gy"),
+    ],
+)
 def test_impossible_doses_and_fractions_are_refused(clin, patient, dose, fractions, field, rule):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(90))
-    errors = errors_of(lambda: radiotherapy(episode, clin, start=days_ago(40), dose=dose, fractions=fractions))
+    errors = errors_of(
+        lambda: radiotherapy(episode, clin, start=days_ago(40), dose=dose, fractions=fractions)
+    )
     assert rule in text(errors, field)
     assert not RadiotherapyCourse.objects.exists()
 
 
 def test_single_fraction_radiosurgery_of_25_gy_is_possible(clin, patient):
     # Not a guideline diagnosis, so no dose warning either.
-    episode = make_episode(patient, clin, diagnosis_date=days_ago(90), diagnosis="meningioma", who_grade=1)
+    episode = make_episode(
+        patient, clin, diagnosis_date=days_ago(90), diagnosis="meningioma", who_grade=1
+    )
     assert radiotherapy(episode, clin, start=days_ago(40), dose=25, fractions=1).pk
 
 
-@pytest.mark.parametrize(("fields", "field", "rule"), [
-    ({"ecog": 6}, "ecog", "0 to 5"),
-    ({"karnofsky": 55}, "karnofsky", "steps of 10"),
-    ({"karnofsky": 110}, "karnofsky", "0 to 100"),
-    ({}, "ecog", "Give ECOG, Karnofsky or both"),
-])
+@pytest.mark.parametrize(
+    ("fields", "field", "rule"),
+    [
+        ({"ecog": 6}, "ecog", "0 to 5"),
+        ({"karnofsky": 55}, "karnofsky", "steps of 10"),
+        ({"karnofsky": 110}, "karnofsky", "0 to 100"),
+        ({}, "ecog", "Give ECOG, Karnofsky or both"),
+    ],
+)
 def test_impossible_performance_status_is_refused(clin, patient, fields, field, rule):
     episode = gbm_episode(patient, clin)
     errors = errors_of(lambda: performance(episode, clin, **fields))
@@ -463,8 +617,10 @@ def test_impossible_performance_status_is_refused(clin, patient, fields, field, 
     assert not PerformanceStatus.objects.exists()
 
 
-@pytest.mark.parametrize("fields", [{"ecog": 0}, {"ecog": 5}, {"karnofsky": 0}, {"karnofsky": 100},
-                                    {"ecog": 2, "karnofsky": 70}])
+@pytest.mark.parametrize(
+    "fields",
+    [{"ecog": 0}, {"ecog": 5}, {"karnofsky": 0}, {"karnofsky": 100}, {"ecog": 2, "karnofsky": 70}],
+)
 def test_the_bounds_of_ecog_and_karnofsky_are_accepted(clin, patient, fields):
     episode = gbm_episode(patient, clin)
     assert performance(episode, clin, **fields).pk
@@ -481,8 +637,11 @@ def test_a_warning_blocks_the_save_until_acknowledged_and_the_code_is_kept(clin)
     assert not RadiotherapyCourse.objects.exists()
     codes = [w.code for w in found]
     # Acknowledging another warning is not enough.
-    warnings_of(lambda: radiotherapy(episode, clin, start=start, dose=50, fractions=25,
-                                     acknowledge=["something_else"]))
+    warnings_of(
+        lambda: radiotherapy(
+            episode, clin, start=start, dose=50, fractions=25, acknowledge=["something_else"]
+        )
+    )
     course = radiotherapy(episode, clin, start=start, dose=50, fractions=25, acknowledge=codes)
     course.refresh_from_db()
     assert course.acknowledged_warnings == codes
@@ -491,51 +650,69 @@ def test_a_warning_blocks_the_save_until_acknowledged_and_the_code_is_kept(clin)
     assert again.acknowledged_warnings == codes
 
 
-@pytest.mark.parametrize(("age", "dose", "fractions", "warns"), [
-    # GBM, CNS WHO grade 4, age < 70 and ECOG 0-2: 60 Gy/30# (registry.md §2.1).
-    (50, 60, 30, False),
-    (50, 50, 25, True),
-    (50, 40, 15, True),
-    (69, 60, 30, False),
-    # Age > 70: 40 Gy/15#, 30-39 Gy/10-13#, 34 Gy/10#, 25 Gy/5#.
-    (75, 40, 15, False),
-    (75, 34, 10, False),
-    (75, 25, 5, False),
-    (75, 35, 12, False),
-    (75, 60, 30, True),
-    (75, 50, 25, True),
-])
+@pytest.mark.parametrize(
+    ("age", "dose", "fractions", "warns"),
+    [
+        # GBM, CNS WHO grade 4, age < 70 and ECOG 0-2: 60 Gy/30# (registry.md §2.1).
+        (50, 60, 30, False),
+        (50, 50, 25, True),
+        (50, 40, 15, True),
+        (69, 60, 30, False),
+        # Age > 70: 40 Gy/15#, 30-39 Gy/10-13#, 34 Gy/10#, 25 Gy/5#.
+        (75, 40, 15, False),
+        (75, 34, 10, False),
+        (75, 25, 5, False),
+        (75, 35, 12, False),
+        (75, 60, 30, True),
+        (75, 50, 25, True),
+    ],
+)
 def test_rt_dose_against_the_national_guideline_for_glioblastoma(clin, age, dose, fractions, warns):
     start = days_ago(20)
     patient = make_patient(clin, birth_date=born_aged(age, start))
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(60))
     if warns:
-        found = warnings_of(lambda: radiotherapy(episode, clin, start=start, dose=dose, fractions=fractions))
+        found = warnings_of(
+            lambda: radiotherapy(episode, clin, start=start, dose=dose, fractions=fractions)
+        )
         assert len(found) == 1
         assert "guideline" in found[0].message
-        course = radiotherapy(episode, clin, start=start, dose=dose, fractions=fractions, acknowledge=True)
+        course = radiotherapy(
+            episode, clin, start=start, dose=dose, fractions=fractions, acknowledge=True
+        )
         assert course.acknowledged_warnings == [found[0].code]
     else:
         course = radiotherapy(episode, clin, start=start, dose=dose, fractions=fractions)
         assert course.acknowledged_warnings == []
 
 
-@pytest.mark.parametrize(("diagnosis", "grade", "dose", "fractions", "warns"), [
-    (ASTRO, 3, "59.4", 33, False),   # astrocytoma grade 3: 59.4 Gy/33#
-    (OLIGO, 3, "59.4", 33, False),   # oligodendroglioma grade 3: 59.4 Gy/33#
-    (ASTRO, 4, 60, 30, False),       # astrocytoma grade 4 as GBM: 60 Gy/30#
-    (ASTRO, 3, 60, 30, True),
-    (OLIGO, 2, "50.4", 28, False),   # grade 2: 50.4-54 Gy/28-30#
-    (OLIGO, 2, 54, 30, False),
-    (ASTRO, 2, 60, 30, True),
-])
+@pytest.mark.parametrize(
+    ("diagnosis", "grade", "dose", "fractions", "warns"),
+    [
+        (ASTRO, 3, "59.4", 33, False),  # astrocytoma grade 3: 59.4 Gy/33#
+        (OLIGO, 3, "59.4", 33, False),  # oligodendroglioma grade 3: 59.4 Gy/33#
+        (ASTRO, 4, 60, 30, False),  # astrocytoma grade 4 as GBM: 60 Gy/30#
+        (ASTRO, 3, 60, 30, True),
+        (OLIGO, 2, "50.4", 28, False),  # grade 2: 50.4-54 Gy/28-30#
+        (OLIGO, 2, 54, 30, False),
+        (ASTRO, 2, 60, 30, True),
+    ],
+)
 def test_rt_dose_for_other_diffuse_gliomas(clin, diagnosis, grade, dose, fractions, warns):
     start = days_ago(20)
     patient = make_patient(clin, birth_date=born_aged(45, start))
-    episode = make_episode(patient, clin, diagnosis_date=days_ago(60), diagnosis=diagnosis, who_grade=grade)
+    episode = make_episode(
+        patient, clin, diagnosis_date=days_ago(60), diagnosis=diagnosis, who_grade=grade
+    )
     if warns:
-        assert len(warnings_of(lambda: radiotherapy(episode, clin, start=start, dose=dose,
-                                                    fractions=fractions))) == 1
+        assert (
+            len(
+                warnings_of(
+                    lambda: radiotherapy(episode, clin, start=start, dose=dose, fractions=fractions)
+                )
+            )
+            == 1
+        )
     else:
         course = radiotherapy(episode, clin, start=start, dose=dose, fractions=fractions)
         assert course.acknowledged_warnings == []
@@ -547,8 +724,13 @@ def test_ecog_3_makes_the_hypofractionated_schedule_the_guideline_under_70(clin)
     patient = make_patient(clin, birth_date=born_aged(50, start))
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(60))
     performance(episode, clin, on=days_ago(30), ecog=3)
-    assert radiotherapy(episode, clin, start=start, dose=40, fractions=15).acknowledged_warnings == []
-    assert len(warnings_of(lambda: radiotherapy(episode, clin, start=start, dose=60, fractions=30))) == 1
+    assert (
+        radiotherapy(episode, clin, start=start, dose=40, fractions=15).acknowledged_warnings == []
+    )
+    assert (
+        len(warnings_of(lambda: radiotherapy(episode, clin, start=start, dose=60, fractions=30)))
+        == 1
+    )
 
 
 def test_the_guideline_uses_the_ecog_before_the_course_not_a_later_one(clin):
@@ -558,19 +740,33 @@ def test_the_guideline_uses_the_ecog_before_the_course_not_a_later_one(clin):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(140))
     performance(episode, clin, on=days_ago(110), ecog=1)
     performance(episode, clin, on=days_ago(10), ecog=3)
-    assert radiotherapy(episode, clin, start=start, dose=60, fractions=30).acknowledged_warnings == []
-    assert len(warnings_of(lambda: radiotherapy(episode, clin, start=start, dose=40, fractions=15))) == 1
+    assert (
+        radiotherapy(episode, clin, start=start, dose=60, fractions=30).acknowledged_warnings == []
+    )
+    assert (
+        len(warnings_of(lambda: radiotherapy(episode, clin, start=start, dose=40, fractions=15)))
+        == 1
+    )
 
 
 def test_postoperative_mri_after_72_hours_warns(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(60))
     day = days_ago(20)
     late = aware(day, time(12, 0)) + timedelta(hours=80)
-    found = warnings_of(lambda: surgery(episode, clin, day=day, surgery_end_time=time(12, 0),
-                                        postoperative_mri_at=late))
+    found = warnings_of(
+        lambda: surgery(
+            episode, clin, day=day, surgery_end_time=time(12, 0), postoperative_mri_at=late
+        )
+    )
     assert len(found) == 1 and "72 hours" in found[0].message
-    row = surgery(episode, clin, day=day, surgery_end_time=time(12, 0), postoperative_mri_at=late,
-                  acknowledge=True)
+    row = surgery(
+        episode,
+        clin,
+        day=day,
+        surgery_end_time=time(12, 0),
+        postoperative_mri_at=late,
+        acknowledge=True,
+    )
     row.refresh_from_db()
     assert row.acknowledged_warnings == [found[0].code]
 
@@ -578,16 +774,28 @@ def test_postoperative_mri_after_72_hours_warns(clin, patient):
 def test_postoperative_mri_within_72_hours_does_not_warn(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(60))
     day = days_ago(20)
-    row = surgery(episode, clin, day=day, surgery_end_time=time(12, 0),
-                  postoperative_mri_at=aware(day, time(12, 0)) + timedelta(hours=48))
+    row = surgery(
+        episode,
+        clin,
+        day=day,
+        surgery_end_time=time(12, 0),
+        postoperative_mri_at=aware(day, time(12, 0)) + timedelta(hours=48),
+    )
     assert row.acknowledged_warnings == []
 
 
 def test_postoperative_mri_before_the_end_of_surgery_is_refused(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(60))
     day = days_ago(20)
-    errors = errors_of(lambda: surgery(episode, clin, day=day, surgery_end_time=time(12, 0),
-                                       postoperative_mri_at=aware(day, time(9, 0))))
+    errors = errors_of(
+        lambda: surgery(
+            episode,
+            clin,
+            day=day,
+            surgery_end_time=time(12, 0),
+            postoperative_mri_at=aware(day, time(9, 0)),
+        )
+    )
     assert "before the end of surgery" in text(errors, "postoperative_mri_at")
 
 
@@ -598,20 +806,37 @@ def test_mri_hours_are_real_hours_across_the_change_from_summer_time(clin):
     episode = gbm_episode(patient, clin, diagnosis_date=date(2026, 10, 1))
     # What a form gives: an aware datetime in the current time zone (Europe/Oslo).
     mri = datetime(2026, 10, 26, 11, 30, tzinfo=ZoneInfo("Europe/Oslo"))
-    found = warnings_of(lambda: surgery(episode, clin, day=date(2026, 10, 23), surgery_end_time=time(12, 0),
-                                        postoperative_mri_at=mri))
+    found = warnings_of(
+        lambda: surgery(
+            episode,
+            clin,
+            day=date(2026, 10, 23),
+            surgery_end_time=time(12, 0),
+            postoperative_mri_at=mri,
+        )
+    )
     assert "72" in found[0].message
 
 
 def test_idh_mutant_astrocytoma_grade_2_or_3_with_cdkn2ab_deletion_warns_on_markers(clin, patient):
     for grade in (2, 3):
-        episode = make_episode(patient, clin, diagnosis_date=days_ago(60), diagnosis=ASTRO, who_grade=grade)
-        found = warnings_of(lambda e=episode: save_markers(e, clin, idh=MarkerResult.ALTERED,
-                                                           cdkn2ab=MarkerResult.ALTERED))
+        episode = make_episode(
+            patient, clin, diagnosis_date=days_ago(60), diagnosis=ASTRO, who_grade=grade
+        )
+        found = warnings_of(
+            lambda e=episode: save_markers(
+                e, clin, idh=MarkerResult.ALTERED, cdkn2ab=MarkerResult.ALTERED
+            )
+        )
         assert len(found) == 1 and "grade 4" in found[0].message
         assert not MolecularMarker.objects.filter(episode=episode).exists()
-        saved = save_markers(episode, clin, acknowledge=[found[0].code], idh=MarkerResult.ALTERED,
-                             cdkn2ab=MarkerResult.ALTERED)
+        saved = save_markers(
+            episode,
+            clin,
+            acknowledge=[found[0].code],
+            idh=MarkerResult.ALTERED,
+            cdkn2ab=MarkerResult.ALTERED,
+        )
         saved.refresh_from_db()
         assert found[0].code in saved.acknowledged_warnings
         assert MolecularMarker.objects.filter(episode=episode).count() == 2
@@ -629,8 +854,14 @@ def test_grading_an_astrocytoma_2_after_a_cdkn2ab_deletion_warns_on_the_diagnosi
     episode.refresh_from_db()
 
     def regrade(**kwargs):
-        return services.episode_save(patient=patient, by=clin, episode=episode,
-                                     expected_version=episode.version, who_grade=2, **kwargs)
+        return services.episode_save(
+            patient=patient,
+            by=clin,
+            episode=episode,
+            expected_version=episode.version,
+            who_grade=2,
+            **kwargs,
+        )
 
     found = warnings_of(regrade)
     episode.refresh_from_db()
@@ -662,8 +893,17 @@ def test_lead_time_referral_to_radiotherapy_uses_the_28_day_norm(clin, patient):
     episode = gbm_episode(patient, clin, referral_date=referral, diagnosis_date=days_ago(50))
     course = radiotherapy(episode, clin, start=referral + timedelta(days=25), dose=60, fractions=30)
     assert course.acknowledged_warnings == []
-    found = warnings_of(lambda: radiotherapy(episode, clin, row=course, expected_version=course.version,
-                                             start=referral + timedelta(days=30), dose=60, fractions=30))
+    found = warnings_of(
+        lambda: radiotherapy(
+            episode,
+            clin,
+            row=course,
+            expected_version=course.version,
+            start=referral + timedelta(days=30),
+            dose=60,
+            fractions=30,
+        )
+    )
     assert "28" in found[0].message
 
 
@@ -681,8 +921,13 @@ def test_saving_the_diagnosis_uses_the_norm_of_the_first_treatment(clin, patient
     radiotherapy(episode, clin, start=referral + timedelta(days=25), dose=60, fractions=30)
     episode.refresh_from_db()
     # 25 days to radiotherapy is within its 28-day norm: nothing to acknowledge.
-    services.episode_save(patient=patient, by=clin, episode=episode, expected_version=episode.version,
-                          laterality=TumourEpisode.Laterality.RIGHT)
+    services.episode_save(
+        patient=patient,
+        by=clin,
+        episode=episode,
+        expected_version=episode.version,
+        laterality=TumourEpisode.Laterality.RIGHT,
+    )
 
 
 # --- Other apps hear of changes after commit --------------------------------------------------------
@@ -700,7 +945,9 @@ def heard():
     register_changed.disconnect(receiver)
 
 
-def test_register_changed_is_sent_after_commit_only(clin, heard, django_capture_on_commit_callbacks):
+def test_register_changed_is_sent_after_commit_only(
+    clin, heard, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         patient = make_patient(clin)
     assert heard == [] and callbacks  # nothing sent inside the transaction
@@ -709,8 +956,9 @@ def test_register_changed_is_sent_after_commit_only(clin, heard, django_capture_
     assert heard == [{"signal": register_changed, "patient_id": patient.pk, "episode_id": None}]
 
 
-def test_each_service_tells_other_apps_with_the_patient_and_episode(clin, heard,
-                                                                     django_capture_on_commit_callbacks):
+def test_each_service_tells_other_apps_with_the_patient_and_episode(
+    clin, heard, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         patient = make_patient(clin)
     with django_capture_on_commit_callbacks(execute=True):
@@ -720,9 +968,12 @@ def test_each_service_tells_other_apps_with_the_patient_and_episode(clin, heard,
     with django_capture_on_commit_callbacks(execute=True):
         row = surgery(episode, clin, day=days_ago(50))
     with django_capture_on_commit_callbacks(execute=True):
-        services.section_delete(section="surgeries", episode=episode, row=row, by=clin, reason="Wrong patient")
+        services.section_delete(
+            section="surgeries", episode=episode, row=row, by=clin, reason="Wrong patient"
+        )
     assert [(h["patient_id"], h["episode_id"]) for h in heard] == (
-        [(patient.pk, None)] + [(patient.pk, episode.pk)] * 4)
+        [(patient.pk, None)] + [(patient.pk, episode.pk)] * 4
+    )
 
 
 def test_a_refused_save_tells_nobody(clin, patient, heard, django_capture_on_commit_callbacks):

@@ -52,11 +52,29 @@ def test_the_worked_example_is_a_valid_real_number():
 # from the month, NAV 40; a D-number subtracts 40 from the day; the century comes from
 # the individual-number ranges; sex from the parity of the 9th digit.
 SYNTHETIC_EXAMPLES = [
-    ("17912099997", "Tenor", False, date(2020, 11, 17), "male"),     # 17.11.2020; iii 999, year 20 -> 2000s
-    ("57912075186", "Tenor", True, date(2020, 11, 17), "male"),      # D-number for the same date; iii 751
-    ("29822099635", "Tenor", False, date(2020, 2, 29), "female"),    # 29 Feb 2020; 9th digit 6
-    ("12829499914", "Tenor", False, date(1994, 2, 12), "male"),      # iii 999, year 94 -> 1940-1999 range
-    ("15507600333", "NAV", False, date(1976, 10, 15), "male"),       # NAV Dolly, 15.10.1976; iii 003
+    (
+        "17912099997",
+        "Tenor",
+        False,
+        date(2020, 11, 17),
+        "male",
+    ),  # 17.11.2020; iii 999, year 20 -> 2000s
+    (
+        "57912075186",
+        "Tenor",
+        True,
+        date(2020, 11, 17),
+        "male",
+    ),  # D-number for the same date; iii 751
+    ("29822099635", "Tenor", False, date(2020, 2, 29), "female"),  # 29 Feb 2020; 9th digit 6
+    (
+        "12829499914",
+        "Tenor",
+        False,
+        date(1994, 2, 12),
+        "male",
+    ),  # iii 999, year 94 -> 1940-1999 range
+    ("15507600333", "NAV", False, date(1976, 10, 15), "male"),  # NAV Dolly, 15.10.1976; iii 003
 ]
 
 
@@ -71,7 +89,9 @@ def test_synthetic_examples_are_accepted_and_flagged_when_allowed(number, kind, 
 
 
 @pytest.mark.parametrize(("number", "kind", "is_d", "birth", "sex"), SYNTHETIC_EXAMPLES)
-def test_synthetic_examples_are_refused_naming_the_rule_when_not_allowed(number, kind, is_d, birth, sex):
+def test_synthetic_examples_are_refused_naming_the_rule_when_not_allowed(
+    number, kind, is_d, birth, sex
+):
     error = refused(number, allow_synthetic=False)
     assert error.code == "synthetic"
     message = " ".join(error.messages)
@@ -109,25 +129,38 @@ def test_any_single_wrong_digit_is_caught_by_the_control_digits():
         for digit in "0123456789":
             if digit == WORKED_EXAMPLE[position]:
                 continue
-            number = WORKED_EXAMPLE[:position] + digit + WORKED_EXAMPLE[position + 1:]
+            number = WORKED_EXAMPLE[:position] + digit + WORKED_EXAMPLE[position + 1 :]
             assert refused(number, allow_synthetic=True).code == "control_digit", number
 
 
 # --- Format and date ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["3112995671", "311299567150", "3112995671X", "", "ABCDEFGHIJK",
-                                   "31.12.99 56715", "-3112995671"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "3112995671",
+        "311299567150",
+        "3112995671X",
+        "",
+        "ABCDEFGHIJK",
+        "31.12.99 56715",
+        "-3112995671",
+    ],
+)
 def test_wrong_length_or_non_digits_are_refused(value):
     error = refused(value)
     assert error.code == "format"
     assert "11 digits" in " ".join(error.messages)
 
 
-@pytest.mark.parametrize("value", [
-    "3112995671\u00b2",  # superscript two
-    "\uff13\uff11\uff11\uff12\uff19\uff19\uff15\uff16\uff17\uff11\uff15",  # full-width 31129956715
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "3112995671\u00b2",  # superscript two
+        "\uff13\uff11\uff11\uff12\uff19\uff19\uff15\uff16\uff17\uff11\uff15",  # full-width 31129956715
+    ],
+)
 def test_non_ascii_digits_are_refused_as_a_format_error(value):
     try:
         parsed = parse(value, allow_synthetic=False)
@@ -141,7 +174,9 @@ def test_whitespace_is_ignored():
     assert parse(" 311299 56715 ", allow_synthetic=False).number == WORKED_EXAMPLE
 
 
-@pytest.mark.parametrize("first_nine", ["310290123", "300290123", "310490123", "310690123", "000190123"])
+@pytest.mark.parametrize(
+    "first_nine", ["310290123", "300290123", "310490123", "310690123", "000190123"]
+)
 def test_an_impossible_day_of_the_month_is_refused(first_nine):
     # 31 and 30 February, 31 April, 31 June, day 0.
     error = refused(_valid(first_nine))
@@ -230,19 +265,22 @@ def test_a_2032_rule_synthetic_number_is_still_flagged():
 # --- Century and sex (old rule) ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("year2", "individual", "year"), [
-    (55, 600, 1855),   # 500-749 with year >= 54: 1854-1899
-    (99, 749, 1899),
-    (54, 500, 1854),
-    (45, 950, 1945),   # 900-999 with year >= 40: 1940-1999
-    (99, 900, 1999),
-    (10, 800, 2010),   # 500-999 with year <= 39: 2000-2039
-    (39, 500, 2039),
-    (5, 999, 2005),
-    (10, 100, 1910),   # 000-499: 1900-1999
-    (0, 0, 1900),
-    (99, 499, 1999),
-])
+@pytest.mark.parametrize(
+    ("year2", "individual", "year"),
+    [
+        (55, 600, 1855),  # 500-749 with year >= 54: 1854-1899
+        (99, 749, 1899),
+        (54, 500, 1854),
+        (45, 950, 1945),  # 900-999 with year >= 40: 1940-1999
+        (99, 900, 1999),
+        (10, 800, 2010),  # 500-999 with year <= 39: 2000-2039
+        (39, 500, 2039),
+        (5, 999, 2005),
+        (10, 100, 1910),  # 000-499: 1900-1999
+        (0, 0, 1900),
+        (99, 499, 1999),
+    ],
+)
 def test_the_century_comes_from_the_individual_number(year2, individual, year):
     number = _dated(year2, individual)
     parsed = parse(number, allow_synthetic=False)
@@ -250,12 +288,15 @@ def test_the_century_comes_from_the_individual_number(year2, individual, year):
     assert parsed.birth_date.month == 6
 
 
-@pytest.mark.parametrize(("year2", "individual"), [
-    (45, 600),  # 500-749 is 1854-1899 or 2000-2039: neither fits year 45
-    (53, 749),
-    (60, 800),  # 750-899 is only 2000-2039
-    (40, 750),
-])
+@pytest.mark.parametrize(
+    ("year2", "individual"),
+    [
+        (45, 600),  # 500-749 is 1854-1899 or 2000-2039: neither fits year 45
+        (53, 749),
+        (60, 800),  # 750-899 is only 2000-2039
+        (40, 750),
+    ],
+)
 def test_no_birth_date_when_no_range_fits(year2, individual):
     parsed = parse(_dated(year2, individual), allow_synthetic=False)
     assert parsed.birth_date is None

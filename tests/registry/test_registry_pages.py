@@ -26,9 +26,17 @@ def clinician_client(client, clinician):
 
 
 def register(client, **overrides):
-    data = {"national_id": TENOR_ID, "full_name": "Kari Nordmann", "sex": "", "birth_date": "",
-            "health_region": "south_east", "vital_status": "alive", "date_of_death": "",
-            "institutions": [], "reason": ""}
+    data = {
+        "national_id": TENOR_ID,
+        "full_name": "Kari Nordmann",
+        "sex": "",
+        "birth_date": "",
+        "health_region": "south_east",
+        "vital_status": "alive",
+        "date_of_death": "",
+        "institutions": [],
+        "reason": "",
+    }
     from consortium.models import Institution
 
     data["institutions"] = [Institution.objects.get(code="OUS").pk]
@@ -44,7 +52,9 @@ def test_register_patient_derives_birth_date_and_redirects_to_the_page(clinician
     assert patient.synthetic_id.startswith("Tenor")
     page = clinician_client.get(patient.get_absolute_url())
     assert page.status_code == 200
-    assert TENOR_ID in page.content.decode()  # a clinician at the patient's hospital sees it in full
+    assert (
+        TENOR_ID in page.content.decode()
+    )  # a clinician at the patient's hospital sees it in full
     assert "synthetic ID" in page.content.decode()
     assert page["Cache-Control"].startswith("max-age=0") or "no-store" in page["Cache-Control"]
 
@@ -72,10 +82,19 @@ def test_national_id_search_goes_by_post_never_in_the_url(clinician_client):
 
 
 def _episode(client, patient, **overrides):
-    data = {"referral_date": "2025-01-02", "diagnosis_date": "2025-01-10", "basis": "histology",
-            "diagnosis": "glioblastoma_idh_wildtype", "who_grade": "4", "topography": "C71.1",
-            "laterality": "left", "mdt_dates": "14.01.2025", "trial_offered": "yes", "trial_accepted": "no",
-            "reason": ""}
+    data = {
+        "referral_date": "2025-01-02",
+        "diagnosis_date": "2025-01-10",
+        "basis": "histology",
+        "diagnosis": "glioblastoma_idh_wildtype",
+        "who_grade": "4",
+        "topography": "C71.1",
+        "laterality": "left",
+        "mdt_dates": "14.01.2025",
+        "trial_offered": "yes",
+        "trial_accepted": "no",
+        "reason": "",
+    }
     data.update(overrides)
     return client.post(f"{patient.get_absolute_url()}episodes/new/", data)
 
@@ -89,33 +108,61 @@ def test_report_flow_errors_warnings_submit_lock(clinician_client):
     assert episode.morphology == "9440/3"
     base = f"{patient.get_absolute_url()}episodes/{episode.pk}/"
 
-    surgery = {"surgery_date": "2025-01-05", "surgery_end_time": "14:00", "procedure": "resection",
-               "extent_of_resection": "gross_total", "postoperative_mri_at": "2025-01-06T09:00",
-               "complications_within_30_days": "no", "complications": "", "reason": ""}
+    surgery = {
+        "surgery_date": "2025-01-05",
+        "surgery_end_time": "14:00",
+        "procedure": "resection",
+        "extent_of_resection": "gross_total",
+        "postoperative_mri_at": "2025-01-06T09:00",
+        "complications_within_30_days": "no",
+        "complications": "",
+        "reason": "",
+    }
     response = clinician_client.post(base + "surgeries/new/", surgery)
-    assert "before the date of diagnosis" in " ".join(response.context["form"].errors["surgery_date"])
+    assert "before the date of diagnosis" in " ".join(
+        response.context["form"].errors["surgery_date"]
+    )
     surgery.update(surgery_date="2025-01-20", postoperative_mri_at="2025-01-21T09:00")
     assert clinician_client.post(base + "surgeries/new/", surgery).status_code == 302
 
     # 50 Gy/25 for a 31-year-old with glioblastoma: outside the guideline (60 Gy/30) -> warning.
-    rt = {"start_date": "2025-02-15", "end_date": "2025-03-20", "total_dose_gy": "50", "fractions": "25",
-          "completed_as_planned": "yes", "reason": ""}
+    rt = {
+        "start_date": "2025-02-15",
+        "end_date": "2025-03-20",
+        "total_dose_gy": "50",
+        "fractions": "25",
+        "completed_as_planned": "yes",
+        "reason": "",
+    }
     response = clinician_client.post(base + "radiotherapy/new/", rt)
     assert response.status_code == 200
-    assert [c for c, _ in response.context["form"].fields["acknowledge_warnings"].choices] == ["rt_dose_guideline"]
+    assert [c for c, _ in response.context["form"].fields["acknowledge_warnings"].choices] == [
+        "rt_dose_guideline"
+    ]
     rt["acknowledge_warnings"] = ["rt_dose_guideline"]
     assert clinician_client.post(base + "radiotherapy/new/", rt).status_code == 302
 
-    markers = {"version": episode.markers_version, "reason": "", "idh_result": "wildtype", "idh_method": "ihc",
-               "mgmt_result": "altered", "mgmt_method": "pcr"}
+    markers = {
+        "version": episode.markers_version,
+        "reason": "",
+        "idh_result": "wildtype",
+        "idh_method": "ihc",
+        "mgmt_result": "altered",
+        "mgmt_method": "pcr",
+    }
     assert clinician_client.post(base + "markers/", markers).status_code == 302
 
     # Not complete yet: no performance status.
     clinician_client.post(base + "submit/")
     episode.refresh_from_db()
     assert episode.status == "draft"
-    assert clinician_client.post(base + "performance/new/", {"assessed_on": "2025-01-08", "ecog": "1",
-                                                              "karnofsky": "", "reason": ""}).status_code == 302
+    assert (
+        clinician_client.post(
+            base + "performance/new/",
+            {"assessed_on": "2025-01-08", "ecog": "1", "karnofsky": "", "reason": ""},
+        ).status_code
+        == 302
+    )
     clinician_client.post(base + "submit/")
     episode.refresh_from_db()
     assert episode.status == "complete"
@@ -131,7 +178,9 @@ def test_other_hospitals_get_404_and_views_are_logged(client, clinician_client, 
     patient = Patient.objects.get()
     assert not AccessLog.objects.filter(user=clinician, patient_id=patient.pk).exists()
     clinician_client.get(patient.get_absolute_url())
-    assert AccessLog.objects.filter(user=clinician, patient_id=patient.pk, page="registry:patient").exists()
+    assert AccessLog.objects.filter(
+        user=clinician, patient_id=patient.pk, page="registry:patient"
+    ).exists()
     client.logout()
     other = make_member(Role.CLINICIAN, institutions=("HUS",), email="clin@hus.no", with_totp=True)
     sign_in(client, other)
@@ -143,11 +192,20 @@ def test_other_hospitals_get_404_and_views_are_logged(client, clinician_client, 
 def test_history_shows_who_what_and_why(clinician_client, clinician):
     register(clinician_client, reason="First visit")
     patient = Patient.objects.get()
-    response = clinician_client.post(f"{patient.get_absolute_url()}edit/", {
-        "full_name": "Kari Nordmann Hansen", "sex": "female", "birth_date": "1994-02-12",
-        "health_region": "south_east", "vital_status": "alive", "date_of_death": "",
-        "institutions": [i.pk for i in patient.institutions.all()], "version": patient.version,
-        "reason": "Name changed at marriage"})
+    response = clinician_client.post(
+        f"{patient.get_absolute_url()}edit/",
+        {
+            "full_name": "Kari Nordmann Hansen",
+            "sex": "female",
+            "birth_date": "1994-02-12",
+            "health_region": "south_east",
+            "vital_status": "alive",
+            "date_of_death": "",
+            "institutions": [i.pk for i in patient.institutions.all()],
+            "version": patient.version,
+            "reason": "Name changed at marriage",
+        },
+    )
     assert response.status_code == 302, response.context["form"].errors
     history = clinician_client.get(f"{patient.get_absolute_url()}history/").content.decode()
     assert "Name changed at marriage" in history and "Kari Nordmann Hansen" in history
@@ -168,8 +226,13 @@ def test_patient_list_query_count_is_constant(clinician_client, clinician):
 
     ous = Institution.objects.get(code="OUS")
     for i in range(30):
-        p = Patient.objects.create(national_id=f"{i:011d}", full_name=f"Test {i}", search_name=f"test {i}",
-                                   sex="female", birth_date="1970-01-01")
+        p = Patient.objects.create(
+            national_id=f"{i:011d}",
+            full_name=f"Test {i}",
+            search_name=f"test {i}",
+            sex="female",
+            birth_date="1970-01-01",
+        )
         PatientInstitution.objects.create(patient=p, institution=ous)
     assert count() == few
 
@@ -185,7 +248,9 @@ def test_autosaved_draft_is_restored_and_a_late_autosave_after_saving_is_ignored
     assert "Restored your unsaved input" in restored.content.decode()
     assert restored.context["form"].initial["diagnosis"] == "meningioma"
 
-    saved = _episode(clinician_client, patient, diagnosis="meningioma", who_grade="1", draft_token="t1")
+    saved = _episode(
+        clinician_client, patient, diagnosis="meningioma", who_grade="1", draft_token="t1"
+    )
     assert saved.status_code == 302
     # An autosave from the same rendering of the form, still in flight when it was saved:
     clinician_client.post(draft_url, {**typed, "draft_token": "t1"})
@@ -195,7 +260,9 @@ def test_autosaved_draft_is_restored_and_a_late_autosave_after_saving_is_ignored
     assert "Restored your unsaved input" in clinician_client.get(form_url).content.decode()
 
 
-def test_other_apps_add_panels_to_the_patient_page_without_the_register_importing_them(clinician_client):
+def test_other_apps_add_panels_to_the_patient_page_without_the_register_importing_them(
+    clinician_client,
+):
     from django.utils.html import format_html
 
     from registry import panels
@@ -238,22 +305,54 @@ def test_the_patient_pages_one_query_section_loader_reads_what_the_orm_reads(db)
     )
 
     ous = Institution.objects.get(code="OUS")
-    patient = Patient.objects.create(national_id="12829499914", full_name="A", search_name="a", sex="male",
-                                     birth_date=datetime.date(1994, 2, 12))
-    episode = TumourEpisode.objects.create(patient=patient, institution=ous, mdt_dates=[datetime.date(2025, 1, 3)])
+    patient = Patient.objects.create(
+        national_id="12829499914",
+        full_name="A",
+        search_name="a",
+        sex="male",
+        birth_date=datetime.date(1994, 2, 12),
+    )
+    episode = TumourEpisode.objects.create(
+        patient=patient, institution=ous, mdt_dates=[datetime.date(2025, 1, 3)]
+    )
     MolecularMarker.objects.create(episode=episode, marker="mgmt", result="altered", method="pcr")
-    for day in (datetime.date(2025, 2, 1), datetime.date(2025, 1, 5)):  # out of order: sorted on load
-        Surgery.objects.create(episode=episode, surgery_date=day, procedure="resection",
-                               surgery_end_time=datetime.time(13, 45), reoperation=True,
-                               postoperative_mri_at=timezone.make_aware(datetime.datetime(2025, 2, 2, 8, 30)),
-                               acknowledged_warnings=["mri_after_72h"])
-    RadiotherapyCourse.objects.create(episode=episode, start_date=datetime.date(2025, 3, 1),
-                                      total_dose_gy=Decimal("59.40"), fractions=33)
-    SystemicTherapy.objects.create(episode=episode, regimen="other", regimen_other="ONC201", cycles=3,
-                                   start_date=datetime.date(2025, 3, 1))
-    PerformanceStatus.objects.create(episode=episode, assessed_on=datetime.date(2025, 1, 2), karnofsky=70)
-    FollowUp.objects.create(episode=episode, assessed_on=datetime.date(2025, 6, 1), rano_response="PD",
-                            progression=True, progression_date=datetime.date(2025, 5, 30), notes="é ø")
+    for day in (
+        datetime.date(2025, 2, 1),
+        datetime.date(2025, 1, 5),
+    ):  # out of order: sorted on load
+        Surgery.objects.create(
+            episode=episode,
+            surgery_date=day,
+            procedure="resection",
+            surgery_end_time=datetime.time(13, 45),
+            reoperation=True,
+            postoperative_mri_at=timezone.make_aware(datetime.datetime(2025, 2, 2, 8, 30)),
+            acknowledged_warnings=["mri_after_72h"],
+        )
+    RadiotherapyCourse.objects.create(
+        episode=episode,
+        start_date=datetime.date(2025, 3, 1),
+        total_dose_gy=Decimal("59.40"),
+        fractions=33,
+    )
+    SystemicTherapy.objects.create(
+        episode=episode,
+        regimen="other",
+        regimen_other="ONC201",
+        cycles=3,
+        start_date=datetime.date(2025, 3, 1),
+    )
+    PerformanceStatus.objects.create(
+        episode=episode, assessed_on=datetime.date(2025, 1, 2), karnofsky=70
+    )
+    FollowUp.objects.create(
+        episode=episode,
+        assessed_on=datetime.date(2025, 6, 1),
+        rano_response="PD",
+        progression=True,
+        progression_date=datetime.date(2025, 5, 30),
+        notes="é ø",
+    )
     from registry.models import Reopening
 
     coordinator = make_member(Role.COORDINATOR, email="co@ous.no")

@@ -57,10 +57,18 @@ def test_a_fresh_episode_lacks_the_whole_variable_set(clin, patient):
     episode = make_episode(patient, clin)
     missing = lowered(rules.missing_items(episode))
     # The diagnosis block of the variable set (registry.md §2.4) ...
-    for item in ("diagnosis date", "basis of diagnosis", "who cns5 diagnosis", "topography", "laterality",
-                 "mdt meeting date",
-                 # ... surgery, performance status and the trial question (§2.1 kirurgimelding).
-                 "surgery or biopsy", "performance status", "trial inclusion offered"):
+    for item in (
+        "diagnosis date",
+        "basis of diagnosis",
+        "who cns5 diagnosis",
+        "topography",
+        "laterality",
+        "mdt meeting date",
+        # ... surgery, performance status and the trial question (§2.1 kirurgimelding).
+        "surgery or biopsy",
+        "performance status",
+        "trial inclusion offered",
+    ):
         assert item in missing, (item, missing)
     # Nothing that depends on the tumour type yet.
     assert "marker" not in missing and "grade" not in missing
@@ -82,10 +90,16 @@ def test_the_tumour_type_adds_its_grade_and_required_markers(clin, patient):
 
 def test_oligodendroglioma_needs_idh_mutation_and_codeletion_confirmed(clin, patient):
     episode = make_episode(patient, clin, diagnosis=vocabulary.OLIGODENDROGLIOMA, who_grade=2)
-    services.markers_save(episode=episode, by=clin, expected_version=1,
-                          results={"idh": (MarkerResult.ALTERED, "ihc"),
-                                   "codeletion_1p19q": (MarkerResult.INCONCLUSIVE, "fish"),
-                                   "mgmt": (MarkerResult.NOT_TESTED, "")})
+    services.markers_save(
+        episode=episode,
+        by=clin,
+        expected_version=1,
+        results={
+            "idh": (MarkerResult.ALTERED, "ihc"),
+            "codeletion_1p19q": (MarkerResult.INCONCLUSIVE, "fish"),
+            "mgmt": (MarkerResult.NOT_TESTED, ""),
+        },
+    )
     missing = lowered(rules.missing_items(episode))
     assert "1p/19q codeletion confirmed" in missing
     assert "marker:" not in missing  # every required marker has a recorded answer
@@ -110,7 +124,9 @@ def test_nothing_is_missing_once_everything_is_entered(clin, patient):
 def test_missing_items_shrink_as_sections_are_entered(clin, patient):
     episode = complete_episode(patient, clin)
     row = episode.performance.get()
-    services.section_delete(section="performance", episode=episode, row=row, by=clin, reason="Wrong date")
+    services.section_delete(
+        section="performance", episode=episode, row=row, by=clin, reason="Wrong date"
+    )
     assert rules.missing_items(selectors.episode_for_page(episode.pk)) == ["Performance status"]
 
 
@@ -118,7 +134,9 @@ def test_missing_items_shrink_as_sections_are_entered(clin, patient):
 
 
 def test_submit_refuses_an_incomplete_report_naming_what_is_missing(clin, patient):
-    episode = make_episode(patient, clin, diagnosis=vocabulary.GLIOBLASTOMA_IDH_WILDTYPE, who_grade=4)
+    episode = make_episode(
+        patient, clin, diagnosis=vocabulary.GLIOBLASTOMA_IDH_WILDTYPE, who_grade=4
+    )
     errors = refused(lambda: services.episode_submit(episode=episode, by=clin))
     message = lowered(errors["status"])
     assert "not complete" in message
@@ -135,9 +153,17 @@ def test_submit_refuses_a_report_with_a_warning_nobody_acknowledged(clin):
     start = days_ago(40)
     patient = make_patient(clin, birth_date=born_aged(50, start))
     episode = complete_episode(patient, clin, diagnosis_date=days_ago(60))
-    services.section_save(section="radiotherapy", episode=episode, by=clin, start_date=start,
-                          total_dose_gy=Decimal(60), fractions=30)
-    services.section_save(section="performance", episode=episode, by=clin, assessed_on=days_ago(45), ecog=3)
+    services.section_save(
+        section="radiotherapy",
+        episode=episode,
+        by=clin,
+        start_date=start,
+        total_dose_gy=Decimal(60),
+        fractions=30,
+    )
+    services.section_save(
+        section="performance", episode=episode, by=clin, assessed_on=days_ago(45), ecog=3
+    )
     errors = refused(lambda: services.episode_submit(episode=episode, by=clin))
     assert "acknowledge" in lowered(errors["status"]) and "guideline" in lowered(errors["status"])
 
@@ -168,17 +194,39 @@ def test_every_write_to_a_submitted_report_is_refused(clin, patient, submitted):
     episode = submitted
     version, markers_version = episode.version, episode.markers_version
     surgery = episode.surgeries.get()
-    assert_locked(lambda: services.episode_save(patient=patient, by=clin, episode=episode,
-                                                expected_version=version, laterality="right"))
-    assert_locked(lambda: services.markers_save(episode=episode, by=clin, expected_version=markers_version,
-                                                results={"tert": (MarkerResult.ALTERED, "sequencing")}))
-    assert_locked(lambda: services.section_save(section="follow-ups", episode=episode, by=clin,
-                                                assessed_on=days_ago(1)))
-    assert_locked(lambda: services.section_save(section="surgeries", episode=episode, by=clin, row=surgery,
-                                                expected_version=surgery.version,
-                                                extent_of_resection=Surgery.ExtentOfResection.SUBTOTAL))
-    assert_locked(lambda: services.section_delete(section="surgeries", episode=episode, row=surgery, by=clin,
-                                                  reason="Entered twice"))
+    assert_locked(
+        lambda: services.episode_save(
+            patient=patient, by=clin, episode=episode, expected_version=version, laterality="right"
+        )
+    )
+    assert_locked(
+        lambda: services.markers_save(
+            episode=episode,
+            by=clin,
+            expected_version=markers_version,
+            results={"tert": (MarkerResult.ALTERED, "sequencing")},
+        )
+    )
+    assert_locked(
+        lambda: services.section_save(
+            section="follow-ups", episode=episode, by=clin, assessed_on=days_ago(1)
+        )
+    )
+    assert_locked(
+        lambda: services.section_save(
+            section="surgeries",
+            episode=episode,
+            by=clin,
+            row=surgery,
+            expected_version=surgery.version,
+            extent_of_resection=Surgery.ExtentOfResection.SUBTOTAL,
+        )
+    )
+    assert_locked(
+        lambda: services.section_delete(
+            section="surgeries", episode=episode, row=surgery, by=clin, reason="Entered twice"
+        )
+    )
     episode.refresh_from_db()
     assert episode.laterality == "left" and episode.version == version
     assert not episode.markers.filter(marker="tert").exists() and not episode.follow_ups.exists()
@@ -191,19 +239,33 @@ def test_a_row_of_a_report_submitted_since_loading_is_not_deleted(clin, patient)
     services.episode_submit(episode=loaded, by=clin)
     surgery = loaded.surgeries.get()
     with pytest.raises(ValidationError):
-        services.section_delete(section="surgeries", episode=loaded, row=surgery, by=clin, reason="Mistake")
+        services.section_delete(
+            section="surgeries", episode=loaded, row=surgery, by=clin, reason="Mistake"
+        )
     assert Surgery.objects.filter(pk=surgery.pk).exists()
 
 
 def test_a_stale_episode_instance_does_not_unlock_the_other_writes(clin, patient):
     loaded = complete_episode(patient, clin)
     services.episode_submit(episode=loaded, by=clin)
-    assert_locked(lambda: services.episode_save(patient=patient, by=clin, episode=loaded,
-                                                expected_version=None, laterality="right"))
-    assert_locked(lambda: services.section_save(section="follow-ups", episode=loaded, by=clin,
-                                                assessed_on=days_ago(1)))
-    assert_locked(lambda: services.markers_save(episode=loaded, by=clin, expected_version=None,
-                                                results={"tert": (MarkerResult.ALTERED, "pcr")}))
+    assert_locked(
+        lambda: services.episode_save(
+            patient=patient, by=clin, episode=loaded, expected_version=None, laterality="right"
+        )
+    )
+    assert_locked(
+        lambda: services.section_save(
+            section="follow-ups", episode=loaded, by=clin, assessed_on=days_ago(1)
+        )
+    )
+    assert_locked(
+        lambda: services.markers_save(
+            episode=loaded,
+            by=clin,
+            expected_version=None,
+            results={"tert": (MarkerResult.ALTERED, "pcr")},
+        )
+    )
 
 
 # --- Reopen -------------------------------------------------------------------------------------
@@ -219,7 +281,9 @@ def test_a_clinician_cannot_reopen(clin, submitted):
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_a_coordinator_must_give_a_reason(submitted, reason):
     coordinator = member(Role.COORDINATOR, "OUS")
-    errors = refused(lambda: services.episode_reopen(episode=submitted, by=coordinator, reason=reason))
+    errors = refused(
+        lambda: services.episode_reopen(episode=submitted, by=coordinator, reason=reason)
+    )
     assert "reason" in errors
     submitted.refresh_from_db()
     assert submitted.status == TumourEpisode.Status.COMPLETE and not Reopening.objects.exists()
@@ -227,21 +291,33 @@ def test_a_coordinator_must_give_a_reason(submitted, reason):
 
 def test_a_coordinator_of_the_institution_reopens_with_a_reason(clin, patient, submitted):
     coordinator = member(Role.COORDINATOR, "OUS")
-    reopened = services.episode_reopen(episode=submitted, by=coordinator, reason="Pathology revised the grade")
+    reopened = services.episode_reopen(
+        episode=submitted, by=coordinator, reason="Pathology revised the grade"
+    )
     reopened.refresh_from_db()
     assert reopened.status == TumourEpisode.Status.DRAFT
     assert reopened.completed_at is None and reopened.completed_by is None
     reopening = Reopening.objects.get()
-    assert (reopening.episode, reopening.by, reopening.reason) == (reopened, coordinator,
-                                                                    "Pathology revised the grade")
+    assert (reopening.episode, reopening.by, reopening.reason) == (
+        reopened,
+        coordinator,
+        "Pathology revised the grade",
+    )
     # The clinicians can edit again.
-    services.episode_save(patient=patient, by=clin, episode=reopened, expected_version=reopened.version,
-                          laterality="right")
+    services.episode_save(
+        patient=patient,
+        by=clin,
+        episode=reopened,
+        expected_version=reopened.version,
+        laterality="right",
+    )
 
 
 def test_a_coordinator_of_another_institution_cannot_reopen(submitted):
     with pytest.raises(PermissionDenied):
-        services.episode_reopen(episode=submitted, by=member(Role.COORDINATOR, "HUS"), reason="Typo")
+        services.episode_reopen(
+            episode=submitted, by=member(Role.COORDINATOR, "HUS"), reason="Typo"
+        )
     assert not Reopening.objects.exists()
 
 
@@ -261,8 +337,11 @@ def test_other_roles_cannot_reopen(submitted, role):
 
 def test_a_draft_cannot_be_reopened(clin, patient):
     episode = make_episode(patient, clin)
-    errors = refused(lambda: services.episode_reopen(episode=episode, by=member(Role.COORDINATOR, "OUS"),
-                                                     reason="Nothing to reopen"))
+    errors = refused(
+        lambda: services.episode_reopen(
+            episode=episode, by=member(Role.COORDINATOR, "OUS"), reason="Nothing to reopen"
+        )
+    )
     assert "status" in errors
 
 
@@ -275,11 +354,22 @@ def entries(patient, what: str) -> list[dict]:
 
 def test_history_lists_who_changed_what_and_why(clin, patient):
     other = make_patient(clin, full_name="Ola Annen")
-    episode = make_episode(patient, clin, diagnosis=vocabulary.ASTROCYTOMA_IDH_MUTANT, who_grade=2,
-                           reason="New referral")
+    episode = make_episode(
+        patient,
+        clin,
+        diagnosis=vocabulary.ASTROCYTOMA_IDH_MUTANT,
+        who_grade=2,
+        reason="New referral",
+    )
     colleague = clinician("OUS")
-    services.episode_save(patient=patient, by=colleague, episode=episode, expected_version=episode.version,
-                          who_grade=3, reason="Pathology revised")
+    services.episode_save(
+        patient=patient,
+        by=colleague,
+        episode=episode,
+        expected_version=episode.version,
+        who_grade=3,
+        reason="Pathology revised",
+    )
     changed = entries(patient, "Tumour episode changed")
     assert len(changed) == 1
     assert changed[0]["who"] == colleague and changed[0]["reason"] == "Pathology revised"
@@ -296,8 +386,11 @@ def test_history_lists_who_changed_what_and_why(clin, patient):
 def test_history_keeps_submit_and_reopen_with_the_reason(clin, patient, submitted):
     coordinator = member(Role.COORDINATOR, "OUS")
     services.episode_reopen(episode=submitted, by=coordinator, reason="Wrong laterality")
-    statuses = [e for e in entries(patient, "Tumour episode changed")
-                if any(label == "status" for label, _, _ in e["changes"])]
+    statuses = [
+        e
+        for e in entries(patient, "Tumour episode changed")
+        if any(label == "status" for label, _, _ in e["changes"])
+    ]
     reopen = next(e for e in statuses if ("status", "complete", "draft") in e["changes"])
     assert reopen["who"] == coordinator and "Wrong laterality" in reopen["reason"]
     submit = next(e for e in statuses if ("status", "draft", "complete") in e["changes"])
@@ -305,8 +398,13 @@ def test_history_keeps_submit_and_reopen_with_the_reason(clin, patient, submitte
 
 
 def test_history_of_patient_details_changes(clin, patient):
-    services.patient_update(patient=patient, by=clin, expected_version=patient.version,
-                            full_name="Kari Nordmann Hansen", reason="Name changed at marriage")
+    services.patient_update(
+        patient=patient,
+        by=clin,
+        expected_version=patient.version,
+        full_name="Kari Nordmann Hansen",
+        reason="Name changed at marriage",
+    )
     changed = entries(patient, "Patient changed")
     assert changed[0]["reason"] == "Name changed at marriage"
     assert ("name", "Kari Nordmann", "Kari Nordmann Hansen") in changed[0]["changes"]
@@ -315,17 +413,29 @@ def test_history_of_patient_details_changes(clin, patient):
 def test_history_keeps_a_removed_row_with_the_reason(clin, patient):
     episode = complete_episode(patient, clin)
     row = episode.surgeries.get()
-    services.section_delete(section="surgeries", episode=episode, row=row, by=clin,
-                            reason="Entered on the wrong patient")
+    services.section_delete(
+        section="surgeries",
+        episode=episode,
+        row=row,
+        by=clin,
+        reason="Entered on the wrong patient",
+    )
     removed = entries(patient, "Surgery removed")
-    assert removed and removed[0]["reason"] == "Entered on the wrong patient" and removed[0]["who"] == clin
+    assert (
+        removed
+        and removed[0]["reason"] == "Entered on the wrong patient"
+        and removed[0]["who"] == clin
+    )
 
 
 def test_a_removal_needs_a_reason(clin, patient):
     episode = complete_episode(patient, clin)
     row = episode.surgeries.get()
-    errors = refused(lambda: services.section_delete(section="surgeries", episode=episode, row=row, by=clin,
-                                                     reason=" "))
+    errors = refused(
+        lambda: services.section_delete(
+            section="surgeries", episode=episode, row=row, by=clin, reason=" "
+        )
+    )
     assert "reason" in errors
     assert Surgery.objects.filter(pk=row.pk).exists()
 
@@ -333,40 +443,68 @@ def test_a_removal_needs_a_reason(clin, patient):
 def test_history_is_newest_first_within_a_section(clin, patient):
     episode = make_episode(patient, clin, diagnosis_date=days_ago(30))
     for day in (29, 28):
-        episode = services.episode_save(patient=patient, by=clin, episode=episode,
-                                        expected_version=episode.version, diagnosis_date=days_ago(day),
-                                        reason=f"Day {day}")
-    reasons = [e["reason"] for e in selectors.patient_history(patient)
-               if e["what"].startswith("Tumour episode")]
+        episode = services.episode_save(
+            patient=patient,
+            by=clin,
+            episode=episode,
+            expected_version=episode.version,
+            diagnosis_date=days_ago(day),
+            reason=f"Day {day}",
+        )
+    reasons = [
+        e["reason"]
+        for e in selectors.patient_history(patient)
+        if e["what"].startswith("Tumour episode")
+    ]
     assert reasons[:3] == ["Day 28", "Day 29", ""]
 
 
 def test_a_lead_time_acknowledged_on_the_diagnosis_does_not_block_submit(clin, patient):
     episode = complete_episode(patient, clin, diagnosis_date=days_ago(60))  # operated that day
     # The referral turns out to be 30 days before the surgery: over the 21-day norm (§2.1).
-    episode = services.episode_save(patient=patient, by=clin, episode=episode, expected_version=episode.version,
-                                    referral_date=days_ago(90), acknowledge=True)
+    episode = services.episode_save(
+        patient=patient,
+        by=clin,
+        episode=episode,
+        expected_version=episode.version,
+        referral_date=days_ago(90),
+        acknowledge=True,
+    )
     assert episode.acknowledged_warnings  # the member saw and acknowledged it
     services.episode_submit(episode=episode, by=clin)
 
 
-@pytest.mark.parametrize(("diagnosis", "grade", "idh"), [
-    (vocabulary.GLIOBLASTOMA_IDH_WILDTYPE, 4, MarkerResult.NOT_TESTED),
-    (vocabulary.GLIOBLASTOMA_IDH_WILDTYPE, 4, MarkerResult.INCONCLUSIVE),
-    (vocabulary.ASTROCYTOMA_IDH_MUTANT, 2, MarkerResult.NOT_TESTED),
-])
-def test_an_idh_defined_diagnosis_needs_its_idh_status_confirmed(clin, patient, diagnosis, grade, idh):
+@pytest.mark.parametrize(
+    ("diagnosis", "grade", "idh"),
+    [
+        (vocabulary.GLIOBLASTOMA_IDH_WILDTYPE, 4, MarkerResult.NOT_TESTED),
+        (vocabulary.GLIOBLASTOMA_IDH_WILDTYPE, 4, MarkerResult.INCONCLUSIVE),
+        (vocabulary.ASTROCYTOMA_IDH_MUTANT, 2, MarkerResult.NOT_TESTED),
+    ],
+)
+def test_an_idh_defined_diagnosis_needs_its_idh_status_confirmed(
+    clin, patient, diagnosis, grade, idh
+):
     # registry.md §3: the adult-type diffuse gliomas are defined by IDH (and 1p/19q); "use
     # NOS when testing was not done or failed".
     episode = make_episode(patient, clin, diagnosis=diagnosis, who_grade=grade)
-    services.markers_save(episode=episode, by=clin, expected_version=1,
-                          results={"idh": (idh, ""), "mgmt": (MarkerResult.ALTERED, "pcr"),
-                                   "cdkn2ab": (MarkerResult.WILDTYPE, "copy_number"),
-                                   "atrx": (MarkerResult.ALTERED, "ihc")})
+    services.markers_save(
+        episode=episode,
+        by=clin,
+        expected_version=1,
+        results={
+            "idh": (idh, ""),
+            "mgmt": (MarkerResult.ALTERED, "pcr"),
+            "cdkn2ab": (MarkerResult.WILDTYPE, "copy_number"),
+            "atrx": (MarkerResult.ALTERED, "ihc"),
+        },
+    )
     assert "idh" in lowered(rules.missing_items(episode))
 
 
-def test_submit_and_reopen_tell_other_apps_after_commit(clin, patient, django_capture_on_commit_callbacks):
+def test_submit_and_reopen_tell_other_apps_after_commit(
+    clin, patient, django_capture_on_commit_callbacks
+):
     heard = []
 
     def receiver(sender, **kwargs):
@@ -378,7 +516,9 @@ def test_submit_and_reopen_tell_other_apps_after_commit(clin, patient, django_ca
         with django_capture_on_commit_callbacks(execute=True):
             services.episode_submit(episode=episode, by=clin)
         with django_capture_on_commit_callbacks(execute=True):
-            services.episode_reopen(episode=episode, by=member(Role.COORDINATOR, "OUS"), reason="Typo")
+            services.episode_reopen(
+                episode=episode, by=member(Role.COORDINATOR, "OUS"), reason="Typo"
+            )
     finally:
         register_changed.disconnect(receiver)
     assert heard == [(patient.pk, episode.pk), (patient.pk, episode.pk)]

@@ -25,24 +25,44 @@ from tests.conftest import make_member, sign_in, url_routes
 
 ROUTES = url_routes("registry")
 # Pages that show no particular patient: a member outside the clinical roles gets 403.
-LIST_PAGES = {"patient_list", "worklist", "patient_create", "registry_patients", "registry_patient_search",
-              "registry_worklist"}
+LIST_PAGES = {
+    "patient_list",
+    "worklist",
+    "patient_create",
+    "registry_patients",
+    "registry_patient_search",
+    "registry_worklist",
+}
 
 
 @pytest.fixture
 def hus_patient(db):
     """A HUS patient with one entry in every section."""
     hus = Institution.objects.get(code="HUS")
-    patient = Patient.objects.create(national_id="12829499914", full_name="Ola Vestland", search_name="ola vestland",
-                                     sex="male", birth_date=datetime.date(1994, 2, 12))
+    patient = Patient.objects.create(
+        national_id="12829499914",
+        full_name="Ola Vestland",
+        search_name="ola vestland",
+        sex="male",
+        birth_date=datetime.date(1994, 2, 12),
+    )
     PatientInstitution.objects.create(patient=patient, institution=hus)
-    episode = TumourEpisode.objects.create(patient=patient, institution=hus, diagnosis_date=datetime.date(2025, 1, 10),
-                                           diagnosis="glioblastoma_idh_wildtype", who_grade=4)
+    episode = TumourEpisode.objects.create(
+        patient=patient,
+        institution=hus,
+        diagnosis_date=datetime.date(2025, 1, 10),
+        diagnosis="glioblastoma_idh_wildtype",
+        who_grade=4,
+    )
     MolecularMarker.objects.create(episode=episode, marker="idh", result="wildtype")
     day = datetime.date(2025, 2, 1)
     rows = {
-        "surgeries": Surgery.objects.create(episode=episode, surgery_date=day, procedure="resection"),
-        "radiotherapy": RadiotherapyCourse.objects.create(episode=episode, start_date=day, total_dose_gy=60, fractions=30),
+        "surgeries": Surgery.objects.create(
+            episode=episode, surgery_date=day, procedure="resection"
+        ),
+        "radiotherapy": RadiotherapyCourse.objects.create(
+            episode=episode, start_date=day, total_dose_gy=60, fractions=30
+        ),
         "systemic": SystemicTherapy.objects.create(episode=episode, regimen="pcv", start_date=day),
         "performance": PerformanceStatus.objects.create(episode=episode, assessed_on=day, ecog=1),
         "follow-ups": FollowUp.objects.create(episode=episode, assessed_on=day),
@@ -53,9 +73,11 @@ def hus_patient(db):
 
 def _fill(route: str, patient, episode, rows) -> str:
     section = next((s for s in SECTION_MODELS if f"/{s}/" in route), None)
-    path = (route.replace("<str:register_number>", patient.register_number)
-            .replace("<int:episode_id>", str(episode.pk))
-            .replace("<str:form_key>", "episode-new"))
+    path = (
+        route.replace("<str:register_number>", patient.register_number)
+        .replace("<int:episode_id>", str(episode.pk))
+        .replace("<str:form_key>", "episode-new")
+    )
     if "<str:section>" in path:
         section = "surgeries"
         path = path.replace("<str:section>", section)
@@ -66,17 +88,24 @@ def _fill(route: str, patient, episode, rows) -> str:
 
 
 def _snapshot():
-    return [list(m.objects.order_by("pk").values()) for m in
-            (Patient, TumourEpisode, MolecularMarker, *SECTION_MODELS.values())]
+    return [
+        list(m.objects.order_by("pk").values())
+        for m in (Patient, TumourEpisode, MolecularMarker, *SECTION_MODELS.values())
+    ]
 
 
-@pytest.mark.parametrize("role,institutions", [
-    (Role.CLINICIAN, ("OUS",)),
-    (Role.COORDINATOR, ("OUS",)),
-    (Role.LAB_SCIENTIST, ("UIB-LAB",)),
-    (Role.RESEARCHER, ("UIO-ICR",)),
-])
-def test_no_register_url_shows_or_changes_another_institutions_patient(client, hus_patient, role, institutions):
+@pytest.mark.parametrize(
+    "role,institutions",
+    [
+        (Role.CLINICIAN, ("OUS",)),
+        (Role.COORDINATOR, ("OUS",)),
+        (Role.LAB_SCIENTIST, ("UIB-LAB",)),
+        (Role.RESEARCHER, ("UIO-ICR",)),
+    ],
+)
+def test_no_register_url_shows_or_changes_another_institutions_patient(
+    client, hus_patient, role, institutions
+):
     patient, episode, rows = hus_patient
     member = make_member(role, institutions=institutions, with_totp=role != Role.RESEARCHER)
     sign_in(client, member)
@@ -88,12 +117,20 @@ def test_no_register_url_shows_or_changes_another_institutions_patient(client, h
         # the patient) or refuse the role; a page about this patient is 404, as if it did not exist.
         allowed = {200, 302, 400, 403} if name in LIST_PAGES else {404}
         for method in ("get", "post", "put", "patch", "delete"):
-            response = getattr(client, method)(path, data={} if method in ("get", "post") else "{}",
-                                               **({} if method in ("get", "post") else {"content_type": "application/json"}))
-            assert response.status_code in allowed | {405}, f"{method.upper()} {path} -> {response.status_code}"
+            response = getattr(client, method)(
+                path,
+                data={} if method in ("get", "post") else "{}",
+                **({} if method in ("get", "post") else {"content_type": "application/json"}),
+            )
+            assert response.status_code in allowed | {405}, (
+                f"{method.upper()} {path} -> {response.status_code}"
+            )
             body = response.content.decode(errors="replace")
-            assert patient.register_number not in body or response.status_code == 404 and "Not found" in body, (
-                f"{method.upper()} {path} shows the patient")
+            assert (
+                patient.register_number not in body
+                or response.status_code == 404
+                and "Not found" in body
+            ), f"{method.upper()} {path} shows the patient"
             assert "Ola Vestland" not in body and patient.national_id not in body
             checked += 1
     assert _snapshot() == before
@@ -108,12 +145,31 @@ def test_every_register_route_is_reachable_for_the_patients_own_clinician(client
     sign_in(client, member)
     for route, name in ROUTES:
         path = _fill(route, patient, episode, rows)
-        method = "post" if name in {"episode_submit", "section_delete", "draft_autosave", "draft_discard",
-                                    "registry_patient_search", "registry_submit", "registry_reopen"} else "get"
+        method = (
+            "post"
+            if name
+            in {
+                "episode_submit",
+                "section_delete",
+                "draft_autosave",
+                "draft_discard",
+                "registry_patient_search",
+                "registry_submit",
+                "registry_reopen",
+            }
+            else "get"
+        )
         logged = AccessLog.objects.filter(user=member, patient_id=patient.pk).count()
         response = getattr(client, method)(path)
-        assert response.status_code in (200, 302, 400, 403), f"{method.upper()} {path} -> {response.status_code}"
-        if method == "get" and response.status_code == 200 and \
-                patient.register_number in response.content.decode(errors="replace"):
+        assert response.status_code in (200, 302, 400, 403), (
+            f"{method.upper()} {path} -> {response.status_code}"
+        )
+        if (
+            method == "get"
+            and response.status_code == 200
+            and patient.register_number in response.content.decode(errors="replace")
+        ):
             # Every page or endpoint that shows the patient wrote the access log.
-            assert AccessLog.objects.filter(user=member, patient_id=patient.pk).count() > logged, path
+            assert AccessLog.objects.filter(user=member, patient_id=patient.pk).count() > logged, (
+                path
+            )

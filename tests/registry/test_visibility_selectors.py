@@ -42,7 +42,10 @@ def numbers(*patients) -> set:
 def test_a_clinician_sees_the_patients_of_their_institution(world):
     user = world["clinician"]
     assert visible(user) == numbers(world["ous"], world["both"])
-    assert selectors.patient_get(user=user, register_number=world["both"].register_number) == world["both"]
+    assert (
+        selectors.patient_get(user=user, register_number=world["both"].register_number)
+        == world["both"]
+    )
     with pytest.raises(Http404):
         selectors.patient_get(user=user, register_number=world["hus"].register_number)
 
@@ -56,8 +59,9 @@ def test_a_coordinator_sees_the_patients_of_their_institution(world):
     assert visible(member(Role.COORDINATOR, "HUS")) == numbers(world["hus"])
     assert visible(member(Role.COORDINATOR, "STOLAV")) == set()
     with pytest.raises(Http404):
-        selectors.patient_get(user=member(Role.COORDINATOR, "HUS"),
-                              register_number=world["ous"].register_number)
+        selectors.patient_get(
+            user=member(Role.COORDINATOR, "HUS"), register_number=world["ous"].register_number
+        )
 
 
 @pytest.mark.parametrize("role", [Role.RESEARCHER, Role.LAB_SCIENTIST])
@@ -72,7 +76,10 @@ def test_researchers_and_lab_scientists_see_no_patient(world, role):
 def test_an_admin_sees_every_patient(world):
     admin = member(Role.ADMIN, "UIO-ICR")
     assert visible(admin) == numbers(world["ous"], world["both"], world["hus"])
-    assert selectors.patient_get(user=admin, register_number=world["hus"].register_number) == world["hus"]
+    assert (
+        selectors.patient_get(user=admin, register_number=world["hus"].register_number)
+        == world["hus"]
+    )
 
 
 def test_nobody_signed_in_sees_nothing(world):
@@ -100,8 +107,12 @@ def test_only_clinicians_of_the_patients_institutions_edit(world):
     assert selectors.can_edit_patient(clin, world["ous"]) is True
     assert selectors.can_edit_patient(clin, world["both"]) is True
     assert selectors.can_edit_patient(clin, world["hus"]) is False
-    for user in (member(Role.COORDINATOR, "OUS"), member(Role.ADMIN, "OUS"), member(Role.RESEARCHER, "OUS"),
-                 member(Role.LAB_SCIENTIST, "OUS")):
+    for user in (
+        member(Role.COORDINATOR, "OUS"),
+        member(Role.ADMIN, "OUS"),
+        member(Role.RESEARCHER, "OUS"),
+        member(Role.LAB_SCIENTIST, "OUS"),
+    ):
         assert selectors.can_edit_patient(user, world["ous"]) is False, user.role
 
 
@@ -129,11 +140,14 @@ def test_the_masked_national_id_shows_the_birth_date_part_only(world):
 
 
 def found(user, query) -> set:
-    return set(selectors.patient_search(user=user, query=query).values_list("register_number", flat=True))
+    return set(
+        selectors.patient_search(user=user, query=query).values_list("register_number", flat=True)
+    )
 
 
-@pytest.mark.parametrize("query", ["odegard", "Ødegård", "ØDEGÅRD", "ødegard", "odegård", "kari odeg",
-                                   "Kari"])
+@pytest.mark.parametrize(
+    "query", ["odegard", "Ødegård", "ØDEGÅRD", "ødegard", "odegård", "kari odeg", "Kari"]
+)
 def test_search_by_name_ignores_case_and_accents(world, query):
     assert found(world["clinician"], query) == numbers(world["ous"])
 
@@ -162,9 +176,9 @@ def test_search_by_register_number_with_and_without_dashes(world):
 def test_search_by_a_register_number_prefix(world):
     number = world["ous"].register_number
     clin = world["clinician"]
-    assert world["ous"].register_number in found(clin, number[:7])          # NB-XXXX
+    assert world["ous"].register_number in found(clin, number[:7])  # NB-XXXX
     assert world["ous"].register_number in found(clin, number[:7].replace("-", ""))  # NBXXXX
-    assert found(clin, number[:9]) == numbers(world["ous"])                  # NB-XXXX-X
+    assert found(clin, number[:9]) == numbers(world["ous"])  # NB-XXXX-X
 
 
 def test_search_by_national_id_is_exact(world):

@@ -40,7 +40,7 @@ def last_year() -> date:
 
 
 def test_completeness_this_year_and_overall(clin):
-    ous, = institutions("OUS")
+    (ous,) = institutions("OUS")
     hus_clinician = clinician("HUS")
     # OUS this year: 3 reports, 1 complete. Earlier: 2 reports, both complete. One undated draft.
     submitted_episode(make_patient(clin, full_name="A"), clin, today())
@@ -50,8 +50,11 @@ def test_completeness_this_year_and_overall(clin):
     submitted_episode(make_patient(clin, full_name="E"), clin, date(today().year - 3, 2, 1))
     make_episode(make_patient(clin, full_name="F"), clin)
     # Another hospital's complete report does not count for OUS.
-    submitted_episode(make_patient(hus_clinician, institution_codes=("HUS",), full_name="G"), hus_clinician,
-                      today())
+    submitted_episode(
+        make_patient(hus_clinician, institution_codes=("HUS",), full_name="G"),
+        hus_clinician,
+        today(),
+    )
     figures = selectors.completeness(ous)
     assert figures["year"] == today().year
     assert (figures["year_complete"], figures["year_total"]) == (1, 3)
@@ -67,9 +70,11 @@ def test_completeness_of_a_hospital_without_reports_has_no_share(db):
 
 def test_a_reopened_report_no_longer_counts_as_complete(clin):
     episode = submitted_episode(make_patient(clin), clin, today())
-    ous, = institutions("OUS")
+    (ous,) = institutions("OUS")
     assert selectors.completeness(ous)["share"] == pytest.approx(100.0)
-    services.episode_reopen(episode=episode, by=member(Role.COORDINATOR, "OUS"), reason="Grade revised")
+    services.episode_reopen(
+        episode=episode, by=member(Role.COORDINATOR, "OUS"), reason="Grade revised"
+    )
     assert selectors.completeness(ous)["share"] == pytest.approx(0.0)
 
 
@@ -78,20 +83,27 @@ def test_a_reopened_report_no_longer_counts_as_complete(clin):
 
 def test_incomplete_reports_oldest_diagnosis_first(clin):
     recent = make_episode(make_patient(clin, full_name="Recent"), clin, diagnosis_date=days_ago(10))
-    oldest = make_episode(make_patient(clin, full_name="Oldest"), clin, diagnosis_date=days_ago(300))
-    middle = make_episode(make_patient(clin, full_name="Middle"), clin, diagnosis_date=days_ago(100))
+    oldest = make_episode(
+        make_patient(clin, full_name="Oldest"), clin, diagnosis_date=days_ago(300)
+    )
+    middle = make_episode(
+        make_patient(clin, full_name="Middle"), clin, diagnosis_date=days_ago(100)
+    )
     submitted_episode(make_patient(clin, full_name="Done"), clin, days_ago(400))
     hus_clinician = clinician("HUS")
-    make_episode(make_patient(hus_clinician, institution_codes=("HUS",)), hus_clinician,
-                 diagnosis_date=days_ago(500))
-    ous, = institutions("OUS")
+    make_episode(
+        make_patient(hus_clinician, institution_codes=("HUS",)),
+        hus_clinician,
+        diagnosis_date=days_ago(500),
+    )
+    (ous,) = institutions("OUS")
     assert list(selectors.incomplete_episodes(ous)) == [oldest, middle, recent]
 
 
 def test_undated_reports_come_first(clin):
     dated = make_episode(make_patient(clin, full_name="Dated"), clin, diagnosis_date=days_ago(300))
     undated = make_episode(make_patient(clin, full_name="Undated"), clin)
-    ous, = institutions("OUS")
+    (ous,) = institutions("OUS")
     assert list(selectors.incomplete_episodes(ous)) == [undated, dated]
 
 

@@ -18,12 +18,21 @@ from tests.conftest import make_member
 def test_beat_task_sends_each_clinician_one_digest_a_day():
     ous = Institution.objects.get(code="OUS")
     with_items = make_member(Role.CLINICIAN, institutions=("OUS",), email="ous@example.no")
-    make_member(Role.CLINICIAN, institutions=("SUS",), email="sus@example.no")  # nothing open at SUS
+    make_member(
+        Role.CLINICIAN, institutions=("SUS",), email="sus@example.no"
+    )  # nothing open at SUS
     make_member(Role.RESEARCHER, institutions=("OUS",), email="res@example.no")  # not a clinician
-    patient = Patient.objects.create(national_id="12829499914", full_name="Per Digest", search_name="per digest",
-                                     sex="male", birth_date=datetime.date(1994, 2, 12))
+    patient = Patient.objects.create(
+        national_id="12829499914",
+        full_name="Per Digest",
+        search_name="per digest",
+        sex="male",
+        birth_date=datetime.date(1994, 2, 12),
+    )
     PatientInstitution.objects.create(patient=patient, institution=ous)
-    TumourEpisode.objects.create(patient=patient, institution=ous, diagnosis_date=datetime.date(2025, 3, 1))
+    TumourEpisode.objects.create(
+        patient=patient, institution=ous, diagnosis_date=datetime.date(2025, 3, 1)
+    )
 
     with start_worker(celery_app, perform_ping_check=False, pool="solo", concurrency=1):
         assert send_worklist_digests.delay().get(timeout=30) == 2
@@ -35,7 +44,11 @@ def test_beat_task_sends_each_clinician_one_digest_a_day():
         _wait(lambda: WorklistDigest.objects.count() == 2)
     assert [m.to for m in mail.outbox] == [[with_items.email]]
     body = mail.outbox[0].body
-    assert patient.register_number in body and "Per Digest" not in body and patient.national_id not in body
+    assert (
+        patient.register_number in body
+        and "Per Digest" not in body
+        and patient.national_id not in body
+    )
     assert "Surgery or biopsy" in body  # says what is missing
 
 

@@ -42,18 +42,28 @@ class World:
 
 
 def make_world(*, with_totp: bool = False) -> World:
-    clinician = make_member(Role.CLINICIAN, institutions=("OUS",), email="clin@ous.no", with_totp=with_totp)
+    clinician = make_member(
+        Role.CLINICIAN, institutions=("OUS",), email="clin@ous.no", with_totp=with_totp
+    )
     patient = make_patient(clinician, full_name="Kari Nordmann")
     return World(
         clinician=clinician,
-        coordinator=make_member(Role.COORDINATOR, institutions=("OUS",), email="coord@ous.no", with_totp=with_totp),
-        lab=make_member(Role.LAB_SCIENTIST, institutions=("UIB-LAB",), email="lab@uib.no", with_totp=with_totp),
-        other_lab=make_member(Role.LAB_SCIENTIST, institutions=("UIO-LAB",), email="lab@uio.no",
-                              with_totp=with_totp),
-        other_clinician=make_member(Role.CLINICIAN, institutions=("HUS",), email="clin@hus.no",
-                                    with_totp=with_totp),
+        coordinator=make_member(
+            Role.COORDINATOR, institutions=("OUS",), email="coord@ous.no", with_totp=with_totp
+        ),
+        lab=make_member(
+            Role.LAB_SCIENTIST, institutions=("UIB-LAB",), email="lab@uib.no", with_totp=with_totp
+        ),
+        other_lab=make_member(
+            Role.LAB_SCIENTIST, institutions=("UIO-LAB",), email="lab@uio.no", with_totp=with_totp
+        ),
+        other_clinician=make_member(
+            Role.CLINICIAN, institutions=("HUS",), email="clin@hus.no", with_totp=with_totp
+        ),
         researcher=make_member(Role.RESEARCHER, institutions=("UIO-ICR",), email="res@uio.no"),
-        admin=make_member(Role.ADMIN, institutions=("OUS",), email="admin@nbtc.no", with_totp=with_totp),
+        admin=make_member(
+            Role.ADMIN, institutions=("OUS",), email="admin@nbtc.no", with_totp=with_totp
+        ),
         patient=patient,
         episode=gbm_episode(patient, clinician),
     )
@@ -68,12 +78,18 @@ def fresh_tissue() -> SampleType:
 
 
 def request_values(world: World, **overrides) -> dict:
-    values = dict(by=world.clinician, episode=world.episode, lab=world.uib,
-                  indication="Recurrent glioblastoma after Stupp; no standard option left.",
-                  planned_surgery_date=timezone.localdate() + timedelta(days=7),
-                  surgery_hospital=Institution.objects.get(code="OUS"), panel=panel(),
-                  consent_date=timezone.localdate() - timedelta(days=1), consent_form_version="NBTC-DS v2.1",
-                  consent_scope=ScreeningRequest.ConsentScope.SCREENING_AND_BIOBANK)
+    values = dict(
+        by=world.clinician,
+        episode=world.episode,
+        lab=world.uib,
+        indication="Recurrent glioblastoma after Stupp; no standard option left.",
+        planned_surgery_date=timezone.localdate() + timedelta(days=7),
+        surgery_hospital=Institution.objects.get(code="OUS"),
+        panel=panel(),
+        consent_date=timezone.localdate() - timedelta(days=1),
+        consent_form_version="NBTC-DS v2.1",
+        consent_scope=ScreeningRequest.ConsentScope.SCREENING_AND_BIOBANK,
+    )
     values.update(overrides)
     return values
 
@@ -91,41 +107,77 @@ def bring_to(world: World, state: str, *, collected_hours_ago: float = 6) -> Scr
     rejected taken from their usual predecessor)."""
     request = make_request(world)
     path = {
-        State.REQUESTED: [], State.ACCEPTED: ["accept"], State.DECLINED: ["decline"],
-        State.SAMPLE_COLLECTED: ["accept", "sample"], State.IN_TRANSIT: ["accept", "sample", "ship"],
-        State.RECEIVED: ["accept", "sample", "ship", "receive"], State.REJECTED: ["accept", "sample", "ship", "reject"],
+        State.REQUESTED: [],
+        State.ACCEPTED: ["accept"],
+        State.DECLINED: ["decline"],
+        State.SAMPLE_COLLECTED: ["accept", "sample"],
+        State.IN_TRANSIT: ["accept", "sample", "ship"],
+        State.RECEIVED: ["accept", "sample", "ship", "receive"],
+        State.REJECTED: ["accept", "sample", "ship", "reject"],
         State.IN_CULTURE: ["accept", "sample", "ship", "receive", State.IN_CULTURE],
         State.SCREENING: ["accept", "sample", "ship", "receive", State.IN_CULTURE, State.SCREENING],
-        State.REPORTED: ["accept", "sample", "ship", "receive", State.IN_CULTURE, State.SCREENING, State.REPORTED],
+        State.REPORTED: [
+            "accept",
+            "sample",
+            "ship",
+            "receive",
+            State.IN_CULTURE,
+            State.SCREENING,
+            State.REPORTED,
+        ],
         State.CANCELLED: ["cancel"],
     }[state]
     for step in path:
         request.refresh_from_db()
         if step == "accept":
-            services.request_transition(request=request, to=State.ACCEPTED, by=world.lab,
-                                        expected_sample_date=timezone.localdate() + timedelta(days=7))
+            services.request_transition(
+                request=request,
+                to=State.ACCEPTED,
+                by=world.lab,
+                expected_sample_date=timezone.localdate() + timedelta(days=7),
+            )
         elif step == "decline":
-            services.request_transition(request=request, to=State.DECLINED, by=world.lab, note="No capacity.")
+            services.request_transition(
+                request=request, to=State.DECLINED, by=world.lab, note="No capacity."
+            )
         elif step == "cancel":
-            services.request_transition(request=request, to=State.CANCELLED, by=world.clinician,
-                                        note="Surgery cancelled.")
+            services.request_transition(
+                request=request, to=State.CANCELLED, by=world.clinician, note="Surgery cancelled."
+            )
         elif step == "sample":
-            services.sample_register(request=request, by=world.clinician, sample_type=fresh_tissue(),
-                                     amount=Decimal("120"), amount_unit="mg", medium="Hibernate-A",
-                                     collected_at=hours_ago(collected_hours_ago))
+            services.sample_register(
+                request=request,
+                by=world.clinician,
+                sample_type=fresh_tissue(),
+                amount=Decimal("120"),
+                amount_unit="mg",
+                medium="Hibernate-A",
+                collected_at=hours_ago(collected_hours_ago),
+            )
         elif step == "ship":
             sample = request.samples.get()
-            services.shipment_dispatch(sample=sample, by=world.clinician, packaging="un3373_cold",
-                                       courier="Bring Express", tracking_reference="BX123",
-                                       dispatched_at=sample.collected_at + timedelta(hours=1),
-                                       expected_arrival=sample.collected_at + timedelta(hours=8))
+            services.shipment_dispatch(
+                sample=sample,
+                by=world.clinician,
+                packaging="un3373_cold",
+                courier="Bring Express",
+                tracking_reference="BX123",
+                dispatched_at=sample.collected_at + timedelta(hours=1),
+                expected_arrival=sample.collected_at + timedelta(hours=8),
+            )
         elif step in ("receive", "reject"):
             sample = request.samples.get()
-            services.receipt_record(sample=sample, by=world.lab, arrived_at=timezone.now() - timedelta(seconds=1),
-                                    condition="intact", arrival_celsius=Decimal("5.0"), accepted=step == "receive",
-                                    viable_cell_count=2_400_000 if step == "receive" else None,
-                                    viability_percent=Decimal("87.5") if step == "receive" else None,
-                                    rejection_reason="" if step == "receive" else "Package leaked.")
+            services.receipt_record(
+                sample=sample,
+                by=world.lab,
+                arrived_at=timezone.now() - timedelta(seconds=1),
+                condition="intact",
+                arrival_celsius=Decimal("5.0"),
+                accepted=step == "receive",
+                viable_cell_count=2_400_000 if step == "receive" else None,
+                viability_percent=Decimal("87.5") if step == "receive" else None,
+                rejection_reason="" if step == "receive" else "Package leaked.",
+            )
         else:
             services.request_transition(request=request, to=step, by=world.lab)
     request.refresh_from_db()
@@ -137,7 +189,6 @@ def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-
 # --- Plate results (issue #7) ----------------------------------------------------------------
 
 RESULTS_DATA = __import__("pathlib").Path(__file__).parent / "data"
@@ -147,11 +198,20 @@ def results_file(name: str) -> bytes:
     return (RESULTS_DATA / name).read_bytes()
 
 
-def upload_two_plates(world: World, request: ScreeningRequest, *, readout: str = "readout_two_plates_grid.csv",
-                      **overrides):
+def upload_two_plates(
+    world: World,
+    request: ScreeningRequest,
+    *,
+    readout: str = "readout_two_plates_grid.csv",
+    **overrides,
+):
     """The sample files (30 drugs, two 384-well plates) uploaded by the lab's scientist."""
-    values = dict(request=request, by=world.lab, layout=("layout_two_plates.csv", results_file("layout_two_plates.csv")),
-                  readouts=[(readout, results_file(readout))])
+    values = dict(
+        request=request,
+        by=world.lab,
+        layout=("layout_two_plates.csv", results_file("layout_two_plates.csv")),
+        readouts=[(readout, results_file(readout))],
+    )
     values.update(overrides)
     return services.plate_upload(**values)
 

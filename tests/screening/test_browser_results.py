@@ -34,7 +34,9 @@ def test_the_lab_uploads_plates_signs_the_report_and_the_clinician_reads_it(live
         lab.locator("#results-link").click()
         lab.get_by_role("link", name="Upload plates").click()
         lab.locator('input[name="layout"]').set_input_files(str(DATA / "layout_two_plates.csv"))
-        lab.locator('input[name="readouts"]').set_input_files(str(DATA / "readout_two_plates_grid.csv"))
+        lab.locator('input[name="readouts"]').set_input_files(
+            str(DATA / "readout_two_plates_grid.csv")
+        )
         lab.locator('input[name="save_template_as"]').fill("FIMM 384, two plates")
         lab.get_by_role("button", name="Upload and analyse").click()
         # Progress first (the page refreshes itself), then the results.
@@ -50,7 +52,9 @@ def test_the_lab_uploads_plates_signs_the_report_and_the_clinician_reads_it(live
     expect(lab.locator("li.drug-card")).to_have_count(2)
 
     lab.get_by_role("link", name="Report for the tumour board").click()
-    lab.locator('textarea[name="interpretation"]').fill("The culture is most sensitive to CDK4/6 inhibitors.")
+    lab.locator('textarea[name="interpretation"]').fill(
+        "The culture is most sensitive to CDK4/6 inhibitors."
+    )
     lab.get_by_role("button", name="Save draft").click()
     lab.locator('input[name="password"]').fill("not my password")
     lab.get_by_role("button", name="Sign and release").click()

@@ -35,13 +35,20 @@ def test_a_screen_from_request_to_receipt(live_server, browser):
     clinician.goto(f"{base}{world.patient.get_absolute_url()}")
     clinician.get_by_role("link", name="Request drug screening").click()
     form = clinician.locator("form.stacked")
-    form.locator('[name="lab"]').select_option(label="University of Bergen, Department of Biomedicine (UIB-LAB)")
+    form.locator('[name="lab"]').select_option(
+        label="University of Bergen, Department of Biomedicine (UIB-LAB)"
+    )
     form.locator('[name="indication"]').fill("Recurrent glioblastoma; no standard option left.")
-    form.locator('[name="planned_surgery_date"]').fill((timezone.localdate() + timedelta(days=2)).isoformat())
+    form.locator('[name="planned_surgery_date"]').fill(
+        (timezone.localdate() + timedelta(days=2)).isoformat()
+    )
     form.locator('[name="panel"]').select_option(label="UIB-LAB: Glioma standard of care")
     clinician.get_by_role("button", name="Request screening").click()
-    expect(clinician.locator("form.stacked div.field.invalid").filter(
-        has=clinician.locator('[name="consent_date"]'))).to_contain_text("consent is required")
+    expect(
+        clinician.locator("form.stacked div.field.invalid").filter(
+            has=clinician.locator('[name="consent_date"]')
+        )
+    ).to_contain_text("consent is required")
     assert not ScreeningRequest.objects.exists()
     form.locator('[name="consent_date"]').fill(timezone.localdate().isoformat())
     form.locator('[name="consent_form_version"]').fill("NBTC-DS v2.1")
@@ -58,7 +65,9 @@ def test_a_screen_from_request_to_receipt(live_server, browser):
     lab.locator("#waiting").get_by_role("link", name=f"Request {request.pk}").click()
     expect(lab).to_have_url(request_url)
     accept = lab.locator("form.move-accepted")
-    accept.locator('[name="expected_sample_date"]').fill((timezone.localdate() + timedelta(days=2)).isoformat())
+    accept.locator('[name="expected_sample_date"]').fill(
+        (timezone.localdate() + timedelta(days=2)).isoformat()
+    )
     accept.get_by_role("button", name="Accept").click()
     expect(lab.locator("#request-state")).to_have_text("Accepted")
 
@@ -109,11 +118,16 @@ def test_a_screen_from_request_to_receipt(live_server, browser):
     timeline = clinician.locator("#custody-timeline li")
     expect(timeline).to_have_count(8)
     texts = [t.strip() for t in timeline.all_inner_texts()]
-    for words in ["Requested", "Requested → Accepted", "collected (Fresh tumour tissue",
-                                  "Accepted → Sample collected", "Sample collected → In transit: Bring Express BX-2231",
-                                  "Hand-over at OUS Rikshospitalet, neurosurgery: Nurse Berg → Courier Lie",
-                                  "received: Intact, 5.5 °C on arrival, viability 87.5 %",
-                                  "In transit → Received: Viability 87.5 %, 2400000 viable cells"]:
+    for words in [
+        "Requested",
+        "Requested → Accepted",
+        "collected (Fresh tumour tissue",
+        "Accepted → Sample collected",
+        "Sample collected → In transit: Bring Express BX-2231",
+        "Hand-over at OUS Rikshospitalet, neurosurgery: Nurse Berg → Courier Lie",
+        "received: Intact, 5.5 °C on arrival, viability 87.5 %",
+        "In transit → Received: Viability 87.5 %, 2400000 viable cells",
+    ]:
         assert words in "\n".join(texts), (words, texts)
     assert clinician.locator("#custody-timeline li.error").count() == 0
     request.refresh_from_db()

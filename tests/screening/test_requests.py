@@ -24,7 +24,13 @@ def test_it_refuses_a_request_without_consent_naming_the_consent_fields():
 @pytest.mark.django_db
 def test_only_the_patients_clinicians_request():
     world = make_world()
-    for outsider in (world.coordinator, world.lab, world.other_clinician, world.researcher, world.admin):
+    for outsider in (
+        world.coordinator,
+        world.lab,
+        world.other_clinician,
+        world.researcher,
+        world.admin,
+    ):
         with pytest.raises(PermissionDenied):
             make_request(world, by=outsider)
     request = make_request(world)
@@ -41,12 +47,16 @@ def test_the_panel_and_drugs_must_be_the_chosen_labs():
         make_request(world, panel=panel("UIO-LAB"))
     assert "not one of UIB-LAB's panels" in wrong_panel.value.message_dict["panel"][0]
     with pytest.raises(ValidationError) as foreign_drug:
-        make_request(world, panel=None, drugs=[Drug.objects.get(lab__code="NTNU-LAB", name="Temozolomide")])
+        make_request(
+            world, panel=None, drugs=[Drug.objects.get(lab__code="NTNU-LAB", name="Temozolomide")]
+        )
     assert "Not in UIB-LAB's library: Temozolomide" in foreign_drug.value.message_dict["drugs"][0]
     with pytest.raises(ValidationError) as nothing:
         make_request(world, panel=None, drugs=[])
     assert "panel" in nothing.value.message_dict
-    picked = make_request(world, panel=None, drugs=list(Drug.objects.filter(lab__code="UIB-LAB")[:3]))
+    picked = make_request(
+        world, panel=None, drugs=list(Drug.objects.filter(lab__code="UIB-LAB")[:3])
+    )
     assert picked.drugs.count() == 3
 
 
@@ -54,9 +64,15 @@ def test_the_panel_and_drugs_must_be_the_chosen_labs():
 def test_the_lab_must_be_a_lab_and_the_hospital_a_hospital():
     world = make_world()
     with pytest.raises(ValidationError) as refused:
-        services.request_create(**request_values(world, lab=Institution.objects.get(code="HUS"),
-                                                 surgery_hospital=Institution.objects.get(code="UIB-LAB"),
-                                                 panel=None, drugs=[Drug.objects.filter(lab__code="UIB-LAB")[0]]))
+        services.request_create(
+            **request_values(
+                world,
+                lab=Institution.objects.get(code="HUS"),
+                surgery_hospital=Institution.objects.get(code="UIB-LAB"),
+                panel=None,
+                drugs=[Drug.objects.filter(lab__code="UIB-LAB")[0]],
+            )
+        )
     assert "HUS is not a screening lab" in refused.value.message_dict["lab"][0]
     assert "UIB-LAB is not a hospital" in refused.value.message_dict["surgery_hospital"][0]
 
@@ -69,4 +85,9 @@ def test_the_library_is_seeded_for_every_lab():
         assert Drug.objects.filter(lab__code=code).count() >= 30
         assert panel(code).drugs.count() == 8
     fresh = SampleType.objects.get(code="fresh_tissue")
-    assert (fresh.viability_hours, fresh.min_celsius, fresh.max_celsius, fresh.warning_percent) == (24, 2, 8, 75)
+    assert (fresh.viability_hours, fresh.min_celsius, fresh.max_celsius, fresh.warning_percent) == (
+        24,
+        2,
+        8,
+        75,
+    )

@@ -43,12 +43,15 @@ def test_the_worked_check_of_the_reference():
     assert scores.dss1 == pytest.approx(46.1983, abs=1e-4)  # a potent, complete curve
 
 
-@pytest.mark.parametrize("a,ic50_nm,b", [
-    (80, 5, 1.5),        # inside the range
-    (60, 0.01, 0.8),     # IC50 below the lowest concentration: x1 clamped to x_min
-    (95, 3000, 2.5),     # late, steep
-    (40, 300, 0.5),      # shallow, partial
-])
+@pytest.mark.parametrize(
+    "a,ic50_nm,b",
+    [
+        (80, 5, 1.5),  # inside the range
+        (60, 0.01, 0.8),  # IC50 below the lowest concentration: x1 clamped to x_min
+        (95, 3000, 2.5),  # late, steep
+        (40, 300, 0.5),  # shallow, partial
+    ],
+)
 def test_dss_matches_the_integral_of_the_curve(a, ic50_nm, b):
     c = math.log10(ic50_nm * 1e-9)
     scores = dss(log_ic50=c, slope=b, top=a, x_min=X_MIN, x_max=X_MAX)
@@ -57,8 +60,9 @@ def test_dss_matches_the_integral_of_the_curve(a, ic50_nm, b):
 
 
 def test_ic50_above_the_tested_range_scores_zero():
-    assert dss(log_ic50=math.log10(20_000e-9), slope=1, top=100, x_min=X_MIN, x_max=X_MAX) == \
-        analysis.Scores(0, 0, 0)
+    assert dss(
+        log_ic50=math.log10(20_000e-9), slope=1, top=100, x_min=X_MIN, x_max=X_MAX
+    ) == analysis.Scores(0, 0, 0)
 
 
 def test_a_curve_that_never_reaches_the_threshold_scores_zero():
@@ -79,7 +83,9 @@ def test_missing_inputs_give_no_score_and_zero_slope_zero():
 def test_other_threshold():
     c = -7.5
     scores = dss(log_ic50=c, slope=1.2, top=90, x_min=X_MIN, x_max=X_MAX, threshold=20)
-    assert (scores.dss1, scores.dss2, scores.dss3) == pytest.approx(hand_dss(90, c, 1.2, t=20), rel=1e-8)
+    assert (scores.dss1, scores.dss2, scores.dss3) == pytest.approx(
+        hand_dss(90, c, 1.2, t=20), rel=1e-8
+    )
 
 
 def test_selective_dss_is_the_difference_from_the_reference_mean():
@@ -91,7 +97,9 @@ def test_selective_dss_is_the_difference_from_the_reference_mean():
 
 
 def test_percent_inhibition_by_hand():
-    assert list(percent_inhibition([1000, 550, 100, 1100], 1000, 100)) == pytest.approx([0, 50, 100, -100 / 9])
+    assert list(percent_inhibition([1000, 550, 100, 1100], 1000, 100)) == pytest.approx(
+        [0, 50, 100, -100 / 9]
+    )
 
 
 def test_z_prime_ssmd_and_cv_by_hand():
@@ -100,7 +108,7 @@ def test_z_prime_ssmd_and_cv_by_hand():
     sd_p = math.sqrt(sum((v - 10) ** 2 for v in positive) / 3)  # 1.633
     qc = plate_qc(negative, positive)
     assert qc.z_prime == pytest.approx(1 - 3 * (sd_n + sd_p) / 90)
-    assert qc.ssmd == pytest.approx(90 / math.sqrt(sd_n ** 2 + sd_p ** 2))
+    assert qc.ssmd == pytest.approx(90 / math.sqrt(sd_n**2 + sd_p**2))
     assert qc.cv_negative == pytest.approx(100 * sd_n / 100)
     assert qc.cv_positive == pytest.approx(100 * sd_p / 10)
     assert qc.z_prime == pytest.approx(0.6734, abs=1e-4) and qc.status == "pass"
@@ -110,7 +118,11 @@ def test_a_noisy_plate_fails_and_a_marginal_one_warns():
     assert plate_qc([100, 140, 60, 100], [10, 30, 0, 10]).status == "fail"
     marginal = plate_qc([100, 120, 80, 100], [10, 12, 8, 10])  # Z' about 0.40
     assert marginal.status == "warn" and "marginal" in marginal.flags[0]
-    strict = plate_qc([100, 110, 90, 100], [10, 12, 8, 10], thresholds=Thresholds(z_prime_pass=0.7, z_prime_warn=0.68))
+    strict = plate_qc(
+        [100, 110, 90, 100],
+        [10, 12, 8, 10],
+        thresholds=Thresholds(z_prime_pass=0.7, z_prime_warn=0.68),
+    )
     assert strict.status == "fail"
 
 
@@ -121,8 +133,12 @@ def test_edge_effect_by_hand():
     assert qc.edge_percent == pytest.approx(100 * (100 - 230 / 3) / 100)
     # Over the lab's edge limit (20 %) the plate fails like a low Z' does: not scored unless overridden.
     assert qc.status == "fail" and "edge" in qc.flags[-1]
-    lenient = plate_qc([100, 100.5, 99.5], [1, 1.2, 0.8], edge_wells=wells + [(15, 3, 70.0)],
-                       thresholds=Thresholds(max_edge_percent=30.0))
+    lenient = plate_qc(
+        [100, 100.5, 99.5],
+        [1, 1.2, 0.8],
+        edge_wells=wells + [(15, 3, 70.0)],
+        thresholds=Thresholds(max_edge_percent=30.0),
+    )
     assert lenient.status == "pass" and lenient.flags == []
 
 
@@ -141,7 +157,9 @@ def test_zero_control_spread_gives_no_infinite_figures_in_the_stored_plate():
 
     qc = plate_qc([100, 100, 100], [0, 0, 0])  # zero SDs: SSMD infinite; kill mean 0: CV infinite
     assert qc.status == "pass"
-    assert _finite(qc.ssmd) is None and _finite(qc.cv_positive) is None and _finite(qc.z_prime) == 1.0
+    assert (
+        _finite(qc.ssmd) is None and _finite(qc.cv_positive) is None and _finite(qc.z_prime) == 1.0
+    )
 
 
 # --- Fits ----------------------------------------------------------------------------------------
@@ -153,7 +171,7 @@ def test_fit_recovers_known_parameters_from_exact_points():
     fit = fit_curve(concentrations, values)
     assert (fit.top, fit.log_ic50, fit.slope) == pytest.approx((80, -7.3, 1.2), abs=1e-4)
     assert fit.r_squared == pytest.approx(1.0) and fit.flags == []
-    assert fit.ic50_nm == pytest.approx(10 ** -7.3 * 1e9, rel=1e-3)
+    assert fit.ic50_nm == pytest.approx(10**-7.3 * 1e9, rel=1e-3)
     area, _ = quad(lambda x: curve(x, 80, -7.3, 1.2), X_MIN, X_MAX)
     assert fit.auc == pytest.approx(area, rel=1e-4)
 
@@ -175,13 +193,20 @@ def test_a_screen_is_deterministic_and_recovers_its_curves():
     layout_text, grids, curves = synthetic.screen(drugs, plates=1, seed=3, noise_percent=1.0)
     layout = plates.parse_layout(layout_text)
     data = plates.match_readout(layout, plates.parse_readout(synthetic.grid_export(grids)))
-    rows = [(p.name, [(w.well, w.row, w.column, w.role, w.drug, w.concentration_nm, s) for w, s in p.wells])
-            for p in data]
+    rows = [
+        (
+            p.name,
+            [(w.well, w.row, w.column, w.role, w.drug, w.concentration_nm, s) for w, s in p.wells],
+        )
+        for p in data
+    ]
     first = analysis.analyse(rows, rows=16, columns=24)
     second = analysis.analyse(rows, rows=16, columns=24)
     assert [d.scores for d in first[1]] == [d.scores for d in second[1]]
     by_drug = {d.drug: d for d in first[1]}
     for known in curves:
         if known.top > 10 and known.log_ic50 < -6:
-            expected = dss(log_ic50=known.log_ic50, slope=known.slope, top=known.top, x_min=X_MIN, x_max=X_MAX)
+            expected = dss(
+                log_ic50=known.log_ic50, slope=known.slope, top=known.top, x_min=X_MIN, x_max=X_MAX
+            )
             assert by_drug[known.drug].scores.dss2 == pytest.approx(expected.dss2, abs=2.0)

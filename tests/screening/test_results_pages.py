@@ -26,10 +26,17 @@ def test_the_lab_uploads_in_the_browser_form_and_sees_progress(client, world):
     sign_in(client, world.lab)
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    response = client.post(f"/screening/requests/{request.pk}/plates/", {
-        "layout": SimpleUploadedFile("layout.csv", results_file("layout_two_plates.csv")),
-        "readouts": [SimpleUploadedFile("grid.csv", results_file("readout_two_plates_grid.csv"))],
-        "plate_format": "384", "save_template_as": ""})
+    response = client.post(
+        f"/screening/requests/{request.pk}/plates/",
+        {
+            "layout": SimpleUploadedFile("layout.csv", results_file("layout_two_plates.csv")),
+            "readouts": [
+                SimpleUploadedFile("grid.csv", results_file("readout_two_plates_grid.csv"))
+            ],
+            "plate_format": "384",
+            "save_template_as": "",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     page = client.get(response.url).content.decode()
     assert 'id="progress"' in page and 'http-equiv="refresh"' in page
@@ -41,9 +48,14 @@ def test_a_bad_file_is_named_on_the_upload_page(client, world):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     bad = results_file("readout_two_plates_grid.csv").replace(b"Plate: P2", b"Plate: P7")
-    response = client.post(f"/screening/requests/{request.pk}/plates/", {
-        "layout": SimpleUploadedFile("layout.csv", results_file("layout_two_plates.csv")),
-        "readouts": [SimpleUploadedFile("grid.csv", bad)], "plate_format": "384"})
+    response = client.post(
+        f"/screening/requests/{request.pk}/plates/",
+        {
+            "layout": SimpleUploadedFile("layout.csv", results_file("layout_two_plates.csv")),
+            "readouts": [SimpleUploadedFile("grid.csv", bad)],
+            "plate_format": "384",
+        },
+    )
     assert response.status_code == 200
     assert "plate P7 is not in the layout" in response.content.decode()
 
@@ -57,7 +69,9 @@ def test_the_lab_sees_qc_heat_maps_and_ranked_curves_in_constant_queries(client,
     assert page.count('class="curve"') == 30 and page.count('class="heatmap"') == 2
     assert page.index("Palbociclib") < page.index("Birinapant")  # ranked by DSS2
     assert "Kari Nordmann" not in page and request.patient.national_id not in page
-    filtered = client.get(f"/screening/requests/{request.pk}/results/?class=CDK4/6 inhibitor").content.decode()
+    filtered = client.get(
+        f"/screening/requests/{request.pk}/results/?class=CDK4/6 inhibitor"
+    ).content.decode()
     assert filtered.count('class="curve"') == 2
     assert AccessLog.objects.filter(page="screening:results", user=world.lab).exists()
 
@@ -89,10 +103,26 @@ def test_the_results_api_gives_parameters_scores_and_flags(client, world):
     request, upload, run = analysed(world)
     sign_in(client, world.lab)
     body = client.get(f"/api/v1/screening/requests/{request.pk}/results/").json()
-    assert body["run"]["status"] == "done" and [p["qc_status"] for p in body["plates"]] == ["pass", "pass"]
+    assert body["run"]["status"] == "done" and [p["qc_status"] for p in body["plates"]] == [
+        "pass",
+        "pass",
+    ]
     top = body["drugs"][0]
-    assert {"ic50_nm", "slope", "top", "bottom", "auc", "r_squared", "dss1", "dss2", "dss3", "selective_dss",
-            "fit_flags", "qc_flags", "errors"} <= set(top)
+    assert {
+        "ic50_nm",
+        "slope",
+        "top",
+        "bottom",
+        "auc",
+        "r_squared",
+        "dss1",
+        "dss2",
+        "dss3",
+        "selective_dss",
+        "fit_flags",
+        "qc_flags",
+        "errors",
+    } <= set(top)
     assert top["dss2"] == max(d["dss2"] or 0 for d in body["drugs"])
 
 
@@ -102,15 +132,27 @@ def test_the_upload_api_refuses_a_bad_line_with_the_one_error_format(client, wor
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     bad = results_file("readout_two_plates_long.csv").replace(b"P1,B5,", b"P1,B5,abc")
-    response = client.post(f"/api/v1/screening/requests/{request.pk}/plates/", {
-        "layout": SimpleUploadedFile("layout.csv", results_file("layout_two_plates.csv")),
-        "readouts": [SimpleUploadedFile("long.csv", bad)]})
+    response = client.post(
+        f"/api/v1/screening/requests/{request.pk}/plates/",
+        {
+            "layout": SimpleUploadedFile("layout.csv", results_file("layout_two_plates.csv")),
+            "readouts": [SimpleUploadedFile("long.csv", bad)],
+        },
+    )
     assert response.status_code == 400
     body = response.json()
-    assert "message" in body and "is not a numeric signal" in str(body["extra"]["fields"]["readout"])
-    good = client.post(f"/api/v1/screening/requests/{request.pk}/plates/", {
-        "layout": SimpleUploadedFile("layout.csv", results_file("layout_two_plates.csv")),
-        "readouts": [SimpleUploadedFile("long.csv", results_file("readout_two_plates_long.csv"))]})
+    assert "message" in body and "is not a numeric signal" in str(
+        body["extra"]["fields"]["readout"]
+    )
+    good = client.post(
+        f"/api/v1/screening/requests/{request.pk}/plates/",
+        {
+            "layout": SimpleUploadedFile("layout.csv", results_file("layout_two_plates.csv")),
+            "readouts": [
+                SimpleUploadedFile("long.csv", results_file("readout_two_plates_long.csv"))
+            ],
+        },
+    )
     assert good.status_code == 202 and good.json()["plates"] == ["P1", "P2"]
 
 

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.django_db
 def test_a_released_report_does_not_change_when_the_register_or_plates_do(client):
     world = make_world(with_totp=True)
     request, upload, run = analysed(world)
-    report = services.report_save(request=request, by=world.lab, interpretation="Palbociclib stands out.")
+    report = services.report_save(
+        request=request, by=world.lab, interpretation="Palbociclib stands out."
+    )
     services.report_sign(report=report, by=world.lab, password=PASSWORD)
     report.refresh_from_db()
     assert report.pdf_sha256 and bytes(report.pdf).startswith(b"%PDF")
@@ -31,32 +33,47 @@ def test_a_released_report_does_not_change_when_the_register_or_plates_do(client
     pdf_before = client.get(f"/screening/reports/{report.pk}/pdf/").content
 
     # After signing: a marker result changes in the register and a plate gets a note.
-    marker = MolecularMarker.objects.filter(episode=request.episode).first() or MolecularMarker.objects.create(
-        episode=request.episode, marker="mgmt", result="altered")
-    MolecularMarker.objects.filter(pk=marker.pk).update(result="wildtype" if marker.result != "wildtype"
-                                                        else "altered")
+    marker = MolecularMarker.objects.filter(
+        episode=request.episode
+    ).first() or MolecularMarker.objects.create(
+        episode=request.episode, marker="mgmt", result="altered"
+    )
+    MolecularMarker.objects.filter(pk=marker.pk).update(
+        result="wildtype" if marker.result != "wildtype" else "altered"
+    )
     Plate.objects.filter(upload=upload).update(override_reason="Changed after signing")
     services.report_save(request=request, by=world.lab, interpretation="A new draft, version 2.")
 
     page_after = client.get(f"/screening/reports/{report.pk}/").content.decode()
     assert client.get(f"/screening/reports/{report.pk}/pdf/").content == pdf_before
-    body = lambda html: html[html.index('<dl class="facts">'):html.index("</main>")]  # noqa: E731
+    body = lambda html: html[html.index('<dl class="facts">') : html.index("</main>")]  # noqa: E731
     assert body(page_after) == body(page_before)
     assert "Changed after signing" not in page_after and "Palbociclib stands out." in page_after
 
 
 def test_a_draft_made_before_newer_results_cannot_be_signed():
     world = make_world()
-    LabQcSettings.objects.create(lab=world.uib, z_prime_warn=0.99, z_prime_pass=0.995)  # every plate fails
+    LabQcSettings.objects.create(
+        lab=world.uib, z_prime_warn=0.99, z_prime_pass=0.995
+    )  # every plate fails
     request, upload, run = analysed(world)
-    draft = services.report_save(request=request, by=world.lab, interpretation="Nothing scored yet.")
-    rerun = services.plate_override(plate=upload.plates.get(name="P1"), by=world.lab, reason="Controls drifted.")
+    draft = services.report_save(
+        request=request, by=world.lab, interpretation="Nothing scored yet."
+    )
+    rerun = services.plate_override(
+        plate=upload.plates.get(name="P1"), by=world.lab, reason="Controls drifted."
+    )
     services.analysis_run(run_id=rerun.pk)
     with pytest.raises(ValidationError, match="newer results"):
         services.report_sign(report=draft, by=world.lab, password=PASSWORD)
-    resaved = services.report_save(request=request, by=world.lab, interpretation="Now with P1 scored.")
+    resaved = services.report_save(
+        request=request, by=world.lab, interpretation="Now with P1 scored."
+    )
     assert resaved.pk == draft.pk and resaved.run_id == rerun.pk
-    assert services.report_sign(report=resaved, by=world.lab, password=PASSWORD).status == Report.Status.RELEASED
+    assert (
+        services.report_sign(report=resaved, by=world.lab, password=PASSWORD).status
+        == Report.Status.RELEASED
+    )
 
 
 def test_drugs_the_reference_set_lacks_rank_after_those_it_has():
@@ -65,7 +82,9 @@ def test_drugs_the_reference_set_lacks_rank_after_those_it_has():
     request, upload, run = analysed(world)
     ranked = [r for r in ranked_results(run) if r.dss2 is not None]
     palbo = next(r for r in ranked if r.drug_name == "Palbociclib")
-    assert palbo.selective_dss is not None and palbo.selective_dss < 0  # less sensitive than the reference
+    assert (
+        palbo.selective_dss is not None and palbo.selective_dss < 0
+    )  # less sensitive than the reference
     # A raw DSS2 never outranks a selective score: Palbociclib leads despite its negative sDSS.
     assert ranked[0] == palbo
     rest = ranked[1:]
@@ -78,7 +97,9 @@ def test_a_redelivered_task_leaves_a_running_run_to_its_worker_and_takes_over_a_
     request, upload, run = analysed(world)
     second = services.analysis_queue(upload=upload, by=world.lab)
     started = timezone.now() - timedelta(minutes=1)
-    AnalysisRun.objects.filter(pk=second.pk).update(status=AnalysisRun.Status.RUNNING, started_at=started)
+    AnalysisRun.objects.filter(pk=second.pk).update(
+        status=AnalysisRun.Status.RUNNING, started_at=started
+    )
     services.analysis_run(run_id=second.pk)  # another worker is on it: nothing done here
     second.refresh_from_db()
     assert second.status == "running" and second.started_at == started

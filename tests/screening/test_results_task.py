@@ -26,7 +26,18 @@ def test_an_upload_is_analysed_by_the_worker():
             time.sleep(0.2)
         run.refresh_from_db()
         assert run.status == "done", run.error
-        first = list(DrugResult.objects.filter(run=run).order_by("drug_name").values_list("drug_name", "dss2"))
+        first = list(
+            DrugResult.objects.filter(run=run)
+            .order_by("drug_name")
+            .values_list("drug_name", "dss2")
+        )
         assert len(first) == 30
         assert analyse_plates.delay(run.pk).get(timeout=30) == "done"  # redelivered: left as it is
-    assert list(DrugResult.objects.filter(run=run).order_by("drug_name").values_list("drug_name", "dss2")) == first
+    assert (
+        list(
+            DrugResult.objects.filter(run=run)
+            .order_by("drug_name")
+            .values_list("drug_name", "dss2")
+        )
+        == first
+    )

@@ -17,7 +17,12 @@ def test_every_screening_admin_page_opens(client):
     superuser.save()
     sign_in(client, superuser)
     models = [m for m in admin.site._registry if m._meta.app_label == "screening"]
-    assert {m.__name__ for m in models} >= {"LabQcSettings", "ReferenceSet", "PlateLayoutTemplate", "SampleType"}
+    assert {m.__name__ for m in models} >= {
+        "LabQcSettings",
+        "ReferenceSet",
+        "PlateLayoutTemplate",
+        "SampleType",
+    }
     for model in models:
         base = f"/admin/screening/{model._meta.model_name}/"
         assert client.get(base).status_code == 200, base

@@ -20,7 +20,10 @@ def test_demo_screening_has_requests_in_every_state(settings):
     from screening.models import DrugResult, Report
 
     report = Report.objects.get(status="released")
-    assert report.request.state == State.REPORTED and DrugResult.objects.filter(run=report.run).count() == 30
+    assert (
+        report.request.state == State.REPORTED
+        and DrugResult.objects.filter(run=report.run).count() == 30
+    )
     call_command("create_demo_screening", "--if-empty", verbosity=0)
     assert ScreeningRequest.objects.count() == 30
     call_command("create_demo_screening", "--reset", verbosity=0)

@@ -40,7 +40,9 @@ def received(db):
     results (plates, reports) has something to show or refuse."""
     world = make_world(with_totp=True)
     request, upload, run = analysed(world)
-    report = services.report_save(request=request, by=world.lab, interpretation="Palbociclib stands out.")
+    report = services.report_save(
+        request=request, by=world.lab, interpretation="Palbociclib stands out."
+    )
     services.report_sign(report=report, by=world.lab, password=PASSWORD)
     request.refresh_from_db()
     return world, request
@@ -48,29 +50,59 @@ def received(db):
 
 def _fill(route: str, request: ScreeningRequest) -> str:
     sample = request.samples.get()
-    path = (route.replace("<str:register_number>", request.patient.register_number)
-            .replace("<int:request_id>", str(request.pk)).replace("<int:sample_id>", str(sample.pk))
-            .replace("<int:shipment_id>", str(sample.shipment.pk))
-            .replace("<int:plate_id>", str(Plate.objects.filter(upload__request=request).first().pk))
-            .replace("<int:report_id>", str(Report.objects.filter(request=request).first().pk)))
+    path = (
+        route.replace("<str:register_number>", request.patient.register_number)
+        .replace("<int:request_id>", str(request.pk))
+        .replace("<int:sample_id>", str(sample.pk))
+        .replace("<int:shipment_id>", str(sample.shipment.pk))
+        .replace("<int:plate_id>", str(Plate.objects.filter(upload__request=request).first().pk))
+        .replace("<int:report_id>", str(Report.objects.filter(request=request).first().pk))
+    )
     assert "<" not in path, f"unfilled route parameter in {route}"
     return "/" + path
 
 
 def _snapshot():
-    return [list(m.objects.order_by("pk").values()) for m in
-            (ScreeningRequest, RequestEvent, Sample, Shipment, HandOver, TemperatureReading, Receipt, PlateUpload, Plate,
-             Well, AnalysisRun, DrugResult, Report)]
+    return [
+        list(m.objects.order_by("pk").values())
+        for m in (
+            ScreeningRequest,
+            RequestEvent,
+            Sample,
+            Shipment,
+            HandOver,
+            TemperatureReading,
+            Receipt,
+            PlateUpload,
+            Plate,
+            Well,
+            AnalysisRun,
+            DrugResult,
+            Report,
+        )
+    ]
 
 
-@pytest.mark.parametrize("role,institutions", [
-    (Role.CLINICIAN, ("HUS",)), (Role.COORDINATOR, ("HUS",)), (Role.LAB_SCIENTIST, ("UIO-LAB",)),
-    (Role.RESEARCHER, ("UIO-ICR",)), (Role.ADMIN, ("OUS",)),
-])
-def test_no_screening_url_shows_or_changes_another_partys_request(client, received, role, institutions):
+@pytest.mark.parametrize(
+    "role,institutions",
+    [
+        (Role.CLINICIAN, ("HUS",)),
+        (Role.COORDINATOR, ("HUS",)),
+        (Role.LAB_SCIENTIST, ("UIO-LAB",)),
+        (Role.RESEARCHER, ("UIO-ICR",)),
+        (Role.ADMIN, ("OUS",)),
+    ],
+)
+def test_no_screening_url_shows_or_changes_another_partys_request(
+    client, received, role, institutions
+):
     world, request = received
-    outsider = make_member(role, institutions=institutions, email=f"outsider-{role}@example.no",
-                           with_totp=role != Role.RESEARCHER)
+    outsider = make_member(
+        role,
+        institutions=institutions,
+        email=f"outsider-{role}@example.no",
+        with_totp=role != Role.RESEARCHER,
+    )
     sign_in(client, outsider)
     before = _snapshot()
     checked = 0
@@ -78,13 +110,22 @@ def test_no_screening_url_shows_or_changes_another_partys_request(client, receiv
         path = _fill(route, request)
         allowed = {200, 302, 400, 403} if name in LIST_PAGES else {404}
         if name == "request_create" and role == Role.ADMIN:
-            allowed = {403}  # admins see every register patient (registry), but never request a screen
+            allowed = {
+                403
+            }  # admins see every register patient (registry), but never request a screen
         for method in ("get", "post", "put", "patch", "delete"):
-            response = getattr(client, method)(path, data={} if method in ("get", "post") else "{}",
-                                               **({} if method in ("get", "post") else {"content_type": "application/json"}))
-            assert response.status_code in allowed | {405}, f"{method.upper()} {path} -> {response.status_code}"
+            response = getattr(client, method)(
+                path,
+                data={} if method in ("get", "post") else "{}",
+                **({} if method in ("get", "post") else {"content_type": "application/json"}),
+            )
+            assert response.status_code in allowed | {405}, (
+                f"{method.upper()} {path} -> {response.status_code}"
+            )
             body = response.content.decode(errors="replace")
-            assert request.patient.register_number not in body, f"{method.upper()} {path} shows the patient"
+            assert request.patient.register_number not in body, (
+                f"{method.upper()} {path} shows the patient"
+            )
             assert "Kari Nordmann" not in body and request.patient.national_id not in body
             checked += 1
     assert _snapshot() == before
@@ -104,9 +145,14 @@ def test_every_route_answers_the_requests_own_parties(client, received, party):
         if name == "request_create" and party == "lab":
             assert response.status_code == 404  # lab scientists see no register patient
             continue
-        assert response.status_code in (200, 302, 403, 405), f"GET {route} -> {response.status_code}"
+        assert response.status_code in (200, 302, 403, 405), (
+            f"GET {route} -> {response.status_code}"
+        )
         body = response.content.decode(errors="replace")
         assert "Kari Nordmann" not in body and request.patient.national_id not in body
         if response.status_code == 200 and request.patient.register_number in body:
             # Every page or endpoint that shows the patient wrote the access log.
-            assert AccessLog.objects.filter(user=member, patient_id=request.patient_id).count() > logged, route
+            assert (
+                AccessLog.objects.filter(user=member, patient_id=request.patient_id).count()
+                > logged
+            ), route

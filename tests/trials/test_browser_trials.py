@@ -21,11 +21,22 @@ from tests.trials.factories import GBM, episode, patient, trial
 def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_server, page):
     base = live_server.url
     errors = []
-    page.on("console", lambda msg: errors.append(f"{msg.text} ({msg.location.get('url')})") if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(f"{msg.text} ({msg.location.get('url')})")
+            if msg.type == "error"
+            else None
+        ),
+    )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     celery_app.control.purge()
-    coordinator = make_member(Role.COORDINATOR, institutions=("OUS",), email="coord@ous.no", with_totp=True)
-    clinician = make_member(Role.CLINICIAN, institutions=("OUS",), email="doc@ous.no", with_totp=True)
+    coordinator = make_member(
+        Role.COORDINATOR, institutions=("OUS",), email="coord@ous.no", with_totp=True
+    )
+    clinician = make_member(
+        Role.CLINICIAN, institutions=("OUS",), email="doc@ous.no", with_totp=True
+    )
     t = trial(None, encoded=False, title="Regorafenib in recurrent glioblastoma", norwegian=True)
     p = patient(name="Kari Nordmann")
     episode(p, markers={"idh": "wildtype", "mgmt": "altered"}, ecog=1, follow_ups=[True])
@@ -55,7 +66,8 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
         page.get_by_role("button", name="Save criteria").click()
         expect(messages).to_contain_text("Criteria saved")
         expect(page.locator("#plain-criteria")).to_have_text(
-            "Glioblastoma, IDH-wildtype, MGMT promoter methylation: methylated, ECOG ≤ 1")
+            "Glioblastoma, IDH-wildtype, MGMT promoter methylation: methylated, ECOG ≤ 1"
+        )
 
         # 2. The worker re-matches the trial after commit; the patient appears in the queue.
         page.goto(f"{base}/trials/matches/")
@@ -71,7 +83,9 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
 
         # 3. Open it: the facts it used; move it to "treating physician contacted".
         row.get_by_role("link", name=p.register_number).click()
-        expect(page.locator("table.verdicts")).to_contain_text("MGMT promoter methylation: methylated")
+        expect(page.locator("table.verdicts")).to_contain_text(
+            "MGMT promoter methylation: methylated"
+        )
         expect(page.locator("table.verdicts")).to_contain_text("ECOG 1")
         page.get_by_label("Step").select_option("contacted")
         page.get_by_label("Note").fill("Could we discuss her at Tuesday's MDT?")
@@ -86,7 +100,9 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
     page.goto(f"{base}/registry/patients/{p.register_number}/")
     panel = page.locator("section#trials")
     expect(panel.get_by_role("heading", name="Candidate trials")).to_be_visible()
-    expect(panel.locator(".contact-request")).to_contain_text("Could we discuss her at Tuesday's MDT?")
+    expect(panel.locator(".contact-request")).to_contain_text(
+        "Could we discuss her at Tuesday's MDT?"
+    )
     panel.get_by_label("Patient may be approached").check()
     panel.get_by_role("button", name="Send answer").click()
     expect(messages).to_contain_text("Your answer was sent")

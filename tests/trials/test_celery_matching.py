@@ -34,17 +34,31 @@ def test_register_change_and_criteria_change_rematch_in_the_worker():
     coordinator = make_member(Role.COORDINATOR, institutions=("OUS",), email="coord@example.no")
     t = trial(RECURRENT_GBM)
     p = patient()
-    e = episode(p, markers={"idh": "wildtype", "mgmt": "wildtype"}, ecog=1, follow_ups=[True],
-                regimens=["tmz_concomitant"], radiotherapy_end=date(2025, 3, 14))
+    e = episode(
+        p,
+        markers={"idh": "wildtype", "mgmt": "wildtype"},
+        ecog=1,
+        follow_ups=[True],
+        regimens=["tmz_concomitant"],
+        radiotherapy_end=date(2025, 3, 14),
+    )
     other = trial(tree({"type": "grade", "grades": [3]}))
     with start_worker(celery_app, perform_ping_check=False, pool="solo", concurrency=1):
         # MGMT re-tested: methylated. The register tells us after commit; the worker matches.
-        registry_services.markers_save(episode=e, by=clinician, expected_version=e.markers_version,
-                                       results={"mgmt": (MarkerResult.ALTERED, "pcr")})
+        registry_services.markers_save(
+            episode=e,
+            by=clinician,
+            expected_version=e.markers_version,
+            results={"mgmt": (MarkerResult.ALTERED, "pcr")},
+        )
         _wait(lambda: Match.objects.filter(trial=t, episode=e, outcome="eligible").exists())
         # A coordinator widens the other trial to grade 4: re-matched after commit.
-        services.trial_criteria_save(trial=other, by=coordinator, tree=tree({"type": "grade", "grades": [3, 4]}),
-                                     expected_version=other.version)
+        services.trial_criteria_save(
+            trial=other,
+            by=coordinator,
+            tree=tree({"type": "grade", "grades": [3, 4]}),
+            expected_version=other.version,
+        )
         _wait(lambda: Match.objects.filter(trial=other, episode=e).exists())
         # The nightly run changes nothing now: idempotent.
         result = rematch_all.delay().get(timeout=30)

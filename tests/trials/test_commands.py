@@ -27,8 +27,14 @@ def test_demo_trials_match_the_demo_patients(settings):
 
 def test_benchmark_prints_the_figures():
     out = StringIO()
-    call_command("benchmark_matching", "--patients", "150", "--trials", "8", "--samples", "5", stdout=out)
+    call_command(
+        "benchmark_matching", "--patients", "150", "--trials", "8", "--samples", "5", stdout=out
+    )
     text = out.getvalue()
-    for figure in ("Full re-match from empty:", "PostgreSQL, the same prefilter queries alone:", "Ratio full / bare:",
-                   "One patient's re-match: p95"):
+    for figure in (
+        "Full re-match from empty:",
+        "PostgreSQL, the same prefilter queries alone:",
+        "Ratio full / bare:",
+        "One patient's re-match: p95",
+    ):
         assert figure in text, text

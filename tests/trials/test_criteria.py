@@ -38,7 +38,9 @@ def test_marker_not_tested_says_what_to_test():
     result, rows = verdict(node, facts(markers={}))
     assert result == C.UNKNOWN
     assert rows[0]["value"] == "not tested"
-    assert rows[0]["reason"] == "MGMT promoter methylation not tested: test MGMT promoter methylation."
+    assert (
+        rows[0]["reason"] == "MGMT promoter methylation not tested: test MGMT promoter methylation."
+    )
     assert verdict(node, facts(markers={"mgmt": "not_tested"}))[0] == C.UNKNOWN
     result, rows = verdict(node, facts(markers={"mgmt": "inconclusive"}))
     assert result == C.UNKNOWN and "repeat" in rows[0]["reason"]
@@ -79,9 +81,16 @@ def test_limits_in_months_and_days_are_inclusive_in_their_own_unit():
     from trials import ctgov
 
     # "18 Months" maximum: still 18 months old on the day before turning 19 months, as years work.
-    node = {"type": "age", "min_years": ctgov.age_in_years("30 Days"), "max_years": ctgov.age_in_years("18 Months")}
+    node = {
+        "type": "age",
+        "min_years": ctgov.age_in_years("30 Days"),
+        "max_years": ctgov.age_in_years("18 Months"),
+    }
     day = today()
-    assert verdict(node, facts(birth_date=day - relativedelta(months=19) + relativedelta(days=1)))[0] == C.MET
+    assert (
+        verdict(node, facts(birth_date=day - relativedelta(months=19) + relativedelta(days=1)))[0]
+        == C.MET
+    )
     assert verdict(node, facts(birth_date=day - relativedelta(months=19)))[0] == C.NOT_MET
     # "30 Days" minimum: 30 days old counts, 29 does not (not rounded to a month).
     assert verdict(node, facts(birth_date=day - relativedelta(days=30)))[0] == C.MET
@@ -118,7 +127,12 @@ def test_performance_status_converts_between_scales():
 
 
 def test_disease_setting_counts_progressions():
-    first_recurrence = {"type": "setting", "setting": "recurrent", "min_progressions": 1, "max_progressions": 1}
+    first_recurrence = {
+        "type": "setting",
+        "setting": "recurrent",
+        "min_progressions": 1,
+        "max_progressions": 1,
+    }
     new = {"type": "setting", "setting": "newly_diagnosed"}
     assert verdict(first_recurrence, facts(follow_ups=2, progressions=1))[0] == C.MET
     assert verdict(first_recurrence, facts(follow_ups=3, progressions=2))[0] == C.NOT_MET
@@ -131,7 +145,9 @@ def test_prior_treatment_required_or_excluded():
     bev = {"type": "prior_treatment", "regimen": "bevacizumab"}
     stupp = {"tmz_concomitant", "radiotherapy"}
     assert verdict(bev, facts(regimens={"bevacizumab"}))[0] == C.MET
-    assert verdict(bev, facts(regimens=stupp))[0] == C.NOT_MET  # treatments recorded, bevacizumab not among them
+    assert (
+        verdict(bev, facts(regimens=stupp))[0] == C.NOT_MET
+    )  # treatments recorded, bevacizumab not among them
     result, rows = verdict({"not": bev}, facts(regimens=stupp))
     assert result == C.MET
     assert rows[0]["criterion"] == "no prior bevacizumab"
@@ -146,8 +162,13 @@ def test_prior_treatment_required_or_excluded():
 def test_time_since_end_of_radiotherapy():
     node = {"type": "radiotherapy_ended", "min_weeks": 12}
     assert verdict(node, facts(radiotherapy_ends=[today() - relativedelta(weeks=12)]))[0] == C.MET
-    assert verdict(node, facts(radiotherapy_ends=[today() - relativedelta(weeks=12) + relativedelta(days=1)]))[0] \
+    assert (
+        verdict(
+            node,
+            facts(radiotherapy_ends=[today() - relativedelta(weeks=12) + relativedelta(days=1)]),
+        )[0]
         == C.NOT_MET
+    )
     assert verdict(node, facts(radiotherapy_ends=[None]))[0] == C.UNKNOWN
     # Other treatment recorded but no radiotherapy: nothing to wait for. Nothing recorded at all: unknown.
     assert verdict(node, facts(radiotherapy_ends=[], regimens={"tmz_adjuvant"}))[0] == C.MET
@@ -163,11 +184,20 @@ def test_extent_of_resection():
 
 
 def test_any_and_all_use_three_valued_logic():
-    either = {"any": [{"type": "performance", "scale": "ecog", "max": 1},
-                      {"type": "performance", "scale": "karnofsky", "min": 70}]}
+    either = {
+        "any": [
+            {"type": "performance", "scale": "ecog", "max": 1},
+            {"type": "performance", "scale": "karnofsky", "min": 70},
+        ]
+    }
     assert verdict(either, facts(ecog=1))[0] == C.MET
     assert verdict(either, facts())[0] == C.UNKNOWN
-    both = {"all": [{"type": "grade", "grades": [4]}, {"type": "marker", "marker": "mgmt", "result": "altered"}]}
+    both = {
+        "all": [
+            {"type": "grade", "grades": [4]},
+            {"type": "marker", "marker": "mgmt", "result": "altered"},
+        ]
+    }
     assert verdict(both, facts(who_grade=4))[0] == C.UNKNOWN  # MGMT not tested
     assert verdict(both, facts(who_grade=2))[0] == C.NOT_MET  # a certain failure wins over unknown
 
@@ -188,13 +218,17 @@ def test_schema_refuses_bad_trees_naming_where():
 
 
 def test_plain_language():
-    assert C.describe(RECURRENT_GBM) == ("Glioblastoma, IDH-wildtype, MGMT promoter methylation: methylated, "
-                                         "first recurrence, ECOG ≤ 1, no prior bevacizumab, age ≥ 18 years")
+    assert C.describe(RECURRENT_GBM) == (
+        "Glioblastoma, IDH-wildtype, MGMT promoter methylation: methylated, "
+        "first recurrence, ECOG ≤ 1, no prior bevacizumab, age ≥ 18 years"
+    )
 
 
 def test_prefilter_never_drops_a_possible_match():
     """The SQL prefilter is a necessary condition: checked here on the Q's shape for
     negation (De Morgan) and on the database in test_engine."""
-    q = C.prefilter({"not": {"any": [{"type": "diagnosis", "codes": [GBM]}, {"type": "grade", "grades": [2]}]}},
-                    date(2026, 1, 1))
+    q = C.prefilter(
+        {"not": {"any": [{"type": "diagnosis", "codes": [GBM]}, {"type": "grade", "grades": [2]}]}},
+        date(2026, 1, 1),
+    )
     assert "diagnosis__in" in str(q) and "who_grade" in str(q)

@@ -23,8 +23,13 @@ pytestmark = pytest.mark.django_db
 def recurrent_gbm_patient(**overrides):
     p = patient(**overrides.pop("patient", {}))
     # Treated by the Stupp protocol (radiotherapy with temozolomide), as the register records it.
-    values = dict(markers={"idh": "wildtype", "mgmt": "altered"}, ecog=1, follow_ups=[False, True],
-                  regimens=["tmz_concomitant"], radiotherapy_end=date(2025, 3, 14))
+    values = dict(
+        markers={"idh": "wildtype", "mgmt": "altered"},
+        ecog=1,
+        follow_ups=[False, True],
+        regimens=["tmz_concomitant"],
+        radiotherapy_end=date(2025, 3, 14),
+    )
     values.update(overrides)
     return p, episode(p, **values)
 
@@ -41,47 +46,71 @@ def test_eligible_possibly_and_not_eligible():
     assert by_episode[fits.pk].outcome == Outcome.ELIGIBLE
     assert by_episode[untested.pk].outcome == Outcome.POSSIBLY
     mgmt = next(v for v in by_episode[untested.pk].verdicts if v["criterion"].startswith("MGMT"))
-    assert mgmt == {"criterion": "MGMT promoter methylation: methylated", "verdict": "unknown", "value": "not tested",
-                    "reason": "MGMT promoter methylation not tested: test MGMT promoter methylation."}
+    assert mgmt == {
+        "criterion": "MGMT promoter methylation: methylated",
+        "verdict": "unknown",
+        "value": "not tested",
+        "reason": "MGMT promoter methylation not tested: test MGMT promoter methylation.",
+    }
     assert had_bev.pk not in by_episode and astro.pk not in by_episode
 
 
 def test_prefilter_keeps_every_episode_python_would_match():
     """Over a spread of patients, the SQL prefilter drops only episodes whose verdict is
     not eligible: the engine's result equals evaluating everyone in Python."""
-    t = trial(tree({"any": [{"type": "diagnosis", "codes": [GBM]}, {"type": "grade", "grades": [3]}]},
-                   {"not": {"type": "marker", "marker": "idh", "result": "altered"}},
-                   {"type": "age", "min_years": 40, "max_years": 60},
-                   {"not": {"type": "sex", "sex": "male"}}))
+    t = trial(
+        tree(
+            {"any": [{"type": "diagnosis", "codes": [GBM]}, {"type": "grade", "grades": [3]}]},
+            {"not": {"type": "marker", "marker": "idh", "result": "altered"}},
+            {"type": "age", "min_years": 40, "max_years": 60},
+            {"not": {"type": "sex", "sex": "male"}},
+        )
+    )
     cases = []
     for diagnosis, grade in ((GBM, 4), (ASTRO, 3), (ASTRO, 2), (ASTRO, None)):
         for idh in ("altered", "wildtype", None):
             for age in (39, 40, 60, 61):
                 for sex in ("female", "male", "unknown"):
                     p = patient(birth_date=today() - relativedelta(years=age), sex=sex)
-                    cases.append(episode(p, diagnosis=diagnosis, grade=grade, markers={"idh": idh} if idh else {}))
+                    cases.append(
+                        episode(
+                            p, diagnosis=diagnosis, grade=grade, markers={"idh": idh} if idh else {}
+                        )
+                    )
     engine.match_trial(t.pk)
     matched = set(Match.objects.filter(trial=t).values_list("episode_id", flat=True))
     target = engine.open_targets([t.pk])[0]
     facts = engine.load_facts(TumourEpisode.objects.filter(pk__in=[e.pk for e in cases]))
-    expected = {pk for pk, f in facts.items() if engine.judge(target, f, today())[0] != Outcome.NOT_ELIGIBLE}
+    expected = {
+        pk for pk, f in facts.items() if engine.judge(target, f, today())[0] != Outcome.NOT_ELIGIBLE
+    }
     assert matched == expected and 0 < len(expected) < len(cases)
 
 
 def test_arm_level_criteria_match_per_arm():
     t = trial(tree({"type": "diagnosis", "codes": [GBM]}))
-    methylated = TrialArm.objects.create(trial=t, label="Cohort A: MGMT methylated",
-                                         criteria=tree({"type": "marker", "marker": "mgmt", "result": "altered"}))
-    unmethylated = TrialArm.objects.create(trial=t, label="Cohort B: MGMT unmethylated",
-                                           criteria=tree({"type": "marker", "marker": "mgmt", "result": "wildtype"}))
+    methylated = TrialArm.objects.create(
+        trial=t,
+        label="Cohort A: MGMT methylated",
+        criteria=tree({"type": "marker", "marker": "mgmt", "result": "altered"}),
+    )
+    unmethylated = TrialArm.objects.create(
+        trial=t,
+        label="Cohort B: MGMT unmethylated",
+        criteria=tree({"type": "marker", "marker": "mgmt", "result": "wildtype"}),
+    )
     TrialArm.objects.create(trial=t, label="Run-in")  # no criteria of its own: not a target
     _, a = recurrent_gbm_patient(markers={"mgmt": "altered"})
     _, b = recurrent_gbm_patient(markers={"mgmt": "wildtype"})
     _, unknown = recurrent_gbm_patient(markers={})
     engine.match_trial(t.pk)
     got = {(m.episode_id, m.arm_id, m.outcome) for m in Match.objects.filter(trial=t)}
-    assert got == {(a.pk, methylated.pk, "eligible"), (b.pk, unmethylated.pk, "eligible"),
-                   (unknown.pk, methylated.pk, "possibly"), (unknown.pk, unmethylated.pk, "possibly")}
+    assert got == {
+        (a.pk, methylated.pk, "eligible"),
+        (b.pk, unmethylated.pk, "eligible"),
+        (unknown.pk, methylated.pk, "possibly"),
+        (unknown.pk, unmethylated.pk, "possibly"),
+    }
 
 
 def test_only_open_trials_and_living_patients():
@@ -112,7 +141,11 @@ def test_coordinator_step_survives_and_changed_outcome_is_flagged():
     assert result.deactivated == 1 and result.flagged == 1
     match.refresh_from_db()
     assert (match.step, match.active, match.outcome, match.needs_another_look) == (
-        Step.UNDER_REVIEW, False, Outcome.NOT_ELIGIBLE, True)
+        Step.UNDER_REVIEW,
+        False,
+        Outcome.NOT_ELIGIBLE,
+        True,
+    )
     assert match.inactive_reason == "no longer eligible"
     assert ReviewEvent.objects.filter(match=match, kind="flag").count() == 1
     # Back to methylated (a lab correction): active again, the same row, still under review.
@@ -154,7 +187,11 @@ def test_a_trial_closing_and_a_patient_dying():
     engine.match_trial(t.pk)
     m1.refresh_from_db()
     assert (m1.active, m1.inactive_reason, m1.needs_another_look, m1.step) == (
-        False, "trial closed", True, Step.CONTACTED)
+        False,
+        "trial closed",
+        True,
+        Step.CONTACTED,
+    )
     # Their verdicts stay as the coordinator last saw them.
     assert m1.verdicts == seen and Match.objects.get(pk=m2.pk).verdicts == seen
 

@@ -14,38 +14,76 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from registry.models import MolecularMarker, Patient
-from tests.trials.factories import ASTRO, GBM, RECURRENT_GBM, episode, facts, patient, today, tree, trial
+from tests.trials.factories import (
+    ASTRO,
+    GBM,
+    RECURRENT_GBM,
+    episode,
+    facts,
+    patient,
+    today,
+    tree,
+    trial,
+)
 from trials import criteria as C
 from trials import engine
 from trials.models import Match, Outcome, TrialArm
 
-ARMS = tree({"type": "diagnosis", "codes": [GBM, ASTRO]}, {"type": "age", "min_years": 18, "max_years": 70})
+ARMS = tree(
+    {"type": "diagnosis", "codes": [GBM, ASTRO]}, {"type": "age", "min_years": 18, "max_years": 70}
+)
 
 
 def _register(n: int) -> None:
     """n patients of a few kinds: eligible, possibly eligible, not eligible, arm-level."""
     for i in range(n):
-        p = patient(birth_date=date(1960 + i % 30, 1 + i % 12, 1 + i % 28), sex=("female", "male")[i % 2])
+        p = patient(
+            birth_date=date(1960 + i % 30, 1 + i % 12, 1 + i % 28), sex=("female", "male")[i % 2]
+        )
         kind = i % 4
         if kind == 0:
-            episode(p, markers={"idh": "wildtype", "mgmt": "altered"}, ecog=1, follow_ups=[False, True])
+            episode(
+                p, markers={"idh": "wildtype", "mgmt": "altered"}, ecog=1, follow_ups=[False, True]
+            )
         elif kind == 1:
             episode(p, markers={"idh": "wildtype"}, ecog=0, follow_ups=[True])
         elif kind == 2:
-            episode(p, diagnosis=ASTRO, grade=3, markers={"mgmt": "wildtype"}, regimens=["bevacizumab"])
+            episode(
+                p, diagnosis=ASTRO, grade=3, markers={"mgmt": "wildtype"}, regimens=["bevacizumab"]
+            )
         else:
-            episode(p, markers={"mgmt": "altered"}, karnofsky=80, radiotherapy_end=date(2025, 3, 15), extent="subtotal")
+            episode(
+                p,
+                markers={"mgmt": "altered"},
+                karnofsky=80,
+                radiotherapy_end=date(2025, 3, 15),
+                extent="subtotal",
+            )
 
 
 def _trials() -> None:
     trial(RECURRENT_GBM)
-    trial(tree({"any": [{"type": "grade", "grades": [3]}, {"not": {"type": "marker", "marker": "mgmt",
-                                                                   "result": "wildtype"}}]},
-               {"type": "radiotherapy_ended", "min_weeks": 12}))
+    trial(
+        tree(
+            {
+                "any": [
+                    {"type": "grade", "grades": [3]},
+                    {"not": {"type": "marker", "marker": "mgmt", "result": "wildtype"}},
+                ]
+            },
+            {"type": "radiotherapy_ended", "min_weeks": 12},
+        )
+    )
     with_arms = trial(ARMS)
     for result in ("altered", "wildtype"):
-        TrialArm.objects.create(trial=with_arms, label=f"MGMT {result}", criteria={
-            "version": 1, "criteria": {"all": [{"type": "marker", "marker": "mgmt", "result": result}]}})
+        TrialArm.objects.create(
+            trial=with_arms,
+            label=f"MGMT {result}",
+            criteria={
+                "version": 1,
+                "criteria": {"all": [{"type": "marker", "marker": "mgmt", "result": result}]},
+            },
+        )
 
 
 def _queries(run) -> int:
@@ -81,33 +119,91 @@ def test_full_rematch_takes_the_same_queries_for_n_and_3n_patients():
 
 TREES = [
     RECURRENT_GBM["criteria"],
-    {"any": [{"type": "grade", "grades": [3]}, {"not": {"all": [{"type": "marker", "marker": "idh", "result": "altered"},
-                                                                 {"type": "sex", "sex": "male"}]}}]},
-    {"all": [{"type": "age", "min_years": 18, "max_years": 70}, {"type": "age", "min_years": 0.5, "max_years": 21.5},
-             {"type": "radiotherapy_ended", "min_weeks": 12}, {"type": "resection", "extents": ["gross_total"]},
-             {"type": "performance", "scale": "karnofsky", "min": 70},
-             {"type": "setting", "setting": "newly_diagnosed"}]},
+    {
+        "any": [
+            {"type": "grade", "grades": [3]},
+            {
+                "not": {
+                    "all": [
+                        {"type": "marker", "marker": "idh", "result": "altered"},
+                        {"type": "sex", "sex": "male"},
+                    ]
+                }
+            },
+        ]
+    },
+    {
+        "all": [
+            {"type": "age", "min_years": 18, "max_years": 70},
+            {"type": "age", "min_years": 0.5, "max_years": 21.5},
+            {"type": "radiotherapy_ended", "min_weeks": 12},
+            {"type": "resection", "extents": ["gross_total"]},
+            {"type": "performance", "scale": "karnofsky", "min": 70},
+            {"type": "setting", "setting": "newly_diagnosed"},
+        ]
+    },
     {"all": []},
 ]
 
 
 def test_compiled_judges_agree_with_judge_on_every_combination():
     day = today()
-    targets = [engine.Target(i, None, C.compile_labels({"version": 1, "criteria": node})["criteria"])
-               for i, node in enumerate(TREES)]
-    cases = [facts(episode_id=n, diagnosis=diagnosis, who_grade=grade, birth_date=birth, sex=sex, markers=markers,
-                   regimens=regimens, radiotherapy_ends=ends, extent=extent, ecog=ecog, karnofsky=kps,
-                   follow_ups=follow_ups, progressions=progressions)
-             for n, (diagnosis, grade, birth, sex, markers, regimens, ends, extent, (ecog, kps),
-                     (follow_ups, progressions)) in enumerate(itertools.product(
-                 (GBM, ASTRO, ""), (4, 3, None), (day - relativedelta(years=18), day - relativedelta(years=71),
-                                                  day - relativedelta(months=6), date(1950, 2, 28)),
-                 ("female", "male", "unknown"),
-                 ({}, {"mgmt": "altered", "idh": "wildtype"}, {"mgmt": "inconclusive", "idh": "altered"}),
-                 (set(), {"bevacizumab", "radiotherapy"}),
-                 ([], [None], [day - relativedelta(weeks=12)], [date(2020, 1, 1), day]),
-                 ("", "unknown", "gross_total"), ((None, None), (1, None), (None, 60), (3, 90)),
-                 ((0, 0), (2, 0), (2, 1), (3, 3)))) if n % 7 == 0]
+    targets = [
+        engine.Target(i, None, C.compile_labels({"version": 1, "criteria": node})["criteria"])
+        for i, node in enumerate(TREES)
+    ]
+    cases = [
+        facts(
+            episode_id=n,
+            diagnosis=diagnosis,
+            who_grade=grade,
+            birth_date=birth,
+            sex=sex,
+            markers=markers,
+            regimens=regimens,
+            radiotherapy_ends=ends,
+            extent=extent,
+            ecog=ecog,
+            karnofsky=kps,
+            follow_ups=follow_ups,
+            progressions=progressions,
+        )
+        for n, (
+            diagnosis,
+            grade,
+            birth,
+            sex,
+            markers,
+            regimens,
+            ends,
+            extent,
+            (ecog, kps),
+            (follow_ups, progressions),
+        ) in enumerate(
+            itertools.product(
+                (GBM, ASTRO, ""),
+                (4, 3, None),
+                (
+                    day - relativedelta(years=18),
+                    day - relativedelta(years=71),
+                    day - relativedelta(months=6),
+                    date(1950, 2, 28),
+                ),
+                ("female", "male", "unknown"),
+                (
+                    {},
+                    {"mgmt": "altered", "idh": "wildtype"},
+                    {"mgmt": "inconclusive", "idh": "altered"},
+                ),
+                (set(), {"bevacizumab", "radiotherapy"}),
+                ([], [None], [day - relativedelta(weeks=12)], [date(2020, 1, 1), day]),
+                ("", "unknown", "gross_total"),
+                ((None, None), (1, None), (None, 60), (3, 90)),
+                ((0, 0), (2, 0), (2, 1), (3, 3)),
+            )
+        )
+        if n % 7 == 0
+    ]
     judges = engine._judges(targets, day)
     for target in targets:
         outcomes, digests, entries = judges[target.trial_id, None](cases)
@@ -126,7 +222,9 @@ def test_run_outside_a_transaction_writes_in_batches_on_its_own_connections(monk
     assert not connection.in_atomic_block
     monkeypatch.setattr(engine, "_BATCH", 3)  # several batches through the writer thread
     result = engine.match_all()
-    threaded = set(Match.objects.values_list("episode_id", "trial_id", "arm_id", "outcome", "verdict_set"))
+    threaded = set(
+        Match.objects.values_list("episode_id", "trial_id", "arm_id", "outcome", "verdict_set")
+    )
     assert result.created == len(threaded) > 6
     assert Match.objects.filter(outcome=Outcome.ELIGIBLE).exists()
     assert Match.objects.filter(outcome=Outcome.POSSIBLY).exists()
@@ -135,7 +233,10 @@ def test_run_outside_a_transaction_writes_in_batches_on_its_own_connections(monk
     Match.objects.all().delete()
     with transaction.atomic():  # the same run on the caller's connection
         engine.match_all()
-    assert set(Match.objects.values_list("episode_id", "trial_id", "arm_id", "outcome", "verdict_set")) == threaded
+    assert (
+        set(Match.objects.values_list("episode_id", "trial_id", "arm_id", "outcome", "verdict_set"))
+        == threaded
+    )
 
     Match.objects.all().delete()
     calls = []

@@ -33,7 +33,9 @@ def test_every_file_in_the_folder():
     # 14 whole records + 2 partial imported; 2 legacy files refused with a reason.
     assert output.splitlines()[0] == "Added 16, updated 0, refused 2."
     assert Trial.objects.count() == 16
-    assert "Refused NCT02028676.classic_api.json: the classic ClinicalTrials.gov API format" in output
+    assert (
+        "Refused NCT02028676.classic_api.json: the classic ClinicalTrials.gov API format" in output
+    )
     assert "fetch NCT02028676 from API v2 instead" in output
     assert "Refused NCT02513394.xml: ClinicalTrials.gov XML is the retired format" in output
 
@@ -46,17 +48,25 @@ def test_what_a_record_keeps():
     norwegian = trial.sites.filter(is_norwegian=True)
     assert norwegian.count() == 7 and {s.country for s in norwegian} == {"Norway"}
     assert trial.sites.count() == 426
-    assert trial.minimum_age == "18 Years" and trial.eligibility_text.startswith("Inclusion Criteria")
+    assert trial.minimum_age == "18 Years" and trial.eligibility_text.startswith(
+        "Inclusion Criteria"
+    )
     assert trial.sponsor and trial.last_update and trial.arms.exists() and trial.interventions
     # Age and sex come from the record into the (not yet encoded) criteria.
-    assert trial.criteria["criteria"]["all"] == [{"type": "age", "min_years": 18.0, "max_years": None}]
+    assert trial.criteria["criteria"]["all"] == [
+        {"type": "age", "min_years": 18.0, "max_years": None}
+    ]
     assert trial.criteria_encoded_at is None
 
 
 def test_paediatric_age_limits_and_no_norwegian_site():
     run(str(CTGOV / "NCT04250064.json"))
     trial = Trial.objects.get()
-    assert trial.criteria["criteria"]["all"][0] == {"type": "age", "min_years": 3.0, "max_years": 18.0}
+    assert trial.criteria["criteria"]["all"][0] == {
+        "type": "age",
+        "min_years": 3.0,
+        "max_years": 18.0,
+    }
     assert not trial.has_norwegian_site
 
 
@@ -74,10 +84,17 @@ def test_reimport_updates_by_nct_id_and_keeps_coordinators_additions():
     run(str(path))
     trial = Trial.objects.get()
     arm = trial.arms.first()
-    encoded = {"version": 1, "criteria": {"all": [{"type": "diagnosis", "codes": ["diffuse_midline_glioma_h3k27"]}]},
-               "check_by_hand": ["Lansky >= 70"]}
-    Trial.objects.filter(pk=trial.pk).update(criteria=encoded, criteria_encoded_at=timezone.now(),
-                                             coordinator_notes="PI: Dr. Hansen", brief_title="stale title")
+    encoded = {
+        "version": 1,
+        "criteria": {"all": [{"type": "diagnosis", "codes": ["diffuse_midline_glioma_h3k27"]}]},
+        "check_by_hand": ["Lansky >= 70"],
+    }
+    Trial.objects.filter(pk=trial.pk).update(
+        criteria=encoded,
+        criteria_encoded_at=timezone.now(),
+        coordinator_notes="PI: Dr. Hansen",
+        brief_title="stale title",
+    )
     TrialArm.objects.filter(pk=arm.pk).update(criteria=encoded)
     output = run(str(path))
     assert output.splitlines()[0] == "Added 0, updated 1, refused 0."
@@ -120,8 +137,10 @@ class _Replay(BaseHTTPRequestHandler):
 def ctgov_server(settings):
     records = [json.loads(p.read_text()) for p in V2_FILES[:3]]
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Replay)
-    server.pages = {"first": {"studies": records[:2], "nextPageToken": "p2"},
-                    "p2": {"studies": records[2:]}}
+    server.pages = {
+        "first": {"studies": records[:2], "nextPageToken": "p2"},
+        "p2": {"studies": records[2:]},
+    }
     server.requests = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

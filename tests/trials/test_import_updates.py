@@ -26,8 +26,11 @@ def run(*args) -> str:
 def test_a_changed_age_limit_of_an_encoded_trial_is_reported_and_the_criteria_kept(tmp_path):
     record = json.loads((CTGOV / "NCT06119581.json").read_text())
     run(str(CTGOV / "NCT06119581.json"))
-    encoded = {"version": 1, "criteria": {"all": [{"type": "age", "min_years": 18, "max_years": None}]},
-               "check_by_hand": []}
+    encoded = {
+        "version": 1,
+        "criteria": {"all": [{"type": "age", "min_years": 18, "max_years": None}]},
+        "check_by_hand": [],
+    }
     Trial.objects.update(criteria=encoded, criteria_encoded_at=timezone.now())
     record["protocolSection"]["eligibilityModule"]["minimumAge"] = "16 Years"
     (tmp_path / "changed.json").write_text(json.dumps(record))
@@ -40,8 +43,15 @@ def test_a_changed_age_limit_of_an_encoded_trial_is_reported_and_the_criteria_ke
 def test_a_value_too_long_for_the_database_refuses_that_record_only(tmp_path):
     good = json.loads((CTGOV / "NCT06119581.json").read_text())
     bad = json.loads((CTGOV / "NCT06720727.json").read_text())
-    arms = bad["protocolSection"].setdefault("armsInterventionsModule", {}).setdefault("armGroups", [{}])
-    arms[0]["label"], arms[0]["type"] = "Arm A", "EXPERIMENTAL" * 10  # 120 characters; the column holds 40
+    arms = (
+        bad["protocolSection"]
+        .setdefault("armsInterventionsModule", {})
+        .setdefault("armGroups", [{}])
+    )
+    arms[0]["label"], arms[0]["type"] = (
+        "Arm A",
+        "EXPERIMENTAL" * 10,
+    )  # 120 characters; the column holds 40
     (tmp_path / "page.json").write_text(json.dumps({"studies": [bad, good]}))
     output = run(str(tmp_path))
     assert "Refused page.json (NCT06720727):" in output

@@ -18,13 +18,19 @@ pytestmark = pytest.mark.django_db
 def test_the_nightly_run_on_the_birthday_makes_the_match_eligible(monkeypatch):
     day_before = timezone.localdate()
     birthday = day_before + timedelta(days=1)
-    adult_trial = trial(tree({"type": "diagnosis", "codes": [GBM]}, {"type": "age", "min_years": 18}))
+    adult_trial = trial(
+        tree({"type": "diagnosis", "codes": [GBM]}, {"type": "age", "min_years": 18})
+    )
     teenager = patient(birth_date=birthday - relativedelta(years=18))
     episode(teenager)
 
     engine.match_all()
     # Not eligible the day before: no candidate match (the SQL prefilter already drops her).
-    assert not Match.objects.filter(trial=adult_trial, active=True).exclude(outcome="not_eligible").exists()
+    assert (
+        not Match.objects.filter(trial=adult_trial, active=True)
+        .exclude(outcome="not_eligible")
+        .exists()
+    )
 
     # The beat task runs after midnight: the engine reads the day from Django's clock.
     monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: birthday)

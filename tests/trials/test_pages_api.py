@@ -21,8 +21,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def coordinator_client(client):
-    sign_in(client, make_member(Role.COORDINATOR, institutions=("OUS", "HUS"), with_totp=True,
-                                email="coord@example.no"))
+    sign_in(
+        client,
+        make_member(
+            Role.COORDINATOR, institutions=("OUS", "HUS"), with_totp=True, email="coord@example.no"
+        ),
+    )
     return client
 
 
@@ -44,14 +48,18 @@ def test_coordinator_encodes_criteria_in_the_form(coordinator_client):
     arm = TrialArm.objects.create(trial=t, label="Cohort B")
     page = coordinator_client.get(f"/trials/{t.pk}/criteria/")
     assert page.status_code == 200
-    data = {"rows-TOTAL_FORMS": "6", "rows-INITIAL_FORMS": "0", "version": t.version,
-            "check_by_hand": "Adequate bone marrow\nNo active infection",
-            **row(0, must="must", kind="diagnosis", diagnoses=[GBM]),
-            **row(1, must="must", kind="marker", marker="idh", marker_result="wildtype"),
-            **row(2, must="must", kind="setting", setting="recurrent", low="1", high="1"),
-            **row(3, must="must", kind="performance", scale="ecog", high="1", group="A"),
-            **row(4, must="must", kind="performance", scale="karnofsky", low="70", group="A"),
-            **row(5, must="must_not", kind="prior_treatment", regimen="bevacizumab", scope=str(arm.pk))}
+    data = {
+        "rows-TOTAL_FORMS": "6",
+        "rows-INITIAL_FORMS": "0",
+        "version": t.version,
+        "check_by_hand": "Adequate bone marrow\nNo active infection",
+        **row(0, must="must", kind="diagnosis", diagnoses=[GBM]),
+        **row(1, must="must", kind="marker", marker="idh", marker_result="wildtype"),
+        **row(2, must="must", kind="setting", setting="recurrent", low="1", high="1"),
+        **row(3, must="must", kind="performance", scale="ecog", high="1", group="A"),
+        **row(4, must="must", kind="performance", scale="karnofsky", low="70", group="A"),
+        **row(5, must="must_not", kind="prior_treatment", regimen="bevacizumab", scope=str(arm.pk)),
+    }
     for i in range(6):
         data.setdefault(f"rows-{i}-must", "must")
     response = coordinator_client.post(f"/trials/{t.pk}/criteria/", data)
@@ -60,13 +68,20 @@ def test_coordinator_encodes_criteria_in_the_form(coordinator_client):
     arm.refresh_from_db()
     assert t.criteria_encoded_at and t.diagnoses == [GBM]
     assert t.criteria["check_by_hand"] == ["Adequate bone marrow", "No active infection"]
-    assert t.criteria["criteria"]["all"][3] == {"any": [
-        {"type": "performance", "scale": "ecog", "min": None, "max": 1},
-        {"type": "performance", "scale": "karnofsky", "min": 70, "max": None}]}
-    assert arm.criteria["criteria"] == {"all": [{"not": {"type": "prior_treatment", "regimen": "bevacizumab"}}]}
+    assert t.criteria["criteria"]["all"][3] == {
+        "any": [
+            {"type": "performance", "scale": "ecog", "min": None, "max": 1},
+            {"type": "performance", "scale": "karnofsky", "min": 70, "max": None},
+        ]
+    }
+    assert arm.criteria["criteria"] == {
+        "all": [{"not": {"type": "prior_treatment", "regimen": "bevacizumab"}}]
+    }
     detail = coordinator_client.get(f"/trials/{t.pk}/").content.decode()
-    assert "Glioblastoma, IDH-wildtype, IDH1/2 mutation: wildtype (negative), first recurrence, (ECOG ≤ 1 or " \
-           "Karnofsky ≥ 70)" in detail
+    assert (
+        "Glioblastoma, IDH-wildtype, IDH1/2 mutation: wildtype (negative), first recurrence, (ECOG ≤ 1 or "
+        "Karnofsky ≥ 70)" in detail
+    )
     assert "Cohort B:</strong> no prior bevacizumab" in detail
     # The saved rows come back into the editor.
     again = coordinator_client.get(f"/trials/{t.pk}/criteria/").content.decode()
@@ -75,8 +90,12 @@ def test_coordinator_encodes_criteria_in_the_form(coordinator_client):
 
 def test_criteria_form_names_the_missing_field(coordinator_client):
     t = trial(None, encoded=False)
-    data = {"rows-TOTAL_FORMS": "1", "rows-INITIAL_FORMS": "0", "version": t.version,
-            **row(0, must="must", kind="marker")}
+    data = {
+        "rows-TOTAL_FORMS": "1",
+        "rows-INITIAL_FORMS": "0",
+        "version": t.version,
+        **row(0, must="must", kind="marker"),
+    }
     response = coordinator_client.post(f"/trials/{t.pk}/criteria/", data)
     assert response.status_code == 200
     assert "Choose the marker this criterion checks." in response.content.decode()
@@ -91,7 +110,9 @@ def test_api_criteria_errors_and_conflicts(coordinator_client):
     response = coordinator_client.put(url, bad, content_type="application/json")
     assert response.status_code == 400
     body = response.json()
-    assert "criteria/all/0" in body["extra"]["fields"]["criteria"][0] and body["message"].startswith("Invalid input.")
+    assert "criteria/all/0" in body["extra"]["fields"]["criteria"][0] and body[
+        "message"
+    ].startswith("Invalid input.")
     good = {"version": t.version, "criteria": tree({"type": "grade", "grades": [4]})}
     assert coordinator_client.put(url, good, content_type="application/json").status_code == 200
     stale = coordinator_client.put(url, good, content_type="application/json")
@@ -101,7 +122,9 @@ def test_api_criteria_errors_and_conflicts(coordinator_client):
 def test_api_catalogue_filters(coordinator_client):
     norwegian = trial(RECURRENT_GBM, norwegian=True, title="Nordic GBM")
     trial(None, status="COMPLETED", title="Old breast trial")
-    api = lambda q: [t["id"] for t in coordinator_client.get(f"/api/v1/trials/{q}").json()["results"]]  # noqa: E731
+    api = lambda q: [
+        t["id"] for t in coordinator_client.get(f"/api/v1/trials/{q}").json()["results"]
+    ]  # noqa: E731
     assert api("?country=NO") == [norwegian.pk]
     assert len(api("?status=COMPLETED")) == 1
     assert api("?search=nordic") == [norwegian.pk]
@@ -118,32 +141,52 @@ def test_moving_a_match_records_each_step(coordinator_client):
     url = f"/api/v1/trials/matches/{match.pk}/steps/"
     no_reason = coordinator_client.post(url, {"step": "closed"}, content_type="application/json")
     assert no_reason.status_code == 400 and "close_reason" in no_reason.json()["extra"]["fields"]
-    moved = coordinator_client.post(url, {"step": "contacted", "note": "Mailed Dr. Berg", "version": match.version},
-                                    content_type="application/json")
+    moved = coordinator_client.post(
+        url,
+        {"step": "contacted", "note": "Mailed Dr. Berg", "version": match.version},
+        content_type="application/json",
+    )
     assert moved.status_code == 201
-    assert moved.json()["steps"][0]["step"] == "contacted" and moved.json()["steps"][0]["note"] == "Mailed Dr. Berg"
-    stale = coordinator_client.post(url, {"step": "screening", "version": match.version},
-                                    content_type="application/json")
+    assert (
+        moved.json()["steps"][0]["step"] == "contacted"
+        and moved.json()["steps"][0]["note"] == "Mailed Dr. Berg"
+    )
+    stale = coordinator_client.post(
+        url, {"step": "screening", "version": match.version}, content_type="application/json"
+    )
     assert stale.status_code == 409
-    closed = coordinator_client.post(url, {"step": "closed", "close_reason": "declined"},
-                                     content_type="application/json")
+    closed = coordinator_client.post(
+        url, {"step": "closed", "close_reason": "declined"}, content_type="application/json"
+    )
     assert closed.status_code == 201 and closed.json()["close_reason"] == "declined"
-    assert AccessLog.objects.filter(patient_id=match.patient_id, page="api:trials_match_steps").exists()
+    assert AccessLog.objects.filter(
+        patient_id=match.patient_id, page="api:trials_match_steps"
+    ).exists()
 
 
 def test_bulk_action_in_the_queue(coordinator_client):
     t = matched(3)
     ids = list(Match.objects.values_list("pk", flat=True))
-    response = coordinator_client.post("/trials/matches/", {"match_ids": ids[:2], "step": "under_review", "note": ""})
+    response = coordinator_client.post(
+        "/trials/matches/", {"match_ids": ids[:2], "step": "under_review", "note": ""}
+    )
     assert response.status_code == 302
     assert Match.objects.filter(step=Step.UNDER_REVIEW).count() == 2
     assert ReviewEvent.objects.filter(step=Step.UNDER_REVIEW).count() == 2
-    assert coordinator_client.post("/api/v1/trials/matches/steps/", {"matches": ids, "step": "closed",
-                                   "close_reason": "not_pursued"}, content_type="application/json").json() == {"moved": 3}
+    assert coordinator_client.post(
+        "/api/v1/trials/matches/steps/",
+        {"matches": ids, "step": "closed", "close_reason": "not_pursued"},
+        content_type="application/json",
+    ).json() == {"moved": 3}
     funnel = coordinator_client.get(f"/trials/{t.pk}/funnel.csv")
     rows = list(csv.reader(io.StringIO(funnel.content.decode())))
-    assert [r[1:] for r in rows[1:6]] == [["matched", "3"], ["reviewed", "3"], ["contacted", "0"],
-                                          ["screened", "0"], ["enrolled", "0"]]
+    assert [r[1:] for r in rows[1:6]] == [
+        ["matched", "3"],
+        ["reviewed", "3"],
+        ["contacted", "0"],
+        ["screened", "0"],
+        ["enrolled", "0"],
+    ]
     assert [t.nct_id, "not enrolled: not pursued", "3"] in rows
 
 
@@ -154,12 +197,16 @@ def test_clinician_sees_the_request_on_the_patient_page_and_answers(client):
     from trials import services
 
     services.match_move(match=match, by=coordinator, step=Step.CONTACTED, note="Could she join?")
-    clinician = make_member(Role.CLINICIAN, institutions=("OUS",), with_totp=True, email="doc@example.no")
+    clinician = make_member(
+        Role.CLINICIAN, institutions=("OUS",), with_totp=True, email="doc@example.no"
+    )
     sign_in(client, clinician)
     page = client.get(f"/registry/patients/{match.patient.register_number}/").content.decode()
     assert "Candidate trials" in page and "Contact request" in page and "Could she join?" in page
     assert "MGMT promoter methylation: methylated" in page
-    response = client.post(f"/trials/matches/{match.pk}/reply/", {"answer": "interested", "note": "Yes, ask her"})
+    response = client.post(
+        f"/trials/matches/{match.pk}/reply/", {"answer": "interested", "note": "Yes, ask her"}
+    )
     assert response.status_code == 302
     assert ReviewEvent.objects.get(kind="reply").answer == "interested"
     assert client.post(f"/trials/matches/{match.pk}/reply/", {"answer": "maybe"}).status_code == 302
@@ -167,13 +214,22 @@ def test_clinician_sees_the_request_on_the_patient_page_and_answers(client):
 
 
 def test_coordinator_adds_a_trial_by_hand(coordinator_client):
-    response = coordinator_client.post("/api/v1/trials/", {"brief_title": "NORDIC-GBM-2", "overall_status":
-                                       "NOT_YET_RECRUITING", "minimum_age": "18 Years"}, content_type="application/json")
+    response = coordinator_client.post(
+        "/api/v1/trials/",
+        {
+            "brief_title": "NORDIC-GBM-2",
+            "overall_status": "NOT_YET_RECRUITING",
+            "minimum_age": "18 Years",
+        },
+        content_type="application/json",
+    )
     assert response.status_code == 201
     t = Trial.objects.get()
     assert t.source == "manual" and t.nct_id == ""
     assert t.criteria["criteria"]["all"] == [{"type": "age", "min_years": 18.0, "max_years": None}]
-    page = coordinator_client.post("/trials/new/", {"brief_title": "", "overall_status": "RECRUITING"})
+    page = coordinator_client.post(
+        "/trials/new/", {"brief_title": "", "overall_status": "RECRUITING"}
+    )
     assert "This field is required" in page.content.decode()
 
 
@@ -186,7 +242,9 @@ def _queries(client, path) -> int:
 
 def test_queue_and_panels_take_constant_queries(client):
     t = matched(2)
-    coordinator = make_member(Role.COORDINATOR, institutions=("OUS",), with_totp=True, email="q@example.no")
+    coordinator = make_member(
+        Role.COORDINATOR, institutions=("OUS",), with_totp=True, email="q@example.no"
+    )
     sign_in(client, coordinator)
     few = _queries(client, "/trials/matches/")
     few_detail = _queries(client, f"/trials/{t.pk}/")
@@ -202,7 +260,12 @@ def test_patient_page_panel_takes_constant_queries(client):
     episode(p, markers={"mgmt": "altered"}, ecog=1, follow_ups=[True])
     trial(RECURRENT_GBM)
     engine.match_patient(p.pk)
-    sign_in(client, make_member(Role.CLINICIAN, institutions=("OUS",), with_totp=True, email="panel@example.no"))
+    sign_in(
+        client,
+        make_member(
+            Role.CLINICIAN, institutions=("OUS",), with_totp=True, email="panel@example.no"
+        ),
+    )
     path = f"/registry/patients/{p.register_number}/"
     one = _queries(client, path)
     for _ in range(4):

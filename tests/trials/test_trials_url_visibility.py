@@ -13,7 +13,13 @@ from trials import engine
 from trials.models import Match, ReviewEvent, Step, Trial, TrialArm
 
 ROUTES = url_routes("trials")
-MATCH_ROUTES = {"match_detail", "match_reply", "trials_match", "trials_match_steps", "trials_match_reply"}
+MATCH_ROUTES = {
+    "match_detail",
+    "match_reply",
+    "trials_match",
+    "trials_match_steps",
+    "trials_match_reply",
+}
 
 
 @pytest.fixture
@@ -41,17 +47,25 @@ def _snapshot():
 
 def test_routes_are_all_covered():
     names = {name for _, name in ROUTES}
-    assert MATCH_ROUTES <= names and {"trial_list", "trials_list", "criteria_edit", "match_queue"} <= names
+    assert (
+        MATCH_ROUTES <= names
+        and {"trial_list", "trials_list", "criteria_edit", "match_queue"} <= names
+    )
     assert len(ROUTES) >= 17
 
 
-@pytest.mark.parametrize("role,institutions", [
-    (Role.CLINICIAN, ("OUS",)),
-    (Role.COORDINATOR, ("OUS",)),
-    (Role.LAB_SCIENTIST, ("UIB-LAB",)),
-    (Role.RESEARCHER, ("UIO-ICR",)),
-])
-def test_no_trials_url_shows_or_changes_another_institutions_match(client, hus_match, role, institutions):
+@pytest.mark.parametrize(
+    "role,institutions",
+    [
+        (Role.CLINICIAN, ("OUS",)),
+        (Role.COORDINATOR, ("OUS",)),
+        (Role.LAB_SCIENTIST, ("UIB-LAB",)),
+        (Role.RESEARCHER, ("UIO-ICR",)),
+    ],
+)
+def test_no_trials_url_shows_or_changes_another_institutions_match(
+    client, hus_match, role, institutions
+):
     t, p, match = hus_match
     member = make_member(role, institutions=institutions, with_totp=role != Role.RESEARCHER)
     sign_in(client, member)
@@ -62,8 +76,12 @@ def test_no_trials_url_shows_or_changes_another_institutions_match(client, hus_m
         allowed = {404} if name in MATCH_ROUTES else {200, 302, 400, 403}
         for method in ("get", "post", "put", "patch", "delete"):
             kwargs = {} if method in ("get", "post") else {"content_type": "application/json"}
-            response = getattr(client, method)(path, data={} if method in ("get", "post") else "{}", **kwargs)
-            assert response.status_code in allowed | {405}, f"{method.upper()} {path} -> {response.status_code}"
+            response = getattr(client, method)(
+                path, data={} if method in ("get", "post") else "{}", **kwargs
+            )
+            assert response.status_code in allowed | {405}, (
+                f"{method.upper()} {path} -> {response.status_code}"
+            )
             body = response.content.decode(errors="replace")
             assert p.register_number not in body, f"{method.upper()} {path} shows the patient"
             assert "Ola Vestland" not in body and p.national_id not in body
@@ -81,26 +99,50 @@ def test_every_route_is_reachable_for_the_patients_own_hospital(client, hus_matc
     sign_in(client, member)
     for route, name in ROUTES:
         path = _fill(route, t, match)
-        method = "post" if name in {"match_reply", "trials_match_reply", "trials_match_steps", "trial_status",
-                                    "trials_matches_steps"} else "get"
+        method = (
+            "post"
+            if name
+            in {
+                "match_reply",
+                "trials_match_reply",
+                "trials_match_steps",
+                "trial_status",
+                "trials_matches_steps",
+            }
+            else "get"
+        )
         logged = AccessLog.objects.filter(user=member, patient_id=p.pk).count()
         response = getattr(client, method)(path)
-        if response.status_code == 200 and p.register_number in response.content.decode(errors="replace"):
+        if response.status_code == 200 and p.register_number in response.content.decode(
+            errors="replace"
+        ):
             # Every page or endpoint that shows the patient wrote the access log.
             assert AccessLog.objects.filter(user=member, patient_id=p.pk).count() > logged, path
         if role == Role.COORDINATOR:
-            expected = {200, 302, 400} if name not in {"match_reply", "trials_match_reply"} else {404}
+            expected = (
+                {200, 302, 400} if name not in {"match_reply", "trials_match_reply"} else {404}
+            )
         else:
-            expected = {200, 302, 400, 403} if name not in MATCH_ROUTES - {"match_reply", "trials_match_reply"} \
+            expected = (
+                {200, 302, 400, 403}
+                if name not in MATCH_ROUTES - {"match_reply", "trials_match_reply"}
                 else {404}
-        assert response.status_code in expected, f"{role} {method.upper()} {path} -> {response.status_code}"
+            )
+        assert response.status_code in expected, (
+            f"{role} {method.upper()} {path} -> {response.status_code}"
+        )
 
 
 def test_coordinator_sees_register_number_and_hospital_never_name_or_id(client, hus_match):
     t, p, match = hus_match
     sign_in(client, make_member(Role.COORDINATOR, institutions=("HUS",), with_totp=True))
-    for path in ("/trials/matches/", f"/trials/matches/{match.pk}/", f"/trials/{t.pk}/",
-                 "/api/v1/trials/matches/", f"/api/v1/trials/matches/{match.pk}/"):
+    for path in (
+        "/trials/matches/",
+        f"/trials/matches/{match.pk}/",
+        f"/trials/{t.pk}/",
+        "/api/v1/trials/matches/",
+        f"/api/v1/trials/matches/{match.pk}/",
+    ):
         body = client.get(path).content.decode()
         assert p.register_number in body and "HUS" in body, path
         assert "Ola Vestland" not in body and p.national_id not in body, path

@@ -1,7 +1,11 @@
 """python manage.py demo_totp EMAIL: the current TOTP code of a demo member (development only)."""
 
 from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from allauth.mfa.totp.internal.auth import (
+    format_hotp_value,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
 from allauth.mfa.utils import decrypt
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -20,4 +24,6 @@ class Command(BaseCommand):
             raise CommandError("Only for demo members, with DJANGO_DEBUG=1.")
         authenticator = Authenticator.objects.get(user__email=email, type=Authenticator.Type.TOTP)
         secret = decrypt(authenticator.data["secret"])
-        self.stdout.write(format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time()))))
+        self.stdout.write(
+            format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+        )

@@ -35,17 +35,28 @@ class Command(BaseCommand):
         with transaction.atomic():
             for email, name, role, codes in DEMO_MEMBERS:
                 user, _ = User.objects.update_or_create(
-                    email=email, defaults={"full_name": name, "role": role,
-                                           "is_staff": role == Role.ADMIN, "is_superuser": role == Role.ADMIN})
+                    email=email,
+                    defaults={
+                        "full_name": name,
+                        "role": role,
+                        "is_staff": role == Role.ADMIN,
+                        "is_superuser": role == Role.ADMIN,
+                    },
+                )
                 user.set_password(DEMO_PASSWORD)
                 user.save()
                 user.institutions.set(Institution.objects.filter(code__in=codes))
                 EmailAddress.objects.update_or_create(
-                    user=user, email=email, defaults={"primary": True, "verified": True})
-                if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+                    user=user, email=email, defaults={"primary": True, "verified": True}
+                )
+                if not Authenticator.objects.filter(
+                    user=user, type=Authenticator.Type.TOTP
+                ).exists():
                     TOTP.activate(user, DEMO_TOTP_SECRET)
         self.stdout.write("Demo members (password for all: %s):" % DEMO_PASSWORD)
         for email, name, role, codes in DEMO_MEMBERS:
             self.stdout.write(f"  {email:28} {Role(role).label:18} {', '.join(codes)}")
-        self.stdout.write(f"Two-factor: add TOTP secret {DEMO_TOTP_SECRET} to an authenticator app, "
-                          "or run: python manage.py demo_totp EMAIL")
+        self.stdout.write(
+            f"Two-factor: add TOTP secret {DEMO_TOTP_SECRET} to an authenticator app, "
+            "or run: python manage.py demo_totp EMAIL"
+        )

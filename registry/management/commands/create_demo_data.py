@@ -60,12 +60,14 @@ FEMALE_NAMES = (
     "Anne Inger Kari Marit Ingrid Liv Eva Berit Astrid Bjørg Hilde Anna Solveig Marianne "
     "Randi Ida Nina Maria Elisabeth Kristin Bente Heidi Silje Hanne Gerd Linda Tone Elin "
     "Anita Wenche Camilla Ragnhild Turid Mona Nora Emma Sara Ingeborg Sigrid Åse Tove Siri "
-    "Thea Julie Malin Kjersti Line Synnøve Guro Aud").split()
+    "Thea Julie Malin Kjersti Line Synnøve Guro Aud"
+).split()
 MALE_NAMES = (
     "Jan Per Bjørn Ole Lars Kjell Knut Arne Svein Thomas Hans Geir Tor Morten Terje Odd "
     "Erik Martin Andreas Rune Trond John Anders Harald Tore Jon Olav Frode Gunnar Nils "
     "Stein Espen Magnus Kristian Jørgen Håkon Einar Leif Øyvind Sindre Henrik Jonas Eirik "
-    "Sigurd Petter Vidar Helge Ivar Audun Jostein").split()
+    "Sigurd Petter Vidar Helge Ivar Audun Jostein"
+).split()
 # The most common Norwegian surnames, most common first (weighted by rank below).
 SURNAMES = (
     "Hansen Johansen Olsen Larsen Andersen Pedersen Nilsen Kristiansen Jensen Karlsen "
@@ -77,7 +79,8 @@ SURNAMES = (
     "Myhre Hanssen Ahmed Haugland Thomassen Sivertsen Simonsen Danielsen Berntsen Sandvik "
     "Rønning Arnesen Antonsen Næss Vik Haug Ellingsen Thorsen Edvardsen Birkeland Isaksen "
     "Gulbrandsen Ruud Aasen Strøm Myklebust Tangen Ødegård Eliassen Helland Bøe Aune "
-    "Mikkelsen Tveit Brekke Abrahamsen Madsen").split()
+    "Mikkelsen Tveit Brekke Abrahamsen Madsen"
+).split()
 SURNAME_WEIGHTS = [1 / (rank + 8) for rank in range(len(SURNAMES))]
 
 # Where patients live: the hospitals' catchment, roughly by the health regions' population.
@@ -91,20 +94,43 @@ REFERRED_TO_OUS = 0.12
 # Site -> ICD-10 code by ICD-O-3 behaviour: /3 malignant (C70-C75), /0 benign (D32-D35),
 # /1 uncertain (D42-D44), as WHO ICD-10 codes CNS tumours (vocabulary.TOPOGRAPHY).
 SITES = {
-    "frontal": ("C71.1", "D33.0", "D43.0"), "temporal": ("C71.2", "D33.0", "D43.0"),
-    "parietal": ("C71.3", "D33.0", "D43.0"), "occipital": ("C71.4", "D33.0", "D43.0"),
-    "overlapping": ("C71.8", "D33.0", "D43.0"), "deep": ("C71.0", "D33.0", "D43.0"),
-    "ventricle": ("C71.5", "D33.0", "D43.0"), "cerebellum": ("C71.6", "D33.1", "D43.1"),
-    "brainstem": ("C71.7", "D33.1", "D43.1"), "spinal_cord": ("C72.0", "D33.4", "D43.4"),
-    "cranial_nerve": ("C72.4", "D33.3", "D43.3"), "cerebral_meninges": ("C70.0", "D32.0", "D42.0"),
-    "spinal_meninges": ("C70.1", "D32.1", "D42.1"), "sellar": ("C75.2", "D35.3", "D44.4"),
+    "frontal": ("C71.1", "D33.0", "D43.0"),
+    "temporal": ("C71.2", "D33.0", "D43.0"),
+    "parietal": ("C71.3", "D33.0", "D43.0"),
+    "occipital": ("C71.4", "D33.0", "D43.0"),
+    "overlapping": ("C71.8", "D33.0", "D43.0"),
+    "deep": ("C71.0", "D33.0", "D43.0"),
+    "ventricle": ("C71.5", "D33.0", "D43.0"),
+    "cerebellum": ("C71.6", "D33.1", "D43.1"),
+    "brainstem": ("C71.7", "D33.1", "D43.1"),
+    "spinal_cord": ("C72.0", "D33.4", "D43.4"),
+    "cranial_nerve": ("C72.4", "D33.3", "D43.3"),
+    "cerebral_meninges": ("C70.0", "D32.0", "D42.0"),
+    "spinal_meninges": ("C70.1", "D32.1", "D42.1"),
+    "sellar": ("C75.2", "D35.3", "D44.4"),
     "pineal": ("C75.3", "D35.4", "D44.5"),
 }
 BEHAVIOUR_COLUMN = {"3": 0, "0": 1, "1": 2}
-PAIRED_SITES = {"frontal", "temporal", "parietal", "occipital", "overlapping", "deep", "cerebellum",
-                "cranial_nerve", "cerebral_meninges"}
-LOBES = {"frontal": 34, "temporal": 27, "parietal": 15, "occipital": 4, "overlapping": 14,
-         "deep": 4, "cerebellum": 2}
+PAIRED_SITES = {
+    "frontal",
+    "temporal",
+    "parietal",
+    "occipital",
+    "overlapping",
+    "deep",
+    "cerebellum",
+    "cranial_nerve",
+    "cerebral_meninges",
+}
+LOBES = {
+    "frontal": 34,
+    "temporal": 27,
+    "parietal": 15,
+    "occipital": 4,
+    "overlapping": 14,
+    "deep": 4,
+    "cerebellum": 2,
+}
 FRONTAL = {"frontal": 60, "temporal": 15, "parietal": 12, "overlapping": 13}
 TEMPORAL = {"temporal": 70, "frontal": 20, "parietal": 10}
 POSTERIOR_FOSSA = {"cerebellum": 70, "brainstem": 30}
@@ -135,70 +161,185 @@ def rt(gy, fractions: int, share: float) -> tuple:
 MEDULLO_CHEMO = "Cisplatin, lomustine and vincristine"
 PROFILES = {
     # Adult-type diffuse gliomas: GBM ~45 %, astrocytoma ~12 %, oligodendroglioma ~8 %.
-    GBM: Profile(450, (63, 11), LOBES, female=0.40, plan="glioma",
-                 survival={4: 15}, progression={4: 7}),
-    ASTRO: Profile(120, (38, 11), LOBES, female=0.43, grades={2: 45, 3: 35, 4: 20},
-                   plan="idh_glioma", survival={2: 160, 3: 100, 4: 40},
-                   progression={2: 60, 3: 36, 4: 16}),
-    OLIGO: Profile(80, (45, 12), FRONTAL, female=0.45, grades={2: 55, 3: 45}, plan="idh_glioma",
-                   survival={2: 220, 3: 150}, progression={2: 90, 3: 60}),
-    "meningioma": Profile(200, (60, 14), {"cerebral_meninges": 92, "spinal_meninges": 8},
-                          female=0.70, grades={1: 80, 2: 17, 3: 3}, radiology_only=0.15,
-                          rt={2: rt(54, 30, 0.5), 3: rt(60, 30, 0.9)},
-                          survival={3: 60}, progression={2: 70, 3: 24}),
-    "schwannoma": Profile(45, (52, 14), {"cranial_nerve": 85, "spinal_cord": 15},
-                          radiology_only=0.35),
+    GBM: Profile(
+        450, (63, 11), LOBES, female=0.40, plan="glioma", survival={4: 15}, progression={4: 7}
+    ),
+    ASTRO: Profile(
+        120,
+        (38, 11),
+        LOBES,
+        female=0.43,
+        grades={2: 45, 3: 35, 4: 20},
+        plan="idh_glioma",
+        survival={2: 160, 3: 100, 4: 40},
+        progression={2: 60, 3: 36, 4: 16},
+    ),
+    OLIGO: Profile(
+        80,
+        (45, 12),
+        FRONTAL,
+        female=0.45,
+        grades={2: 55, 3: 45},
+        plan="idh_glioma",
+        survival={2: 220, 3: 150},
+        progression={2: 90, 3: 60},
+    ),
+    "meningioma": Profile(
+        200,
+        (60, 14),
+        {"cerebral_meninges": 92, "spinal_meninges": 8},
+        female=0.70,
+        grades={1: 80, 2: 17, 3: 3},
+        radiology_only=0.15,
+        rt={2: rt(54, 30, 0.5), 3: rt(60, 30, 0.9)},
+        survival={3: 60},
+        progression={2: 70, 3: 24},
+    ),
+    "schwannoma": Profile(
+        45, (52, 14), {"cranial_nerve": 85, "spinal_cord": 15}, radiology_only=0.35
+    ),
     "pilocytic_astrocytoma": Profile(10, (30, 12), {"cerebellum": 60, "temporal": 20, "deep": 20}),
     "haemangioblastoma": Profile(10, (42, 13), {"cerebellum": 80, "spinal_cord": 20}),
-    "ependymoma_nos": Profile(6, (45, 14), {"spinal_cord": 40, "ventricle": 30, "cerebellum": 30},
-                              grades={2: 70, 3: 30}, rt={2: rt(54, 30, 0.3), 3: rt(59.4, 33, 0.9)},
-                              survival={3: 120}, progression={2: 120, 3: 48}),
+    "ependymoma_nos": Profile(
+        6,
+        (45, 14),
+        {"spinal_cord": 40, "ventricle": 30, "cerebellum": 30},
+        grades={2: 70, 3: 30},
+        rt={2: rt(54, 30, 0.3), 3: rt(59.4, 33, 0.9)},
+        survival={3: 120},
+        progression={2: 120, 3: 48},
+    ),
     "ganglioglioma": Profile(5, (28, 10), TEMPORAL),
-    "diffuse_midline_glioma_h3k27": Profile(5, (32, 12), {"brainstem": 50, "deep": 35,
-                                                          "spinal_cord": 15},
-                                            biopsy=0.9, rt={4: rt(54, 30, 0.9)},
-                                            survival={4: 14}, progression={4: 8}),
-    "craniopharyngioma_adamantinomatous": Profile(5, (40, 15), {"sellar": 1},
-                                                  rt={1: rt(54, 30, 0.3)}),
+    "diffuse_midline_glioma_h3k27": Profile(
+        5,
+        (32, 12),
+        {"brainstem": 50, "deep": 35, "spinal_cord": 15},
+        biopsy=0.9,
+        rt={4: rt(54, 30, 0.9)},
+        survival={4: 14},
+        progression={4: 8},
+    ),
+    "craniopharyngioma_adamantinomatous": Profile(
+        5, (40, 15), {"sellar": 1}, rt={1: rt(54, 30, 0.3)}
+    ),
     "myxopapillary_ependymoma": Profile(4, (38, 12), {"spinal_cord": 1}),
     "subependymoma": Profile(4, (55, 12), {"ventricle": 1}, female=0.3),
-    "solitary_fibrous_tumour": Profile(4, (52, 13), {"cerebral_meninges": 1},
-                                       grades={1: 30, 2: 50, 3: 20},
-                                       rt={2: rt(60, 30, 0.3), 3: rt(60, 30, 0.8)},
-                                       survival={3: 120}, progression={2: 80, 3: 40}),
+    "solitary_fibrous_tumour": Profile(
+        4,
+        (52, 13),
+        {"cerebral_meninges": 1},
+        grades={1: 30, 2: 50, 3: 20},
+        rt={2: rt(60, 30, 0.3), 3: rt(60, 30, 0.8)},
+        survival={3: 120},
+        progression={2: 80, 3: 40},
+    ),
     "dnet": Profile(3, (25, 7), TEMPORAL),
     "central_neurocytoma": Profile(3, (30, 9), {"ventricle": 1}),
-    "pxa": Profile(3, (30, 11), TEMPORAL, grades={2: 75, 3: 25}, rt={3: rt(59.4, 33, 0.8)},
-                   survival={3: 80}, progression={2: 90, 3: 30}),
-    "medulloblastoma_shh_tp53_wildtype": Profile(3, (30, 8), {"cerebellum": 1},
-                                                 rt={4: rt(54, 30, 1.0)}, chemo=MEDULLO_CHEMO,
-                                                 survival={4: 180}, progression={4: 90}),
+    "pxa": Profile(
+        3,
+        (30, 11),
+        TEMPORAL,
+        grades={2: 75, 3: 25},
+        rt={3: rt(59.4, 33, 0.8)},
+        survival={3: 80},
+        progression={2: 90, 3: 30},
+    ),
+    "medulloblastoma_shh_tp53_wildtype": Profile(
+        3,
+        (30, 8),
+        {"cerebellum": 1},
+        rt={4: rt(54, 30, 1.0)},
+        chemo=MEDULLO_CHEMO,
+        survival={4: 180},
+        progression={4: 90},
+    ),
     "craniopharyngioma_papillary": Profile(3, (50, 12), {"sellar": 1}),
-    "diffuse_hemispheric_glioma_h3g34": Profile(2, (24, 5), LOBES, rt={4: rt(60, 30, 0.9)},
-                                                chemo="tmz", survival={4: 22},
-                                                progression={4: 10}),
-    "hgap": Profile(2, (45, 14), {"cerebellum": 50, "deep": 50}, rt={None: rt(60, 30, 0.8)},
-                    chemo="tmz", survival={None: 24}, progression={None: 12}),
-    "medulloblastoma_non_wnt_non_shh": Profile(2, (28, 8), {"cerebellum": 1},
-                                               rt={4: rt(54, 30, 1.0)}, chemo=MEDULLO_CHEMO,
-                                               survival={4: 120}, progression={4: 60}),
+    "diffuse_hemispheric_glioma_h3g34": Profile(
+        2,
+        (24, 5),
+        LOBES,
+        rt={4: rt(60, 30, 0.9)},
+        chemo="tmz",
+        survival={4: 22},
+        progression={4: 10},
+    ),
+    "hgap": Profile(
+        2,
+        (45, 14),
+        {"cerebellum": 50, "deep": 50},
+        rt={None: rt(60, 30, 0.8)},
+        chemo="tmz",
+        survival={None: 24},
+        progression={None: 12},
+    ),
+    "medulloblastoma_non_wnt_non_shh": Profile(
+        2,
+        (28, 8),
+        {"cerebellum": 1},
+        rt={4: rt(54, 30, 1.0)},
+        chemo=MEDULLO_CHEMO,
+        survival={4: 120},
+        progression={4: 60},
+    ),
     "pineocytoma": Profile(2, (40, 12), {"pineal": 1}),
-    "ependymoma_pfa": Profile(2, (35, 12), POSTERIOR_FOSSA, grades={2: 50, 3: 50},
-                              rt={2: rt(54, 30, 0.6), 3: rt(59.4, 33, 0.9)},
-                              survival={3: 120}, progression={2: 80, 3: 40}),
-    "medulloblastoma_wnt": Profile(1, (25, 6), {"cerebellum": 1}, rt={4: rt(54, 30, 1.0)},
-                                   chemo=MEDULLO_CHEMO),
-    "germinoma": Profile(1, (22, 4), {"pineal": 60, "sellar": 40}, female=0.2, biopsy=1.0,
-                         rt={None: rt(24, 15, 1.0)}, chemo="Carboplatin and etoposide"),
-    "pineoblastoma": Profile(1, (30, 10), {"pineal": 1}, rt={4: rt(54, 30, 1.0)},
-                             chemo=MEDULLO_CHEMO, survival={4: 60}, progression={4: 30}),
-    "atrt": Profile(1, (30, 12), {"cerebellum": 50, "frontal": 50}, rt={4: rt(54, 30, 1.0)},
-                    chemo="High-dose chemotherapy", survival={4: 20}, progression={4: 10}),
+    "ependymoma_pfa": Profile(
+        2,
+        (35, 12),
+        POSTERIOR_FOSSA,
+        grades={2: 50, 3: 50},
+        rt={2: rt(54, 30, 0.6), 3: rt(59.4, 33, 0.9)},
+        survival={3: 120},
+        progression={2: 80, 3: 40},
+    ),
+    "medulloblastoma_wnt": Profile(
+        1, (25, 6), {"cerebellum": 1}, rt={4: rt(54, 30, 1.0)}, chemo=MEDULLO_CHEMO
+    ),
+    "germinoma": Profile(
+        1,
+        (22, 4),
+        {"pineal": 60, "sellar": 40},
+        female=0.2,
+        biopsy=1.0,
+        rt={None: rt(24, 15, 1.0)},
+        chemo="Carboplatin and etoposide",
+    ),
+    "pineoblastoma": Profile(
+        1,
+        (30, 10),
+        {"pineal": 1},
+        rt={4: rt(54, 30, 1.0)},
+        chemo=MEDULLO_CHEMO,
+        survival={4: 60},
+        progression={4: 30},
+    ),
+    "atrt": Profile(
+        1,
+        (30, 12),
+        {"cerebellum": 50, "frontal": 50},
+        rt={4: rt(54, 30, 1.0)},
+        chemo="High-dose chemotherapy",
+        survival={4: 20},
+        progression={4: 10},
+    ),
     "ependymoma_pfb": Profile(1, (40, 12), POSTERIOR_FOSSA),
-    "ependymoma_zfta": Profile(1, (30, 12), LOBES, grades={2: 40, 3: 60},
-                               rt={3: rt(59.4, 33, 0.9)}, survival={3: 100}, progression={3: 40}),
-    "paediatric_hgg_h3_idh_wildtype": Profile(1, (25, 6), LOBES, rt={4: rt(54, 30, 0.9)},
-                                              chemo="tmz", survival={4: 18}, progression={4: 9}),
+    "ependymoma_zfta": Profile(
+        1,
+        (30, 12),
+        LOBES,
+        grades={2: 40, 3: 60},
+        rt={3: rt(59.4, 33, 0.9)},
+        survival={3: 100},
+        progression={3: 40},
+    ),
+    "paediatric_hgg_h3_idh_wildtype": Profile(
+        1,
+        (25, 6),
+        LOBES,
+        rt={4: rt(54, 30, 0.9)},
+        chemo="tmz",
+        survival={4: 18},
+        progression={4: 9},
+    ),
     "astroblastoma_mn1": Profile(1, (25, 6), LOBES, female=0.8),
     "angiocentric_glioma": Profile(1, (25, 7), TEMPORAL),
     "diffuse_lgg_mapk": Profile(1, (22, 4), LOBES),
@@ -218,9 +359,16 @@ ECOG_WELL = {0: 60, 1: 32, 2: 7, 3: 1}
 KARNOFSKY = {0: (100, 90), 1: (80, 70), 2: (60, 50), 3: (40, 30), 4: (20, 10)}
 # Follow-up interval by grade (registry.md §2.1: grade 3-4 every 4 months, grade 2 every 6).
 FOLLOW_UP_DAYS = {4: 120, 3: 120, 2: 182}
-COMPLICATIONS = ["Postoperative haematoma, evacuated", "Wound infection", "New motor deficit",
-                 "CSF leak", "Seizures", "Pulmonary embolism", "Hydrocephalus, shunted",
-                 "Pneumonia"]
+COMPLICATIONS = [
+    "Postoperative haematoma, evacuated",
+    "Wound infection",
+    "New motor deficit",
+    "CSF leak",
+    "Seizures",
+    "Pulmonary embolism",
+    "Hydrocephalus, shunted",
+    "Pneumonia",
+]
 
 
 def pick(rng: random.Random, table: dict):
@@ -262,11 +410,17 @@ class Case:
 
     def rows(self) -> dict[str, list]:
         """The rows by the episode's related names, as rules.missing_items reads them."""
-        return {"markers": [MolecularMarker(marker=m, result=r, method=meth)
-                            for m, (r, meth) in self.markers.items()],
-                "surgeries": self.surgeries, "radiotherapy": self.radiotherapy,
-                "systemic_therapies": self.systemic, "performance": self.performance,
-                "follow_ups": self.follow_ups}
+        return {
+            "markers": [
+                MolecularMarker(marker=m, result=r, method=meth)
+                for m, (r, meth) in self.markers.items()
+            ],
+            "surgeries": self.surgeries,
+            "radiotherapy": self.radiotherapy,
+            "systemic_therapies": self.systemic,
+            "performance": self.performance,
+            "follow_ups": self.follow_ups,
+        }
 
     def dates(self) -> list[date]:
         e = self.episode
@@ -284,8 +438,13 @@ class Generator:
     """Makes one patient at a time, all from one random.Random: the same seed, the same
     patients. Touches no database (the caller passes what is taken already)."""
 
-    def __init__(self, rng: random.Random, hospitals: dict[str, Institution], taken_ids: set[str],
-                 taken_numbers: set[str]):
+    def __init__(
+        self,
+        rng: random.Random,
+        hospitals: dict[str, Institution],
+        taken_ids: set[str],
+        taken_numbers: set[str],
+    ):
         self.rng = rng
         self.hospitals = hospitals
         self.taken_ids, self.taken_numbers = taken_ids, taken_numbers
@@ -351,20 +510,31 @@ class Generator:
         home = pick(rng, HOME_HOSPITALS)
         treating = "OUS" if home != "OUS" and self.chance(REFERRED_TO_OUS) else home
         patient = Patient(
-            register_number=self.register_number(), national_id=number,
+            register_number=self.register_number(),
+            national_id=number,
             synthetic_id=national_id.parse(number, allow_synthetic=True).synthetic,
-            full_name=full_name, search_name=normalise_name(full_name), sex=sex, birth_date=birth,
-            health_region=self.hospitals[home].health_region, created_at=self.at(referral, 8, 16))
-        links = [PatientInstitution(patient=patient, institution=self.hospitals[c])
-                 for c in dict.fromkeys([home, treating])]
+            full_name=full_name,
+            search_name=normalise_name(full_name),
+            sex=sex,
+            birth_date=birth,
+            health_region=self.hospitals[home].health_region,
+            created_at=self.at(referral, 8, 16),
+        )
+        links = [
+            PatientInstitution(patient=patient, institution=self.hospitals[c])
+            for c in dict.fromkeys([home, treating])
+        ]
 
         cases = [self.episode(patient, code, referral, self.hospitals[treating], first=True)]
         # A second primary at least half a year later, with time left to treat it.
         room = (self.horizon(patient) - cases[0].episode.diagnosis_date).days
         if self.chance(SECOND_PRIMARY_SHARE) and room > 300:
             later = cases[0].episode.diagnosis_date + self.days(180, room - 60)
-            cases.append(self.episode(patient, pick(rng, SECOND_PRIMARY), later,
-                                      self.hospitals[treating], first=False))
+            cases.append(
+                self.episode(
+                    patient, pick(rng, SECOND_PRIMARY), later, self.hospitals[treating], first=False
+                )
+            )
         recorded = [("event", day) for case in cases for day in case.dates()]
         rules.check_patient(patient, recorded_dates=recorded)
         return patient, links, cases
@@ -375,8 +545,15 @@ class Generator:
             return min(self.today, patient.date_of_death - timedelta(days=1))
         return self.today
 
-    def death(self, patient: Patient, profile: Profile, grade, diagnosis: date, core_end: date,
-              factor: float) -> tuple[date | None, bool]:
+    def death(
+        self,
+        patient: Patient,
+        profile: Profile,
+        grade,
+        diagnosis: date,
+        core_end: date,
+        factor: float,
+    ) -> tuple[date | None, bool]:
         """Date of death (None: alive today) and whether the tumour caused it. Other causes
         by age: about 0.2 %/year at 40, doubling every 8 years."""
         months = profile.survival.get(grade)
@@ -391,8 +568,9 @@ class Generator:
 
     # --- one tumour episode ---
 
-    def episode(self, patient: Patient, code: str, referral: date, institution: Institution,
-                *, first: bool) -> Case:
+    def episode(
+        self, patient: Patient, code: str, referral: date, institution: Institution, *, first: bool
+    ) -> Case:
         rng = self.rng
         profile, tumour_type = PROFILES[code], vocabulary.TUMOUR_TYPES[code]
         grade = pick(rng, profile.grades or {g: 1 for g in tumour_type.grades} or {None: 1})
@@ -400,10 +578,17 @@ class Generator:
         site = pick(rng, profile.sites)
         diagnosis = min(self.today, referral + self.days(0, 6))
         episode = TumourEpisode(
-            patient=patient, institution=institution, referral_date=referral,
-            diagnosis_date=diagnosis, diagnosis=code, who_grade=grade, morphology=morphology,
+            patient=patient,
+            institution=institution,
+            referral_date=referral,
+            diagnosis_date=diagnosis,
+            diagnosis=code,
+            who_grade=grade,
+            morphology=morphology,
             topography=SITES[site][BEHAVIOUR_COLUMN[morphology[-1]]],
-            laterality=self.laterality(site), created_at=self.at(referral, 8, 16))
+            laterality=self.laterality(site),
+            created_at=self.at(referral, 8, 16),
+        )
         case = Case(episode)
         age = patient.age_on(diagnosis)
         ecog = pick(rng, ECOG_GLIOMA if profile.plan == "glioma" else ECOG_WELL)
@@ -416,13 +601,21 @@ class Generator:
 
         by_tumour = False
         if first:
-            patient.date_of_death, by_tumour = self.death(patient, profile, grade, diagnosis,
-                                                          core_end, factor)
+            patient.date_of_death, by_tumour = self.death(
+                patient, profile, grade, diagnosis, core_end, factor
+            )
             if patient.date_of_death:
                 patient.vital_status = Patient.VitalStatus.DEAD
         horizon = self.horizon(patient)
-        progression = self.progression(profile, grade, diagnosis, core_end, factor, horizon,
-                                       patient.date_of_death if by_tumour else None)
+        progression = self.progression(
+            profile,
+            grade,
+            diagnosis,
+            core_end,
+            factor,
+            horizon,
+            patient.date_of_death if by_tumour else None,
+        )
         mdt += self.course(case, profile, grade, ecog, core_end, progression, horizon, age)
         episode.mdt_dates = sorted({d for d in mdt if d <= horizon})
         self.clip(case, horizon, dead=bool(patient.date_of_death))
@@ -446,8 +639,10 @@ class Generator:
         surgery_day = max(episode.referral_date + lead_time, diagnosis + timedelta(days=1))
         # The preoperative MDT meets between diagnosis and surgery; the postoperative one
         # with the pathology a week or two after.
-        mdt = [diagnosis + self.days(1, max(1, (surgery_day - diagnosis).days - 1)),
-               surgery_day + self.days(7, 14)]
+        mdt = [
+            diagnosis + self.days(1, max(1, (surgery_day - diagnosis).days - 1)),
+            surgery_day + self.days(7, 14),
+        ]
         factor = 1.0
         biopsy = self.chance(profile.biopsy)
         if profile.plan == "glioma":  # the frail and the old are biopsied more often
@@ -525,17 +720,24 @@ class Generator:
         for marker in e.tumour_type.required_markers:  # anything else the report needs
             m.setdefault(marker, ("not_tested", ""))
 
-    def surgery(self, day: date, biopsy: bool, profile: Profile, *,
-                reoperation: bool = False) -> Surgery:
+    def surgery(
+        self, day: date, biopsy: bool, profile: Profile, *, reoperation: bool = False
+    ) -> Surgery:
         rng = self.rng
         if biopsy:
-            procedure = (Surgery.Procedure.STEREOTACTIC_BIOPSY if self.chance(0.8)
-                         else Surgery.Procedure.OPEN_BIOPSY)
+            procedure = (
+                Surgery.Procedure.STEREOTACTIC_BIOPSY
+                if self.chance(0.8)
+                else Surgery.Procedure.OPEN_BIOPSY
+            )
             extent = Surgery.ExtentOfResection.BIOPSY_ONLY
         else:
             procedure = Surgery.Procedure.RESECTION
-            table = ({"gross_total": 40, "subtotal": 40, "partial": 20} if profile.plan == "glioma"
-                     else {"gross_total": 75, "subtotal": 20, "partial": 5})
+            table = (
+                {"gross_total": 40, "subtotal": 40, "partial": 20}
+                if profile.plan == "glioma"
+                else {"gross_total": 75, "subtotal": 20, "partial": 5}
+            )
             extent = pick(rng, table)
         ended = self.at(day, 10, 19)
         # Postoperative MRI within 72 h (registry.md §2.1); some later, some biopsies without.
@@ -547,10 +749,15 @@ class Generator:
         complications = rng.choice(COMPLICATIONS) if self.chance(0.1) else ""
         answer = "yes" if complications else "unknown" if self.chance(0.03) else "no"
         return Surgery(
-            surgery_date=day, surgery_end_time=ended.time(), procedure=procedure,
-            extent_of_resection=extent, postoperative_mri_at=mri,
-            complications_within_30_days=answer, complications=complications,
-            reoperation=reoperation)
+            surgery_date=day,
+            surgery_end_time=ended.time(),
+            procedure=procedure,
+            extent_of_resection=extent,
+            postoperative_mri_at=mri,
+            complications_within_30_days=answer,
+            complications=complications,
+            reoperation=reoperation,
+        )
 
     def radiotherapy(self, start: date, dose: Decimal, fractions: int) -> RadiotherapyCourse:
         """Five fractions a week; a few courses stop early (fewer fractions, less dose)."""
@@ -560,17 +767,44 @@ class Generator:
             dose = (dose * delivered / fractions).quantize(Decimal("0.01"))
             fractions, planned = delivered, "no"
         end = start + timedelta(days=(fractions - 1) // 5 * 7 + (fractions - 1) % 5)
-        return RadiotherapyCourse(start_date=start, end_date=end, total_dose_gy=dose,
-                                  fractions=fractions, completed_as_planned=planned)
+        return RadiotherapyCourse(
+            start_date=start,
+            end_date=end,
+            total_dose_gy=dose,
+            fractions=fractions,
+            completed_as_planned=planned,
+        )
 
-    def systemic(self, regimen: str, start: date, cycles: int, every_days: int, *,
-                 other: str = "", stop_reason: str = "completed") -> SystemicTherapy:
+    def systemic(
+        self,
+        regimen: str,
+        start: date,
+        cycles: int,
+        every_days: int,
+        *,
+        other: str = "",
+        stop_reason: str = "completed",
+    ) -> SystemicTherapy:
         stop = start + timedelta(days=cycles * every_days - 1)
-        return SystemicTherapy(regimen=regimen, regimen_other=other, start_date=start,
-                               cycles=cycles, stop_date=stop, stop_reason=stop_reason)
+        return SystemicTherapy(
+            regimen=regimen,
+            regimen_other=other,
+            start_date=start,
+            cycles=cycles,
+            stop_date=stop,
+            stop_reason=stop_reason,
+        )
 
-    def adjuvant(self, case: Case, profile: Profile, grade, ecog: int, surgery_day: date,
-                 biopsy: bool, factor: float) -> tuple[date, float]:
+    def adjuvant(
+        self,
+        case: Case,
+        profile: Profile,
+        grade,
+        ecog: int,
+        surgery_day: date,
+        biopsy: bool,
+        factor: float,
+    ) -> tuple[date, float]:
         """Radiotherapy and chemotherapy after surgery, by the national guideline's dose and
         fractionation (registry.md §2.1, appendix 2). Returns the end of the first
         treatment (radiotherapy with concomitant drugs) and the survival factor."""
@@ -589,8 +823,9 @@ class Generator:
                 case.systemic.append(self.systemic("tmz_adjuvant", start, 6, 28))
                 return start, factor * (0.55 if age_at_rt >= 70 else 1.0) * 1.5
             else:
-                schedule = pick(rng, {rt(40, 15, 1)[:2]: 80, rt(34, 10, 1)[:2]: 10,
-                                      rt(25, 5, 1)[:2]: 10})
+                schedule = pick(
+                    rng, {rt(40, 15, 1)[:2]: 80, rt(34, 10, 1)[:2]: 10, rt(25, 5, 1)[:2]: 10}
+                )
                 chemo = ["tmz_concomitant", ("tmz_adjuvant", 6, 28)] if self.chance(0.5) else []
             factor *= (0.55 if age_at_rt >= 70 else 1.0) * (1.5 if methylated else 1.0)
         elif profile.plan == "idh_glioma":
@@ -615,18 +850,37 @@ class Generator:
         case.radiotherapy.append(course)
         for item in chemo:
             if item == "tmz_concomitant":  # daily during RT (registry.md §2.1, Stupp)
-                case.systemic.append(SystemicTherapy(
-                    regimen=item, start_date=course.start_date, stop_date=course.end_date,
-                    stop_reason="completed"))
+                case.systemic.append(
+                    SystemicTherapy(
+                        regimen=item,
+                        start_date=course.start_date,
+                        stop_date=course.end_date,
+                        stop_reason="completed",
+                    )
+                )
             else:
                 regimen, cycles, every = item
-                case.systemic.append(self.systemic(
-                    regimen, course.end_date + self.days(21, 35), cycles, every,
-                    other=profile.chemo if regimen == "other" else ""))
+                case.systemic.append(
+                    self.systemic(
+                        regimen,
+                        course.end_date + self.days(21, 35),
+                        cycles,
+                        every,
+                        other=profile.chemo if regimen == "other" else "",
+                    )
+                )
         return course.end_date, factor
 
-    def progression(self, profile: Profile, grade, diagnosis: date, core_end: date, factor: float,
-                    horizon: date, tumour_death: date | None) -> date | None:
+    def progression(
+        self,
+        profile: Profile,
+        grade,
+        diagnosis: date,
+        core_end: date,
+        factor: float,
+        horizon: date,
+        tumour_death: date | None,
+    ) -> date | None:
         """First progression: at least four weeks after the first treatment; before a death
         the tumour caused."""
         months = profile.progression.get(grade)
@@ -637,8 +891,17 @@ class Generator:
             day = min(day, tumour_death - self.days(20, 90))
         return day if core_end + timedelta(days=28) <= day <= horizon else None
 
-    def course(self, case: Case, profile: Profile, grade, ecog: int, core_end: date,
-               progression: date | None, horizon: date, age: int) -> list[date]:
+    def course(
+        self,
+        case: Case,
+        profile: Profile,
+        grade,
+        ecog: int,
+        core_end: date,
+        progression: date | None,
+        horizon: date,
+        age: int,
+    ) -> list[date]:
         """Follow-ups from four to six weeks after the first treatment, every 4, 6 or 12
         months by grade (registry.md §2.1), RANO responses, performance statuses, and the
         treatment at progression. Returns the MDT dates it added."""
@@ -652,27 +915,41 @@ class Generator:
         while day <= horizon:
             if progression and not reported and day >= progression:
                 day = min(horizon, progression + self.days(0, 7))
-                case.follow_ups.append(FollowUp(assessed_on=day, rano_response="PD",
-                                                progression=True, progression_date=progression))
+                case.follow_ups.append(
+                    FollowUp(
+                        assessed_on=day,
+                        rano_response="PD",
+                        progression=True,
+                        progression_date=progression,
+                    )
+                )
                 reported = True
                 ecog = min(4, ecog + 1)
                 mdt.append(min(horizon, day + self.days(3, 10)))
                 self.second_line(case, profile, progression, age)
             elif reported:
                 worse = self.chance(0.4)
-                case.follow_ups.append(FollowUp(assessed_on=day, progression=worse,
-                                                rano_response="PD" if worse else "SD"))
+                case.follow_ups.append(
+                    FollowUp(
+                        assessed_on=day, progression=worse, rano_response="PD" if worse else "SD"
+                    )
+                )
                 ecog = min(4, ecog + worse)
             else:
                 gross_total = any(s.extent_of_resection == "gross_total" for s in case.surgeries)
-                response = pick(rng, {"CR": 60, "SD": 40} if gross_total and number == 0
-                                else {"SD": 75, "PR": 15, "CR": 10})
+                response = pick(
+                    rng,
+                    {"CR": 60, "SD": 40}
+                    if gross_total and number == 0
+                    else {"SD": 75, "PR": 15, "CR": 10},
+                )
                 if not graded_rano and self.chance(0.5):
                     response = ""
                 case.follow_ups.append(FollowUp(assessed_on=day, rano_response=response))
             if number % 2 == 0:
-                case.performance.append(PerformanceStatus(assessed_on=day,
-                                                          **self.performance(ecog)))
+                case.performance.append(
+                    PerformanceStatus(assessed_on=day, **self.performance(ecog))
+                )
             number += 1
             day += timedelta(days=interval + rng.randint(-14, 14))
         return mdt
@@ -682,17 +959,27 @@ class Generator:
         if profile.plan not in ("glioma", "idh_glioma"):
             return
         if age < 70 and self.chance(0.2):
-            case.surgeries.append(self.surgery(progression + self.days(14, 30), False, profile,
-                                               reoperation=True))
+            case.surgeries.append(
+                self.surgery(progression + self.days(14, 30), False, profile, reoperation=True)
+            )
         start = progression + self.days(21, 35)
         if self.chance(0.5):
             cycles = min(6, 1 + int(self.rng.expovariate(0.5)))
-            case.systemic.append(self.systemic(
-                "lomustine", start, cycles, 42,
-                stop_reason="completed" if cycles == 6 else "progression"))
+            case.systemic.append(
+                self.systemic(
+                    "lomustine",
+                    start,
+                    cycles,
+                    42,
+                    stop_reason="completed" if cycles == 6 else "progression",
+                )
+            )
         elif self.chance(0.15):
-            case.systemic.append(self.systemic("bevacizumab", start, self.rng.randint(2, 8), 14,
-                                               stop_reason="progression"))
+            case.systemic.append(
+                self.systemic(
+                    "bevacizumab", start, self.rng.randint(2, 8), 14, stop_reason="progression"
+                )
+            )
 
     def clip(self, case: Case, horizon: date, *, dead: bool) -> None:
         """Nothing after the horizon: rows starting later are not there yet; courses running
@@ -722,8 +1009,9 @@ class Generator:
     def trial(self, episode: TumourEpisode, profile: Profile, age: int) -> None:
         """Trial inclusion offered (the surgery report's new question, registry.md §2.1)."""
         offered = 0.2 if profile.plan == "glioma" and age < 70 else 0.07
-        episode.trial_offered = pick(self.rng, {"yes": offered, "no": 0.93 - offered,
-                                                "unknown": 0.07})
+        episode.trial_offered = pick(
+            self.rng, {"yes": offered, "no": 0.93 - offered, "unknown": 0.07}
+        )
         if episode.trial_offered == "yes":
             episode.trial_accepted = "yes" if self.chance(0.55) else "no"
 
@@ -735,14 +1023,27 @@ class Generator:
         unsaved = _Unsaved(e, case.rows())
         results = {m: r for m, (r, _) in case.markers.items()}
         first = services.first_treatment(unsaved)
-        e.acknowledged_warnings = [w.code for w in rules.check_episode(
-            e, patient, results, first_treatment_date=first[1] if first else None,
-            first_treatment_kind=first[0] if first else None)]
-        for section, rows in (("surgeries", case.surgeries), ("radiotherapy", case.radiotherapy),
-                              ("systemic", case.systemic), ("performance", case.performance),
-                              ("follow-ups", case.follow_ups)):
+        e.acknowledged_warnings = [
+            w.code
+            for w in rules.check_episode(
+                e,
+                patient,
+                results,
+                first_treatment_date=first[1] if first else None,
+                first_treatment_kind=first[0] if first else None,
+            )
+        ]
+        for section, rows in (
+            ("surgeries", case.surgeries),
+            ("radiotherapy", case.radiotherapy),
+            ("systemic", case.systemic),
+            ("performance", case.performance),
+            ("follow-ups", case.follow_ups),
+        ):
             for row in rows:
-                row.acknowledged_warnings = [w.code for w in services.section_warnings(section, row, unsaved, patient)]
+                row.acknowledged_warnings = [
+                    w.code for w in services.section_warnings(section, row, unsaved, patient)
+                ]
 
     def status(self, case: Case) -> None:
         """Most reports older than a year are complete, about half of the last year's, none
@@ -778,8 +1079,14 @@ class Generator:
                 e.laterality = ""
 
 
-EPISODE_ROWS = (MolecularMarker, Surgery, RadiotherapyCourse, SystemicTherapy, PerformanceStatus,
-                FollowUp)
+EPISODE_ROWS = (
+    MolecularMarker,
+    Surgery,
+    RadiotherapyCourse,
+    SystemicTherapy,
+    PerformanceStatus,
+    FollowUp,
+)
 SAVED_MODELS = (Patient, PatientInstitution, TumourEpisode, *EPISODE_ROWS)
 
 
@@ -803,27 +1110,33 @@ def _save(batch: list[tuple[Patient, list, list[Case]]]) -> int:
 
 
 class Command(BaseCommand):
-    help = ("Create realistic synthetic register patients (Tenor test national IDs) at the "
-            "five university hospitals. Each run adds --patients more; --reset first deletes "
-            "the patients earlier runs created; --if-empty does nothing when the register has "
-            "any patient (for `make run`). Refused unless synthetic IDs are allowed "
-            "(DJANGO_DEBUG=1 or NBTC_ALLOW_SYNTHETIC_IDS=1): demo data never goes into a "
-            "production register.")
+    help = (
+        "Create realistic synthetic register patients (Tenor test national IDs) at the "
+        "five university hospitals. Each run adds --patients more; --reset first deletes "
+        "the patients earlier runs created; --if-empty does nothing when the register has "
+        "any patient (for `make run`). Refused unless synthetic IDs are allowed "
+        "(DJANGO_DEBUG=1 or NBTC_ALLOW_SYNTHETIC_IDS=1): demo data never goes into a "
+        "production register."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--patients", type=int, default=500, help="how many (default 500)")
         parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
         parser.add_argument("--batch-size", type=int, default=2000, help="patients per transaction")
-        parser.add_argument("--if-empty", action="store_true",
-                            help="do nothing when the register has any patient")
-        parser.add_argument("--reset", action="store_true",
-                            help="delete the demo patients of earlier runs first")
+        parser.add_argument(
+            "--if-empty", action="store_true", help="do nothing when the register has any patient"
+        )
+        parser.add_argument(
+            "--reset", action="store_true", help="delete the demo patients of earlier runs first"
+        )
 
     def handle(self, *args, patients, seed, batch_size, if_empty, reset, **options):
         if not settings.ALLOW_SYNTHETIC_NATIONAL_IDS:
-            raise CommandError("Synthetic national IDs are not allowed here; set "
-                               "NBTC_ALLOW_SYNTHETIC_IDS=1 (or DJANGO_DEBUG=1) on a development "
-                               "or benchmark database.")
+            raise CommandError(
+                "Synthetic national IDs are not allowed here; set "
+                "NBTC_ALLOW_SYNTHETIC_IDS=1 (or DJANGO_DEBUG=1) on a development "
+                "or benchmark database."
+            )
         if patients < 0 or batch_size < 1:
             raise CommandError("--patients must be 0 or more and --batch-size at least 1.")
         if reset:
@@ -831,14 +1144,21 @@ class Command(BaseCommand):
         if if_empty and Patient.objects.exists():
             self.stdout.write("The register has patients already; no demo patients created.")
             return
-        hospitals = {i.code: i for i in Institution.objects.filter(
-            code__in=HOME_HOSPITALS, kind=Institution.Kind.HOSPITAL)}
+        hospitals = {
+            i.code: i
+            for i in Institution.objects.filter(
+                code__in=HOME_HOSPITALS, kind=Institution.Kind.HOSPITAL
+            )
+        }
         if missing := sorted(set(HOME_HOSPITALS) - set(hospitals)):
             raise CommandError(f"Seeded hospitals missing: {missing}; run migrate first.")
         rng = random.Random(seed)  # noqa: S311 - reproducible made-up data, no secret
-        generator = Generator(rng, hospitals,
-                              set(Patient.objects.values_list("national_id", flat=True)),
-                              set(Patient.objects.values_list("register_number", flat=True)))
+        generator = Generator(
+            rng,
+            hospitals,
+            set(Patient.objects.values_list("national_id", flat=True)),
+            set(Patient.objects.values_list("register_number", flat=True)),
+        )
         started, done, rows = time.monotonic(), 0, 0
         with pghistory.context(**CONTEXT, seed=seed):
             while done < patients:
@@ -850,26 +1170,31 @@ class Command(BaseCommand):
                 with transaction.atomic():
                     rows += _save(batch)
                 done += len(batch)
-                self.stdout.write(f"  {done:,} / {patients:,} patients "
-                                  f"({done / (time.monotonic() - started):,.0f}/s)")
+                self.stdout.write(
+                    f"  {done:,} / {patients:,} patients "
+                    f"({done / (time.monotonic() - started):,.0f}/s)"
+                )
         # Fresh planner statistics: after a bulk load the first pages would otherwise be
         # planned from an empty table's (a patient list's count took twice as long).
         with connection.cursor() as cursor:
             for model in SAVED_MODELS:
                 cursor.execute(f'ANALYZE "{model._meta.db_table}"')
-        self.stdout.write(f"Created {done:,} demo patients ({rows:,} rows) with seed {seed} in "
-                          f"{time.monotonic() - started:.1f} s; the register has "
-                          f"{Patient.objects.count():,} patients.")
+        self.stdout.write(
+            f"Created {done:,} demo patients ({rows:,} rows) with seed {seed} in "
+            f"{time.monotonic() - started:.1f} s; the register has "
+            f"{Patient.objects.count():,} patients."
+        )
 
     def reset(self, batch_size: int) -> None:
         """Delete the patients earlier runs created: those inserted under the demo context."""
         created = Patient.pgh_event_model.objects.filter(
-            pgh_label="insert", pgh_context__metadata__demo_data=True).values("pgh_obj_id")
+            pgh_label="insert", pgh_context__metadata__demo_data=True
+        ).values("pgh_obj_id")
         ids = list(Patient.objects.filter(pk__in=created).values_list("pk", flat=True))
         try:
             for start in range(0, len(ids), batch_size):
                 with transaction.atomic():
-                    Patient.objects.filter(pk__in=ids[start:start + batch_size]).delete()
+                    Patient.objects.filter(pk__in=ids[start : start + batch_size]).delete()
         except ProtectedError as exc:
             raise CommandError(f"Other records refer to demo patients: {exc}") from exc
         self.stdout.write(f"Deleted {len(ids):,} demo patients.")

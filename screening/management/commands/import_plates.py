@@ -22,16 +22,26 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--request", type=int, required=True, help="the screening request's id")
         parser.add_argument("--by", required=True, help="e-mail of the lab scientist uploading")
-        parser.add_argument("--template", default="", help="a saved layout of the lab instead of a layout file")
+        parser.add_argument(
+            "--template", default="", help="a saved layout of the lab instead of a layout file"
+        )
         parser.add_argument("--plate-format", type=int, choices=[96, 384], default=384)
         parser.add_argument("--save-template-as", default="")
-        parser.add_argument("--wait", action="store_true", help="run the analysis here and print a summary")
-        parser.add_argument("files", nargs="+", help="LAYOUT READOUT... (or only READOUT... with --template)")
+        parser.add_argument(
+            "--wait", action="store_true", help="run the analysis here and print a summary"
+        )
+        parser.add_argument(
+            "files", nargs="+", help="LAYOUT READOUT... (or only READOUT... with --template)"
+        )
 
-    def handle(self, *args, request, by, template, plate_format, save_template_as, wait, files, **options):
+    def handle(
+        self, *args, request, by, template, plate_format, save_template_as, wait, files, **options
+    ):
         try:
             user = User.objects.get(email=by, is_active=True)
-            screening_request = ScreeningRequest.objects.select_related("lab", "patient").get(pk=request)
+            screening_request = ScreeningRequest.objects.select_related("lab", "patient").get(
+                pk=request
+            )
         except (User.DoesNotExist, ScreeningRequest.DoesNotExist) as error:
             raise CommandError(str(error)) from None
         paths = [Path(f) for f in files]
@@ -40,7 +50,9 @@ class Command(BaseCommand):
             raise CommandError(f"No such file: {', '.join(missing)}")
         layout_template = None
         if template:
-            layout_template = PlateLayoutTemplate.objects.filter(lab=screening_request.lab, name=template).first()
+            layout_template = PlateLayoutTemplate.objects.filter(
+                lab=screening_request.lab, name=template
+            ).first()
             if layout_template is None:
                 raise CommandError(f"The lab has no saved layout named '{template}'.")
             layout, readouts = None, paths
@@ -49,20 +61,35 @@ class Command(BaseCommand):
                 raise CommandError("Give the layout file and at least one readout file.")
             layout, readouts = (paths[0].name, paths[0].read_bytes()), paths[1:]
         try:
-            upload = services.plate_upload(request=screening_request, by=user, layout=layout,
-                                           layout_template=layout_template, plate_format=plate_format,
-                                           save_template_as=save_template_as,
-                                           readouts=[(p.name, p.read_bytes()) for p in readouts])
+            upload = services.plate_upload(
+                request=screening_request,
+                by=user,
+                layout=layout,
+                layout_template=layout_template,
+                plate_format=plate_format,
+                save_template_as=save_template_as,
+                readouts=[(p.name, p.read_bytes()) for p in readouts],
+            )
         except (ValidationError, PermissionDenied) as error:
             messages = error.message_dict if hasattr(error, "message_dict") else {"": [str(error)]}
-            raise CommandError("Refused, nothing stored: " + " ".join(
-                f"{field}: {m}" if field else m for field, ms in messages.items() for m in ms)) from None
+            raise CommandError(
+                "Refused, nothing stored: "
+                + " ".join(
+                    f"{field}: {m}" if field else m for field, ms in messages.items() for m in ms
+                )
+            ) from None
         run = AnalysisRun.objects.get(upload=upload)
-        self.stdout.write(f"Upload {upload.pk}: plates {', '.join(upload.plates.values_list('name', flat=True))}; "
-                          f"analysis run {run.pk} queued.")
+        self.stdout.write(
+            f"Upload {upload.pk}: plates {', '.join(upload.plates.values_list('name', flat=True))}; "
+            f"analysis run {run.pk} queued."
+        )
         if wait:
             run = services.analysis_run(run_id=run.pk)
             for plate in upload.plates.all():
-                self.stdout.write(f"Plate {plate.name}: QC {plate.qc_status}, Z' {plate.z_prime:.2f}, "
-                                  f"|SSMD| {plate.ssmd:.1f}")
-            self.stdout.write(f"{run.results.count()} drugs fitted and scored in {run.seconds:.2f} s.")
+                self.stdout.write(
+                    f"Plate {plate.name}: QC {plate.qc_status}, Z' {plate.z_prime:.2f}, "
+                    f"|SSMD| {plate.ssmd:.1f}"
+                )
+            self.stdout.write(
+                f"{run.results.count()} drugs fitted and scored in {run.seconds:.2f} s."
+            )

@@ -55,10 +55,16 @@ from trials.models import Match, ReviewEvent, Trial, TrialArm, VerdictSet
 
 MARK = "benchmark"
 # The register's case mix, roughly (registry.md: glioblastoma the commonest).
-CASE_MIX = [("glioblastoma_idh_wildtype", 4, 45), ("astrocytoma_idh_mutant", 2, 8), ("astrocytoma_idh_mutant", 3, 6),
-            ("astrocytoma_idh_mutant", 4, 3), ("oligodendroglioma_idh_mutant_codeleted", 2, 6),
-            ("oligodendroglioma_idh_mutant_codeleted", 3, 4), ("diffuse_midline_glioma_h3k27", 4, 3),
-            ("pilocytic_astrocytoma", 1, 5)]
+CASE_MIX = [
+    ("glioblastoma_idh_wildtype", 4, 45),
+    ("astrocytoma_idh_mutant", 2, 8),
+    ("astrocytoma_idh_mutant", 3, 6),
+    ("astrocytoma_idh_mutant", 4, 3),
+    ("oligodendroglioma_idh_mutant_codeleted", 2, 6),
+    ("oligodendroglioma_idh_mutant_codeleted", 3, 4),
+    ("diffuse_midline_glioma_h3k27", 4, 3),
+    ("pilocytic_astrocytoma", 1, 5),
+]
 
 
 class Command(BaseCommand):
@@ -69,20 +75,26 @@ class Command(BaseCommand):
         parser.add_argument("--trials", type=int, default=200)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--samples", type=int, default=200, help="patients timed one by one")
-        parser.add_argument("--keep", action="store_true", help="reuse synthetic data already there")
+        parser.add_argument(
+            "--keep", action="store_true", help="reuse synthetic data already there"
+        )
 
     def handle(self, *args, patients, trials, seed, samples, keep, **options):
         if Patient.objects.exclude(synthetic_id=MARK).exists():
-            raise CommandError("This database holds patients the benchmark did not create; run it in a scratch "
-                               "database (see the command's help).")
+            raise CommandError(
+                "This database holds patients the benchmark did not create; run it in a scratch "
+                "database (see the command's help)."
+            )
         rng = random.Random(seed)
         if not (keep and Patient.objects.exists()):
             self._reset()
             started = time.perf_counter()
             self._patients(rng, patients)
             self._trials(rng, trials)
-            self.stdout.write(f"Synthetic data: {patients} patients, {trials} trials in "
-                              f"{time.perf_counter() - started:.1f} s")
+            self.stdout.write(
+                f"Synthetic data: {patients} patients, {trials} trials in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         episodes = TumourEpisode.objects.count()
@@ -94,17 +106,29 @@ class Command(BaseCommand):
         # From empty: the verdict lists too (a DELETE would check each against the match
         # table's dead rows; the three tables are empty but for the lists by now).
         with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {ReviewEvent._meta.db_table}, {Match._meta.db_table}, "
-                           f"{VerdictSet._meta.db_table}")
+            cursor.execute(
+                f"TRUNCATE {ReviewEvent._meta.db_table}, {Match._meta.db_table}, "
+                f"{VerdictSet._meta.db_table}"
+            )
         full, result = _timed(engine.match_all)
-        self.stdout.write(f"Full re-match from empty: {full:.2f} s ({result.created} matches written, "
-                          f"{result.evaluated} verdicts worked out)")
+        self.stdout.write(
+            f"Full re-match from empty: {full:.2f} s ({result.created} matches written, "
+            f"{result.evaluated} verdicts worked out)"
+        )
         again, result = _timed(engine.match_all)
-        self.stdout.write(f"Full re-match, nothing changed: {again:.2f} s ({result.updated} rows rewritten)")
+        self.stdout.write(
+            f"Full re-match, nothing changed: {again:.2f} s ({result.updated} rows rewritten)"
+        )
 
-        bare, candidates = _timed(lambda: sum(len(engine.candidate_ids(t, engine.MATCHABLE, today)) for t in targets))
-        self.stdout.write(f"PostgreSQL, the same prefilter queries alone: {bare:.2f} s ({candidates} candidates)")
-        self.stdout.write(f"Ratio full / bare: {full / bare:.1f}x (target ≤ 5x); nothing changed: {again / bare:.1f}x")
+        bare, candidates = _timed(
+            lambda: sum(len(engine.candidate_ids(t, engine.MATCHABLE, today)) for t in targets)
+        )
+        self.stdout.write(
+            f"PostgreSQL, the same prefilter queries alone: {bare:.2f} s ({candidates} candidates)"
+        )
+        self.stdout.write(
+            f"Ratio full / bare: {full / bare:.1f}x (target ≤ 5x); nothing changed: {again / bare:.1f}x"
+        )
 
         ids = list(Patient.objects.values_list("pk", flat=True))
         times = []
@@ -112,8 +136,10 @@ class Command(BaseCommand):
             elapsed, _ = _timed(lambda: engine.match_patient(patient_id))
             times.append(elapsed * 1000)
         p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
-        self.stdout.write(f"One patient's re-match: p95 {p95:.1f} ms, median {statistics.median(times):.1f} ms "
-                          f"over {len(times)} patients (target < 100 ms)")
+        self.stdout.write(
+            f"One patient's re-match: p95 {p95:.1f} ms, median {statistics.median(times):.1f} ms "
+            f"over {len(times)} patients (target < 100 ms)"
+        )
 
     def _reset(self):
         ReviewEvent.objects.all().delete()
@@ -122,25 +148,43 @@ class Command(BaseCommand):
         Patient.objects.filter(synthetic_id=MARK).delete()
 
     def _patients(self, rng, count):
-        hospitals = list(Institution.objects.filter(kind=Institution.Kind.HOSPITAL).values_list("pk", flat=True))
+        hospitals = list(
+            Institution.objects.filter(kind=Institution.Kind.HOSPITAL).values_list("pk", flat=True)
+        )
         today = timezone.localdate()
         weights = [w for *_, w in CASE_MIX]
         batch = 5000
         for start in range(0, count, batch):
             size = min(batch, count - start)
-            rows = [Patient(national_id=f"9{start + i:010d}", synthetic_id=MARK, full_name=f"Benchmark {start + i}",
-                            search_name=f"benchmark {start + i}", sex=rng.choice(["female", "male"]),
-                            birth_date=today - timedelta(days=rng.randint(2 * 365, 88 * 365)),
-                            vital_status="dead" if rng.random() < 0.2 else "alive") for i in range(size)]
+            rows = [
+                Patient(
+                    national_id=f"9{start + i:010d}",
+                    synthetic_id=MARK,
+                    full_name=f"Benchmark {start + i}",
+                    search_name=f"benchmark {start + i}",
+                    sex=rng.choice(["female", "male"]),
+                    birth_date=today - timedelta(days=rng.randint(2 * 365, 88 * 365)),
+                    vital_status="dead" if rng.random() < 0.2 else "alive",
+                )
+                for i in range(size)
+            ]
             Patient.objects.bulk_create(rows)
             links, episodes = [], []
             for p in rows:
-                links.append(PatientInstitution(patient_id=p.pk, institution_id=rng.choice(hospitals)))
+                links.append(
+                    PatientInstitution(patient_id=p.pk, institution_id=rng.choice(hospitals))
+                )
                 for _ in range(2 if rng.random() < 0.05 else 1):
                     diagnosis, grade, _ = rng.choices(CASE_MIX, weights)[0]
-                    episodes.append(TumourEpisode(patient_id=p.pk, institution_id=links[-1].institution_id,
-                                                  diagnosis=diagnosis, who_grade=grade if rng.random() > 0.05 else None,
-                                                  diagnosis_date=today - timedelta(days=rng.randint(10, 1500))))
+                    episodes.append(
+                        TumourEpisode(
+                            patient_id=p.pk,
+                            institution_id=links[-1].institution_id,
+                            diagnosis=diagnosis,
+                            who_grade=grade if rng.random() > 0.05 else None,
+                            diagnosis_date=today - timedelta(days=rng.randint(10, 1500)),
+                        )
+                    )
             PatientInstitution.objects.bulk_create(links)
             TumourEpisode.objects.bulk_create(episodes)
             self._sections(rng, episodes, today)
@@ -153,25 +197,58 @@ class Command(BaseCommand):
                     result = rng.choices(["altered", "wildtype", "inconclusive"], [40, 55, 5])[0]
                     markers.append(MolecularMarker(episode_id=e.pk, marker=marker, result=result))
             if rng.random() < 0.85:
-                surgeries.append(Surgery(episode_id=e.pk, surgery_date=e.diagnosis_date, procedure="resection",
-                                         extent_of_resection=rng.choice(list(C.EXTENTS) + ["unknown", ""])))
+                surgeries.append(
+                    Surgery(
+                        episode_id=e.pk,
+                        surgery_date=e.diagnosis_date,
+                        procedure="resection",
+                        extent_of_resection=rng.choice(list(C.EXTENTS) + ["unknown", ""]),
+                    )
+                )
             if rng.random() < 0.7:
                 start = e.diagnosis_date + timedelta(days=30)
                 end = start + timedelta(days=42) if rng.random() < 0.95 else None
-                courses.append(RadiotherapyCourse(episode_id=e.pk, start_date=start, end_date=end,
-                                                  total_dose_gy=60, fractions=30))
+                courses.append(
+                    RadiotherapyCourse(
+                        episode_id=e.pk,
+                        start_date=start,
+                        end_date=end,
+                        total_dose_gy=60,
+                        fractions=30,
+                    )
+                )
             for regimen in ("tmz_concomitant", "tmz_adjuvant", "pcv", "lomustine", "bevacizumab"):
                 if rng.random() < 0.25:
-                    drugs.append(SystemicTherapy(episode_id=e.pk, regimen=regimen, start_date=e.diagnosis_date))
+                    drugs.append(
+                        SystemicTherapy(
+                            episode_id=e.pk, regimen=regimen, start_date=e.diagnosis_date
+                        )
+                    )
             if rng.random() < 0.8:
-                statuses.append(PerformanceStatus(episode_id=e.pk, assessed_on=e.diagnosis_date,
-                                                  ecog=rng.choice([0, 1, 1, 2, 3, None]),
-                                                  karnofsky=rng.choice([None, None, 90, 70, 50])))
+                statuses.append(
+                    PerformanceStatus(
+                        episode_id=e.pk,
+                        assessed_on=e.diagnosis_date,
+                        ecog=rng.choice([0, 1, 1, 2, 3, None]),
+                        karnofsky=rng.choice([None, None, 90, 70, 50]),
+                    )
+                )
             for i in range(rng.choice([0, 1, 1, 2, 3])):
-                follow_ups.append(FollowUp(episode_id=e.pk, assessed_on=e.diagnosis_date + timedelta(days=90 * (i + 1)),
-                                           progression=rng.random() < 0.35))
-        for model, rows in ((MolecularMarker, markers), (Surgery, surgeries), (RadiotherapyCourse, courses),
-                            (SystemicTherapy, drugs), (PerformanceStatus, statuses), (FollowUp, follow_ups)):
+                follow_ups.append(
+                    FollowUp(
+                        episode_id=e.pk,
+                        assessed_on=e.diagnosis_date + timedelta(days=90 * (i + 1)),
+                        progression=rng.random() < 0.35,
+                    )
+                )
+        for model, rows in (
+            (MolecularMarker, markers),
+            (Surgery, surgeries),
+            (RadiotherapyCourse, courses),
+            (SystemicTherapy, drugs),
+            (PerformanceStatus, statuses),
+            (FollowUp, follow_ups),
+        ):
             model.objects.bulk_create(rows, batch_size=5000)
 
     def _trials(self, rng, count):
@@ -179,23 +256,64 @@ class Command(BaseCommand):
         common = [c for c, *_ in CASE_MIX]
         now = timezone.now()
         for n in range(count):
-            leaves = [{"type": "diagnosis", "codes": rng.sample(common, rng.randint(1, 2)) if rng.random() < 0.9
-                       else rng.sample(codes, 3)}]
+            leaves = [
+                {
+                    "type": "diagnosis",
+                    "codes": rng.sample(common, rng.randint(1, 2))
+                    if rng.random() < 0.9
+                    else rng.sample(codes, 3),
+                }
+            ]
             if rng.random() < 0.5:
-                leaves.append({"type": "marker", "marker": rng.choice(["idh", "mgmt", "h3k27", "codeletion_1p19q"]),
-                               "result": rng.choice(["altered", "wildtype"])})
+                leaves.append(
+                    {
+                        "type": "marker",
+                        "marker": rng.choice(["idh", "mgmt", "h3k27", "codeletion_1p19q"]),
+                        "result": rng.choice(["altered", "wildtype"]),
+                    }
+                )
             if rng.random() < 0.6:
-                leaves.append({"type": "age", "min_years": rng.choice([None, 18, 18, 3]),
-                               "max_years": rng.choice([None, 70, 75, 21])})
+                leaves.append(
+                    {
+                        "type": "age",
+                        "min_years": rng.choice([None, 18, 18, 3]),
+                        "max_years": rng.choice([None, 70, 75, 21]),
+                    }
+                )
             if rng.random() < 0.5:
-                leaves.append({"any": [{"type": "performance", "scale": "ecog", "min": None, "max": rng.choice([1, 2])},
-                                       {"type": "performance", "scale": "karnofsky", "min": 70, "max": None}]})
+                leaves.append(
+                    {
+                        "any": [
+                            {
+                                "type": "performance",
+                                "scale": "ecog",
+                                "min": None,
+                                "max": rng.choice([1, 2]),
+                            },
+                            {"type": "performance", "scale": "karnofsky", "min": 70, "max": None},
+                        ]
+                    }
+                )
             if rng.random() < 0.5:
-                leaves.append({"type": "setting", "setting": "recurrent", "min_progressions": 1,
-                               "max_progressions": rng.choice([1, 2, None])} if rng.random() < 0.6
-                              else {"type": "setting", "setting": "newly_diagnosed"})
+                leaves.append(
+                    {
+                        "type": "setting",
+                        "setting": "recurrent",
+                        "min_progressions": 1,
+                        "max_progressions": rng.choice([1, 2, None]),
+                    }
+                    if rng.random() < 0.6
+                    else {"type": "setting", "setting": "newly_diagnosed"}
+                )
             if rng.random() < 0.4:
-                leaves.append({"not": {"type": "prior_treatment", "regimen": rng.choice(["bevacizumab", "lomustine"])}})
+                leaves.append(
+                    {
+                        "not": {
+                            "type": "prior_treatment",
+                            "regimen": rng.choice(["bevacizumab", "lomustine"]),
+                        }
+                    }
+                )
             if rng.random() < 0.3:
                 leaves.append({"type": "radiotherapy_ended", "min_weeks": 12})
             if rng.random() < 0.2:
@@ -203,19 +321,32 @@ class Command(BaseCommand):
             if rng.random() < 0.1:
                 leaves.append({"type": "grade", "grades": [3, 4]})
             tree = C.validate({"version": 1, "criteria": {"all": leaves}, "check_by_hand": []})
-            trial = Trial.objects.create(nct_id=f"NCT8{n:07d}", brief_title=f"Benchmark trial {n}",
-                                         overall_status=rng.choice(["RECRUITING", "RECRUITING", "NOT_YET_RECRUITING",
-                                                                    "COMPLETED"]),
-                                         criteria=tree, criteria_encoded_at=now, diagnoses=C.diagnoses(tree),
-                                         has_norwegian_site=rng.random() < 0.3)
+            trial = Trial.objects.create(
+                nct_id=f"NCT8{n:07d}",
+                brief_title=f"Benchmark trial {n}",
+                overall_status=rng.choice(
+                    ["RECRUITING", "RECRUITING", "NOT_YET_RECRUITING", "COMPLETED"]
+                ),
+                criteria=tree,
+                criteria_encoded_at=now,
+                diagnoses=C.diagnoses(tree),
+                has_norwegian_site=rng.random() < 0.3,
+            )
             if rng.random() < 0.15:  # cohorts by MGMT status
                 for result in ("altered", "wildtype"):
-                    TrialArm.objects.create(trial=trial, label=f"MGMT {result}", criteria={
-                        "version": 1, "criteria": {"all": [{"type": "marker", "marker": "mgmt", "result": result}]}})
+                    TrialArm.objects.create(
+                        trial=trial,
+                        label=f"MGMT {result}",
+                        criteria={
+                            "version": 1,
+                            "criteria": {
+                                "all": [{"type": "marker", "marker": "mgmt", "result": result}]
+                            },
+                        },
+                    )
 
 
 def _timed(run):
     started = time.perf_counter()
     value = run()
     return time.perf_counter() - started, value
-

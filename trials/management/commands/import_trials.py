@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="*")
-        parser.add_argument("--from-api", metavar="QUERY", help="query.term for GET {CTGOV_API_URL}/studies")
+        parser.add_argument(
+            "--from-api", metavar="QUERY", help="query.term for GET {CTGOV_API_URL}/studies"
+        )
 
     def handle(self, *args, paths, from_api, **options):
         if not paths and not from_api:

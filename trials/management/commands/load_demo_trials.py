@@ -16,7 +16,11 @@ from trials import engine, services
 from trials.models import Trial, TrialSite
 
 CTGOV = Path(settings.BASE_DIR).parent / "shared" / "data" / "ctgov"
-ADULT_GLIOMAS = ["astrocytoma_idh_mutant", "oligodendroglioma_idh_mutant_codeleted", "glioblastoma_idh_wildtype"]
+ADULT_GLIOMAS = [
+    "astrocytoma_idh_mutant",
+    "oligodendroglioma_idh_mutant_codeleted",
+    "glioblastoma_idh_wildtype",
+]
 
 
 def _tree(*criteria, by_hand=()):
@@ -25,27 +29,41 @@ def _tree(*criteria, by_hand=()):
 
 DEMO_CRITERIA = {
     # Chlorophyllin for radionecrosis in diffuse glioma (18-70 years).
-    "NCT06016452": _tree({"type": "diagnosis", "codes": ADULT_GLIOMAS}, {"type": "age", "min_years": 18, "max_years": 70},
-                         {"type": "radiotherapy_ended", "min_weeks": 12},
-                         by_hand=["Radionecrosis on MRI (perfusion/spectroscopy)"]),
+    "NCT06016452": _tree(
+        {"type": "diagnosis", "codes": ADULT_GLIOMAS},
+        {"type": "age", "min_years": 18, "max_years": 70},
+        {"type": "radiotherapy_ended", "min_weeks": 12},
+        by_hand=["Radionecrosis on MRI (perfusion/spectroscopy)"],
+    ),
     # H3 K27-altered diffuse midline glioma, children (3-18 years).
-    "NCT06720727": _tree({"type": "diagnosis", "codes": ["diffuse_midline_glioma_h3k27"]},
-                         {"type": "marker", "marker": "h3k27", "result": "altered"},
-                         {"type": "age", "min_years": 3, "max_years": 18},
-                         {"type": "performance", "scale": "karnofsky", "min": 70, "max": None},
-                         by_hand=["Lansky ≥ 70 under 16 years"]),
+    "NCT06720727": _tree(
+        {"type": "diagnosis", "codes": ["diffuse_midline_glioma_h3k27"]},
+        {"type": "marker", "marker": "h3k27", "result": "altered"},
+        {"type": "age", "min_years": 3, "max_years": 18},
+        {"type": "performance", "scale": "karnofsky", "min": 70, "max": None},
+        by_hand=["Lansky ≥ 70 under 16 years"],
+    ),
     # Levetiracetam for seizures in brain tumours (adults).
-    "NCT06442748": _tree({"type": "diagnosis", "codes": ADULT_GLIOMAS}, {"type": "age", "min_years": 18, "max_years": None},
-                         {"any": [{"type": "performance", "scale": "ecog", "min": None, "max": 2},
-                                  {"type": "performance", "scale": "karnofsky", "min": 60, "max": None}]}),
+    "NCT06442748": _tree(
+        {"type": "diagnosis", "codes": ADULT_GLIOMAS},
+        {"type": "age", "min_years": 18, "max_years": None},
+        {
+            "any": [
+                {"type": "performance", "scale": "ecog", "min": None, "max": 2},
+                {"type": "performance", "scale": "karnofsky", "min": 60, "max": None},
+            ]
+        },
+    ),
 }
-NORDIC = _tree({"type": "diagnosis", "codes": ["glioblastoma_idh_wildtype"]},
-               {"type": "marker", "marker": "mgmt", "result": "altered"},
-               {"type": "setting", "setting": "recurrent", "min_progressions": 1, "max_progressions": 1},
-               {"type": "performance", "scale": "ecog", "min": None, "max": 1},
-               {"not": {"type": "prior_treatment", "regimen": "bevacizumab"}},
-               {"type": "age", "min_years": 18, "max_years": None},
-               by_hand=["Measurable disease by RANO", "Adequate bone marrow, liver and kidney function"])
+NORDIC = _tree(
+    {"type": "diagnosis", "codes": ["glioblastoma_idh_wildtype"]},
+    {"type": "marker", "marker": "mgmt", "result": "altered"},
+    {"type": "setting", "setting": "recurrent", "min_progressions": 1, "max_progressions": 1},
+    {"type": "performance", "scale": "ecog", "min": None, "max": 1},
+    {"not": {"type": "prior_treatment", "regimen": "bevacizumab"}},
+    {"type": "age", "min_years": 18, "max_years": None},
+    by_hand=["Measurable disease by RANO", "Adequate bone marrow, liver and kidney function"],
+)
 
 
 class Command(BaseCommand):
@@ -64,25 +82,46 @@ class Command(BaseCommand):
             for line in services.trials_import_paths(paths=[path], by=coordinator).lines()[:1]:
                 self.stdout.write(f"Demo trials: {line}")
         else:  # a checkout without shared/ beside it: the hand-made Nordic trial still demonstrates matching
-            self.stdout.write(f"Demo trials: no ClinicalTrials.gov records at {path}; only the Nordic demo trial.")
-        nordic = Trial.objects.filter(source=Trial.Source.MANUAL, brief_title__startswith="NOR-REGBM").first()
+            self.stdout.write(
+                f"Demo trials: no ClinicalTrials.gov records at {path}; only the Nordic demo trial."
+            )
+        nordic = Trial.objects.filter(
+            source=Trial.Source.MANUAL, brief_title__startswith="NOR-REGBM"
+        ).first()
         if nordic is None:
             nordic = services.trial_create(
-                by=coordinator, brief_title="NOR-REGBM: a Nordic trial in first recurrence of MGMT-methylated "
-                "glioblastoma (demo)", acronym="NOR-REGBM", overall_status="RECRUITING", phases=["PHASE2"],
-                conditions=["Glioblastoma, IDH-wildtype"], sponsor="Oslo universitetssykehus (demo)",
-                minimum_age="18 Years", eligibility_text="Inclusion Criteria:\n\n* First recurrence of IDH-wildtype "
-                "glioblastoma\n* MGMT promoter methylated\n* ECOG 0-1\n\nExclusion Criteria:\n\n* Prior bevacizumab")
-            TrialSite.objects.create(trial=nordic, facility="Oslo universitetssykehus", city="Oslo", country="Norway",
-                                     status="RECRUITING", is_norwegian=True)
+                by=coordinator,
+                brief_title="NOR-REGBM: a Nordic trial in first recurrence of MGMT-methylated "
+                "glioblastoma (demo)",
+                acronym="NOR-REGBM",
+                overall_status="RECRUITING",
+                phases=["PHASE2"],
+                conditions=["Glioblastoma, IDH-wildtype"],
+                sponsor="Oslo universitetssykehus (demo)",
+                minimum_age="18 Years",
+                eligibility_text="Inclusion Criteria:\n\n* First recurrence of IDH-wildtype "
+                "glioblastoma\n* MGMT promoter methylated\n* ECOG 0-1\n\nExclusion Criteria:\n\n* Prior bevacizumab",
+            )
+            TrialSite.objects.create(
+                trial=nordic,
+                facility="Oslo universitetssykehus",
+                city="Oslo",
+                country="Norway",
+                status="RECRUITING",
+                is_norwegian=True,
+            )
             Trial.objects.filter(pk=nordic.pk).update(has_norwegian_site=True)
             nordic.refresh_from_db()
         plan = {**{t.nct_id: t for t in Trial.objects.filter(nct_id__in=DEMO_CRITERIA)}}
         for nct_id, tree in DEMO_CRITERIA.items():
             trial = plan.get(nct_id)
             if trial and not trial.criteria_encoded_at:
-                services.trial_criteria_save(trial=trial, by=coordinator, tree=tree, expected_version=trial.version)
+                services.trial_criteria_save(
+                    trial=trial, by=coordinator, tree=tree, expected_version=trial.version
+                )
         if not nordic.criteria_encoded_at:
-            services.trial_criteria_save(trial=nordic, by=coordinator, tree=NORDIC, expected_version=nordic.version)
+            services.trial_criteria_save(
+                trial=nordic, by=coordinator, tree=NORDIC, expected_version=nordic.version
+            )
         result = engine.match_all()
         self.stdout.write(f"Demo matching: {result.created} new matches, {result.updated} updated.")
