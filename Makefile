@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 # Inside the venv, so a recreated venv always reinstalls.
 INSTALL_STAMP := $(VENV)/.installed-pyproject
 
-DIRECTORY_SEED ?= $(firstword $(wildcard ../shared/seeds/nordic-cancer-collaboration-overview.txt seeds/nordic-cancer-collaboration-overview.txt))
+DIRECTORY_SEED ?= seeds/nordic-cancer-collaboration-overview.txt
 PYTEST_ARGS ?=
 
 RUN_ENV := DJANGO_DEBUG=1 \

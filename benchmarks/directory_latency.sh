@@ -14,15 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=benchmarks/_server.sh
 source benchmarks/_server.sh
 
-SEED=
-for candidate in ../shared/seeds/nordic-cancer-collaboration-overview.txt \
-  seeds/nordic-cancer-collaboration-overview.txt; do
-  if [[ -f $candidate ]]; then
-    SEED=$candidate
-    break
-  fi
-done
-[[ -n $SEED ]] || die "directory seed not found (seeds/nordic-cancer-collaboration-overview.txt)"
+SEED=seeds/nordic-cancer-collaboration-overview.txt
+[[ -f $SEED ]] || die "directory seed not found ($SEED)"
 
 bench_prepare
 log "importing the directory"

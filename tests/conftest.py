@@ -24,9 +24,9 @@ from consortium.models import Institution, Role, User
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SEED = REPO_ROOT.parent / "shared" / "seeds" / "nordic-cancer-collaboration-overview.txt"
-if not SEED.exists():  # the copy shipped with the repo, for clones without shared/
-    SEED = REPO_ROOT / "seeds" / "nordic-cancer-collaboration-overview.txt"
+SEED = REPO_ROOT / "seeds" / "nordic-cancer-collaboration-overview.txt"
+# Public ClinicalTrials.gov records, the same copy load_demo_trials imports (README there).
+CTGOV = REPO_ROOT / "trials" / "demo_data" / "ctgov"
 
 PASSWORD = "correct horse battery staple"
 

@@ -20,9 +20,7 @@ from consortium.directory_parser import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SEED_PATH = REPO_ROOT.parent / "shared" / "seeds" / "nordic-cancer-collaboration-overview.txt"
-if not SEED_PATH.exists():  # clones without shared/ beside them use the copy in the repo
-    SEED_PATH = REPO_ROOT / "seeds" / SEED_PATH.name
+SEED_PATH = REPO_ROOT / "seeds" / "nordic-cancer-collaboration-overview.txt"
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""import_trials on every real record in shared/data/ctgov/ (partial/ and legacy/ too),
+"""import_trials on every real record in trials/demo_data/ctgov/ (partial/ and legacy/ too),
 re-import keeping coordinators' additions, and --from-api paging through a local HTTP
 server replaying recorded pages (nothing reaches the internet)."""
 
@@ -6,18 +6,17 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from tests.conftest import CTGOV
 from trials.models import Trial, TrialArm
 
 pytestmark = pytest.mark.django_db
 
-CTGOV = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctgov"
 V2_FILES = sorted(CTGOV.glob("*.json"))
 
 

@@ -5,16 +5,15 @@ while the rest of the file imports."""
 
 import json
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from tests.conftest import CTGOV
 from trials.models import Trial
 
 pytestmark = pytest.mark.django_db
-CTGOV = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctgov"
 
 
 def run(*args) -> str:

@@ -1,6 +1,6 @@
 """python manage.py load_demo_trials [--path DIR]: demo trials for `make run`.
 
-Imports the real ClinicalTrials.gov records in shared/data/ctgov/, encodes structured
+Imports the real ClinicalTrials.gov records in trials/demo_data/ctgov/, encodes structured
 criteria for the brain-tumour ones and adds one hand-made Nordic trial with a Norwegian
 site, so the demo patients (create_demo_data) get matches; then runs a full match.
 Criteria a coordinator already encoded are left alone, so it is safe to run twice.
@@ -15,7 +15,9 @@ from consortium.models import User
 from trials import engine, services
 from trials.models import Trial, TrialSite
 
-CTGOV = Path(settings.BASE_DIR).parent / "shared" / "data" / "ctgov"
+# The repository's copy of the public records (its README names their sources); the tests
+# import the same folder.
+CTGOV = Path(__file__).resolve().parents[2] / "demo_data" / "ctgov"
 ADULT_GLIOMAS = [
     "astrocytoma_idh_mutant",
     "oligodendroglioma_idh_mutant_codeleted",
@@ -78,13 +80,10 @@ class Command(BaseCommand):
         coordinator = User.objects.filter(email="coordinator@demo.nbtc.no").first()
         if coordinator is None:
             raise CommandError("Run load_demo first: the demo coordinator encodes the criteria.")
-        if Path(path).exists():
-            for line in services.trials_import_paths(paths=[path], by=coordinator).lines()[:1]:
-                self.stdout.write(f"Demo trials: {line}")
-        else:  # a checkout without shared/ beside it: the hand-made Nordic trial still demonstrates matching
-            self.stdout.write(
-                f"Demo trials: no ClinicalTrials.gov records at {path}; only the Nordic demo trial."
-            )
+        if not Path(path).exists():
+            raise CommandError(f"--path {path}: no such file or folder.")
+        for line in services.trials_import_paths(paths=[path], by=coordinator).lines()[:1]:
+            self.stdout.write(f"Demo trials: {line}")
         nordic = Trial.objects.filter(
             source=Trial.Source.MANUAL, brief_title__startswith="NOR-REGBM"
         ).first()
