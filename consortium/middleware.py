@@ -13,6 +13,9 @@ from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+
+from .redirects import login_url_back_to
 
 SESSION_STARTED_KEY = "nbtc_session_started_at"
 
@@ -81,7 +84,7 @@ class AbsoluteSessionLifetimeMiddleware:
                 messages.info(
                     request, "Your session has ended after 12 hours. Please sign in again."
                 )
-                return redirect(f"{reverse('account_login')}?next={request.path}")
+                return redirect(login_url_back_to(reverse("account_login"), request))
         return self.get_response(request)
 
 
@@ -108,7 +111,7 @@ class RequireMFAMiddleware:
                 return self.refuse(
                     request,
                     "Sign in with your two-factor code.",
-                    f"{reverse('account_login')}?next={request.path}",
+                    login_url_back_to(reverse("account_login"), request),
                 )
         return self.get_response(request)
 
@@ -118,3 +121,23 @@ class RequireMFAMiddleware:
             return JsonResponse({"message": message, "extra": {}}, status=403)
         messages.warning(request, message)
         return redirect(url)
+
+
+class ApiNeverCachedMiddleware:
+    """Every API answer may show a patient and depends on who asks (token or session), so
+    none is stored by a browser or proxy (`no-store, private`) and any cache that keys on
+    headers keys on both credentials (`Vary: Authorization, Cookie`). One place for every
+    app's API, error answers included. ASVS 5.0 14.2.2 / 14.3.2; RFC 9111 §5.2.2.3 and
+    §5.2.2.7 (https://www.rfc-editor.org/rfc/rfc9111)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith("/api/"):
+            add_never_cache_headers(
+                response
+            )  # max-age=0, no-cache, no-store, must-revalidate, private
+            patch_vary_headers(response, ("Authorization", "Cookie"))
+        return response

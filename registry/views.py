@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from consortium.forms import add_service_errors, write_with_form
 from consortium.models import Role
+from consortium.redirects import safe_next
 from consortium.services import patient_access_log
 
 from . import panels, rules, selectors, services
@@ -506,7 +507,7 @@ def draft_discard(request, register_number: str, form_key: str):
     patient = selectors.patient_get(user=request.user, register_number=register_number)
     FormDraft.objects.filter(user=request.user, patient=patient, form_key=form_key).delete()
     messages.success(request, "Draft discarded.")
-    return redirect(request.POST.get("next") or patient.get_absolute_url())
+    return redirect(safe_next(request, request.POST.get("next"), patient.get_absolute_url()))
 
 
 # --- Worklist --------------------------------------------------------------------------

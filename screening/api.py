@@ -5,7 +5,6 @@ the member may not see is 404. Patients appear by register number only."""
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -38,12 +37,8 @@ from .models import (
 
 
 class ScreeningApi(GenericAPIView):
-    """Every response shows a patient's request: never cached (like the pages' never_cache)."""
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        add_never_cache_headers(response)
-        return response
+    """The screening endpoints' base (never cached, like every API answer: see
+    consortium.middleware.ApiNeverCachedMiddleware)."""
 
 
 def _log(request, patient_ids, page: str) -> None:
@@ -633,7 +628,9 @@ class DrugResultOutput(serializers.ModelSerializer):
 
 
 class RunOutput(serializers.ModelSerializer):
-    reference_set = serializers.CharField(source="reference_set.__str__", default=None)
+    reference_set = serializers.SerializerMethodField(
+        help_text="Name and version of the reference set that made DSS selective; null if none."
+    )
 
     class Meta:
         model = AnalysisRun
@@ -648,6 +645,9 @@ class RunOutput(serializers.ModelSerializer):
             "reference_set",
             "seconds",
         ]
+
+    def get_reference_set(self, run) -> str | None:
+        return str(run.reference_set) if run.reference_set_id else None
 
 
 class ResultsOutput(serializers.Serializer):

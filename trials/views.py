@@ -4,8 +4,6 @@ panel (the treating clinicians answer contact requests there). Plain function vi
 rules live in services, who-sees-what in selectors. Pages showing patients (register
 numbers) write the access log and are never cached."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -16,6 +14,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from consortium.csv_safe import safe_writer
 from consortium.forms import write_with_form
 from consortium.models import Role
 from consortium.services import EditConflict, patient_access_log
@@ -207,7 +206,7 @@ def funnel_csv(request, pk: int):
     response["Content-Disposition"] = (
         f'attachment; filename="funnel-{trial.nct_id or trial.pk}.csv"'
     )
-    writer = csv.writer(response)
+    writer = safe_writer(response)
     writer.writerow(["trial", "measure", "count"])
     for stage, count in figures["stages"]:
         writer.writerow([trial.nct_id or trial.brief_title, stage, count])
