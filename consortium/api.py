@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -101,11 +102,13 @@ class GroupFilterSerializer(serializers.Serializer):
     cancer_type = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
-class GroupListApi(APIView):
+class GroupListApi(GenericAPIView):
     """Nordic cancer collaboration groups (public)."""
 
     authentication_classes: list = []  # public: no session or token needed
     permission_classes = [AllowAny]
+    serializer_class = GroupOutputSerializer
+    queryset = NetworkGroup.objects.none()  # for the schema; the selector decides what is listed
 
     @extend_schema(
         parameters=[
@@ -115,17 +118,14 @@ class GroupListApi(APIView):
                 "category", str, description="Category slug (includes its subcategories)."
             ),
             OpenApiParameter("cancer_type", str, description="Cancer type or scope contains."),
-            OpenApiParameter("page", int),
         ],
         responses=GroupOutputSerializer(many=True),
     )
     def get(self, request):
         filters = GroupFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        groups = selectors.group_list(**filters.validated_data)
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        page = paginator.paginate_queryset(groups, request, view=self)
-        return paginator.get_paginated_response(GroupOutputSerializer(page, many=True).data)
+        page = self.paginate_queryset(selectors.group_list(**filters.validated_data))
+        return self.get_paginated_response(GroupOutputSerializer(page, many=True).data)
 
 
 class GroupDetailApi(APIView):

@@ -4,8 +4,12 @@ permissions as the pages. Errors are 400 with field names ({"message", "extra":
 
 National IDs never go in URLs: search for one with POST /patients/search/."""
 
+from datetime import date, datetime, time
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -45,7 +49,7 @@ class WriteMeta(serializers.Serializer):
     acknowledge_warnings = serializers.ListField(
         child=serializers.CharField(),
         required=False,
-        help_text="Codes of the warnings you have read (a 400 lists them as 'Warning [code]: ...').",
+        help_text="Codes of the warnings you have read (a 400 lists 'Warning [code]: ...').",
     )
 
     def meta(self) -> dict:
@@ -362,11 +366,14 @@ class EpisodeInput(WriteMeta, serializers.ModelSerializer):
 
 class EpisodeListApi(GenericAPIView):
     serializer_class = EpisodeOutput
+    queryset = TumourEpisode.objects.none()
 
+    @extend_schema(responses=EpisodeOutput(many=True))
     def get(self, request, register_number: str):
         patient = selectors.patient_get(user=request.user, register_number=register_number)
         _log(request, [patient], "api:registry_episodes")
-        return Response(EpisodeOutput(selectors.patient_episodes(patient), many=True).data)
+        page = self.paginate_queryset(selectors.patient_episodes(patient))
+        return self.get_paginated_response(EpisodeOutput(page, many=True).data)
 
     @extend_schema(request=EpisodeInput, responses={201: EpisodeOutput})
     def post(self, request, register_number: str):
@@ -427,11 +434,9 @@ class MarkersApi(GenericAPIView):
 
     @extend_schema(responses=MarkerSerializer(many=True))
     def get(self, request, episode_id: int):
-        return Response(
-            MarkerSerializer(
-                _episode(request, episode_id, "api:registry_markers").markers.all(), many=True
-            ).data
-        )
+        episode = _episode(request, episode_id, "api:registry_markers")
+        page = self.paginate_queryset(episode.markers.order_by("marker", "id"))
+        return self.get_paginated_response(MarkerSerializer(page, many=True).data)
 
     @extend_schema(request=InputSerializer, responses=EpisodeOutput)
     def put(self, request, episode_id: int):
@@ -485,14 +490,77 @@ class ReopenApi(GenericAPIView):
 # --- Treatment and follow-up sections -------------------------------------------------------
 
 
+class ClockTimeField(serializers.TimeField):
+    """A time of day, written with its UTC offset (RFC 3339 full-time,
+    https://www.rfc-editor.org/rfc/rfc3339#section-5.6): 14:05:00+02:00. Read without an
+    offset (14:05, as the form takes it) it is the time in Norway."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                return time.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        self.fail("invalid", format="hh:mm[:ss][+HH:MM|Z]")
+
+
+# A section's times of day and the date each belongs to: the offset depends on the date
+# (summer time), so the pair makes the instant.
+LOCAL_TIMES = {"surgery_end_time": "surgery_date"}
+
+
+def _local_clock_time(value: time, day: date) -> time:
+    """`value` as the time in Norway on `day`; one given with an offset is converted."""
+    if value.tzinfo is None:
+        return value
+    local = timezone.localtime(datetime.combine(day, value))
+    if local.date() != day:
+        raise serializers.ValidationError(
+            f"{value.isoformat()} is on {local.date().isoformat()} in Norway, not on the "
+            f"date {day.isoformat()}: give the time without an offset."
+        )
+    return local.time().replace(tzinfo=None)
+
+
 def _section_serializers(section: str, model):
+    local_times = {t: d for t, d in LOCAL_TIMES.items() if hasattr(model, t)}
+
     class Output(serializers.ModelSerializer):
+        serializer_field_mapping = {
+            **serializers.ModelSerializer.serializer_field_mapping,
+            models.TimeField: ClockTimeField,
+        }
+
         class Meta:
             fields = "__all__"
 
+        def to_representation(self, row):
+            data = super().to_representation(row)
+            for name, day in local_times.items():
+                if getattr(row, name):
+                    aware = timezone.make_aware(
+                        datetime.combine(getattr(row, day), getattr(row, name))
+                    )
+                    data[name] = aware.isoformat().split("T", 1)[1]
+            return data
+
     class Input(WriteMeta, serializers.ModelSerializer):
+        serializer_field_mapping = Output.serializer_field_mapping
+
         class Meta:
             exclude = ["id", "episode", "acknowledged_warnings"]
+
+        def validate(self, attrs):
+            attrs = super().validate(attrs)
+            row = self.context.get("row")
+            for name, day in local_times.items():
+                if attrs.get(name) is not None:
+                    on = attrs.get(day) or getattr(row, day, None)
+                    try:
+                        attrs[name] = _local_clock_time(attrs[name], on)
+                    except serializers.ValidationError as exc:
+                        raise serializers.ValidationError({name: exc.detail}) from None
+            return attrs
 
     Output.Meta.model = Input.Meta.model = model
     Output.__name__, Input.__name__ = f"{model.__name__}Output", f"{model.__name__}Input"
@@ -507,7 +575,8 @@ class SectionListApi(GenericAPIView):
     def get(self, request, episode_id: int):
         episode = _episode(request, episode_id, f"api:registry_{self.section}")
         rows = services.SECTION_MODELS[self.section].objects.filter(episode=episode)
-        return Response(self.serializer_class(rows, many=True).data)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(self.serializer_class(page, many=True).data)
 
     def post(self, request, episode_id: int):
         episode = _episode(request, episode_id, f"api:registry_{self.section}")
@@ -543,7 +612,7 @@ class SectionDetailApi(GenericAPIView):
 
     def patch(self, request, episode_id: int, pk: int):
         episode, row = self._row(request, episode_id, pk)
-        data = self.input_class(data=request.data, partial=True)
+        data = self.input_class(data=request.data, partial=True, context={"row": row})
         data.is_valid(raise_exception=True)
         row = services.section_save(
             section=self.section,
@@ -596,18 +665,52 @@ def section_views(section: str, model) -> tuple:
     return list_view, detail_view
 
 
+class WorklistItemOutput(serializers.Serializer):
+    episode = serializers.IntegerField(source="pk")
+    patient = serializers.CharField(source="patient.register_number")
+    diagnosis = serializers.CharField()
+    diagnosis_date = serializers.DateField(allow_null=True)
+    missing = serializers.SerializerMethodField(help_text="What a complete report still lacks.")
+
+    def get_missing(self, episode) -> list[str]:
+        return rules.missing_items(episode)
+
+
+class WorklistFiguresOutput(serializers.Serializer):
+    total = serializers.IntegerField()
+    complete = serializers.IntegerField()
+    year = serializers.IntegerField()
+    year_total = serializers.IntegerField()
+    year_complete = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True, help_text="Per cent complete, overall.")
+    year_share = serializers.FloatField(allow_null=True, help_text="Per cent complete, this year.")
+
+
 class WorklistApi(GenericAPIView):
-    """Completeness figures and incomplete reports of one of your institutions."""
+    """Completeness figures and the incomplete reports of one of your institutions: the
+    list envelope of every endpoint ({count, next, previous, results}, one page of
+    incomplete reports) with the institution and its figures beside it."""
 
     class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        next = serializers.URLField(allow_null=True)
+        previous = serializers.URLField(allow_null=True)
+        results = WorklistItemOutput(many=True)
         institution = serializers.CharField()
-        figures = serializers.DictField()
-        incomplete = serializers.ListField(child=serializers.DictField())
+        figures = WorklistFiguresOutput()
+
+        class Meta:
+            ref_name = "Worklist"
 
     serializer_class = OutputSerializer
+    queryset = TumourEpisode.objects.none()
 
     @extend_schema(
-        parameters=[OpenApiParameter("institution", str, description="Institution code, e.g. OUS.")]
+        parameters=[
+            OpenApiParameter("institution", str, description="Institution code, e.g. OUS."),
+            OpenApiParameter("page", int, description="A page number within the results."),
+        ],
+        responses=OutputSerializer,
     )
     def get(self, request):
         institutions = list(selectors.worklist_institutions(request.user))
@@ -621,27 +724,11 @@ class WorklistApi(GenericAPIView):
             raise serializers.ValidationError(
                 {"institution": f"Not one of your institutions: {code}."}
             )
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        page = paginator.paginate_queryset(
-            selectors.incomplete_episodes(chosen), request, view=self
-        )
+        page = self.paginate_queryset(selectors.incomplete_episodes(chosen))
         _log(request, [e.patient for e in page], "api:registry_worklist")
-        return paginator.get_paginated_response(
-            {
-                "institution": chosen.code,
-                "figures": selectors.completeness(chosen),
-                "incomplete": [
-                    {
-                        "episode": e.pk,
-                        "patient": e.patient.register_number,
-                        "diagnosis": e.diagnosis,
-                        "diagnosis_date": e.diagnosis_date,
-                        "missing": rules.missing_items(e),
-                    }
-                    for e in page
-                ],
-            }
-        )
+        response = self.get_paginated_response(WorklistItemOutput(page, many=True).data)
+        response.data.update(institution=chosen.code, figures=selectors.completeness(chosen))
+        return response
 
 
 SECTION_VIEWS = {

@@ -386,7 +386,8 @@ class SampleListApi(ScreeningApi):
     @extend_schema(responses=SampleOutput(many=True))
     def get(self, request, request_id: int):
         screening_request = _request(request, request_id, "api:screening_samples")
-        return Response(SampleOutput(selectors.request_samples(screening_request), many=True).data)
+        page = self.paginate_queryset(selectors.request_samples(screening_request))
+        return self.get_paginated_response(SampleOutput(page, many=True).data)
 
     @extend_schema(request=SampleInput, responses={201: SampleOutput})
     def post(self, request, request_id: int):
@@ -507,9 +508,8 @@ class HandOverListApi(ScreeningApi):
     @extend_schema(responses=HandOverOutput(many=True))
     def get(self, request, shipment_id: int):
         shipment = _shipment(request, shipment_id, "api:screening_handovers")
-        return Response(
-            HandOverOutput(shipment.handovers.select_related("entered_by"), many=True).data
-        )
+        page = self.paginate_queryset(shipment.handovers.select_related("entered_by"))
+        return self.get_paginated_response(HandOverOutput(page, many=True).data)
 
     @extend_schema(request=HandOverInput, responses={201: HandOverOutput})
     def post(self, request, shipment_id: int):
@@ -533,7 +533,8 @@ class ReadingListApi(ScreeningApi):
     @extend_schema(responses=ReadingOutput(many=True))
     def get(self, request, shipment_id: int):
         shipment = _shipment(request, shipment_id, "api:screening_readings")
-        return Response(ReadingOutput(selectors.readings_for(shipment), many=True).data)
+        page = self.paginate_queryset(selectors.readings_for(shipment))
+        return self.get_paginated_response(ReadingOutput(page, many=True).data)
 
     @extend_schema(request=ReadingInput, responses={201: ReadingOutput})
     def post(self, request, shipment_id: int):
@@ -816,7 +817,8 @@ class ReportListApi(ScreeningApi):
         )
         if not selectors.sees_lab_results(request.user, screening_request):
             reports = reports.filter(status=Report.Status.RELEASED)
-        return Response(ReportOutput(reports.order_by("-number"), many=True).data)
+        page = self.paginate_queryset(reports.order_by("-number"))
+        return self.get_paginated_response(ReportOutput(page, many=True).data)
 
     @extend_schema(request=ReportInput, responses={200: ReportDetailOutput})
     def post(self, request, request_id: int):

@@ -67,7 +67,7 @@ def test_the_lab_drafts_signs_and_versions_a_report_by_api(client, world):
     assert (
         Report.objects.get(pk=body["id"]).interpretation == "Palbociclib stands out."
     )  # v1 frozen
-    versions = client.get(reports_url).json()
+    versions = client.get(reports_url).json()["results"]
     assert [(r["number"], r["status"]) for r in versions] == [(2, "draft"), (1, "released")]
 
 
@@ -89,7 +89,7 @@ def test_the_clinician_sees_released_reports_only_and_cannot_write_them(client, 
 
     client.logout()
     sign_in(client, world.clinician)
-    assert [r["number"] for r in client.get(reports_url).json()] == [1]
+    assert [r["number"] for r in client.get(reports_url).json()["results"]] == [1]
     assert (
         client.get(f"/api/v1/screening/reports/{second['id']}/").status_code == 404
     )  # the lab's draft

@@ -1,0 +1,54 @@
+"""What the OpenAPI schema promises, checked over every operation: one list envelope."""
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _resolve(schema, node):
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def _operations(schema):
+    for path, item in schema["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield f"{method.upper()} {path}", item[method]
+
+
+def test_every_list_is_documented_as_the_paginated_envelope(schema):
+    """No operation answers a bare array: lists come as {count, next, previous, results}."""
+    lists = []
+    for name, operation in _operations(schema):
+        for code, response in operation["responses"].items():
+            body = response.get("content", {}).get("application/json", {}).get("schema")
+            if not code.startswith("2") or body is None:
+                continue
+            body = _resolve(schema, body)
+            assert body.get("type") != "array", f"{name} {code} answers a bare array"
+            if "results" in body.get("properties", {}):
+                lists.append(name)
+                assert {"count", "next", "previous", "results"} <= set(body["properties"]), name
+                assert {"count", "results"} <= set(body["required"]), name
+                assert body["properties"]["results"]["type"] == "array", name
+    for expected in (
+        "GET /api/v1/directory/groups/",
+        "GET /api/v1/registry/patients/{register_number}/episodes/",
+        "GET /api/v1/registry/episodes/{episode_id}/surgeries/",
+        "GET /api/v1/registry/episodes/{episode_id}/markers/",
+        "GET /api/v1/registry/worklist/",
+        "GET /api/v1/screening/requests/{request_id}/samples/",
+        "GET /api/v1/screening/shipments/{shipment_id}/handovers/",
+        "GET /api/v1/screening/shipments/{shipment_id}/readings/",
+        "GET /api/v1/screening/requests/{request_id}/reports/",
+        "GET /api/v1/trials/matches/",
+    ):
+        assert expected in lists, expected
