@@ -15,6 +15,7 @@ from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
 from .directory_parser import ParsedDirectory, ParsedGroup, parse_directory
+from .http import client_ip
 from .models import (
     AccessLog,
     DirectoryCategory,
@@ -115,7 +116,7 @@ def patient_access_log(request, *, patient_ids, page: str) -> None:
                 page[:100],
                 request.path[:300],
                 request.method[:10],
-                request.META.get("REMOTE_ADDR") or None,
+                client_ip(request),
             ],
         )
 

@@ -151,6 +151,13 @@ ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_REAUTHENTICATION_REQUIRED = True
 # Failed sign-ins: 10 a minute per address, 5 per 5 minutes per account (allauth defaults, stated).
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key", "login": "30/m/ip"}
+# The client address that rate limits, API throttles and the access log count by. Served
+# directly (0, the default) the connection's address is used and X-Forwarded-For, which any
+# client can write, is ignored. Behind N reverse proxies of our own, the client is the N-th
+# address from the right of X-Forwarded-For (each proxy appends the address it saw). allauth
+# and DRF read the header the same way (allauth docs, rate_limits; DRF docs, throttling).
+TRUSTED_PROXY_COUNT = env.int("NBTC_TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 MFA_ADAPTER = "consortium.adapters.RoleAwareMFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "NBTC"
@@ -239,6 +246,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # throttles count clients as sign-in limits do
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",

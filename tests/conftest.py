@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
+from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.totp.internal.auth import (
     TOTP,
     format_hotp_value,
     generate_totp_secret,
     hotp_value,
-    yield_hotp_counters_from_time,
 )
 from django.core.cache import cache
 
@@ -77,8 +77,19 @@ def seed_text() -> str:
     return SEED.read_text(encoding="utf-8")
 
 
-def totp_code(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+# allauth accepts the current 30-second window only (MFA_TOTP_TOLERANCE is 0): a code computed
+# in a window's last seconds expires before the server checks it.
+TOTP_FRESH_SECONDS = 3
+
+
+def totp_code(secret: str, *, clock=time.time, sleep=time.sleep) -> str:
+    """The TOTP code of a window with at least TOTP_FRESH_SECONDS left: near the window's end
+    it waits for the next one first. Every test that types a code gets it here."""
+    period = mfa_settings.TOTP_PERIOD
+    left = period - clock() % period
+    if left < TOTP_FRESH_SECONDS:
+        sleep(left + 0.2)
+    return format_hotp_value(hotp_value(secret, int(clock()) // period))
 
 
 def browser_sign_in(page, base_url: str, user) -> None:
@@ -90,11 +101,6 @@ def browser_sign_in(page, base_url: str, user) -> None:
     page.locator('input[name="password"]').fill(PASSWORD)
     page.locator('form button[type="submit"]').first.click()
     expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/$"))
-    # allauth accepts the current 30-second window only (MFA_TOTP_TOLERANCE is 0): never
-    # type a code that expires before the server checks it.
-    left = 30 - time.time() % 30
-    if left < 3:
-        page.wait_for_timeout((left + 0.2) * 1000)
     page.locator('input[name="code"]').fill(totp_code(user.totp_secret))
     page.locator('form button[type="submit"]').first.click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
