@@ -5,7 +5,8 @@ Errors look like {"message": "...", "extra": {"fields": {"name": ["..."]}}}
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
@@ -53,6 +54,25 @@ def exception_handler(exc, context):
             "extra": {},
         }
     return response
+
+
+def _outside_drf(default_view, status_code: int, message: str):
+    """Django's own error page for a request that never reached a DRF view (an API URL
+    that matches no route, a body over the size limit): in the one error shape under
+    /api/, the HTML page elsewhere."""
+
+    def view(request, exception=None):
+        if request.path.startswith("/api/"):
+            return JsonResponse({"message": message, "extra": {}}, status=status_code)
+        return default_view(request, exception) if exception is not None else default_view(request)
+
+    return view
+
+
+bad_request = _outside_drf(defaults.bad_request, 400, "Bad request.")
+permission_denied = _outside_drf(defaults.permission_denied, 403, "Permission denied.")
+page_not_found = _outside_drf(defaults.page_not_found, 404, "Not found.")
+server_error = _outside_drf(defaults.server_error, 500, "Server error.")
 
 
 class CategorySerializer(serializers.Serializer):

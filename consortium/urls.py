@@ -30,6 +30,12 @@ api_patterns = [
     path("screening/", include("screening.api_urls")),
 ]
 
+# Under /api/ even Django's own error answers use the API's error shape.
+handler400 = api.bad_request
+handler403 = api.permission_denied
+handler404 = api.page_not_found
+handler500 = api.server_error
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("allauth.urls")),

@@ -52,3 +52,31 @@ def test_every_list_is_documented_as_the_paginated_envelope(schema):
         "GET /api/v1/trials/matches/",
     ):
         assert expected in lists, expected
+
+
+def test_every_operation_documents_the_shared_errors_in_the_one_error_shape(schema):
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"message", "extra"}
+    for name, operation in _operations(schema):
+        method = name.split()[0]
+        public = name.startswith("GET /api/v1/directory/")
+        expected = {"400", "404", "429", "503"}
+        expected |= set() if public else {"401", "403"}
+        expected |= {"409"} if method != "GET" else set()
+        documented = {
+            code
+            for code, response in operation["responses"].items()
+            if response.get("content", {}).get("application/json", {}).get("schema")
+            == {"$ref": "#/components/schemas/Error"}
+            and response["description"]
+        }
+        assert documented == expected, name
+
+
+@pytest.mark.django_db
+def test_an_api_url_without_a_route_answers_in_the_error_shape(client):
+    response = client.get("/api/v1/registry/episodes/-5/")  # <int:> takes no sign
+    assert response.status_code == 404
+    assert response.json() == {"message": "Not found.", "extra": {}}
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
