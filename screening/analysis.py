@@ -6,11 +6,12 @@ Breeze implements it. Deterministic: the same input in the same order gives the 
 numbers (curve_fit's trust-region solver has no randomness; inputs are sorted)."""
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import OptimizeWarning, curve_fit
+from scipy.optimize import least_squares
+
+from . import fitting
 
 LN10 = math.log(10)
 
@@ -139,7 +140,9 @@ class Fit:
     r_squared: float | None = None
     residual_sd: float | None = None
     auc: float | None = None
-    flags: list[str] = field(default_factory=list)  # failed, flat, bound:<param>, poor
+    flags: list[str] = field(default_factory=list)  # failed, flat, not converged, bound, poor
+    converged: bool | None = None  # None: not fitted (too few concentrations)
+    evaluations: int = 0  # model evaluations the solvers used, within their budgets
 
     @property
     def ok(self) -> bool:
@@ -152,48 +155,177 @@ class Fit:
 
 MIN_R_SQUARED = 0.8  # below this a fit is marked poor (our choice; the reference asks for a flag)
 FLAT_RANGE = 10.0  # % inhibition: responses spanning less than the activity threshold are flat
+# Evaluation budgets after which a fit is reported as not converged (flagged, never hidden).
+# The batch needs 5-30 iterations on real-looking curves; a fallback fit costs about 0.1-0.3 ms
+# per evaluation, so neither budget lets a single curve take more than a few tens of ms.
+BATCH_ITERATIONS = 100
+# least_squares' default stopping tolerances, for the batch too: "converged" means the same.
+TOLERANCES = {"ftol": 1e-8, "xtol": 1e-8, "gtol": 1e-8}
+FALLBACK_EVALUATIONS = 100
 
 
-def fit_curve(concentrations_nm, inhibition) -> Fit:
-    """4PL on log10 concentration in M with bottom fixed at 0 and the bounds of
-    screening.md §5: top in [0, 100], IC50 from 1/100 of the lowest to 100 x the highest
-    concentration, slope in (0, 10]. Starting values: top = max response, IC50 = the
-    concentration closest to half-max, slope 1. Replicates are fitted together (all
-    points). A failed, flat, bounded or poor fit is flagged, never dropped."""
+@dataclass
+class _Curve:
+    """One drug's points, sorted, with the bounds of screening.md §5 and starting values."""
+
+    x: np.ndarray  # log10 M
+    y: np.ndarray  # % inhibition
+    lower: list[float]
+    upper: list[float]
+    start: list[float]
+    flags: list[str]
+    fittable: bool
+
+
+def starting_values(x, y) -> list[float]:
+    """Starting values from the data (screening.md §5 names top = max response, IC50 near
+    half-max, slope 1): top from the highest mean response per concentration, kept inside
+    (1, 99) so it starts off the bounds; log10 IC50 where the means first cross half the top,
+    interpolated linearly in log10 concentration (the usual reading of an IC50 between two
+    tested doses, as drc's and GraphPad's 4PL starters do); slope 1, the Hill slope of a
+    simple one-site inhibition. A curve that never crosses half its top starts half a decade
+    outside the range on the side the data point to."""
+    levels = np.unique(x)
+    means = np.array([y[x == level].mean() for level in levels])
+    top = float(np.clip(means.max(), 1.0, 99.0))
+    half = top / 2.0
+    above = np.flatnonzero(means >= half)
+    first = int(above[0]) if above.size else len(levels)
+    if first == 0:
+        log_ic50 = float(levels[0]) - 0.5
+    elif first == len(levels):
+        log_ic50 = float(levels[-1]) + 0.5
+    else:
+        x0, x1, y0, y1 = levels[first - 1], levels[first], means[first - 1], means[first]
+        log_ic50 = float(x0 + (half - y0) * (x1 - x0) / (y1 - y0))
+    return [top, log_ic50, 1.0]
+
+
+def _prepare(concentrations_nm, inhibition) -> _Curve:
     order = np.lexsort(
         (np.asarray(inhibition, dtype=float), np.asarray(concentrations_nm, dtype=float))
     )
     x = np.log10(np.asarray(concentrations_nm, dtype=float)[order] * 1e-9)
     y = np.asarray(inhibition, dtype=float)[order]
-    fit = Fit()
     if len(np.unique(x)) < 3:
-        fit.flags.append("failed: fewer than 3 concentrations")
-        return fit
-    lower = [0.0, x.min() - 2, 1e-3]
-    upper = [100.0, x.max() + 2, 10.0]
+        return _Curve(x, y, [], [], [], ["failed: fewer than 3 concentrations"], False)
+    lower = [0.0, float(x.min()) - 2, 1e-3]
+    upper = [100.0, float(x.max()) + 2, 10.0]
     levels = np.unique(x)
     means = np.array([y[x == level].mean() for level in levels])
-    if np.ptp(means) < FLAT_RANGE:
-        fit.flags.append("flat")
-    top0 = float(np.clip(means.max(), 1.0, 99.0))
-    ic50_0 = float(levels[np.argmin(np.abs(means - top0 / 2))])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            params, covariance = curve_fit(
-                lambda xx, a, c, b: logistic4(xx, a, 0.0, c, b),
-                x,
-                y,
-                p0=[top0, ic50_0, 1.0],
-                bounds=(lower, upper),
-                method="trf",
-                max_nfev=2000,
-            )
-    except (RuntimeError, ValueError) as error:
-        fit.flags.append(f"failed: {error}"[:120])
+    flags = ["flat"] if np.ptp(means) < FLAT_RANGE else []
+    start = list(np.clip(starting_values(x, y), lower, upper))
+    return _Curve(x, y, lower, upper, start, flags, True)
+
+
+def fit_curve(concentrations_nm, inhibition) -> Fit:
+    """One curve through the same path as a whole run (fit_curves)."""
+    return fit_curves([(concentrations_nm, inhibition)])[0]
+
+
+def fit_curves(
+    curves,
+    *,
+    max_iterations: int | None = None,
+    fallback_evaluations: int | None = None,
+) -> list[Fit]:
+    """4PL on log10 concentration in M with bottom fixed at 0 and the bounds of
+    screening.md §5: top in [0, 100], IC50 from 1/100 of the lowest to 100 x the highest
+    concentration, slope in (0, 10]. curves: [(concentrations in nM, % inhibition)], one per
+    drug; replicates are fitted together (all points). All curves are fitted at once by the
+    batched solver of fitting.py; a curve it does not converge within `max_iterations` is
+    refitted alone with SciPy's least_squares (fit_curve_least_squares), and when that too
+    stops at its budget (`fallback_evaluations`) the best point reached is kept and flagged
+    "not converged". A failed, flat, bounded, poor or unconverged fit is flagged, never
+    dropped."""
+    max_iterations = BATCH_ITERATIONS if max_iterations is None else max_iterations
+    if fallback_evaluations is None:
+        fallback_evaluations = FALLBACK_EVALUATIONS
+    prepared = [_prepare(c, i) for c, i in curves]
+    fits = [Fit(flags=list(p.flags)) for p in prepared]
+    batch = [k for k, p in enumerate(prepared) if p.fittable]
+    if not batch:
+        return fits
+    width = max(len(prepared[k].x) for k in batch)
+    x = np.zeros((len(batch), width))
+    y = np.zeros((len(batch), width))
+    weight = np.zeros((len(batch), width))
+    for row, k in enumerate(batch):
+        n = len(prepared[k].x)
+        x[row, :n], y[row, :n], weight[row, :n] = prepared[k].x, prepared[k].y, 1.0
+        x[row, n:] = prepared[k].x[-1]  # padding: any finite x, weight 0
+    result = fitting.fit_batch(
+        x,
+        y,
+        weight,
+        np.array([prepared[k].start for k in batch]),
+        np.array([prepared[k].lower for k in batch]),
+        np.array([prepared[k].upper for k in batch]),
+        max_iterations=max_iterations,
+        **TOLERANCES,
+    )
+    params = result.params
+    evaluations = result.evaluations.copy()
+    converged = result.converged.copy()
+    for row in np.flatnonzero(~converged):
+        curve = prepared[batch[row]]
+        fallback = _least_squares(curve, params[row], fallback_evaluations)
+        evaluations[row] += fallback.nfev
+        if fallback.status > 0 or fallback.cost <= result.cost[row]:  # both in %^2
+            params[row] = fallback.x
+        converged[row] = fallback.status > 0
+    covariances = fitting.covariance(params, x, y, weight)
+    for row, k in enumerate(batch):
+        _finish(
+            fits[k],
+            prepared[k],
+            params[row],
+            covariances[row],
+            bool(converged[row]),
+            int(evaluations[row]),
+        )
+    return fits
+
+
+def _least_squares(curve: _Curve, start, max_evaluations: int):
+    """The per-curve path: SciPy's trust-region reflective least_squares with the same bounds
+    and model (what curve_fit(method="trf") runs), from `start` kept strictly inside the box."""
+    lower, upper = np.array(curve.lower), np.array(curve.upper)
+    margin = 1e-10 * (upper - lower)
+    x0 = np.clip(np.asarray(start, dtype=float), lower + margin, upper - margin)
+    return least_squares(
+        lambda p: logistic4(curve.x, p[0], 0.0, p[1], p[2]) - curve.y,
+        x0,
+        jac=lambda p: fitting.jacobian(p[None, :], curve.x[None, :])[0],
+        bounds=(lower, upper),
+        method="trf",
+        max_nfev=max_evaluations,
+        **TOLERANCES,
+    )
+
+
+def fit_curve_least_squares(
+    concentrations_nm, inhibition, *, max_evaluations: int = FALLBACK_EVALUATIONS
+) -> Fit:
+    """One curve fitted alone with least_squares from the data's starting values: the
+    per-curve path (as curve_fit ran it before fits were batched), used as the reference in
+    the tests and, from the batch's last point, as the fallback."""
+    curve = _prepare(concentrations_nm, inhibition)
+    fit = Fit(flags=list(curve.flags))
+    if not curve.fittable:
         return fit
+    result = _least_squares(curve, curve.start, max_evaluations)
+    weight = np.ones((1, len(curve.x)))
+    covariance = fitting.covariance(result.x[None, :], curve.x[None, :], curve.y[None, :], weight)
+    _finish(fit, curve, result.x, covariance[0], result.status > 0, int(result.nfev))
+    return fit
+
+
+def _finish(fit: Fit, curve: _Curve, params, covariance, converged: bool, evaluations: int):
+    x, y, lower, upper = curve.x, curve.y, curve.lower, curve.upper
     top, log_ic50, slope = (float(p) for p in params)
     fit.top, fit.log_ic50, fit.slope = top, log_ic50, slope
+    fit.converged, fit.evaluations = converged, evaluations
     errors = np.sqrt(np.diag(covariance)) if np.all(np.isfinite(covariance)) else [None] * 3
     fit.errors = {
         name: (float(e) if e is not None and np.isfinite(e) else None)
@@ -204,6 +336,8 @@ def fit_curve(concentrations_nm, inhibition) -> Fit:
     total = float(((y - y.mean()) ** 2).sum())
     fit.r_squared = 1.0 - float((residuals**2).sum()) / total if total else None
     fit.residual_sd = float(np.sqrt((residuals**2).sum() / max(len(y) - 3, 1)))
+    if not converged:
+        fit.flags.append(f"not converged after {evaluations} evaluations")
     # Every bound the fit hit is flagged (screening.md §5); a top at 100 is common for a
     # complete kill and is shown, not counted as a poor fit.
     for name, value, low, high in (
@@ -216,7 +350,6 @@ def fit_curve(concentrations_nm, inhibition) -> Fit:
     if "flat" not in fit.flags and (fit.r_squared is None or fit.r_squared < MIN_R_SQUARED):
         fit.flags.append("poor")
     fit.auc = curve_area(top, 0.0, log_ic50, slope, float(x.min()), float(x.max()))
-    return fit
 
 
 def antiderivative(x: float, top: float, bottom: float, log_ic50: float, slope: float) -> float:
@@ -326,7 +459,8 @@ def analyse(
     for name, wells in plates:
         negative = [w[6] for w in wells if w[3] == "negative"]
         positive = [w[6] for w in wells if w[3] == "positive"]
-        # Edge check on the DMSO wells when they sit both on the edge and inside, else on the sample wells.
+        # Edge check on the DMSO wells when they sit both on the edge and inside, else on the
+        # sample wells.
         neg_wells = [(w[1], w[2], w[6]) for w in wells if w[3] == "negative"]
         edge_wells = (
             neg_wells
@@ -356,10 +490,12 @@ def analyse(
                     drug_plates[w[4]].append(name)
     by_name = {p.name: p for p in plate_results}
     drug_results = []
-    for drug in sorted(points):
-        drug_points = sorted(points[drug])
+    drugs = sorted(points)
+    sorted_points = {drug: sorted(points[drug]) for drug in drugs}
+    fits = fit_curves([([p[0] for p in ps], [p[1] for p in ps]) for ps in sorted_points.values()])
+    for drug, fit in zip(drugs, fits, strict=True):
+        drug_points = sorted_points[drug]
         concentrations = [p[0] for p in drug_points]
-        fit = fit_curve(concentrations, [p[1] for p in drug_points])
         x_min, x_max = (
             math.log10(min(concentrations) * 1e-9),
             math.log10(max(concentrations) * 1e-9),

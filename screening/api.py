@@ -618,6 +618,8 @@ class DrugResultOutput(serializers.ModelSerializer):
             "x_min",
             "x_max",
             "fit_flags",
+            "converged",
+            "fit_evaluations",
             "qc_flags",
             "scored",
             "dss1",

@@ -619,8 +619,8 @@ class AnalysisRun(models.Model):
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
 class DrugResult(models.Model):
-    """One drug's fit and scores in a run. Flags say when a fit failed, was flat, hit a
-    bound or fits poorly; QC flags name the plates behind a missing score."""
+    """One drug's fit and scores in a run. Flags say when a fit failed, was flat, did not
+    converge, hit a bound or fits poorly; QC flags name the plates behind a missing score."""
 
     run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="results")
     drug_name = models.CharField(max_length=100)
@@ -642,6 +642,10 @@ class DrugResult(models.Model):
     x_min = models.FloatField()
     x_max = models.FloatField()
     fit_flags = models.JSONField(default=list)
+    # False when the solvers stopped at their evaluation budget (also a fit flag, so shown on
+    # the page, the report and the API); None when there was nothing to fit.
+    converged = models.BooleanField(null=True)
+    fit_evaluations = models.PositiveIntegerField(default=0)
     qc_flags = models.JSONField(default=list)
     scored = models.BooleanField(default=True)
     dss1 = models.FloatField(null=True)

@@ -1145,6 +1145,8 @@ def _analyse(run: AnalysisRun, upload: PlateUpload, request: ScreeningRequest) -
                 x_min=d.x_min,
                 x_max=d.x_max,
                 fit_flags=d.fit.flags,
+                converged=d.fit.converged,
+                fit_evaluations=d.fit.evaluations,
                 qc_flags=d.qc_flags,
                 scored=d.scored,
                 dss1=d.scores.dss1 if d.scores else None,
