@@ -110,84 +110,91 @@ def fit_batch(
     z = np.clip((start - shift) * unit, lo, hi)
     target = y / 100.0
     w = weight.astype(float)
+    result_evaluations = np.zeros(n, dtype=int)
 
     def evaluate(z, x, target, w, centre):
         value, jac = _scaled(z, x, centre)
         residual = (value - target) * w
-        return residual, jac * w[..., None], 0.5 * np.sum(residual**2, axis=1)
+        return residual, jac * w[..., None], 0.5 * np.add.reduce(residual**2, axis=1)
 
     r, J, cost = evaluate(z, x, target, w, centre)
-    evaluations = np.ones(n, dtype=int)
-    converged = np.zeros(n, dtype=bool)
-    scale = np.sqrt(np.sum(J**2, axis=1))  # Moré's D: running max of the column norms
+    scale = np.sqrt(np.add.reduce(J**2, axis=1))  # Moré's D: running max of the column norms
     scale = np.where(scale > 0, scale, 1.0)
-    damping = np.full(n, damping)
+    lam = np.full(n, damping)
     nu = np.full(n, 2.0)
-    running = np.arange(n)
+    evaluations = np.ones(n, dtype=int)
+    # The working set: the curves still iterating, compacted whenever some finish, so an
+    # iteration touches only their rows. Finished curves are written back to the results.
+    result_z, result_cost, converged = z.copy(), cost.copy(), np.zeros(n, dtype=bool)
+    index = np.arange(n)
+    work = [z, r, J, cost, scale, lam, nu, evaluations, lo, hi, x, target, w, centre]
     eye = np.eye(3)
     tiny = np.finfo(float).tiny
     for _ in range(max_iterations):
-        if running.size == 0:
+        if index.size == 0:
             break
-        i = running
-        zi, ri, Ji, ci = z[i], r[i], J[i], cost[i]
-        gradient = np.einsum("cpk,cp->ck", Ji, ri)
+        z, r, J, cost, scale, lam, nu, evaluations, lo, hi, x, target, w, centre = work
+        Jt = np.swapaxes(J, 1, 2)
+        gradient = np.matmul(Jt, r[..., None])[..., 0]
         # Active set: a parameter on a bound whose descent direction leaves the box is fixed.
-        blocked = ((zi <= lo[i]) & (gradient > 0)) | ((zi >= hi[i]) & (gradient < 0))
+        blocked = ((z <= lo) & (gradient > 0)) | ((z >= hi) & (gradient < 0))
         free = ~blocked
         # Converged by gradient (MINPACK's gtol): every free column nearly orthogonal to r.
-        column_norm = np.sqrt(np.sum(Ji**2, axis=1))
-        residual_norm = np.sqrt(2.0 * ci)
+        normal = np.matmul(Jt, J)
+        column_norm = np.sqrt(np.einsum("ckk->ck", normal))
+        residual_norm = np.sqrt(2.0 * cost)
         cosine = np.abs(gradient) / np.maximum(column_norm * residual_norm[:, None], tiny)
         by_gradient = (residual_norm <= 1e-14) | np.all(
             (cosine <= gtol) | blocked | (column_norm == 0), axis=1
         )
-        converged[i[by_gradient]] = True
-        keep = ~by_gradient
-        i, zi, ri, Ji, ci = i[keep], zi[keep], ri[keep], Ji[keep], ci[keep]
-        gradient, free = gradient[keep], free[keep]
-        if i.size == 0:
-            running = i
-            break
-        normal = np.einsum("cpk,cpl->ckl", Ji, Ji)
-        scale[i] = np.maximum(scale[i], np.sqrt(np.einsum("ckk->ck", normal)))
-        d2 = scale[i] ** 2
-        system = normal + damping[i][:, None, None] * d2[:, :, None] * eye
-        mask = free[:, :, None] & free[:, None, :]
-        system = np.where(mask, system, eye)
-        step = np.linalg.solve(system, -np.where(free, gradient, 0.0)[..., None])[..., 0]
-        full_step = step
-        trial = np.clip(zi + step, lo[i], hi[i])
+        np.maximum(scale, column_norm, out=scale)
+        system = normal + (lam[:, None] * scale**2)[:, :, None] * eye
+        system = np.where(free[:, :, None] & free[:, None, :], system, eye)
+        full_step = np.linalg.solve(system, -np.where(free, gradient, 0.0)[..., None])[..., 0]
+        trial = np.minimum(np.maximum(z + full_step, lo), hi)
         # At top = 0 the curve is flat whatever the IC50 and slope, so their gradient vanishes
         # and a fit that jumped there would stay: approach top = 0 by tenths instead.
-        onto_zero = (trial[:, 0] <= lo[i, 0]) & (zi[:, 0] > lo[i, 0])
-        trial[onto_zero, 0] = lo[i, 0][onto_zero] + 0.1 * (zi[onto_zero, 0] - lo[i, 0][onto_zero])
-        step = trial - zi
+        onto_zero = (trial[:, 0] <= lo[:, 0]) & (z[:, 0] > lo[:, 0])
+        trial[:, 0] = np.where(onto_zero, lo[:, 0] + 0.1 * (z[:, 0] - lo[:, 0]), trial[:, 0])
+        step = trial - z
         predicted = -(
             np.einsum("ck,ck->c", gradient, step)
             + 0.5 * np.einsum("ck,ckl,cl->c", step, normal, step)
         )
-        rt, Jt, ct = evaluate(trial, x[i], target[i], w[i], centre[i])
-        evaluations[i] += 1
-        actual = ci - ct
+        r_trial, J_trial, cost_trial = evaluate(trial, x, target, w, centre)
+        evaluations += ~by_gradient
+        actual = cost - cost_trial
         rho = np.where(predicted > 0, actual / np.where(predicted > 0, predicted, 1.0), -1.0)
-        accept = (rho > 1e-4) & (actual > 0)
+        accept = (rho > 1e-4) & (actual > 0) & ~by_gradient
         # Stopping tests of MINPACK (ftol: relative reductions; xtol: relative step).
-        by_cost = accept & (np.abs(actual) <= ftol * ci) & (predicted <= ftol * ci) & (rho <= 2.0)
+        by_cost = accept & (np.abs(actual) <= ftol * cost) & (predicted <= ftol * cost)
+        by_cost &= rho <= 2.0
         # xtol on the unclipped step: a step cut to nothing by a bound is no sign of an optimum.
-        step_norm = np.sqrt(np.sum((scale[i] * full_step) ** 2, axis=1))
-        z_norm = np.sqrt(np.sum((scale[i] * zi) ** 2, axis=1))
+        step_norm = np.sqrt(np.add.reduce((scale * full_step) ** 2, axis=1))
+        z_norm = np.sqrt(np.add.reduce((scale * z) ** 2, axis=1))
         by_step = step_norm <= xtol * (z_norm + xtol)
-        a = i[accept]
-        z[a], r[a], J[a], cost[a] = trial[accept], rt[accept], Jt[accept], ct[accept]
+        z[accept], r[accept], J[accept], cost[accept] = (
+            trial[accept],
+            r_trial[accept],
+            J_trial[accept],
+            cost_trial[accept],
+        )
         factor = np.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-        damping[i] = np.where(accept, damping[i] * factor, damping[i] * nu[i])
-        nu[i] = np.where(accept, 2.0, nu[i] * 2.0)
-        done = by_cost | by_step
-        converged[i[done]] = True
-        running = i[~done]
-    params = z / unit + shift
-    return BatchFit(params, converged, evaluations, cost * 100.0**2)
+        lam *= np.where(accept, factor, nu)
+        nu[:] = np.where(accept, 2.0, nu * 2.0)
+        done = by_gradient | by_cost | by_step
+        if done.any():
+            finished = index[done]
+            result_z[finished], result_cost[finished] = z[done], cost[done]
+            result_evaluations[finished] = evaluations[done]
+            converged[finished] = True
+            keep = ~done
+            index = index[keep]
+            work = [a[keep] for a in work]
+    z, cost, evaluations = work[0], work[3], work[7]
+    result_z[index], result_cost[index], result_evaluations[index] = z, cost, evaluations
+    params = result_z / unit + shift
+    return BatchFit(params, converged, result_evaluations, result_cost * 100.0**2)
 
 
 def covariance(params: np.ndarray, x: np.ndarray, y: np.ndarray, weight: np.ndarray):
