@@ -18,7 +18,10 @@ from . import criteria as C
 from . import selectors, services
 from .models import (
     PHASES,
+    STEP_TRANSITIONS,
     CloseReason,
+    Eligibility,
+    ManualCheck,
     Match,
     Outcome,
     ReviewEvent,
@@ -254,8 +257,33 @@ class ReviewEventOutput(serializers.ModelSerializer):
         fields = ["kind", "step", "close_reason", "answer", "note", "by", "at"]
 
 
+class ManualCheckOutput(serializers.Serializer):
+    text = serializers.CharField()
+    status = serializers.ChoiceField(choices=ManualCheck.Status.choices)
+    by = serializers.CharField(allow_null=True)
+    at = serializers.DateTimeField(allow_null=True)
+    note = serializers.CharField()
+
+
 class MatchOutput(serializers.ModelSerializer):
     register_number = serializers.CharField(source="patient.register_number")
+    outcome = serializers.ChoiceField(
+        source="eligibility",
+        choices=Eligibility.choices,
+        help_text="eligible only when every encoded criterion is met and every item to check "
+        "by hand was marked met; eligible_pending_checks while some are unchecked.",
+    )
+    encoded_outcome = serializers.ChoiceField(
+        source="outcome",
+        choices=Outcome.choices,
+        help_text="The engine's verdict on the encoded criteria alone.",
+    )
+    manual_checks = serializers.SerializerMethodField()
+    allowed_steps = serializers.SerializerMethodField()
+    acronym = serializers.CharField(source="trial.acronym")
+    reachable = serializers.BooleanField(
+        help_text="The trial has a Nordic site, or a cross-border referral is recorded."
+    )
     hospitals = serializers.ListField(child=serializers.CharField())
     trial = serializers.IntegerField(source="trial_id")
     nct_id = serializers.CharField(source="trial.nct_id")
@@ -275,16 +303,28 @@ class MatchOutput(serializers.ModelSerializer):
             "episode",
             "diagnosis",
             "outcome",
+            "encoded_outcome",
             "verdicts",
+            "manual_checks",
+            "acronym",
+            "reachable",
             "active",
             "inactive_reason",
             "needs_another_look",
             "step",
+            "allowed_steps",
             "close_reason",
             "version",
             "matched_at",
             "outcome_changed_at",
         ]
+
+    @extend_schema_field(ManualCheckOutput(many=True))
+    def get_manual_checks(self, match) -> list:
+        return ManualCheckOutput(selectors.manual_checks(match), many=True).data
+
+    def get_allowed_steps(self, match) -> list[str]:
+        return list(STEP_TRANSITIONS[match.step])
 
 
 class MatchDetailOutput(MatchOutput):
@@ -307,7 +347,7 @@ class MatchListApi(GenericAPIView):
     class FilterSerializer(serializers.Serializer):
         trial = serializers.IntegerField(required=False)
         institution = serializers.CharField(required=False, allow_blank=True, max_length=20)
-        outcome = serializers.ChoiceField(choices=Outcome.choices, required=False)
+        outcome = serializers.ChoiceField(choices=Eligibility.choices, required=False)
         step = serializers.ChoiceField(choices=Step.choices, required=False)
         flagged = serializers.BooleanField(required=False, default=False)
         include_inactive = serializers.BooleanField(required=False, default=False)
@@ -337,7 +377,9 @@ class MatchDetailApi(APIView):
 
 class MoveInput(serializers.Serializer):
     step = serializers.ChoiceField(
-        choices=Step.choices, help_text="Any step but new; closed needs a close_reason."
+        choices=Step.choices,
+        help_text="One of the match's allowed_steps: forward one step, closed (with a "
+        "close_reason) from any open step, under_review from closed (with a note).",
     )
     close_reason = serializers.ChoiceField(
         choices=CloseReason.choices, required=False, allow_blank=True, default=""
@@ -350,7 +392,7 @@ class MatchStepApi(APIView):
 
     class MatchStepInput(MoveInput):
         version = serializers.IntegerField(
-            required=False, help_text="The match version you loaded; else 409."
+            help_text="The match version you loaded; a match moved meanwhile answers 409."
         )
 
     @extend_schema(request=MatchStepInput, responses={201: MatchDetailOutput})
@@ -360,7 +402,7 @@ class MatchStepApi(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         services.match_move(
-            match=match, by=request.user, expected_version=values.pop("version", None), **values
+            match=match, by=request.user, expected_version=values.pop("version"), **values
         )
         match = selectors.match_get(user=request.user, pk=pk)
         patient_access_log(request, patient_ids=[match.patient_id], page="api:trials_match_steps")
@@ -374,6 +416,11 @@ class MatchBulkStepApi(APIView):
         matches = serializers.ListField(
             child=serializers.IntegerField(), min_length=1, max_length=500
         )
+        versions = serializers.DictField(
+            child=serializers.IntegerField(),
+            required=False,
+            help_text="Match id -> the version you loaded; one moved meanwhile answers 409.",
+        )
 
     @extend_schema(
         operation_id="trials_matches_bulk_steps",
@@ -386,8 +433,39 @@ class MatchBulkStepApi(APIView):
         data = self.BulkStepInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        moved = services.matches_move(match_ids=values.pop("matches"), by=request.user, **values)
+        versions = {}
+        for key, version in values.pop("versions", {}).items():
+            if not str(key).isdigit():
+                raise serializers.ValidationError({"versions": f"{key!r} is not a match id."})
+            versions[int(key)] = version
+        moved = services.matches_move(
+            match_ids=values.pop("matches"), by=request.user, versions=versions, **values
+        )
         return Response({"moved": moved})
+
+
+class MatchCheckApi(APIView):
+    """Mark one of the trial's items to check by hand for this patient: met, not met
+    (with a note saying what was found) or unchecked again."""
+
+    class CheckInput(serializers.Serializer):
+        text = serializers.CharField(max_length=1000, help_text="The item, as the trial lists it.")
+        status = serializers.ChoiceField(choices=ManualCheck.Status.choices)
+        note = serializers.CharField(required=False, allow_blank=True, default="")
+        version = serializers.IntegerField(help_text="The match version you loaded; else 409.")
+
+    @extend_schema(request=CheckInput, responses={200: MatchDetailOutput})
+    def post(self, request, pk: int):
+        match = selectors.match_get(user=request.user, pk=pk)
+        data = self.CheckInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        services.match_check_mark(
+            match=match, by=request.user, expected_version=values.pop("version"), **values
+        )
+        match = selectors.match_get(user=request.user, pk=pk)
+        patient_access_log(request, patient_ids=[match.patient_id], page="api:trials_match_checks")
+        return Response(MatchDetailOutput(match).data)
 
 
 class MatchReplyApi(APIView):

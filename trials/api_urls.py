@@ -12,5 +12,6 @@ urlpatterns = [
     path("matches/steps/", api.MatchBulkStepApi.as_view(), name="trials_matches_steps"),
     path("matches/<int:pk>/", api.MatchDetailApi.as_view(), name="trials_match"),
     path("matches/<int:pk>/steps/", api.MatchStepApi.as_view(), name="trials_match_steps"),
+    path("matches/<int:pk>/checks/", api.MatchCheckApi.as_view(), name="trials_match_checks"),
     path("matches/<int:pk>/reply/", api.MatchReplyApi.as_view(), name="trials_match_reply"),
 ]

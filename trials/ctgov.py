@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 NORWAY = "Norway"
+NORDIC_COUNTRIES = ("Norway", "Sweden", "Denmark", "Finland", "Iceland")
 
 
 class UnreadableRecord(ValueError):
@@ -157,6 +158,7 @@ def parse_study(record) -> dict:
             ],
             "last_update": _date((status.get("lastUpdatePostDateStruct") or {}).get("date")),
             "has_norwegian_site": any(s["is_norwegian"] for s in sites),
+            "has_nordic_site": any(s["country"] in NORDIC_COUNTRIES for s in sites),
             "import_warnings": warnings,
         },
         "sites": sites,

@@ -59,6 +59,10 @@ class Target:
     trial_id: int
     arm_id: int | None
     node: dict
+    # What a new match of the target starts with: the trial's items to check by hand
+    # (all open) and whether a Norwegian patient can reach the trial.
+    checks: int = 0
+    reachable: bool = True
 
 
 @dataclass
@@ -79,7 +83,12 @@ def open_targets(trial_ids=None) -> list[Target]:
     )
     if trial_ids is not None:
         trials = trials.filter(pk__in=trial_ids)
-    trials = dict(trials.values_list("pk", "criteria"))
+    rows = list(trials.values_list("pk", "criteria", "has_nordic_site", "cross_border_referral"))
+    extras = {
+        pk: (len((tree or {}).get("check_by_hand", [])), nordic or referral)
+        for pk, tree, nordic, referral in rows
+    }
+    trials = {pk: tree for pk, tree, _, _ in rows}
     arms = defaultdict(list)
     for arm_id, trial_id, node in TrialArm.objects.filter(
         trial__in=list(trials), criteria__isnull=False
@@ -91,11 +100,16 @@ def open_targets(trial_ids=None) -> list[Target]:
         base = tree["criteria"] if tree else {"all": []}
         if arms[trial_id]:
             targets += [
-                Target(trial_id, arm_id, {"all": [base, C.compile_labels(node)["criteria"]]})
+                Target(
+                    trial_id,
+                    arm_id,
+                    {"all": [base, C.compile_labels(node)["criteria"]]},
+                    *extras[trial_id],
+                )
                 for arm_id, node in arms[trial_id]
             ]
         else:
-            targets.append(Target(trial_id, None, base))
+            targets.append(Target(trial_id, None, base, *extras[trial_id]))
     return targets
 
 
@@ -356,7 +370,10 @@ def _run(targets, facts, groups, stored: dict) -> RunResult:
     """Verdicts for the evaluated (episode, target) pairs, given as groups
     ((trial, arm), episode ids), compared with the stored rows as they are worked out
     (no second pass over a million results); only changes are written."""
-    writer = _Writer(timezone.now())
+    writer = _Writer(
+        timezone.now(),
+        {t.trial_id: f"\t{t.checks}\t{'t' if t.reachable else 'f'}" for t in targets},
+    )
     try:
         return _judge_and_write(targets, facts, groups, stored, writer)
     except BaseException:
@@ -464,8 +481,9 @@ class _Writer:
     STATE = ["outcome", "active", "inactive_reason", "outcome_changed_at", "needs_another_look"]
     ABORT = object()
 
-    def __init__(self, now):
+    def __init__(self, now, per_trial: dict):
         self.now = now
+        self.per_trial = per_trial  # trial id -> COPY text of checks_pending, reachable
         self.threaded = not connection.in_atomic_block
         self.held: list = []  # batches kept for the end when not threaded
         self.queue = None
@@ -532,7 +550,7 @@ class _Writer:
                     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for rows, verdict_sets in batches:
                 _insert_verdict_sets(verdict_sets)
-                _insert(rows, self.now)
+                _insert(rows, self.now, self.per_trial)
             updated, gone_rows, events = rest[0] if isinstance(rest, list) else rest
             Match.objects.bulk_update(updated, [*self.STATE, "verdict_set"], batch_size=2000)
             Match.objects.bulk_update(gone_rows, self.STATE, batch_size=2000)
@@ -544,7 +562,8 @@ class _Rest(tuple):
 
 
 _COPY_COLUMNS = (
-    "episode_id, patient_id, trial_id, arm_id, outcome, fingerprint, active, inactive_reason, "
+    "episode_id, patient_id, trial_id, arm_id, outcome, fingerprint, checks_pending, reachable, "
+    "active, inactive_reason, "
     "needs_another_look, step, close_reason, notes, version, matched_at, outcome_changed_at"
 )
 
@@ -587,7 +606,7 @@ def _insert_verdict_sets(verdict_sets: dict) -> None:
         )
 
 
-def _insert(rows: list[tuple], now) -> None:
+def _insert(rows: list[tuple], now, per_trial: dict) -> None:
     """New matches by COPY, _BATCH rows a statement: an INSERT ... SELECT unnest() of text
     arrays spent most of its time quoting and parsing the arrays (benchmark_matching).
     COPY's text format: tab-separated, \\N for NULL (the columns are ids, codes and
@@ -606,7 +625,7 @@ def _insert(rows: list[tuple], now) -> None:
         for start in range(0, len(rows), _BATCH):
             text = "".join(
                 [
-                    f"{e}\t{p}\t{t}\t{null if a is None else a}\t{o}\t{f}{constant}"
+                    f"{e}\t{p}\t{t}\t{null if a is None else a}\t{o}\t{f}{per_trial[t]}{constant}"
                     for e, p, t, a, o, f in rows[start : start + _BATCH]
                 ]
             )

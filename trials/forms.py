@@ -9,7 +9,16 @@ from django.core.exceptions import ValidationError
 from registry import vocabulary
 
 from . import criteria as C
-from .models import PHASES, CloseReason, Outcome, ReviewEvent, Step, Trial, TrialStatus
+from .models import (
+    PHASES,
+    STEP_TRANSITIONS,
+    CloseReason,
+    Eligibility,
+    ReviewEvent,
+    Step,
+    Trial,
+    TrialStatus,
+)
 
 KINDS = [
     ("", "—"),
@@ -300,7 +309,7 @@ class TrialFilterForm(forms.Form):
 class QueueFilterForm(forms.Form):
     trial = forms.IntegerField(required=False, widget=forms.HiddenInput)
     institution = forms.CharField(required=False, max_length=20)
-    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *Outcome.choices])
+    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *Eligibility.choices])
     step = forms.ChoiceField(required=False, choices=[("", "Any step"), *Step.choices])
     flagged = forms.BooleanField(required=False, label="Needs another look")
     include_inactive = forms.BooleanField(required=False, label="Include no longer matching")
@@ -308,9 +317,28 @@ class QueueFilterForm(forms.Form):
 
 class MoveForm(forms.Form):
     step = forms.ChoiceField(choices=Step.choices[1:])
+
+    def __init__(self, *args, current_step: str | None = None, **kwargs):
+        """With the match's step: offer only the moves the table allows from it (the
+        service refuses any other, whatever is posted)."""
+        super().__init__(*args, **kwargs)
+        if current_step is not None:
+            allowed = STEP_TRANSITIONS[current_step]
+            self.fields["step"].choices = [(s, Step(s).label) for s in allowed]
+
     close_reason = forms.ChoiceField(required=False, choices=[("", "—"), *CloseReason.choices])
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
+class CheckForm(forms.Form):
+    text = forms.CharField(widget=forms.HiddenInput, max_length=1000)
+    status = forms.ChoiceField(
+        choices=[("met", "Met"), ("not_met", "Not met"), ("unchecked", "Unchecked")],
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(required=False, max_length=2000)
+    version = forms.IntegerField(widget=forms.HiddenInput)
 
 
 class ReplyForm(forms.Form):

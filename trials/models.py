@@ -17,6 +17,10 @@ from django.utils import timezone
 from registry.models import Patient, TumourEpisode
 
 OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING")
+# A site in one of these countries is reachable for a Norwegian patient without a
+# cross-border referral arrangement (the Nordic countries, ClinicalTrials.gov's country
+# names: https://clinicaltrials.gov/data-api/api, locations[].country).
+NORDIC_COUNTRIES = ("Norway", "Sweden", "Denmark", "Finland", "Iceland")
 
 
 class TrialStatus(models.TextChoices):
@@ -61,6 +65,15 @@ class Trial(models.Model):
     interventions = models.JSONField(default=list, blank=True)
     last_update = models.DateField(null=True, blank=True)
     has_norwegian_site = models.BooleanField(default=False, db_index=True)
+    has_nordic_site = models.BooleanField(
+        default=False, help_text="A site in Norway, Sweden, Denmark, Finland or Iceland."
+    )
+    cross_border_referral = models.BooleanField(
+        "cross-border referral possible",
+        default=False,
+        help_text="A coordinator confirmed that Norwegian patients can be referred to a site "
+        "abroad (recorded by hand; a re-import keeps it).",
+    )
     import_warnings = ArrayField(
         models.CharField(max_length=300),
         default=list,
@@ -101,6 +114,36 @@ class Trial(models.Model):
     def is_open(self) -> bool:
         return self.overall_status in OPEN_STATUSES
 
+    @property
+    def reachable(self) -> bool:
+        """A Norwegian patient can take part: a Nordic site, or a referral abroad arranged."""
+        return self.has_nordic_site or self.cross_border_referral
+
+    @property
+    def check_by_hand(self) -> list[str]:
+        return list((self.criteria or {}).get("check_by_hand", []))
+
+    @property
+    def phase_words(self) -> str:
+        return phases_in_words(self.phases)
+
+
+PHASE_WORDS = {
+    # ClinicalTrials.gov's phase values in the words of its own site
+    # (https://clinicaltrials.gov/data-api/about-api/study-data-structure, designModule.phases).
+    "EARLY_PHASE1": "Early phase 1",
+    "PHASE1": "Phase 1",
+    "PHASE2": "Phase 2",
+    "PHASE3": "Phase 3",
+    "PHASE4": "Phase 4",
+    "NA": "Not applicable",
+}
+
+
+def phases_in_words(phases) -> str:
+    """["PHASE2", "PHASE3"] -> "Phase 2/Phase 3" (a phase 2/3 trial has both entries)."""
+    return "/".join(PHASE_WORDS.get(p, p) for p in phases or [])
+
 
 class TrialSite(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="sites")
@@ -134,8 +177,22 @@ class TrialArm(models.Model):
 
 
 class Outcome(models.TextChoices):
-    ELIGIBLE = "eligible", "Eligible"
+    """The engine's verdict on the encoded criteria alone (Match.outcome)."""
+
+    ELIGIBLE = "eligible", "Eligible on the encoded criteria"
     POSSIBLY = "possibly", "Possibly eligible"
+    NOT_ELIGIBLE = "not_eligible", "Not eligible"
+
+
+class Eligibility(models.TextChoices):
+    """What a coordinator may act on (Match.eligibility, the API's `outcome`): the
+    engine's verdict and the criteria checked by hand together. Every encoded criterion
+    met is not yet eligible while an item to check by hand is open; one marked not met
+    makes the match not eligible."""
+
+    ELIGIBLE = "eligible", "Eligible"
+    PENDING_CHECKS = "eligible_pending_checks", "Eligible on the encoded criteria"
+    POSSIBLY = "possibly_eligible", "Possibly eligible"
     NOT_ELIGIBLE = "not_eligible", "Not eligible"
 
 
@@ -149,6 +206,20 @@ class Step(models.TextChoices):
 
 
 STEP_ORDER = [Step.NEW, Step.UNDER_REVIEW, Step.CONTACTED, Step.SCREENING, Step.ENROLLED]
+
+
+# The review's steps and the only moves between them: forward one step at a time, closed
+# (with a reason) from any open step, reopened (with a reason) back to review. Enrolled
+# ends the review. The same table refuses a move in the browser, the API and bulk moves
+# (services.check_step_move), as screening's request table does.
+STEP_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    Step.NEW: (Step.UNDER_REVIEW, Step.CLOSED),
+    Step.UNDER_REVIEW: (Step.CONTACTED, Step.CLOSED),
+    Step.CONTACTED: (Step.SCREENING, Step.CLOSED),
+    Step.SCREENING: (Step.ENROLLED, Step.CLOSED),
+    Step.ENROLLED: (),
+    Step.CLOSED: (Step.UNDER_REVIEW,),
+}
 
 
 class CloseReason(models.TextChoices):
@@ -221,6 +292,26 @@ class Match(models.Model):
         db_column="fingerprint",
         db_constraint=False,
     )
+    # The trial's items to check by hand not yet marked for this patient, and whether one
+    # was marked not met (services keep both; the engine inserts a match with all open).
+    checks_pending = models.PositiveSmallIntegerField(default=0, db_default=0)
+    checks_failed = models.BooleanField(default=False, db_default=False)
+    eligibility = models.GeneratedField(
+        expression=models.Case(
+            models.When(
+                models.Q(outcome=Outcome.NOT_ELIGIBLE) | models.Q(checks_failed=True),
+                then=models.Value(Eligibility.NOT_ELIGIBLE.value),
+            ),
+            models.When(outcome=Outcome.POSSIBLY, then=models.Value(Eligibility.POSSIBLY.value)),
+            models.When(checks_pending__gt=0, then=models.Value(Eligibility.PENDING_CHECKS.value)),
+            default=models.Value(Eligibility.ELIGIBLE.value),
+        ),
+        output_field=models.CharField(max_length=30, choices=Eligibility.choices),
+        db_persist=True,
+    )
+    # The trial has a Nordic site or a cross-border referral was recorded (kept on the
+    # match so the queue's order has an index; services update it with the trial).
+    reachable = models.BooleanField(default=True, db_default=True)
     active = models.BooleanField(default=True)
     inactive_reason = models.CharField(max_length=100, blank=True)
     needs_another_look = models.BooleanField(default=False)
@@ -240,8 +331,14 @@ class Match(models.Model):
                 name="one_match_per_episode_trial_arm",
             ),
         ]
+        # The queue's order (reachable trials first, newest first), whole or for one
+        # trial: keyset pages walk these indexes instead of sorting every match.
         indexes = [
-            models.Index(fields=["trial", "active", "outcome"])
+            models.Index(
+                fields=["trial", "active", "-reachable", "-matched_at", "-id"],
+                name="match_trial_queue",
+            ),
+            models.Index(fields=["active", "-reachable", "-matched_at", "-id"], name="match_queue"),
         ]  # patient: the foreign key's index
 
     def get_absolute_url(self) -> str:
@@ -250,6 +347,10 @@ class Match(models.Model):
     @property
     def is_reviewed(self) -> bool:
         return self.step != Step.NEW
+
+    @property
+    def is_closed_to_moves(self) -> bool:
+        return not STEP_TRANSITIONS[self.step]
 
     @property
     def fingerprint(self) -> str:
@@ -288,3 +389,33 @@ class ReviewEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+
+@pghistory.track()
+class ManualCheck(models.Model):
+    """A criterion to check by hand (the trial's check_by_hand item, by its text) as a
+    coordinator marked it for this match: met or not met, who, when and a note. No row
+    is an unchecked item: the engine writes none, so a full run costs nothing more."""
+
+    class Status(models.TextChoices):
+        UNCHECKED = "unchecked", "Unchecked"
+        MET = "met", "Met"
+        NOT_MET = "not_met", "Not met"
+
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="manual_checks")
+    text = models.CharField(max_length=1000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNCHECKED)
+    note = models.TextField(blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["match", "text"], name="one_check_per_match_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.text}: {self.get_status_display()}"

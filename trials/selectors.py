@@ -9,14 +9,14 @@ used; never the name or the national ID (the templates and serializers show neit
 from collections import Counter, defaultdict
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from consortium.models import Role, User
 from registry.models import PatientInstitution
 from registry.selectors import user_institution_ids
 
-from .models import STEP_ORDER, Match, ReviewEvent, Step, Trial
+from .models import STEP_ORDER, ManualCheck, Match, ReviewEvent, Step, Trial
 
 
 def works_trials(user: User) -> bool:
@@ -62,13 +62,38 @@ def match_for_clinician(*, user: User, pk: int) -> Match:
 
 
 def _with_hospitals(matches: QuerySet[Match]) -> QuerySet[Match]:
-    return matches.select_related("trial", "arm", "patient", "episode", "verdict_set").annotate(
-        hospitals=ArraySubquery(
-            PatientInstitution.objects.filter(patient=OuterRef("patient_id"))
-            .order_by("institution__code")
-            .values("institution__code")
+    return (
+        matches.select_related("trial", "arm", "patient", "episode", "verdict_set")
+        .prefetch_related(
+            Prefetch("manual_checks", queryset=ManualCheck.objects.select_related("by"))
+        )
+        .annotate(
+            hospitals=ArraySubquery(
+                PatientInstitution.objects.filter(patient=OuterRef("patient_id"))
+                .order_by("institution__code")
+                .values("institution__code")
+            )
         )
     )
+
+
+def manual_checks(match: Match) -> list[dict]:
+    """The trial's items to check by hand, each as marked for this match (or unchecked),
+    in the trial's order (prefetch manual_checks to read many matches' without a query each)."""
+    marked = {check.text: check for check in match.manual_checks.all()}
+    out = []
+    for text in match.trial.check_by_hand:
+        check = marked.get(text)
+        out.append(
+            {
+                "text": text,
+                "status": check.status if check else ManualCheck.Status.UNCHECKED,
+                "by": str(check.by) if check and check.by else None,
+                "at": check.at if check else None,
+                "note": check.note if check else "",
+            }
+        )
+    return out
 
 
 def match_queue(
@@ -96,7 +121,7 @@ def match_queue(
             )
         )
     if outcome:
-        matches = matches.filter(outcome=outcome)
+        matches = matches.filter(eligibility=outcome)
     if step:
         matches = matches.filter(step=step)
     if flagged:
@@ -125,7 +150,12 @@ def patient_matches(*, user: User, patient) -> list[Match]:
     matches = list(
         scope.filter(patient=patient, active=True)
         .select_related("trial", "arm", "episode", "verdict_set")
-        .order_by("-trial__has_norwegian_site", "outcome", "trial__brief_title", "id")
+        .prefetch_related(
+            Prefetch("manual_checks", queryset=ManualCheck.objects.select_related("by"))
+        )
+        .order_by(
+            "-reachable", "-trial__has_norwegian_site", "eligibility", "trial__brief_title", "id"
+        )
     )
     replies = defaultdict(list)
     for event in (
@@ -136,6 +166,7 @@ def patient_matches(*, user: User, patient) -> list[Match]:
         replies[event.match_id].append(event)
     for match in matches:
         match.event_list = replies[match.pk]
+        match.check_list = manual_checks(match)
     return matches
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pghistory
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -21,7 +21,18 @@ from consortium.services import EditConflict
 
 from . import criteria as C
 from . import ctgov, selectors
-from .models import CloseReason, Match, ReviewEvent, Step, Trial, TrialArm, TrialSite, TrialStatus
+from .models import (
+    STEP_TRANSITIONS,
+    CloseReason,
+    ManualCheck,
+    Match,
+    ReviewEvent,
+    Step,
+    Trial,
+    TrialArm,
+    TrialSite,
+    TrialStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +152,11 @@ def _record_tree(fields: dict) -> dict:
     return tree
 
 
+def _mark_reachable(trial: Trial) -> None:
+    """The trial's matches say whether a Norwegian patient can reach it (queue order)."""
+    trial.matches.exclude(reachable=trial.reachable).update(reachable=trial.reachable)
+
+
 def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
     """Insert or update by NCT id. What coordinators added (criteria, arm criteria, notes)
     is never touched; a changed status of an encoded trial re-matches it. True if new."""
@@ -181,6 +197,8 @@ def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
             TrialArm.objects.update_or_create(trial=trial, label=arm["label"], defaults=arm)
         # Arms the record dropped go, unless a coordinator gave them criteria.
         trial.arms.exclude(label__in=labels).filter(criteria__isnull=True).delete()
+        if not created:
+            _mark_reachable(trial)
     if not created and old_status != trial.overall_status and trial.criteria_encoded_at:
         _rematch_trial(trial.pk)
     return created
@@ -202,6 +220,7 @@ TRIAL_FIELDS = [
     "sex",
     "sponsor",
     "coordinator_notes",
+    "cross_border_referral",
 ]
 
 
@@ -235,7 +254,7 @@ def trial_update(*, trial: Trial, by: User, expected_version: int | None, **chan
     allowed = (
         set(TRIAL_FIELDS)
         if current.source == Trial.Source.MANUAL
-        else {"overall_status", "coordinator_notes"}
+        else {"overall_status", "coordinator_notes", "cross_border_referral"}
     )
     for name, value in changes.items():
         if name not in allowed:
@@ -248,6 +267,7 @@ def trial_update(*, trial: Trial, by: User, expected_version: int | None, **chan
     current.full_clean(exclude=["criteria"])
     with pghistory.context(user=by.pk):
         current.save()
+        _mark_reachable(current)
     if old_status != current.overall_status and current.criteria_encoded_at:
         _rematch_trial(current.pk)
     return current
@@ -294,6 +314,7 @@ def trial_criteria_save(
         for arm_id, arm_tree in (arm_trees or {}).items():
             arms[arm_id].criteria = arm_tree
             arms[arm_id].save(update_fields=["criteria"])
+        _recount_checks(current.pk, current.check_by_hand)
     _rematch_trial(current.pk)
     return current
 
@@ -301,18 +322,49 @@ def trial_criteria_save(
 # --- Review of matches ------------------------------------------------------------------
 
 
-def _step_rules(step: str, close_reason: str) -> None:
-    if step not in Step.values or step == Step.NEW:
-        raise ValidationError({"step": f"Choose one of: {', '.join(Step.values[1:])}."})
-    if step == Step.CLOSED and close_reason not in CloseReason.values:
+def _step_label(step: str) -> str:
+    return Step(step).label.lower()
+
+
+def allowed_moves(step: str) -> list[str]:
+    return list(STEP_TRANSITIONS[step])
+
+
+def check_step_move(current: str, wanted: str, *, close_reason: str = "", note: str = "") -> None:
+    """Refuse a move the table (models.STEP_TRANSITIONS) does not allow, naming the
+    current step, the wanted one and the allowed moves; a close needs a reason from the
+    list, a reopening a note saying why."""
+    if wanted not in Step.values:
+        raise ValidationError(
+            {"step": f"Unknown step {wanted!r}; steps: {', '.join(Step.values)}."}
+        )
+    if wanted not in STEP_TRANSITIONS[current]:
+        allowed = ", ".join(_step_label(s) for s in STEP_TRANSITIONS[current]) or "none (final)"
+        raise ValidationError(
+            {
+                "step": f"A match at {_step_label(current)} cannot move to {_step_label(wanted)}. "
+                f"Allowed from {_step_label(current)}: {allowed}."
+            }
+        )
+    if wanted == Step.CLOSED and close_reason not in CloseReason.values:
         raise ValidationError(
             {
                 "close_reason": "A closed match needs a reason: "
                 f"{', '.join(CloseReason.labels).lower()}."
             }
         )
-    if step != Step.CLOSED and close_reason:
+    if wanted != Step.CLOSED and close_reason:
         raise ValidationError({"close_reason": "Only a closed match has a close reason."})
+    if current == Step.CLOSED and not note.strip():
+        raise ValidationError({"note": "Say why the match is reopened."})
+
+
+def _stale(current: Match, expected_version: int | None) -> None:
+    if expected_version is not None and current.version != expected_version:
+        raise EditConflict(
+            "This match was moved by someone else since you opened it (now "
+            f"{current.get_step_display()}); your change was not saved. Reload and try again."
+        )
 
 
 @transaction.atomic
@@ -325,15 +377,11 @@ def match_move(
     note: str = "",
     expected_version: int | None = None,
 ) -> Match:
-    """Move a match to its next step, with who, when and a note (one event per step)."""
+    """Move a match along the table, with who, when and a note (one event per step)."""
     _require_coordinator(by)
-    _step_rules(step, close_reason)
     current = Match.objects.select_for_update().get(pk=match.pk)
-    if expected_version is not None and current.version != expected_version:
-        raise EditConflict(
-            "This match was moved by someone else since you opened it (now "
-            f"{current.get_step_display()}); your change was not saved. Reload and try again."
-        )
+    _stale(current, expected_version)
+    check_step_move(current.step, step, close_reason=close_reason, note=note)
     with pghistory.context(user=by.pk, reason=note):
         current.step, current.close_reason = step, close_reason
         current.needs_another_look = False  # moving it is the other look
@@ -347,16 +395,55 @@ def match_move(
 
 @transaction.atomic
 def matches_move(
-    *, match_ids: list[int], by: User, step: str, close_reason: str = "", note: str = ""
+    *,
+    match_ids: list[int],
+    by: User,
+    step: str,
+    close_reason: str = "",
+    note: str = "",
+    versions: dict | None = None,
 ) -> int:
-    """The queue's bulk action: only matches the member may see are moved."""
+    """The queue's bulk action: only matches the member may see are moved, and only if
+    the table allows the move for every one of them (else nothing moves, and the error
+    names the matches and their allowed moves). `versions` (match id -> the version the
+    member loaded) refuses the whole move when one was moved meanwhile (409)."""
     _require_coordinator(by)
-    _step_rules(step, close_reason)
-    ids = list(
-        selectors.matches_visible_to(by).filter(pk__in=match_ids).values_list("pk", flat=True)
+    matches = list(
+        selectors.matches_visible_to(by)
+        .filter(pk__in=match_ids)
+        .select_related("patient")
+        .select_for_update(of=("self",))
+        .order_by("pk")
     )
-    if not ids:
+    if not matches:
         raise ValidationError({"matches": "Select at least one match."})
+    for current in matches:
+        if versions and current.pk in versions:
+            _stale(current, versions[current.pk])
+    refused = []
+    for current in matches:
+        try:
+            check_step_move(current.step, step, close_reason=close_reason, note=note)
+        except ValidationError as error:
+            if "step" not in error.message_dict:
+                raise
+            refused.append(current)
+    if refused:
+        by_step: dict = {}
+        for current in refused:
+            by_step.setdefault(current.step, []).append(current.patient.register_number)
+        parts = [
+            f"{', '.join(numbers)} at {_step_label(at)} (allowed: "
+            f"{', '.join(_step_label(s) for s in STEP_TRANSITIONS[at]) or 'none, final'})"
+            for at, numbers in by_step.items()
+        ]
+        raise ValidationError(
+            {
+                "step": f"Nothing moved: {len(refused)} of the selected matches cannot move to "
+                f"{_step_label(step)}: {'; '.join(parts)}."
+            }
+        )
+    ids = [m.pk for m in matches]
     with pghistory.context(user=by.pk, reason=note):
         Match.objects.filter(pk__in=ids).update(
             step=step, close_reason=close_reason, needs_another_look=False, version=F("version") + 1
@@ -367,6 +454,75 @@ def matches_move(
             for pk in ids
         )
     return len(ids)
+
+
+# --- Criteria checked by hand ------------------------------------------------------------
+
+
+def _checks_state(items: list[str], marked: dict[str, str]) -> tuple[int, bool]:
+    """(items not yet marked, any marked not met) of the trial's current items."""
+    pending = sum(
+        1
+        for text in items
+        if marked.get(text, ManualCheck.Status.UNCHECKED) == ManualCheck.Status.UNCHECKED
+    )
+    failed = any(marked.get(text) == ManualCheck.Status.NOT_MET for text in items)
+    return pending, failed
+
+
+@transaction.atomic
+def match_check_mark(
+    *,
+    match: Match,
+    by: User,
+    text: str,
+    status: str,
+    note: str = "",
+    expected_version: int | None = None,
+) -> Match:
+    """A coordinator marks one of the trial's items to check by hand as met, not met (or
+    back to unchecked) for this patient. Only then (every item met, every encoded
+    criterion met) is the match eligible; one not met makes it not eligible."""
+    _require_coordinator(by)
+    current = Match.objects.select_for_update().select_related("trial").get(pk=match.pk)
+    _stale(current, expected_version)
+    items = current.trial.check_by_hand
+    if text not in items:
+        raise ValidationError(
+            {"text": f"{text!r} is not one of this trial's criteria to check by hand."}
+        )
+    if status not in ManualCheck.Status.values:
+        raise ValidationError({"status": f"Choose one of: {', '.join(ManualCheck.Status.values)}."})
+    if status == ManualCheck.Status.NOT_MET and not note.strip():
+        raise ValidationError({"note": "Say what was found (the criterion is not met)."})
+    with pghistory.context(user=by.pk, reason=note):
+        ManualCheck.objects.update_or_create(
+            match=current,
+            text=text,
+            defaults={"status": status, "note": note.strip(), "by": by, "at": timezone.now()},
+        )
+        marked = dict(current.manual_checks.values_list("text", "status"))
+        current.checks_pending, current.checks_failed = _checks_state(items, marked)
+        current.version += 1
+        current.save(update_fields=["checks_pending", "checks_failed", "version"])
+    current.refresh_from_db(fields=["eligibility"])
+    return current
+
+
+def _recount_checks(trial_id: int, items: list[str]) -> None:
+    """After the trial's items changed: every match's open and failed items again, in one
+    statement (marks of items no longer listed are kept, and no longer count)."""
+    table, checks = Match._meta.db_table, ManualCheck._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {table} m SET
+                checks_pending = %s - (SELECT count(*) FROM {checks} c WHERE c.match_id = m.id
+                    AND c.status <> 'unchecked' AND c.text = ANY(%s)),
+                checks_failed = EXISTS(SELECT 1 FROM {checks} c WHERE c.match_id = m.id
+                    AND c.status = 'not_met' AND c.text = ANY(%s))
+            WHERE m.trial_id = %s""",  # noqa: S608 - table names from the models
+            [len(items), items, items, trial_id],
+        )
 
 
 @transaction.atomic

@@ -23,6 +23,7 @@ from consortium.views import role_required
 from . import criteria as C
 from . import selectors, services
 from .forms import (
+    CheckForm,
     CriteriaExtrasForm,
     CriteriaFormSet,
     MoveForm,
@@ -34,7 +35,7 @@ from .forms import (
     rows_to_trees,
     tree_to_rows,
 )
-from .models import CloseReason, Outcome, Step
+from .models import STEP_TRANSITIONS, CloseReason, Outcome, Step
 
 coordinator_required = role_required(
     selectors.works_trials, message="Only trial coordinators and admins work trials and matches."
@@ -232,7 +233,14 @@ def match_queue(request):
     ):  # bulk action (the checkboxes are not named "matches": a form control
         # named like a DOM method shadows it on the form element, and htmx calls form.matches())
         form = MoveForm(request.POST)
-        ids = [int(x) for x in request.POST.getlist("match_ids") if x.isdigit()]
+        # Each box is "id:version" (the version shown), so a match moved meanwhile is 409.
+        ids, versions = [], {}
+        for value in request.POST.getlist("match_ids"):
+            pk, _, version = value.partition(":")
+            if pk.isdigit():
+                ids.append(int(pk))
+                if version.isdigit():
+                    versions[int(pk)] = int(version)
         if form.is_valid():
             try:
                 moved = services.matches_move(
@@ -241,14 +249,15 @@ def match_queue(request):
                     step=form.cleaned_data["step"],
                     close_reason=form.cleaned_data["close_reason"],
                     note=form.cleaned_data["note"],
+                    versions=versions,
                 )
                 messages.success(
                     request,
                     f"Moved {moved} match{'es' if moved != 1 else ''} to "
                     f"{Step(form.cleaned_data['step']).label.lower()}.",
                 )
-            except ValidationError as error:
-                messages.error(request, "; ".join(error.messages))
+            except (ValidationError, EditConflict) as error:
+                messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
         else:
             messages.error(request, "Choose the step to move the selected matches to.")
         return redirect(request.get_full_path())
@@ -274,24 +283,53 @@ def match_queue(request):
 @never_cache
 @login_required
 def match_detail(request, pk: int):
-    """404 for anyone outside the match's scope, whatever their role: ids reveal nothing."""
+    """404 for anyone outside the match's scope, whatever their role: ids reveal nothing.
+    One page: the verdicts, the items to check by hand (each marked here), the moves the
+    step table allows."""
     match = selectors.match_get(user=request.user, pk=pk)
-    form = MoveForm(request.POST or None, initial={"version": match.version})
-    if request.method == "POST" and form.is_valid():
+    form = MoveForm(initial={"version": match.version}, current_step=match.step)
+    move_error, status = "", 200
+    check_form = CheckForm(request.POST if "status" in request.POST else None)
+    if request.method == "POST" and "status" in request.POST and check_form.is_valid():
+        data = check_form.cleaned_data
         if write_with_form(
             request,
-            form,
-            lambda: services.match_move(
+            check_form,
+            lambda: services.match_check_mark(
                 match=match,
                 by=request.user,
-                step=form.cleaned_data["step"],
-                close_reason=form.cleaned_data["close_reason"],
-                note=form.cleaned_data["note"],
-                expected_version=form.cleaned_data["version"],
+                text=data["text"],
+                status=data["status"],
+                note=data["note"],
+                expected_version=data["version"],
             ),
-            "Match moved.",
+            "Check recorded.",
         ):
             return redirect("trials:match_detail", pk=match.pk)
+    elif request.method == "POST" and "step" in request.POST:
+        # Checked by the service against the table, not by the form's choices: an illegal
+        # or stale move gets the service's message naming the allowed moves, shown as the
+        # page's error (409 for a stale one), and nothing moves.
+        data = request.POST
+        version = data.get("version", "")
+        try:
+            services.match_move(
+                match=match,
+                by=request.user,
+                step=data.get("step", ""),
+                close_reason=data.get("close_reason", ""),
+                note=data.get("note", ""),
+                expected_version=int(version) if version.isdigit() else None,
+            )
+        except EditConflict as conflict:
+            move_error, status = str(conflict), 409
+        except ValidationError as error:
+            move_error, status = "; ".join(error.messages), 400
+        else:
+            messages.success(request, "Match moved.")
+            return redirect("trials:match_detail", pk=match.pk)
+        match = selectors.match_get(user=request.user, pk=pk)
+        form = MoveForm(initial={"version": match.version}, current_step=match.step)
     patient_access_log(request, patient_ids=[match.patient_id], page="trials:match_detail")
     return render(
         request,
@@ -300,8 +338,12 @@ def match_detail(request, pk: int):
             "match": match,
             "form": form,
             "events": selectors.match_events(match),
-            "check_by_hand": (match.trial.criteria or {}).get("check_by_hand", []),
+            "checks": selectors.manual_checks(match),
+            "check_form": check_form,
+            "allowed": [Step(s).label.lower() for s in STEP_TRANSITIONS[match.step]],
+            "move_error": move_error,
         },
+        status=status,
     )
 
 

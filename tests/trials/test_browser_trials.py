@@ -77,7 +77,7 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
             assert time.monotonic() < deadline, "the match never appeared"
             page.wait_for_timeout(300)
             page.reload()
-        expect(row).to_contain_text("Eligible")
+        expect(row).to_contain_text("Eligible on the encoded criteria, 1 to check by hand")
         expect(row).to_contain_text("OUS")
         expect(page.locator("body")).not_to_contain_text("Kari Nordmann")
 
@@ -87,6 +87,9 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
             "MGMT promoter methylation: methylated"
         )
         expect(page.locator("table.verdicts")).to_contain_text("ECOG 1")
+        page.get_by_label("Step").select_option("under_review")
+        page.get_by_role("button", name="Move").click()
+        expect(page.locator("#match-step")).to_have_text("Under review")
         page.get_by_label("Step").select_option("contacted")
         page.get_by_label("Note").fill("Could we discuss her at Tuesday's MDT?")
         page.get_by_role("button", name="Move").click()

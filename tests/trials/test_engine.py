@@ -176,7 +176,8 @@ def test_a_trial_closing_and_a_patient_dying():
     seen = m1.verdicts
     # The same facts, the same verdict list: stored once (VerdictSet), shared by both.
     assert seen and m1.verdict_set_id == m2.verdict_set_id and VerdictSet.objects.count() == 1
-    services.match_move(match=m1, by=coordinator, step=Step.CONTACTED)
+    for step in (Step.UNDER_REVIEW, Step.CONTACTED):
+        m1 = services.match_move(match=m1, by=coordinator, step=step)
     p2.vital_status, p2.date_of_death = "dead", today()
     p2.save()
     engine.match_patient(p2.pk)

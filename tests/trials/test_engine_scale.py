@@ -241,11 +241,11 @@ def test_run_outside_a_transaction_writes_in_batches_on_its_own_connections(monk
     Match.objects.all().delete()
     calls = []
 
-    def failing(rows, now):
+    def failing(rows, now, per_trial):
         calls.append(len(rows))
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        return insert(rows, now)
+        return insert(rows, now, per_trial)
 
     insert = engine._insert
     monkeypatch.setattr(engine, "_insert", failing)

@@ -139,24 +139,32 @@ def test_moving_a_match_records_each_step(coordinator_client):
     matched()
     match = Match.objects.get()
     url = f"/api/v1/trials/matches/{match.pk}/steps/"
-    no_reason = coordinator_client.post(url, {"step": "closed"}, content_type="application/json")
+    no_reason = coordinator_client.post(
+        url, {"step": "closed", "version": match.version}, content_type="application/json"
+    )
     assert no_reason.status_code == 400 and "close_reason" in no_reason.json()["extra"]["fields"]
+    reviewed = coordinator_client.post(
+        url, {"step": "under_review", "version": match.version}, content_type="application/json"
+    )
+    assert reviewed.status_code == 201
     moved = coordinator_client.post(
         url,
-        {"step": "contacted", "note": "Mailed Dr. Berg", "version": match.version},
+        {"step": "contacted", "note": "Mailed Dr. Berg", "version": reviewed.json()["version"]},
         content_type="application/json",
     )
     assert moved.status_code == 201
     assert (
-        moved.json()["steps"][0]["step"] == "contacted"
-        and moved.json()["steps"][0]["note"] == "Mailed Dr. Berg"
+        moved.json()["steps"][1]["step"] == "contacted"
+        and moved.json()["steps"][1]["note"] == "Mailed Dr. Berg"
     )
     stale = coordinator_client.post(
         url, {"step": "screening", "version": match.version}, content_type="application/json"
     )
     assert stale.status_code == 409
     closed = coordinator_client.post(
-        url, {"step": "closed", "close_reason": "declined"}, content_type="application/json"
+        url,
+        {"step": "closed", "close_reason": "declined", "version": moved.json()["version"]},
+        content_type="application/json",
     )
     assert closed.status_code == 201 and closed.json()["close_reason"] == "declined"
     assert AccessLog.objects.filter(
@@ -196,6 +204,7 @@ def test_clinician_sees_the_request_on_the_patient_page_and_answers(client):
     coordinator = make_member(Role.COORDINATOR, institutions=("OUS",), email="c2@example.no")
     from trials import services
 
+    services.match_move(match=match, by=coordinator, step=Step.UNDER_REVIEW)
     services.match_move(match=match, by=coordinator, step=Step.CONTACTED, note="Could she join?")
     clinician = make_member(
         Role.CLINICIAN, institutions=("OUS",), with_totp=True, email="doc@example.no"

@@ -18,6 +18,7 @@ MATCH_ROUTES = {
     "match_reply",
     "trials_match",
     "trials_match_steps",
+    "trials_match_checks",
     "trials_match_reply",
 }
 
@@ -106,6 +107,7 @@ def test_every_route_is_reachable_for_the_patients_own_hospital(client, hus_matc
                 "match_reply",
                 "trials_match_reply",
                 "trials_match_steps",
+                "trials_match_checks",
                 "trial_status",
                 "trials_matches_steps",
             }

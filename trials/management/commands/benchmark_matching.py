@@ -51,7 +51,7 @@ from registry.models import (
 )
 from trials import criteria as C
 from trials import engine
-from trials.models import Match, ReviewEvent, Trial, TrialArm, VerdictSet
+from trials.models import ManualCheck, Match, ReviewEvent, Trial, TrialArm, VerdictSet
 
 MARK = "benchmark"
 # The register's case mix, roughly (registry.md: glioblastoma the commonest).
@@ -107,7 +107,8 @@ class Command(BaseCommand):
         # table's dead rows; the three tables are empty but for the lists by now).
         with connection.cursor() as cursor:
             cursor.execute(
-                f"TRUNCATE {ReviewEvent._meta.db_table}, {Match._meta.db_table}, "
+                f"TRUNCATE {ManualCheck._meta.db_table}, {ReviewEvent._meta.db_table}, "
+                f"{Match._meta.db_table}, "
                 f"{VerdictSet._meta.db_table}"
             )
         full, result = _timed(engine.match_all)
