@@ -24,11 +24,12 @@ RUN_ENV := DJANGO_DEBUG=1 \
 TEST_ENV := DJANGO_SETTINGS_MODULE=consortium.settings DJANGO_DEBUG=1 \
 	DJANGO_SECRET_KEY=test-only-insecure-key-for-make-test-never-use-in-production-0123456789
 
-.PHONY: help setup run test stop status psql
+.PHONY: help setup lint run test stop status psql
 
 help:
 	@echo "make run     serve http://127.0.0.1:8000/ (server, Celery worker and beat; Ctrl-C stops)"
-	@echo "make test    run the test suite (PYTEST_ARGS='-k name' to pick tests)"
+	@echo "make test    lint, then run the test suite (PYTEST_ARGS='-k name' to pick tests)"
+	@echo "make lint    ruff check, ruff format --check, lint-imports (app layering), django-upgrade"
 	@echo "make stop    stop the local PostgreSQL and Redis"
 	@echo "make setup   create .venv and install the project and the system packages"
 	@echo "make status  show whether the local PostgreSQL and Redis run"
@@ -72,12 +73,23 @@ run: setup
 	DJANGO_EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend $(PY) manage.py create_demo_screening --if-empty; \
 	exec scripts/run.sh
 
-# Tests use Redis database 1, so they never touch the development data in 0.
+# The habits the tools check (README: Code habits), before any test runs: a lint error, a
+# formatting difference or an import against the app layering stops `make test` here.
+lint: $(INSTALL_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	git ls-files -z '*.py' | xargs -0 $(VENV)/bin/django-upgrade --target-version 6.1 \
+		--skip permalink --check
+
+# Tests use Redis database 1, so they never touch the development data in 0. Locally the test
+# database is reused between runs (pytest addopts --reuse-db); CI (CI=true) builds it afresh.
+PYTEST_DB_FLAGS := $(if $(filter true 1,$(CI)),--create-db)
 test: SYSTEM_PACKAGES_FLAGS := --browser
-test: setup
+test: setup lint
 	@env_lines=$$(REDIS_DB=1 scripts/services.sh start); eval "$$env_lines"; \
 	export $(TEST_ENV); \
-	exec $(PY) -m pytest $(PYTEST_ARGS)
+	exec $(PY) -m pytest $(PYTEST_DB_FLAGS) $(PYTEST_ARGS)
 
 stop:
 	@scripts/services.sh stop

@@ -39,11 +39,8 @@ def make_opener() -> urllib.request.OpenerDirector:
 def send(opener, url: str, headers: dict, timeout: float, data: bytes | None = None):
     """GET (or POST `data`) and return (status, headers, body), redirects included."""
     # check_base_url allows http(s) on loopback only, so no file: or other scheme is opened.
-    request = urllib.request.Request(
-        url,
-        data=data,  # noqa: S310
-        headers={"User-Agent": "nbtc-benchmark", **headers},
-    )
+    headers = {"User-Agent": "nbtc-benchmark", **headers}
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - see above
     try:
         with opener.open(request, timeout=timeout) as response:
             return response.status, response.headers, response.read()

@@ -74,7 +74,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     email = models.EmailField(unique=True)
     full_name = models.CharField(max_length=200, blank=True)
-    role = models.CharField(max_length=20, choices=Role.choices, default=Role.RESEARCHER)
+    role = models.CharField(max_length=20, choices=Role, default=Role.RESEARCHER)
     institutions = models.ManyToManyField(
         Institution, through="Membership", related_name="members", blank=True
     )
@@ -118,6 +118,9 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "institution"], name="one_membership_each")
         ]
+
+    def __str__(self) -> str:
+        return f"member {self.user_id} at institution {self.institution_id}"
 
 
 class AccessLog(models.Model):
@@ -249,6 +252,9 @@ class DirectorySuggestion(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"suggestion {self.pk} on group {self.group_id} ({self.status})"
+
 
 class DirectoryImport(models.Model):
     """One run of import_nordic_directory: what it changed."""
@@ -263,3 +269,6 @@ class DirectoryImport(models.Model):
 
     class Meta:
         ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"directory import {self.pk} of {self.source} at {self.at:%Y-%m-%d %H:%M}"

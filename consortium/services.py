@@ -107,7 +107,8 @@ def patient_access_log(request, *, patient_ids, page: str) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {AccessLog._meta.db_table} (at, user_id, patient_id, page, path, method, ip) "
+            f"INSERT INTO {AccessLog._meta.db_table} "
+            "(at, user_id, patient_id, page, path, method, ip) "
             "SELECT %s, %s, unnest(%s::bigint[]), %s, %s, %s, %s",
             [
                 timezone.now(),

@@ -27,13 +27,15 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (required when DJANGO_DEBUG is off).")
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"
+    # Only with DEBUG on (refused above otherwise), so a development checkout runs as is.
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"  # noqa: S105
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"] if DEBUG else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-# Synthetic national ID numbers (month +40/+80) are refused in production; demo and tests allow them.
+# Synthetic national ID numbers (month +40/+80) are refused in production; the demo and the
+# tests allow them.
 ALLOW_SYNTHETIC_NATIONAL_IDS = env.bool("NBTC_ALLOW_SYNTHETIC_IDS", default=DEBUG)
 
 INSTALLED_APPS = [
@@ -106,7 +108,6 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63799/0")
 # Rate limits (allauth, DRF throttling) count in the cache, so it must be shared: Redis.

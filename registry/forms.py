@@ -92,7 +92,8 @@ class PatientCreateForm(SectionForm):
         queryset=Institution.objects.none(),
         label="Treating institutions",
         widget=forms.CheckboxSelectMultiple,
-        help_text="Every institution that diagnoses or treats the patient; their clinicians see the record.",
+        help_text="Every institution that diagnoses or treats the patient; "
+        "their clinicians see the record.",
     )
 
     class Meta:

@@ -119,6 +119,9 @@ class PatientInstitution(models.Model):
         ]
         indexes = [models.Index(fields=["institution", "patient"])]
 
+    def __str__(self) -> str:
+        return f"patient {self.patient_id} at institution {self.institution_id}"
+
 
 @pghistory.track(*all_changes())
 class TumourEpisode(models.Model):
@@ -167,10 +170,10 @@ class TumourEpisode(models.Model):
         models.DateField(), default=list, blank=True, verbose_name="MDT meeting dates"
     )
     trial_offered = models.CharField(
-        "trial inclusion offered", max_length=10, choices=YesNoUnknown.choices, blank=True
+        "trial inclusion offered", max_length=10, choices=YesNoUnknown, blank=True
     )
     trial_accepted = models.CharField(
-        "trial inclusion accepted", max_length=10, choices=YesNoUnknown.choices, blank=True
+        "trial inclusion accepted", max_length=10, choices=YesNoUnknown, blank=True
     )
     acknowledged_warnings = ArrayField(models.CharField(max_length=40), default=list, blank=True)
 
@@ -229,13 +232,16 @@ class MarkerMethod(models.TextChoices):
 class MolecularMarker(models.Model):
     episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="markers")
     marker = models.CharField(max_length=30, choices=list(vocabulary.MARKERS.items()))
-    result = models.CharField(max_length=20, choices=MarkerResult.choices)
-    method = models.CharField(max_length=20, choices=MarkerMethod.choices, blank=True)
+    result = models.CharField(max_length=20, choices=MarkerResult)
+    method = models.CharField(max_length=20, choices=MarkerMethod, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["episode", "marker"], name="one_result_per_marker")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.marker} {self.result} (episode {self.episode_id})"
 
     @property
     def result_text(self) -> str:
@@ -280,14 +286,15 @@ class Surgery(EpisodeSection):
         max_length=20, choices=ExtentOfResection.choices, blank=True
     )
     postoperative_mri_at = models.DateTimeField("postoperative MRI", null=True, blank=True)
-    complications_within_30_days = models.CharField(
-        max_length=10, choices=YesNoUnknown.choices, blank=True
-    )
+    complications_within_30_days = models.CharField(max_length=10, choices=YesNoUnknown, blank=True)
     complications = models.TextField("complications (describe)", blank=True)
     reoperation = models.BooleanField(default=False, help_text="A reoperation for this tumour.")
 
     class Meta:
         ordering = ["surgery_date", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.procedure} on {self.surgery_date} (episode {self.episode_id})"
 
     @property
     def ended_at(self):
@@ -315,10 +322,13 @@ class RadiotherapyCourse(EpisodeSection):
     end_date = models.DateField(null=True, blank=True)
     total_dose_gy = models.DecimalField("total dose (Gy)", max_digits=5, decimal_places=2)
     fractions = models.PositiveSmallIntegerField()
-    completed_as_planned = models.CharField(max_length=10, choices=YesNoUnknown.choices, blank=True)
+    completed_as_planned = models.CharField(max_length=10, choices=YesNoUnknown, blank=True)
 
     class Meta:
         ordering = ["start_date", "id"]
+
+    def __str__(self) -> str:
+        return f"radiotherapy from {self.start_date} (episode {self.episode_id})"
 
     @property
     def dose_per_fraction_gy(self):
@@ -358,6 +368,9 @@ class SystemicTherapy(EpisodeSection):
         ordering = ["start_date", "id"]
         verbose_name_plural = "systemic therapies"
 
+    def __str__(self) -> str:
+        return f"{self.regimen} (episode {self.episode_id})"
+
 
 @pghistory.track(*all_changes())
 class PerformanceStatus(EpisodeSection):
@@ -369,6 +382,9 @@ class PerformanceStatus(EpisodeSection):
     class Meta:
         ordering = ["assessed_on", "id"]
         verbose_name_plural = "performance statuses"
+
+    def __str__(self) -> str:
+        return f"performance on {self.assessed_on} (episode {self.episode_id})"
 
 
 @pghistory.track(*all_changes())
@@ -393,6 +409,9 @@ class FollowUp(EpisodeSection):
     class Meta:
         ordering = ["assessed_on", "id"]
 
+    def __str__(self) -> str:
+        return f"follow-up on {self.assessed_on} (episode {self.episode_id})"
+
 
 class Reopening(models.Model):
     """A coordinator or admin reopened a complete report, and why."""
@@ -404,6 +423,9 @@ class Reopening(models.Model):
 
     class Meta:
         ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"episode {self.episode_id} reopened at {self.at:%Y-%m-%d %H:%M}"
 
 
 class WorklistDigest(models.Model):
@@ -417,6 +439,9 @@ class WorklistDigest(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_digest_per_day")]
+
+    def __str__(self) -> str:
+        return f"worklist digest for member {self.user_id} on {self.day}"
 
 
 class FormDraft(models.Model):
@@ -440,3 +465,6 @@ class FormDraft(models.Model):
                 fields=["user", "patient", "form_key"], name="one_draft_per_form"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"draft of {self.form_key} by member {self.user_id}"

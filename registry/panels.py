@@ -11,8 +11,8 @@ called only for members who may see the patient, after the page has written the 
 log; it must itself check what its app lets this member see. The patient page takes a
 constant number of queries per panel, so a panel must not query per row."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

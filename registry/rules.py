@@ -58,7 +58,8 @@ def check_dates(errors: Errors, patient: Patient, dates: dict, *, not_before=Non
         if patient.date_of_death and day > patient.date_of_death:
             errors.add(
                 field,
-                f"{label} ({_fmt(day)}) is after the date of death ({_fmt(patient.date_of_death)}).",
+                f"{label} ({_fmt(day)}) is after the date of death "
+                f"({_fmt(patient.date_of_death)}).",
             )
         if not_before and not_before[1] and day < not_before[1]:
             errors.add(
@@ -306,7 +307,8 @@ def check_surgery(surgery: Surgery, episode: TumourEpisode, patient: Patient) ->
                 "postoperative_mri_at", "The postoperative MRI is before the end of surgery."
             )
         elif hours is not None and hours > 72:
-            # Helsedirektoratet: postoperative MRI within 72 h (registry.md §2.1; DNOR indicator II).
+            # Helsedirektoratet: postoperative MRI within 72 h (registry.md §2.1; DNOR indicator
+            # II).
             warnings.append(
                 Warning(
                     "mri_after_72h",

@@ -10,15 +10,15 @@ import re
 import unicodedata
 
 from django.apps import apps
-from django.core.cache import cache
-from django.core.paginator import Paginator
-from django.utils.functional import cached_property
-from django.core.exceptions import ValidationError
 from django.contrib.postgres.expressions import ArraySubquery
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from consortium.models import Institution, Role, User
 
@@ -280,8 +280,10 @@ def _attach_sections(episodes: list[TumourEpisode]) -> None:
     if not episodes:
         return
     ids = [e.pk for e in episodes]
+    # The table names are our models', never input; the values go as parameters.
     sql = " UNION ALL ".join(
-        f"SELECT %s, row_to_json(t)::text FROM {model._meta.db_table} t WHERE t.episode_id = ANY(%s)"
+        f"SELECT %s, row_to_json(t)::text FROM {model._meta.db_table} t "  # noqa: S608
+        "WHERE t.episode_id = ANY(%s)"
         for model in SECTION_RELATIONS.values()
     )
     params = [value for name in SECTION_RELATIONS for value in (name, ids)]

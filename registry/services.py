@@ -517,7 +517,8 @@ def episode_submit(*, episode: TumourEpisode, by: User) -> TumourEpisode:
         raise ValidationError(
             {
                 "status": [
-                    f"The report is not complete. Missing: {'; '.join(m.rstrip('.') for m in missing)}."
+                    "The report is not complete. Missing: "
+                    f"{'; '.join(m.rstrip('.') for m in missing)}."
                 ]
             }
         )

@@ -1,4 +1,5 @@
-"""The screening API routes, included under /api/v1/screening/ in the "api" namespace (names prefixed screening_)."""
+"""The screening API routes, included under /api/v1/screening/ in the "api" namespace
+(names prefixed screening_)."""
 
 from django.urls import path
 

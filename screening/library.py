@@ -18,7 +18,8 @@ SAMPLE_TYPES = [
         "min_celsius": 2,
         "max_celsius": 8,
         "warning_percent": 75,
-        "transport_note": "Sterile tube in transport medium (e.g. Hibernate-A) on wet ice or cold packs; never frozen.",
+        "transport_note": "Sterile tube in transport medium (e.g. Hibernate-A) on wet ice "
+        "or cold packs; never frozen.",
     },
     {
         "code": "cell_suspension",

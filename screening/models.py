@@ -168,7 +168,7 @@ class ScreeningRequest(models.Model):
     consent_form_version = models.CharField(max_length=40, blank=True)
     consent_scope = models.CharField(max_length=20, choices=ConsentScope.choices, blank=True)
 
-    state = models.CharField(max_length=20, choices=State.choices, default=State.REQUESTED)
+    state = models.CharField(max_length=20, choices=State, default=State.REQUESTED)
     expected_sample_date = models.DateField(
         null=True, blank=True, help_text="The day the lab expects the sample (set on acceptance)."
     )
@@ -194,8 +194,8 @@ class RequestEvent(models.Model):
     request = models.ForeignKey(
         ScreeningRequest, on_delete=models.CASCADE, related_name="transitions"
     )
-    from_state = models.CharField(max_length=20, choices=State.choices, blank=True)
-    to_state = models.CharField(max_length=20, choices=State.choices)
+    from_state = models.CharField(max_length=20, choices=State, blank=True)
+    to_state = models.CharField(max_length=20, choices=State)
     at = models.DateTimeField(default=timezone.now)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     note = models.TextField(blank=True)
@@ -203,6 +203,9 @@ class RequestEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["to_state", "at"])]
+
+    def __str__(self) -> str:
+        return f"request {self.request_id}: {self.from_state or '-'} -> {self.to_state}"
 
 
 # --- Sample, shipment, hand-overs, temperatures, receipt -----------------------------
@@ -232,13 +235,13 @@ class Sample(models.Model):
     class Meta:
         ordering = ["collected_at", "id"]
 
+    def __str__(self) -> str:
+        return self.label_id
+
     @property
     def label_id(self) -> str:
         """The id printed on the label with the register number (screening.md §2)."""
         return f"S-{self.pk:06d}"
-
-    def __str__(self) -> str:
-        return self.label_id
 
 
 @pghistory.track(*all_changes())
@@ -266,6 +269,9 @@ class Shipment(models.Model):
     class Meta:
         ordering = ["-dispatched_at"]
 
+    def __str__(self) -> str:
+        return f"shipment {self.pk} of sample {self.sample_id}"
+
     def get_absolute_url(self) -> str:
         return reverse("screening:shipment", args=[self.pk])
 
@@ -289,6 +295,9 @@ class HandOver(models.Model):
     class Meta:
         ordering = ["at", "id"]
 
+    def __str__(self) -> str:
+        return f"hand-over of shipment {self.shipment_id} at {self.at:%Y-%m-%d %H:%M}"
+
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
 class LoggerUpload(models.Model):
@@ -311,6 +320,9 @@ class LoggerUpload(models.Model):
             models.UniqueConstraint(fields=["shipment", "sha256"], name="one_upload_per_file")
         ]
 
+    def __str__(self) -> str:
+        return f"logger file {self.filename or self.pk} (shipment {self.shipment_id})"
+
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
 class TemperatureReading(models.Model):
@@ -332,6 +344,9 @@ class TemperatureReading(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["shipment", "at"], name="one_reading_per_instant")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.celsius} °C at {self.at:%Y-%m-%d %H:%M} (shipment {self.shipment_id})"
 
 
 @pghistory.track(*all_changes())
@@ -370,6 +385,9 @@ class Receipt(models.Model):
     class Meta:
         indexes = [models.Index(fields=["arrived_at"])]
 
+    def __str__(self) -> str:
+        return f"receipt of sample {self.sample_id} at {self.arrived_at:%Y-%m-%d %H:%M}"
+
 
 # --- Alerts ----------------------------------------------------------------------------
 
@@ -403,6 +421,9 @@ class ShipmentAlert(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind} alert on shipment {self.shipment_id}"
+
 
 class Notification(models.Model):
     """In-app notice to a member (also sent by e-mail)."""
@@ -423,6 +444,9 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "alert"], name="one_notice_per_alert")
         ]
+
+    def __str__(self) -> str:
+        return f"notice {self.pk} to member {self.user_id} (request {self.request_id})"
 
 
 # --- Plate results (issue #7): layouts, uploads, plates, wells, analyses, reports --------
@@ -447,6 +471,9 @@ class LabQcSettings(models.Model):
     class Meta:
         verbose_name = "lab QC settings"
         verbose_name_plural = "lab QC settings"
+
+    def __str__(self) -> str:
+        return f"QC limits of lab {self.lab_id}"
 
 
 @pghistory.track(*all_changes())
@@ -524,6 +551,9 @@ class PlateUpload(models.Model):
     class Meta:
         ordering = ["-uploaded_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"plate upload {self.pk} (request {self.request_id})"
+
 
 @pghistory.track(*all_changes())
 class Plate(models.Model):
@@ -545,7 +575,8 @@ class Plate(models.Model):
     edge_percent = models.FloatField(null=True)
     qc_status = models.CharField(max_length=10, choices=Qc.choices, default=Qc.PENDING)
     qc_flags = models.JSONField(default=list)
-    # A failed plate is scored only with a scientist's reason, kept with the result (screening.md §4).
+    # A failed plate is scored only with a scientist's reason, kept with the result (screening.md
+    # §4).
     override_reason = models.TextField(blank=True)
     override_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -589,6 +620,9 @@ class Well(models.Model):
             models.UniqueConstraint(fields=["plate", "well"], name="one_signal_per_well")
         ]
 
+    def __str__(self) -> str:
+        return f"well {self.well} of plate {self.plate_id}"
+
 
 @pghistory.track(*all_changes())
 class AnalysisRun(models.Model):
@@ -615,6 +649,9 @@ class AnalysisRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"analysis run {self.pk} ({self.status})"
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
@@ -658,6 +695,9 @@ class DrugResult(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "drug_name"], name="one_result_per_drug")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.drug_name} in run {self.run_id}"
 
     @property
     def rank_key(self) -> tuple:
@@ -704,6 +744,9 @@ class Report(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["request", "number"], name="one_report_number")
         ]
+
+    def __str__(self) -> str:
+        return f"report {self.number} of request {self.request_id} ({self.status})"
 
     def get_absolute_url(self) -> str:
         return reverse("screening:report", args=[self.pk])

@@ -307,7 +307,8 @@ def custody_gaps(handovers, *, received: bool = False) -> list[str]:
     problems = []
     if received and not handovers:
         problems.append(
-            "Gap in custody: the sample was received but no hand-over was recorded between dispatch "
+            "Gap in custody: the sample was received but no hand-over was recorded between "
+            "dispatch "
             "and receipt."
         )
     previous = None
@@ -611,8 +612,8 @@ def report_context(report, *, frozen: bool = False) -> dict:
             "report": report,
             "req": screening_request,
             "versions": versions,
-            "frozen_body": mark_safe(report.body_html),
-        }  # noqa: S308
+            "frozen_body": mark_safe(report.body_html),  # noqa: S308 - escaped at signing
+        }
     ranked = report_top_drugs(report)
     threshold = report.run.thresholds.get("dss_threshold", 10.0)
     samples = request_samples(screening_request)
@@ -681,10 +682,8 @@ def curve_chart(result, *, threshold: float = 10.0, width: int = 260, height: in
     line = ""
     if result.top is not None:
         steps = [result.x_min + i * (result.x_max - result.x_min) / 40 for i in range(41)]
-        line = " ".join(
-            f"{sx(x)},{sy(float(logistic4(x, result.top, result.bottom, result.log_ic50, result.slope)))}"
-            for x in steps
-        )
+        curve = (result.top, result.bottom, result.log_ic50, result.slope)
+        line = " ".join(f"{sx(x)},{sy(float(logistic4(x, *curve)))}" for x in steps)
     ticks = [
         (sx(x), f"{10 ** (x + 9):g}")
         for x in range(math.ceil(result.x_min), math.floor(result.x_max) + 1)

@@ -12,8 +12,7 @@ import io
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -192,13 +191,16 @@ def request_create(
     # No consent, no request (the Health Research Act; screening.md §2).
     missing = [
         f
-        for f, v in zip(CONSENT_FIELDS, (consent_date, consent_form_version, consent_scope))
+        for f, v in zip(
+            CONSENT_FIELDS, (consent_date, consent_form_version, consent_scope), strict=True
+        )
         if not v
     ]
     for field in missing:
         add(
             field,
-            "The patient's consent is required before a screen is requested: give the consent date, "
+            "The patient's consent is required before a screen is requested: give the consent "
+            "date, "
             "the consent form version and its scope.",
         )
     if consent_date and consent_date > timezone.localdate():
@@ -302,8 +304,8 @@ def request_transition(
     _notify(
         request,
         recipients=recipients,
-        text=f"Screening request {request.pk} ({request.patient.register_number}) is now {_label(to)}"
-        + (f": {note.strip()}" if note.strip() else "."),
+        text=f"Screening request {request.pk} ({request.patient.register_number}) is now "
+        f"{_label(to)}" + (f": {note.strip()}" if note.strip() else "."),
     )
     return request
 
@@ -399,7 +401,8 @@ def shipment_dispatch(
     _notify(
         request,
         recipients=selectors.lab_scientists(request.lab_id),
-        text=f"Sample {sample.label_id} ({request.patient.register_number}) is on its way with {courier}; "
+        text=f"Sample {sample.label_id} ({request.patient.register_number}) is on its way with "
+        f"{courier}; "
         f"expected {timezone.localtime(expected_arrival):%d.%m.%Y %H:%M}.",
     )
     return shipment
@@ -507,7 +510,8 @@ def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
         if not sep or key.strip().lower() not in HEADER_KEYS:
             raise ValidationError(
                 {
-                    "file": f"Line {number}: expected a header line (device serial, start, interval, "
+                    "file": f"Line {number}: expected a header line (device serial, start, "
+                    "interval, "
                     f"unit, time zone) or the column header 'timestamp,temperature'."
                 }
             )
@@ -583,7 +587,7 @@ def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
 
 def _to_utc(at: datetime, zone: ZoneInfo | None, zone_name: str, line: int) -> datetime:
     if at.tzinfo is not None:
-        return at.astimezone(dt_timezone.utc)
+        return at.astimezone(UTC)
     if zone is None:
         raise ValidationError(
             {
@@ -594,7 +598,7 @@ def _to_utc(at: datetime, zone: ZoneInfo | None, zone_name: str, line: int) -> d
     first, second = at.replace(tzinfo=zone, fold=0), at.replace(tzinfo=zone, fold=1)
     if first.utcoffset() != second.utcoffset():
         # Either the hour repeated when daylight saving ended, or the skipped hour in spring.
-        round_trip = first.astimezone(dt_timezone.utc).astimezone(zone).replace(tzinfo=None)
+        round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
         if round_trip != at:
             raise ValidationError(
                 {
@@ -608,7 +612,7 @@ def _to_utc(at: datetime, zone: ZoneInfo | None, zone_name: str, line: int) -> d
                 "(daylight saving ended); give the UTC offset, e.g. +02:00 or +01:00."
             }
         )
-    return first.astimezone(dt_timezone.utc)
+    return first.astimezone(UTC)
 
 
 @transaction.atomic
@@ -725,7 +729,8 @@ def receipt_record(
     _notify(
         request,
         recipients=selectors.request_clinicians(request),
-        text=f"Sample {sample.label_id} ({request.patient.register_number}) arrived at {request.lab.code}: "
+        text=f"Sample {sample.label_id} ({request.patient.register_number}) arrived at "
+        f"{request.lab.code}: "
         + (
             "accepted."
             if accepted
@@ -805,7 +810,8 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
                     ShipmentAlert.Kind.WINDOW_NEAR,
                     "",
                     f"Sample {sample.label_id} ({request.patient.register_number}) is at "
-                    f"{status.percent:.0f} % of its {sample.sample_type.viability_hours} h viability window: "
+                    f"{status.percent:.0f} % of its {sample.sample_type.viability_hours} h "
+                    "viability window: "
                     f"{status.hours_left:.1f} h left.",
                 )
             )
@@ -813,10 +819,12 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
             wanted.append(
                 (
                     ShipmentAlert.Kind.TEMPERATURE,
-                    excursion.start.astimezone(dt_timezone.utc).isoformat(),
-                    f"Sample {sample.label_id} ({request.patient.register_number}): temperature out of "
+                    excursion.start.astimezone(UTC).isoformat(),
+                    f"Sample {sample.label_id} ({request.patient.register_number}): temperature "
+                    "out of "
                     f"{sample.sample_type.min_celsius}–{sample.sample_type.max_celsius} °C from "
-                    f"{timezone.localtime(excursion.start):%d.%m.%Y %H:%M}, extreme {excursion.extreme} °C.",
+                    f"{timezone.localtime(excursion.start):%d.%m.%Y %H:%M}, extreme "
+                    f"{excursion.extreme} °C.",
                 )
             )
         existing = {(alert.kind, alert.event) for alert in shipment.alerts.all()}
@@ -899,7 +907,8 @@ def plate_upload(
     if request.state not in (State.IN_CULTURE, State.SCREENING, State.REPORTED):
         raise ValidationError(
             {
-                "request": f"Plates are uploaded for a request in culture or screening, not one that "
+                "request": "Plates are uploaded for a request in culture or screening, not one "
+                "that "
                 f"is {_label(request.state)}."
             }
         )
@@ -1314,6 +1323,7 @@ def report_sign(
     _notify(
         request,
         recipients=selectors.request_clinicians(request),
-        text=f"Screening report version {report.number} for {request.patient.register_number} is released.",
+        text=f"Screening report version {report.number} for {request.patient.register_number} is "
+        "released.",
     )
     return report

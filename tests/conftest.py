@@ -52,6 +52,24 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+def _seed_reference_data() -> None:
+    """What the data migrations seed (institutions, the screening library); idempotent."""
+    from django.apps import apps
+
+    from screening.library import seed as seed_library
+
+    importlib.import_module("consortium.migrations.0002_seed_institutions").seed(apps, None)
+    seed_library(apps)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """With --reuse-db the test database outlives the run, and the transactional tests at the
+    end of the last run flushed every table, seeded rows too: put them back once per run."""
+    with django_db_blocker.unblock():
+        _seed_reference_data()
+
+
 @pytest.fixture(autouse=True)
 def _seeded_institutions(request):
     """Transactional tests (live server, real Celery worker) end with a flush that also
@@ -59,10 +77,7 @@ def _seeded_institutions(request):
     marker = request.node.get_closest_marker("django_db")
     if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
         request.getfixturevalue("transactional_db")
-        from django.apps import apps
-
-        seed_migration = importlib.import_module("consortium.migrations.0002_seed_institutions")
-        seed_migration.seed(apps, None)
+        _seed_reference_data()
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""The trials API routes, included under /api/v1/trials/ in the "api" namespace (names prefixed trials_)."""
+"""The trials API routes, included under /api/v1/trials/ in the "api" namespace
+(names prefixed trials_)."""
 
 from django.urls import path
 

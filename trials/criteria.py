@@ -135,7 +135,8 @@ def validate(tree, *, field: str = "criteria") -> dict:
         where = "/".join(str(p) for p in error.absolute_path) or "top level"
         raise ValidationError(
             {
-                field: f"Criteria (schema version {SCHEMA_VERSION}) invalid at {where}: {error.message}"
+                field: f"Criteria (schema version {SCHEMA_VERSION}) invalid at {where}: "
+                f"{error.message}"
             }
         )
     for leaf in leaves(tree["criteria"]):
@@ -237,7 +238,8 @@ def describe_leaf(leaf, negated: bool = False) -> str:
     elif kind == "sex":
         text = leaf["sex"]
     elif kind == "performance":
-        text = f"{'ECOG' if leaf['scale'] == 'ecog' else 'Karnofsky'} {_span(leaf.get('min'), leaf.get('max'))}"
+        scale = "ECOG" if leaf["scale"] == "ecog" else "Karnofsky"
+        text = f"{scale} {_span(leaf.get('min'), leaf.get('max'))}"
     elif kind == "setting":
         low, high = leaf.get("min_progressions"), leaf.get("max_progressions")
         if leaf["setting"] == "newly_diagnosed":
@@ -260,7 +262,8 @@ def describe_leaf(leaf, negated: bool = False) -> str:
 
 
 def describe(node) -> str:
-    """'Glioblastoma, IDH-wildtype, recurrent (first recurrence), ECOG ≤ 1, no prior bevacizumab'."""
+    """E.g. 'Glioblastoma, IDH-wildtype, recurrent (first recurrence), ECOG ≤ 1,
+    no prior bevacizumab'."""
     if node is None:
         return "No structured criteria."
     if "criteria" in node:
@@ -588,7 +591,7 @@ class Compiled:
     fingerprint piece, its JSON). Built per run: the day is fixed."""
 
     def __init__(self, node: dict, today: date, extra=lambda row: ()):
-        self.node, self.today, self.extra = node, today, extra
+        self.node, self.today, self.row_extra = node, today, extra
         self.leaves = [
             (_LEAF_KEYS[leaf["type"]](leaf, today), {}, leaf, negated)
             for leaf, negated in _signed_leaves(node)
@@ -604,17 +607,17 @@ class Compiled:
             keys = list(map(key_of, facts))
             missing = set(keys).difference(cache)
             if missing:  # most keys were met before (earlier targets, earlier batches)
-                for key, f in zip(keys, facts):
+                for key, f in zip(keys, facts, strict=True):
                     if key in missing:
                         missing.discard(key)
                         verdict, value, reason = evaluate_leaf(leaf, f, self.today)
                         row = verdict_row(leaf, negated, verdict, value, reason)
-                        cache[key] = (verdict, row, *self.extra(row))
+                        cache[key] = (verdict, row, *self.row_extra(row))
                         if not missing:
                             break
             columns.append(list(map(cache.__getitem__, keys)))
         signatures = (
-            list(zip(*[list(map(itemgetter(0), column)) for column in columns]))
+            list(zip(*[list(map(itemgetter(0), column)) for column in columns], strict=True))
             if columns
             else [()] * len(facts)
         )

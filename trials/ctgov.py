@@ -29,7 +29,8 @@ def documents_in(path: Path):
             yield (
                 file.name,
                 UnreadableRecord(
-                    "ClinicalTrials.gov XML is the retired format (trials.md §3); export the study as API v2 "
+                    "ClinicalTrials.gov XML is the retired format (trials.md §3); export the "
+                    "study as API v2 "
                     "JSON or use import_trials --from-api."
                 ),
             )
@@ -50,7 +51,8 @@ def studies_in(document) -> list:
         studies = document["FullStudiesResponse"].get("FullStudies") or []
         return [
             UnreadableRecord(
-                "the classic ClinicalTrials.gov API format (FullStudiesResponse), retired 2024-06-25 (trials.md §3); "
+                "the classic ClinicalTrials.gov API format (FullStudiesResponse), retired "
+                "2024-06-25 (trials.md §3); "
                 f"fetch {_classic_nct(s)} from API v2 instead (import_trials --from-api)."
             )
             for s in studies

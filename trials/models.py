@@ -51,7 +51,7 @@ class Trial(models.Model):
     official_title = models.TextField(blank=True)
     acronym = models.CharField(max_length=100, blank=True)
     overall_status = models.CharField(
-        max_length=30, choices=TrialStatus.choices, default=TrialStatus.UNKNOWN
+        max_length=30, choices=TrialStatus, default=TrialStatus.UNKNOWN
     )
     phases = ArrayField(models.CharField(max_length=20), default=list, blank=True)
     conditions = ArrayField(models.CharField(max_length=300), default=list, blank=True)
@@ -156,6 +156,9 @@ class TrialSite(models.Model):
     class Meta:
         ordering = ["-is_norwegian", "country", "city", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.facility or 'site'}, {self.city or '-'}, {self.country or '-'}"
+
 
 @pghistory.track()
 class TrialArm(models.Model):
@@ -239,6 +242,9 @@ class VerdictSet(models.Model):
     fingerprint = models.CharField(max_length=32, primary_key=True)
     rows = models.JSONField(default=list)
 
+    def __str__(self) -> str:
+        return self.fingerprint
+
 
 # Updates only: a match is inserted by the engine from register facts that pghistory
 # already keeps (and the insert is the row itself, with matched_at); every later change,
@@ -276,7 +282,7 @@ class Match(models.Model):
         related_name="matches",
         db_index=False,
     )
-    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    outcome = models.CharField(max_length=20, choices=Outcome)
     # The fingerprint of the verdicts the match was last judged with (the run's diff key)
     # and through it the verdict rows. A match that drops out keeps it: the coordinator
     # still sees the verdicts as they last saw them. No index: nothing looks matches up by
@@ -315,8 +321,8 @@ class Match(models.Model):
     active = models.BooleanField(default=True)
     inactive_reason = models.CharField(max_length=100, blank=True)
     needs_another_look = models.BooleanField(default=False)
-    step = models.CharField(max_length=20, choices=Step.choices, default=Step.NEW)
-    close_reason = models.CharField(max_length=20, choices=CloseReason.choices, blank=True)
+    step = models.CharField(max_length=20, choices=Step, default=Step.NEW)
+    close_reason = models.CharField(max_length=20, choices=CloseReason, blank=True)
     notes = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1)
     matched_at = models.DateTimeField(default=timezone.now)
@@ -341,6 +347,9 @@ class Match(models.Model):
             models.Index(fields=["active", "-reachable", "-matched_at", "-id"], name="match_queue"),
         ]  # patient: the foreign key's index
 
+    def __str__(self) -> str:
+        return f"episode {self.episode_id} for trial {self.trial_id} ({self.outcome})"
+
     def get_absolute_url(self) -> str:
         return reverse("trials:match_detail", args=[self.pk])
 
@@ -358,7 +367,8 @@ class Match(models.Model):
 
     @property
     def verdicts(self) -> list:
-        """The per-criterion rows (select_related("verdict_set") to read them without a query each)."""
+        """The per-criterion rows (select_related("verdict_set") to read them without a
+        query each)."""
         return self.verdict_set.rows if self.verdict_set_id else []
 
 
@@ -378,8 +388,8 @@ class ReviewEvent(models.Model):
 
     match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="review_events")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.STEP)
-    step = models.CharField(max_length=20, choices=Step.choices, blank=True)
-    close_reason = models.CharField(max_length=20, choices=CloseReason.choices, blank=True)
+    step = models.CharField(max_length=20, choices=Step, blank=True)
+    close_reason = models.CharField(max_length=20, choices=CloseReason, blank=True)
     answer = models.CharField(max_length=20, choices=Answer.choices, blank=True)
     note = models.TextField(blank=True)
     by = models.ForeignKey(
@@ -389,6 +399,9 @@ class ReviewEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on match {self.match_id} at {self.at:%Y-%m-%d %H:%M}"
 
 
 @pghistory.track()

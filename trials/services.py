@@ -172,7 +172,8 @@ def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
             for name in ("minimum_age", "maximum_age", "sex"):
                 if getattr(trial, name) != fields[name]:
                     fields["import_warnings"].append(
-                        f"{name.replace('_', ' ')} changed on ClinicalTrials.gov from {getattr(trial, name)!r} to "
+                        f"{name.replace('_', ' ')} changed on ClinicalTrials.gov from "
+                        f"{getattr(trial, name)!r} to "
                         f"{fields[name]!r}; the encoded criteria were kept: review them"
                     )
         for name, value in fields.items():
@@ -277,7 +278,8 @@ def _check_version(current, expected_version: int | None) -> None:
     if expected_version is not None and current.version != expected_version:
         raise EditConflict(
             f"{current} was changed by someone else since you opened it (version "
-            f"{expected_version}, now {current.version}); your changes were not saved. Reload and edit again."
+            f"{expected_version}, now {current.version}); your changes were not saved. Reload and "
+            "edit again."
         )
 
 

@@ -48,7 +48,8 @@ def test_a_later_edition_updates_in_place_adds_and_removes(seed_text):
             "Focus: Clinical, molecular and registry research",
         )
         .replace(
-            "Nordic Proof\n\nMembers: hospitals, municipalities, and research institutions across the Nordic region",
+            "Nordic Proof\n\nMembers: hospitals, municipalities, and research institutions across "
+            "the Nordic region",
             "Nordic Proof\n\nMembers: hospitals in Denmark and Norway",
         )
     )
@@ -58,7 +59,8 @@ def test_a_later_edition_updates_in_place_adds_and_removes(seed_text):
     edition = edition[:start] + edition[end:]
     edition = edition.replace(
         "\n\n\n\nSarcoma",
-        "\n\nNordic Glioma Network (NGN)\n\nCancer type: Gliomas\n\nMembers: Norway, Sweden and Finland\n\n"
+        "\n\nNordic Glioma Network (NGN)\n\nCancer type: Gliomas\n\nMembers: Norway, Sweden and "
+        "Finland\n\n"
         "Website: <https://glioma.example.org/>\n\n\n\nSarcoma",
     )
 

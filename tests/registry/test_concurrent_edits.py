@@ -87,7 +87,7 @@ def conflict(call) -> str:
     return str(caught.value)
 
 
-# --- A surgery row ----------------------------------------------------------------------------------
+# --- A surgery row --------------------------------------------------------------------------------
 
 
 def test_the_second_save_of_a_surgery_is_refused_and_names_the_change(
@@ -201,7 +201,7 @@ def test_two_rows_of_a_section_do_not_conflict(first, second, episode, surgery):
     )
 
 
-# --- The episode's diagnosis section ----------------------------------------------------------------
+# --- The episode's diagnosis section --------------------------------------------------------------
 
 
 def test_the_second_save_of_the_diagnosis_is_refused_and_names_the_change(
@@ -255,7 +255,7 @@ def test_a_markers_save_does_not_conflict_with_the_diagnosis(first, second, pati
     assert saved.version == 2
 
 
-# --- Patient details -------------------------------------------------------------------------------
+# --- Patient details ------------------------------------------------------------------------------
 
 
 def test_the_second_save_of_patient_details_is_refused_and_names_the_change(first, second, patient):
@@ -281,7 +281,7 @@ def test_the_second_save_of_patient_details_is_refused_and_names_the_change(firs
     assert (stored.full_name, stored.health_region, stored.version) == ("Kari Nordmann Berg", "", 2)
 
 
-# --- Molecular markers (their own version) ------------------------------------------------------------
+# --- Molecular markers (their own version) --------------------------------------------------------
 
 
 def test_the_second_save_of_the_markers_is_refused(first, second, episode):

@@ -571,7 +571,7 @@ def test_an_unknown_marker_result_is_refused_on_that_marker(clin, patient):
     assert "must be one of" in text(errors, "mgmt")
 
 
-# --- Impossible values ------------------------------------------------------------------------------
+# --- Impossible values ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -626,7 +626,7 @@ def test_the_bounds_of_ecog_and_karnofsky_are_accepted(clin, patient, fields):
     assert performance(episode, clin, **fields).pk
 
 
-# --- Warnings: acknowledge, then saved with the row -------------------------------------------------
+# --- Warnings: acknowledge, then saved with the row -----------------------------------------------
 
 
 def test_a_warning_blocks_the_save_until_acknowledged_and_the_code_is_kept(clin):
@@ -930,7 +930,7 @@ def test_saving_the_diagnosis_uses_the_norm_of_the_first_treatment(clin, patient
     )
 
 
-# --- Other apps hear of changes after commit --------------------------------------------------------
+# --- Other apps hear of changes after commit ------------------------------------------------------
 
 
 @pytest.fixture

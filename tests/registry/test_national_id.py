@@ -158,7 +158,8 @@ def test_wrong_length_or_non_digits_are_refused(value):
     "value",
     [
         "3112995671\u00b2",  # superscript two
-        "\uff13\uff11\uff11\uff12\uff19\uff19\uff15\uff16\uff17\uff11\uff15",  # full-width 31129956715
+        # full-width 31129956715
+        "\uff13\uff11\uff11\uff12\uff19\uff19\uff15\uff16\uff17\uff11\uff15",
     ],
 )
 def test_non_ascii_digits_are_refused_as_a_format_error(value):

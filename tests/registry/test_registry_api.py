@@ -92,7 +92,8 @@ def test_episode_rules_warnings_conflicts_and_lock(api, client):
     }
     refused = post(api, f"{API}/episodes/{episode_id}/markers/", markers, "put")
     assert refused.status_code == 400 and "idh" in refused.json()["extra"]["fields"]
-    # Oligodendroglioma needs 1p/19q codeletion: with it recorded as absent the diagnosis is refused.
+    # Oligodendroglioma needs 1p/19q codeletion: with it recorded as absent the diagnosis is
+    # refused.
     markers = {
         "markers": [
             {"marker": "idh", "result": "altered", "method": "sequencing"},

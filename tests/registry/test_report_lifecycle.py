@@ -130,7 +130,7 @@ def test_missing_items_shrink_as_sections_are_entered(clin, patient):
     assert rules.missing_items(selectors.episode_for_page(episode.pk)) == ["Performance status"]
 
 
-# --- Submit ----------------------------------------------------------------------------------------
+# --- Submit ---------------------------------------------------------------------------------------
 
 
 def test_submit_refuses_an_incomplete_report_naming_what_is_missing(clin, patient):

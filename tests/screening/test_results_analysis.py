@@ -131,7 +131,8 @@ def test_edge_effect_by_hand():
     assert analysis.edge_percent(wells, 16, 24) == pytest.approx(20.0)
     qc = plate_qc([100, 100.5, 99.5], [1, 1.2, 0.8], edge_wells=wells + [(15, 3, 70.0)])
     assert qc.edge_percent == pytest.approx(100 * (100 - 230 / 3) / 100)
-    # Over the lab's edge limit (20 %) the plate fails like a low Z' does: not scored unless overridden.
+    # Over the lab's edge limit (20 %) the plate fails like a low Z' does: not scored unless
+    # overridden.
     assert qc.status == "fail" and "edge" in qc.flags[-1]
     lenient = plate_qc(
         [100, 100.5, 99.5],
@@ -143,7 +144,8 @@ def test_edge_effect_by_hand():
 
 
 def test_a_variable_dmso_control_fails_the_plate():
-    # CV = sd/mean of 100, 130, 70, 100: sd = sqrt((0 + 900 + 900 + 0) / 3) = 24.49 -> 24.5 % > 20 %.
+    # CV = sd/mean of 100, 130, 70, 100: sd = sqrt((0 + 900 + 900 + 0) / 3) = 24.49
+    # -> 24.5 % > 20 %.
     # A lab that accepts Z' from 0.2 and |SSMD| from 3 still has its DMSO CV limit.
     lab = Thresholds(z_prime_pass=0.2, z_prime_warn=0.2, ssmd_pass=3.0, ssmd_warn=3.0)
     qc = plate_qc([100, 130, 70, 100], [0.5, 0.6, 0.4, 0.5], thresholds=lab)

@@ -46,7 +46,10 @@ def test_it_parses_a_good_file_in_the_loggers_time_zone():
 
 
 def test_it_takes_the_time_zone_from_the_file_and_offsets_as_given():
-    text = "Time zone: Europe/Oslo\ntimestamp;temperature\n2026-07-01 12:00;4,5\n2026-07-01T12:05:00+00:00;4,6\n"
+    text = (
+        "Time zone: Europe/Oslo\ntimestamp;temperature\n"
+        "2026-07-01 12:00;4,5\n2026-07-01T12:05:00+00:00;4,6\n"
+    )
     parsed = services.parse_logger_csv(text)
     assert parsed.readings == [
         (utc(2026, 7, 1, 10, 0), Decimal("4.5")),

@@ -43,7 +43,8 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
     messages = page.locator("ul.messages")
 
     with start_worker(celery_app, perform_ping_check=False, pool="solo", concurrency=1):
-        # 1. The coordinator encodes the criteria: IDH-wildtype glioblastoma, MGMT methylated, ECOG 0-1.
+        # 1. The coordinator encodes the criteria: IDH-wildtype glioblastoma, MGMT methylated,
+        # ECOG 0-1.
         browser_sign_in(page, base, coordinator)
         page.goto(f"{base}/trials/{t.pk}/")
         expect(page.get_by_text("Not encoded yet")).to_be_visible()

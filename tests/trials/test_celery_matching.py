@@ -3,7 +3,6 @@
 trial's criteria re-matches the trial after commit; the nightly task is idempotent."""
 
 import time
-
 from datetime import date
 
 import pytest

@@ -153,7 +153,8 @@ def test_prior_treatment_required_or_excluded():
     assert rows[0]["criterion"] == "no prior bevacizumab"
     assert "Negated criterion" in rows[0]["reason"]
     assert verdict({"not": bev}, facts(regimens={"bevacizumab"}))[0] == C.NOT_MET
-    # No treatment recorded at all: the history is missing, so unknown either way, saying what to record.
+    # No treatment recorded at all: the history is missing, so unknown either way, saying what to
+    # record.
     for node in (bev, {"not": bev}):
         result, rows = verdict(node, facts(regimens=set()))
         assert result == C.UNKNOWN and "Record the treatments" in rows[0]["reason"]
@@ -170,7 +171,8 @@ def test_time_since_end_of_radiotherapy():
         == C.NOT_MET
     )
     assert verdict(node, facts(radiotherapy_ends=[None]))[0] == C.UNKNOWN
-    # Other treatment recorded but no radiotherapy: nothing to wait for. Nothing recorded at all: unknown.
+    # Other treatment recorded but no radiotherapy: nothing to wait for. Nothing recorded at all:
+    # unknown.
     assert verdict(node, facts(radiotherapy_ends=[], regimens={"tmz_adjuvant"}))[0] == C.MET
     assert verdict(node, facts(radiotherapy_ends=[], regimens=set()))[0] == C.UNKNOWN
 

@@ -204,6 +204,7 @@ def test_new_progression_moves_a_patient_into_a_recurrent_trial():
     assert not Match.objects.exists()
     FollowUp.objects.create(episode=e, assessed_on=date(2025, 9, 1), progression=True)
     assert engine.match_patient(p.pk).created == 1
+    assert Match.objects.get().trial == t
 
 
 def test_query_counts_do_not_grow_with_patients():
@@ -225,5 +226,6 @@ def test_query_counts_do_not_grow_with_patients():
     p, _ = recurrent_gbm_patient()
     for _ in range(3):
         episode(p, markers={"mgmt": "altered"})
-    # One patient: targets (2) + facts (7) + stored matches (1) + the write (savepoint, insert x2, release).
+    # One patient: targets (2) + facts (7) + stored matches (1) + the write (savepoint, insert x2,
+    # release).
     assert count(lambda: engine.match_patient(p.pk)) <= 14

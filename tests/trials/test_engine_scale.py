@@ -207,7 +207,7 @@ def test_compiled_judges_agree_with_judge_on_every_combination():
     judges = engine._judges(targets, day)
     for target in targets:
         outcomes, digests, entries = judges[target.trial_id, None](cases)
-        for f, outcome, digest, parts in zip(cases, outcomes, digests, entries):
+        for f, outcome, digest, parts in zip(cases, outcomes, digests, entries, strict=True):
             verdicts = [part[1] for part in parts]
             assert (outcome, verdicts, digest) == engine.judge(target, f, day)
             assert "[" + ", ".join(part[3] for part in parts) + "]" == json.dumps(verdicts)

@@ -79,7 +79,8 @@ def test_coordinator_encodes_criteria_in_the_form(coordinator_client):
     }
     detail = coordinator_client.get(f"/trials/{t.pk}/").content.decode()
     assert (
-        "Glioblastoma, IDH-wildtype, IDH1/2 mutation: wildtype (negative), first recurrence, (ECOG ≤ 1 or "
+        "Glioblastoma, IDH-wildtype, IDH1/2 mutation: wildtype (negative), first recurrence, "
+        "(ECOG ≤ 1 or "
         "Karnofsky ≥ 70)" in detail
     )
     assert "Cohort B:</strong> no prior bevacizumab" in detail
@@ -122,9 +123,11 @@ def test_api_criteria_errors_and_conflicts(coordinator_client):
 def test_api_catalogue_filters(coordinator_client):
     norwegian = trial(RECURRENT_GBM, norwegian=True, title="Nordic GBM")
     trial(None, status="COMPLETED", title="Old breast trial")
-    api = lambda q: [
-        t["id"] for t in coordinator_client.get(f"/api/v1/trials/{q}").json()["results"]
-    ]  # noqa: E731
+
+    def api(query):
+        response = coordinator_client.get(f"/api/v1/trials/{query}")
+        return [t["id"] for t in response.json()["results"]]
+
     assert api("?country=NO") == [norwegian.pk]
     assert len(api("?status=COMPLETED")) == 1
     assert api("?search=nordic") == [norwegian.pk]

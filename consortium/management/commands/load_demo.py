@@ -13,9 +13,10 @@ from django.db import transaction
 
 from consortium.models import Institution, Role, User
 
-DEMO_PASSWORD = "demo-password-nbtc"
+# Published on purpose: the command runs only with DJANGO_DEBUG=1 (refused otherwise).
+DEMO_PASSWORD = "demo-password-nbtc"  # noqa: S105 - demo only, printed to the developer
 # Base32 TOTP secret shared by the demo members (demo only).
-DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - demo only, as above
 
 DEMO_MEMBERS = [
     ("clinician@demo.nbtc.no", "Kari Nordmann", Role.CLINICIAN, ["OUS"]),
@@ -53,8 +54,8 @@ class Command(BaseCommand):
                     user=user, type=Authenticator.Type.TOTP
                 ).exists():
                     TOTP.activate(user, DEMO_TOTP_SECRET)
-        self.stdout.write("Demo members (password for all: %s):" % DEMO_PASSWORD)
-        for email, name, role, codes in DEMO_MEMBERS:
+        self.stdout.write(f"Demo members (password for all: {DEMO_PASSWORD}):")
+        for email, _name, role, codes in DEMO_MEMBERS:
             self.stdout.write(f"  {email:28} {Role(role).label:18} {', '.join(codes)}")
         self.stdout.write(
             f"Two-factor: add TOTP secret {DEMO_TOTP_SECRET} to an authenticator app, "

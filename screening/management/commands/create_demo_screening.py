@@ -107,7 +107,8 @@ class Command(BaseCommand):
         )
         if len(episodes) < sum(MIX.values()):
             raise CommandError("Not enough demo patients at OUS; run create_demo_data first.")
-        made = _make(random.Random(seed), clinician, lab, episodes)
+        rng = random.Random(seed)  # noqa: S311 - seeded demo data, the same every run
+        made = _make(rng, clinician, lab, episodes)
         self.stdout.write(self.style.SUCCESS(f"Created {made} screening requests for UIB-LAB."))
         reported = _results(lab, seed=seed)
         self.stdout.write(
@@ -144,7 +145,8 @@ def _results(lab: User, *, seed: int) -> ScreeningRequest:
         request=request,
         by=lab,
         interpretation=(
-            "Demo: the culture responds to several targeted drugs; see the top-ranked drugs and their curves. "
+            "Demo: the culture responds to several targeted drugs; see the top-ranked drugs and "
+            "their curves. "
             "Standard alkylating agents score low, as in the reference cultures."
         ),
     )

@@ -1,6 +1,7 @@
 """Lab automation: upload a layout and readouts for a request, as the browser and the API do.
 
-    python manage.py import_plates --request 42 --by lab@uib.no LAYOUT.csv READOUT.csv [READOUT2.csv ...]
+    python manage.py import_plates --request 42 --by lab@uib.no LAYOUT.csv READOUT.csv \
+        [READOUT2.csv ...]
     python manage.py import_plates --request 42 --by lab@uib.no --template "FIMM 384" READOUT.csv
 
 Whole or not at all (a bad line is named and nothing is stored). The analysis runs in
@@ -80,7 +81,8 @@ class Command(BaseCommand):
             ) from None
         run = AnalysisRun.objects.get(upload=upload)
         self.stdout.write(
-            f"Upload {upload.pk}: plates {', '.join(upload.plates.values_list('name', flat=True))}; "
+            f"Upload {upload.pk}: plates "
+            f"{', '.join(upload.plates.values_list('name', flat=True))}; "
             f"analysis run {run.pk} queued."
         )
         if wait:

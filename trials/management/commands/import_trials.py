@@ -10,7 +10,10 @@ from trials import services
 
 
 class Command(BaseCommand):
-    help = "Import ClinicalTrials.gov API v2 records from files/folders, or page through the API (--from-api)."
+    help = (
+        "Import ClinicalTrials.gov API v2 records from files/folders, or page through the API "
+        "(--from-api)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="*")

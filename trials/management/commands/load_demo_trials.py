@@ -99,7 +99,8 @@ class Command(BaseCommand):
                 sponsor="Oslo universitetssykehus (demo)",
                 minimum_age="18 Years",
                 eligibility_text="Inclusion Criteria:\n\n* First recurrence of IDH-wildtype "
-                "glioblastoma\n* MGMT promoter methylated\n* ECOG 0-1\n\nExclusion Criteria:\n\n* Prior bevacizumab",
+                "glioblastoma\n* MGMT promoter methylated\n* ECOG 0-1\n\nExclusion Criteria:\n\n* "
+                "Prior bevacizumab",
             )
             TrialSite.objects.create(
                 trial=nordic,
