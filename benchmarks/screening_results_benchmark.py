@@ -1,4 +1,4 @@
-"""Screening results benchmark (issues #7 and #20): analyses a synthetic five-plate 384-well
+"""Screening results benchmark: analyses a synthetic five-plate 384-well
 screen (300 drugs at 5 concentrations, DMSO and kill controls replicated on every plate)
 and prints the time for parsing, normalisation with QC, curve fitting (all curves at once,
 screening/fitting.py) and scoring, then the same analysis end to end through analysis.analyse

@@ -6,8 +6,8 @@ from allauth.mfa.adapter import DefaultMFAAdapter
 
 class InviteOnlyAccountAdapter(DefaultAccountAdapter):
     """Members are invited by an admin (or `manage.py add_member`); nobody signs up.
-    allauth has no setting for this; the adapter hook is the documented way
-    (shared/reference/security.md §1.2)."""
+    allauth has no setting for this; the adapter hook is_open_for_signup is the documented
+    way (https://docs.allauth.org/en/latest/account/advanced.html, "Invitations")."""
 
     def is_open_for_signup(self, request) -> bool:
         return False

@@ -1,7 +1,8 @@
 """REST API of the shared core, and the one error format every endpoint answers with.
 
 Errors look like {"message": "...", "extra": {"fields": {"name": ["..."]}}}
-(HackSoft's proposed shape; shared/reference/style.md §2)."""
+(the shape HackSoft's Django Styleguide proposes,
+https://github.com/HackSoftware/Django-Styleguide#errors--exception-handling)."""
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError

@@ -50,8 +50,8 @@ class SessionActivityMiddleware:
     session list (allauth usersessions) up to date: at most once a minute, not on every
     request. The 30-minute idle limit (SESSION_COOKIE_AGE) then runs from the last
     minute's activity, and ordinary page views skip the three writes per request that
-    SESSION_SAVE_EVERY_REQUEST and USERSESSIONS_TRACK_ACTIVITY cost (issue #4's latency
-    budget)."""
+    SESSION_SAVE_EVERY_REQUEST and USERSESSIONS_TRACK_ACTIVITY cost (the register's latency
+    budget, README: Benchmarks)."""
 
     INTERVAL = timedelta(seconds=60)
 

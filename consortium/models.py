@@ -46,7 +46,8 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Consortium admin"
 
 
-# Roles that see patient data must use two-factor sign-in (issue #3; ASVS 6.3.3).
+# Roles that see patient data must use two-factor sign-in (OWASP ASVS 5.0 6.3.3,
+# https://github.com/OWASP/ASVS).
 ROLES_REQUIRING_MFA = {Role.CLINICIAN, Role.COORDINATOR, Role.LAB_SCIENTIST, Role.ADMIN}
 # Roles that may edit the Nordic directory and resolve suggested corrections.
 ROLES_EDITING_DIRECTORY = {Role.COORDINATOR, Role.ADMIN}
@@ -125,7 +126,8 @@ class Membership(models.Model):
 
 class AccessLog(models.Model):
     """Who looked at which patient, when, on which page (pasientjournalloven § 22,
-    Normen Faktaark 15; shared/reference/security.md §3). Append-only in the database.
+    Normen Faktaark 15, https://ehelse.no/normen/normen-dokumenter/logging-og-innsyn-i-logg-faktaark-15).
+    Append-only in the database.
 
     The patient is kept as the register's patient id, not a foreign key, so the core
     does not depend on the register app (apps depend one way)."""

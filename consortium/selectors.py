@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 
 from .models import DirectoryCategory, DirectorySuggestion, NetworkGroup
 
-# Full-text search over what a reader would search for (issue #3): weights rank name
+# Full-text search over what a reader would search for: weights rank name
 # and acronym hits above cancer types, and those above focus and activities.
 GROUP_SEARCH_VECTOR = (
     SearchVector("name", weight="A", config="english")

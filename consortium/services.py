@@ -98,7 +98,8 @@ def api_token_revoke(*, user: User) -> None:
 def patient_access_log(request, *, patient_ids, page: str) -> None:
     """Record that request.user was shown these patients on this page.
 
-    Every page and API response that shows a patient calls this (issue #3): one row per
+    Every page and API response that shows a patient calls this (Normen Faktaark 15: every
+    access to health data is logged, docs/registry-rules.md §5): one row per
     patient shown, written even for lists. Callers mark the response never-cache.
     One INSERT ... SELECT unnest(): a list page logs its rows without building a model
     instance per row (it runs on every page view, within the register's latency budget)."""

@@ -135,7 +135,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# --- Sign-in (django-allauth 65; setting names per shared/reference/security.md §1) ---
+# --- Sign-in (django-allauth 65; the setting names of
+# https://docs.allauth.org/en/latest/account/configuration.html, not the deprecated ones) ---
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_ADAPTER = "consortium.adapters.InviteOnlyAccountAdapter"
@@ -294,18 +295,18 @@ CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TIMEZONE = TIME_ZONE
 # Each app's periodic tasks, by name (apps depend one way, so settings do not import them).
 CELERY_BEAT_SCHEDULE: dict = {
-    # Issue #4: each clinician gets one digest of their open register items per night.
+    # Each clinician gets one digest of their open register items per night.
     "registry-nightly-worklist-digest": {
         "task": "registry.tasks.send_worklist_digests",
         "schedule": crontab(hour=env.int("NBTC_DIGEST_HOUR", default=5), minute=30),
     },
-    # Issue #6: alert sender and lab when a shipment nears or passes its viability window,
+    # Alert sender and lab when a shipment nears or passes its viability window,
     # or a reading leaves the allowed range (once per event).
     "screening-check-open-shipments": {
         "task": "screening.tasks.check_open_shipments",
         "schedule": crontab(minute="*/5"),
     },
-    # Issue #5: nightly full re-match of open trials (also catches patients crossing an age limit).
+    # Nightly full re-match of open trials (also catches patients crossing an age limit).
     "trials-nightly-rematch": {
         "task": "trials.tasks.rematch_all",
         "schedule": crontab(hour=2, minute=30),

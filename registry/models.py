@@ -1,6 +1,6 @@
 """The national quality register: patients, their tumour episodes (one per primary
 tumour), molecular markers, treatment and course. Variable set from
-shared/reference/registry.md §2.4; vocabularies in vocabulary.py.
+docs/registry-rules.md §1; vocabularies in vocabulary.py.
 
 Each section row carries a `version`: a save names the version it was loaded at, and a
 save against a newer version is refused (services.EditConflict), never overwritten.
@@ -338,7 +338,7 @@ class RadiotherapyCourse(EpisodeSection):
 @pghistory.track(*all_changes())
 class SystemicTherapy(EpisodeSection):
     class Regimen(models.TextChoices):
-        # Norwegian guideline regimens (registry.md §2.1: Stupp, PCV, lomustine).
+        # Norwegian guideline regimens (docs/registry-rules.md §2: Stupp, PCV, lomustine).
         TEMOZOLOMIDE_CONCOMITANT = "tmz_concomitant", "Temozolomide, concomitant with RT"
         TEMOZOLOMIDE_ADJUVANT = "tmz_adjuvant", "Temozolomide, adjuvant"
         PCV = "pcv", "PCV (procarbazine, lomustine, vincristine)"
@@ -390,7 +390,7 @@ class PerformanceStatus(EpisodeSection):
 @pghistory.track(*all_changes())
 class FollowUp(EpisodeSection):
     class Response(models.TextChoices):
-        # RANO 2010 (registry.md §2.4).
+        # RANO 2010 (Wen et al., J Clin Oncol 2010;28:1963; docs/registry-rules.md §3).
         COMPLETE = "CR", "Complete response (CR)"
         PARTIAL = "PR", "Partial response (PR)"
         STABLE = "SD", "Stable disease (SD)"

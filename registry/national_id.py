@@ -1,6 +1,6 @@
 """The Norwegian national identity number: fødselsnummer and D-number.
 
-Rules from shared/reference/registry.md §4 (Forskrift om folkeregistrering; Skatteetaten's
+Rules from docs/registry-rules.md §4 (Forskrift om folkeregistrering; Skatteetaten's
 2032 change; navikt/fnrvalidator):
 - DDMMYY iii k1 k2. D-numbers add 4 to the first digit (day + 40).
 - k1 = weights 3 7 6 1 8 9 4 5 2 over the first nine digits, k2 = weights 5 4 3 2 7 6 5 4 3 2
@@ -40,7 +40,7 @@ def mask(number: str) -> str:
 
 
 def _century(year2: int, individual: int) -> int | None:
-    """Century from the individual number ranges (old rule; registry.md §4)."""
+    """Century from the individual number ranges (old rule; docs/registry-rules.md §4)."""
     if individual <= 499:
         return 1900
     if individual <= 749 and year2 >= 54:
@@ -52,7 +52,7 @@ def _century(year2: int, individual: int) -> int | None:
     return None
 
 
-@sensitive_variables()  # error reports never show the number (issue #4)
+@sensitive_variables()  # error reports never show the number
 def parse(value: str, *, allow_synthetic: bool) -> NationalId:
     """Validate a fødselsnummer or D-number; raise ValidationError naming the rule."""
     number = "".join(value.split())

@@ -1,6 +1,6 @@
 """The register's entry rules: errors block a save and name the field and the rule;
 warnings are shown and saved once acknowledged; `missing_items` says what a complete
-report still lacks. Each rule cites its source in shared/reference/registry.md.
+report still lacks. Each rule cites its source in docs/registry-rules.md.
 
 Rules take the values being saved plus what is already stored, so the same checks
 serve the browser forms, the API and the submit-as-complete check."""
@@ -42,7 +42,7 @@ def _fmt(day) -> str:
 
 
 def check_dates(errors: Errors, patient: Patient, dates: dict, *, not_before=None) -> None:
-    """Dates in order (issue #4): nothing before birth or after death, nothing in the
+    """Dates in order: nothing before birth or after death, nothing in the
     future, and nothing before `not_before` (e.g. the date of diagnosis) when given."""
     today = timezone.localdate()
     for field, (label, day) in dates.items():
@@ -107,7 +107,7 @@ def check_patient(patient: Patient, *, recorded_dates: list[tuple[str, date]]) -
 
 def _marker_contradictions(diagnosis: str, markers: dict[str, str]) -> list[str]:
     """Integrated diagnoses that contradict recorded marker results (WHO CNS5,
-    registry.md §3: the adult-type diffuse gliomas are defined by IDH and 1p/19q)."""
+    docs/registry-rules.md §1: the adult-type diffuse gliomas are defined by IDH and 1p/19q)."""
     problems = []
     idh, codel = markers.get("idh"), markers.get("codeletion_1p19q")
     if diagnosis == vocabulary.OLIGODENDROGLIOMA:
@@ -195,7 +195,7 @@ def check_markers(episode: TumourEpisode, markers: dict[str, str]) -> list[Warni
 
 def diagnosis_warnings(episode: TumourEpisode, markers: dict[str, str]) -> list[Warning]:
     # An IDH-mutant astrocytoma with homozygous CDKN2A/B deletion is CNS WHO grade 4
-    # regardless of histology (registry.md §2.1, molecular workup; §3 table).
+    # regardless of histology (docs/registry-rules.md §2, molecular workup; §1 table).
     if (
         episode.diagnosis == vocabulary.ASTROCYTOMA_IDH_MUTANT
         and episode.who_grade in (2, 3)
@@ -212,7 +212,7 @@ def diagnosis_warnings(episode: TumourEpisode, markers: dict[str, str]) -> list[
 
 
 # Pakkeforløp for hjernekreft: referral received -> start of surgery 21 days, of drug
-# therapy or radiotherapy 28 calendar days (registry.md §2.1, forløpstider).
+# therapy or radiotherapy 28 calendar days (docs/registry-rules.md §2, forløpstider).
 LEAD_TIME_NORM_DAYS = {"surgery": 21, "radiotherapy": 28, "systemic": 28}
 
 
@@ -236,7 +236,7 @@ def lead_time_warnings(
 
 # --- Treatment sections ------------------------------------------------------------
 
-# Norwegian guideline dose and fractionation for diffuse gliomas (registry.md §2.1,
+# Norwegian guideline dose and fractionation for diffuse gliomas (docs/registry-rules.md §2,
 # Helsedirektoratet appendix 2): (min Gy, max Gy, min fractions, max fractions).
 STANDARD_SCHEDULES = {
     4: [(60, 60, 30, 30)],
@@ -307,8 +307,8 @@ def check_surgery(surgery: Surgery, episode: TumourEpisode, patient: Patient) ->
                 "postoperative_mri_at", "The postoperative MRI is before the end of surgery."
             )
         elif hours is not None and hours > 72:
-            # Helsedirektoratet: postoperative MRI within 72 h (registry.md §2.1; DNOR indicator
-            # II).
+            # Helsedirektoratet: postoperative MRI within 72 h (docs/registry-rules.md §2; DNOR
+            # indicator II).
             warnings.append(
                 Warning(
                     "mri_after_72h",
@@ -450,8 +450,8 @@ def missing_items(episode: TumourEpisode) -> list[str]:
             and markers.get("codeletion_1p19q") == MarkerResult.ALTERED
         ):
             missing.append("Oligodendroglioma needs IDH mutation and 1p/19q codeletion confirmed")
-        # WHO CNS5 (registry.md §3): without the defining result the diagnosis is NOS, so the
-        # report is complete only once IDH is confirmed.
+        # WHO CNS5 (docs/registry-rules.md §1): without the defining result the diagnosis is NOS, so
+        # the report is complete only once IDH is confirmed.
         if (
             episode.diagnosis == vocabulary.GLIOBLASTOMA_IDH_WILDTYPE
             and markers.get("idh") != MarkerResult.WILDTYPE

@@ -146,9 +146,9 @@ def can_edit_patient(user: User, patient: Patient) -> bool:
 
 def shows_national_id(user: User, patient: Patient) -> bool:
     """The national ID is shown in full only to the treating clinicians: clinicians at the
-    patient's institutions (issue #4: "clinical roles at the patient's institutions";
-    issue #5: "the national ID and name stay with the treating clinicians", so not the
-    trial coordinators). It is masked for everyone else who may see the patient."""
+    patient's institutions (a care relationship, Normen Faktaark 14; docs/registry-rules.md
+    §5), so not the trial coordinators, who work by register number. It is masked for everyone else
+    who may see the patient."""
     own = set(_user_institutions(user).values())
     return user.role == Role.CLINICIAN and any(
         code in own for code in patient_institution_codes(patient)
@@ -156,7 +156,7 @@ def shows_national_id(user: User, patient: Patient) -> bool:
 
 
 def shows_names(user: User) -> bool:
-    """Trial coordinators work by register number (issue #5): they see the register facts
+    """Trial coordinators work by register number: they see the register facts
     of their institutions' patients, never the name; nor can they search by name or
     national ID, which would tell them who is a patient."""
     return user.role != Role.COORDINATOR
@@ -276,7 +276,8 @@ def _attach_sections(episodes: list[TumourEpisode]) -> None:
     """Load every section of these episodes in ONE query and attach them as if
     prefetched (episode.surgeries.all() then reads them). prefetch_related would take a
     query per section table; the patient page is the register's most-viewed page, so
-    its sections come as one UNION ALL of row_to_json per table (issue #4's latency budget)."""
+    its sections come as one UNION ALL of row_to_json per table (the latency budget, README:
+    Benchmarks)."""
     if not episodes:
         return
     ids = [e.pk for e in episodes]

@@ -1,6 +1,6 @@
 """The register's controlled vocabularies: WHO CNS5 tumour types with their CNS WHO
 grades and ICD-O-3 morphology codes, ICD-10 topography, molecular markers and the
-treatment lists. Source for every code: shared/reference/registry.md §3 (WHO CNS5,
+treatment lists. Source for every code: docs/registry-rules.md §1 (WHO CNS5,
 Louis et al. 2021; ICD-O-3 codes from the NAACCR v24 brain molecular markers document
 and the ICD-O-3.2 term list; topography from WHO ICD-10 as Norway uses it)."""
 
@@ -14,7 +14,7 @@ class TumourType:
     family: str
     # CNS WHO grade -> ICD-O-3 morphology. A type without grades has {None: code}.
     morphology_by_grade: dict
-    # Markers whose result a complete report needs for this type (registry.md §3 and the
+    # Markers whose result a complete report needs for this type (docs/registry-rules.md §1 and the
     # Norwegian guideline's molecular workup, §2.1).
     required_markers: tuple = field(default=())
 
@@ -301,7 +301,7 @@ TOPOGRAPHY = {
 }
 TOPOGRAPHY_CHOICES = [(code, f"{code} {label}") for code, label in TOPOGRAPHY.items()]
 
-# Molecular markers of the suggested variable set (registry.md §2.4).
+# Molecular markers of the suggested variable set (docs/registry-rules.md §1).
 MARKERS = {
     "idh": "IDH1/2 mutation",
     "codeletion_1p19q": "1p/19q codeletion",

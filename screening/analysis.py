@@ -1,11 +1,10 @@
-"""From signals to scores: per-plate normalisation and QC, four-parameter logistic fits
-and the drug sensitivity score. Pure NumPy/SciPy on plain data (no database), so every
-figure is tested against a hand computation. Formulas from screening.md §4-§6 (cited as
-screening.md §n): Zhang 1999 (Z'), Zhang 2007 (SSMD), Yadav et al. 2014 (DSS) as FIMM's
-Breeze implements it. Curves are fitted all at once by the batched solver of fitting.py, with
-SciPy's least_squares per curve as the fallback. Deterministic: the same input gives the same
-numbers (neither solver has randomness, inputs are sorted, and a curve's iterates do not
-depend on the other curves of the run)."""
+"""From signals to scores: per-plate normalisation and QC, four-parameter logistic fits and the drug
+sensitivity score. Pure NumPy/SciPy on plain data (no database), so every figure is tested against a
+hand computation. Formulas from docs/drug-sensitivity.md §4-§6: Zhang 1999 (Z'), Zhang 2007 (SSMD),
+Yadav et al. 2014 (DSS) as FIMM's Breeze implements it. Curves are fitted all at once by the batched
+solver of fitting.py, with SciPy's least_squares per curve as the fallback. Deterministic: the same
+input gives the same numbers (neither solver has randomness, inputs are sorted, and a curve's
+iterates do not depend on the other curves of the run)."""
 
 import math
 from dataclasses import dataclass, field
@@ -18,17 +17,16 @@ from . import fitting
 LN10 = math.log(10)
 
 
-# --- Normalisation and plate QC (screening.md §4) --------------------------------------------
+# --- Normalisation and plate QC (docs/drug-sensitivity.md §4) -------------------------------------
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """A lab's QC gate. Defaults from screening.md §4 (pass Z' >= 0.5 and |SSMD| >= 5, warn
-    from 0.3 and 3); the CV and edge limits are ours (the reference names the checks, not
-    limits): a DMSO CV above 20 % or an edge ring 20 % off the inner wells fails the plate
-    like a low Z' does, since the issue gates scoring on every threshold of the lab. The
-    kill control's CV is reported but not gated: its mean is near zero by design, so its
-    CV says little."""
+    """A lab's QC gate. Defaults from docs/drug-sensitivity.md §4 (pass Z' >= 0.5 and |SSMD| >= 5,
+    warn from 0.3 and 3); the CV and edge limits are ours (the reference names the checks, not
+    limits): a DMSO CV above 20 % or an edge ring 20 % off the inner wells fails the plate like a
+    low Z' does, since the issue gates scoring on every threshold of the lab. The kill control's CV
+    is reported but not gated: its mean is near zero by design, so its CV says little."""
 
     z_prime_pass: float = 0.5
     z_prime_warn: float = 0.3
@@ -54,7 +52,7 @@ class PlateQC:
 
 
 def percent_inhibition(signal, mu_negative: float, mu_positive: float):
-    """inh = 100 * (mu_neg - x) / (mu_neg - mu_pos) (screening.md §4); not clipped."""
+    """inh = 100 * (mu_neg - x) / (mu_neg - mu_pos) (docs/drug-sensitivity.md §4); not clipped."""
     return 100.0 * (mu_negative - np.asarray(signal, dtype=float)) / (mu_negative - mu_positive)
 
 
@@ -65,7 +63,7 @@ def _mean_sd(values) -> tuple[float, float]:
 
 
 def edge_percent(wells: list[tuple[int, int, float]], rows: int, columns: int) -> float | None:
-    """Outer ring against inner wells, in % of the inner mean (screening.md §4's edge
+    """Outer ring against inner wells, in % of the inner mean (docs/drug-sensitivity.md §4's edge
     check): evaporation at the edge lowers the signal, so a positive figure means the edge
     reads low. None when either group is empty."""
     outer = [s for r, c, s in wells if r in (0, rows - 1) or c in (0, columns - 1)]
@@ -122,7 +120,7 @@ def plate_qc(
     return PlateQC(mu_n, mu_p, sd_n, sd_p, z_prime, ssmd, cv_n, cv_p, edge, status, flags)
 
 
-# --- Curves (screening.md §5) -----------------------------------------------------------------
+# --- Curves (docs/drug-sensitivity.md §5) ---------------------------------------------------------
 
 
 def logistic4(x, top, bottom, log_ic50, slope):
@@ -169,7 +167,8 @@ TOLERANCES = {"ftol": 1e-8, "xtol": 1e-8, "gtol": 1e-8}
 
 @dataclass
 class _Curve:
-    """One drug's points, sorted, with the bounds of screening.md §5 and starting values."""
+    """One drug's points, sorted, with the bounds (docs/drug-sensitivity.md §5) and the
+    starting values."""
 
     x: np.ndarray  # log10 M
     y: np.ndarray  # % inhibition
@@ -181,8 +180,8 @@ class _Curve:
 
 
 def starting_values(x, y) -> list[float]:
-    """Starting values from the data (screening.md §5 names top = max response, IC50 near
-    half-max, slope 1): top from the highest mean response per concentration, kept inside
+    """Starting values from the data (docs/drug-sensitivity.md §5 names top = max response,
+    IC50 near half-max, slope 1): top from the highest mean response per concentration, kept inside
     (1, 99) so it starts off the bounds; log10 IC50 where the means first cross half the top,
     interpolated linearly in log10 concentration (the usual reading of an IC50 between two
     tested doses, as drc's and GraphPad's 4PL starters do); slope 1, the Hill slope of a
@@ -233,7 +232,7 @@ def fit_curves(
     fallback_evaluations: int | None = None,
 ) -> list[Fit]:
     """4PL on log10 concentration in M with bottom fixed at 0 and the bounds of
-    screening.md §5: top in [0, 100], IC50 from 1/100 of the lowest to 100 x the highest
+    docs/drug-sensitivity.md §5: top in [0, 100], IC50 from 1/100 of the lowest to 100 x the highest
     concentration, slope in (0, 10]. curves: [(concentrations in nM, % inhibition)], one per
     drug; replicates are fitted together (all points). All curves are fitted at once by the
     batched solver of fitting.py; a curve it does not converge within `max_iterations` is
@@ -341,7 +340,7 @@ def _finish(fit: Fit, curve: _Curve, params, covariance, converged: bool, evalua
     fit.residual_sd = float(np.sqrt((residuals**2).sum() / max(len(y) - 3, 1)))
     if not converged:
         fit.flags.append(f"not converged after {evaluations} evaluations")
-    # Every bound the fit hit is flagged (screening.md §5); a top at 100 is common for a
+    # Every bound the fit hit is flagged (docs/drug-sensitivity.md §5); a top at 100 is common for a
     # complete kill and is shown, not counted as a poor fit.
     for name, value, low, high in (
         ("top", top, lower[0], upper[0]),
@@ -356,20 +355,21 @@ def _finish(fit: Fit, curve: _Curve, params, covariance, converged: bool, evalua
 
 
 def antiderivative(x: float, top: float, bottom: float, log_ic50: float, slope: float) -> float:
-    """F(x) = (a - d) ln(1 + 10^(b (c - x))) / (b ln 10) + a x (screening.md §6)."""
+    """F(x) = (a - d) ln(1 + 10^(b (c - x))) / (b ln 10) + a x (docs/drug-sensitivity.md §6)."""
     exponent = slope * (log_ic50 - x) * LN10
     # ln(1 + e^z) computed without overflow for large z.
     return (top - bottom) * float(np.logaddexp(0.0, exponent)) / (slope * LN10) + top * x
 
 
 def curve_area(top, bottom, log_ic50, slope, x_min, x_max) -> float:
-    """Area under the fitted curve over the tested range, in % x log10(M) (screening.md §5)."""
+    """Area under the fitted curve over the tested range, in % x log10(M)
+    (docs/drug-sensitivity.md §5)."""
     return antiderivative(x_max, top, bottom, log_ic50, slope) - antiderivative(
         x_min, top, bottom, log_ic50, slope
     )
 
 
-# --- Drug sensitivity score (screening.md §6, Yadav et al. 2014) ---------------------------------
+# --- Drug sensitivity score (docs/drug-sensitivity.md §6, Yadav et al. 2014) ----------------------
 
 
 @dataclass(frozen=True)
@@ -382,8 +382,8 @@ class Scores:
 def dss(
     *, log_ic50, slope, top, bottom=0.0, x_min, x_max, threshold: float = 10.0
 ) -> Scores | None:
-    """DSS1-3 step by step as screening.md §6 gives them (Breeze's R code). Everything in
-    log10 molar units. None when an input is missing; rounding is for display only."""
+    """DSS1-3 step by step as docs/drug-sensitivity.md §6 gives them (Breeze's R code). Everything
+    in log10 molar units. None when an input is missing; rounding is for display only."""
     if any(v is None for v in (log_ic50, slope, top, x_min, x_max)):
         return None
     zero = Scores(0.0, 0.0, 0.0)
@@ -412,7 +412,7 @@ def dss(
 
 def selective(score: float | None, reference_scores) -> float | None:
     """sDSS: the patient's DSS minus the mean DSS of the same drug over the reference set
-    (screening.md §6). None without reference values for the drug."""
+    (docs/drug-sensitivity.md §6). None without reference values for the drug."""
     reference = [float(r) for r in reference_scores or [] if r is not None]
     if score is None or not reference:
         return None
@@ -455,7 +455,8 @@ def analyse(
     reference: dict | None = None,
 ) -> tuple[list[PlateResult], list[DrugResult]]:
     """plates: [(name, [(well, row, column, role, drug, nM, signal)])]. A failed plate's
-    drugs are fitted but not scored unless the plate is in `overridden` (screening.md §4)."""
+    drugs are fitted but not scored unless the plate is in `overridden`
+    (docs/drug-sensitivity.md §4)."""
     plate_results = []
     points: dict[str, list] = {}
     drug_plates: dict[str, list] = {}

@@ -573,7 +573,7 @@ class ReadingUploadApi(ScreeningApi):
         return Response(UploadOutput(upload).data, status=status.HTTP_201_CREATED)
 
 
-# --- Plate results (issue #7) ----------------------------------------------------------------
+# --- Plate results --------------------------------------------------------------------------------
 
 
 class PlateOutput(serializers.ModelSerializer):
@@ -741,8 +741,8 @@ class PlateUploadApi(ScreeningApi):
 
 
 class PlateOverrideApi(ScreeningApi):
-    """Score a plate that failed QC anyway, with the scientist's reason (screening.md §4).
-    Only the lab's scientists; 202: the analysis runs again in the background."""
+    """Score a plate that failed QC anyway, with the scientist's reason (docs/drug-sensitivity.md
+    §4). Only the lab's scientists; 202: the analysis runs again in the background."""
 
     class OverrideInput(serializers.Serializer):
         reason = serializers.CharField()

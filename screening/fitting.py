@@ -1,6 +1,6 @@
 """Every dose-response curve of a run fitted at once: a batched, bound-constrained
 Levenberg-Marquardt solver in NumPy for the four-parameter logistic with the bottom fixed at 0,
-y(x) = top / (1 + 10^(slope (log_ic50 - x))) (screening.md §5).
+y(x) = top / (1 + 10^(slope (log_ic50 - x))) (docs/drug-sensitivity.md §5).
 
 Why batched: a five-plate screen has hundreds of curves of five points and three parameters
 each. Per curve, a general solver (scipy.optimize.least_squares) spends its time in Python

@@ -125,7 +125,7 @@ class ReceiptForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
-# --- Plate results (issue #7) ----------------------------------------------------------------
+# --- Plate results --------------------------------------------------------------------------------
 
 
 class MultipleFileInput(forms.ClearableFileInput):

@@ -1,4 +1,4 @@
-"""The sample label's Code 128 barcode (screening.md §2: a sample id and a barcode, and
+"""The sample label's Code 128 barcode (docs/drug-sensitivity.md §2: a sample id and a barcode, and
 the register number; never the name or the national ID). python-barcode encodes (start
 code, code sets, check symbol, stop); we draw the bars ourselves, because its SVG writer
 puts style="" attributes on every bar and the Content Security Policy forbids inline

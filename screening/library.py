@@ -2,7 +2,7 @@
 lab's drug library and standard panels. Seeded by migration 0002 (and again by tests
 after a flush); labs edit them in the admin site afterwards.
 
-Sample types (screening.md §2): fresh tumour tissue travels cold at 2–8 °C and should
+Sample types (docs/drug-sensitivity.md §2): fresh tumour tissue travels cold at 2–8 °C and should
 arrive the same day, labs commonly allowing 24 h from collection; warn at 75 % of the
 window. The reference gives no window for a cell suspension or a cryopreserved
 established culture, so these are our choices, to be confirmed by the labs: a cell

@@ -1,11 +1,11 @@
-"""Drug-screening requests and living-cell transport (issue #6). Facts and numbers from
-shared/reference/screening.md (cited below as screening.md §n).
+"""Drug-screening requests and living-cell transport. Facts and numbers from
+docs/drug-sensitivity.md, cited below by section (§n), with their public sources.
 
 A clinician requests a screen for a register patient's tumour episode; the chosen lab
 reviews it; the sending hospital registers the sample and ships it; the lab records its
 receipt. A request moves through explicit states (services.TRANSITIONS); every move is a
 RequestEvent row, and with the shipment's hand-overs forms the chain of custody.
-Results (issue #7) hang off an accepted Sample (its Receipt.accepted is True).
+Plate results hang off an accepted Sample (its Receipt.accepted is True).
 
 Times are stored in UTC (USE_TZ) and shown in Europe/Oslo. Change history is kept by
 django-pghistory triggers; services put the user and the request into the context."""
@@ -25,7 +25,7 @@ from registry.models import Patient, TumourEpisode, all_changes
 @pghistory.track(*all_changes())
 class SampleType(models.Model):
     """How a kind of material travels: its viability window from collection and the
-    allowed temperature range are configuration, not code (screening.md §2: "Configure
+    allowed temperature range are configuration, not code (docs/drug-sensitivity.md §2: "Configure
     per sample type: allowed temperature range, viability window from collection,
     warning threshold")."""
 
@@ -38,7 +38,7 @@ class SampleType(models.Model):
     max_celsius = models.DecimalField("highest allowed °C", max_digits=5, decimal_places=1)
     warning_percent = models.PositiveSmallIntegerField(
         default=75,
-        help_text="Warn when this share of the window has passed (screening.md §2: e.g. 75 %).",
+        help_text="Warn when this share of the window has passed (e.g. 75 %).",
     )
     transport_note = models.CharField(max_length=300, blank=True)
 
@@ -125,7 +125,7 @@ class ScreeningRequest(models.Model):
         URGENT = "urgent", "Urgent"
 
     class ConsentScope(models.TextChoices):
-        # Storage in a research biobank is a separate consent scope (screening.md §2).
+        # Storage in a research biobank is a separate consent scope (docs/drug-sensitivity.md §2).
         SCREENING = "screening", "Screening only"
         SCREENING_AND_BIOBANK = "screening_biobank", "Screening and biobank"
 
@@ -240,14 +240,14 @@ class Sample(models.Model):
 
     @property
     def label_id(self) -> str:
-        """The id printed on the label with the register number (screening.md §2)."""
+        """The id printed on the label with the register number (docs/drug-sensitivity.md §2)."""
         return f"S-{self.pk:06d}"
 
 
 @pghistory.track(*all_changes())
 class Shipment(models.Model):
     class Packaging(models.TextChoices):
-        # screening.md §2: UN3373 triple packaging under P650; dry ice adds UN1845.
+        # docs/drug-sensitivity.md §2: UN3373 triple packaging under P650; dry ice adds UN1845.
         COLD = "un3373_cold", "UN3373 (P650), cold packs 2–8 °C"
         DRY_ICE = "un3373_dry_ice", "UN3373 (P650) + UN1845 dry ice"
         DRY_SHIPPER = "un3373_dry_shipper", "UN3373 (P650), liquid-nitrogen dry shipper"
@@ -278,8 +278,8 @@ class Shipment(models.Model):
 
 @pghistory.track(*all_changes())
 class HandOver(models.Model):
-    """Custody passed from a giver to a receiver at a place and time (screening.md §2, as
-    OpenSpecimen and SENAITE do it). Couriers are not members: the member handing over or
+    """Custody passed from a giver to a receiver at a place and time (docs/drug-sensitivity.md §2,
+    as OpenSpecimen and SENAITE do it). Couriers are not members: the member handing over or
     receiving enters it. An empty receiver is a gap in custody, shown as an error."""
 
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="handovers")
@@ -351,8 +351,8 @@ class TemperatureReading(models.Model):
 
 @pghistory.track(*all_changes())
 class Receipt(models.Model):
-    """The lab's record of arrival (screening.md §2): time, package condition, temperature
-    on arrival, viable cell count and viability; accepted, or rejected with a reason."""
+    """The lab's record of arrival (docs/drug-sensitivity.md §2): time, package condition,
+    temperature on arrival, viable cell count and viability; accepted, or rejected with a reason."""
 
     class Condition(models.TextChoices):
         INTACT = "intact", "Intact"
@@ -449,13 +449,13 @@ class Notification(models.Model):
         return f"notice {self.pk} to member {self.user_id} (request {self.request_id})"
 
 
-# --- Plate results (issue #7): layouts, uploads, plates, wells, analyses, reports --------
-# Numbers and defaults from screening.md §3-§6; the computation lives in analysis.py.
+# --- Plate results: layouts, uploads, plates, wells, analyses, reports ----------------------------
+# Numbers and defaults from docs/drug-sensitivity.md §3-§6; the computation lives in analysis.py.
 
 
 @pghistory.track(*all_changes())
 class LabQcSettings(models.Model):
-    """A lab's QC gate and activity threshold. Defaults from screening.md §4 (Z' >= 0.5
+    """A lab's QC gate and activity threshold. Defaults from docs/drug-sensitivity.md §4 (Z' >= 0.5
     pass, 0.3 warn; |SSMD| >= 5 pass, 3 warn) and §6 (t = 10 % inhibition). The CV and
     edge limits are ours: the reference names the checks, not limits."""
 
@@ -504,7 +504,8 @@ class PlateLayoutTemplate(models.Model):
 @pghistory.track(*all_changes())
 class ReferenceSet(models.Model):
     """Control samples' DSS2 per drug (e.g. other glioblastoma cultures, healthy cells),
-    named and versioned so a result says which set made it selective (screening.md §6)."""
+    named and versioned so a result says which set made it selective
+    (docs/drug-sensitivity.md §6)."""
 
     lab = models.ForeignKey(
         Institution, on_delete=models.PROTECT, related_name="screening_reference_sets"
@@ -575,8 +576,8 @@ class Plate(models.Model):
     edge_percent = models.FloatField(null=True)
     qc_status = models.CharField(max_length=10, choices=Qc.choices, default=Qc.PENDING)
     qc_flags = models.JSONField(default=list)
-    # A failed plate is scored only with a scientist's reason, kept with the result (screening.md
-    # §4).
+    # A failed plate is scored only with a scientist's reason, kept with the result
+    # (docs/drug-sensitivity.md §4).
     override_reason = models.TextField(blank=True)
     override_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -1,4 +1,4 @@
-"""Plate layouts and plate-reader readouts (screening.md §3), parsed into plain data.
+"""Plate layouts and plate-reader readouts (docs/drug-sensitivity.md §3), parsed into plain data.
 No database here: the services store what these functions return, so a file is checked
 whole before anything is written ("refused whole, naming the line").
 
@@ -7,9 +7,9 @@ Layout CSV, one row per used well:
     P1,A1,DMSO,,,negative control
     P1,C3,Bortezomib,10,nM,sample
 The unit may also sit in the concentration column ("10 nM"). Wells are A1..H12 (96) or
-A1..P24 (384); A01 is read as A1 (screening.md §3).
+A1..P24 (384); A01 is read as A1 (docs/drug-sensitivity.md §3).
 
-Readouts come in two shapes (screening.md §3):
+Readouts come in two shapes (docs/drug-sensitivity.md §3):
 - long form: a header `plate,well,signal`, one row per well;
 - a reader's grid export: header lines (one naming the plate, e.g. `Plate: P1`), a row of
   column numbers, then one line per row letter; several plates per file.

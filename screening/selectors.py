@@ -165,7 +165,7 @@ def hours_between(start: datetime, end: datetime) -> float:
 
 @dataclass
 class Excursion:
-    """A run of readings outside the allowed range (screening.md §2): start, length and
+    """A run of readings outside the allowed range (docs/drug-sensitivity.md §2): start, length and
     extreme value. One reading alone is still an excursion."""
 
     start: datetime
@@ -301,8 +301,8 @@ def _same_person(a: str, b: str) -> bool:
 
 
 def custody_gaps(handovers, *, received: bool = False) -> list[str]:
-    """Breaks in the chain (screening.md §2: each receiver is the next giver): a hand-over
-    with no receiver, or one whose giver is not who last received the package; and a
+    """Breaks in the chain (docs/drug-sensitivity.md §2: each receiver is the next giver): a
+    hand-over with no receiver, or one whose giver is not who last received the package; and a
     received shipment with no hand-over at all (nobody recorded carrying it)."""
     problems = []
     if received and not handovers:
@@ -456,7 +456,8 @@ def lab_dashboard(*, labs: list[int], now: datetime) -> dict:
         .select_related("sample__request__patient", "sample__sample_type")
         .order_by("-arrived_at")
     )
-    # Turnaround per stage (screening.md §1: the headline figure), medians over the year.
+    # Turnaround per stage (the headline figure, docs/drug-sensitivity.md §1): medians over
+    # the year.
     since = now - timedelta(days=365)
     accepted = RequestEvent.objects.filter(
         request__lab__in=labs, to_state=State.ACCEPTED, at__gte=since
@@ -531,7 +532,7 @@ def lab_choices() -> QuerySet[Institution]:
     return Institution.objects.filter(kind=Institution.Kind.LAB).order_by("code")
 
 
-# --- Plate results (issue #7): who sees them ---------------------------------------------------
+# --- Plate results: who sees them -----------------------------------------------------------------
 # The lab's scientists see everything of their lab's requests; the patient's clinicians and
 # coordinators see results only through a released (signed) report: numbers become clinical
 # when the lab signs them. Everyone else gets 404 (requests_visible_to).
@@ -580,9 +581,9 @@ def run_plates(run) -> list:
 
 
 def ranked_results(run, *, drug_class: str = "") -> list:
-    """Drugs ranked by selective DSS when the run had a reference set, else by DSS2
-    (FIMM's default score, screening.md §6); drugs the reference set lacks after those it
-    has; unscored drugs last, by name."""
+    """Drugs ranked by selective DSS when the run had a reference set, else by DSS2 (FIMM's default
+    score, docs/drug-sensitivity.md §6); drugs the reference set lacks after those it has; unscored
+    drugs last, by name."""
     results = list(run.results.all())
     if drug_class:
         results = [r for r in results if r.drug_class == drug_class]

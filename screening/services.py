@@ -57,8 +57,8 @@ from .models import (
 CLINICIAN, LAB = "clinician", "lab"
 
 # Who may move a request from a state to another: the patient's clinicians or the lab's
-# scientists. Anything not listed is refused, naming the allowed moves. Issue #7 moves
-# received -> in_culture -> screening -> reported when plate results come in.
+# scientists. Anything not listed is refused, naming the allowed moves. Plate results
+# move received -> in_culture -> screening -> reported when plate results come in.
 TRANSITIONS: dict[str, dict[str, str]] = {
     State.REQUESTED: {State.ACCEPTED: LAB, State.DECLINED: LAB, State.CANCELLED: CLINICIAN},
     State.ACCEPTED: {State.SAMPLE_COLLECTED: CLINICIAN, State.CANCELLED: CLINICIAN},
@@ -68,7 +68,8 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     State.RECEIVED: {State.IN_CULTURE: LAB, State.REJECTED: LAB},
     # A rejected sample: the hospital sends a new one, or gives up.
     State.REJECTED: {State.SAMPLE_COLLECTED: CLINICIAN, State.CANCELLED: CLINICIAN},
-    # About a third of cultures never expand (Skaga 2019, screening.md §1): the lab stops.
+    # About a third of cultures never expand (Skaga et al. 2019, docs/drug-sensitivity.md
+    # §1): the lab stops.
     State.IN_CULTURE: {State.SCREENING: LAB, State.CANCELLED: LAB},
     State.SCREENING: {State.REPORTED: LAB, State.CANCELLED: LAB},
     State.DECLINED: {},
@@ -188,7 +189,7 @@ def request_create(
     def add(field, message):
         errors.setdefault(field, []).append(message)
 
-    # No consent, no request (the Health Research Act; screening.md §2).
+    # No consent, no request (the Health Research Act; docs/drug-sensitivity.md §2).
     missing = [
         f
         for f, v in zip(
@@ -378,7 +379,7 @@ def shipment_dispatch(
         raise ValidationError({"expected_arrival": "The expected arrival must be after dispatch."})
     if packaging == Shipment.Packaging.DRY_ICE and not dry_ice_kg:
         raise ValidationError(
-            {"dry_ice_kg": "Dry ice (UN1845) must be declared with its weight (screening.md §2)."}
+            {"dry_ice_kg": "Dry ice (UN1845) must be declared with its weight (UN3373/P650 rules)."}
         )
     with _history(by, request):
         shipment = Shipment.objects.create(
@@ -489,7 +490,7 @@ HEADER_KEYS = {
 
 
 def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
-    """A logger export (screening.md §2): a header block of `key: value` lines (device
+    """A logger export (docs/drug-sensitivity.md §2): a header block of `key: value` lines (device
     serial, start, interval, unit, optionally time zone), then a `timestamp,temperature`
     header and one row per reading. Timestamps are ISO 8601, with an offset or in the
     logger's time zone (the file's `Time zone:` line, else the upload's field); an hour
@@ -855,7 +856,7 @@ def notifications_read(*, user: User) -> int:
     )
 
 
-# --- Plate results (issue #7) ---------------------------------------------------------------
+# --- Plate results --------------------------------------------------------------------------------
 # Upload: parse and check everything first (plates.py), then write in one transaction and
 # start the analysis after commit. The analysis (analysis.py) runs in a Celery task.
 
@@ -1174,8 +1175,9 @@ def _analyse(run: AnalysisRun, upload: PlateUpload, request: ScreeningRequest) -
 
 @transaction.atomic
 def plate_override(*, plate: Plate, by: User, reason: str) -> AnalysisRun:
-    """Score a failed plate's drugs anyway, with the scientist's reason kept (screening.md
-    §4); a new run replaces the results on the page (earlier runs are kept)."""
+    """Score a failed plate's drugs anyway, with the scientist's reason kept
+    (docs/drug-sensitivity.md §4); a new run replaces the results on the page (earlier runs
+    are kept)."""
     request = _locked(plate.upload.request, None)
     _require_part(by, request, LAB)
     if plate.qc_status != Plate.Qc.FAIL:

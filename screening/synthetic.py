@@ -1,6 +1,6 @@
 """Synthetic screens from known four-parameter logistic curves, with a fixed seed: the
 same call gives the same files, so the test data, the demo and the benchmark have known
-expected scores. FIMM's format (screening.md §3): each drug at 5 concentrations over a
+expected scores. FIMM's format (docs/drug-sensitivity.md §3): each drug at 5 concentrations over a
 10,000-fold range (1..10,000 nM); DMSO as negative and benzethonium chloride as positive
 control on every plate.
 

@@ -378,7 +378,7 @@ def receipt_create(request, sample_id: int):
     )
 
 
-# --- Plate results (issue #7) ----------------------------------------------------------------
+# --- Plate results --------------------------------------------------------------------------------
 
 
 def _require_lab(user, screening_request) -> None:

@@ -2,6 +2,7 @@
 the demo, so no tracked file may read a path outside the checkout (the ../shared folder some
 development machines have beside it, or a parent of the repository root)."""
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -33,14 +34,22 @@ def tracked_texts():
             yield name, data.decode("utf-8", errors="replace")
 
 
-def offending_lines(patterns, *, skip=lambda name: False):
+def offending_lines(patterns, *, keep=lambda name: True):
     return [
         f"{name}:{number}: {line.strip()}"
         for name, text in tracked_texts()
-        if name != THIS_FILE and not skip(name)
+        if name != THIS_FILE and keep(name)
         for number, line in enumerate(text.splitlines(), start=1)
-        if any(pattern in line for pattern in patterns)
+        if any(re.search(pattern, line) for pattern in patterns)
     ]
+
+
+CODE_SUFFIXES = (".py", ".html", ".sh", ".css", ".js", ".toml", ".yml", ".yaml", ".cfg")
+
+
+def is_code_or_readme(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return name.endswith(CODE_SUFFIXES) or base in {"Makefile", "Dockerfile", "README.md"}
 
 
 def test_git_lists_the_tracked_files():
@@ -50,7 +59,29 @@ def test_git_lists_the_tracked_files():
 
 
 def test_no_tracked_file_reads_a_path_outside_the_repository():
-    assert offending_lines(OUTSIDE_PATHS) == []
+    assert offending_lines(map(re.escape, OUTSIDE_PATHS)) == []
+
+
+def test_comments_cite_public_sources_not_files_outside_or_issue_numbers():
+    # A reader of a clone has neither the reference notes beside the repository nor the
+    # issue tracker: a rule cites its guideline, paper or standard, or a page under docs/.
+    patterns = [
+        "shared" + "/reference",
+        r"\b(registry|trials|screening|security|style)" + r"\.md\b",
+        r"\b[Ii]ssue" + r" #\d",
+    ]
+    assert offending_lines(patterns, keep=is_code_or_readme) == []
+
+
+def test_the_docs_pages_comments_point_at_exist():
+    cited = {
+        match
+        for name, text in tracked_texts()
+        if is_code_or_readme(name)
+        for match in re.findall(r"docs/[a-z-]+\.md", text)
+    }
+    names = dict(tracked_texts())
+    assert cited and sorted(cited - names.keys()) == []
 
 
 def test_the_data_the_tests_and_the_demo_read_is_tracked():

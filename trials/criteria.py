@@ -2,12 +2,12 @@
 over typed criteria, its schema, its plain-language reading, and its three-valued
 evaluation against one episode's register facts.
 
-The shape follows MatchMiner's CTML match tree (and/or of typed leaves, negation
-explicit; shared/reference/trials.md §1.2) with the register's own vocabulary (WHO CNS5
-types, CNS WHO grade, the register's markers) instead of OncoTree/genomic keys, which
-trials.md §1.7 shows lack recurrence, performance status and MGMT. Verdicts are met /
-not met / unknown, TrialGPT's criterion-level labels (trials.md §2): data missing in the
-register is unknown, never not met, and the reason says what to record or test."""
+The shape follows MatchMiner's CTML match tree (and/or of typed leaves, negation explicit;
+docs/trials-matching.md §1) with the register's own vocabulary (WHO CNS5 types, CNS WHO grade, the
+register's markers) instead of OncoTree/genomic keys, which docs/trials-matching.md §1 shows lack
+recurrence, performance status and MGMT. Verdicts are met / not met / unknown, TrialGPT's
+criterion-level labels (docs/trials-matching.md §2): data missing in the register is unknown, never
+not met, and the reason says what to record or test."""
 
 import copy
 from dataclasses import dataclass
@@ -210,7 +210,8 @@ def _span(low, high, unit="") -> str:
 
 def _marker_words(marker: str, result: str) -> str:
     """A marker's result in its own words (registry.vocabulary: MGMT methylated, 1p/19q
-    codeleted); the wildtype side says "(negative)" explicitly (issue #5)."""
+    codeleted); the wildtype side says "(negative)" explicitly, so a coordinator never reads a bare
+    "wildtype" as a finding."""
     altered, wildtype = vocabulary.MARKER_RESULT_WORDS.get(marker, ("present", "wildtype"))
     return f"{wildtype} (negative)" if result == "wildtype" else altered
 
@@ -302,7 +303,7 @@ class Facts:
 
 
 # ECOG <-> Karnofsky: the usual correspondence (Oken et al., Am J Clin Oncol 1982, as
-# tabulated by ECOG-ACRIN); trials.md gives no table. A KPS maps to one ECOG grade, an
+# tabulated by ECOG-ACRIN; docs/trials-matching.md §4). A KPS maps to one ECOG grade, an
 # ECOG grade to a KPS range.
 KPS_TO_ECOG = {100: 0, 90: 0, 80: 1, 70: 1, 60: 2, 50: 2, 40: 3, 30: 3, 20: 4, 10: 4, 0: 5}
 ECOG_TO_KPS = {0: (90, 100), 1: (70, 80), 2: (50, 60), 3: (30, 40), 4: (10, 20), 5: (0, 0)}
@@ -437,7 +438,7 @@ def evaluate_leaf(leaf, f: Facts, today: date) -> tuple[str, str, str]:
     if kind == "prior_treatment":
         # The register lists what was given: once any treatment is recorded, no row for this
         # one means not given. With no treatment recorded at all the history is missing,
-        # and missing data is unknown, never "not met" (issue #5).
+        # and missing data is unknown, never "not met" (docs/trials-matching.md §2).
         given = leaf["regimen"] in f.regimens
         label = REGIMENS[leaf["regimen"]].lower()
         if given:
@@ -633,7 +634,7 @@ class Compiled:
 def prefilter(node, today: date, negated: bool = False) -> Q:
     """A Q over TumourEpisode true for every episode whose verdict may be met or unknown:
     it drops only episodes certain to fail. MatchMiner compiles CTML to database queries
-    the same way (trials.md §1.3 step 3); the exact verdict is then worked out in Python."""
+    the same way (docs/trials-matching.md §1); the exact verdict is then worked out in Python."""
     if "all" in node or "any" in node:
         children = [prefilter(child, today, negated) for child in node.get("all", node.get("any"))]
         if not children:

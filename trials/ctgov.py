@@ -1,8 +1,8 @@
-"""Reading ClinicalTrials.gov records: API v2 study JSON (shared/reference/trials.md §3)
+"""Reading ClinicalTrials.gov records: API v2 study JSON (docs/trials-matching.md §3)
 into the fields the catalogue keeps, and the documents that hold them (one study, a
 list, an API page {"studies": [...], "nextPageToken"}). The retired formats (the classic
-API's FullStudiesResponse and the XML download, trials.md §3: retired 2024-06-25) are
-refused with a message saying what to do instead."""
+API's FullStudiesResponse and the XML download, retired 2024-06-25; docs/trials-matching.md
+§3) are refused with a message saying what to do instead."""
 
 import json
 import re
@@ -29,9 +29,8 @@ def documents_in(path: Path):
             yield (
                 file.name,
                 UnreadableRecord(
-                    "ClinicalTrials.gov XML is the retired format (trials.md §3); export the "
-                    "study as API v2 "
-                    "JSON or use import_trials --from-api."
+                    "ClinicalTrials.gov XML is the retired format (since 2024-06-25); "
+                    "export the study as API v2 JSON or use import_trials --from-api."
                 ),
             )
             continue
@@ -52,8 +51,8 @@ def studies_in(document) -> list:
         return [
             UnreadableRecord(
                 "the classic ClinicalTrials.gov API format (FullStudiesResponse), retired "
-                "2024-06-25 (trials.md §3); "
-                f"fetch {_classic_nct(s)} from API v2 instead (import_trials --from-api)."
+                "2024-06-25; fetch "
+                f"{_classic_nct(s)} from API v2 instead (import_trials --from-api)."
             )
             for s in studies
         ] or [UnreadableRecord("classic API response with no studies")]

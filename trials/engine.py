@@ -2,13 +2,13 @@
 into a SQL prefilter (drops only patients certain to fail), the three-valued verdicts
 worked out in Python over the loaded facts, and the results diffed against the stored
 matches so only changed rows are written (MatchMiner's clinical-query-first run and
-hash diffing, shared/reference/trials.md §1.3 steps 3-6).
+hash diffing; https://github.com/dfci/matchengine-V2, docs/trials-matching.md §1).
 
 Three entry points, all idempotent (a re-run writes nothing when nothing changed):
 match_patient (after a register change), match_trial (criteria or status changed) and
 match_all (the nightly run, which also catches patients crossing an age limit).
 
-Speed (benchmark_matching, issue #5): facts are loaded in a few set-based queries;
+Speed (benchmark_matching; README: Benchmarks): facts are loaded in a few set-based queries;
 each target's criteria are compiled once per run (criteria.Compiled) so a verdict row is
 built once per distinct register value, not per episode; episodes are judged column-wise
 per target; new matches are written by COPY in batches, in index order. Outside a

@@ -1,11 +1,11 @@
 """The trial catalogue (ClinicalTrials.gov API v2 records and trials entered by hand),
 the structured eligibility coordinators encode, and the matches of register episodes to
-trials with their review steps. Facts and examples: shared/reference/trials.md.
+trials with their review steps. Facts and examples: docs/trials-matching.md.
 
 The criteria tree is JSON {"version": 1, "criteria": {...}, "check_by_hand": [...]}
 (schema in criteria.py); matching keeps one row per (episode, trial, arm) that was ever
 eligible or possibly eligible, diffed on re-runs so coordinators' work survives
-(MatchMiner's hash-diffing, trials.md §1.3 step 6)."""
+(MatchMiner's hash-diffing, docs/trials-matching.md §1)."""
 
 import pghistory
 from django.conf import settings
@@ -24,7 +24,7 @@ NORDIC_COUNTRIES = ("Norway", "Sweden", "Denmark", "Finland", "Iceland")
 
 
 class TrialStatus(models.TextChoices):
-    # ClinicalTrials.gov overallStatus values (trials.md §3).
+    # ClinicalTrials.gov overallStatus values (docs/trials-matching.md §3).
     RECRUITING = "RECRUITING", "Recruiting"
     NOT_YET_RECRUITING = "NOT_YET_RECRUITING", "Not yet recruiting"
     ENROLLING_BY_INVITATION = "ENROLLING_BY_INVITATION", "Enrolling by invitation"

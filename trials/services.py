@@ -141,7 +141,7 @@ def _import_document(name: str, document, report: ImportReport, by) -> None:
 
 
 def _record_tree(fields: dict) -> dict:
-    """The criteria an imported record states in fields: age and sex (trials.md §3:
+    """The criteria an imported record states in fields: age and sex (docs/trials-matching.md §3:
     the only structured eligibility of CT.gov)."""
     tree = C.empty_tree()
     low, high = ctgov.age_in_years(fields["minimum_age"]), ctgov.age_in_years(fields["maximum_age"])

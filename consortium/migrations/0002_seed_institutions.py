@@ -1,5 +1,5 @@
 """Initial institutions: the Norwegian university hospitals that treat brain tumours and
-the university labs of the consortium (issue #3). Data only; reversible."""
+the university labs of the consortium. Data only; reversible."""
 
 from django.db import migrations
 

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 ('viability_hours', models.PositiveIntegerField(help_text='Window from collection to receipt, in hours.')),
                 ('min_celsius', models.DecimalField(decimal_places=1, max_digits=5, verbose_name='lowest allowed °C')),
                 ('max_celsius', models.DecimalField(decimal_places=1, max_digits=5, verbose_name='highest allowed °C')),
-                ('warning_percent', models.PositiveSmallIntegerField(default=75, help_text='Warn when this share of the window has passed (screening.md §2: e.g. 75 %).')),
+                ('warning_percent', models.PositiveSmallIntegerField(default=75, help_text='Warn when this share of the window has passed (e.g. 75 %).')),
                 ('transport_note', models.CharField(blank=True, max_length=300)),
             ],
             options={
@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
                 ('viability_hours', models.PositiveIntegerField(help_text='Window from collection to receipt, in hours.')),
                 ('min_celsius', models.DecimalField(decimal_places=1, max_digits=5, verbose_name='lowest allowed °C')),
                 ('max_celsius', models.DecimalField(decimal_places=1, max_digits=5, verbose_name='highest allowed °C')),
-                ('warning_percent', models.PositiveSmallIntegerField(default=75, help_text='Warn when this share of the window has passed (screening.md §2: e.g. 75 %).')),
+                ('warning_percent', models.PositiveSmallIntegerField(default=75, help_text='Warn when this share of the window has passed (e.g. 75 %).')),
                 ('transport_note', models.CharField(blank=True, max_length=300)),
             ],
             options={

@@ -2,7 +2,7 @@
 and tumour episodes, all created through the service layer (never straight into the
 tables), so every helper also exercises the rules it relies on.
 
-National IDs are built here from the rules in shared/reference/registry.md §4, not with
+National IDs are built here from the rules in docs/registry-rules.md §4, not with
 registry.national_id, so a test that uses them checks the code against the reference:
 DDMMYY iii k1 k2, k1 weights 3 7 6 1 8 9 4 5 2, k2 weights 5 4 3 2 7 6 5 4 3 2,
 k = 11 - (sum mod 11), 11 -> 0, 10 -> invalid; Skatteetaten Tenor test numbers add 80
@@ -22,7 +22,7 @@ from tests.conftest import make_member
 K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 K2_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
-# Individual-number ranges by birth year (registry.md §4).
+# Individual-number ranges by birth year (docs/registry-rules.md §4).
 INDIVIDUAL_RANGES = [
     ((1854, 1899), range(500, 750)),
     ((1900, 1999), range(0, 500)),
@@ -60,7 +60,8 @@ def with_control_digits(first_nine: str) -> str | None:
 
 
 def k1_remainder(number: str) -> int:
-    """(sum of the k1 weights times the first nine digits + k1) mod 11 (registry.md §4)."""
+    """(sum of the k1 weights times the first nine digits + k1) mod 11
+    (docs/registry-rules.md §4)."""
     digits = [int(c) for c in number]
     return (sum(w * d for w, d in zip(K1_WEIGHTS, digits[:9], strict=True)) + digits[9]) % 11
 

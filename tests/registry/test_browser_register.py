@@ -17,7 +17,7 @@ from consortium.models import Role
 from registry.models import Patient, TumourEpisode
 from tests.conftest import browser_sign_in, make_member
 
-# Skatteetaten Tenor synthetic number (registry.md §4), allowed in tests by the setting:
+# Skatteetaten Tenor synthetic number (docs/registry-rules.md §4), allowed in tests by the setting:
 # born 12.02.1994, male. The same number with a wrong second control digit is invalid.
 TENOR_ID = "12829499914"
 WRONG_CONTROL_DIGIT = "12829499915"

@@ -1,5 +1,5 @@
 """Trial coordinators see their institutions' register patients by register number
-only: the name and the national ID stay with the treating clinicians (issue #5), on the
+only: the name and the national ID stay with the treating clinicians, on the
 list, the patient page, its history and the API; and they cannot search by name or
 national ID, which would tell them who is a patient."""
 
@@ -10,7 +10,7 @@ from tests.conftest import make_member, sign_in
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/registry"
-TENOR_ID = "12829499914"  # Skatteetaten Tenor synthetic number (registry.md §4)
+TENOR_ID = "12829499914"  # Skatteetaten Tenor synthetic number (docs/registry-rules.md §4)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The register's entry rules through the services: every error names its field and
 its rule; warnings are refused until acknowledged and then kept with the row.
-Expected values come from shared/reference/registry.md (§2.1 guideline doses, lead
+Expected values come from docs/registry-rules.md (§2 guideline doses, lead
 times and the 72 h MRI; §3 WHO CNS5 grades and ICD-O-3 codes; §4 national ID)."""
 
 from datetime import date, datetime, time, timedelta
@@ -403,7 +403,7 @@ def test_trial_inclusion_can_be_accepted_only_when_offered(clin, patient):
     assert "only when it was offered" in text(errors, "trial_accepted")
 
 
-# --- Diagnosis, grade and morphology (WHO CNS5, registry.md §3) ----------------------------------
+# --- Diagnosis, grade and morphology (WHO CNS5, docs/registry-rules.md §1) ------------------------
 
 
 @pytest.mark.parametrize(
@@ -653,7 +653,7 @@ def test_a_warning_blocks_the_save_until_acknowledged_and_the_code_is_kept(clin)
 @pytest.mark.parametrize(
     ("age", "dose", "fractions", "warns"),
     [
-        # GBM, CNS WHO grade 4, age < 70 and ECOG 0-2: 60 Gy/30# (registry.md §2.1).
+        # GBM, CNS WHO grade 4, age < 70 and ECOG 0-2: 60 Gy/30# (docs/registry-rules.md §2).
         (50, 60, 30, False),
         (50, 50, 25, True),
         (50, 40, 15, True),
@@ -719,7 +719,7 @@ def test_rt_dose_for_other_diffuse_gliomas(clin, diagnosis, grade, dose, fractio
 
 
 def test_ecog_3_makes_the_hypofractionated_schedule_the_guideline_under_70(clin):
-    # "Age > 70 and/or ECOG 3-4: 40 Gy/15#" (registry.md §2.1).
+    # "Age > 70 and/or ECOG 3-4: 40 Gy/15#" (docs/registry-rules.md §2).
     start = days_ago(20)
     patient = make_patient(clin, birth_date=born_aged(50, start))
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(60))

@@ -1,5 +1,5 @@
 """The Norwegian national identity number (registry/national_id.py) against the rules
-and examples of shared/reference/registry.md §4. Expected values are worked out here
+and examples of docs/registry-rules.md §4. Expected values are worked out here
 from the reference (weights, ranges, offsets), never read back from the code."""
 
 from datetime import date
@@ -30,7 +30,8 @@ def refused(value: str, *, allow_synthetic: bool = False) -> ValidationError:
 
 
 def test_the_reference_worked_example_gives_k1_1_and_k2_5():
-    # fnrinfo.no: 311299567 gives k1 = 1, k2 = 5 (registry.md §4). Checks the test helper too.
+    # fnrinfo.no: 311299567 gives k1 = 1, k2 = 5 (docs/registry-rules.md §4). Checks the
+    # test helper too.
     assert control_digits("311299567") == "15"
     assert k1_remainder(WORKED_EXAMPLE) == 0 and k2_remainder(WORKED_EXAMPLE) == 0
 
@@ -48,7 +49,8 @@ def test_the_worked_example_is_a_valid_real_number():
 
 # --- Synthetic test numbers -------------------------------------------------------------------
 
-# (number, kind, D-number, birth date, sex) from registry.md §4. Dates: Tenor subtracts 80
+# (number, kind, D-number, birth date, sex) from docs/registry-rules.md §4. Dates: Tenor subtracts
+# 80
 # from the month, NAV 40; a D-number subtracts 40 from the day; the century comes from
 # the individual-number ranges; sex from the parity of the 9th digit.
 SYNTHETIC_EXAMPLES = [
@@ -220,7 +222,7 @@ def test_a_d_number_has_40_added_to_the_day(birth):
 
 
 def test_the_norsk_helsenett_test_patient_d_number_is_accepted():
-    # 70019950032, "Testpasient 6" (registry.md §4): a D-number for day 30, January.
+    # 70019950032, "Testpasient 6" (docs/registry-rules.md §4): a D-number for day 30, January.
     parsed = parse("70019950032", allow_synthetic=False)
     assert parsed.is_d_number is True
     assert (parsed.birth_date.day, parsed.birth_date.month) == (30, 1)

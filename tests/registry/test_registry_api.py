@@ -9,7 +9,7 @@ from consortium.models import AccessLog, Institution, Role
 from registry.models import Patient, PatientInstitution, TumourEpisode
 from tests.conftest import make_member, sign_in
 
-TENOR_ID = "29822099635"  # 29.02.2020, Skatteetaten Tenor synthetic (registry.md §4)
+TENOR_ID = "29822099635"  # 29.02.2020, Skatteetaten Tenor synthetic (docs/registry-rules.md §4)
 API = "/api/v1/registry"
 
 
@@ -200,7 +200,7 @@ def test_episode_rules_warnings_conflicts_and_lock(api, client):
     assert post(client, f"{API}/episodes/{episode_id}/reopen/", {"reason": ""}).status_code == 400
     reopened = post(client, f"{API}/episodes/{episode_id}/reopen/", {"reason": "Wrong laterality"})
     assert reopened.status_code == 200 and reopened.json()["status"] == "draft"
-    # The coordinator works by register number: national ID masked, no name (issue #5).
+    # The coordinator works by register number: national ID masked, no name.
     seen = client.get(f"{API}/patients/{number}/").json()
     assert seen["national_id"] == "128294*****" and seen["full_name"] == ""
 

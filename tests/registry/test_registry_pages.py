@@ -10,7 +10,7 @@ from consortium.models import AccessLog, Role
 from registry.models import Patient, TumourEpisode
 from tests.conftest import make_member, sign_in
 
-# Skatteetaten Tenor synthetic numbers (registry.md §4), allowed in tests by the setting.
+# Skatteetaten Tenor synthetic numbers (docs/registry-rules.md §4), allowed in tests by the setting.
 TENOR_ID = "12829499914"  # 12.02.1994, male
 
 

@@ -56,7 +56,7 @@ def refused(call) -> dict:
 def test_a_fresh_episode_lacks_the_whole_variable_set(clin, patient):
     episode = make_episode(patient, clin)
     missing = lowered(rules.missing_items(episode))
-    # The diagnosis block of the variable set (registry.md §2.4) ...
+    # The diagnosis block of the variable set (docs/registry-rules.md §1) ...
     for item in (
         "diagnosis date",
         "basis of diagnosis",
@@ -148,7 +148,7 @@ def test_submit_refuses_an_incomplete_report_naming_what_is_missing(clin, patien
 
 def test_submit_refuses_a_report_with_a_warning_nobody_acknowledged(clin):
     # 60 Gy/30# is the guideline at 50 with ECOG 1; an ECOG 3 entered afterwards, assessed
-    # before the course started, makes it a warning (registry.md §2.1: ECOG 3-4 ->
+    # before the course started, makes it a warning (docs/registry-rules.md §2: ECOG 3-4 ->
     # hypofractionated) that was never acknowledged.
     start = days_ago(40)
     patient = make_patient(clin, birth_date=born_aged(50, start))
@@ -485,8 +485,8 @@ def test_a_lead_time_acknowledged_on_the_diagnosis_does_not_block_submit(clin, p
 def test_an_idh_defined_diagnosis_needs_its_idh_status_confirmed(
     clin, patient, diagnosis, grade, idh
 ):
-    # registry.md §3: the adult-type diffuse gliomas are defined by IDH (and 1p/19q); "use
-    # NOS when testing was not done or failed".
+    # docs/registry-rules.md §1: the adult-type diffuse gliomas are defined by IDH (and 1p/19q);
+    # "use NOS when testing was not done or failed".
     episode = make_episode(patient, clin, diagnosis=diagnosis, who_grade=grade)
     services.markers_save(
         episode=episode,

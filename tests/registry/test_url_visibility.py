@@ -1,4 +1,4 @@
-"""Who sees what, for EVERY register URL and API endpoint (issue #4): a clinician of
+"""Who sees what, for EVERY register URL and API endpoint: a clinician of
 another hospital, a researcher and a lab scientist get 404 (or 403 on pages that list
 no particular patient) for a patient they may not see, on GET and on POST/PATCH/PUT/
 DELETE, and nothing changes. The routes are read from the URLconf, so a new route is

@@ -121,7 +121,7 @@ def test_the_national_id_shows_only_to_the_treating_clinicians(world):
     assert selectors.shows_national_id(clin, world["ous"]) is True
     assert selectors.shows_national_id(clin, world["both"]) is True
     assert selectors.shows_national_id(clin, world["hus"]) is False
-    # Trial coordinators work by register number (issue #5): masked even at their own hospital.
+    # Trial coordinators work by register number: masked even at their own hospital.
     assert selectors.shows_national_id(member(Role.COORDINATOR, "OUS"), world["ous"]) is False
     assert selectors.shows_national_id(member(Role.COORDINATOR, "UNN"), world["both"]) is False
     assert selectors.shows_national_id(member(Role.ADMIN, "OUS"), world["ous"]) is False

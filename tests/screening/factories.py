@@ -189,7 +189,7 @@ def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-# --- Plate results (issue #7) ----------------------------------------------------------------
+# --- Plate results --------------------------------------------------------------------------------
 
 RESULTS_DATA = __import__("pathlib").Path(__file__).parent / "data"
 

@@ -1,5 +1,5 @@
 """Normalisation, plate QC, curve fits and DSS against hand computations from the
-formulas of screening.md §4-§6 (Zhang 1999, Zhang 2007, Yadav et al. 2014). The DSS
+formulas of docs/drug-sensitivity.md §4-§6 (Zhang 1999, Zhang 2007, Yadav et al. 2014). The DSS
 area is checked twice: the paper's closed form written out here, and a numerical
 integral of the curve (scipy.integrate.quad), so an error in the antiderivative shows."""
 
@@ -29,7 +29,7 @@ def hand_dss(a, c, b, t=10.0, x_min=X_MIN, x_max=X_MAX):
 
 
 def test_the_worked_check_of_the_reference():
-    # IC50 100 nM, slope 1, top 100, range 1-10,000 nM, t = 10 (screening.md §6).
+    # IC50 100 nM, slope 1, top 100, range 1-10,000 nM, t = 10 (docs/drug-sensitivity.md §6).
     c = math.log10(100e-9)
     x1 = c - (math.log(90) - math.log(10)) / math.log(10)  # = -7 - log10(9)
     F = lambda x: 100 * math.log(1 + 10 ** (c - x)) / math.log(10) + 100 * x  # noqa: E731

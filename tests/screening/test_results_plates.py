@@ -1,5 +1,5 @@
 """The layout and both readout parsers on good and bad files: a file that does not fit
-its layout is refused whole, naming the line (screening.md §3)."""
+its layout is refused whole, naming the line (docs/drug-sensitivity.md §3)."""
 
 from pathlib import Path
 

@@ -1,7 +1,7 @@
 """Sample transport: the logger CSV (good and bad files, time zones, the daylight-saving
 change), duplicate and overlapping uploads, excursions, the elapsed-time clock across
 DST, the chain-of-custody gap check, and the window and temperature alerts with a
-fixed clock, raised once per event (screening.md §2)."""
+fixed clock, raised once per event (docs/drug-sensitivity.md §2)."""
 
 from datetime import timedelta
 from decimal import Decimal

@@ -2,10 +2,10 @@
 
 Realistic synthetic register patients for demos and benchmarks, spread over the five
 seeded university hospitals. Everything is made up:
-- national IDs are Skatteetaten Tenor test numbers (month + 80, registry.md §4) with valid
-  mod-11 control digits, so no real person's number is ever used;
+- national IDs are Skatteetaten Tenor test numbers (month + 80, docs/registry-rules.md §4) with
+  valid mod-11 control digits, so no real person's number is ever used;
 - case mix, ages, markers and treatment follow the Norwegian register and the national
-  guideline (registry.md §2.1, §2.4, §3), so lists, reports and indicators look real.
+  guideline (docs/registry-rules.md §1-§2), so lists, reports and indicators look real.
 
 Rows are written with bulk_create, one transaction per batch: services.py checks and writes
 one row at a time, far too slow for 50,000 patients. The entry rules (rules.py) still run
@@ -357,7 +357,8 @@ SECOND_PRIMARY = {"meningioma": 65, "schwannoma": 25, GBM: 10}
 ECOG_GLIOMA = {0: 20, 1: 40, 2: 25, 3: 12, 4: 3}
 ECOG_WELL = {0: 60, 1: 32, 2: 7, 3: 1}
 KARNOFSKY = {0: (100, 90), 1: (80, 70), 2: (60, 50), 3: (40, 30), 4: (20, 10)}
-# Follow-up interval by grade (registry.md §2.1: grade 3-4 every 4 months, grade 2 every 6).
+# Follow-up interval by grade (docs/registry-rules.md §2: grade 3-4 every 4 months, grade 2 every
+# 6).
 FOLLOW_UP_DAYS = {4: 120, 3: 120, 2: 182}
 COMPLICATIONS = [
     "Postoperative haematoma, evacuated",
@@ -377,7 +378,7 @@ def pick(rng: random.Random, table: dict):
 
 
 def _control_digit(digits: str, weights) -> int | None:
-    """Mod-11 control digit (registry.md §4): 11 - (sum mod 11); 11 gives 0, 10 none."""
+    """Mod-11 control digit (docs/registry-rules.md §4): 11 - (sum mod 11); 11 gives 0, 10 none."""
     k = 11 - sum(w * int(d) for w, d in zip(weights, digits, strict=True)) % 11
     return None if k == 10 else k % 11
 
@@ -470,7 +471,7 @@ class Generator:
 
     def national_id(self, birth: date, sex: str) -> str:
         """A unique Tenor test number (month + 80) for this birth date and sex: individual
-        numbers 000-499 for 1900-1999, 500-999 from 2000 (registry.md §4); the 9th digit
+        numbers 000-499 for 1900-1999, 500-999 from 2000 (docs/registry-rules.md §4); the 9th digit
         is even for women. Numbers whose control digit would be 10 are skipped."""
         prefix = f"{birth.day:02d}{birth.month + 80:02d}{birth.year % 100:02d}"
         low = 0 if birth.year < 2000 else 500
@@ -634,7 +635,7 @@ class Generator:
             episode.basis = TumourEpisode.Basis.RADIOLOGY
             return diagnosis, 1.0, [diagnosis + self.days(2, 14)]
         episode.basis = TumourEpisode.Basis.HISTOLOGY
-        # Pakkeforløp: referral to surgery 21 days (registry.md §2.1); about a third later.
+        # Pakkeforløp: referral to surgery 21 days (docs/registry-rules.md §2); about a third later.
         lead_time = timedelta(days=round(rng.lognormvariate(math.log(17), 0.45)))
         surgery_day = max(episode.referral_date + lead_time, diagnosis + timedelta(days=1))
         # The preoperative MDT meets between diagnosis and surgery; the postoperative one
@@ -662,7 +663,8 @@ class Generator:
         return self.rng.choice([TumourEpisode.Laterality.LEFT, TumourEpisode.Laterality.RIGHT])
 
     def performance(self, ecog: int) -> dict:
-        """ECOG (the scale of the Norwegian guideline, registry.md §2.1), often with Karnofsky."""
+        """ECOG (the scale of the Norwegian guideline, docs/registry-rules.md §2), often with
+        Karnofsky."""
         karnofsky = self.rng.choice(KARNOFSKY[ecog])
         kind = self.rng.random()
         if kind < 0.6:
@@ -670,8 +672,8 @@ class Generator:
         return {"ecog": ecog} if kind < 0.9 else {"karnofsky": karnofsky}
 
     def markers(self, case: Case, age: int) -> None:
-        """Results consistent with the integrated diagnosis (WHO CNS5, registry.md §3; the
-        guideline's molecular workup, §2.1), with the usual methods."""
+        """Results consistent with the integrated diagnosis (WHO CNS5, docs/registry-rules.md §1;
+        the guideline's molecular workup, §2.1), with the usual methods."""
         rng, e, m = self.rng, case.episode, case.markers
         altered, wildtype = "altered", "wildtype"
 
@@ -740,7 +742,8 @@ class Generator:
             )
             extent = pick(rng, table)
         ended = self.at(day, 10, 19)
-        # Postoperative MRI within 72 h (registry.md §2.1); some later, some biopsies without.
+        # Postoperative MRI within 72 h (docs/registry-rules.md §2); some later, some
+        # biopsies without one.
         if biopsy and self.chance(0.5):
             mri = None
         else:
@@ -806,7 +809,7 @@ class Generator:
         factor: float,
     ) -> tuple[date, float]:
         """Radiotherapy and chemotherapy after surgery, by the national guideline's dose and
-        fractionation (registry.md §2.1, appendix 2). Returns the end of the first
+        fractionation (docs/registry-rules.md §2, appendix 2). Returns the end of the first
         treatment (radiotherapy with concomitant drugs) and the survival factor."""
         rng = self.rng
         # RT "usually within 3-4 weeks" of surgery, not earlier than 2 weeks after a biopsy.
@@ -849,7 +852,7 @@ class Generator:
         course = self.radiotherapy(start, *schedule)
         case.radiotherapy.append(course)
         for item in chemo:
-            if item == "tmz_concomitant":  # daily during RT (registry.md §2.1, Stupp)
+            if item == "tmz_concomitant":  # daily during RT (docs/registry-rules.md §2, Stupp)
                 case.systemic.append(
                     SystemicTherapy(
                         regimen=item,
@@ -903,12 +906,13 @@ class Generator:
         age: int,
     ) -> list[date]:
         """Follow-ups from four to six weeks after the first treatment, every 4, 6 or 12
-        months by grade (registry.md §2.1), RANO responses, performance statuses, and the
+        months by grade (docs/registry-rules.md §2), RANO responses, performance statuses, and the
         treatment at progression. Returns the MDT dates it added."""
         rng, mdt = self.rng, []
         interval = FOLLOW_UP_DAYS.get(grade, 365)
         day = core_end + self.days(28, 42)
-        # RANO is for gliomas (registry.md §2.4); benign tumours often get no RANO category.
+        # RANO is for gliomas (docs/registry-rules.md §3): benign tumours often get no
+        # RANO category.
         graded_rano = profile.plan in ("glioma", "idh_glioma") or grade in (3, 4)
         reported = False
         number = 0
@@ -1007,7 +1011,8 @@ class Generator:
         case.follow_ups = [f for f in case.follow_ups if f.assessed_on <= horizon]
 
     def trial(self, episode: TumourEpisode, profile: Profile, age: int) -> None:
-        """Trial inclusion offered (the surgery report's new question, registry.md §2.1)."""
+        """Trial inclusion offered (the new question of the surgery report,
+        docs/registry-rules.md §2)."""
         offered = 0.2 if profile.plan == "glioma" and age < 70 else 0.07
         episode.trial_offered = pick(
             self.rng, {"yes": offered, "no": 0.93 - offered, "unknown": 0.07}

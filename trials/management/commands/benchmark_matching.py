@@ -6,7 +6,7 @@ synthetic_id="benchmark", bulk-inserted) and prints:
   writes) from empty, and again with nothing changed;
 - the p95 time of re-matching one patient (engine.match_patient) over --samples patients;
 - for comparison, the time PostgreSQL takes to run the same prefilter queries alone.
-Targets (issue #5, 2 cores): full re-match within 5x the bare-query time; one patient
+Targets (on 2 cores): full re-match within 5x the bare-query time; one patient
 under 100 ms p95.
 
 What the two figures measure. The bare figure is unchanged: candidate_ids() for every
@@ -55,7 +55,8 @@ from trials import engine
 from trials.models import ManualCheck, Match, ReviewEvent, Trial, TrialArm, VerdictSet
 
 MARK = "benchmark"
-# The register's case mix, roughly (registry.md: glioblastoma the commonest).
+# The register's case mix, roughly: glioblastoma the commonest (200-250 a year in Norway,
+# https://kreftforeningen.no/forskning/forskning-vi-stotter/ekspertgruppe-for-hjernekreftforskning/).
 CASE_MIX = [
     ("glioblastoma_idh_wildtype", 4, 45),
     ("astrocytoma_idh_mutant", 2, 8),
