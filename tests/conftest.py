@@ -31,6 +31,15 @@ CTGOV = REPO_ROOT / "trials" / "demo_data" / "ctgov"
 PASSWORD = "correct horse battery staple"
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that drives Chromium (uses the `page` fixture, directly or through
+    another fixture) carries the browser marker, so `-m "not browser"` skips all of them
+    even where a test forgot @pytest.mark.browser."""
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """Browser tests (pytest-playwright) run Debian's headless Chromium; `playwright install`

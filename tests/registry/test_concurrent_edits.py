@@ -199,6 +199,15 @@ def test_two_rows_of_a_section_do_not_conflict(first, second, episode, surgery):
         expected_version=1,
         extent_of_resection=Surgery.ExtentOfResection.BIOPSY_ONLY,
     )
+    # Each row kept its own version: both saves went through, each with its change only.
+    surgery.refresh_from_db()
+    other.refresh_from_db()
+    assert (surgery.version, surgery.reoperation) == (2, False)
+    assert (other.version, other.reoperation, other.extent_of_resection) == (
+        2,
+        True,
+        Surgery.ExtentOfResection.BIOPSY_ONLY,
+    )
 
 
 # --- The episode's diagnosis section --------------------------------------------------------------

@@ -920,14 +920,19 @@ def test_saving_the_diagnosis_uses_the_norm_of_the_first_treatment(clin, patient
     episode = gbm_episode(patient, clin, referral_date=referral, diagnosis_date=days_ago(50))
     radiotherapy(episode, clin, start=referral + timedelta(days=25), dose=60, fractions=30)
     episode.refresh_from_db()
-    # 25 days to radiotherapy is within its 28-day norm: nothing to acknowledge.
-    services.episode_save(
+    # 25 days to radiotherapy is within its 28-day norm (the 21-day surgery norm would warn):
+    # the save goes through with nothing to acknowledge.
+    saved = services.episode_save(
         patient=patient,
         by=clin,
         episode=episode,
         expected_version=episode.version,
         laterality=TumourEpisode.Laterality.RIGHT,
     )
+    saved.refresh_from_db()
+    assert saved.laterality == TumourEpisode.Laterality.RIGHT
+    assert saved.version == episode.version + 1
+    assert saved.acknowledged_warnings == []
 
 
 # --- Other apps hear of changes after commit ------------------------------------------------------
