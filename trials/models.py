@@ -312,7 +312,7 @@ class Match(models.Model):
             models.When(checks_pending__gt=0, then=models.Value(Eligibility.PENDING_CHECKS.value)),
             default=models.Value(Eligibility.ELIGIBLE.value),
         ),
-        output_field=models.CharField(max_length=30, choices=Eligibility.choices),
+        output_field=models.CharField(max_length=30, choices=Eligibility),
         db_persist=True,
     )
     # The trial has a Nordic site or a cross-border referral was recorded (kept on the
