@@ -156,9 +156,10 @@ class Fit:
 MIN_R_SQUARED = 0.8  # below this a fit is marked poor (our choice; the reference asks for a flag)
 FLAT_RANGE = 10.0  # % inhibition: responses spanning less than the activity threshold are flat
 # Evaluation budgets after which a fit is reported as not converged (flagged, never hidden).
-# On the benchmark's screen half the curves converge in 8 iterations and 90 % in 55; those
-# left at 100 are pure noise. One iteration of a curve alone costs about 0.1 ms of CPU and a
-# fallback evaluation about 0.15 ms, so one curve costs at most about 20 ms.
+# On the benchmark's screen half the curves converge in 8 iterations and 90 % in 46; the 11
+# left at 100 (steps between two doses, noise) converge in the fallback within 15 evaluations.
+# One iteration of a curve alone costs about 0.1 ms of CPU and a fallback evaluation about
+# 0.15 ms, so one curve costs at most about 20 ms.
 BATCH_ITERATIONS = 100
 FALLBACK_EVALUATIONS = 50
 # least_squares' default stopping tolerances, for the batch too: "converged" means the same.

@@ -9,11 +9,15 @@ that are still running, so the whole run costs about as much as a few per-curve 
 
 The algorithm, per curve (all curves step together, each with its own damping):
 
-- Levenberg-Marquardt with Moré's scaling (Moré 1978, "The Levenberg-Marquardt algorithm:
-  implementation and theory", Lecture Notes in Mathematics 630:105-116,
-  https://doi.org/10.1007/BFb0067700; Nocedal & Wright, Numerical Optimization, 2nd ed. 2006,
-  §10.3): the step solves (J'J + lambda D'D) step = -J'r, where D holds the running maximum of
-  the column norms of J, so the step does not depend on the units of the parameters.
+- Levenberg-Marquardt (Moré 1978, "The Levenberg-Marquardt algorithm: implementation and
+  theory", Lecture Notes in Mathematics 630:105-116, https://doi.org/10.1007/BFb0067700;
+  Nocedal & Wright, Numerical Optimization, 2nd ed. 2006, §10.3): the step solves
+  (J'J + lambda D'D) step = -J'r with D the column norms of the current J (Marquardt 1963,
+  "An algorithm for least-squares estimation of nonlinear parameters", J SIAM 11:431,
+  https://doi.org/10.1137/0111030), so the step does not depend on the units of the
+  parameters. Moré's running maximum of D was tried and dropped: on a step-like curve the
+  slope's column shrinks as the slope grows, the old maximum then damps that direction, and the
+  slope crawls towards its bound for hundreds of iterations.
 - The damping lambda is updated from the gain ratio rho = actual / predicted reduction of the
   cost, as Nielsen proposed (Madsen, Nielsen & Tingleff 2004, "Methods for non-linear least
   squares problems", IMM DTU, §3.2, https://www2.imm.dtu.dk/pubdb/pubs/3215-full.html):
@@ -118,7 +122,7 @@ def fit_batch(
         return residual, jac * w[..., None], 0.5 * np.add.reduce(residual**2, axis=1)
 
     r, J, cost = evaluate(z, x, target, w, centre)
-    scale = np.sqrt(np.add.reduce(J**2, axis=1))  # Moré's D: running max of the column norms
+    scale = np.sqrt(np.add.reduce(J**2, axis=1))  # D: the column norms of J
     scale = np.where(scale > 0, scale, 1.0)
     lam = np.full(n, damping)
     nu = np.full(n, 2.0)
@@ -147,7 +151,7 @@ def fit_batch(
         by_gradient = (residual_norm <= 1e-14) | np.all(
             (cosine <= gtol) | blocked | (column_norm == 0), axis=1
         )
-        np.maximum(scale, column_norm, out=scale)
+        scale[:] = np.where(column_norm > 0, column_norm, scale)  # a zero column keeps its D
         system = normal + (lam[:, None] * scale**2)[:, :, None] * eye
         system = np.where(free[:, :, None] & free[:, None, :], system, eye)
         full_step = np.linalg.solve(system, -np.where(free, gradient, 0.0)[..., None])[..., 0]
