@@ -311,6 +311,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "trials.tasks.rematch_all",
         "schedule": crontab(hour=2, minute=30),
     },
+    # The register's quality indicators: a national snapshot every night, after the digest.
+    "registry-nightly-indicator-snapshot": {
+        "task": "registry.tasks.nightly_indicator_snapshot",
+        "schedule": crontab(hour=4, minute=0),
+    },
 }
 
 LOGGING = {

@@ -261,6 +261,7 @@ class SurgeryForm(SectionForm):
         fields = [
             "surgery_date",
             "surgery_end_time",
+            "operating_institution",
             "procedure",
             "extent_of_resection",
             "postoperative_mri_at",

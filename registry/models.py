@@ -289,12 +289,29 @@ class Surgery(EpisodeSection):
     complications_within_30_days = models.CharField(max_length=10, choices=YesNoUnknown, blank=True)
     complications = models.TextField("complications (describe)", blank=True)
     reoperation = models.BooleanField(default=False, help_text="A reoperation for this tumour.")
+    # Tromsø and Stavanger patients are often operated in Oslo or Bergen: surgical quality
+    # indicators belong to the hospital that operated, the others to the reporting one.
+    operating_institution = models.ForeignKey(
+        Institution,
+        verbose_name="operating hospital",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"kind": Institution.Kind.HOSPITAL},
+        help_text="Leave blank when it is the reporting hospital.",
+    )
 
     class Meta:
         ordering = ["surgery_date", "id"]
 
     def __str__(self) -> str:
         return f"{self.procedure} on {self.surgery_date} (episode {self.episode_id})"
+
+    def save(self, *args, **kwargs):
+        if self.operating_institution_id is None and self.episode_id:
+            self.operating_institution_id = self.episode.institution_id  # cached when loaded
+        super().save(*args, **kwargs)
 
     @property
     def ended_at(self):
@@ -468,3 +485,74 @@ class FormDraft(models.Model):
 
     def __str__(self) -> str:
         return f"draft of {self.form_key} by member {self.user_id}"
+
+
+# --- Quality indicators ----------------------------------------------------------------
+
+
+class IndicatorSnapshot(models.Model):
+    """One computation of every quality indicator (registry.indicators), by a Celery task:
+    nightly by beat and on demand. Pages read the newest finished one. It records the
+    moment its data was read (as_of: one repeatable-read transaction, so every count saw
+    the same register) and the definitions' version it was computed with, so it can be
+    recomputed and compared; an old snapshot keeps its version when definitions change."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Kind(models.TextChoices):
+        NIGHTLY = "nightly", "Nightly"
+        ON_DEMAND = "on_demand", "On demand"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ON_DEMAND)
+    # The nightly snapshot's day: beat may fire twice or a task be redelivered (acks_late);
+    # the day's snapshot is still made once.
+    nightly_day = models.DateField(null=True, blank=True, unique=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    as_of = models.DateTimeField(null=True, blank=True, help_text="The data as of this moment.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    definitions_version = models.CharField(max_length=20, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+        indexes = [models.Index(fields=["status", "-as_of"], name="indicator_snapshot_newest")]
+
+    def __str__(self) -> str:
+        return f"Indicators as of {self.as_of or self.requested_at:%Y-%m-%d %H:%M}"
+
+
+class IndicatorCell(models.Model):
+    """One indicator's counts for one year and place (a hospital, a health region, or the
+    nation) and diagnosis group ("" = all). Value and interval follow from the counts."""
+
+    snapshot = models.ForeignKey(IndicatorSnapshot, on_delete=models.CASCADE, related_name="cells")
+    indicator = models.CharField(max_length=40)
+    indicator_version = models.PositiveSmallIntegerField()
+    year = models.PositiveSmallIntegerField()
+    institution = models.ForeignKey(
+        Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    region = models.CharField(max_length=20, blank=True)
+    diagnosis_group = models.CharField(max_length=40, blank=True)
+    numerator = models.PositiveIntegerField()
+    denominator = models.PositiveIntegerField()
+    left_out = models.JSONField(default=dict, help_text="Reason code -> how many were left out.")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["snapshot", "year", "diagnosis_group"], name="indicator_cell_page"
+            ),
+            models.Index(fields=["snapshot", "indicator"], name="indicator_cell_trend"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.indicator} {self.year} {self.institution_id or self.region or 'national'}"

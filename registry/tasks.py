@@ -20,3 +20,20 @@ def send_worklist_digests() -> int:
 )
 def send_worklist_digest(user_id: int) -> int:
     return services.worklist_digest_send(user_id=user_id)
+
+
+@shared_task(acks_late=True)
+def compute_indicator_snapshot(snapshot_id: int) -> int:
+    """Compute one indicator snapshot (on demand, or queued by the nightly task)."""
+    from . import indicator_services
+
+    return indicator_services.snapshot_compute(snapshot_id).pk
+
+
+@shared_task(acks_late=True)
+def nightly_indicator_snapshot() -> int:
+    """Nightly (beat): the national snapshot of every indicator, once per day."""
+    from . import indicator_services
+
+    snapshot = indicator_services.nightly_snapshot()
+    return indicator_services.snapshot_compute(snapshot.pk).pk
