@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api
+from . import api, indicator_api
 
 urlpatterns = [
     path("patients/", api.PatientListApi.as_view(), name="registry_patients"),
@@ -20,6 +20,12 @@ urlpatterns = [
     path("episodes/<int:episode_id>/submit/", api.SubmitApi.as_view(), name="registry_submit"),
     path("episodes/<int:episode_id>/reopen/", api.ReopenApi.as_view(), name="registry_reopen"),
     path("worklist/", api.WorklistApi.as_view(), name="registry_worklist"),
+    path("indicators/", indicator_api.IndicatorListApi.as_view(), name="registry_indicators"),
+    path(
+        "indicators/<str:code>/survival/",
+        indicator_api.SurvivalApi.as_view(),
+        name="registry_indicator_survival",
+    ),
 ]
 for section, (list_view, detail_view) in api.SECTION_VIEWS.items():
     urlpatterns += [

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import indicator_views, views
 
 app_name = "registry"
 
@@ -10,6 +10,16 @@ episode = patient + "episodes/<int:episode_id>/"
 urlpatterns = [
     path("", views.patient_list, name="patient_list"),
     path("worklist/", views.worklist, name="worklist"),
+    path("indicators/", indicator_views.indicator_list, name="indicators"),
+    path("indicators/survival/", indicator_views.survival_page, name="indicator_survival"),
+    path(
+        "indicators/snapshots/",
+        indicator_views.indicator_snapshot_request,
+        name="indicator_snapshot_request",
+    ),
+    path(
+        "indicators/<str:code>/missed/", indicator_views.indicator_missed, name="indicator_missed"
+    ),
     path("patients/new/", views.patient_create, name="patient_create"),
     path(patient, views.patient_detail, name="patient"),
     path(patient + "edit/", views.patient_edit, name="patient_edit"),

@@ -32,6 +32,14 @@ LIST_PAGES = {
     "registry_patients",
     "registry_patient_search",
     "registry_worklist",
+    # The quality indicators: aggregates for everyone; the own-patients list is the
+    # clinician's own hospital only.
+    "indicators",
+    "indicator_snapshot_request",
+    "indicator_missed",
+    "indicator_survival",
+    "registry_indicators",
+    "registry_indicator_survival",
 }
 
 
@@ -77,6 +85,7 @@ def _fill(route: str, patient, episode, rows) -> str:
         route.replace("<str:register_number>", patient.register_number)
         .replace("<int:episode_id>", str(episode.pk))
         .replace("<str:form_key>", "episode-new")
+        .replace("<str:code>", "gbm_survival_1y")  # an indicator with a curve
     )
     if "<str:section>" in path:
         section = "surgeries"
@@ -143,6 +152,7 @@ OWNERS = {
     "episode_reopen": Role.COORDINATOR,
     "registry_reopen": Role.COORDINATOR,
     "patient_access": Role.ADMIN,
+    "indicator_snapshot_request": Role.ADMIN,
 }
 POST_ROUTES = {
     "episode_submit",
@@ -152,6 +162,7 @@ POST_ROUTES = {
     "registry_patient_search",
     "registry_submit",
     "registry_reopen",
+    "indicator_snapshot_request",
 }
 # POSTs sent without a body: past the permission check, the endpoint names what is missing
 # (the API's error shape), which a refused member would never be told.

@@ -1,0 +1,187 @@
+"""API of the quality indicators: the newest snapshot's figures, the same as the page
+(suppression included), for scripts and other registers."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from consortium.models import Institution
+
+from . import indicator_selectors as selectors
+from . import survival
+from .indicators import CATALOGUE, DIAGNOSIS_GROUPS
+
+
+class IndicatorFigureSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    year = serializers.IntegerField()
+    institution = serializers.CharField(allow_null=True, help_text="Hospital code; null: a total.")
+    region = serializers.CharField(allow_blank=True, help_text="Health region of a regional total.")
+    diagnosis_group = serializers.CharField(allow_blank=True)
+    numerator = serializers.IntegerField(allow_null=True)
+    denominator = serializers.IntegerField(allow_null=True)
+    value = serializers.FloatField(allow_null=True, help_text="A proportion between 0 and 1.")
+    ci_low = serializers.FloatField(allow_null=True, help_text="95 % Wilson interval, low.")
+    ci_high = serializers.FloatField(allow_null=True, help_text="95 % Wilson interval, high.")
+    target_moderate = serializers.FloatField(allow_null=True)
+    target_high = serializers.FloatField(allow_null=True)
+    attainment = serializers.CharField(allow_null=True, help_text="high, moderate, low or null.")
+    left_out = serializers.DictField(child=serializers.IntegerField())
+    suppressed = serializers.BooleanField(help_text="A small cell: its figures are null.")
+    snapshot_at = serializers.DateTimeField(help_text="The data as of this time.")
+    definitions_version = serializers.CharField()
+
+
+def _row(figure, *, group: str, snapshot) -> dict:
+    indicator = figure.indicator
+    return {
+        "code": indicator.code,
+        "title": indicator.title,
+        "year": figure.year,
+        "institution": figure.institution.code if figure.institution else None,
+        "region": figure.region,
+        "diagnosis_group": group,
+        "numerator": figure.numerator,
+        "denominator": figure.denominator,
+        "value": figure.value,
+        "ci_low": figure.ci_low,
+        "ci_high": figure.ci_high,
+        "target_moderate": indicator.target_moderate,
+        "target_high": indicator.target_high,
+        "attainment": figure.attainment,
+        "left_out": figure.left_out,
+        "suppressed": figure.suppressed,
+        "snapshot_at": snapshot.as_of,
+        "definitions_version": snapshot.definitions_version,
+    }
+
+
+class IndicatorListApi(GenericAPIView):
+    """Every quality indicator of a year: the national figure, the region's when a region
+    is named, and each hospital's (or the one named). Hospitals' small cells (denominator
+    1-4, and the next smallest where one alone would follow from a total) come back null
+    with `suppressed: true`, except to admins and the hospital's own members. Anonymous
+    callers get the published year only."""
+
+    permission_classes = [AllowAny]
+    serializer_class = IndicatorFigureSerializer
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("year", int, description="Year (default: the published year)."),
+            OpenApiParameter("institution", str, description="Hospital code, e.g. OUS."),
+            OpenApiParameter(
+                "region", str, enum=list(Institution.HealthRegion.values), description="Region."
+            ),
+            OpenApiParameter(
+                "diagnosis_group", str, enum=list(DIAGNOSIS_GROUPS), description="Diagnosis group."
+            ),
+            OpenApiParameter("code", str, enum=list(CATALOGUE), description="One indicator."),
+        ],
+        responses=IndicatorFigureSerializer(many=True),
+    )
+    def get(self, request):
+        params = request.query_params
+        errors = {}
+        published = selectors.published_year()
+        try:
+            year = int(params.get("year") or published)
+        except ValueError:
+            year = None
+            errors["year"] = "A year, e.g. 2025."
+        group = params.get("diagnosis_group", "")
+        if group and group not in DIAGNOSIS_GROUPS:
+            errors["diagnosis_group"] = f"One of: {', '.join(DIAGNOSIS_GROUPS)}."
+        region = params.get("region", "")
+        if region and region not in Institution.HealthRegion.values:
+            errors["region"] = f"One of: {', '.join(Institution.HealthRegion.values)}."
+        institution = params.get("institution", "")
+        if (
+            institution
+            and not Institution.objects.filter(
+                code=institution, kind=Institution.Kind.HOSPITAL
+            ).exists()
+        ):
+            errors["institution"] = f"No hospital with the code {institution}."
+        code = params.get("code", "")
+        if code and code not in CATALOGUE:
+            errors["code"] = f"One of: {', '.join(CATALOGUE)}."
+        if errors:
+            raise serializers.ValidationError(errors)
+        if not request.user.is_authenticated and year != published:
+            raise PermissionDenied(f"Anonymous callers see the published year, {published}.")
+        snapshot = selectors.newest_snapshot()
+        if snapshot is None:  # nothing computed yet (a new register): no figures
+            return Response([])
+        views = selectors.indicator_page(
+            user=request.user,
+            snapshot=snapshot,
+            year=year,
+            group=group,
+            region=region,
+            institution=institution,
+            codes=[code] if code else None,
+        )
+        rows = []
+        for view in views:
+            figures = [view.national, view.regional] if not institution else []
+            for figure in [*figures, *view.hospitals]:
+                if figure is not None:
+                    rows.append(_row(figure, group=group, snapshot=snapshot))
+        return Response(rows)
+
+
+class SurvivalPointSerializer(serializers.Serializer):
+    day = serializers.IntegerField(help_text="Days from the time origin.")
+    survival = serializers.FloatField(help_text="Kaplan-Meier estimate, 0 to 1.")
+    ci_low = serializers.FloatField(allow_null=True, help_text="95 % band (log-log), low.")
+    ci_high = serializers.FloatField(allow_null=True, help_text="95 % band (log-log), high.")
+    at_risk = serializers.IntegerField()
+
+
+class SurvivalSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    origin = serializers.CharField(help_text="What time is counted from.")
+    as_of = serializers.DateField(help_text="Living patients are censored at this date.")
+    patients = serializers.IntegerField(allow_null=True)
+    deaths = serializers.IntegerField(allow_null=True)
+    left_out = serializers.DictField(child=serializers.IntegerField())
+    median_days = serializers.FloatField(allow_null=True)
+    median_ci_days = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    suppressed = serializers.BooleanField(help_text="Fewer than 5 patients: no curve shown.")
+    points = SurvivalPointSerializer(many=True)
+
+
+class SurvivalApi(GenericAPIView):
+    """Kaplan-Meier curve points (overall_survival from diagnosis; the survival indicators
+    from the first surgery), with the 95 % band and the median survival. A hospital's
+    curve of fewer than 5 patients is suppressed except for admins and its own members."""
+
+    serializer_class = SurvivalSerializer
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("diagnosis_group", str, enum=list(DIAGNOSIS_GROUPS)),
+            OpenApiParameter("institution", str, description="Hospital code, e.g. OUS."),
+            OpenApiParameter("region", str, enum=list(Institution.HealthRegion.values)),
+            OpenApiParameter("year_from", int, description="First year (of the time origin)."),
+            OpenApiParameter("year_to", int, description="Last year (of the time origin)."),
+        ],
+        responses=SurvivalSerializer,
+    )
+    def get(self, request, code: str):
+        if code not in survival.CURVES:
+            raise NotFound(f"No survival curve {code}; one of: {', '.join(survival.CURVES)}.")
+        try:
+            filters = selectors.survival_filters(request.query_params)
+        except selectors.BadFilter as error:
+            raise serializers.ValidationError(error.fields) from None
+        curve = selectors.survival_for(user=request.user, code=code, **filters)
+        return Response(selectors.survival_json(curve))

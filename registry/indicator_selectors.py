@@ -1,0 +1,598 @@
+"""Reads of the quality indicators: the newest snapshot's figures as a member may see them
+(small cells suppressed), the charts drawn from them, and a clinician's own patients who
+did not meet an indicator.
+
+Who sees what:
+- Everyone signed in sees the aggregate figures of every year; an anonymous visitor sees
+  the published year (the last full calendar year) only.
+- Admins, and a hospital's own members for that hospital, see exact figures. For everyone
+  else a hospital's cell with a denominator of 1 to 4 shows "<5" with no numerator, value
+  or interval; when exactly one hospital's cell of an indicator is hidden so among the
+  hospitals of a total that is shown (the nation, a health region), the next smallest is
+  hidden too (secondary suppression), so no hidden cell follows from the total.
+  National and regional figures are always shown. (Statistics Norway's and the Cancer
+  Registry's practice of suppressing counts under 5 with complementary suppression:
+  https://www.ssb.no/en/omssb/tjenester-og-verktoy/data-til-forskning; OECD glossary,
+  "complementary suppression", https://stats.oecd.org/glossary/detail.asp?ID=4510)
+- Clinicians of a hospital see which of its patients did not meet an indicator (register
+  numbers); everyone else counts only."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from consortium.models import Institution, Role, User
+
+from . import indicators
+from .indicators import CATALOGUE, DIAGNOSIS_GROUPS, Indicator
+from .models import IndicatorCell, IndicatorSnapshot, Surgery
+from .selectors import patients_visible_to, user_institution_ids
+
+SMALL_CELL = 5  # denominators 1..4 are hidden
+Z_95, Z_998 = 1.959963984540054, 3.090232306167813
+
+
+def published_year(today: date | None = None) -> int:
+    """The year anonymous visitors see: the last full calendar year."""
+    return (today or timezone.localdate()).year - 1
+
+
+def newest_snapshot() -> IndicatorSnapshot | None:
+    return (
+        IndicatorSnapshot.objects.filter(status=IndicatorSnapshot.Status.DONE)
+        .order_by("-as_of", "-id")
+        .first()
+    )
+
+
+def running_snapshot() -> IndicatorSnapshot | None:
+    return (
+        IndicatorSnapshot.objects.filter(
+            status__in=[IndicatorSnapshot.Status.QUEUED, IndicatorSnapshot.Status.RUNNING]
+        )
+        .order_by("-requested_at")
+        .first()
+    )
+
+
+def exact_institutions(user: User) -> set[int] | None:
+    """The hospitals whose exact figures the member sees; None = every one (admins)."""
+    if not user.is_authenticated:
+        return set()
+    if user.is_consortium_admin:
+        return None
+    return set(user_institution_ids(user))
+
+
+@dataclass
+class Figure:
+    """One indicator's figure for one place, as this member may see it."""
+
+    indicator: Indicator
+    year: int
+    institution: Institution | None
+    region: str
+    numerator: int | None
+    denominator: int | None
+    left_out: dict
+    suppressed: bool = False
+    own: bool = False
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    attainment: str | None = None
+
+    def __post_init__(self):
+        if self.suppressed:
+            self.numerator = self.denominator = None
+            self.left_out = {}
+            return
+        if self.denominator:
+            self.value = self.numerator / self.denominator
+            self.ci_low, self.ci_high = indicators.wilson_interval(self.numerator, self.denominator)
+            self.attainment = indicators.attainment(self.indicator, self.value)
+
+    @property
+    def place(self) -> str:
+        if self.institution:
+            return self.institution.code
+        return Institution.HealthRegion(self.region).label if self.region else "Norway"
+
+    @property
+    def percent(self) -> str:
+        return "" if self.value is None else f"{100 * self.value:.1f} %"
+
+    @property
+    def interval(self) -> str:
+        if self.ci_low is None:
+            return ""
+        return f"{100 * self.ci_low:.1f}–{100 * self.ci_high:.1f} %"
+
+    @property
+    def left_out_total(self) -> int:
+        return sum(self.left_out.values())
+
+    @property
+    def left_out_reasons(self) -> list[tuple[str, int]]:
+        labels = self.indicator.left_out_labels
+        return [(labels.get(code, code), n) for code, n in sorted(self.left_out.items())]
+
+
+def suppressed_cells(cells: list[IndicatorCell], regions: dict[int, str]) -> set[int]:
+    """The hospital cells (ids) hidden from members without exact access: primary (a
+    denominator of 1-4), then secondary until no shown total (nation, region) has exactly
+    one hidden hospital cell among its hospitals."""
+    hidden = {c.pk for c in cells if 0 < c.denominator < SMALL_CELL}
+    # Regions first, then the nation: a region's second hidden cell often protects the
+    # national total too, so fewer cells are hidden.
+    totals = [
+        [c for c in cells if regions.get(c.institution_id) == region]
+        for region in sorted({regions.get(c.institution_id) for c in cells} - {None, ""})
+    ] + [cells]
+    changed = True
+    while changed:
+        changed = False
+        for members in totals:
+            hidden_here = [c for c in members if c.pk in hidden]
+            shown = sorted(
+                (c for c in members if c.pk not in hidden and c.denominator > 0),
+                key=lambda c: (c.denominator, c.institution_id),
+            )
+            if len(hidden_here) == 1 and shown:
+                hidden.add(shown[0].pk)
+                changed = True
+    return hidden
+
+
+@dataclass
+class IndicatorView:
+    indicator: Indicator
+    national: Figure | None
+    regional: Figure | None
+    hospitals: list[Figure] = field(default_factory=list)
+    trend: list[Figure] = field(default_factory=list)
+    funnel: dict | None = None
+    trend_chart: dict | None = None
+
+    @property
+    def code(self) -> str:
+        return self.indicator.code
+
+    @property
+    def targets_text(self) -> str:
+        return targets_text(self.indicator)
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.0f} %"
+
+
+def targets_text(indicator: Indicator) -> str:
+    parts = []
+    if indicator.target_moderate is not None:
+        parts.append(f"moderate {percent(indicator.target_moderate)}")
+    if indicator.target_high is not None:
+        parts.append(f"high {percent(indicator.target_high)}")
+    return (", ".join(parts) + ".") if parts else ""
+
+
+def _figure(indicator, cell, *, suppressed=False, own=False) -> Figure:
+    return Figure(
+        indicator=indicator,
+        year=cell.year,
+        institution=cell.institution,
+        region=cell.region,
+        numerator=cell.numerator,
+        denominator=cell.denominator,
+        left_out=cell.left_out,
+        suppressed=suppressed,
+        own=own,
+    )
+
+
+def indicator_page(
+    *,
+    user: User,
+    snapshot: IndicatorSnapshot,
+    year: int,
+    group: str = "",
+    region: str = "",
+    institution: str = "",
+    codes: list[str] | None = None,
+) -> list[IndicatorView]:
+    """Every indicator (or those named) for a year, diagnosis group and region: national,
+    regional and per hospital, suppressed for this member, with the trend over years.
+    Three queries whatever the number of indicators and hospitals."""
+    exact = exact_institutions(user)
+    regions = dict(
+        Institution.objects.filter(kind=Institution.Kind.HOSPITAL).values_list(
+            "pk", "health_region"
+        )
+    )
+    cells = list(
+        IndicatorCell.objects.filter(snapshot=snapshot, year=year, diagnosis_group=group)
+        .select_related("institution")
+        .order_by("indicator", "institution__code")
+    )
+    trend_cells = list(
+        IndicatorCell.objects.filter(
+            Q(region="") | Q(region=region) if region else Q(region=""),
+            snapshot=snapshot,
+            diagnosis_group=group,
+            institution__isnull=True,
+        ).order_by("year")
+    )
+    views = []
+    for code, indicator in CATALOGUE.items():
+        if codes and code not in codes:
+            continue
+        mine = [c for c in cells if c.indicator == code]
+        hospital_cells = [c for c in mine if c.institution_id]
+        hidden = suppressed_cells(hospital_cells, regions)
+        national = next((c for c in mine if not c.institution_id and not c.region), None)
+        regional = next((c for c in mine if region and c.region == region), None)
+        hospitals = []
+        for c in hospital_cells:
+            if region and regions.get(c.institution_id) != region:
+                continue
+            if institution and c.institution.code != institution:
+                continue
+            sees_exact = exact is None or c.institution_id in exact
+            hospitals.append(
+                _figure(
+                    indicator,
+                    c,
+                    suppressed=c.pk in hidden and not sees_exact,
+                    own=bool(exact) and c.institution_id in exact,
+                )
+            )
+        view = IndicatorView(
+            indicator=indicator,
+            national=_figure(indicator, national) if national else None,
+            regional=_figure(indicator, regional) if regional else None,
+            hospitals=hospitals,
+            trend=[
+                _figure(indicator, c)
+                for c in trend_cells
+                if c.indicator == code and (c.region == region if region else not c.region)
+            ],
+        )
+        view.funnel = funnel_chart(view)
+        view.trend_chart = trend_chart(view)
+        views.append(view)
+    return views
+
+
+def available_years(snapshot: IndicatorSnapshot) -> list[int]:
+    return list(
+        IndicatorCell.objects.filter(snapshot=snapshot, institution__isnull=True, region="")
+        .order_by("-year")
+        .values_list("year", flat=True)
+        .distinct()
+    )
+
+
+# --- Charts (server-side SVG: no script, no inline style; classes in indicators.css) ----------
+
+WIDTH, HEIGHT = 420, 240
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 30
+
+
+def _y(value: float) -> float:
+    return round(TOP + (1 - value) * (HEIGHT - TOP - BOTTOM), 1)
+
+
+def _targets(indicator: Indicator) -> list[dict]:
+    found = []
+    for level, value in (("high", indicator.target_high), ("moderate", indicator.target_moderate)):
+        if value is not None:
+            found.append(
+                {"level": level, "value": value, "y": _y(value), "percent": percent(value)}
+            )
+    return found
+
+
+def _y_ticks() -> list[tuple[float, str]]:
+    return [(_y(v / 100), f"{v} %") for v in (0, 25, 50, 75, 100)]
+
+
+def _nice_max(n: int) -> int:
+    if n <= 10:
+        return 10
+    magnitude = 10 ** int(math.log10(n))
+    for step in (1, 2, 2.5, 5, 10):
+        if n <= step * magnitude:
+            return int(step * magnitude)
+    return n
+
+
+def funnel_chart(view: IndicatorView) -> dict | None:
+    """Proportion against number of units per hospital, with 95 % and 99.8 % control
+    limits around the national value (Spiegelhalter, Stat Med 2005;24:1185). Hidden cells
+    are not drawn (they are "<5" in the table)."""
+    national = view.national
+    points = [f for f in view.hospitals if f.value is not None]
+    if not national or national.value is None or not points:
+        return None
+    p = national.value
+    x_max = _nice_max(max(f.denominator for f in points))
+
+    def x(n: float) -> float:
+        return round(LEFT + n / x_max * (WIDTH - LEFT - RIGHT), 1)
+
+    steps = [max(1.0, x_max * (i / 60) ** 2) for i in range(1, 61)]
+    limits = {}
+    for name, z in (("95", Z_95), ("998", Z_998)):
+        lows, highs = [], []
+        for n in steps:
+            low, high = indicators.funnel_limits(p, round(n), z)
+            lows.append(f"{x(n)},{_y(low)}")
+            highs.append(f"{x(n)},{_y(high)}")
+        limits[name] = {"low": " ".join(lows), "high": " ".join(highs)}
+    drawn = []
+    for f in points:
+        low95, high95 = indicators.funnel_limits(p, f.denominator, Z_95)
+        low998, high998 = indicators.funnel_limits(p, f.denominator, Z_998)
+        outside = (
+            "above 99.8 %"
+            if f.value > high998
+            else "below 99.8 %"
+            if f.value < low998
+            else "above 95 %"
+            if f.value > high95
+            else "below 95 %"
+            if f.value < low95
+            else "within"
+        )
+        drawn.append(
+            {"x": x(f.denominator), "y": _y(f.value), "figure": f, "outside": outside, "own": f.own}
+        )
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "bottom": HEIGHT - BOTTOM,
+        "national_y": _y(p),
+        "limits": limits,
+        "points": drawn,
+        "targets": _targets(view.indicator),
+        "y_ticks": _y_ticks(),
+        "x_ticks": [(x(x_max * i / 4), round(x_max * i / 4)) for i in range(5)],
+    }
+
+
+def trend_chart(view: IndicatorView) -> dict | None:
+    points = [f for f in view.trend if f.value is not None]
+    if len(points) < 2:
+        return None
+    first, last = points[0].year, points[-1].year
+    span = max(1, last - first)
+
+    def x(year: int) -> float:
+        return round(LEFT + (year - first) / span * (WIDTH - LEFT - RIGHT), 1)
+
+    drawn = [{"x": x(f.year), "y": _y(f.value), "figure": f} for f in points]
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "bottom": HEIGHT - BOTTOM,
+        "line": " ".join(f"{d['x']},{d['y']}" for d in drawn),
+        "points": drawn,
+        "targets": _targets(view.indicator),
+        "y_ticks": _y_ticks(),
+        "x_ticks": [(x(f.year), f.year) for f in points],
+    }
+
+
+# --- A clinician's own patients who did not meet an indicator -----------------------------------
+
+
+def may_list_patients(user: User, institution: Institution) -> bool:
+    return (
+        user.is_authenticated
+        and user.role == Role.CLINICIAN
+        and institution.pk in user_institution_ids(user)
+    )
+
+
+def missed_units(*, user: User, indicator: Indicator, year: int, institution: Institution):
+    """The units of the hospital and year in the indicator's denominator that did not
+    meet it, from the register as it is now (the same query as the counts), limited to
+    patients the clinician may see. Rows: register number, episode id, the unit's date."""
+    as_of = timezone.localdate()
+    units = indicators.units_not_met(indicator, as_of).filter(
+        unit_year=year, unit_institution=institution.pk
+    )
+    patient = "episode__patient" if units.model is Surgery else "patient"
+    units = units.filter(**{f"{patient}__in": patients_visible_to(user)})
+    episode = "episode_id" if units.model is Surgery else "pk"
+    day = "surgery_date" if units.model is Surgery else "diagnosis_date"
+    return units.values(
+        "pk",
+        "unit_diagnosis",
+        patient_number=F(f"{patient}__register_number"),
+        patient_ref=F(f"{patient}__pk"),
+        episode_ref=F(episode),
+        unit_day=F(day),
+    ).order_by(day, "pk")
+
+
+def group_choices() -> list[tuple[str, str]]:
+    return [("", "All diagnoses")] + [
+        (slug, label) for slug, (label, _) in DIAGNOSIS_GROUPS.items()
+    ]
+
+
+# --- Survival curves ----------------------------------------------------------------------------
+
+
+class BadFilter(Exception):
+    def __init__(self, fields: dict):
+        super().__init__(fields)
+        self.fields = fields
+
+
+def survival_filters(params) -> dict:
+    """The curve's filters from a query string; BadFilter names each bad field."""
+    errors, found = {}, {}
+    group = params.get("diagnosis_group", "") or params.get("group", "")
+    if group and group not in DIAGNOSIS_GROUPS:
+        errors["diagnosis_group"] = f"One of: {', '.join(DIAGNOSIS_GROUPS)}."
+    found["group"] = group
+    region = params.get("region", "")
+    if region and region not in Institution.HealthRegion.values:
+        errors["region"] = f"One of: {', '.join(Institution.HealthRegion.values)}."
+    found["region"] = region
+    code = params.get("institution", "")
+    found["institution"] = None
+    if code:
+        found["institution"] = Institution.objects.filter(
+            code=code, kind=Institution.Kind.HOSPITAL
+        ).first()
+        if found["institution"] is None:
+            errors["institution"] = f"No hospital with the code {code}."
+    years = []
+    for name in ("year_from", "year_to"):
+        value = params.get(name, "")
+        try:
+            years.append(int(value) if value else None)
+        except ValueError:
+            errors[name] = "A year, e.g. 2020."
+            years.append(None)
+    found["years"] = (years[0] or 1900, years[1] or 2999) if any(years) else None
+    if errors:
+        raise BadFilter(errors)
+    return found
+
+
+def survival_for(*, user: User, code: str, group="", region="", institution=None, years=None):
+    """The curve, or None when it is a hospital's curve of fewer than 5 patients that this
+    member may not see exactly (a curve's steps are individual deaths)."""
+    from . import survival
+
+    region_ids = None
+    if region:
+        region_ids = list(
+            Institution.objects.filter(
+                kind=Institution.Kind.HOSPITAL, health_region=region
+            ).values_list("pk", flat=True)
+        )
+    curve = survival.survival_curve(
+        code,
+        as_of=timezone.localdate(),
+        group=group,
+        institution_id=institution.pk if institution else None,
+        region_institutions=region_ids,
+        years=years,
+    )
+    exact = exact_institutions(user)
+    if (
+        institution
+        and 0 < curve.patients < SMALL_CELL
+        and not (exact is None or institution.pk in exact)
+    ):
+        curve.suppressed = True
+        curve.points, curve.median_days = [], None
+        curve.median_low_days = curve.median_high_days = None
+        curve.patients = curve.deaths = None
+    else:
+        curve.suppressed = False
+    return curve
+
+
+def survival_json(curve) -> dict:
+    return {
+        "code": curve.code,
+        "title": curve.title,
+        "origin": curve.origin,
+        "as_of": curve.as_of,
+        "patients": curve.patients,
+        "deaths": curve.deaths,
+        "left_out": curve.left_out,
+        "median_days": curve.median_days,
+        "median_ci_days": [curve.median_low_days, curve.median_high_days],
+        "suppressed": curve.suppressed,
+        "points": [
+            {"day": d, "survival": s, "ci_low": lo, "ci_high": hi, "at_risk": n}
+            for d, s, lo, hi, n in curve.points
+        ],
+    }
+
+
+SURVIVAL_MONTHS = (6, 12, 24, 36, 60)
+
+
+def survival_table(curve) -> list[dict]:
+    """Survival at 6, 12, 24, 36 and 60 months: the step in force on that day, shown only
+    while someone is still followed up (no estimate beyond the longest follow-up)."""
+    if not curve.points:
+        return []
+    last_day = curve.points[-1][0]
+    rows = []
+    for months in SURVIVAL_MONTHS:
+        day = round(months * 365.25 / 12)
+        if day > last_day:
+            break
+        in_force = [p for p in curve.points if p[0] <= day][-1]
+        rows.append(
+            {
+                "months": months,
+                "survival": in_force[1],
+                "low": in_force[2],
+                "high": in_force[3],
+                "percent": f"{100 * in_force[1]:.1f} %",
+                "interval": (
+                    f"{100 * in_force[2]:.1f}–{100 * in_force[3]:.1f} %"
+                    if in_force[2] is not None and in_force[3] is not None
+                    else ""
+                ),
+            }
+        )
+    return rows
+
+
+def survival_chart(curve) -> dict | None:
+    """A step curve with its 95 % band (a polygon) and the median drawn."""
+    if not curve.points or len(curve.points) < 2:
+        return None
+    last_day = max(p[0] for p in curve.points) or 1
+    x_max = _nice_max(int(last_day / (365.25 / 12)) + 1)
+
+    def x(day: float) -> float:
+        return round(LEFT + day / (x_max * 365.25 / 12) * (WIDTH - LEFT - RIGHT), 1)
+
+    line, upper, lower = [], [], []
+    previous = curve.points[0]
+    for point in curve.points:
+        day = point[0]
+        line += [f"{x(day)},{_y(previous[1])}", f"{x(day)},{_y(point[1])}"]
+        hi_prev = previous[3] if previous[3] is not None else previous[1]
+        lo_prev = previous[2] if previous[2] is not None else previous[1]
+        hi = point[3] if point[3] is not None else point[1]
+        lo = point[2] if point[2] is not None else point[1]
+        upper += [f"{x(day)},{_y(hi_prev)}", f"{x(day)},{_y(hi)}"]
+        lower += [f"{x(day)},{_y(lo_prev)}", f"{x(day)},{_y(lo)}"]
+        previous = point
+    band = " ".join(upper + list(reversed(lower)))
+    step = max(1, x_max // 5)
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "bottom": HEIGHT - BOTTOM,
+        "line": " ".join(line),
+        "band": band,
+        "median_y": _y(0.5),
+        "median_x": x(curve.median_days) if curve.median_days is not None else None,
+        "y_ticks": _y_ticks(),
+        "x_ticks": [(x(m * 365.25 / 12), m) for m in range(0, x_max + 1, step)],
+    }

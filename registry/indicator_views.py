@@ -1,0 +1,179 @@
+"""Pages of the quality indicators. Thin: indicator_selectors decides what a member sees,
+indicator_services writes; the list of a clinician's own patients writes the access log."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from consortium.models import Institution
+from consortium.services import patient_access_log
+
+from . import indicator_selectors as selectors
+from . import indicator_services, tasks, vocabulary
+from .indicators import CATALOGUE, DEFINITIONS_VERSION, DIAGNOSIS_GROUPS
+
+PAGE_SIZE = 50
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@never_cache
+def indicator_list(request):
+    snapshot = selectors.newest_snapshot()
+    published = selectors.published_year()
+    context = {
+        "snapshot": snapshot,
+        "running": selectors.running_snapshot() if request.user.is_authenticated else None,
+        "published_year": published,
+        "groups": selectors.group_choices(),
+        "regions": Institution.HealthRegion.choices,
+        "definitions_version": DEFINITIONS_VERSION,
+        "may_compute": request.user.is_authenticated and request.user.is_consortium_admin,
+    }
+    if snapshot is None:
+        return render(request, "registry/indicators.html", context)
+    years = selectors.available_years(snapshot)
+    if not request.user.is_authenticated:
+        years = [y for y in years if y == published]
+    year = _int(request.GET.get("year"), published if published in years else 0)
+    if year not in years:
+        year = years[0] if years else published
+    group = request.GET.get("group", "")
+    group = group if group in DIAGNOSIS_GROUPS else ""
+    region = request.GET.get("region", "")
+    region = region if region in Institution.HealthRegion.values else ""
+    views = selectors.indicator_page(
+        user=request.user, snapshot=snapshot, year=year, group=group, region=region
+    )
+    context.update(
+        years=years,
+        year=year,
+        group=group,
+        group_label=DIAGNOSIS_GROUPS[group][0] if group else "All diagnoses",
+        region=region,
+        region_label=Institution.HealthRegion(region).label if region else "",
+        views=views,
+        may_list=request.user.is_authenticated and request.user.role == "clinician",
+        own_institutions=[
+            i
+            for i in Institution.objects.filter(
+                pk__in=selectors.user_institution_ids(request.user)
+            ).order_by("code")
+        ]
+        if request.user.is_authenticated
+        else [],
+    )
+    return render(request, "registry/indicators.html", context)
+
+
+@require_POST
+@login_required
+def indicator_snapshot_request(request):
+    if not request.user.is_consortium_admin:
+        raise PermissionDenied("Admins start a new computation; the nightly one runs by itself.")
+    snapshot = indicator_services.snapshot_request(by=request.user)
+    transaction.on_commit(lambda: tasks.compute_indicator_snapshot.delay(snapshot.pk))
+    messages.success(request, "The indicators are being computed; the page shows them when done.")
+    return redirect(reverse("registry:indicators"))
+
+
+@never_cache
+@login_required
+def indicator_missed(request, code: str):
+    indicator = CATALOGUE.get(code)
+    if indicator is None:
+        raise Http404("No such indicator.")
+    own = list(
+        Institution.objects.filter(pk__in=selectors.user_institution_ids(request.user)).order_by(
+            "code"
+        )
+    )
+    chosen = next(
+        (i for i in own if i.code == request.GET.get("institution")), own[0] if own else None
+    )
+    if chosen is None or not selectors.may_list_patients(request.user, chosen):
+        raise PermissionDenied(
+            "Clinicians see their own hospital's patients who did not meet an indicator; "
+            "everyone else sees the counts."
+        )
+    year = _int(request.GET.get("year"), selectors.published_year())
+    page = Paginator(
+        selectors.missed_units(
+            user=request.user, indicator=indicator, year=year, institution=chosen
+        ),
+        PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    rows = list(page)
+    patient_access_log(
+        request, patient_ids=[r["patient_ref"] for r in rows], page="registry:indicator_missed"
+    )
+    labels = {code: t.label for code, t in vocabulary.TUMOUR_TYPES.items()}
+    for row in rows:
+        row["tumour"] = labels.get(row["unit_diagnosis"], "Diagnosis not given")
+    return render(
+        request,
+        "registry/indicators_missed.html",
+        {
+            "indicator": indicator,
+            "year": year,
+            "chosen": chosen,
+            "institutions": own,
+            "page": page,
+            "rows": rows,
+        },
+    )
+
+
+@never_cache
+@login_required
+def survival_page(request):
+    from . import survival
+
+    code = request.GET.get("curve", "overall_survival")
+    code = code if code in survival.CURVES else "overall_survival"
+    errors = {}
+    try:
+        filters = selectors.survival_filters(request.GET)
+    except selectors.BadFilter as error:
+        errors = error.fields
+        filters = {"group": "", "region": "", "institution": None, "years": None}
+    curve = selectors.survival_for(user=request.user, code=code, **filters)
+    return render(
+        request,
+        "registry/indicators_survival.html",
+        {
+            "curve": curve,
+            "code": code,
+            "curves": [(c.code, c.title) for c in survival.CURVES.values()],
+            "filters": filters,
+            "errors": errors,
+            "params": request.GET,
+            "groups": selectors.group_choices(),
+            "regions": Institution.HealthRegion.choices,
+            "hospitals": Institution.objects.filter(kind=Institution.Kind.HOSPITAL).order_by(
+                "code"
+            ),
+            "chart": selectors.survival_chart(curve),
+            "table": selectors.survival_table(curve),
+            "left_out": [
+                (survival.LEFT_OUT_LABELS.get(k, k), n) for k, n in sorted(curve.left_out.items())
+            ],
+            "median_months": curve.median_months,
+            "median_ci_months": [
+                None if d is None else round(d / survival.DAYS_PER_MONTH, 1)
+                for d in (curve.median_low_days, curve.median_high_days)
+            ],
+        },
+    )
