@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -60,6 +61,24 @@ def _row(figure, *, group: str, snapshot) -> dict:
     }
 
 
+class IndicatorPagination(PageNumberPagination):
+    """Every indicator of a year for every hospital fits one page (15 x 10 rows)."""
+
+    page_size = 500
+
+
+class IndicatorListOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = IndicatorFigureSerializer(many=True)
+    snapshot_at = serializers.DateTimeField(allow_null=True, help_text="The data as of this time.")
+    definitions_version = serializers.CharField(allow_blank=True)
+
+    class Meta:
+        ref_name = "IndicatorList"
+
+
 class IndicatorListApi(GenericAPIView):
     """Every quality indicator of a year: the national figure, the region's when a region
     is named, and each hospital's (or the one named). Hospitals' small cells (denominator
@@ -68,8 +87,8 @@ class IndicatorListApi(GenericAPIView):
     callers get the published year only."""
 
     permission_classes = [AllowAny]
-    serializer_class = IndicatorFigureSerializer
-    pagination_class = None
+    serializer_class = IndicatorListOutput
+    pagination_class = IndicatorPagination
 
     @extend_schema(
         parameters=[
@@ -82,8 +101,9 @@ class IndicatorListApi(GenericAPIView):
                 "diagnosis_group", str, enum=list(DIAGNOSIS_GROUPS), description="Diagnosis group."
             ),
             OpenApiParameter("code", str, enum=list(CATALOGUE), description="One indicator."),
+            OpenApiParameter("page", int, description="A page number within the results."),
         ],
-        responses=IndicatorFigureSerializer(many=True),
+        responses=IndicatorListOutput,
     )
     def get(self, request):
         params = request.query_params
@@ -116,24 +136,29 @@ class IndicatorListApi(GenericAPIView):
         if not request.user.is_authenticated and year != published:
             raise PermissionDenied(f"Anonymous callers see the published year, {published}.")
         snapshot = selectors.newest_snapshot()
-        if snapshot is None:  # nothing computed yet (a new register): no figures
-            return Response([])
-        views = selectors.indicator_page(
-            user=request.user,
-            snapshot=snapshot,
-            year=year,
-            group=group,
-            region=region,
-            institution=institution,
-            codes=[code] if code else None,
-        )
+        views = []
+        if snapshot is not None:  # nothing computed yet (a new register): no figures
+            views = selectors.indicator_page(
+                user=request.user,
+                snapshot=snapshot,
+                year=year,
+                group=group,
+                region=region,
+                institution=institution,
+                codes=[code] if code else None,
+            )
         rows = []
         for view in views:
             figures = [view.national, view.regional] if not institution else []
             for figure in [*figures, *view.hospitals]:
                 if figure is not None:
                     rows.append(_row(figure, group=group, snapshot=snapshot))
-        return Response(rows)
+        response = self.get_paginated_response(self.paginate_queryset(rows))
+        response.data.update(
+            snapshot_at=snapshot.as_of if snapshot else None,
+            definitions_version=snapshot.definitions_version if snapshot else "",
+        )
+        return response
 
 
 class SurvivalPointSerializer(serializers.Serializer):

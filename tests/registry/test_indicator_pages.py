@@ -43,7 +43,7 @@ def five_hospitals():
 def coverage_rows(client, **params):
     response = client.get(API, {"code": "coverage", "year": YEAR, **params})
     assert response.status_code == 200, response.content
-    return {(r["institution"], r["region"]): r for r in response.json()}
+    return {(r["institution"], r["region"]): r for r in response.json()["results"]}
 
 
 def test_small_cells_are_suppressed_with_their_neighbour_in_the_region(client, five_hospitals):
