@@ -274,6 +274,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "YesNoUnknownEnum": "registry.models.YesNoUnknown",
         "ReportStatusEnum": "screening.models.Report.Status",
+        "ManualCheckStatusEnum": "trials.models.ManualCheck.Status",
     },
 }
 
