@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -657,11 +657,16 @@ def section_views(section: str, model) -> tuple:
         "input_class": input_,
         "queryset": model.objects.none(),
     }
-    list_view = type(f"{name}ListApi", (SectionListApi,), attrs)
-    detail_view = type(f"{name}DetailApi", (SectionDetailApi,), attrs)
-    extend_schema(responses=output(many=True))(list_view.get)
-    extend_schema(request=input_, responses={201: output})(list_view.post)
-    extend_schema(request=input_, responses=output)(detail_view.patch)
+    # extend_schema_view, not extend_schema on list_view.get: the methods are the shared
+    # base class's, and annotating them in place left every section with the last one's.
+    list_view = extend_schema_view(
+        get=extend_schema(responses=output(many=True)),
+        post=extend_schema(request=input_, responses={201: output}),
+    )(type(f"{name}ListApi", (SectionListApi,), attrs))
+    detail_view = extend_schema_view(
+        get=extend_schema(responses=output),
+        patch=extend_schema(request=input_, responses=output),
+    )(type(f"{name}DetailApi", (SectionDetailApi,), attrs))
     return list_view, detail_view
 
 

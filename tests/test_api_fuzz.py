@@ -1,0 +1,149 @@
+"""The API does what its OpenAPI schema says, fuzzed with Schemathesis
+(https://schemathesis.readthedocs.io/): every operation of /api/schema/, called as a
+clinician with a token through the real Django app (its WSGI handler, every middleware)
+on the real PostgreSQL, fails on any 5xx, any undocumented status code, a content type
+or a body that is not the documented one.
+
+Bounded and repeatable: a few examples per operation, derandomized with a fixed seed.
+Run it alone with `make test PYTEST_ARGS="-m fuzz"`."""
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from screening.models import HandOver, State
+from tests.registry.factories import complete_episode, make_patient
+from tests.screening.factories import bring_to, make_world
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+SEED = 20261201
+EXAMPLES_PER_OPERATION = 12
+
+
+def api_credentials(user) -> dict[str, str]:
+    """The request header a script sends: the member's API token."""
+    token, _ = Token.objects.get_or_create(user=user)
+    return {"Authorization": f"Token {token.key}"}
+
+
+@pytest.fixture
+def fuzz_world():
+    """A clinician at OUS with two-factor set up, and patients of theirs with records to
+    read: a complete report (surgery, performance status, markers) and a screening
+    request with its sample in transit, hand-over and readings."""
+    world = make_world(with_totp=True)
+    other = make_patient(world.clinician, full_name="Ola Nordmann")
+    complete = complete_episode(other, world.clinician)
+    screening = bring_to(world, State.IN_TRANSIT)
+    sample = screening.samples.get()
+    shipment = sample.shipment
+    HandOver.objects.create(
+        shipment=shipment,
+        giver="Hospital porter",
+        receiver="Bring courier",
+        place="OUS loading bay",
+        at=shipment.dispatched_at,
+        entered_by=world.clinician,
+    )
+    known = {
+        "register_number": [world.patient.register_number, other.register_number],
+        "episode_id": [world.episode.pk, complete.pk],
+        # A section entry's id (drf-spectacular names <pk> "id"): the surgery, the ECOG.
+        "id": [complete.surgeries.get().pk, complete.performance.get().pk],
+        "request_id": [screening.pk],
+        "sample_id": [sample.pk],
+        "shipment_id": [shipment.pk],
+    }
+    return world, known
+
+
+@pytest.fixture
+def api_schema(fuzz_world, settings):
+    world, known = fuzz_world
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]  # Schemathesis' WSGI host
+    # As Django's test client does: the request signals must not close the test's
+    # connection (its transaction holds the fixture's records).
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    config = SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "generation": {
+                "max-examples": EXAMPLES_PER_OPERATION,
+                "deterministic": True,
+                "database": "none",
+                "with-security-parameters": False,
+            },
+        }
+    )
+    schema = schemathesis.openapi.from_wsgi(
+        "/api/schema/?format=json", get_wsgi_application(), config=config
+    )
+
+    @schema.hook
+    def flatmap_path_parameters(context, path_parameters):
+        # Mostly the fixture's real records (so the reads return bodies to check), sometimes
+        # the generated value (a record that does not exist or is not visible).
+        if not path_parameters:
+            return st.just(path_parameters)
+        return st.fixed_dictionaries(
+            {
+                name: st.sampled_from([*known.get(name, []), value])
+                for name, value in path_parameters.items()
+            }
+        )
+
+    yield schema
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def test_the_api_matches_its_schema(api_schema, fuzz_world):
+    """Each operation in turn, so one failing operation does not hide another: the test
+    fails listing every operation with a failure (Schemathesis' report, with the request
+    to reproduce it)."""
+    credentials = api_credentials(fuzz_world[0].clinician)
+    failures, operations = [], 0
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @hypothesis_settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],  # no shrinking: bounded time
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(GenerationMode.POSITIVE))
+        def call(case):
+            case.call_and_validate(headers=credentials, checks=CHECKS)
+
+        try:
+            call()
+        except Exception as failure:  # noqa: BLE001 - every operation's failures, together
+            failures.append(f"{operation.label}:\n{failure}")
+    assert operations > 50
+    assert not failures, "\n\n".join(failures)
