@@ -1,6 +1,7 @@
 """The OpenAPI schema's error answers, in one place for every app's API.
 
-Every operation documents the errors any endpoint can give, each in the one error shape
+Every operation documents the errors any endpoint can give (400, 401, 403, 404, 409 on
+writes, 415 where a body is sent, 429, 503), each in the one error shape
 of consortium.api.exception_handler: {"message": "...", "extra": {"fields": {...}}}.
 drf-spectacular only documents what a view declares (its 2xx answer); the errors come
 from shared machinery (validation, authentication, permissions, throttles, the database
@@ -11,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 class ErrorExtraSerializer(serializers.Serializer):
@@ -38,6 +40,7 @@ ERRORS = {
     403: "Not allowed for your role or institutions, or two-factor authentication is missing.",
     404: "Not found, or not visible to you (also a page number past the last page).",
     409: "Changed meanwhile: the `version` you sent is older than the record's; reload it.",
+    415: "The body is not in a media type the operation takes (or cannot be read as one).",
     429: "Too many requests: wait the `Retry-After` seconds and try again.",
     503: "Briefly unavailable (the database is restarting): retry after `Retry-After` seconds.",
 }
@@ -62,6 +65,7 @@ class ApiAutoSchema(AutoSchema):
             for code in ERRORS
             if not (public and code in (401, 403))
             and not (code == 409 and self.method not in WRITE_METHODS)
+            and not (code == 415 and self.method not in BODY_METHODS)
         ]
 
     def _get_response_bodies(self, direction="response"):
