@@ -81,3 +81,28 @@ def test_an_api_url_without_a_route_answers_in_the_error_shape(client):
     assert response.json() == {"message": "Not found.", "extra": {}}
     page = client.get("/no-such-page/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_each_register_section_documents_its_own_fields(schema):
+    """The section views are built from one base class; each must keep its own schema."""
+    for section, component in [
+        ("surgeries", "Surgery"),
+        ("radiotherapy", "RadiotherapyCourse"),
+        ("systemic", "SystemicTherapy"),
+        ("performance", "PerformanceStatus"),
+        ("follow-ups", "FollowUp"),
+    ]:
+        path = f"/api/v1/registry/episodes/{{episode_id}}/{section}/"
+        listed = _resolve(
+            schema,
+            schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"][
+                "schema"
+            ],
+        )
+        assert listed["properties"]["results"]["items"] == {
+            "$ref": f"#/components/schemas/{component}"
+        }, section
+        detail = schema["paths"][path + "{id}/"]["get"]["responses"]["200"]["content"][
+            "application/json"
+        ]["schema"]
+        assert detail == {"$ref": f"#/components/schemas/{component}"}, section
