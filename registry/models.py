@@ -541,7 +541,7 @@ class IndicatorCell(models.Model):
         Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     region = models.CharField(max_length=20, blank=True)
-    diagnosis_group = models.CharField(max_length=40, blank=True)
+    diagnosis_group = models.CharField(max_length=60, blank=True)
     numerator = models.PositiveIntegerField()
     denominator = models.PositiveIntegerField()
     left_out = models.JSONField(default=dict, help_text="Reason code -> how many were left out.")

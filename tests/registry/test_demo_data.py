@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import models
 from django.utils import timezone
 
 from registry import national_id, rules, selectors
@@ -100,3 +101,26 @@ def test_it_refuses_when_synthetic_ids_are_not_allowed(settings):
     with pytest.raises(CommandError, match="Synthetic national IDs are not allowed"):
         create()
     assert not Patient.objects.exists()
+
+
+def test_demo_indicators_are_plausible_per_hospital_and_attribute_surgery(settings):
+    """The demo register looks like a real one on the indicators page: every hospital's
+    coverage and postoperative-MRI share lie strictly between 0 and 100 %, and some
+    patients are operated at another hospital than the one reporting them."""
+    from registry.models import IndicatorCell, Surgery
+
+    settings.ALLOW_SYNTHETIC_NATIONAL_IDS = True
+    out = create(patients=700, seed=3)
+    assert "Computed the quality indicators" in out
+    cells = IndicatorCell.objects.filter(region="", diagnosis_group="", institution__isnull=False)
+    for code in ("coverage", "postop_mri_72h", "lead_time_treatment", "trial_offered"):
+        totals = {}
+        for cell in cells.filter(indicator=code).select_related("institution"):
+            met, of = totals.get(cell.institution.code, (0, 0))
+            totals[cell.institution.code] = (met + cell.numerator, of + cell.denominator)
+        shares = {h: met / of for h, (met, of) in totals.items() if of >= 20}
+        assert len(shares) >= 4, (code, totals)
+        assert all(0 < share < 1 for share in shares.values()), (code, shares)
+        assert max(shares.values()) - min(shares.values()) > 0.02, (code, shares)
+    elsewhere = Surgery.objects.exclude(operating_institution=models.F("episode__institution"))
+    assert elsewhere.filter(episode__institution__code__in=["UNN", "SUS"]).count() >= 10

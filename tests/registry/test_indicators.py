@@ -359,6 +359,8 @@ def test_every_indicator_cites_its_source_and_defines_its_counts():
 def test_diagnosis_groups_are_a_partition():
     codes = [c for _, members in indicators.DIAGNOSIS_GROUPS.values() for c in members]
     assert sorted(codes) == sorted([*indicators.vocabulary.TUMOUR_TYPES, ""])
+    column = IndicatorCell._meta.get_field("diagnosis_group").max_length
+    assert all(len(slug) <= column for slug in indicators.DIAGNOSIS_GROUPS)
 
 
 def test_one_query_per_indicator(django_assert_num_queries):
