@@ -4,6 +4,7 @@ from pghistory.admin import EventModelAdmin  # noqa: F401  (registers the Events
 
 from .models import (
     AccessLog,
+    ApiToken,
     DirectoryCategory,
     DirectoryImport,
     DirectorySuggestion,
@@ -82,3 +83,21 @@ class DirectorySuggestionAdmin(admin.ModelAdmin):
 @admin.register(DirectoryImport)
 class DirectoryImportAdmin(admin.ModelAdmin):
     list_display = ["at", "source", "added", "updated", "unchanged", "removed"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Admins see whose tokens exist and revoke them (delete); they cannot read one (only a
+    digest is stored and not even that is shown), create one for a member, or extend one."""
+
+    list_display = ["token_key", "user", "name", "created", "expiry", "last_used_at"]
+    list_filter = ["expiry"]
+    search_fields = ["user__email", "token_key", "name"]
+    fields = ["token_key", "user", "name", "created", "expiry", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

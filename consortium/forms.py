@@ -116,3 +116,19 @@ def write_with_form(request, form, write, success: str, *, on_error=add_service_
         messages.success(request, success)
         return True if result is None else result
     return None
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, label="What is it for?", help_text="E.g. the script that uses it."
+    )
+
+    def __init__(self, *args, default_days: int, max_days: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["days"] = forms.IntegerField(
+            label="Valid for (days)",
+            min_value=1,
+            max_value=max_days,
+            initial=default_days,
+            help_text=f"At most {max_days} days.",
+        )

@@ -9,6 +9,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from knox.models import AbstractAuthToken
 
 
 @pghistory.track()
@@ -122,6 +123,29 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"member {self.user_id} at institution {self.institution_id}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent(), exclude=["last_used_at"])
+class ApiToken(AbstractAuthToken):
+    """A member's API token for scripts (django-rest-knox, KNOX_TOKEN_MODEL). Only a SHA-512
+    digest of the token and its first characters (`token_key`) are stored: the token itself is
+    shown once, when it is created, and nobody (an admin neither) can read it afterwards.
+    Every token expires (ASVS 7.3: credentials with a bounded lifetime)."""
+
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. the script.")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API token"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expiry__isnull=False), name="api_token_expires"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_key}… {self.name} ({self.user})"
 
 
 class AccessLog(models.Model):

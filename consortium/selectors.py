@@ -5,8 +5,9 @@ from collections import Counter
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from .models import DirectoryCategory, DirectorySuggestion, NetworkGroup
+from .models import ApiToken, DirectoryCategory, DirectorySuggestion, NetworkGroup, User
 
 # Full-text search over what a reader would search for: weights rank name
 # and acronym hits above cancer types, and those above focus and activities.
@@ -139,3 +140,9 @@ def open_suggestions() -> QuerySet[DirectorySuggestion]:
     return DirectorySuggestion.objects.filter(
         status=DirectorySuggestion.Status.OPEN
     ).select_related("group", "suggested_by")
+
+
+def api_tokens_of(user: User) -> QuerySet[ApiToken]:
+    """The member's tokens that still work, newest first (knox deletes expired ones when they
+    are next presented)."""
+    return ApiToken.objects.filter(user=user, expiry__gt=timezone.now()).order_by("-created")

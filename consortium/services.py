@@ -1,23 +1,25 @@
 """Writes of the shared core: members and invitations, the access log, the directory."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pghistory
 from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
 from allauth.account.utils import user_pk_to_url_str
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
-from rest_framework.authtoken.models import Token
 
 from .directory_parser import ParsedDirectory, ParsedGroup, parse_directory
 from .http import client_ip
 from .models import (
     AccessLog,
+    ApiToken,
     DirectoryCategory,
     DirectoryImport,
     DirectorySuggestion,
@@ -81,15 +83,46 @@ def member_invite(
     return user, link
 
 
+# A member's scripts rarely need more; knox checks each of the member's tokens per request.
+API_TOKENS_PER_MEMBER = 10
+
+
 @transaction.atomic
-def api_token_renew(*, user: User) -> Token:
-    """A new API token for the member's scripts; the previous one stops working."""
-    Token.objects.filter(user=user).delete()
-    return Token.objects.create(user=user)
+def api_token_create(*, user: User, name: str, days: int) -> tuple[ApiToken, str]:
+    """A new API token for the member's scripts, valid for `days` (at most
+    settings.API_TOKEN_MAX_DAYS). Returns the row and the token itself, which is stored only
+    as a digest: the caller shows it once. Earlier tokens keep working until they expire or
+    are revoked. The caller makes sure the session passed MFA."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Say what the token is for (e.g. the script's name)."})
+    if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        raise ValidationError(
+            {"days": f"A token lasts from 1 to {settings.API_TOKEN_MAX_DAYS} days."}
+        )
+    User.objects.select_for_update().filter(pk=user.pk).first()  # one count per member at a time
+    if ApiToken.objects.filter(user=user, expiry__gt=timezone.now()).count() >= (
+        API_TOKENS_PER_MEMBER
+    ):
+        raise ValidationError(
+            {"name": f"You have {API_TOKENS_PER_MEMBER} tokens; revoke one you no longer use."}
+        )
+    with pghistory.context(user=user.pk):
+        return ApiToken.objects.create(user=user, name=name[:100], expiry=timedelta(days=days))
 
 
-def api_token_revoke(*, user: User) -> None:
-    Token.objects.filter(user=user).delete()
+def api_token_revoke(*, user: User, token_key: str) -> int:
+    """The member ends one of their own tokens (a script stops working at once); returns how
+    many rows went (0 if it was not theirs, had expired or was revoked already)."""
+    with pghistory.context(user=user.pk):
+        deleted, _ = ApiToken.objects.filter(user=user, token_key=token_key).delete()
+    return deleted
+
+
+def api_tokens_end_for_inactive(*, user: User) -> None:
+    """A deactivated member's tokens end with their sessions (knox also refuses them)."""
+    if not user.is_active:
+        ApiToken.objects.filter(user=user).delete()
 
 
 # --- Access log --------------------------------------------------------------------

@@ -53,7 +53,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.usersessions",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -241,10 +241,25 @@ EMAIL_HOST = env("DJANGO_EMAIL_HOST", default="localhost")
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="NBTC <no-reply@nbtc.no>")
 
 # --- REST API ---
+# API tokens (django-rest-knox): stored as SHA-512 digests, shown once, always expiring.
+# The member chooses the lifetime up to the maximum; 90 days is the ceiling.
+API_TOKEN_DEFAULT_DAYS = env.int("NBTC_API_TOKEN_DAYS", default=30)
+API_TOKEN_MAX_DAYS = env.int("NBTC_API_TOKEN_MAX_DAYS", default=90)
+if not 1 <= API_TOKEN_DEFAULT_DAYS <= API_TOKEN_MAX_DAYS <= 90:
+    raise ImproperlyConfigured(
+        "API token lifetimes: need 1 <= NBTC_API_TOKEN_DAYS <= NBTC_API_TOKEN_MAX_DAYS <= 90."
+    )
+KNOX_TOKEN_MODEL = "consortium.ApiToken"
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_DEFAULT_DAYS),
+    "AUTO_REFRESH": False,  # a token ends when it says, however often it is used
+    "AUTH_HEADER_PREFIX": "Token",  # `Authorization: Token <token>`, as before
+    "TOKEN_PREFIX": "nbtc_",  # recognisable to secret scanners
+}
 REST_FRAMEWORK = {
     # Token first, so an unauthenticated call gets 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "consortium.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

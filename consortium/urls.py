@@ -41,7 +41,11 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/", views.account, name="account"),
     path("account/api-token/", views.api_token_create, name="api_token_create"),
-    path("account/api-token/revoke/", views.api_token_delete, name="api_token_delete"),
+    path(
+        "account/api-token/<str:token_key>/revoke/",
+        views.api_token_revoke,
+        name="api_token_revoke",
+    ),
     path("members/", views.member_list, name="member_list"),
     path("members/invite/", views.member_invite, name="member_invite"),
     path("directory/", include((directory_patterns, "directory"))),

@@ -2,22 +2,26 @@
 
 from functools import wraps
 
+from allauth.mfa.utils import is_mfa_enabled
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
 from . import selectors, services
 from .forms import (
+    ApiTokenForm,
     DirectoryFilterForm,
     GroupEditForm,
     InviteForm,
     SuggestionForm,
     SuggestionResolveForm,
 )
+from .middleware import passed_mfa_step
 from .models import DirectorySuggestion, NetworkGroup, User
 
 
@@ -52,26 +56,61 @@ def home(request):
 # --- Account -----------------------------------------------------------------------
 
 
+def _api_token_form(data=None) -> ApiTokenForm:
+    return ApiTokenForm(
+        data,
+        default_days=settings.API_TOKEN_DEFAULT_DAYS,
+        max_days=settings.API_TOKEN_MAX_DAYS,
+    )
+
+
+def _account_page(request, form, *, new_token: str | None = None, status: int = 200):
+    return render(
+        request,
+        "consortium/account.html",
+        {
+            "tokens": selectors.api_tokens_of(request.user),
+            "token_form": form,
+            "new_token": new_token,
+        },
+        status=status,
+    )
+
+
+@never_cache
 @login_required
 def account(request):
-    token = Token.objects.filter(user=request.user).first()
-    return render(request, "consortium/account.html", {"token": token})
+    return _account_page(request, _api_token_form())
 
 
+@never_cache
 @require_POST
 @login_required
 def api_token_create(request):
-    """A fresh token for scripts; any earlier one stops working. Shown once."""
-    token = services.api_token_renew(user=request.user)
-    messages.success(request, f"Your new API token (copy it now, it is shown once): {token.key}")
-    return redirect("account")
+    """A new token for scripts, shown once in this response (never stored, not even in a
+    message or the session). Only a session that passed MFA creates one: the MFA middleware
+    already ends sessions that skipped the step; this holds for members who chose MFA too."""
+    user = request.user
+    if (user.requires_mfa or is_mfa_enabled(user)) and not passed_mfa_step(request, user):
+        raise PermissionDenied("Sign in with your two-factor code before creating an API token.")
+    form = _api_token_form(request.POST)
+    if form.is_valid():
+        try:
+            token, secret = services.api_token_create(user=user, **form.cleaned_data)
+        except ValidationError as e:
+            for field, errors in e.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            return _account_page(request, _api_token_form(), new_token=secret, status=201)
+    return _account_page(request, form, status=400)
 
 
 @require_POST
 @login_required
-def api_token_delete(request):
-    services.api_token_revoke(user=request.user)
-    messages.success(request, "Your API token has been revoked.")
+def api_token_revoke(request, token_key: str):
+    if not services.api_token_revoke(user=request.user, token_key=token_key):
+        raise Http404("No such token of yours.")
+    messages.success(request, f"API token {token_key}… is revoked; scripts using it stop now.")
     return redirect("account")
 
 
