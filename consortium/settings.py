@@ -250,6 +250,9 @@ if not 1 <= API_TOKEN_DEFAULT_DAYS <= API_TOKEN_MAX_DAYS <= 90:
         "API token lifetimes: need 1 <= NBTC_API_TOKEN_DAYS <= NBTC_API_TOKEN_MAX_DAYS <= 90."
     )
 KNOX_TOKEN_MODEL = "consortium.ApiToken"
+# knox's migrations create its own token table even when the model is swapped (they declare no
+# `swappable` option); ours is consortium.ApiToken, so knox's are switched off.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=API_TOKEN_DEFAULT_DAYS),
     "AUTO_REFRESH": False,  # a token ends when it says, however often it is used
