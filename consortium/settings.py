@@ -249,7 +249,7 @@ if not 1 <= API_TOKEN_DEFAULT_DAYS <= API_TOKEN_MAX_DAYS <= 90:
     raise ImproperlyConfigured(
         "API token lifetimes: need 1 <= NBTC_API_TOKEN_DAYS <= NBTC_API_TOKEN_MAX_DAYS <= 90."
     )
-KNOX_TOKEN_MODEL = "consortium.ApiToken"
+KNOX_TOKEN_MODEL = "consortium.ApiToken"  # noqa: S105 (a model name, not a secret)
 # knox's migrations create its own token table even when the model is swapped (they declare no
 # `swappable` option); ours is consortium.ApiToken, so knox's are switched off.
 MIGRATION_MODULES = {"knox": None}
