@@ -1,7 +1,15 @@
-"""allauth adapters: no open sign-up, and MFA that clinical roles cannot switch off."""
+"""allauth adapters: no open sign-up, MFA that clinical roles cannot switch off, and MFA
+secrets encrypted at rest."""
+
+import base64
+from functools import cache
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
 
 
 class InviteOnlyAccountAdapter(DefaultAccountAdapter):
@@ -13,7 +21,45 @@ class InviteOnlyAccountAdapter(DefaultAccountAdapter):
         return False
 
 
+@cache
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    """Fernet (AES-128-CBC with HMAC-SHA256, cryptography.io/en/latest/fernet/) keys, each
+    derived from an operator's key string with HKDF-SHA256 (RFC 5869)."""
+
+    def derive(key: str) -> Fernet:
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"nbtc mfa secrets")
+        return Fernet(base64.urlsafe_b64encode(hkdf.derive(key.encode())))
+
+    return MultiFernet([derive(key) for key in keys])
+
+
+def mfa_secret_encrypt(text: str) -> str:
+    return _fernet(tuple(settings.MFA_ENCRYPTION_KEYS)).encrypt(text.encode()).decode()
+
+
+def mfa_secret_decrypt(token: str) -> str:
+    """Raises cryptography's InvalidToken for a value no configured key encrypted (a plain
+    secret, or one encrypted with a key that was removed): never used as if it were plain."""
+    return _fernet(tuple(settings.MFA_ENCRYPTION_KEYS)).decrypt(token.encode()).decode()
+
+
+def mfa_secret_is_encrypted(value: str) -> bool:
+    try:
+        mfa_secret_decrypt(value)
+    except InvalidToken:
+        return False
+    return True
+
+
 class RoleAwareMFAAdapter(DefaultMFAAdapter):
     def can_delete_authenticator(self, authenticator) -> bool:
         # A clinician, coordinator, lab scientist or admin keeps two-factor sign-in.
         return not authenticator.user.requires_mfa
+
+    # allauth stores TOTP secrets and recovery-code seeds through these hooks (allauth docs,
+    # mfa/adapter: "can be used to encrypt those so that they are not stored in the clear").
+    def encrypt(self, text: str) -> str:
+        return mfa_secret_encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return mfa_secret_decrypt(encrypted_text)

@@ -161,6 +161,20 @@ ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key", "login": "30/m/ip"}
 TRUSTED_PROXY_COUNT = env.int("NBTC_TRUSTED_PROXY_COUNT", default=0)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 MFA_ADAPTER = "consortium.adapters.RoleAwareMFAAdapter"
+# TOTP secrets and recovery-code seeds are encrypted at rest (the MFA adapter's encrypt hook)
+# with Fernet keys derived from NBTC_MFA_ENCRYPTION_KEY: long random strings, comma-separated;
+# the first encrypts, every one decrypts (so a key can be rotated). ASVS 11.2: keys outside the
+# database. In DEBUG, a development key derived from the secret key.
+MFA_ENCRYPTION_KEYS = env.list("NBTC_MFA_ENCRYPTION_KEY", default=[])
+if not MFA_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set NBTC_MFA_ENCRYPTION_KEY (required when DJANGO_DEBUG is off), e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'."
+        )
+    MFA_ENCRYPTION_KEYS = [f"dev-only-mfa-{SECRET_KEY}"]
+if any(len(key) < 32 for key in MFA_ENCRYPTION_KEYS):
+    raise ImproperlyConfigured("Each NBTC_MFA_ENCRYPTION_KEY needs at least 32 characters.")
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "NBTC"
 MFA_TRUST_ENABLED = False

@@ -10,11 +10,16 @@ PRODUCTION = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "k8#Zp2!vQ9s$Lr4@Wx7^Nc1&Ty6*Hb3(Jm5)Fd0_Gq8+Ve2=Ua9-Oi4",
     "DJANGO_ALLOWED_HOSTS": "nbtc.example.no",
+    "NBTC_MFA_ENCRYPTION_KEY": "q3Vb8-xY2kLm9PzR4tWn6JcH1sDf5GaE0uQi7oTy",
 }
 
 
 def manage(*args, env_overrides):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DJANGO_") and k != "NBTC_MFA_ENCRYPTION_KEY"
+    }
     env.update(env_overrides)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -58,3 +63,12 @@ def test_production_sends_hsts_csp_and_secure_host_only_cookies():
         result.stderr
     )
     assert "'self'" in result.stdout and "unsafe-inline" not in result.stdout
+
+
+def test_production_refuses_to_start_without_a_key_for_the_mfa_secrets():
+    without_key = {k: v for k, v in PRODUCTION.items() if k != "NBTC_MFA_ENCRYPTION_KEY"}
+    result = manage("check", env_overrides=without_key)
+    assert result.returncode != 0
+    assert "Set NBTC_MFA_ENCRYPTION_KEY" in result.stderr
+    short = manage("check", env_overrides={**PRODUCTION, "NBTC_MFA_ENCRYPTION_KEY": "short"})
+    assert short.returncode != 0 and "at least 32 characters" in short.stderr
