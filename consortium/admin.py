@@ -8,6 +8,7 @@ from .models import (
     DirectoryCategory,
     DirectoryImport,
     DirectorySuggestion,
+    FailedPasswordCheck,
     Institution,
     Membership,
     NetworkGroup,
@@ -100,4 +101,24 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FailedPasswordCheck)
+class FailedPasswordCheckAdmin(admin.ModelAdmin):
+    """Wrong passwords re-entered to sign, and those refused by the lockout. Read-only: the
+    table is append-only in the database too."""
+
+    list_display = ["at", "user", "purpose", "locked", "ip"]
+    list_filter = ["locked"]
+    search_fields = ["user__email", "purpose"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

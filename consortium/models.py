@@ -174,6 +174,29 @@ class AccessLog(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.user} patient {self.patient_id} {self.page}"
 
 
+class FailedPasswordCheck(models.Model):
+    """A password re-entered for a signature that was wrong, or refused unchecked because the
+    account was locked after too many (ASVS 16.3.1: log authentication attempts; Normen
+    Faktaark 15). Append-only in the database; admins read it in the admin site."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    purpose = models.CharField(max_length=200, help_text="What the password was to confirm.")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    locked = models.BooleanField(
+        default=False, help_text="Refused without checking: too many wrong passwords."
+    )
+
+    class Meta:
+        ordering = ["-at"]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user}: {self.purpose}"
+
+
 # --- The Nordic network directory -------------------------------------------------
 
 

@@ -4,9 +4,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pghistory
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
 from allauth.account.utils import user_pk_to_url_str
+from allauth.core import context as allauth_context
+from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -23,6 +26,7 @@ from .models import (
     DirectoryCategory,
     DirectoryImport,
     DirectorySuggestion,
+    FailedPasswordCheck,
     Institution,
     NetworkGroup,
     Role,
@@ -123,6 +127,52 @@ def api_tokens_end_for_inactive(*, user: User) -> None:
     """A deactivated member's tokens end with their sessions (knox also refuses them)."""
     if not user.is_active:
         ApiToken.objects.filter(user=user).delete()
+
+
+# --- Passwords re-entered for a signature ------------------------------------------
+
+
+class PasswordRefused(Exception):
+    """The re-entered password was wrong, or not checked because the account is locked."""
+
+    def __init__(self, *, locked: bool):
+        super().__init__("locked" if locked else "wrong")
+        self.locked = locked
+
+
+def password_confirm(*, user: User, password: str, request=None) -> None:
+    """The member re-enters their password to sign. It counts exactly as a sign-in attempt:
+    allauth's reauthentication, under ACCOUNT_RATE_LIMITS["login_failed"] (10 a minute per
+    client, 5 per 5 minutes per account, shared with sign-in), so a signature form is no
+    way round the sign-in lockout. Raises PasswordRefused.
+
+    `request` defaults to the current HTTP request (allauth's middleware holds it); without
+    one (a management command: no client to limit) the password is checked alone."""
+    request = request or allauth_context.request
+    if request is None:
+        if not user.check_password(password or ""):
+            raise PasswordRefused(locked=False)
+        return
+    with allauth_context.request_context(request):
+        try:
+            confirmed = get_account_adapter(request).reauthenticate(user, password or "")
+        except forms.ValidationError:  # allauth: "Too many failed login attempts"
+            raise PasswordRefused(locked=True) from None
+    if not confirmed:
+        raise PasswordRefused(locked=False)
+
+
+def failed_password_check_record(
+    *, user: User, purpose: str, locked: bool, request=None
+) -> FailedPasswordCheck:
+    """Kept outside the refused write's transaction, so the record survives its rollback."""
+    request = request or allauth_context.request
+    return FailedPasswordCheck.objects.create(
+        user=user,
+        purpose=purpose[:200],
+        locked=locked,
+        ip=client_ip(request) if request is not None else None,
+    )
 
 
 # --- Access log --------------------------------------------------------------------

@@ -870,6 +870,7 @@ class ReportSignApi(ScreeningApi):
             by=request.user,
             password=data["password"],
             expected_version=data.get("version"),
+            request=request,
         )
         return Response(
             ReportDetailOutput(selectors.report_get(user=request.user, report_id=report_id)).data

@@ -22,6 +22,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from consortium import services as core_services
 from consortium.models import Institution, Role, User
 from consortium.services import EditConflict
 from registry.models import TumourEpisode
@@ -1259,12 +1260,47 @@ def _freeze(report: Report) -> None:
     report.pdf_sha256 = hashlib.sha256(report.pdf).hexdigest()
 
 
-@transaction.atomic
 def report_sign(
-    *, report: Report, by: User, password: str, expected_version: int | None = None
+    *,
+    report: Report,
+    by: User,
+    password: str,
+    expected_version: int | None = None,
+    request=None,
 ) -> Report:
     """Sign and release: the scientist re-enters the password (re-authentication for a
-    signature). The first release makes the request reported and tells the clinician."""
+    signature), limited as sign-in is (consortium.services.password_confirm: 5 wrong per 5
+    minutes lock the account). The first release makes the request reported and tells the
+    clinician. A wrong or locked-out password is recorded (FailedPasswordCheck) after the
+    signing transaction rolled back, so the record stays."""
+    try:
+        return _report_sign(
+            report=report,
+            by=by,
+            password=password,
+            expected_version=expected_version,
+            http_request=request,
+        )
+    except core_services.PasswordRefused as refused:
+        core_services.failed_password_check_record(
+            user=by,
+            purpose=f"Signing screening report {report.pk}",
+            locked=refused.locked,
+            request=request,
+        )
+        message = (
+            "Too many wrong passwords: signing and sign-in are locked for a few minutes "
+            "(5 wrong in 5 minutes); the report was not signed."
+            if refused.locked
+            else "The password is not right; the report was not signed."
+        )
+        raise ValidationError({"password": message}) from None
+
+
+@transaction.atomic
+def _report_sign(
+    *, report: Report, by: User, password: str, expected_version: int | None, http_request
+) -> Report:
     report = (
         Report.objects.select_for_update()
         .select_related("request__lab", "request__patient")
@@ -1294,8 +1330,7 @@ def report_sign(
                 "save the draft again to report them, then sign."
             }
         )
-    if not by.check_password(password or ""):
-        raise ValidationError({"password": "The password is not right; the report was not signed."})
+    core_services.password_confirm(user=by, password=password, request=http_request)
     with _history(by, request):
         report.status, report.signed_by, report.signed_at = (
             Report.Status.RELEASED,

@@ -526,6 +526,7 @@ def report_edit(request, request_id: int):
                 by=request.user,
                 password=sign_form.cleaned_data["password"],
                 expected_version=sign_form.cleaned_data["version"],
+                request=request,
             ),
             f"Report version {draft.number} signed and released.",
         )
