@@ -2,7 +2,7 @@
 (https://schemathesis.readthedocs.io/): every operation of /api/schema/, called as a
 clinician with a token through the real Django app (its WSGI handler, every middleware)
 on the real PostgreSQL, fails on any 5xx, any undocumented status code, a content type
-or a body that is not the documented one.
+or a body that is not the documented one, and on an invalid request that is accepted.
 
 Bounded and repeatable: a few examples per operation, derandomized with a fixed seed.
 Run it alone with `make test PYTEST_ARGS="-m fuzz"`."""
@@ -24,6 +24,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -39,6 +40,7 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    negative_data_rejection,
 ]
 SEED = 20261201
 EXAMPLES_PER_OPERATION = 12
@@ -71,9 +73,10 @@ def fuzz_world():
     )
     known = {
         "register_number": [world.patient.register_number, other.register_number],
-        "episode_id": [world.episode.pk, complete.pk],
-        # A section entry's id (drf-spectacular names <pk> "id"): the surgery, the ECOG.
-        "id": [complete.surgeries.get().pk, complete.performance.get().pk],
+        "episode_id": [complete.pk, world.episode.pk],
+        # A section entry's id (drf-spectacular names <pk> "id"), by section.
+        "/surgeries/{id}/": [complete.surgeries.get().pk],
+        "/performance/{id}/": [complete.performance.get().pk],
         "request_id": [screening.pk],
         "sample_id": [sample.pk],
         "shipment_id": [shipment.pk],
@@ -97,6 +100,8 @@ def api_schema(fuzz_world, settings):
                 "deterministic": True,
                 "database": "none",
                 "with-security-parameters": False,
+                # Unknown query parameters are ignored, as HTTP APIs do, not refused.
+                "allow-extra-parameters": False,
             },
         }
     )
@@ -110,9 +115,15 @@ def api_schema(fuzz_world, settings):
         # the generated value (a record that does not exist or is not visible).
         if not path_parameters:
             return st.just(path_parameters)
+
+        def real(name):
+            by_path = [v for key, v in known.items() if key.startswith("/") and key in path]
+            return by_path[0] if name == "id" and by_path else known.get(name, [])
+
+        path = context.operation.path
         return st.fixed_dictionaries(
             {
-                name: st.sampled_from([*known.get(name, []), value])
+                name: st.sampled_from([*real(name), *real(name), value])  # 2:1 for the real
                 for name, value in path_parameters.items()
             }
         )
@@ -151,12 +162,12 @@ def test_the_api_matches_its_schema(api_schema, fuzz_world):
     fails listing every operation with a failure (Schemathesis' report, with the request
     to reproduce it). Valid requests (positive) and invalid ones (negative) alike."""
     credentials = api_credentials(fuzz_world[0].clinician)
-    failures, statuses = [], defaultdict(Counter)
+    failures, statuses, modes = [], defaultdict(Counter), Counter()
     for result in api_schema.get_all_operations():
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
 
-        call = _fuzz(operation, credentials, statuses[label])
+        call = _fuzz(operation, credentials, statuses[label], modes)
         try:
             call()
         except (Exception, FailureGroup) as failure:  # every operation's failures, together
@@ -165,10 +176,11 @@ def test_the_api_matches_its_schema(api_schema, fuzz_world):
     assert len(statuses) > 50
     assert not [label for label, codes in statuses.items() if codes[401]], "the token failed"
     succeeded = {label for label, codes in statuses.items() if any(200 <= c < 300 for c in codes)}
+    assert modes["positive"] > 500 and modes["negative"] > 100, modes
     assert MUST_SUCCEED <= succeeded, sorted(MUST_SUCCEED - succeeded)
 
 
-def _fuzz(operation, credentials: dict, statuses: Counter):
+def _fuzz(operation, credentials: dict, statuses: Counter, modes: Counter):
     """The operation's Hypothesis test: each case called and checked, its status counted."""
 
     @hypothesis_settings(
@@ -183,6 +195,7 @@ def _fuzz(operation, credentials: dict, statuses: Counter):
     def call(case):
         response = case.call_and_validate(headers=credentials, checks=CHECKS)
         statuses[response.status_code] += 1
+        modes[case.meta.generation.mode.value] += 1  # positive, negative
 
     return call
 
