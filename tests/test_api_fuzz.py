@@ -17,7 +17,6 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
@@ -29,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from consortium import services
 from screening.models import HandOver, State
 from tests.registry.factories import complete_episode, make_patient
 from tests.screening.factories import bring_to, make_world
@@ -47,9 +47,9 @@ EXAMPLES_PER_OPERATION = 12
 
 
 def api_credentials(user) -> dict[str, str]:
-    """The request header a script sends: the member's API token."""
-    token, _ = Token.objects.get_or_create(user=user)
-    return {"Authorization": f"Token {token.key}"}
+    """The request header a script sends: a new API token of the member's (knox)."""
+    _, token = services.api_token_create(user=user, name="schema fuzz run", days=1)
+    return {"Authorization": f"Token {token}"}
 
 
 @pytest.fixture
