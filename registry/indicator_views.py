@@ -177,3 +177,81 @@ def survival_page(request):
             ],
         },
     )
+
+
+# --- Reports --------------------------------------------------------------------------------
+
+
+def _report(request, report_id: int):
+    from . import indicator_reports
+
+    try:
+        return indicator_reports.reports_visible_to(request.user).get(pk=report_id)
+    except indicator_reports.IndicatorReport.DoesNotExist:
+        raise Http404("No such report.") from None
+
+
+@never_cache
+@login_required
+def report_list(request):
+    from . import indicator_reports
+
+    if request.method == "POST":
+        institution = None
+        code = request.POST.get("institution", "")
+        if code:
+            hospitals = Institution.objects.filter(kind=Institution.Kind.HOSPITAL, code=code)
+            if not request.user.is_consortium_admin:
+                hospitals = hospitals.filter(pk__in=selectors.user_institution_ids(request.user))
+            institution = hospitals.first()
+            if institution is None:
+                raise PermissionDenied("A hospital's report is for its own members and admins.")
+        year = _int(request.POST.get("year"), selectors.published_year())
+        report = indicator_reports.report_request(
+            by=request.user, year=year, institution=institution
+        )
+        transaction.on_commit(lambda: tasks.generate_indicator_report.delay(report.pk))
+        return redirect(reverse("registry:indicator_report", args=[report.pk]))
+    reports = list(indicator_reports.reports_visible_to(request.user)[:100])
+    own = Institution.objects.filter(pk__in=selectors.user_institution_ids(request.user)).order_by(
+        "code"
+    )
+    snapshot = selectors.newest_snapshot()
+    return render(
+        request,
+        "registry/indicators_reports.html",
+        {
+            "reports": reports,
+            "own": own,
+            "years": selectors.available_years(snapshot) if snapshot else [],
+        },
+    )
+
+
+@never_cache
+@login_required
+def report_detail(request, report_id: int):
+    report = _report(request, report_id)
+    template = (
+        "registry/_indicator_report_status.html"
+        if request.headers.get("HX-Request")
+        else "registry/indicators_report.html"
+    )
+    return render(request, template, {"report": report})
+
+
+@never_cache
+@login_required
+def report_download(request, report_id: int, kind: str):
+    from django.http import HttpResponse
+
+    report = _report(request, report_id)
+    if report.status != report.Status.DONE or kind not in ("pdf", "csv"):
+        raise Http404("The report is not ready.")
+    place = report.institution.code if report.institution_id else "national"
+    name = f"nbtc-indicators-{place}-{report.year}.{kind}"
+    body = bytes(report.pdf) if kind == "pdf" else report.csv
+    content_type = "application/pdf" if kind == "pdf" else "text/csv; charset=utf-8"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -556,3 +556,46 @@ class IndicatorCell(models.Model):
 
     def __str__(self) -> str:
         return f"{self.indicator} {self.year} {self.institution_id or self.region or 'national'}"
+
+
+class IndicatorReport(models.Model):
+    """A hospital's or the national report of the quality indicators for a year (or a
+    month of it), as PDF and CSV, made by a Celery task from the newest snapshot. The
+    figures are as a hospital's member sees them (their hospital exact, other hospitals'
+    small cells suppressed), or, for the national report, as everyone sees them, so a
+    stored report can be listed to all who may see that view."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    year = models.PositiveSmallIntegerField()
+    month = models.PositiveSmallIntegerField(null=True, blank=True)
+    institution = models.ForeignKey(
+        Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    progress_text = models.CharField(max_length=200, blank=True)
+    snapshot = models.ForeignKey(
+        IndicatorSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pdf = models.BinaryField(null=True, blank=True, editable=False)
+    csv = models.TextField(blank=True, editable=False)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        place = self.institution.code if self.institution_id else "national"
+        return f"Indicator report {place} {self.year}" + (
+            f"-{self.month:02d}" if self.month else ""
+        )

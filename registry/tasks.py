@@ -37,3 +37,11 @@ def nightly_indicator_snapshot() -> int:
 
     snapshot = indicator_services.nightly_snapshot()
     return indicator_services.snapshot_compute(snapshot.pk).pk
+
+
+@shared_task(acks_late=True)
+def generate_indicator_report(report_id: int) -> int:
+    """Make one indicator report's PDF and CSV, its progress stored as it goes."""
+    from . import indicator_reports
+
+    return indicator_reports.report_generate(report_id).pk

@@ -12,6 +12,17 @@ urlpatterns = [
     path("worklist/", views.worklist, name="worklist"),
     path("indicators/", indicator_views.indicator_list, name="indicators"),
     path("indicators/survival/", indicator_views.survival_page, name="indicator_survival"),
+    path("indicators/reports/", indicator_views.report_list, name="indicator_reports"),
+    path(
+        "indicators/reports/<int:report_id>/",
+        indicator_views.report_detail,
+        name="indicator_report",
+    ),
+    path(
+        "indicators/reports/<int:report_id>/<str:kind>/",
+        indicator_views.report_download,
+        name="indicator_report_download",
+    ),
     path(
         "indicators/snapshots/",
         indicator_views.indicator_snapshot_request,

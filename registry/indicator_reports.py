@@ -1,0 +1,219 @@
+"""Reports of the quality indicators: a hospital's or the national report as PDF
+(reportlab) and CSV (the platform's one CSV writer, consortium.csv_safe), made by a Celery
+task (tasks.generate_indicator_report) with its progress stored as it goes, so the page
+shows it. The numbers are the page's: the same snapshot, the same suppression."""
+
+import io
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+
+from consortium.csv_safe import safe_writer
+
+from . import indicator_selectors as selectors
+from .models import IndicatorReport
+
+
+class _MemberOf:
+    """Whom a hospital report is made for: a member of that hospital (its own figures
+    exact, every other hospital's small cells suppressed)."""
+
+    is_authenticated = True
+    is_consortium_admin = False
+    role = "clinician"
+
+    def __init__(self, institution_id: int):
+        self._institutions = {institution_id: ""}
+
+
+def report_request(*, by, year: int, institution=None, month: int | None = None):
+    return IndicatorReport.objects.create(
+        requested_by=by, year=year, institution=institution, month=month
+    )
+
+
+def reports_visible_to(user):
+    """National reports to every member; a hospital's to its members and the admins."""
+    reports = IndicatorReport.objects.select_related("institution").defer("pdf", "csv")
+    if user.is_consortium_admin:
+        return reports
+    return reports.filter(institution__isnull=True) | reports.filter(
+        institution__in=selectors.user_institution_ids(user)
+    )
+
+
+def _progress(report_id: int, percent: int, text: str) -> None:
+    # Its own short write, visible to the page at once (not held in a long transaction).
+    IndicatorReport.objects.filter(pk=report_id).update(progress=percent, progress_text=text)
+
+
+def report_generate(report_id: int) -> IndicatorReport:
+    """Make the PDF and CSV. A finished report is left as it is (a redelivered task)."""
+    with transaction.atomic():
+        report = IndicatorReport.objects.select_for_update().get(pk=report_id)
+        if report.status == IndicatorReport.Status.DONE:
+            return report
+        report.status, report.error = IndicatorReport.Status.RUNNING, ""
+        report.save(update_fields=["status", "error"])
+    try:
+        snapshot = selectors.newest_snapshot()
+        if snapshot is None:
+            raise ValueError("No indicator snapshot has been computed yet.")
+        viewer = _MemberOf(report.institution_id) if report.institution_id else AnonymousUser()
+        views = []
+        codes = list(selectors.CATALOGUE)
+        for number, code in enumerate(codes, start=1):
+            views += selectors.indicator_page(
+                user=viewer,
+                snapshot=snapshot,
+                year=report.year,
+                institution=report.institution.code if report.institution_id else "",
+                codes=[code],
+            )
+            _progress(
+                report_id, round(80 * number / len(codes)), f"Indicator {number} of {len(codes)}"
+            )
+        _progress(report_id, 85, "Writing the CSV table")
+        table = csv_table(views, snapshot)
+        _progress(report_id, 90, "Writing the PDF")
+        pdf = pdf_document(report, views, snapshot)
+        IndicatorReport.objects.filter(pk=report_id).update(
+            status=IndicatorReport.Status.DONE,
+            progress=100,
+            progress_text="Done",
+            snapshot=snapshot,
+            pdf=pdf,
+            csv=table,
+            finished_at=timezone.now(),
+        )
+    except Exception as error:
+        IndicatorReport.objects.filter(pk=report_id).update(
+            status=IndicatorReport.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
+        )
+        raise
+    return IndicatorReport.objects.get(pk=report_id)
+
+
+COLUMNS = [
+    "indicator",
+    "title",
+    "year",
+    "place",
+    "numerator",
+    "denominator",
+    "value",
+    "ci_low",
+    "ci_high",
+    "target_moderate",
+    "target_high",
+    "attainment",
+    "left_out",
+    "suppressed",
+    "snapshot_at",
+    "definitions_version",
+]
+
+
+def _figures(view):
+    return [f for f in (view.national, view.regional, *view.hospitals) if f is not None]
+
+
+def csv_table(views, snapshot) -> str:
+    stream = io.StringIO()
+    writer = safe_writer(stream)
+    writer.writerow(COLUMNS)
+    for view in views:
+        indicator = view.indicator
+        for f in _figures(view):
+            writer.writerow(
+                [
+                    indicator.code,
+                    indicator.title,
+                    f.year,
+                    f.place,
+                    f.numerator,
+                    f.denominator,
+                    None if f.value is None else round(f.value, 4),
+                    None if f.ci_low is None else round(f.ci_low, 4),
+                    None if f.ci_high is None else round(f.ci_high, 4),
+                    indicator.target_moderate,
+                    indicator.target_high,
+                    f.attainment or "",
+                    "; ".join(f"{label}: {n}" for label, n in f.left_out_reasons),
+                    "yes" if f.suppressed else "no",
+                    snapshot.as_of.isoformat(),
+                    snapshot.definitions_version,
+                ]
+            )
+    return stream.getvalue()
+
+
+def pdf_document(report, views, snapshot) -> bytes:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    place = report.institution.name if report.institution_id else "Norway (national report)"
+    period = f"{report.year}" + (f", month {report.month}" if report.month else "")
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        title=f"Quality indicators {place} {period}",
+        leftMargin=15 * mm,
+        rightMargin=15 * mm,
+    )
+    story = [
+        Paragraph(f"Quality indicators: {place}, {period}", styles["Title"]),
+        Paragraph(
+            f"Data as of {timezone.localtime(snapshot.as_of):%d.%m.%Y %H:%M}, definitions "
+            f"version {snapshot.definitions_version}. Hospitals' cells under 5 are shown as "
+            "&lt;5. Values with their 95 % Wilson interval.",
+            styles["Normal"],
+        ),
+    ]
+    for view in views:
+        indicator = view.indicator
+        story += [
+            Spacer(1, 5 * mm),
+            Paragraph(f"{indicator.title} ({indicator.code})", styles["Heading3"]),
+            Paragraph(
+                f"Denominator: {indicator.denominator} Numerator: {indicator.numerator} "
+                f"{indicator.exclusions} Targets: {view.targets_text or 'none'} "
+                f"{indicator.targets_note} Source: {indicator.source}",
+                styles["BodyText"],
+            ),
+        ]
+        rows = [["Place", "Met", "Of", "Value", "95 % interval", "Goal", "Left out"]]
+        for f in _figures(view):
+            if f.suppressed:
+                rows.append([f.place, "", "<5", "", "", "", ""])
+            else:
+                rows.append(
+                    [
+                        f.place,
+                        f.numerator,
+                        f.denominator,
+                        f.percent or "-",
+                        f.interval or "-",
+                        f.attainment or "-",
+                        f.left_out_total,
+                    ]
+                )
+        table = Table(rows, repeatRows=1)
+        table.setStyle(
+            TableStyle(
+                [
+                    ("FONTSIZE", (0, 0), (-1, -1), 8),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e3e3ea")),
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                ]
+            )
+        )
+        story.append(table)
+    doc.build(story)
+    return buffer.getvalue()
