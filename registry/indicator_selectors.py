@@ -596,3 +596,17 @@ def survival_chart(curve) -> dict | None:
         "y_ticks": _y_ticks(),
         "x_ticks": [(x(m * 365.25 / 12), m) for m in range(0, x_max + 1, step)],
     }
+
+
+def not_yet_reported(institution: Institution):
+    """The Cancer Registry's notified cases of the hospital that match no register episode
+    at all: whom its clinicians have not reported yet (oldest first)."""
+    from django.db.models import Exists
+
+    from .models import NotifiedCase
+
+    return (
+        NotifiedCase.objects.filter(institution=institution)
+        .filter(~Exists(indicators.matching_episodes()))
+        .order_by("diagnosis_date", "pk")
+    )

@@ -1,5 +1,11 @@
 """Writes of the quality indicators: snapshots, computed in the background (tasks.py)."""
 
+import csv
+import io
+import re
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -84,3 +90,93 @@ def snapshot_compute(snapshot_id: int) -> IndicatorSnapshot:
         )
         raise
     return IndicatorSnapshot.objects.get(pk=snapshot_id)
+
+
+# --- The Cancer Registry's notified cases ------------------------------------------------------
+
+NOTIFIED_COLUMNS = ("national_id", "diagnosis_date", "icd10", "hospital")
+# ICD-10 codes of the register's scope (WHO ICD-10 as Norway codes CNS tumours): the
+# three-character categories of registry.vocabulary.TOPOGRAPHY, with or without a subcode.
+ICD10_PATTERN = re.compile(r"^[CD]\d\d(\.\d)?$")
+
+
+def notified_cases_import(*, by: User, year: int, text: str, filename: str = ""):
+    """Import the Cancer Registry's notified cases of a year from CSV (national_id,
+    diagnosis_date, icd10, hospital): whole or nothing; each bad line is named with its
+    field and rule, never with the national ID. Replaces the year's earlier import."""
+    from django.conf import settings
+
+    from . import national_id, vocabulary
+    from .models import NotifiedCase, NotifiedCaseImport
+
+    categories = {code[:3] for code in vocabulary.TOPOGRAPHY}
+    hospitals = dict(
+        Institution.objects.filter(kind=Institution.Kind.HOSPITAL).values_list("code", "pk")
+    )
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if tuple(header[: len(NOTIFIED_COLUMNS)]) != NOTIFIED_COLUMNS:
+        raise ValidationError(
+            {
+                "file": f"Line 1: the columns must be {', '.join(NOTIFIED_COLUMNS)} (found "
+                f"{', '.join(header) or 'none'})."
+            }
+        )
+    reader.fieldnames = header
+    errors, rows, seen = [], [], set()
+    for line, raw in enumerate(reader, start=2):
+        record = {k: (v or "").strip() for k, v in raw.items() if k}
+        problems = []
+        try:
+            number = national_id.parse(
+                record["national_id"], allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS
+            ).number
+        except ValidationError as error:
+            number = None
+            problems.append(f"national_id: {error.messages[0]}")
+        day = None
+        for form in ("%Y-%m-%d", "%d.%m.%Y"):
+            try:
+                day = datetime.strptime(record["diagnosis_date"], form).date()
+                break
+            except ValueError:
+                continue
+        if day is None:
+            problems.append("diagnosis_date: a date, YYYY-MM-DD or DD.MM.YYYY")
+        elif day.year != year:
+            problems.append(f"diagnosis_date: not in {year}, the year imported")
+        icd10 = record["icd10"].upper()
+        if not ICD10_PATTERN.match(icd10) or icd10[:3] not in categories:
+            problems.append("icd10: an ICD-10 code of a CNS tumour (C70-C72, C75, D32-D33, …)")
+        if record["hospital"].upper() not in hospitals:
+            problems.append(f"hospital: no hospital with the code {record['hospital']!r}")
+        if number and day and (number, day) in seen:
+            problems.append("the same person and diagnosis date as an earlier line")
+        if problems:
+            errors.append(f"Line {line}: " + "; ".join(problems))
+            continue
+        seen.add((number, day))
+        rows.append((number, day, icd10, hospitals[record["hospital"].upper()]))
+    if errors:
+        raise ValidationError({"file": errors[:50]})
+    if not rows:
+        raise ValidationError({"file": "The file has no cases."})
+    with transaction.atomic():
+        NotifiedCaseImport.objects.filter(year=year).delete()
+        source = NotifiedCaseImport.objects.create(
+            year=year, imported_by=by, filename=filename[:200], cases=len(rows)
+        )
+        NotifiedCase.objects.bulk_create(
+            [
+                NotifiedCase(
+                    source=source,
+                    year=year,
+                    national_id=number,
+                    diagnosis_date=day,
+                    icd10=icd10,
+                    institution_id=hospital,
+                )
+                for number, day, icd10, hospital in rows
+            ]
+        )
+    return source

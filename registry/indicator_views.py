@@ -95,6 +95,8 @@ def indicator_missed(request, code: str):
     indicator = CATALOGUE.get(code)
     if indicator is None:
         raise Http404("No such indicator.")
+    if code == "coverage_notified":  # notified cases never reported are on the worklist
+        return redirect(reverse("registry:worklist"))
     own = list(
         Institution.objects.filter(pk__in=selectors.user_institution_ids(request.user)).order_by(
             "code"
@@ -255,3 +257,48 @@ def report_download(request, report_id: int, kind: str):
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+# --- The Cancer Registry's notified cases -------------------------------------------------------
+
+
+@never_cache
+@login_required
+def notified_import(request):
+    from django.core.exceptions import ValidationError
+
+    from .models import NotifiedCaseImport
+
+    if not request.user.is_consortium_admin:
+        raise PermissionDenied("Admins import the Cancer Registry's notified cases.")
+    errors: list[str] = []
+    if request.method == "POST":
+        year = _int(request.POST.get("year"), 0)
+        upload = request.FILES.get("file")
+        if not 1990 <= year <= 2100:
+            errors.append("year: a year, e.g. 2025.")
+        if upload is None:
+            errors.append("file: choose the CSV file.")
+        if not errors:
+            try:
+                text = upload.read().decode("utf-8-sig")
+                source = indicator_services.notified_cases_import(
+                    by=request.user, year=year, text=text, filename=upload.name
+                )
+            except UnicodeDecodeError:
+                errors.append("file: the file is not UTF-8 text.")
+            except ValidationError as error:
+                errors += [m for messages_ in error.message_dict.values() for m in messages_]
+            else:
+                messages.success(
+                    request, f"Imported {source.cases} notified cases for {source.year}."
+                )
+                return redirect(reverse("registry:indicator_notified"))
+    return render(
+        request,
+        "registry/indicators_notified.html",
+        {
+            "imports": NotifiedCaseImport.objects.select_related("imported_by")[:20],
+            "errors": errors,
+        },
+    )

@@ -54,6 +54,7 @@ from . import vocabulary
 from .models import (
     MarkerResult,
     MolecularMarker,
+    NotifiedCase,
     Patient,
     RadiotherapyCourse,
     Surgery,
@@ -480,6 +481,34 @@ def _full_treatment(code: str, *, over_70: bool) -> Indicator:
 
 OURS = "Targets are the consortium's own (no national target exists)."
 
+# A notified case and a register episode are the same tumour when the person is the same and
+# the diagnosis dates lie within 90 days (the Cancer Registry's date comes from the first
+# notification, pathology or hospital, which may precede or follow the clinical one).
+MATCH_DAYS = 90
+
+
+def matching_episodes() -> QuerySet[TumourEpisode]:
+    return TumourEpisode.objects.filter(
+        patient__national_id=OuterRef("national_id"),
+        diagnosis_date__gte=OuterRef("diagnosis_date") - timedelta(days=MATCH_DAYS),
+        diagnosis_date__lte=OuterRef("diagnosis_date") + timedelta(days=MATCH_DAYS),
+    )
+
+
+def _notified_units(as_of: date) -> QuerySet:
+    """The Cancer Registry's notified cases, at the notified hospital in the notified year;
+    the diagnosis is the matched episode's, when there is one."""
+    return NotifiedCase.objects.annotate(
+        unit_year=F("year"),
+        unit_institution=F("institution_id"),
+        unit_diagnosis=Coalesce(
+            Subquery(matching_episodes().order_by("diagnosis_date").values("diagnosis")[:1]),
+            Value(""),
+        ),
+        reported_complete=Exists(matching_episodes().filter(status=TumourEpisode.Status.COMPLETE)),
+    )
+
+
 CATALOGUE: dict[str, Indicator] = {
     i.code: i
     for i in [
@@ -496,6 +525,24 @@ CATALOGUE: dict[str, Indicator] = {
             units=_coverage_units,
             met=Q(status=TumourEpisode.Status.COMPLETE),
             left_out=(NO_DIAGNOSIS_DATE,),
+            target_moderate=0.60,
+            target_high=0.80,
+        ),
+        Indicator(
+            code="coverage_notified",
+            title="Cases known to the Cancer Registry with a complete report",
+            unit="notified case",
+            attribution="Year of the notified diagnosis, the notified hospital",
+            denominator="The Cancer Registry's notified cases of the year (pathology and "
+            "hospital notifications), as imported.",
+            numerator=f"A register episode of the same person diagnosed within {MATCH_DAYS} days "
+            "of the notified date, submitted as complete.",
+            exclusions="None: every notified case counts (those never reported are on the "
+            "hospital's worklist as not yet reported).",
+            source=KREFTREGISTERET_COVERAGE,
+            version=1,
+            units=_notified_units,
+            met=Q(reported_complete=True),
             target_moderate=0.60,
             target_high=0.80,
         ),

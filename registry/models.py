@@ -599,3 +599,47 @@ class IndicatorReport(models.Model):
         return f"Indicator report {place} {self.year}" + (
             f"-{self.month:02d}" if self.month else ""
         )
+
+
+class NotifiedCaseImport(models.Model):
+    """One import of the Cancer Registry's notified cases for a year (whole or nothing);
+    a new import of the same year replaces that year's cases."""
+
+    year = models.PositiveSmallIntegerField()
+    imported_at = models.DateTimeField(default=timezone.now)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filename = models.CharField(max_length=200, blank=True)
+    cases = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-imported_at"]
+
+    def __str__(self) -> str:
+        return f"Notified cases {self.year} ({self.cases})"
+
+
+class NotifiedCase(models.Model):
+    """A case the Cancer Registry knows from pathology and hospital notifications. Its
+    national ID is used to match a register episode and is never shown back."""
+
+    source = models.ForeignKey(NotifiedCaseImport, on_delete=models.CASCADE, related_name="rows")
+    year = models.PositiveSmallIntegerField()
+    national_id = models.CharField(max_length=11)
+    diagnosis_date = models.DateField()
+    icd10 = models.CharField("ICD-10 code", max_length=5)
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["national_id"], name="notified_case_national_id"),
+            models.Index(fields=["institution", "year"], name="notified_case_hospital"),
+        ]
+
+    def __str__(self) -> str:  # never the national ID
+        return f"Notified case {self.pk} ({self.diagnosis_date})"
+
+    @property
+    def masked_national_id(self) -> str:
+        return national_id.mask(self.national_id)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("indicators/", indicator_views.indicator_list, name="indicators"),
     path("indicators/survival/", indicator_views.survival_page, name="indicator_survival"),
     path("indicators/reports/", indicator_views.report_list, name="indicator_reports"),
+    path("indicators/notified/", indicator_views.notified_import, name="indicator_notified"),
     path(
         "indicators/reports/<int:report_id>/",
         indicator_views.report_detail,

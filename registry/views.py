@@ -23,7 +23,7 @@ from consortium.models import Role
 from consortium.redirects import safe_next
 from consortium.services import patient_access_log
 
-from . import panels, rules, selectors, services
+from . import indicator_selectors, panels, rules, selectors, services
 from .forms import (
     SECTION_FORMS,
     EpisodeForm,
@@ -534,6 +534,8 @@ def worklist(request):
             "institutions": institutions,
             "chosen": chosen,
             "figures": selectors.completeness(chosen),
+            # The Cancer Registry's notified cases nobody has reported (no national IDs shown).
+            "not_reported": list(indicator_selectors.not_yet_reported(chosen)[:200]),
             "page": page,
             "rows": rows,
             "today": timezone.localdate(),

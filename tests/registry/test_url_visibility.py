@@ -39,6 +39,7 @@ LIST_PAGES = {
     "indicator_missed",
     "indicator_survival",
     "indicator_reports",
+    "indicator_notified",
     "registry_indicators",
     "registry_indicator_survival",
 }
@@ -168,6 +169,7 @@ OWNERS = {
     "registry_reopen": Role.COORDINATOR,
     "patient_access": Role.ADMIN,
     "indicator_snapshot_request": Role.ADMIN,
+    "indicator_notified": Role.ADMIN,
 }
 POST_ROUTES = {
     "episode_submit",
