@@ -9,7 +9,9 @@ from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from consortium.services import patient_access_log
@@ -239,6 +241,43 @@ class CriteriaApi(APIView):
         return Response(TrialOutput(selectors.trial_get(pk=pk)).data)
 
 
+class FunnelOutput(serializers.Serializer):
+    trial = serializers.IntegerField()
+    matched = serializers.IntegerField(help_text="Current matches (as the queue lists them).")
+    reviewed = serializers.IntegerField()
+    contacted = serializers.IntegerField()
+    screened = serializers.IntegerField()
+    enrolled = serializers.IntegerField()
+    no_longer_matching = serializers.IntegerField(
+        help_text="Matches a criteria change, the trial closing or a death took away (kept "
+        "with their history; the queue's matching=no_longer_matching lists them)."
+    )
+    not_enrolled = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Close reason -> current matches closed so."
+    )
+
+
+class FunnelApi(APIView):
+    """The trial's funnel, counted from the same matches as the queue and the CSV."""
+
+    @extend_schema(responses=FunnelOutput)
+    def get(self, request, pk: int):
+        trial = selectors.trial_get(pk=pk)
+        if not selectors.works_trials(request.user):
+            raise PermissionDenied("Only trial coordinators and admins see the funnel.")
+        figures = selectors.funnel(user=request.user, trial=trial)
+        return Response(
+            FunnelOutput(
+                {
+                    "trial": trial.pk,
+                    **dict(figures["stages"]),
+                    "no_longer_matching": figures["no_longer_matching"],
+                    "not_enrolled": figures["reasons"],
+                }
+            ).data
+        )
+
+
 # --- Matches -----------------------------------------------------------------------------
 
 
@@ -338,11 +377,69 @@ class MatchDetailOutput(MatchOutput):
         return ReviewEventOutput(selectors.match_events(match), many=True).data
 
 
+class MatchKeysetPagination(BasePagination):
+    """The queue's pages by keyset (selectors.keyset_page): `next` and `previous` carry a
+    cursor (?after= / ?before=), so any page costs what the first does. The envelope is
+    the one every list answers: count, next, previous, results."""
+
+    page_size, max_page_size = 50, 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request, self.count = request, queryset.count()
+        size = request.query_params.get("page_size", "")
+        size = min(int(size), self.max_page_size) if size.isdigit() and int(size) else None
+        self.page = selectors.keyset_page(
+            queryset,
+            after=request.query_params.get("after", ""),
+            before=request.query_params.get("before", ""),
+            size=size or self.page_size,
+        )
+        return self.page.rows
+
+    def _link(self, name: str, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        url = remove_query_param(
+            remove_query_param(self.request.build_absolute_uri(), "after"), "before"
+        )
+        return replace_query_param(url, name, cursor)
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "count": self.count,
+                "next": self._link("after", self.page.next_cursor),
+                "previous": self._link("before", self.page.previous_cursor),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return PageNumberPagination().get_paginated_response_schema(schema)
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": name,
+                "required": False,
+                "in": "query",
+                "description": text,
+                "schema": {"type": "string"},
+            }
+            for name, text in (
+                ("after", "The cursor of a page's `next` link."),
+                ("before", "The cursor of a page's `previous` link."),
+                ("page_size", "Matches per page (default 50, at most 200)."),
+            )
+        ]
+
+
 class MatchListApi(GenericAPIView):
-    """The review queue, newest first."""
+    """The review queue: trials a Norwegian patient can reach first, newest first."""
 
     serializer_class = MatchOutput
     queryset = Match.objects.none()  # the schema's model; rows come from the selector
+    pagination_class = MatchKeysetPagination
 
     class FilterSerializer(serializers.Serializer):
         trial = serializers.IntegerField(required=False)
@@ -350,7 +447,15 @@ class MatchListApi(GenericAPIView):
         outcome = serializers.ChoiceField(choices=Eligibility.choices, required=False)
         step = serializers.ChoiceField(choices=Step.choices, required=False)
         flagged = serializers.BooleanField(required=False, default=False)
-        include_inactive = serializers.BooleanField(required=False, default=False)
+        matching = serializers.ChoiceField(
+            choices=selectors.MATCHING_CHOICES,
+            required=False,
+            default=selectors.CURRENT,
+            help_text="current (the funnel's matched), no_longer_matching, or all.",
+        )
+        include_inactive = serializers.BooleanField(
+            required=False, default=False, help_text="The same as matching=all."
+        )
 
     @extend_schema(parameters=[FilterSerializer], responses=MatchOutput(many=True))
     def get(self, request):

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", api.TrialListApi.as_view(), name="trials_list"),
     path("<int:pk>/", api.TrialDetailApi.as_view(), name="trials_detail"),
     path("<int:pk>/criteria/", api.CriteriaApi.as_view(), name="trials_criteria"),
+    path("<int:pk>/funnel/", api.FunnelApi.as_view(), name="trials_funnel"),
     path("matches/", api.MatchListApi.as_view(), name="trials_matches"),
     path("matches/steps/", api.MatchBulkStepApi.as_view(), name="trials_matches_steps"),
     path("matches/<int:pk>/", api.MatchDetailApi.as_view(), name="trials_match"),

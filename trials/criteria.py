@@ -152,7 +152,110 @@ def validate(tree, *, field: str = "criteria") -> dict:
             top = 5 if leaf["scale"] == "ecog" else 100
             if any(v is not None and v > top for v in (low, high)):
                 raise ValidationError({field: f"{leaf['scale'].upper()} runs 0-{top}."})
+    problems = contradictions(tree["criteria"])
+    if problems:
+        raise ValidationError({field: " ".join(problems)})
     return tree
+
+
+def _required(node, negated: bool = False):
+    """(leaf, negated) of the leaves every matching patient must satisfy: those reached
+    through all and not only (an any-of group's leaves are alternatives)."""
+    if "all" in node:
+        for child in node["all"]:
+            yield from _required(child, negated)
+    elif "not" in node:
+        inner = node["not"]
+        if "type" in inner:
+            yield inner, not negated
+    elif "type" in node and not negated:
+        yield node, False
+
+
+def _years(value) -> str:
+    return f"{number(value)}"
+
+
+def contradictions(*nodes) -> list[str]:
+    """Why the criteria (the trial's and, for an arm, the arm's, which are ANDed) can
+    never be met by anyone, naming the conflicting criteria; [] when they can. Checked:
+    disjoint age ranges, a marker required both present and wildtype (or both required
+    and excluded), diagnoses with nothing in common, and grades the chosen diagnoses do
+    not have (WHO CNS5 grades per type, registry.vocabulary)."""
+    required = [pair for node in nodes for pair in _required(node)]
+    problems = []
+    ages = [leaf for leaf, negated in required if leaf["type"] == "age" and not negated]
+    lows = [(leaf["min_years"], leaf) for leaf in ages if leaf.get("min_years") is not None]
+    highs = [(leaf["max_years"], leaf) for leaf in ages if leaf.get("max_years") is not None]
+    if lows and highs:
+        low, low_leaf = max(lows, key=lambda x: x[0])
+        high, high_leaf = min(highs, key=lambda x: x[0])
+        if low > high:
+            problems.append(
+                f'The age criteria cannot all hold: "{describe_leaf(low_leaf)}" and '
+                f'"{describe_leaf(high_leaf)}" have no age in common.'
+            )
+    wanted: dict = {}
+    for leaf, negated in required:
+        if leaf["type"] != "marker":
+            continue
+        result = leaf["result"]
+        if negated:  # "not present" alone allows wildtype or untested: only a conflict
+            result = "not " + result  # with the same result required
+        wanted.setdefault(leaf["marker"], {})[result] = (leaf, negated)
+    for marker, results in wanted.items():
+        label = vocabulary.MARKERS[marker]
+        for first, second in (
+            ("altered", "wildtype"),
+            ("altered", "not altered"),
+            ("wildtype", "not wildtype"),
+        ):
+            if first in results and second in results:
+                problems.append(
+                    f'{label} is required both as "{describe_leaf(results[first][0])}" and '
+                    f'as "{describe_leaf(*results[second])}": no patient has both.'
+                )
+                break
+    diagnosis_sets = [
+        set(leaf["codes"])
+        for leaf, negated in required
+        if leaf["type"] == "diagnosis" and not negated
+    ]
+    excluded = {
+        code
+        for leaf, negated in required
+        if leaf["type"] == "diagnosis" and negated
+        for code in leaf["codes"]
+    }
+    if diagnosis_sets:
+        allowed = set.intersection(*diagnosis_sets) - excluded
+        if not allowed:
+            problems.append(
+                "The diagnosis criteria have no diagnosis in common"
+                + (" once the excluded ones are taken away" if excluded else "")
+                + "."
+            )
+        else:
+            possible = {g for code in allowed for g in vocabulary.TUMOUR_TYPES[code].grades}
+            for leaf, negated in required:
+                if leaf["type"] != "grade" or negated:
+                    continue
+                if not possible.intersection(leaf["grades"]):
+                    names = " or ".join(vocabulary.TUMOUR_TYPES[c].label for c in sorted(allowed))
+                    have = ", ".join(map(str, sorted(possible))) or "none"
+                    problems.append(
+                        f'"{describe_leaf(leaf)}" is not a grade of {names} (CNS WHO grades '
+                        f"{have}, WHO Classification of CNS Tumours, 5th ed.)."
+                    )
+    return problems
+
+
+def number(value):
+    """A bound as entered: 18, not 18.0 (a whole number stays an int; JSON has one type)."""
+    if value is None:
+        return None
+    as_float = float(value)
+    return int(as_float) if as_float.is_integer() else as_float
 
 
 BOUNDS = {
@@ -201,6 +304,7 @@ ORDINAL = {1: "first", 2: "second", 3: "third", 4: "fourth"}
 
 
 def _span(low, high, unit="") -> str:
+    low, high = (number(v) if isinstance(v, float) else v for v in (low, high))
     if low is not None and high is not None:
         return f"{low}-{high}{unit}" if low != high else f"{low}{unit}"
     if low is not None:

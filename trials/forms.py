@@ -10,6 +10,7 @@ from registry import vocabulary
 
 from . import criteria as C
 from .models import (
+    PHASE_WORDS,
     PHASES,
     STEP_TRANSITIONS,
     CloseReason,
@@ -19,6 +20,7 @@ from .models import (
     Trial,
     TrialStatus,
 )
+from .selectors import CURRENT, MATCHING_CHOICES
 
 KINDS = [
     ("", "—"),
@@ -33,6 +35,20 @@ KINDS = [
     ("radiotherapy_ended", "Weeks since end of radiotherapy"),
     ("resection", "Extent of resection"),
 ]
+# The fields each kind of row uses (the editor shows only these; the rest are hidden by
+# the stylesheet as the kind is chosen, so no script is needed).
+KIND_FIELDS = {
+    "diagnosis": ["diagnoses"],
+    "grade": ["grades"],
+    "marker": ["marker", "marker_result"],
+    "age": ["low", "high"],
+    "sex": ["sex"],
+    "performance": ["scale", "low", "high"],
+    "setting": ["setting", "low", "high"],
+    "prior_treatment": ["regimen"],
+    "radiotherapy_ended": ["low"],
+    "resection": ["extents"],
+}
 GROUPS = [("", "—"), ("A", "A"), ("B", "B"), ("C", "C"), ("D", "D")]
 
 
@@ -48,11 +64,17 @@ class CriterionRowForm(forms.Form):
         label="Patient", choices=[("must", "must"), ("must_not", "must not")], initial="must"
     )
     kind = forms.ChoiceField(label="Criterion", choices=KINDS, required=False)
+    # Checkboxes, not multi-selects: one click each, no ctrl-click.
     diagnoses = forms.MultipleChoiceField(
-        required=False, choices=[(k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()]
+        required=False,
+        choices=[(k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()],
+        widget=forms.CheckboxSelectMultiple,
     )
     grades = forms.TypedMultipleChoiceField(
-        required=False, coerce=int, choices=[(g, g) for g in (1, 2, 3, 4)]
+        required=False,
+        coerce=int,
+        choices=[(g, g) for g in (1, 2, 3, 4)],
+        widget=forms.CheckboxSelectMultiple,
     )
     marker = forms.ChoiceField(required=False, choices=[("", "—"), *vocabulary.MARKERS.items()])
     marker_result = forms.ChoiceField(
@@ -72,7 +94,9 @@ class CriterionRowForm(forms.Form):
         required=False, choices=[("newly_diagnosed", "newly diagnosed"), ("recurrent", "recurrent")]
     )
     regimen = forms.ChoiceField(required=False, choices=[("", "—"), *C.REGIMENS.items()])
-    extents = forms.MultipleChoiceField(required=False, choices=list(C.EXTENTS.items()))
+    extents = forms.MultipleChoiceField(
+        required=False, choices=list(C.EXTENTS.items()), widget=forms.CheckboxSelectMultiple
+    )
     low = forms.DecimalField(
         label="From",
         required=False,
@@ -80,10 +104,19 @@ class CriterionRowForm(forms.Form):
         max_digits=5,
         decimal_places=2,
         help_text="Age, score, progressions or weeks: the lower bound.",
+        localize=False,
     )
     high = forms.DecimalField(
         label="To", required=False, min_value=0, max_digits=5, decimal_places=2
     )
+
+    def kind_fields(self):
+        """(bound field, the kinds that use it) for the editor's template."""
+        return [
+            (self[name], " ".join(k for k, names in KIND_FIELDS.items() if name in names))
+            for name in ("diagnoses", "grades", "marker", "marker_result", "sex", "scale")
+            + ("setting", "regimen", "extents", "low", "high")
+        ]
 
     def __init__(self, *args, arms=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -121,10 +154,8 @@ class CriterionRowForm(forms.Form):
         elif kind == "age":
             if low is None and high is None:
                 raise ValidationError({"low": "Give a lower or an upper age limit (years)."})
-            leaf.update(
-                min_years=None if low is None else float(low),
-                max_years=None if high is None else float(high),
-            )
+            # As entered: 18 stays 18 (not 18.0), 0.5 (six months) stays 0.5.
+            leaf.update(min_years=C.number(low), max_years=C.number(high))
         elif kind == "sex":
             leaf["sex"] = data["sex"]
         elif kind == "performance":
@@ -257,7 +288,9 @@ def tree_to_rows(tree, scope: str = "") -> list[dict]:
 
 class TrialForm(forms.ModelForm):
     phases = forms.MultipleChoiceField(
-        required=False, choices=[(p, p) for p in PHASES], widget=forms.CheckboxSelectMultiple
+        required=False,
+        choices=[(p, PHASE_WORDS[p]) for p in PHASES],
+        widget=forms.CheckboxSelectMultiple,
     )
     conditions = forms.CharField(required=False, help_text="Separated by semicolons.")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -290,10 +323,17 @@ class TrialStatusForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
+class ReferralForm(forms.Form):
+    cross_border_referral = forms.BooleanField(
+        required=False, label="Norwegian patients can be referred to a site abroad"
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
 class TrialFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *TrialStatus.choices])
     phase = forms.ChoiceField(
-        required=False, choices=[("", "Any phase"), *((p, p) for p in PHASES)]
+        required=False, choices=[("", "Any phase"), *((p, PHASE_WORDS[p]) for p in PHASES)]
     )
     norwegian = forms.BooleanField(required=False, label="Norwegian site")
     diagnosis = forms.ChoiceField(
@@ -306,13 +346,32 @@ class TrialFilterForm(forms.Form):
     search = forms.CharField(required=False, max_length=200)
 
 
+def _trial_label(trial: Trial) -> str:
+    return " · ".join(filter(None, [trial.acronym, trial.nct_id])) or trial.brief_title[:60]
+
+
 class QueueFilterForm(forms.Form):
-    trial = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    trial = forms.ModelChoiceField(
+        queryset=Trial.objects.filter(criteria_encoded_at__isnull=False).order_by(
+            "acronym", "brief_title", "id"
+        ),
+        required=False,
+        empty_label="All trials",
+    )
+    matching = forms.ChoiceField(required=False, choices=MATCHING_CHOICES, initial=CURRENT)
     institution = forms.CharField(required=False, max_length=20)
     outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *Eligibility.choices])
     step = forms.ChoiceField(required=False, choices=[("", "Any step"), *Step.choices])
     flagged = forms.BooleanField(required=False, label="Needs another look")
     include_inactive = forms.BooleanField(required=False, label="Include no longer matching")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["trial"].label_from_instance = _trial_label
+
+    def clean_trial(self):
+        trial = self.cleaned_data["trial"]
+        return trial.pk if trial else None
 
 
 class MoveForm(forms.Form):

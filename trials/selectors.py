@@ -6,17 +6,20 @@
 Coordinators see the register number, the treating hospital and the facts the match
 used; never the name or the national ID (the templates and serializers show neither)."""
 
-from collections import Counter, defaultdict
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 
 from consortium.models import Role, User
 from registry.models import PatientInstitution
 from registry.selectors import user_institution_ids
 
-from .models import STEP_ORDER, ManualCheck, Match, ReviewEvent, Step, Trial
+from .models import STEP_ORDER, CloseReason, ManualCheck, Match, ReviewEvent, Step, Trial
 
 
 def works_trials(user: User) -> bool:
@@ -96,6 +99,30 @@ def manual_checks(match: Match) -> list[dict]:
     return out
 
 
+# Which matches a list or count takes: the current ones (what the funnel counts), those a
+# criteria change, closing the trial or a death took away ("no longer matching", kept with
+# their history), or both. The queue, the funnel and its CSV all go through trial_matches.
+CURRENT, NO_LONGER, ALL = "current", "no_longer_matching", "all"
+MATCHING_CHOICES = [
+    (CURRENT, "Current matches"),
+    (NO_LONGER, "No longer matching"),
+    (ALL, "Both"),
+]
+
+
+def trial_matches(*, user: User, trial_id=None, matching: str = CURRENT) -> QuerySet[Match]:
+    """The one scope of the queue, the funnel and the CSV: the matches the member sees,
+    of one trial or all, current, no longer matching, or both."""
+    matches = matches_visible_to(user)
+    if trial_id:
+        matches = matches.filter(trial_id=trial_id)
+    if matching == CURRENT:
+        matches = matches.filter(active=True)
+    elif matching == NO_LONGER:
+        matches = matches.filter(active=False)
+    return matches
+
+
 def match_queue(
     *,
     user: User,
@@ -105,13 +132,14 @@ def match_queue(
     step: str = "",
     flagged: bool = False,
     include_inactive: bool = False,
+    matching: str = CURRENT,
 ) -> QuerySet[Match]:
-    """Newest first; Norwegian-site trials first among matches of the same moment."""
-    matches = matches_visible_to(user)
-    if not include_inactive:
-        matches = matches.filter(active=True)
-    if trial_id:
-        matches = matches.filter(trial_id=trial_id)
+    """Matches of trials a Norwegian patient can reach (a Nordic site or a cross-border
+    referral) first, then the others; newest first within each (the order of the
+    match_queue indexes, so a keyset page reads only its rows)."""
+    matches = trial_matches(
+        user=user, trial_id=trial_id, matching=ALL if include_inactive else matching
+    )
     if institution:
         matches = matches.filter(
             Exists(
@@ -126,7 +154,76 @@ def match_queue(
         matches = matches.filter(step=step)
     if flagged:
         matches = matches.filter(needs_another_look=True)
-    return _with_hospitals(matches).order_by("-matched_at", "-trial__has_norwegian_site", "-id")
+    return _with_hospitals(matches).order_by(*QUEUE_ORDER)
+
+
+QUEUE_ORDER = ("-reachable", "-matched_at", "-id")
+
+
+@dataclass
+class KeysetPage:
+    """One page of the queue read by keyset: the rows after (or before) a cursor in the
+    queue's order, so PostgreSQL walks the match_queue index from the cursor instead of
+    sorting every match to skip the earlier pages (Winand, "Paging Through Results",
+    https://use-the-index-luke.com/no-offset)."""
+
+    rows: list
+    next_cursor: str | None
+    previous_cursor: str | None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _cursor_of(match: Match) -> str:
+    """reachable_microseconds_id: exact (no float), and safe in a query string."""
+    return f"{int(match.reachable)}_{(match.matched_at - _EPOCH) // _MICROSECOND}_{match.pk}"
+
+
+def _parse_cursor(cursor: str) -> tuple | None:
+    try:
+        reachable, moment, pk = (cursor or "").split("_")
+        return reachable == "1", _EPOCH + int(moment) * _MICROSECOND, int(pk)
+    except (ValueError, OverflowError):
+        return None
+
+
+def keyset_page(matches: QuerySet[Match], *, after: str = "", before: str = "", size: int = 50):
+    """A page of match_queue()'s rows: the first, the one after `after` or the one before
+    `before` (cursors from an earlier page; a malformed one reads as the first page).
+    All three columns of the order descend, so one row comparison selects the rows past
+    the cursor, which the index serves directly."""
+    table = Match._meta.db_table
+    row = f"({table}.reachable, {table}.matched_at, {table}.id)"
+    key = _parse_cursor(before or after)
+    backwards = bool(before) and key is not None
+    if key is not None:
+        sign = ">" if backwards else "<"
+        matches = matches.filter(
+            # Column names from the model, values as parameters.
+            RawSQL(f"{row} {sign} (%s, %s, %s)", key, output_field=BooleanField())  # noqa: S611
+        )
+    if backwards:
+        matches = matches.order_by("reachable", "matched_at", "id")
+    rows = list(matches[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    has_next = (more if not backwards else True) and bool(rows)
+    has_previous = (key is not None and not backwards) or (backwards and more)
+    return KeysetPage(
+        rows,
+        _cursor_of(rows[-1]) if has_next and rows else None,
+        _cursor_of(rows[0]) if has_previous and rows else None,
+    )
 
 
 def match_get(*, user: User, pk: int) -> Match:
@@ -210,29 +307,43 @@ def trial_get(*, pk: int) -> Trial:
     return trial
 
 
+FUNNEL_STAGES = ("matched", "reviewed", "contacted", "screened", "enrolled")
+
+
 def funnel(*, user: User, trial: Trial) -> dict:
-    """Matched, reviewed, contacted, screened, enrolled (a match counts at every step it
-    reached), and the reasons the rest were not enrolled; of the matches the member sees."""
-    matches = matches_visible_to(user).filter(trial=trial)
-    reached = defaultdict(set)
-    for match_id, step in ReviewEvent.objects.filter(
-        match__in=matches.values("pk"), kind=ReviewEvent.Kind.STEP
-    ).values_list("match_id", "step"):
-        reached[match_id].add(step)
-    rank = {step: i for i, step in enumerate(STEP_ORDER)}
-    counts = Counter()
-    reasons = Counter()
-    for pk, step, reason in matches.values_list("pk", "step", "close_reason"):
-        furthest = max((rank[s] for s in reached[pk] | {step} if s in rank), default=0)
-        counts["matched"] += 1
-        counts["reviewed"] += step != Step.NEW or bool(reached[pk])
-        counts["contacted"] += furthest >= rank[Step.CONTACTED]
-        counts["screened"] += furthest >= rank[Step.SCREENING]
-        counts["enrolled"] += furthest >= rank[Step.ENROLLED]
-        if reason:
-            reasons[reason] += 1
-    stages = [
-        (name, counts[name])
-        for name in ("matched", "reviewed", "contacted", "screened", "enrolled")
-    ]
-    return {"stages": stages, "reasons": reasons}
+    """Of the trial's current matches (trial_matches, as the queue lists them): matched,
+    reviewed, contacted, screened, enrolled (a match counts at every step it reached, by
+    its steps' history), and the close reasons; beside them the matches no longer
+    matching. Counted in the database, one query."""
+
+    def reached(steps) -> Q:
+        return Q(step__in=steps) | Q(
+            Exists(
+                ReviewEvent.objects.filter(
+                    match=OuterRef("pk"), kind=ReviewEvent.Kind.STEP, step__in=steps
+                )
+            )
+        )
+
+    current = Q(active=True)
+    counts = trial_matches(user=user, trial_id=trial.pk, matching=ALL).aggregate(
+        matched=Count("pk", filter=current),
+        reviewed=Count("pk", filter=current & reached(STEP_ORDER[1:] + [Step.CLOSED])),
+        contacted=Count("pk", filter=current & reached(STEP_ORDER[2:])),
+        screened=Count("pk", filter=current & reached(STEP_ORDER[3:])),
+        enrolled=Count("pk", filter=current & reached(STEP_ORDER[4:])),
+        no_longer_matching=Count("pk", filter=Q(active=False)),
+        **{
+            f"reason_{reason}": Count("pk", filter=current & Q(close_reason=reason))
+            for reason in CloseReason.values
+        },
+    )
+    return {
+        "stages": [(name, counts[name]) for name in FUNNEL_STAGES],
+        "no_longer_matching": counts["no_longer_matching"],
+        "reasons": {
+            reason: counts[f"reason_{reason}"]
+            for reason in CloseReason.values
+            if counts[f"reason_{reason}"]
+        },
+    }

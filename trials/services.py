@@ -304,6 +304,10 @@ def trial_criteria_save(
             raise ValidationError({"arms": f"Arm {arm_id} is not an arm of this trial."})
         if arm_tree is not None:
             C.validate(arm_tree, field="arms")
+            # An arm's patients meet the trial's criteria and the arm's together.
+            problems = C.contradictions(tree["criteria"], arm_tree["criteria"])
+            if problems:
+                raise ValidationError({"arms": f"Arm {arms[arm_id].label}: " + " ".join(problems)})
     with pghistory.context(user=by.pk, reason="criteria encoded"):
         current.criteria = tree
         current.diagnoses = sorted(

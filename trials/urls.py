@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/", views.trial_create, name="trial_create"),
     path("<int:pk>/", views.trial_detail, name="trial_detail"),
     path("<int:pk>/status/", views.trial_status, name="trial_status"),
+    path("<int:pk>/referral/", views.trial_referral, name="trial_referral"),
     path("<int:pk>/criteria/", views.criteria_edit, name="criteria_edit"),
     path("<int:pk>/funnel.csv", views.funnel_csv, name="funnel_csv"),
     path("matches/", views.match_queue, name="match_queue"),

@@ -28,6 +28,7 @@ from .forms import (
     CriteriaFormSet,
     MoveForm,
     QueueFilterForm,
+    ReferralForm,
     ReplyForm,
     TrialFilterForm,
     TrialForm,
@@ -76,6 +77,9 @@ def trial_detail(request, pk: int):
     }
     if context["works_trials"]:
         matches = list(selectors.match_queue(user=user, trial_id=trial.pk)[:100])
+        context["referral_form"] = ReferralForm(
+            initial={"cross_border_referral": trial.cross_border_referral, "version": trial.version}
+        )
         patient_access_log(
             request, patient_ids=[m.patient_id for m in matches], page="trials:trial_detail"
         )
@@ -108,6 +112,27 @@ def trial_create(request):
         if trial:
             return redirect("trials:criteria_edit", pk=trial.pk)
     return render(request, "trials/trial_form.html", {"form": form})
+
+
+@require_POST
+@coordinator_required
+def trial_referral(request, pk: int):
+    """The coordinator records that Norwegian patients can (or no longer can) be referred
+    to the trial's sites abroad; its matches lose (or get back) the "no Nordic site" mark."""
+    trial = selectors.trial_get(pk=pk)
+    form = ReferralForm(request.POST)
+    if form.is_valid():
+        try:
+            services.trial_update(
+                trial=trial,
+                by=request.user,
+                expected_version=form.cleaned_data["version"],
+                cross_border_referral=form.cleaned_data["cross_border_referral"],
+            )
+            messages.success(request, "Cross-border referral recorded.")
+        except (ValidationError, EditConflict) as error:
+            messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
+    return redirect(trial)
 
 
 @require_POST
@@ -211,6 +236,9 @@ def funnel_csv(request, pk: int):
     writer.writerow(["trial", "measure", "count"])
     for stage, count in figures["stages"]:
         writer.writerow([trial.nct_id or trial.brief_title, stage, count])
+    writer.writerow(
+        [trial.nct_id or trial.brief_title, "no longer matching", figures["no_longer_matching"]]
+    )
     for reason, label in CloseReason.choices:
         writer.writerow(
             [
@@ -234,8 +262,12 @@ def match_queue(request):
         # named like a DOM method shadows it on the form element, and htmx calls form.matches())
         form = MoveForm(request.POST)
         # Each box is "id:version" (the version shown), so a match moved meanwhile is 409.
+        # "All on this page" takes every row the page showed (no script needed).
+        chosen = request.POST.getlist(
+            "page_ids" if request.POST.get("all_on_page") else "match_ids"
+        )
         ids, versions = [], {}
-        for value in request.POST.getlist("match_ids"):
+        for value in chosen:
             pk, _, version = value.partition(":")
             if pk.isdigit():
                 ids.append(int(pk))
@@ -262,20 +294,26 @@ def match_queue(request):
             messages.error(request, "Choose the step to move the selected matches to.")
         return redirect(request.get_full_path())
     filters = QueueFilterForm(request.GET or None)
-    chosen = filters.cleaned_data if filters.is_valid() else {}
-    page = Paginator(
-        selectors.match_queue(user=request.user, **{k: v for k, v in chosen.items() if v}), 50
-    ).get_page(request.GET.get("page"))
+    chosen = dict(filters.cleaned_data) if filters.is_valid() else {}
+    chosen["trial_id"] = chosen.pop("trial", None)
+    matches = selectors.match_queue(user=request.user, **{k: v for k, v in chosen.items() if v})
+    page = selectors.keyset_page(
+        matches, after=request.GET.get("after", ""), before=request.GET.get("before", "")
+    )
     patient_access_log(request, patient_ids=[m.patient_id for m in page], page="trials:match_queue")
+    query = request.GET.copy()
+    for name in ("after", "before"):
+        query.pop(name, None)
     return render(
         request,
         "trials/match_queue.html",
         {
             "filters": filters,
             "page": page,
+            "count": matches.count(),
             "move_form": MoveForm(),
             "institutions": request.user.institutions.order_by("code"),
-            "query": request.GET.urlencode(),
+            "query": query.urlencode(),
         },
     )
 

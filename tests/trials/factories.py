@@ -137,6 +137,7 @@ def trial(
         overall_status=status,
         criteria=criteria_tree,
         has_norwegian_site=norwegian,
+        has_nordic_site=norwegian,
         criteria_encoded_at=timezone.now() if encoded and criteria_tree else None,
         diagnoses=C.diagnoses(criteria_tree) if criteria_tree else [],
     )

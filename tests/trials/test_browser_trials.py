@@ -56,7 +56,7 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
             expect(rows).to_have_count(count)
         first, second, third = rows.nth(0), rows.nth(1), rows.nth(2)
         first.locator('select[name$="-kind"]').select_option("diagnosis")
-        first.locator('select[name$="-diagnoses"]').select_option(GBM)
+        first.get_by_label("Glioblastoma, IDH-wildtype", exact=True).check()
         second.locator('select[name$="-kind"]').select_option("marker")
         second.locator('select[name$="-marker"]').select_option("mgmt")
         second.locator('select[name$="-marker_result"]').select_option("altered")

@@ -41,7 +41,8 @@ def test_add_a_row_keeps_the_rows_and_saves_nothing(client):
     html = page.content.decode()
     assert html.count('class="criterion-row"') == 2
     assert 'name="rows-TOTAL_FORMS" value="2"' in html
-    assert f'value="{GBM}" selected' in html and "Consent" in html
+    assert f'value="{GBM}" id="id_rows-0-diagnoses_' in html and "Consent" in html
+    assert re.search(rf'name="rows-0-diagnoses" value="{GBM}"[^>]* checked', html)
     t.refresh_from_db()
     assert t.criteria is None and t.criteria_encoded_at is None
     # Then saving both rows (the new one left empty) encodes the criteria.

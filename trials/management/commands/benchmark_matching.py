@@ -337,7 +337,8 @@ class Command(BaseCommand):
                 criteria=tree,
                 criteria_encoded_at=now,
                 diagnoses=C.diagnoses(tree),
-                has_norwegian_site=rng.random() < 0.3,
+                has_norwegian_site=(nordic := rng.random() < 0.3),
+                has_nordic_site=nordic,
             )
             if rng.random() < 0.15:  # cohorts by MGMT status
                 for result in ("altered", "wildtype"):

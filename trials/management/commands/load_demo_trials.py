@@ -110,7 +110,7 @@ class Command(BaseCommand):
                 status="RECRUITING",
                 is_norwegian=True,
             )
-            Trial.objects.filter(pk=nordic.pk).update(has_norwegian_site=True)
+            Trial.objects.filter(pk=nordic.pk).update(has_norwegian_site=True, has_nordic_site=True)
             nordic.refresh_from_db()
         plan = {**{t.nct_id: t for t in Trial.objects.filter(nct_id__in=DEMO_CRITERIA)}}
         for nct_id, tree in DEMO_CRITERIA.items():
