@@ -349,6 +349,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "registry.tasks.nightly_indicator_snapshot",
         "schedule": crontab(hour=4, minute=0),
     },
+    # Weekly: new, changed and closed brain-tumour trials from ClinicalTrials.gov.
+    "trials-weekly-catalogue-sync": {
+        "task": "trials.tasks.sync_catalogue",
+        "schedule": crontab(day_of_week="mon", hour=4, minute=0),
+    },
 }
 
 LOGGING = {

@@ -174,3 +174,19 @@ def parse_study(record) -> dict:
             if a.get("label")
         ],
     }
+
+
+# What makes a record a brain-tumour trial for the consortium: its conditions name a
+# primary CNS tumour (WHO CNS5 families; ClinicalTrials.gov conditions are free text,
+# trials.md §3). Brain metastases of other cancers are not the register's tumours.
+BRAIN_TUMOUR_WORDS = re.compile(
+    r"glioma|glioblastoma|astrocytoma|oligodendroglioma|ependymoma|medulloblastoma|"
+    r"meningioma|\bDIPG\b|diffuse intrinsic pontine|diffuse midline|brain tumou?r|"
+    r"\bCNS tumou?r|central nervous system (tumou?r|neoplasm)|brain neoplasm|"
+    r"primitive neuroectodermal|craniopharyngioma|germinoma|schwannoma|neurocytoma",
+    re.IGNORECASE,
+)
+
+
+def is_brain_tumour(fields: dict) -> bool:
+    return any(BRAIN_TUMOUR_WORDS.search(c) for c in fields.get("conditions", []))

@@ -19,6 +19,7 @@ import functools
 import gc
 import hashlib
 import io
+import itertools
 import json
 import queue
 import threading
@@ -75,6 +76,18 @@ class RunResult:
     timings: dict = field(default_factory=dict)
 
 
+# The last full list of targets, by the open trials' (id, version, last save): a patient's
+# re-match (after every register save) reuses it and its compiled judges instead of
+# reading and compiling every trial's criteria again; any change to a trial (criteria,
+# arms' criteria, status, sites) saves it, and a trial opening or closing changes the list.
+_cached: dict = {"key": None, "targets": None, "today": None, "judges": None}
+
+
+def forget_targets() -> None:
+    """Drop the cached targets and judges (the next run reads the trials again)."""
+    _cached.update(key=None, targets=None, today=None, judges=None)
+
+
 def open_targets(trial_ids=None) -> list[Target]:
     """Open trials with encoded criteria. When arms carry criteria of their own, each such
     arm is a target (trial criteria AND arm criteria); otherwise the trial is."""
@@ -82,7 +95,14 @@ def open_targets(trial_ids=None) -> list[Target]:
         overall_status__in=OPEN_STATUSES, criteria_encoded_at__isnull=False
     )
     if trial_ids is not None:
-        trials = trials.filter(pk__in=trial_ids)
+        return _targets_of(trials.filter(pk__in=trial_ids))
+    key = tuple(trials.order_by("pk").values_list("pk", "version", "updated_at"))
+    if _cached["key"] != key:
+        _cached.update(key=key, targets=_targets_of(trials), today=None, judges=None)
+    return _cached["targets"]
+
+
+def _targets_of(trials) -> list[Target]:
     rows = list(trials.values_list("pk", "criteria", "has_nordic_site", "cross_border_referral"))
     extras = {
         pk: (len((tree or {}).get("check_by_hand", [])), nordic or referral)
@@ -186,6 +206,15 @@ def _row_extra(row: dict) -> tuple[str, str]:
 
 
 def _judges(targets, today) -> dict:
+    if targets is _cached["targets"] and today == _cached["today"]:
+        return _cached["judges"]
+    judges = _compile_judges(targets, today)
+    if targets is _cached["targets"]:
+        _cached.update(today=today, judges=judges)
+    return judges
+
+
+def _compile_judges(targets, today) -> dict:
     """(trial, arm) -> a function of a list of episodes' facts giving, per episode,
     judge()'s outcome and fingerprint and the rows' entries (criteria.Compiled: each
     criterion's row, fingerprint piece and JSON are built once per distinct register
@@ -291,23 +320,16 @@ def _match_many(targets, *, existing, everyone: bool = False) -> RunResult:
     started = time.perf_counter()
     keys = {(t.trial_id, t.arm_id) for t in targets}
     if everyone:
-        # The nightly run: the prefilter's queries run (on a second connection when no
-        # transaction is open) while the stored matches and every matchable episode's
-        # facts are loaded, and each target is judged as soon as its candidates arrive.
+        # The nightly run, streamed: the prefilter's queries run (on a second connection
+        # when no transaction is open) while every matchable episode's facts are loaded,
+        # and each trial is judged as soon as its targets' candidates arrive, against its
+        # own stored matches, loaded then and dropped after. Holding every stored match
+        # and every candidate list at once took 1.1 GB at 50,000 patients and 700,000
+        # matches (benchmark_matching prints the peak).
         candidates = _candidates(targets, today)
-        stored = _stored(existing)
         facts = load_facts(TumourEpisode.objects.filter(MATCHABLE))
         prefiltered = loaded = time.perf_counter()
-        # Stored active matches are checked again even when the prefilter now drops
-        # them, so their verdicts say why they no longer fit.
-        active = defaultdict(set)
-        for key, row in stored.items():
-            if row[6] and key[:2] in keys:
-                active[key[:2]].add(key[2])
-        groups = (
-            ((t.trial_id, t.arm_id), set(ids).union(active.get((t.trial_id, t.arm_id), ())))
-            for t, ids in candidates
-        )
+        result = _run_segments(targets, facts, _segments_by_trial(candidates, targets))
     else:
         evaluated = {
             (t.trial_id, t.arm_id, pk)
@@ -321,13 +343,35 @@ def _match_many(targets, *, existing, everyone: bool = False) -> RunResult:
         facts = load_facts(TumourEpisode.objects.filter(MATCHABLE, pk__in=ids)) if ids else {}
         loaded = time.perf_counter()
         groups = _grouped(evaluated)
-    result = _run(targets, facts, groups, stored)
+        result = _run(targets, facts, groups, stored)
     result.timings.update(
         prefilter=prefiltered - started,
         loaded=loaded - prefiltered,
         total=time.perf_counter() - started,
     )
     return result
+
+
+def _segments_by_trial(candidates, targets):
+    """(stored matches, [((trial, arm), episode ids), ...]) per trial, as its targets'
+    candidates arrive (open_targets lists a trial's targets together), each trial's
+    stored matches loaded then (the match_trial_queue index starts with the trial).
+    Stored active matches are judged again even when the prefilter now drops them, so
+    their verdicts say why they no longer fit. Last, the active matches of trials that
+    are no longer matched at all (closed, criteria removed): all gone."""
+    for trial_id, items in itertools.groupby(candidates, key=lambda item: item[0].trial_id):
+        stored = _stored(Match.objects.filter(trial_id=trial_id))
+        active = defaultdict(set)
+        for key, row in stored.items():
+            if row[6]:
+                active[key[:2]].add(key[2])
+        groups = [
+            ((t.trial_id, t.arm_id), set(ids).union(active.get((t.trial_id, t.arm_id), ())))
+            for t, ids in items
+        ]
+        yield stored, groups
+    matched = {t.trial_id for t in targets}
+    yield _stored(Match.objects.filter(active=True).exclude(trial_id__in=matched)), []
 
 
 def _grouped(evaluated: set) -> list:
@@ -345,25 +389,41 @@ def _candidates(targets, today, *, threaded: bool = True):
     (whose rows a second connection could not see) they run as the caller iterates."""
     if not threaded or connection.in_atomic_block:
         return ((target, candidate_ids(target, MATCHABLE, today)) for target in targets)
-    found = queue.SimpleQueue()
+    # Bounded: the prefilter may run ahead of the judging by a few targets only, so the
+    # candidate lists of every target are never held at once.
+    found = queue.Queue(maxsize=4)
+    stopped = threading.Event()  # the run ended early (failed): stop queueing
+
+    def put(item) -> bool:
+        while not stopped.is_set():
+            try:
+                found.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def work():
         try:
             for target in targets:
-                found.put((target, candidate_ids(target, MATCHABLE, today)))
-            found.put(None)
+                if not put((target, candidate_ids(target, MATCHABLE, today))):
+                    return
+            put(None)
         except BaseException as error:  # re-raised in the run's thread
-            found.put(error)
+            put(error)
         finally:
             connection.close()
 
     threading.Thread(target=work, name="match-prefilter", daemon=True).start()
 
     def results():
-        while (item := found.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        try:
+            while (item := found.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stopped.set()
 
     return results()
 
@@ -372,61 +432,71 @@ def _run(targets, facts, groups, stored: dict) -> RunResult:
     """Verdicts for the evaluated (episode, target) pairs, given as groups
     ((trial, arm), episode ids), compared with the stored rows as they are worked out
     (no second pass over a million results); only changes are written."""
+    return _run_segments(targets, facts, [(stored, groups)])
+
+
+def _run_segments(targets, facts, segments) -> RunResult:
+    """_run over segments (stored rows, their groups): each segment's stored rows are
+    needed only while its groups are judged."""
     writer = _Writer(
         timezone.now(),
         {t.trial_id: f"\t{t.checks}\t{'t' if t.reachable else 'f'}" for t in targets},
     )
     try:
-        return _judge_and_write(targets, facts, groups, stored, writer)
+        return _judge_and_write(targets, facts, segments, writer)
     except BaseException:
         writer.abort()
         raise
 
 
-def _judge_and_write(targets, facts, groups, stored: dict, writer) -> RunResult:
+def _judge_and_write(targets, facts, segments, writer) -> RunResult:
     today = timezone.localdate()
     now = writer.now
     result = RunResult()
     started = time.perf_counter()
     judges = _judges(targets, today)
-    seen = set()
-    to_create, updated, gone_rows, events = [], [], [], []
+    to_create, updated, gone_rows, events, gone = [], [], [], [], []
+    evaluated = 0
     # The verdict lists the writes refer to, each sent once a run (fingerprint -> JSON);
     # those already stored are skipped by the insert (ON CONFLICT DO NOTHING).
     sent, verdict_sets = set(), {}
     created = 0
-    for (trial_id, arm_id), episode_ids in groups:
-        if len(to_create) >= _BATCH:
-            created += len(to_create)
-            writer.insert(to_create, verdict_sets)
-            to_create, verdict_sets = [], {}
-        episodes = [facts[pk] for pk in episode_ids if pk in facts]
-        outcomes, digests, entries = judges[trial_id, arm_id](episodes)
-        for episode, outcome, digest, parts in zip(
-            episodes, outcomes, digests, entries, strict=True
-        ):
-            key = (trial_id, arm_id, episode.episode_id)
-            seen.add(key)
-            row = stored.get(key)
-            if row is None:
-                if outcome == Outcome.NOT_ELIGIBLE:
+    for stored, groups in segments:
+        seen = set()
+        for (trial_id, arm_id), episode_ids in groups:
+            if len(to_create) >= _BATCH:
+                created += len(to_create)
+                writer.insert(to_create, verdict_sets)
+                to_create, verdict_sets = [], {}
+            episodes = [facts[pk] for pk in episode_ids if pk in facts]
+            outcomes, digests, entries = judges[trial_id, arm_id](episodes)
+            for episode, outcome, digest, parts in zip(
+                episodes, outcomes, digests, entries, strict=True
+            ):
+                key = (trial_id, arm_id, episode.episode_id)
+                seen.add(key)
+                row = stored.get(key)
+                if row is None:
+                    if outcome == Outcome.NOT_ELIGIBLE:
+                        continue
+                    to_create.append(
+                        (episode.episode_id, episode.patient_id, trial_id, arm_id, outcome, digest)
+                    )
+                elif row[5] != digest or row[6] != (outcome != Outcome.NOT_ELIGIBLE):
+                    _changed(result, row, outcome, digest, now, updated, events)
+                else:
                     continue
-                to_create.append(
-                    (episode.episode_id, episode.patient_id, trial_id, arm_id, outcome, digest)
-                )
-            elif row[5] != digest or row[6] != (outcome != Outcome.NOT_ELIGIBLE):
-                _changed(result, row, outcome, digest, now, updated, events)
-            else:
-                continue
-            if digest not in sent:
-                sent.add(digest)
-                verdict_sets[digest] = "[" + ", ".join([part[3] for part in parts]) + "]"
-    # Stored matches the run no longer finds: trial closed, patient died, or prefiltered
-    # out. Their verdicts stay as the coordinator last saw them (the fingerprint is kept;
-    # it was worked out with an eligible or possibly eligible outcome, so it differs from
-    # any not-eligible one and a later run that judges the match again rewrites it).
-    result.evaluated = len(seen)
-    gone = [row for key, row in stored.items() if key not in seen and row[6]]
+                if digest not in sent:
+                    sent.add(digest)
+                    verdict_sets[digest] = "[" + ", ".join([part[3] for part in parts]) + "]"
+        # Stored matches the run no longer finds: trial closed, patient died, or
+        # prefiltered out. Their verdicts stay as the coordinator last saw them (the
+        # fingerprint is kept; it was worked out with an eligible or possibly eligible
+        # outcome, so it differs from any not-eligible one and a later run that judges
+        # the match again rewrites it). Classified below, once for the whole run.
+        evaluated += len(seen)
+        gone += [row for key, row in stored.items() if key not in seen and row[6]]
+    result.evaluated = evaluated
     if gone:
         open_trials = set(
             Trial.objects.filter(

@@ -358,6 +358,10 @@ class Match(models.Model):
         return self.step != Step.NEW
 
     @property
+    def eligibility_display(self) -> str:
+        return Eligibility(self.eligibility).label if self.eligibility else ""
+
+    @property
     def is_closed_to_moves(self) -> bool:
         return not STEP_TRANSITIONS[self.step]
 
@@ -432,3 +436,27 @@ class ManualCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.text}: {self.get_status_display()}"
+
+
+class CatalogueSync(models.Model):
+    """One weekly pass over ClinicalTrials.gov (services.catalogue_sync): what was new,
+    what changed in encoded trials, what closed, and what could not be read. Shown to
+    coordinators in the app and sent to them by e-mail."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    added = ArrayField(models.CharField(max_length=11), default=list, blank=True)
+    changed = models.JSONField(default=list, blank=True)  # [[nct_id, [field, ...]], ...]
+    closed = ArrayField(models.CharField(max_length=11), default=list, blank=True)
+    problems = ArrayField(models.TextField(), default=list, blank=True)
+    emailed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Catalogue sync {self.started_at:%Y-%m-%d}"
+
+    @property
+    def has_news(self) -> bool:
+        return bool(self.added or self.changed or self.closed or self.problems)

@@ -19,7 +19,16 @@ from consortium.models import Role, User
 from registry.models import PatientInstitution
 from registry.selectors import user_institution_ids
 
-from .models import STEP_ORDER, CloseReason, ManualCheck, Match, ReviewEvent, Step, Trial
+from .models import (
+    STEP_ORDER,
+    CatalogueSync,
+    CloseReason,
+    ManualCheck,
+    Match,
+    ReviewEvent,
+    Step,
+    Trial,
+)
 
 
 def works_trials(user: User) -> bool:
@@ -298,6 +307,11 @@ def trial_list(
             | Q(conditions__icontains=search)
         )
     return trials.order_by("-has_norwegian_site", "brief_title", "id")
+
+
+def latest_sync() -> CatalogueSync | None:
+    """The last weekly ClinicalTrials.gov sync that finished (for the coordinators' notice)."""
+    return CatalogueSync.objects.filter(finished_at__isnull=False).first()
 
 
 def trial_get(*, pk: int) -> Trial:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pghistory
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -22,7 +23,9 @@ from consortium.services import EditConflict
 from . import criteria as C
 from . import ctgov, selectors
 from .models import (
+    OPEN_STATUSES,
     STEP_TRANSITIONS,
+    CatalogueSync,
     CloseReason,
     ManualCheck,
     Match,
@@ -69,17 +72,27 @@ class ImportReport:
     warnings: list = field(
         default_factory=list
     )  # "file (NCT id): what is missing", imported anyway
+    skipped: list = field(default_factory=list)  # NCT ids the caller's filter left out
+    only: object = None  # the caller's filter of parsed records (None: every record)
+    changed: list = field(default_factory=list)  # NCT ids whose record changed on re-import
+    closed: list = field(default_factory=list)  # NCT ids no longer open after re-import
 
     def lines(self) -> list[str]:
+        skipped = f", skipped {len(self.skipped)} not about a brain tumour" if self.skipped else ""
         return (
-            [f"Added {len(self.added)}, updated {len(self.updated)}, refused {len(self.problems)}."]
+            [
+                f"Added {len(self.added)}, updated {len(self.updated)}, "
+                f"refused {len(self.problems)}{skipped}."
+            ]
             + [f"Refused {p}" for p in self.problems]
             + [f"Incomplete {w}" for w in self.warnings]
         )
 
 
-def trials_import_paths(*, paths: list, by: User | None = None) -> ImportReport:
-    report = ImportReport()
+def trials_import_paths(*, paths: list, by: User | None = None, only=None) -> ImportReport:
+    """Import files or folders; `only` (a test of the parsed fields, e.g.
+    ctgov.is_brain_tumour) leaves the other records out, listed as skipped."""
+    report = ImportReport(only=only)
     for path in paths:
         path = Path(path)
         if not path.exists():
@@ -90,11 +103,20 @@ def trials_import_paths(*, paths: list, by: User | None = None) -> ImportReport:
     return report
 
 
-def trials_import_api(*, query: str, by: User | None = None, page_size: int = 100) -> ImportReport:
-    """Pages through GET {CTGOV_API_URL}/studies?query.term=...&pageToken=..."""
-    report, token, page = ImportReport(), None, 0
+def trials_import_api(
+    *,
+    query: str = "",
+    by: User | None = None,
+    page_size: int = 100,
+    params: dict | None = None,
+    only=None,
+) -> ImportReport:
+    """Pages through GET {CTGOV_API_URL}/studies?query.term=...&pageToken=... (or the
+    given search parameters)."""
+    report, token, page = ImportReport(only=only), None, 0
+    search = params if params is not None else {"query.term": query}
     while True:
-        params = {"query.term": query, "pageSize": page_size, "format": "json"}
+        params = {**search, "pageSize": page_size, "format": "json"}
         if token:
             params["pageToken"] = token
         url = f"{settings.CTGOV_API_URL.rstrip('/')}/studies?{urllib.parse.urlencode(params)}"
@@ -122,8 +144,11 @@ def _import_document(name: str, document, report: ImportReport, by) -> None:
             if isinstance(record, ctgov.UnreadableRecord):
                 raise record
             parsed = ctgov.parse_study(record)
+            if report.only is not None and not report.only(parsed["fields"]):
+                report.skipped.append(parsed["nct_id"])
+                continue
             with transaction.atomic():  # one record whole or not at all; the rest go on
-                created = trial_upsert(parsed=parsed, by=by)
+                created = trial_upsert(parsed=parsed, by=by, report=report)
         except (
             ctgov.UnreadableRecord,
             ValidationError,
@@ -157,7 +182,7 @@ def _mark_reachable(trial: Trial) -> None:
     trial.matches.exclude(reachable=trial.reachable).update(reachable=trial.reachable)
 
 
-def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
+def trial_upsert(*, parsed: dict, by: User | None = None, report=None) -> bool:
     """Insert or update by NCT id. What coordinators added (criteria, arm criteria, notes)
     is never touched; a changed status of an encoded trial re-matches it. True if new."""
     fields = parsed["fields"]
@@ -167,6 +192,7 @@ def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
         if created:
             trial = Trial(nct_id=parsed["nct_id"], source=Trial.Source.CTGOV)
         old_status = trial.overall_status
+        before = {name: getattr(trial, name) for name in fields if name != "import_warnings"}
         if trial.criteria_encoded_at:
             # The coordinator's criteria are kept, but a changed age or sex on the record is said.
             for name in ("minimum_age", "maximum_age", "sex"):
@@ -200,9 +226,87 @@ def trial_upsert(*, parsed: dict, by: User | None = None) -> bool:
         trial.arms.exclude(label__in=labels).filter(criteria__isnull=True).delete()
         if not created:
             _mark_reachable(trial)
+    if report is not None and not created:
+        differ = [name for name, value in before.items() if getattr(trial, name) != value]
+        if differ:
+            report.changed.append((trial.nct_id, differ))
+        if old_status in OPEN_STATUSES and not trial.is_open:
+            report.closed.append(trial.nct_id)
     if not created and old_status != trial.overall_status and trial.criteria_encoded_at:
         _rematch_trial(trial.pk)
     return created
+
+
+# --- The weekly catalogue sync ---------------------------------------------------------
+
+# ClinicalTrials.gov API v2 search (https://clinicaltrials.gov/data-api/api): query.cond
+# and query.locn take Essie expressions (OR between terms). Brain and other CNS tumours
+# with a site in Norway or another Nordic country, whatever their status, so a trial that
+# closed is seen closing.
+SYNC_SEARCH = {
+    "query.cond": "glioma OR glioblastoma OR astrocytoma OR oligodendroglioma OR meningioma "
+    'OR medulloblastoma OR ependymoma OR "brain tumor" OR "central nervous system tumor"',
+    "query.locn": "Norway OR Sweden OR Denmark OR Finland OR Iceland",
+}
+
+
+def catalogue_sync(*, page_size: int = 100) -> CatalogueSync:
+    """Import new brain-tumour trials and update changed ones with the importer; then
+    tell the coordinators (in the app: the latest sync on the trial list; by e-mail)
+    what is new, what closed and what changed in their encoded trials."""
+    sync = CatalogueSync.objects.create()
+    encoded = set(
+        Trial.objects.filter(criteria_encoded_at__isnull=False).values_list("nct_id", flat=True)
+    )
+    report = trials_import_api(params=SYNC_SEARCH, page_size=page_size, only=ctgov.is_brain_tumour)
+    sync.added = report.added
+    sync.changed = [[nct, names] for nct, names in report.changed if nct in encoded]
+    sync.closed = report.closed
+    sync.problems = report.problems
+    sync.finished_at = timezone.now()
+    if sync.has_news:
+        sync.emailed = _email_coordinators(sync)
+    sync.save()
+    return sync
+
+
+def sync_lines(sync: CatalogueSync) -> list[str]:
+    titles = dict(
+        Trial.objects.filter(
+            nct_id__in=[*sync.added, *sync.closed, *(c[0] for c in sync.changed)]
+        ).values_list("nct_id", "brief_title")
+    )
+    lines = [f"New: {nct} {titles.get(nct, '')}".rstrip() for nct in sync.added]
+    lines += [f"Closed: {nct} {titles.get(nct, '')}".rstrip() for nct in sync.closed]
+    for nct, names in sync.changed:
+        what = ", ".join(name.replace("_", " ") for name in names)
+        lines.append(f"Changed (encoded): {nct} {titles.get(nct, '')}: {what}")
+    lines += [f"Could not read: {problem}" for problem in sync.problems]
+    return lines
+
+
+def _email_coordinators(sync: CatalogueSync) -> int:
+    recipients = list(
+        User.objects.filter(role=Role.COORDINATOR, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if not recipients:
+        return 0
+    body = (
+        f"The weekly ClinicalTrials.gov check of {sync.started_at:%d.%m.%Y} found:\n\n"
+        + "\n".join(sync_lines(sync))
+        + "\n\nSee the trial catalogue in the NBTC platform. Re-check the criteria of changed "
+        "trials you encoded."
+    )
+    send_mail(
+        f"Trial catalogue: {len(sync.added)} new, {len(sync.closed)} closed, "
+        f"{len(sync.changed)} changed",
+        body,
+        None,
+        recipients,
+    )
+    return len(recipients)
 
 
 # --- Trials by hand, criteria, status -------------------------------------------------

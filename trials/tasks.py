@@ -53,3 +53,18 @@ def rematch_all() -> dict:
     """Nightly (beat): everything, which also catches patients crossing an age limit."""
     with one_run_at_a_time():
         return vars(engine.match_all())
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+def sync_catalogue() -> dict:
+    """Weekly (beat): new, changed and closed brain-tumour trials from ClinicalTrials.gov.
+    Idempotent: the importer upserts by NCT id, so a second run finds nothing new."""
+    from . import services
+
+    sync = services.catalogue_sync()
+    return {
+        "added": len(sync.added),
+        "changed": len(sync.changed),
+        "closed": len(sync.closed),
+        "problems": len(sync.problems),
+    }

@@ -55,10 +55,18 @@ def trial_list(request):
     )
     for trial in page:
         trial.plain = C.describe(trial.criteria) if trial.criteria_encoded_at else ""
+    works = selectors.works_trials(request.user)
+    sync = selectors.latest_sync() if works else None
     return render(
         request,
         "trials/trial_list.html",
-        {"form": form, "page": page, "works_trials": selectors.works_trials(request.user)},
+        {
+            "form": form,
+            "page": page,
+            "works_trials": works,
+            "sync": sync,
+            "sync_lines": services.sync_lines(sync) if sync else [],
+        },
     )
 
 

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from consortium.celery import app as celery_app
 from consortium.models import Role
 from tests.conftest import browser_sign_in, make_member
-from tests.trials.factories import GBM, episode, patient, trial
+from tests.trials.factories import episode, patient, trial
 
 
 @pytest.mark.browser
@@ -92,7 +92,8 @@ def test_coordinator_encodes_criteria_and_contacts_the_treating_physician(live_s
         page.get_by_role("button", name="Move").click()
         expect(page.locator("#match-step")).to_have_text("Under review")
         page.get_by_label("Step").select_option("contacted")
-        page.get_by_label("Note").fill("Could we discuss her at Tuesday's MDT?")
+        move = page.get_by_role("form", name="Move the match")
+        move.get_by_label("Note").fill("Could we discuss her at Tuesday's MDT?")
         page.get_by_role("button", name="Move").click()
         expect(messages).to_contain_text("Match moved.")
         expect(page.locator("#match-step")).to_have_text("Treating physician contacted")

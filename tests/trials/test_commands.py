@@ -16,10 +16,23 @@ def test_demo_trials_match_the_demo_patients(settings):
     call_command("create_demo_data", "--patients", "120", "--seed", "1", stdout=StringIO())
     out = StringIO()
     call_command("load_demo_trials", stdout=out)
-    assert "Demo trials: Added 16, updated 0, refused 2." in out.getvalue()
+    # The folder's 14 whole and 2 trimmed records: 8 are brain-tumour trials, 8 are other
+    # cancers' (breast, lung, solid tumours, brain metastases), and the 2 legacy formats
+    # are refused.
+    assert (
+        "Demo trials: Added 8, updated 0, refused 2, skipped 8 not about a brain tumour."
+        in out.getvalue()
+    )
+    assert not Trial.objects.filter(nct_id__in=["NCT02513394", "NCT06119581", "NCT05144867"])
     assert Trial.objects.filter(criteria_encoded_at__isnull=False).count() == 4
     assert Trial.objects.get(acronym="NOR-REGBM").has_norwegian_site
     assert Match.objects.exists()
+    # Nobody is eligible for CHROME before its items are checked by hand.
+    chrome = Match.objects.filter(trial__nct_id="NCT06016452")
+    assert not chrome.filter(eligibility="eligible").exists()
+    assert not chrome.filter(reachable=True).exists()  # its only site is in Mumbai
+    # A patient with a recorded progression is not eligible for CHROME on any count.
+    assert not chrome.filter(active=True, episode__follow_ups__progression=True).exists()
     again = StringIO()
     call_command("load_demo_trials", stdout=again)  # twice: nothing new
     assert "Demo matching: 0 new matches, 0 updated." in again.getvalue()
@@ -36,5 +49,8 @@ def test_benchmark_prints_the_figures():
         "PostgreSQL, the same prefilter queries alone:",
         "Ratio full / bare:",
         "One patient's re-match: p95",
+        "peak memory",
+        "Match queue page (Consortium admin",
+        "PostgreSQL, one page of 50 by the queue index alone",
     ):
         assert figure in text, text

@@ -100,6 +100,7 @@ POST_ROUTES = {
     "trials_match_steps",
     "trials_match_checks",
     "trial_status",
+    "trial_referral",
     "trials_matches_steps",
 }
 

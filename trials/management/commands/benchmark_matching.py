@@ -28,13 +28,16 @@ holding patients it did not create.
 """
 
 import functools
+import json
+import os
 import random
+import resource
 import statistics
 import time
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from consortium.models import Institution
@@ -116,10 +119,11 @@ class Command(BaseCommand):
                 f"{Match._meta.db_table}, "
                 f"{VerdictSet._meta.db_table}"
             )
-        full, result = _timed(engine.match_all)
+        # In a child process, so its peak resident memory is the run's alone.
+        full, created, evaluated, peak = _in_child(engine.match_all)
         self.stdout.write(
-            f"Full re-match from empty: {full:.2f} s ({result.created} matches written, "
-            f"{result.evaluated} verdicts worked out)"
+            f"Full re-match from empty: {full:.2f} s ({created} matches written, "
+            f"{evaluated} verdicts worked out); peak memory {peak:.0f} MB (target < 400 MB)"
         )
         again, result = _timed(engine.match_all)
         self.stdout.write(
@@ -145,7 +149,81 @@ class Command(BaseCommand):
         p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
         self.stdout.write(
             f"One patient's re-match: p95 {p95:.1f} ms, median {statistics.median(times):.1f} ms "
-            f"over {len(times)} patients (target < 100 ms)"
+            f"over {len(times)} patients (target < 50 ms)"
+        )
+        self._queue_pages(rng)
+
+    def _queue_pages(self, rng):
+        """The match queue's pages (the page and /api/v1/trials/matches/ read the same
+        selector and serializer), first and deep, for an admin (every match) and an OUS
+        coordinator (their patients only), against the bare index-ordered SQL."""
+        from rest_framework.test import APIRequestFactory
+
+        from consortium.models import Role, User
+        from trials import selectors
+        from trials.api import MatchOutput
+
+        members = []
+        for role, email in ((Role.ADMIN, "admin"), (Role.COORDINATOR, "coordinator")):
+            user = User.objects.filter(email=f"{email}@benchmark.invalid").first()
+            if user is None:
+                user = User.objects.create_user(f"{email}@benchmark.invalid", role=role)
+                user.institutions.set(Institution.objects.filter(code="OUS"))
+            members.append(user)
+        total = Match.objects.filter(active=True).count()
+        table = Match._meta.db_table
+        request = APIRequestFactory().get("/api/v1/trials/matches/")
+        for user in members:
+            queue = selectors.match_queue(user=user)
+            cursors = [""]
+            with connection.cursor() as cursor:
+                for _ in range(5):  # deep pages: cursors of random rows far down the queue
+                    cursor.execute(
+                        f"SELECT reachable, matched_at, id FROM {table} WHERE active "  # noqa: S608
+                        "ORDER BY reachable DESC, matched_at DESC, id DESC OFFSET %s LIMIT 1",
+                        [rng.randint(0, max(total - 1, 0))],
+                    )
+                    row = cursor.fetchone()
+                    if row:
+                        cursors.append(
+                            selectors._cursor_of(
+                                Match(reachable=row[0], matched_at=row[1], pk=row[2])
+                            )
+                        )
+            times, count_times = [], []
+            for after in cursors * 3:
+                elapsed, _ = _timed(
+                    lambda after=after, queue=queue: (
+                        MatchOutput(
+                            selectors.keyset_page(queue, after=after),
+                            many=True,
+                            context={"request": request},
+                        ).data
+                    )
+                )
+                times.append(elapsed * 1000)
+                counted, _ = _timed(queue.count)
+                count_times.append(counted * 1000)
+            self.stdout.write(
+                f"Match queue page ({user.get_role_display()}, {total} current matches): "
+                f"max {max(times):.1f} ms, median {statistics.median(times):.1f} ms over "
+                f"{len(times)} pages incl. deep ones (target < 100 ms); its count "
+                f"median {statistics.median(count_times):.1f} ms"
+            )
+        floors = []
+        with connection.cursor() as cursor:
+            for _ in range(5):
+                started = time.perf_counter()
+                cursor.execute(
+                    f"SELECT * FROM {table} WHERE active AND (reachable, matched_at, id) < "  # noqa: S608
+                    "(true, now(), %s) ORDER BY reachable DESC, matched_at DESC, id DESC LIMIT 50",
+                    [rng.randint(1, 10**9)],
+                )
+                cursor.fetchall()
+                floors.append((time.perf_counter() - started) * 1000)
+        self.stdout.write(
+            f"PostgreSQL, one page of 50 by the queue index alone: median "
+            f"{statistics.median(floors):.1f} ms"
         )
 
     def _reset(self):
@@ -352,6 +430,39 @@ class Command(BaseCommand):
                             },
                         },
                     )
+
+
+def _in_child(run):
+    """(seconds, created, evaluated, peak MB) of run() in a forked process: the peak
+    resident memory (getrusage RUSAGE_CHILDREN) is the run's, not the generator's. Inside
+    a transaction (the command's test), whose rows a new connection could not see, it
+    runs here and the figure is this process's peak."""
+    if connection.in_atomic_block:
+        seconds, result = _timed(run)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return seconds, result.created, result.evaluated, peak
+    connections.close_all()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, report, exit without Django's or pytest's teardown
+        code = 1
+        try:
+            os.close(read)
+            seconds, result = _timed(run)
+            os.write(write, json.dumps([seconds, result.created, result.evaluated]).encode())
+            code = 0
+        finally:
+            connections.close_all()
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not text:
+        raise CommandError(f"The full re-match failed in its process (status {status}).")
+    seconds, created, evaluated = json.loads(text)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+    return seconds, created, evaluated, peak
 
 
 def _timed(run):
