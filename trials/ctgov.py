@@ -178,7 +178,8 @@ def parse_study(record) -> dict:
 
 # What makes a record a brain-tumour trial for the consortium: its conditions name a
 # primary CNS tumour (WHO CNS5 families; ClinicalTrials.gov conditions are free text,
-# trials.md §3). Brain metastases of other cancers are not the register's tumours.
+# https://clinicaltrials.gov/data-api/about-api/study-data-structure). Brain metastases
+# of other cancers are not the register's tumours.
 BRAIN_TUMOUR_WORDS = re.compile(
     r"glioma|glioblastoma|astrocytoma|oligodendroglioma|ependymoma|medulloblastoma|"
     r"meningioma|\bDIPG\b|diffuse intrinsic pontine|diffuse midline|brain tumou?r|"

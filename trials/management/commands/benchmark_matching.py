@@ -405,6 +405,8 @@ class Command(BaseCommand):
                 leaves.append({"type": "resection", "extents": ["gross_total", "subtotal"]})
             if rng.random() < 0.1:
                 leaves.append({"type": "grade", "grades": [3, 4]})
+            if C.contradictions({"all": leaves}):  # e.g. grade 3-4 with pilocytic astrocytoma
+                leaves = [leaf for leaf in leaves if leaf.get("type") != "grade"]
             tree = C.validate({"version": 1, "criteria": {"all": leaves}, "check_by_hand": []})
             trial = Trial.objects.create(
                 nct_id=f"NCT8{n:07d}",
