@@ -18,6 +18,10 @@ PUBLIC = [
     r"^directory/<slug:slug>/$",
     r"^accounts/",  # allauth guards its own pages (sign-in, reset, MFA stage)
     r"^api/v1/directory/",
+    # The published quality indicators are public (aggregates, small cells suppressed; the
+    # registry's indicator tests pin what an anonymous caller sees).
+    r"^registry/indicators/$",
+    r"^api/v1/registry/indicators/$",
     r"^api/schema/$",
     r"^api/docs/$",
     r"^static/",
