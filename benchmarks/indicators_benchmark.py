@@ -274,7 +274,7 @@ def page_timing(runs: int = 40) -> None:
     try:
         with transaction.atomic():
             member = User.objects.create_user("bench-researcher@example.no", role=Role.RESEARCHER)
-            client = Client()
+            client = Client(SERVER_NAME="localhost")
             client.force_login(member)
             path = f"/registry/indicators/?year={published_year()}"
             client.get(path)

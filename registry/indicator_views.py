@@ -3,12 +3,15 @@ indicator_services writes; the list of a clinician's own patients writes the acc
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -54,9 +57,7 @@ def indicator_list(request):
     group = group if group in DIAGNOSIS_GROUPS else ""
     region = request.GET.get("region", "")
     region = region if region in Institution.HealthRegion.values else ""
-    views = selectors.indicator_page(
-        user=request.user, snapshot=snapshot, year=year, group=group, region=region
-    )
+    may_list = request.user.is_authenticated and request.user.role == "clinician"
     context.update(
         years=years,
         year=year,
@@ -64,8 +65,7 @@ def indicator_list(request):
         group_label=DIAGNOSIS_GROUPS[group][0] if group else "All diagnoses",
         region=region,
         region_label=Institution.HealthRegion(region).label if region else "",
-        views=views,
-        may_list=request.user.is_authenticated and request.user.role == "clinician",
+        may_list=may_list,
         own_institutions=[
             i
             for i in Institution.objects.filter(
@@ -75,6 +75,27 @@ def indicator_list(request):
         if request.user.is_authenticated
         else [],
     )
+    # A snapshot never changes, so its rendered figures are kept (Redis) per view of them:
+    # the filters, which hospitals' figures the member sees exactly, and the patients link.
+    exact = selectors.exact_institutions(request.user)
+    key = "registry:indicators:{}:{}:{}:{}:{}:{}".format(
+        snapshot.pk,
+        year,
+        group,
+        region,
+        "all" if exact is None else ",".join(map(str, sorted(exact))),
+        int(may_list),
+    )
+    sections = cache.get(key)
+    if sections is None:
+        views = selectors.indicator_page(
+            user=request.user, snapshot=snapshot, year=year, group=group, region=region
+        )
+        sections = render_to_string(
+            "registry/_indicators_sections.html", {**context, "views": views}, request=request
+        )
+        cache.set(key, sections, timeout=24 * 3600)
+    context["sections"] = SafeString(sections)  # our own rendering, kept as it was
     return render(request, "registry/indicators.html", context)
 
 

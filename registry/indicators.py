@@ -847,13 +847,16 @@ Z_95 = 1.959963984540054
 
 def wilson_interval(numerator: int, denominator: int) -> tuple[float, float] | tuple[None, None]:
     """The 95 % Wilson score interval (Wilson, JASA 1927;22:209; recommended over the Wald
-    interval by Brown, Cai & DasGupta, Stat Sci 2001;16:101), by SciPy."""
+    interval by Brown, Cai & DasGupta, Stat Sci 2001;16:101):
+    (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n).
+    Closed form rather than scipy.stats.binomtest(...).proportion_ci(method="wilson"), which
+    gives the same numbers (tested) but costs a millisecond a cell on a page of hundreds."""
     if not denominator:
         return None, None
-    from scipy.stats import binomtest
-
-    ci = binomtest(numerator, denominator).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
+    n, p, z2 = denominator, numerator / denominator, Z_95 * Z_95
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z_95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def attainment(indicator: Indicator, value: float | None) -> str | None:

@@ -130,7 +130,9 @@ def test_the_page_takes_the_same_queries_whatever_the_register_holds(client):
     sign_in(client, clinician)
     cohort({"OUS": (1, 1)})
     snapshot()
-    client.get("/registry/indicators/")  # the session's first request records the session
+    # The session's first request records the session (another page: this one's figures,
+    # once rendered, are cached per snapshot and view).
+    client.get("/registry/worklist/")
     with CaptureQueriesContext(connection) as small:
         assert client.get("/registry/indicators/", {"year": YEAR}).status_code == 200
     cohort({"OUS": (5, 5), "HUS": (6, 2), "SUS": (3, 3), "UNN": (7, 1), "STOLAV": (2, 9)})
@@ -138,7 +140,9 @@ def test_the_page_takes_the_same_queries_whatever_the_register_holds(client):
     snapshot()
     with CaptureQueriesContext(connection) as large:
         assert client.get("/registry/indicators/", {"year": YEAR}).status_code == 200
-    assert len(large) == len(small) <= 12, "\n".join(q["sql"][:200] for q in large.captured_queries)
+    with CaptureQueriesContext(connection) as cached:
+        assert client.get("/registry/indicators/", {"year": YEAR}).status_code == 200
+    assert len(cached) < len(large) == len(small) <= 12, (len(cached), len(large), len(small))
 
 
 def test_clinicians_list_their_own_patients_who_missed_an_indicator(client, five_hospitals):

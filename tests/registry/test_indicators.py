@@ -333,6 +333,12 @@ def test_wilson_interval_worked_by_hand():
     low, high = indicators.wilson_interval(0, 6)
     assert low == pytest.approx(0.0, abs=1e-9) and high == pytest.approx(0.39034, abs=1e-4)
     assert indicators.wilson_interval(0, 0) == (None, None)
+    # The same as SciPy's Wilson interval (without continuity correction) everywhere.
+    from scipy.stats import binomtest
+
+    for k, n in [(0, 1), (1, 1), (3, 7), (50, 100), (999, 1000), (12, 4000)]:
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert indicators.wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
 
 
 def test_goal_attainment_levels():
