@@ -1,6 +1,6 @@
 """The repository stands on its own: a fresh clone with nothing beside it runs the tests and
-the demo, so no tracked file may read a path outside the checkout (the ../shared folder some
-development machines have beside it, or a parent of the repository root)."""
+the demo, so no tracked file may read a path outside the checkout (a folder of notes that
+some development machines keep beside it, or any parent of the repository root)."""
 
 import re
 import subprocess
