@@ -63,9 +63,10 @@ def test_a_list_past_its_last_page_is_a_404_in_the_error_shape(api, episode):
     assert set(response.json()) == {"message", "extra"}
 
 
-@pytest.mark.parametrize("page", ["", "0", "abc", "last", "1.5", "-1"])
-def test_a_page_number_that_is_not_a_whole_number_from_1_is_a_400_naming_it(api, episode, page):
-    response = api.get(f"{API}/patients/", {"page": page})
+# Not "page": that is Playwright's fixture, and would make these browser tests.
+@pytest.mark.parametrize("number", ["", "0", "abc", "last", "1.5", "-1"])
+def test_a_page_number_that_is_not_a_whole_number_from_1_is_a_400_naming_it(api, episode, number):
+    response = api.get(f"{API}/patients/", {"page": number})
     assert response.status_code == 400
     assert response.json()["extra"]["fields"] == {
         "page": ["A page number is a whole number from 1."]
