@@ -91,7 +91,9 @@ class AbsoluteSessionLifetimeMiddleware:
 class RequireMFAMiddleware:
     """Members whose role sees patient data reach nothing but the MFA set-up until they
     have set it up, and a session that skipped the MFA step is ended.
-    allauth has no built-in setting for this (pennersr/django-allauth#3649)."""
+    allauth has no built-in setting for this (pennersr/django-allauth#3649).
+    It sees session users only: API tokens are checked by the same rule in
+    consortium.authentication.ApiTokenAuthentication, which DRF runs after this."""
 
     def __init__(self, get_response):
         self.get_response = get_response
