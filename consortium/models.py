@@ -321,3 +321,29 @@ class DirectoryImport(models.Model):
 
     def __str__(self) -> str:
         return f"directory import {self.pk} of {self.source} at {self.at:%Y-%m-%d %H:%M}"
+
+class OutboxMessage(models.Model):
+    """Follow-up work (a Celery task by name, with its arguments) written in the same
+    transaction as the change that calls for it, so a save never stands without its
+    follow-up even when the broker is down: the transactional outbox
+    (https://microservices.io/patterns/data/transactional-outbox.html). Sent once the
+    transaction commits and, if the broker was unreachable, by the relay every minute
+    (consortium.tasks.relay_outbox)."""
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=models.Q(sent_at__isnull=True), name="outbox_unsent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}{tuple(self.args)}"

@@ -1,5 +1,6 @@
 """Writes of the shared core: members and invitations, the access log, the directory."""
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -29,6 +31,7 @@ from .models import (
     FailedPasswordCheck,
     Institution,
     NetworkGroup,
+    OutboxMessage,
     Role,
     User,
 )
@@ -398,7 +401,7 @@ def suggestion_create(*, group: NetworkGroup, by: User, message: str) -> Directo
     suggestion.save()
     from .tasks import notify_directory_editors
 
-    transaction.on_commit(lambda: notify_directory_editors.delay(suggestion.pk))
+    outbox_enqueue(notify_directory_editors, suggestion.pk)
     return suggestion
 
 
@@ -442,3 +445,66 @@ def suggestion_resolve(
     suggestion.resolution_note = note
     suggestion.save()
     return suggestion
+
+
+# --- Follow-up work: the transactional outbox ---------------------------------------
+
+outbox_log = logging.getLogger("nbtc.outbox")
+
+
+def outbox_enqueue(task, *args) -> OutboxMessage:
+    """Record follow-up work (a Celery task and its JSON arguments, ids) in the current
+    transaction, in place of `task.delay(*args)` after commit: if the change commits, so does
+    the work, even with the broker down. It is handed to Celery right after commit and, if
+    the broker was unreachable then, by the relay once it is back (outbox_send)."""
+    message = OutboxMessage.objects.create(
+        task_name=task if isinstance(task, str) else task.name, args=list(args)
+    )
+    transaction.on_commit(lambda: outbox_send(ids=[message.pk]), robust=True)
+    return message
+
+
+def outbox_send(*, ids: list[int] | None = None, limit: int = 500) -> int:
+    """Hand unsent messages to the broker, oldest first; returns how many were sent. A
+    message is locked while it is sent (SKIP LOCKED), so the relay and an after-commit send
+    never both publish it; at the first broker error the rest waits for the next relay.
+    Delivery is at least once (a crash between publishing and marking it sent publishes it
+    again), which the tasks allow: they are idempotent."""
+    from celery import current_app
+
+    sent = 0
+    with transaction.atomic(), current_app.connection_for_write() as broker:
+        pending = OutboxMessage.objects.select_for_update(skip_locked=True).filter(
+            sent_at__isnull=True
+        )
+        if ids is not None:
+            pending = pending.filter(pk__in=ids)
+        producer = None
+        for message in pending.order_by("id")[:limit]:
+            try:
+                # One try, no publish retries: a request must not wait for a broker that is
+                # down (kombu's pooled producer keeps reconnecting for seconds).
+                if producer is None:
+                    broker.ensure_connection(max_retries=0)
+                    producer = current_app.amqp.Producer(broker)
+                current_app.send_task(
+                    message.task_name,
+                    args=message.args,
+                    task_id=f"outbox-{message.pk}-{message.attempts + 1}",
+                    ignore_result=True,
+                    retry=False,
+                    producer=producer,
+                )
+            except Exception as error:  # noqa: BLE001 - any broker failure leaves it queued here
+                OutboxMessage.objects.filter(pk=message.pk).update(
+                    attempts=F("attempts") + 1, last_error=str(error)[:1000]
+                )
+                outbox_log.warning(
+                    "broker unreachable; %s stays in the outbox (%s)", message, error
+                )
+                break
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+            )
+            sent += 1
+    return sent

@@ -111,11 +111,15 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63799/0")
 # Rate limits (allauth, DRF throttling) count in the cache, so it must be shared: Redis.
+# With Redis down the cache reads as empty and logs a warning (consortium/cache.py: rate
+# limits fail open rather than lock everyone out); short timeouts keep an unreachable host
+# from holding requests up.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "consortium.cache.FailSafeRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "nbtc",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
     }
 }
 
@@ -182,9 +186,10 @@ USERSESSIONS_TRACK_ACTIVITY = False  # consortium.middleware.SessionActivityMidd
 
 # Sessions: 30 minutes idle (cookie age renewed on every request) and 12 hours at most
 # (AbsoluteSessionLifetimeMiddleware). ASVS 7.3.1 / 7.3.2.
-# Sessions are read from Redis and written through to PostgreSQL (they survive a Redis
-# restart); with SessionActivityMiddleware a page view usually costs no session query.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in PostgreSQL only: a member stays signed in (and can save) while Redis is
+# down, and a sign-out during a Redis outage cannot come back from a stale cached copy
+# afterwards (as it could with cached_db). One primary-key read per request.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_SAVE_EVERY_REQUEST = False  # renewed once a minute by SessionActivityMiddleware
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -321,6 +326,14 @@ PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
+# A task whose worker died unacknowledged (acks_late) goes back to the queue after the
+# visibility timeout. It must be longer than the longest task (the 15-minute time limit below),
+# or a task still running is handed to a second worker; Redis' default is an hour
+# (https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout).
+# Plate analyses and the full re-match do not wait for it: they send a heartbeat and a beat
+# task requeues them within minutes of it stopping (CELERY_BEAT_SCHEDULE, *-requeue-stale-*).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 20 * 60, "socket_connect_timeout": 2}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -328,6 +341,11 @@ CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TIMEZONE = TIME_ZONE
 # Each app's periodic tasks, by name (apps depend one way, so settings do not import them).
 CELERY_BEAT_SCHEDULE: dict = {
+    # Follow-up work written while the broker was down goes out once it is back.
+    "consortium-relay-outbox": {
+        "task": "consortium.tasks.relay_outbox",
+        "schedule": crontab(minute="*"),
+    },
     # Each clinician gets one digest of their open register items per night.
     "registry-nightly-worklist-digest": {
         "task": "registry.tasks.send_worklist_digests",

@@ -14,3 +14,13 @@ def notify_directory_editors(suggestion_id: int) -> int:
         pk=suggestion_id
     )
     return services.suggestion_notify_editors(suggestion=suggestion)
+
+
+@shared_task(acks_late=True)
+def relay_outbox() -> int:
+    """Every minute (beat): hand follow-up work the broker missed to Celery (the
+    transactional outbox, services.outbox_send); returns how many were sent."""
+    total = 0
+    while sent := services.outbox_send():
+        total += sent
+    return total

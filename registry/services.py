@@ -4,7 +4,8 @@
 - runs the entry rules (rules.py): errors raise ValidationError naming field and rule,
   warnings must be acknowledged and are then saved with the row;
 - keeps who, when, what and why in django-pghistory's context (patient, reason, user);
-- tells other apps after commit (signals.register_changed)."""
+- tells other apps in the same transaction (signals.register_changed), whose follow-up
+  work runs after commit (consortium's outbox)."""
 
 from datetime import date
 
@@ -74,9 +75,8 @@ def _require_unlocked(episode: TumourEpisode) -> None:
 
 
 def _notify(patient_id: int, episode_id: int | None = None) -> None:
-    transaction.on_commit(
-        lambda: register_changed.send(sender=Patient, patient_id=patient_id, episode_id=episode_id)
-    )
+    """Inside the transaction, so what other apps record (outbox rows) commits with it."""
+    register_changed.send(sender=Patient, patient_id=patient_id, episode_id=episode_id)
 
 
 def _check_version(current, expected_version: int | None, fields: list[str], label: str) -> None:
@@ -139,7 +139,7 @@ def _acknowledge(warnings: list[rules.Warning], acknowledge) -> list[str]:
 
 def _save_versioned(row, *, warnings, acknowledge, by: User, patient: Patient, reason: str):
     """The end of every section save: warnings acknowledged (or refused), the version
-    bumped, the row saved with who and why in its history, other apps told after commit."""
+    bumped, the row saved with who and why in its history, other apps told."""
     row.acknowledged_warnings = _acknowledge(warnings, acknowledge)
     if row.pk:
         row.version += 1

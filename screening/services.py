@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from consortium import services as core_services
 from consortium.models import Institution, Role, User
-from consortium.services import EditConflict
+from consortium.services import EditConflict, outbox_enqueue
 from registry.models import TumourEpisode
 from registry.selectors import can_edit_patient
 
@@ -1001,7 +1001,7 @@ def analysis_queue(*, upload: PlateUpload, by: User) -> AnalysisRun:
     from .tasks import analyse_plates
 
     run = AnalysisRun.objects.create(upload=upload, requested_by=by)
-    transaction.on_commit(lambda: analyse_plates.delay(run.pk))
+    outbox_enqueue(analyse_plates, run.pk)  # runs after commit, or once the broker is back
     return run
 
 

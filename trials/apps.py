@@ -1,8 +1,4 @@
-import logging
-
 from django.apps import AppConfig
-
-logger = logging.getLogger(__name__)
 
 
 class TrialsConfig(AppConfig):
@@ -19,14 +15,11 @@ class TrialsConfig(AppConfig):
 
 
 def _patient_changed(sender, patient_id, episode_id=None, **kwargs):
-    """The register sends this after commit; the worker re-matches the patient. With the
-    broker unreachable the register's save stands (it is committed) and the nightly
-    re-match catches the patient up; the failure is logged, not raised into the save."""
-    from kombu.exceptions import OperationalError
+    """The register sends this inside its transaction; the re-match is written to the
+    outbox with the change and a worker runs it after commit (or, with the broker down,
+    once the relay hands it over)."""
+    from consortium.services import outbox_enqueue
 
     from .tasks import rematch_patient
 
-    try:
-        rematch_patient.delay(patient_id)
-    except OperationalError:
-        logger.exception("trials: could not queue the re-match of patient %s", patient_id)
+    outbox_enqueue(rematch_patient, patient_id)

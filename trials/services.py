@@ -3,7 +3,6 @@ against an older version (EditConflict -> 409), keeps who/when/what in pghistory
 context, and re-matches after the transaction commits when what matching reads changed."""
 
 import json
-import logging
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from consortium.models import Role, User
-from consortium.services import EditConflict
+from consortium.services import EditConflict, outbox_enqueue
 
 from . import criteria as C
 from . import ctgov, selectors
@@ -37,8 +36,6 @@ from .models import (
     TrialStatus,
 )
 
-logger = logging.getLogger(__name__)
-
 
 def _require_coordinator(by: User) -> None:
     if not selectors.works_trials(by):
@@ -46,19 +43,11 @@ def _require_coordinator(by: User) -> None:
 
 
 def _rematch_trial(trial_id: int) -> None:
-    """Queue the trial's re-match after commit. With the broker unreachable the save
-    stands (it is committed) and the nightly re-match catches up; logged, not raised."""
-    from kombu.exceptions import OperationalError
-
+    """The trial's re-match, written to the outbox with the save (it runs after commit,
+    or once the broker is back)."""
     from .tasks import rematch_trial
 
-    def queue():
-        try:
-            rematch_trial.delay(trial_id)
-        except OperationalError:
-            logger.exception("trials: could not queue the re-match of trial %s", trial_id)
-
-    transaction.on_commit(queue)
+    outbox_enqueue(rematch_trial, trial_id)
 
 
 # --- Import -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from consortium.models import Role
+from consortium.models import OutboxMessage, Role
 from registry import services, vocabulary
 from registry.models import (
     MarkerResult,
@@ -935,7 +935,7 @@ def test_saving_the_diagnosis_uses_the_norm_of_the_first_treatment(clin, patient
     assert saved.acknowledged_warnings == []
 
 
-# --- Other apps hear of changes after commit ------------------------------------------------------
+# --- Other apps hear of changes in the transaction; their work runs after commit ----------------
 
 
 @pytest.fixture
@@ -950,15 +950,21 @@ def heard():
     register_changed.disconnect(receiver)
 
 
-def test_register_changed_is_sent_after_commit_only(
+def test_register_changed_is_heard_in_the_transaction_and_its_work_runs_after_commit(
     clin, heard, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         patient = make_patient(clin)
-    assert heard == [] and callbacks  # nothing sent inside the transaction
-    for callback in callbacks:
-        callback()
+    # Heard inside the transaction, so the trials app's re-match is written with the save
+    # (the outbox) and handed to Celery only by the after-commit callback.
     assert heard == [{"signal": register_changed, "patient_id": patient.pk, "episode_id": None}]
+    message = OutboxMessage.objects.get()
+    assert (message.task_name, message.args, message.sent_at) == (
+        "trials.tasks.rematch_patient",
+        [patient.pk],
+        None,
+    )
+    assert callbacks
 
 
 def test_each_service_tells_other_apps_with_the_patient_and_episode(
@@ -982,6 +988,7 @@ def test_each_service_tells_other_apps_with_the_patient_and_episode(
 
 
 def test_a_refused_save_tells_nobody(clin, patient, heard, django_capture_on_commit_callbacks):
+    queued = OutboxMessage.objects.count()  # the patient's registration
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         errors_of(lambda: gbm_episode(patient, clin, who_grade=2))
-    assert callbacks == [] and heard == []
+    assert callbacks == [] and heard == [] and OutboxMessage.objects.count() == queued

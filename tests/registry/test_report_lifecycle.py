@@ -502,7 +502,7 @@ def test_an_idh_defined_diagnosis_needs_its_idh_status_confirmed(
     assert "idh" in lowered(rules.missing_items(episode))
 
 
-def test_submit_and_reopen_tell_other_apps_after_commit(
+def test_submit_and_reopen_tell_other_apps(
     clin, patient, django_capture_on_commit_callbacks
 ):
     heard = []
@@ -510,9 +510,9 @@ def test_submit_and_reopen_tell_other_apps_after_commit(
     def receiver(sender, **kwargs):
         heard.append((kwargs["patient_id"], kwargs["episode_id"]))
 
+    episode = complete_episode(patient, clin)
     register_changed.connect(receiver)
     try:
-        episode = complete_episode(patient, clin)
         with django_capture_on_commit_callbacks(execute=True):
             services.episode_submit(episode=episode, by=clin)
         with django_capture_on_commit_callbacks(execute=True):
