@@ -57,3 +57,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api_docs"),
     path("admin/", admin.site.urls),
 ]
+
+# PostgreSQL unreachable: 503 with Retry-After instead of a 500 (consortium/errors.py).
+handler500 = "consortium.errors.server_error"

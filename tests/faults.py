@@ -50,8 +50,8 @@ class RedisServer:
             return False
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
+        self.process = subprocess.Popen(  # noqa: S603 - fixed arguments
+            [  # noqa: S607 - the suite's redis-server, from PATH as in scripts/services.sh
                 "redis-server",
                 "--port",
                 str(self.port),
@@ -89,7 +89,7 @@ class WorkerProcess:
 
     def __init__(self, broker_url: str, **env):
         self.log = tempfile.NamedTemporaryFile(prefix="nbtc-fault-worker-", suffix=".log")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - fixed arguments
             [
                 sys.executable,
                 "-m",
@@ -141,3 +141,34 @@ def worker(broker_url: str, **env):
         yield process
     finally:
         process.stop()
+
+
+class SuiteDatabaseServer:
+    """The suite's own PostgreSQL cluster (scripts/services.sh), stopped and started again by
+    a test with pg_ctl as the cluster's owner. Found from the server itself (its data folder
+    and major version), so it works wherever services.sh put it."""
+
+    def __init__(self):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW data_directory")
+            self.data = cursor.fetchone()[0]
+            cursor.execute("SHOW server_version_num")
+            major = int(cursor.fetchone()[0]) // 10000
+        self.pg_ctl = Path(f"/usr/lib/postgresql/{major}/bin/pg_ctl")
+        self.log = Path(self.data).parent / "postgres.log"
+
+    def usable(self) -> bool:
+        return self.pg_ctl.exists() and Path(self.data, "PG_VERSION").exists()
+
+    def _pg_ctl(self, *args) -> None:
+        command = [str(self.pg_ctl), *args, "-D", self.data, "-w", "-t", "60"]
+        if os.geteuid() == 0:  # postgres refuses to run as root (see scripts/services.sh)
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, cwd="/", capture_output=True)  # noqa: S603
+
+    def stop(self) -> None:
+        """Fast shutdown: sessions are ended, as in a restart or fail-over."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def start(self) -> None:
+        self._pg_ctl("start", "-l", str(self.log))
