@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import api, views
+from . import api, errors, views
 
 # The admin site signs in through allauth, so it gets the same MFA and rate limits
 # (allauth docs, common/admin.rst).
@@ -34,7 +34,7 @@ api_patterns = [
 handler400 = api.bad_request
 handler403 = api.permission_denied
 handler404 = api.page_not_found
-handler500 = api.server_error
+handler500 = errors.server_error  # PostgreSQL unreachable: 503 with Retry-After
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -57,6 +57,3 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api_docs"),
     path("admin/", admin.site.urls),
 ]
-
-# PostgreSQL unreachable: 503 with Retry-After instead of a 500 (consortium/errors.py).
-handler500 = "consortium.errors.server_error"
