@@ -322,6 +322,7 @@ class DirectoryImport(models.Model):
     def __str__(self) -> str:
         return f"directory import {self.pk} of {self.source} at {self.at:%Y-%m-%d %H:%M}"
 
+
 class OutboxMessage(models.Model):
     """Follow-up work (a Celery task by name, with its arguments) written in the same
     transaction as the change that calls for it, so a save never stands without its

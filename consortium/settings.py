@@ -334,6 +334,9 @@ CELERY_RESULT_BACKEND = REDIS_URL
 # task requeues them within minutes of it stopping (CELERY_BEAT_SCHEDULE, *-requeue-stale-*).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 20 * 60, "socket_connect_timeout": 2}
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+# Seconds between heartbeats of a running analysis or full re-match (consortium/heartbeat.py);
+# 8 missed beats and the run is started again.
+NBTC_HEARTBEAT_SECONDS = env.float("NBTC_HEARTBEAT_SECONDS", default=15)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -356,6 +359,16 @@ CELERY_BEAT_SCHEDULE: dict = {
     "screening-check-open-shipments": {
         "task": "screening.tasks.check_open_shipments",
         "schedule": crontab(minute="*/5"),
+    },
+    # A plate analysis or full re-match whose worker stopped sending its heartbeat is
+    # started again (consortium/heartbeat.py).
+    "screening-requeue-lost-analyses": {
+        "task": "screening.tasks.requeue_lost_analyses",
+        "schedule": crontab(minute="*"),
+    },
+    "trials-requeue-lost-matching-runs": {
+        "task": "trials.tasks.requeue_lost_matching_runs",
+        "schedule": crontab(minute="*"),
     },
     # Nightly full re-match of open trials (also catches patients crossing an age limit).
     "trials-nightly-rematch": {

@@ -625,7 +625,8 @@ class Well(models.Model):
         return f"well {self.well} of plate {self.plate_id}"
 
 
-@pghistory.track(*all_changes())
+# The worker's heartbeat is no change of the run's: it is not tracked (a row every 15 s).
+@pghistory.track(*all_changes(), exclude=["heartbeat_at"])
 class AnalysisRun(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -640,6 +641,9 @@ class AnalysisRun(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker running it."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     thresholds = models.JSONField(default=dict, help_text="The lab's QC settings used.")

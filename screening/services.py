@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from consortium import services as core_services
+from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
 from consortium.models import Institution, Role, User
 from consortium.services import EditConflict, outbox_enqueue
 from registry.models import TumourEpisode
@@ -1005,6 +1006,29 @@ def analysis_queue(*, upload: PlateUpload, by: User) -> AnalysisRun:
     return run
 
 
+@transaction.atomic
+def analysis_requeue_lost(*, now: datetime) -> list[int]:
+    """Runs left 'running' by a lost worker (no heartbeat for HEARTBEAT_STALE) are queued
+    again; returns their ids. Run every minute (beat), so a killed worker's analysis is
+    redone within minutes, not after the broker's visibility timeout. Redoing replaces the
+    results with the same numbers (analysis_run)."""
+    from .tasks import analyse_plates
+
+    lost = list(
+        AnalysisRun.objects.select_for_update(skip_locked=True)
+        .filter(status=AnalysisRun.Status.RUNNING, heartbeat_at__lt=now - HEARTBEAT_STALE)
+        .values_list("pk", flat=True)
+    )
+    for run_id in lost:
+        AnalysisRun.objects.filter(pk=run_id).update(
+            status=AnalysisRun.Status.QUEUED,
+            error=f"The worker was lost at {timezone.localtime(now):%d.%m.%Y %H:%M}; "
+            "the analysis was started again.",
+        )
+        outbox_enqueue(analyse_plates, run_id)
+    return lost
+
+
 def _thresholds(row: LabQcSettings) -> analysis.Thresholds:
     return analysis.Thresholds(
         z_prime_pass=row.z_prime_pass,
@@ -1016,15 +1040,15 @@ def _thresholds(row: LabQcSettings) -> analysis.Thresholds:
     )
 
 
-STALE_RUN = timedelta(minutes=15)  # a run "running" longer than this lost its worker
+ANALYSIS_LOCK = 5_202_612  # with the run's id: one worker writes a run's results at a time
 
 
 def analysis_run(*, run_id: int) -> AnalysisRun:
     """Normalise, check, fit and score one run. Idempotent and safe against a redelivered
     task: a finished run is left as it is; a run another worker is on is left to it (its
-    claim is the started_at it wrote); an interrupted one (worker lost, older than
-    STALE_RUN, or failed) starts over and replaces its results. The same data and
-    settings give the same numbers."""
+    heartbeat is fresh: consortium/heartbeat.py); an interrupted one (worker lost: no
+    heartbeat for HEARTBEAT_STALE, requeued, or failed) starts over and replaces its
+    results. The same data and settings give the same numbers."""
     with transaction.atomic():
         run = (
             AnalysisRun.objects.select_for_update().select_related("upload__request").get(pk=run_id)
@@ -1033,25 +1057,38 @@ def analysis_run(*, run_id: int) -> AnalysisRun:
             return run
         if (
             run.status == AnalysisRun.Status.RUNNING
-            and run.started_at
-            and run.started_at > timezone.now() - STALE_RUN
+            and run.heartbeat_at
+            and run.heartbeat_at > timezone.now() - HEARTBEAT_STALE
         ):
             return run
         claim = timezone.now()
-        run.status, run.started_at, run.error = AnalysisRun.Status.RUNNING, claim, ""
-        run.save(update_fields=["status", "started_at", "error"])
+        run.status, run.started_at, run.heartbeat_at, run.error = (
+            AnalysisRun.Status.RUNNING,
+            claim,
+            claim,
+            "",
+        )
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "error"])
     upload = run.upload
     request = upload.request
+    claimed = AnalysisRun.objects.filter(
+        pk=run.pk, status=AnalysisRun.Status.RUNNING, started_at=claim
+    )
     try:
         with (
+            heartbeat(claimed),
             transaction.atomic(),
             pghistory.context(
                 user=run.requested_by_id, screening_request=request.pk, patient=request.patient_id
             ),
         ):
-            current = AnalysisRun.objects.select_for_update().get(pk=run.pk)
-            if current.status != AnalysisRun.Status.RUNNING or current.started_at != claim:
-                return current  # another worker took it over meanwhile
+            # An advisory lock, not the run's row: the heartbeat keeps writing that row.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [ANALYSIS_LOCK, run.pk % 2**31]
+                )
+            if not claimed.exists():
+                return AnalysisRun.objects.get(pk=run.pk)  # another worker took it over
             _analyse(run, upload, request)
     except Exception as error:  # noqa: BLE001 - a failed analysis is shown, not lost
         AnalysisRun.objects.filter(pk=run.pk, started_at=claim).update(

@@ -15,6 +15,12 @@ def check_open_shipments() -> int:
 
 
 @shared_task(acks_late=True)
+def requeue_lost_analyses() -> list[int]:
+    """Every minute (beat): analyses whose worker stopped sending its heartbeat start again."""
+    return services.analysis_requeue_lost(now=timezone.now())
+
+
+@shared_task(acks_late=True)
 def analyse_plates(run_id: int) -> str:
     """Started after an upload (or a QC override) commits: normalise, check, fit and score
     the run. Safe to redeliver (acks_late): a finished run is left as it is."""

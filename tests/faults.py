@@ -12,8 +12,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import redis
 from django.db import connection
+from django.test import override_settings
+
+from consortium.celery import app as celery_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,10 +28,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, *, timeout=60.0, what="the condition"):
+def wait_for(predicate, *, timeout=120.0, what="the condition", log=None):
+    """Poll until `predicate()` holds; on time-out say what was awaited, with `log()` (a
+    worker's output, say)."""
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{log() if log else ''}"
         time.sleep(0.1)
 
 
@@ -76,6 +82,30 @@ class RedisServer:
         assert not self.answers()
 
 
+@pytest.fixture
+def own_redis():
+    """The cache and the Celery broker pointed at a Redis of the test's own, which it may
+    kill, and which no other test's leftover messages reach."""
+    server = RedisServer()
+    server.start()
+    broker = celery_app.conf.broker_url
+    celery_app.conf.broker_url = server.url
+    cache = {
+        "default": {
+            "BACKEND": "consortium.cache.FailSafeRedisCache",
+            "LOCATION": server.url,
+            "KEY_PREFIX": "nbtc",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
+    try:
+        with override_settings(CACHES=cache):
+            yield server
+    finally:
+        celery_app.conf.broker_url = broker
+        server.kill()
+
+
 def suite_database_url() -> str:
     """The test database, for processes started by a test (transactional tests commit)."""
     s = connection.settings_dict
@@ -116,7 +146,7 @@ class WorkerProcess:
         )
 
     def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-4000:]
+        return Path(self.log.name).read_text(errors="replace")[-15000:]
 
     def kill(self) -> None:
         """SIGKILL: no warm shutdown, no chance to give the task back."""

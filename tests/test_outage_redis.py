@@ -7,40 +7,17 @@ The test runs its own redis-server and SIGKILLs it; the app reaches it over TCP 
 from datetime import date
 
 import pytest
-from django.test import override_settings
 
-from consortium.celery import app as celery_app
 from consortium.models import OutboxMessage, Role
 from consortium.tasks import relay_outbox
+from tests import faults
 from tests.conftest import make_member, sign_in
-from tests.faults import RedisServer, wait_for, worker
+from tests.faults import wait_for, worker
 from tests.trials.factories import RECURRENT_GBM, episode, patient, trial
 from trials.models import Match
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def own_redis():
-    """Cache and broker pointed at a Redis of the test's own, which it may kill."""
-    server = RedisServer()
-    server.start()
-    broker = celery_app.conf.broker_url
-    celery_app.conf.broker_url = server.url
-    cache = {
-        "default": {
-            "BACKEND": "consortium.cache.FailSafeRedisCache",
-            "LOCATION": server.url,
-            "KEY_PREFIX": "nbtc",
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
-        }
-    }
-    try:
-        with override_settings(CACHES=cache):
-            yield server
-    finally:
-        celery_app.conf.broker_url = broker
-        server.kill()
+own_redis = faults.own_redis  # the fixture
 
 
 def test_with_redis_down_a_clinician_opens_and_saves_and_the_rematch_runs_when_it_is_back(
@@ -99,5 +76,6 @@ def test_with_redis_down_a_clinician_opens_and_saves_and_the_rematch_runs_when_i
     with worker(own_redis.url) as w:
         wait_for(
             lambda: Match.objects.filter(trial=t, episode=e, outcome="eligible").exists(),
-            what=f"the worker's re-match; worker log:\n{w.output()}",
+            what="the worker's re-match",
+            log=w.output,
         )

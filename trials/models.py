@@ -460,3 +460,30 @@ class CatalogueSync(models.Model):
     @property
     def has_news(self) -> bool:
         return bool(self.added or self.changed or self.closed or self.problems)
+
+
+class MatchingRun(models.Model):
+    """One full re-match (the nightly run, or one started by hand): its progress and its
+    worker's heartbeat, so a run whose worker was lost is started again within minutes
+    (trials.tasks.requeue_lost_matching_runs) rather than waiting for the next night."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, help_text="Matches created, updated, deactivated.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Full re-match {self.pk} ({self.status})"

@@ -16,11 +16,12 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
 from consortium.models import Role, User
 from consortium.services import EditConflict, outbox_enqueue
 
 from . import criteria as C
-from . import ctgov, selectors
+from . import ctgov, engine, selectors
 from .models import (
     OPEN_STATUSES,
     STEP_TRANSITIONS,
@@ -28,6 +29,7 @@ from .models import (
     CloseReason,
     ManualCheck,
     Match,
+    MatchingRun,
     ReviewEvent,
     Step,
     Trial,
@@ -636,3 +638,72 @@ def match_reply(*, match: Match, by: User, answer: str, note: str = "") -> Revie
     return ReviewEvent.objects.create(
         match=match, kind=ReviewEvent.Kind.REPLY, answer=answer, note=note, by=by
     )
+
+
+# --- Full re-match runs: heartbeat and requeue -------------------------------------------
+
+
+def matching_run_all(*, run_id: int | None) -> dict:
+    """The full re-match, recorded as a MatchingRun (a new one when run_id is None) that
+    beats while it runs (consortium/heartbeat.py). Safe to redeliver: a finished run, or one
+    another worker is on (fresh heartbeat), is left as it is; a lost one starts over, and
+    the engine diffs, so redoing it writes the same matches. Returns the engine's counts."""
+    with transaction.atomic():
+        if run_id is None:
+            run = MatchingRun.objects.create()
+        else:
+            run = MatchingRun.objects.select_for_update().get(pk=run_id)
+        now = timezone.now()
+        if run.status == MatchingRun.Status.DONE or (
+            run.status == MatchingRun.Status.RUNNING
+            and run.heartbeat_at
+            and run.heartbeat_at > now - HEARTBEAT_STALE
+        ):
+            return run.result
+        run.status, run.started_at, run.heartbeat_at, run.error = (
+            MatchingRun.Status.RUNNING,
+            now,
+            now,
+            "",
+        )
+        run.attempts += 1
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "error", "attempts"])
+    claimed = MatchingRun.objects.filter(
+        pk=run.pk, status=MatchingRun.Status.RUNNING, started_at=now
+    )
+    try:
+        with heartbeat(claimed):
+            result = engine.match_all()
+    except Exception as error:  # noqa: BLE001 - recorded, then retried by the task
+        claimed.update(
+            status=MatchingRun.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+        )
+        raise
+    counts = {
+        "created": result.created,
+        "updated": result.updated,
+        "deactivated": result.deactivated,
+    }
+    claimed.update(status=MatchingRun.Status.DONE, result=counts, finished_at=timezone.now())
+    return vars(result)
+
+
+@transaction.atomic
+def matching_runs_requeue_lost(*, now) -> list[int]:
+    """Full re-matches left 'running' by a lost worker (no heartbeat for HEARTBEAT_STALE)
+    are queued again; returns their ids. Run every minute (beat)."""
+    from .tasks import rematch_all
+
+    lost = list(
+        MatchingRun.objects.select_for_update(skip_locked=True)
+        .filter(status=MatchingRun.Status.RUNNING, heartbeat_at__lt=now - HEARTBEAT_STALE)
+        .values_list("pk", flat=True)
+    )
+    for run_id in lost:
+        MatchingRun.objects.filter(pk=run_id).update(
+            status=MatchingRun.Status.QUEUED,
+            error=f"The worker was lost at {timezone.localtime(now):%d.%m.%Y %H:%M}; "
+            "the re-match was started again.",
+        )
+        outbox_enqueue(rematch_all, run_id)
+    return lost

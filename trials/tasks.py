@@ -11,8 +11,9 @@ from contextlib import contextmanager
 
 from celery import shared_task
 from django.db import IntegrityError, OperationalError, connection
+from django.utils import timezone
 
-from . import engine
+from . import engine, services
 
 RETRY = {
     "acks_late": True,
@@ -49,18 +50,23 @@ def rematch_trial(trial_id: int) -> dict:
 
 
 @shared_task(**RETRY)
-def rematch_all() -> dict:
-    """Nightly (beat): everything, which also catches patients crossing an age limit."""
+def rematch_all(run_id: int | None = None) -> dict:
+    """Nightly (beat): everything, which also catches patients crossing an age limit.
+    Recorded as a MatchingRun with a heartbeat; run_id is a lost run started again."""
     with one_run_at_a_time():
-        return vars(engine.match_all())
+        return services.matching_run_all(run_id=run_id)
+
+
+@shared_task(acks_late=True)
+def requeue_lost_matching_runs() -> list[int]:
+    """Every minute (beat): full re-matches whose worker stopped its heartbeat start again."""
+    return services.matching_runs_requeue_lost(now=timezone.now())
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
 def sync_catalogue() -> dict:
     """Weekly (beat): new, changed and closed brain-tumour trials from ClinicalTrials.gov.
     Idempotent: the importer upserts by NCT id, so a second run finds nothing new."""
-    from . import services
-
     sync = services.catalogue_sync()
     return {
         "added": len(sync.added),

@@ -502,9 +502,7 @@ def test_an_idh_defined_diagnosis_needs_its_idh_status_confirmed(
     assert "idh" in lowered(rules.missing_items(episode))
 
 
-def test_submit_and_reopen_tell_other_apps(
-    clin, patient, django_capture_on_commit_callbacks
-):
+def test_submit_and_reopen_tell_other_apps(clin, patient, django_capture_on_commit_callbacks):
     heard = []
 
     def receiver(sender, **kwargs):

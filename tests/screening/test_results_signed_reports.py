@@ -96,15 +96,20 @@ def test_a_redelivered_task_leaves_a_running_run_to_its_worker_and_takes_over_a_
     world = make_world()
     request, upload, run = analysed(world)
     second = services.analysis_queue(upload=upload, by=world.lab)
-    started = timezone.now() - timedelta(minutes=1)
+    started = timezone.now() - timedelta(hours=1)
     AnalysisRun.objects.filter(pk=second.pk).update(
-        status=AnalysisRun.Status.RUNNING, started_at=started
+        status=AnalysisRun.Status.RUNNING,
+        started_at=started,
+        heartbeat_at=timezone.now() - timedelta(minutes=1),
     )
-    services.analysis_run(run_id=second.pk)  # another worker is on it: nothing done here
+    services.analysis_run(run_id=second.pk)  # another worker is on it (it beats): nothing done
     second.refresh_from_db()
     assert second.status == "running" and second.started_at == started
     assert not DrugResult.objects.filter(run=second).exists()
-    AnalysisRun.objects.filter(pk=second.pk).update(started_at=timezone.now() - timedelta(hours=1))
-    services.analysis_run(run_id=second.pk)  # that worker was lost: taken over
+    # No heartbeat for 3 minutes (2 is the limit): that worker was lost, the run taken over.
+    AnalysisRun.objects.filter(pk=second.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=3)
+    )
+    services.analysis_run(run_id=second.pk)
     second.refresh_from_db()
     assert second.status == "done" and DrugResult.objects.filter(run=second).count() == 30
