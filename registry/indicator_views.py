@@ -6,7 +6,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -16,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from consortium.models import Institution
-from consortium.services import patient_access_log
+from consortium.services import outbox_enqueue, patient_access_log
 
 from . import indicator_selectors as selectors
 from . import indicator_services, tasks, vocabulary
@@ -105,7 +104,7 @@ def indicator_snapshot_request(request):
     if not request.user.is_consortium_admin:
         raise PermissionDenied("Admins start a new computation; the nightly one runs by itself.")
     snapshot = indicator_services.snapshot_request(by=request.user)
-    transaction.on_commit(lambda: tasks.compute_indicator_snapshot.delay(snapshot.pk))
+    outbox_enqueue(tasks.compute_indicator_snapshot, snapshot.pk)  # kept if the broker is down
     messages.success(request, "The indicators are being computed; the page shows them when done.")
     return redirect(reverse("registry:indicators"))
 
@@ -233,7 +232,7 @@ def report_list(request):
         report = indicator_reports.report_request(
             by=request.user, year=year, institution=institution
         )
-        transaction.on_commit(lambda: tasks.generate_indicator_report.delay(report.pk))
+        outbox_enqueue(tasks.generate_indicator_report, report.pk)
         return redirect(reverse("registry:indicator_report", args=[report.pk]))
     reports = list(indicator_reports.reports_visible_to(request.user)[:100])
     own = Institution.objects.filter(pk__in=selectors.user_institution_ids(request.user)).order_by(
