@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
@@ -90,14 +91,7 @@ def own_redis():
     server.start()
     broker = celery_app.conf.broker_url
     celery_app.conf.broker_url = server.url
-    cache = {
-        "default": {
-            "BACKEND": "consortium.cache.FailSafeRedisCache",
-            "LOCATION": server.url,
-            "KEY_PREFIX": "nbtc",
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
-        }
-    }
+    cache = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}  # as configured
     try:
         with override_settings(CACHES=cache):
             yield server
