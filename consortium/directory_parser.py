@@ -12,7 +12,9 @@ The overview is edited by hand and re-issued, so this parser reads the
 * headings in front of a group place it: a heading after 2+ blank lines starts
   a top category (optionally followed by one sub-category heading), a heading
   after a single blank line starts a new sub-category of the current category;
-* everything before the first category is the preamble (title + note).
+* everything before the first category is the preamble (title + note);
+* every group states its focus or scope (a group without either is an error: the
+  usual sign of a file cut short).
 
 Whatever does not fit raises DirectoryParseError with a 1-based line number.
 Plain Python on purpose (no Django) so it can be tested without a database.
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from .text_checks import NUL_MESSAGE, nul_line
 
 
 class DirectoryParseError(ValueError):
@@ -139,6 +143,9 @@ def _no_facts(paragraph: _Paragraph, reason: str) -> DirectoryParseError:
 
 def parse_directory(text: str) -> ParsedDirectory:
     """Parse one edition of the overview into its title, preamble, categories and groups."""
+    nul_at = nul_line(text)
+    if nul_at:
+        raise DirectoryParseError(nul_at, f"the line {NUL_MESSAGE}")
     paragraphs = _paragraphs(text)
     if not paragraphs:
         raise DirectoryParseError(1, "document is empty")
@@ -271,6 +278,10 @@ _FIELD_BY_LABEL = {
 }
 
 
+# The facts a group must have at least one of: what the group does.
+REQUIRED_ONE_OF = ("focus", "scope")
+
+
 @dataclass
 class _Fact:
     key: str
@@ -313,6 +324,15 @@ def _build_group(
 ) -> ParsedGroup:
     facts = _collect_facts(heading, body)
     values = {fact.key: "\n\n".join(fact.parts) for fact in facts}
+    if not any(values.get(key) for key in REQUIRED_ONE_OF):
+        # Every group of every edition says what it does; a group without it is most
+        # likely a file cut short (a truncated download), which must not import.
+        last = body[-1].line if body else heading.line
+        raise DirectoryParseError(
+            heading.line,
+            f"group {heading.text!r} (lines {heading.line}-{last}) ends without a 'Focus:' or "
+            "'Scope:' fact, which every group has; is the file complete?",
+        )
     website = next((fact for fact in facts if fact.key == "website"), None)
     url, link_label, note = ("", "", "")
     if website:

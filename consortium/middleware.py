@@ -1,5 +1,7 @@
-"""Session and sign-in rules that allauth and Django leave to the project."""
+"""Session and sign-in rules that allauth and Django leave to the project, and the checks
+every request passes (never-cached API answers, no NUL characters)."""
 
+import json
 from datetime import datetime, timedelta
 
 from allauth.account.authentication import get_authentication_records
@@ -10,12 +12,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import JsonResponse
-from django.shortcuts import redirect
-from django.urls import reverse
+from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
+from . import uploads
 from .redirects import login_url_back_to
+from .text_checks import NUL_MESSAGE, nul_in
 
 SESSION_STARTED_KEY = "nbtc_session_started_at"
 
@@ -143,3 +147,78 @@ class ApiNeverCachedMiddleware:
             )  # max-age=0, no-cache, no-store, must-revalidate, private
             patch_vary_headers(response, ("Authorization", "Cookie"))
         return response
+
+
+class RefuseNulCharacterMiddleware:
+    """A NUL character in the path, the query string or a form or JSON body is refused with
+    a 400 naming the field, before any view runs: PostgreSQL cannot store or compare it,
+    and it ended in a 500 with a traceback. The API answers in its one error shape, pages
+    with a page. Uploaded files are checked by their parsers, naming the line."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        field = self.field_with_nul(request)
+        if field is None:
+            return self.get_response(request)
+        message = f"{field}: {NUL_MESSAGE}."
+        if request.path.startswith("/api/"):
+            return JsonResponse(
+                {"message": f"Invalid input. {message}", "extra": {"fields": {field: [message]}}},
+                status=400,
+            )
+        return render(request, "400.html", {"message": message}, status=400)
+
+    @staticmethod
+    def field_with_nul(request) -> str | None:
+        if "\x00" in request.path_info:
+            try:
+                kwargs = resolve(request.path_info).kwargs
+            except Resolver404:
+                kwargs = {}
+            return next((k for k, v in kwargs.items() if nul_in(v)), "path")
+        for data in (request.GET, request.POST) if _form_body(request) else (request.GET,):
+            for key, values in data.lists():
+                if nul_in(key) or nul_in(values):
+                    return key.replace("\x00", "") or "query"
+        if request.content_type == "application/json" and request.body:
+            try:
+                body = json.loads(request.body)
+            except ValueError:
+                return None  # the parser answers malformed JSON itself
+            if isinstance(body, dict):
+                return next((str(k) for k, v in body.items() if nul_in(k) or nul_in(v)), None)
+            return "body" if nul_in(body) else None
+        return None
+
+
+def _form_body(request) -> bool:
+    return request.method == "POST" and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    )
+
+
+class RequestSizeLimitMiddleware:
+    """A request body larger than any upload the platform takes is refused (413) from its
+    Content-Length, before a byte of it is read or parsed. Per-file limits are checked by
+    the services (consortium/uploads.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > uploads.MAX_REQUEST_BYTES:
+            message = (
+                f"The request is {uploads.human_size(length)}; at most "
+                f"{uploads.human_size(uploads.MAX_REQUEST_BYTES)} is accepted."
+            )
+            if request.path.startswith("/api/"):
+                return JsonResponse({"message": message, "extra": {}}, status=413)
+            return render(request, "400.html", {"message": message}, status=413)
+        return self.get_response(request)

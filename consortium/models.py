@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from knox.models import AbstractAuthToken
 
+from .append_only import protect_history_of, refuse_truncate
+
 
 @pghistory.track()
 class Institution(models.Model):
@@ -167,7 +169,8 @@ class AccessLog(models.Model):
     class Meta:
         ordering = ["-at"]
         triggers = [
-            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+            refuse_truncate(),  # a row trigger never fires on TRUNCATE
         ]
 
     def __str__(self) -> str:
@@ -348,3 +351,6 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)}"
+
+
+protect_history_of("consortium")  # history tables refuse TRUNCATE too (append_only.py)

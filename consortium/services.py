@@ -303,11 +303,24 @@ def _sync_categories(parsed: ParsedDirectory) -> dict[tuple[str, str], Directory
     return by_key
 
 
-def directory_import(*, text: str, source: str) -> DirectoryImportResult:
+# An edition that drops more than this share of the listed groups is refused unless the
+# import is told it is meant: a shortened or truncated file would empty the public list.
+LARGE_REMOVAL_SHARE = 0.25
+
+
+class LargeRemovalRefused(Exception):
+    """The edition would take too many groups off the public list."""
+
+
+def directory_import(
+    *, text: str, source: str, allow_large_removal: bool = False
+) -> DirectoryImportResult:
     """Import an edition of the Nordic overview. Parses everything first, so a block it
     cannot read (DirectoryParseError, with its line) changes nothing; then applies the
     edition in one transaction. Groups the edition no longer lists leave the public
-    list; their rows and history stay."""
+    list; their rows and history stay. An edition that would take more than a quarter of
+    the listed groups off the list is refused (LargeRemovalRefused, nothing changes)
+    unless `allow_large_removal`."""
     parsed = parse_directory(text)
     result = DirectoryImportResult()
     with transaction.atomic(), pghistory.context(import_source=source):
@@ -334,11 +347,16 @@ def directory_import(*, text: str, source: str) -> DirectoryImportResult:
                 if group.position != position:  # moved by groups added or removed above it
                     NetworkGroup.objects.filter(pk=group.pk).update(position=position)
             seen.add(group.pk)
-        result.removed = (
-            NetworkGroup.objects.filter(removed_at__isnull=True)
-            .exclude(pk__in=seen)
-            .update(removed_at=timezone.now())
-        )
+        listed = NetworkGroup.objects.filter(removed_at__isnull=True)
+        leaving = listed.exclude(pk__in=seen)
+        listed_count, leaving_count = listed.count(), leaving.count()
+        if not allow_large_removal and leaving_count > LARGE_REMOVAL_SHARE * listed_count:
+            raise LargeRemovalRefused(
+                f"This edition would take {leaving_count} of the {listed_count} listed groups "
+                f"off the public list (more than a quarter); nothing was imported. If that is "
+                "meant, import again with --allow-large-removal."
+            )
+        result.removed = leaving.update(removed_at=timezone.now())
         DirectoryImport.objects.create(
             source=source[:300], title=parsed.title[:300], **vars(result)
         )

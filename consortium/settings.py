@@ -70,12 +70,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "consortium.middleware.ApiNeverCachedMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "consortium.middleware.RequestSizeLimitMiddleware",  # before anything reads the body
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "consortium.middleware.RefuseNulCharacterMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "consortium.middleware.SessionActivityMiddleware",  # usersessions' tracking, once a minute
@@ -323,6 +325,9 @@ CTGOV_API_URL = env("NBTC_CTGOV_API_URL", default="https://clinicaltrials.gov/ap
 # Change history needs the request's user and URL only where data can change: reads
 # (GET) skip the context, so the access-log insert of a page view costs one statement.
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# Every event (history) table refuses UPDATE and DELETE in the database; TRUNCATE is
+# refused by consortium/append_only.py's statement trigger.
+PGHISTORY_APPEND_ONLY = True
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

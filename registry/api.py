@@ -38,7 +38,9 @@ class WriteMeta(serializers.Serializer):
     """What every write may carry besides the values."""
 
     version = serializers.IntegerField(
-        required=False, help_text="The version you loaded; a newer one answers 409."
+        required=False,
+        help_text="The version you loaded; required when changing a stored row (PATCH/PUT); "
+        "a newer one answers 409.",
     )
     reason = serializers.CharField(
         required=False,
@@ -51,6 +53,23 @@ class WriteMeta(serializers.Serializer):
         required=False,
         help_text="Codes of the warnings you have read (a 400 lists 'Warning [code]: ...').",
     )
+
+    def __init__(self, *args, changes_stored_row: bool = False, **kwargs):
+        """`changes_stored_row`: a PATCH or PUT of a row that exists, which must name the
+        version it was loaded at (else a newer edit is overwritten unseen: a lost update)."""
+        super().__init__(*args, **kwargs)
+        self.changes_stored_row = changes_stored_row
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if self.changes_stored_row and attrs.get("version") is None:
+            raise serializers.ValidationError(
+                {
+                    "version": "Required on every change: the version you loaded (from the "
+                    "GET), so a newer edit is never overwritten."
+                }
+            )
+        return attrs
 
     def meta(self) -> dict:
         data = self.validated_data
@@ -130,6 +149,25 @@ class PatientCreateInput(WriteMeta, serializers.ModelSerializer):
     institutions = _institution_codes()
     sex = serializers.ChoiceField(choices=Patient.Sex.choices, required=False)
     birth_date = serializers.DateField(required=False)
+    treats_patient = serializers.BooleanField(
+        help_text="true: you declare that you treat the patient (required on every "
+        "registration). If the national ID is already in the register, your institutions "
+        "are linked to that record and its other institutions see the declaration.",
+        error_messages={"required": services.CARE_DECLARATION_REQUIRED},
+    )
+    care_reason = serializers.CharField(
+        max_length=500,
+        help_text="Why you treat the patient (kept with the declaration).",
+        error_messages={
+            "required": services.CARE_DECLARATION_REQUIRED,
+            "blank": services.CARE_DECLARATION_REQUIRED,
+        },
+    )
+
+    def validate_treats_patient(self, value):
+        if value is not True:
+            raise serializers.ValidationError(services.CARE_DECLARATION_REQUIRED)
+        return value
 
     class Meta:
         model = Patient
@@ -143,6 +181,8 @@ class PatientCreateInput(WriteMeta, serializers.ModelSerializer):
             "date_of_death",
             "institutions",
             "reason",
+            "treats_patient",
+            "care_reason",
         ]
 
 
@@ -196,7 +236,13 @@ def _require_clinical(user) -> None:
 
 
 class PatientListApi(GenericAPIView):
-    """Patients of your institutions. `?search=` finds by name or register number."""
+    """Patients of your institutions. `?search=` finds by name or register number.
+
+    POST registers a patient, with `treats_patient` and `care_reason` (your declared care
+    relationship; required). The answer is the same whether or not the national ID is
+    already in the register until you declare; then a number already registered links
+    your institutions to that record (201 either way) and the declaration is shown to the
+    patient's other institutions."""
 
     serializer_class = PatientOutput
     queryset = Patient.objects.none()  # for the schema; selectors decide what is listed
@@ -238,6 +284,7 @@ class PatientListApi(GenericAPIView):
         data = PatientCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.values()
+        values.pop("treats_patient")
         if request.user.role != Role.CLINICIAN:
             raise PermissionDenied("Only clinicians register patients.")
         patient = services.patient_register(
@@ -245,10 +292,15 @@ class PatientListApi(GenericAPIView):
             national_id_value=values.pop("national_id"),
             institutions=list(values.pop("institutions")),
             reason=data.validated_data.get("reason", ""),
+            care_reason=values.pop("care_reason"),
             allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
             **values,
         )
-        _log(request, [patient], "api:registry_patients")
+        _log(
+            request,
+            [patient],
+            "api:registry_care_declaration" if patient.declared_care else "api:registry_patients",
+        )
         return Response(
             PatientOutput(patient, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
@@ -297,7 +349,7 @@ class PatientDetailApi(GenericAPIView):
     @extend_schema(request=PatientUpdateInput, responses=PatientOutput)
     def patch(self, request, register_number: str):
         patient = self._patient(request, register_number)
-        data = PatientUpdateInput(data=request.data, partial=True)
+        data = PatientUpdateInput(data=request.data, partial=True, changes_stored_row=True)
         data.is_valid(raise_exception=True)
         values = data.values()
         institutions = values.pop("institutions", None)
@@ -410,7 +462,7 @@ class EpisodeDetailApi(GenericAPIView):
     @extend_schema(request=EpisodeInput, responses=EpisodeOutput)
     def patch(self, request, episode_id: int):
         episode = _episode(request, episode_id, "api:registry_episode")
-        data = EpisodeInput(data=request.data, partial=True)
+        data = EpisodeInput(data=request.data, partial=True, changes_stored_row=True)
         data.is_valid(raise_exception=True)
         meta = data.meta()
         services.episode_save(
@@ -441,7 +493,7 @@ class MarkersApi(GenericAPIView):
     @extend_schema(request=InputSerializer, responses=EpisodeOutput)
     def put(self, request, episode_id: int):
         episode = _episode(request, episode_id, "api:registry_markers")
-        data = self.InputSerializer(data=request.data)
+        data = self.InputSerializer(data=request.data, changes_stored_row=True)
         data.is_valid(raise_exception=True)
         given = {
             m["marker"]: (m["result"], m.get("method", "")) for m in data.validated_data["markers"]
@@ -612,7 +664,9 @@ class SectionDetailApi(GenericAPIView):
 
     def patch(self, request, episode_id: int, pk: int):
         episode, row = self._row(request, episode_id, pk)
-        data = self.input_class(data=request.data, partial=True, context={"row": row})
+        data = self.input_class(
+            data=request.data, partial=True, context={"row": row}, changes_stored_row=True
+        )
         data.is_valid(raise_exception=True)
         row = services.section_save(
             section=self.section,

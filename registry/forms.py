@@ -20,6 +20,7 @@ from .models import (
     SystemicTherapy,
     TumourEpisode,
 )
+from .services import CARE_DECLARATION_REQUIRED
 
 
 class DateInput(forms.DateInput):
@@ -52,6 +53,11 @@ class AcknowledgeField(forms.MultipleChoiceField):
         return True
 
 
+VERSION_REQUIRED = (
+    "The version you loaded is missing; reload the page, so a newer edit is not overwritten."
+)
+
+
 class SectionForm(forms.ModelForm):
     """Fields every section form carries: the version it was loaded at (a later save by
     someone else is then refused), the reason for a change, and the acknowledgement of
@@ -67,6 +73,11 @@ class SectionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and "version" not in self.initial:
             self.initial["version"] = self.instance.version
+        if self.instance.pk and "version" in self.fields:
+            # A change to a stored row names the version it was loaded at, or a newer
+            # edit would be overwritten without anyone knowing.
+            self.fields["version"].required = True
+            self.fields["version"].error_messages["required"] = VERSION_REQUIRED
         self.fields["acknowledge_warnings"].choices = [(w.code, w.message) for w in warnings]
         for field in self.fields.values():
             if isinstance(field, forms.DateField):
@@ -94,6 +105,19 @@ class PatientCreateForm(SectionForm):
         widget=forms.CheckboxSelectMultiple,
         help_text="Every institution that diagnoses or treats the patient; "
         "their clinicians see the record.",
+    )
+
+    treats_patient = forms.BooleanField(
+        label="I treat this patient (a care relationship: diagnosis, treatment or follow-up)",
+        error_messages={"required": CARE_DECLARATION_REQUIRED},
+    )
+    care_reason = forms.CharField(
+        label="Why you treat the patient",
+        max_length=500,
+        help_text="For example: referred to our hospital for surgery. If the patient is "
+        "already in the register, your institution is linked to the record and its other "
+        "institutions see this declaration.",
+        error_messages={"required": CARE_DECLARATION_REQUIRED},
     )
 
     class Meta:
@@ -218,7 +242,9 @@ class EpisodeForm(SectionForm):
 class MarkersForm(forms.Form):
     """Result and method for each marker of the reference's variable set."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    version = forms.IntegerField(
+        widget=forms.HiddenInput, error_messages={"required": VERSION_REQUIRED}
+    )
     reason = SectionForm.base_fields["reason"]
     acknowledge_warnings = AcknowledgeField()
 

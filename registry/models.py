@@ -10,6 +10,7 @@ put the patient and the reason into the history context."""
 import secrets
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -18,6 +19,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from consortium.append_only import protect_history_of, refuse_truncate
 from consortium.models import Institution
 
 from . import national_id, vocabulary
@@ -121,6 +123,33 @@ class PatientInstitution(models.Model):
 
     def __str__(self) -> str:
         return f"patient {self.patient_id} at institution {self.institution_id}"
+
+
+class CareRelationshipDeclaration(models.Model):
+    """A clinician's statement that they treat a patient already in the register, made
+    when registering the patient's national ID linked their institution to the record.
+    The register tells no one whether a national ID is already there (that alone says a
+    person has a brain tumour); a clinician gets the record only by declaring the care
+    relationship, with a reason, and the patient's other institutions see every such
+    declaration on the patient's page. Access only by "tjenstlig behov" (Normen
+    Faktaark 14, https://www.ehelse.no/normen/faktaark/faktaark-14-tilgangsstyring).
+    Append-only in the database."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="care_declarations")
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+            refuse_truncate(),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} at {self.institution_id} by {self.member_id}"
 
 
 @pghistory.track(*all_changes())
@@ -643,3 +672,6 @@ class NotifiedCase(models.Model):
     @property
     def masked_national_id(self) -> str:
         return national_id.mask(self.national_id)
+
+
+protect_history_of("registry")  # history refuses TRUNCATE too (consortium/append_only.py)

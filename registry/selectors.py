@@ -24,6 +24,7 @@ from consortium.models import Institution, Role, User
 
 from . import rules
 from .models import (
+    CareRelationshipDeclaration,
     FollowUp,
     MolecularMarker,
     Patient,
@@ -168,6 +169,16 @@ IDENTITY_FIELDS = {"full_name", "national_id"}
 def identity_search_refused(user: User, query: str) -> str:
     """The message when this member may not search this way, else ""."""
     query = query.strip()
+    if query and looks_like_national_id(query) and user.role != Role.CLINICIAN:
+        # Admins see every patient with the national ID masked: a search by the full number
+        # would confirm it (and that the person has a brain tumour) all the same.
+        return (
+            "Only the treating clinicians search by national ID; search by register "
+            "number (NB-…) or name."
+            if shows_names(user)
+            else "Trial coordinators search by register number (NB-…); names and national "
+            "IDs stay with the treating clinicians."
+        )
     if not query or shows_names(user) or REGISTER_NUMBER_QUERY.match(query.upper()):
         return ""
     return (
@@ -572,3 +583,13 @@ def episode_for_user(*, user: User, episode_id: int) -> TumourEpisode:
         return _episode_queryset().get(pk=episode_id, patient__in=patients_visible_to(user))
     except TumourEpisode.DoesNotExist:
         raise Http404("No such tumour episode.") from None
+
+
+def care_declarations(patient: Patient) -> list[CareRelationshipDeclaration]:
+    """Who declared a care relationship to reach this record, newest first: shown to
+    everyone who may see the patient, so the other institutions notice one that is wrong."""
+    return list(
+        CareRelationshipDeclaration.objects.filter(patient=patient).select_related(
+            "institution", "member"
+        )
+    )

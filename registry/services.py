@@ -22,6 +22,7 @@ from consortium.services import EditConflict
 
 from . import national_id, rules, selectors
 from .models import (
+    CareRelationshipDeclaration,
     FollowUp,
     MarkerResult,
     MolecularMarker,
@@ -176,6 +177,39 @@ def _recorded_dates(patient: Patient) -> list[tuple[str, date]]:
 # --- Patients ------------------------------------------------------------------------
 
 
+CARE_DECLARATION_REQUIRED = (
+    "Declare that you treat this patient and say why (for example: referred to our "
+    "hospital for surgery). The declaration is kept and shown to the patient's other "
+    "institutions."
+)
+
+
+def _declare_care(
+    *, patient: Patient, by: User, institutions: list[Institution], care_reason: str
+) -> Patient:
+    """Link the declaring clinician's institutions to a patient already in the register
+    and record the declaration (who, which institution, why, when); its details are not
+    changed. Already linked institutions get no new declaration."""
+    linked = set(patient.institutions.values_list("pk", flat=True))
+    new = [i for i in institutions if i.pk not in linked]
+    patient.declared_care = bool(new)
+    if not new:
+        return patient
+    with _history(by, patient, f"Care relationship declared: {care_reason}"):
+        PatientInstitution.objects.bulk_create(
+            PatientInstitution(patient=patient, institution=i) for i in new
+        )
+        CareRelationshipDeclaration.objects.bulk_create(
+            CareRelationshipDeclaration(
+                patient=patient, institution=i, member=by, reason=care_reason[:500]
+            )
+            for i in new
+        )
+    transaction.on_commit(selectors.forget_patient_counts)
+    _notify(patient.pk)
+    return patient
+
+
 @sensitive_variables("national_id_value", "parsed", "fields")
 @transaction.atomic
 def patient_register(
@@ -185,10 +219,16 @@ def patient_register(
     institutions: list[Institution],
     allow_synthetic: bool,
     reason: str = "",
+    care_reason: str = "",
     **fields,
 ) -> Patient:
-    """Register a new patient. The birth date and sex are taken from the national ID
-    when the form leaves them empty and the number tells them."""
+    """Register a patient. The birth date and sex are taken from the national ID when the
+    form leaves them empty and the number tells them.
+
+    A national ID already in the register (at another hospital) is not refused, which
+    would tell anyone that the person has a brain tumour: with the clinician's declared
+    care relationship (`care_reason`) their institutions are linked to the existing
+    record (see _declare_care); the returned patient then has `declared_care` set."""
     if by.role != Role.CLINICIAN:
         raise PermissionDenied("Only clinicians register patients.")
     errors = rules.Errors()
@@ -197,19 +237,30 @@ def patient_register(
     except ValidationError as exc:
         errors.add("national_id", f"Invalid national ID: {' '.join(exc.messages)}")
         parsed = None
-    if parsed and Patient.objects.filter(national_id=parsed.number).exists():
-        # Say so without revealing who, or where, the patient is registered.
-        errors.add(
-            "national_id",
-            "A patient with this national ID is already in the register; ask "
-            "the treating hospital to add your institution.",
-        )
     own = set(by.institutions.values_list("pk", flat=True))
     if not any(i.pk in own for i in institutions):
         errors.add(
             "institutions",
             "Include at least one of your own institutions, or you could not "
             "see the patient you register.",
+        )
+    existing = (
+        Patient.objects.select_for_update().filter(national_id=parsed.number).first()
+        if parsed
+        else None
+    )
+    if existing is not None:
+        # Whether the number is in the register is told only to a clinician who declares
+        # that they treat the patient; before that every answer is the same as for a new
+        # number (the forms and the API require the declaration on every registration).
+        if not care_reason.strip():
+            errors.add("care_reason", CARE_DECLARATION_REQUIRED)
+        errors.raise_any()
+        return _declare_care(
+            patient=existing,
+            by=by,
+            institutions=[i for i in institutions if i.pk in own],
+            care_reason=care_reason.strip(),
         )
     if parsed and not fields.get("birth_date"):
         if parsed.birth_date:
@@ -231,6 +282,7 @@ def patient_register(
             )
     transaction.on_commit(selectors.forget_patient_counts)
     _notify(patient.pk)
+    patient.declared_care = False
     return patient
 
 

@@ -136,6 +136,7 @@ def patient_create(request):
     form = PatientCreateForm(request.POST or None, initial={"institutions": own})
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
+        data.pop("treats_patient")  # required by the form: every registration declares it
         patient = _save(
             request,
             form,
@@ -144,14 +145,30 @@ def patient_create(request):
                 national_id_value=data.pop("national_id"),
                 institutions=list(data.pop("institutions")),
                 reason=data.pop("reason"),
+                care_reason=data.pop("care_reason"),
                 allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
                 **data,
             ),
             "Patient registered.",
         )
+        if patient and patient.declared_care:
+            _log_declaration(request, patient)
         if patient:
             return redirect(patient)
     return render(request, "registry/patient_form.html", {"form": form})
+
+
+def _log_declaration(request, patient) -> None:
+    """The declaration opened an existing record to the clinician: access-logged, and
+    said plainly (the "Patient registered." of write_with_form does not fit)."""
+    patient_access_log(request, patient_ids=[patient.pk], page="registry:care_declaration")
+    list(messages.get_messages(request))  # drop "Patient registered."
+    messages.info(
+        request,
+        "The patient was already in the register. Your institution is now linked to the "
+        "record, on your declared care relationship; the patient's other institutions see "
+        "the declaration. The record's details were kept: check them.",
+    )
 
 
 @never_cache
@@ -179,6 +196,7 @@ def patient_detail(request, register_number: str):
             "can_reopen": user.role == Role.COORDINATOR or user.is_consortium_admin,
             "sections": SECTION_LABELS,
             "panels": panels.render_all(request, patient),
+            "care_declarations": selectors.care_declarations(patient),
         },
     )
 

@@ -16,6 +16,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from consortium.append_only import protect_history_of
 from consortium.models import Institution
 from registry.models import Patient, TumourEpisode, all_changes
 
@@ -755,3 +756,6 @@ class Report(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("screening:report", args=[self.pk])
+
+
+protect_history_of("screening")  # history refuses TRUNCATE too (consortium/append_only.py)

@@ -8,7 +8,6 @@ Rules raise ValidationError({field: message}); the pages and the API show the sa
 
 import csv
 import hashlib
-import io
 import math
 import time
 from dataclasses import dataclass
@@ -23,9 +22,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from consortium import services as core_services
+from consortium import uploads
 from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
 from consortium.models import Institution, Role, User
 from consortium.services import EditConflict, outbox_enqueue
+from consortium.text_checks import NUL_MESSAGE, nul_line, text_lines
 from registry.models import TumourEpisode
 from registry.selectors import can_edit_patient
 
@@ -499,15 +500,20 @@ def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
     that repeats when daylight saving ends is ambiguous without an offset and refused,
     as is one skipped when it starts. Temperatures in °C. Any bad line refuses the whole
     file, naming the line."""
-    lines = text.splitlines()
+    nul_at = nul_line(text)
+    if nul_at:
+        raise ValidationError({"file": f"Line {nul_at}: the line {NUL_MESSAGE}."})
+    # Read as a stream, line by line: a bad line refuses the file without the rest being
+    # split or parsed first (a large file fails fast).
+    stream = text_lines(text)
     serial, unit, file_tz = "", "C", ""
-    start = None
-    for number, line in enumerate(lines, start=1):
+    start = header = None
+    for number, line in enumerate(stream, start=1):
         stripped = line.strip().lstrip("#").strip()
         if not stripped:
             continue
         if stripped.lower().replace(";", ",").replace(" ", "").startswith("timestamp,"):
-            start = number
+            start, header = number, line
             break
         key, sep, value = stripped.partition(":")
         if not sep or key.strip().lower() not in HEADER_KEYS:
@@ -540,14 +546,12 @@ def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
             raise ValidationError(
                 {"time_zone": f"Unknown time zone '{zone_name}' (use e.g. Europe/Oslo)."}
             ) from None
-    header = lines[start - 1]
     delimiter = ";" if header.count(";") > header.count(",") else ","
     readings: list[tuple[datetime, Decimal]] = []
     seen: set[datetime] = set()
-    for offset, row in enumerate(
-        csv.reader(io.StringIO("\n".join(lines[start:])), delimiter=delimiter)
-    ):
-        number = start + 1 + offset
+    reader = csv.reader(stream, delimiter=delimiter)
+    for row in reader:
+        number = start + reader.line_num
         if not row or not "".join(row).strip():
             continue
         if len(row) != 2:
@@ -625,6 +629,9 @@ def logger_upload(
     """Take a logger's CSV whole or not at all. The same file twice is refused; readings
     already there (an overlapping file, a hand entry) are kept once."""
     _require_shipment_party(by, shipment)
+    uploads.check_size(
+        content, limit=uploads.LOGGER_CSV_MAX_BYTES, field="file", what="The logger file"
+    )
     digest = hashlib.sha256(content).hexdigest()
     earlier = LoggerUpload.objects.filter(shipment=shipment, sha256=digest).first()
     if earlier:
@@ -926,10 +933,21 @@ def plate_upload(
         layout_name, layout_bytes = layout_template.name, str(layout_template.wells).encode()
     else:
         layout_name, raw = layout
+        uploads.check_size(
+            raw, limit=uploads.LAYOUT_MAX_BYTES, field="layout", what=f"The layout {layout_name}"
+        )
         parsed_layout = plates.parse_layout(_decode(raw, "layout"), plate_format=plate_format)
         layout_bytes = raw if isinstance(raw, bytes) else raw.encode()
     if not readouts:
         raise ValidationError({"readout": "Give at least one readout file."})
+    if len(readouts) > uploads.READOUTS_MAX_FILES:
+        raise ValidationError(
+            {"readout": f"At most {uploads.READOUTS_MAX_FILES} readout files per upload."}
+        )
+    for name, raw in readouts:  # every size first: a file too large is refused unparsed
+        uploads.check_size(
+            raw, limit=uploads.READOUT_MAX_BYTES, field="readout", what=f"The readout {name}"
+        )
     parsed = []
     for name, raw in readouts:
         try:

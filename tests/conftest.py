@@ -79,6 +79,27 @@ def django_db_setup(django_db_setup, django_db_blocker):
         _seed_reference_data()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_append_only_tables():
+    """History and the access log refuse TRUNCATE (consortium/append_only.py), and Django
+    empties the test database after each transactional test with one TRUNCATE of every
+    table. That flush, and only it, runs with the guard lifted (pgtrigger.ignore) for
+    its own statement: the test database is thrown away, the rule holds everywhere else."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    from consortium.append_only import truncate_allowed
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        with truncate_allowed():
+            return flush(self, sql_list)
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = flush
+
+
 @pytest.fixture(autouse=True)
 def _seeded_institutions(request):
     """Transactional tests (live server, real Celery worker) end with a flush that also

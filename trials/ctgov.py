@@ -9,6 +9,8 @@ import re
 from datetime import date
 from pathlib import Path
 
+from consortium import uploads
+
 NORWAY = "Norway"
 NORDIC_COUNTRIES = ("Norway", "Sweden", "Denmark", "Finland", "Iceland")
 
@@ -31,6 +33,16 @@ def documents_in(path: Path):
                 UnreadableRecord(
                     "ClinicalTrials.gov XML is the retired format (since 2024-06-25); "
                     "export the study as API v2 JSON or use import_trials --from-api."
+                ),
+            )
+            continue
+        size = file.stat().st_size
+        if size > uploads.TRIALS_FILE_MAX_BYTES:
+            yield (
+                file.name,
+                UnreadableRecord(
+                    f"{uploads.human_size(size)} is over the limit of "
+                    f"{uploads.human_size(uploads.TRIALS_FILE_MAX_BYTES)} for one file"
                 ),
             )
             continue

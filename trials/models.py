@@ -14,6 +14,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from consortium.append_only import protect_history_of
 from registry.models import Patient, TumourEpisode
 
 OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING")
@@ -487,3 +488,6 @@ class MatchingRun(models.Model):
 
     def __str__(self) -> str:
         return f"Full re-match {self.pk} ({self.status})"
+
+
+protect_history_of("trials")  # history refuses TRUNCATE too (consortium/append_only.py)

@@ -34,6 +34,8 @@ def create_patient(api, **overrides):
         "full_name": "Nora Berg",
         "health_region": "south_east",
         "institutions": ["OUS"],
+        "treats_patient": True,  # every registration declares the care relationship
+        "care_reason": "Diagnosed at OUS",
         **overrides,
     }
     return post(api, f"{API}/patients/", data)

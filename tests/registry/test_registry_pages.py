@@ -36,6 +36,8 @@ def register(client, **overrides):
         "date_of_death": "",
         "institutions": [],
         "reason": "",
+        "treats_patient": "on",  # every registration declares the care relationship
+        "care_reason": "Diagnosed at OUS",
     }
     from consortium.models import Institution
 
