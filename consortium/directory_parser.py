@@ -13,8 +13,8 @@ The overview is edited by hand and re-issued, so this parser reads the
   a top category (optionally followed by one sub-category heading), a heading
   after a single blank line starts a new sub-category of the current category;
 * everything before the first category is the preamble (title + note);
-* every group states its focus or scope (a group without either is an error: the
-  usual sign of a file cut short).
+* every group states its focus, scope, key activities or website (a group with none is
+  an error: the usual sign of a file cut short).
 
 Whatever does not fit raises DirectoryParseError with a 1-based line number.
 Plain Python on purpose (no Django) so it can be tested without a database.
@@ -151,6 +151,7 @@ def parse_directory(text: str) -> ParsedDirectory:
         raise DirectoryParseError(1, "document is empty")
     start, title, preamble = _split_preamble(paragraphs)
     groups, categories = _read_body(paragraphs, start)
+    _check_complete(groups)
     _check_unique(groups)
     return ParsedDirectory(
         title=title,
@@ -245,6 +246,20 @@ def _place(run: list[_Paragraph], category: str, subcategory: str) -> tuple[str,
     return category, subcategory
 
 
+def _check_complete(groups: list[ParsedGroup]) -> None:
+    """Cancer type and members say who a group is for; every group of every edition also
+    says what it does or where to read about it (focus, scope, key activities or a
+    website). A group with neither is most likely a file cut short (a truncated download
+    ends in the middle of a group), which must not import."""
+    for group in groups:
+        if not (group.focus or group.scope or group.key_activities or group.website_url):
+            raise DirectoryParseError(
+                group.line,
+                f"group {group.heading!r} ends without any of its 'Focus:', 'Scope:', 'Key "
+                "activities:' or 'Website:' facts (every group has one); is the file complete?",
+            )
+
+
 def _check_unique(groups: list[ParsedGroup]) -> None:
     """The same group twice (by name or acronym) is an editing mistake, not two groups."""
     seen: dict[str, int] = {}
@@ -276,10 +291,6 @@ _FIELD_BY_LABEL = {
     "key activity": "key_activities",
     "activities": "key_activities",
 }
-
-
-# The facts a group must have at least one of: what the group does.
-REQUIRED_ONE_OF = ("focus", "scope")
 
 
 @dataclass
@@ -324,15 +335,6 @@ def _build_group(
 ) -> ParsedGroup:
     facts = _collect_facts(heading, body)
     values = {fact.key: "\n\n".join(fact.parts) for fact in facts}
-    if not any(values.get(key) for key in REQUIRED_ONE_OF):
-        # Every group of every edition says what it does; a group without it is most
-        # likely a file cut short (a truncated download), which must not import.
-        last = body[-1].line if body else heading.line
-        raise DirectoryParseError(
-            heading.line,
-            f"group {heading.text!r} (lines {heading.line}-{last}) ends without a 'Focus:' or "
-            "'Scope:' fact, which every group has; is the file complete?",
-        )
     website = next((fact for fact in facts if fact.key == "website"), None)
     url, link_label, note = ("", "", "")
     if website:

@@ -328,6 +328,8 @@ PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # Every event (history) table refuses UPDATE and DELETE in the database; TRUNCATE is
 # refused by consortium/append_only.py's statement trigger.
 PGHISTORY_APPEND_ONLY = True
+# The admin site's history list leaves out the register's events (they hold full national IDs).
+PGHISTORY_ADMIN_CLASS = "consortium.history_admin.HistoryWithoutPatientsAdmin"
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

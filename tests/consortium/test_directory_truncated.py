@@ -32,7 +32,7 @@ def test_the_seed_cut_to_its_first_third_is_refused_naming_the_cut_group(seed_te
     with pytest.raises(DirectoryParseError) as error:
         parse_directory(cut)
     assert error.value.line == heading_line
-    assert "'Focus:' or 'Scope:'" in str(error.value)
+    assert "ends without any of its 'Focus:', 'Scope:'" in str(error.value)
 
 
 def test_the_command_refuses_the_truncated_seed_and_keeps_the_list(seed_text, tmp_path: Path):

@@ -80,6 +80,8 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     _field(page, "full_name").fill("Kari Nordmann")
     _field(page, "health_region").select_option("south_east")
     _field(page, "vital_status").select_option("alive")
+    _field(page, "treats_patient").check()  # the declared care relationship
+    _field(page, "care_reason").fill("Diagnosed at OUS")
     page.get_by_role("button", name="Register").click()
 
     national_id_box = _field_box(page, "national_id")
@@ -93,8 +95,6 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     expect(_field(page, "full_name")).to_have_value("Kari Nordmann")  # the rest was kept
     expect(_field(page, "birth_date")).to_have_value("")  # left empty: taken from the ID
     page.get_by_label("Oslo universitetssykehus (OUS)").check()
-    _field(page, "treats_patient").check()  # the declared care relationship
-    _field(page, "care_reason").fill("Diagnosed at OUS")
     page.get_by_role("button", name="Register").click()
 
     patient_url_pattern = rf"^{re.escape(base)}/registry/patients/NB-[0-9A-Z]{{4}}-[0-9A-Z]{{4}}/$"

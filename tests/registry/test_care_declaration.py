@@ -208,3 +208,31 @@ def test_admins_cannot_confirm_a_full_national_id_by_searching(client, registere
     page = client.post("/registry/", {"q": number})
     assert patient.register_number not in page.content.decode()
     assert "Only the treating clinicians search by national ID" in page.content.decode()
+
+
+def test_the_admin_sites_history_list_shows_no_patient_history(client, registered):
+    """pghistory's events admin would show a patient's history rows, full national ID
+    included; the admin site leaves the register's events out."""
+    from django.contrib.admin.utils import quote
+
+    from consortium.models import User
+
+    patient, number, _, _ = registered
+    admin = make_member(Role.ADMIN, institutions=("OUS",), email="root@nbtc.no", with_totp=True)
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    sign_in(client, admin)
+    patient_event = Patient.pgh_event_model.objects.filter(pgh_obj=patient).first()
+    user_event = User.pgh_event_model.objects.first()
+
+    def change_page(event):
+        slug = quote(f"{event._meta.label}:{event.pk}")
+        return client.get(f"/admin/pghistory/events/{slug}/change/", follow=True)
+
+    shown = change_page(user_event)
+    assert shown.status_code == 200 and user_event.email in shown.content.decode()
+    hidden = change_page(patient_event)
+    assert number not in hidden.content.decode()
+    assert "Ola Vestland" not in hidden.content.decode()
+    listing = client.get("/admin/pghistory/events/", {"model": "registry.PatientEvent"})
+    assert number not in listing.content.decode()

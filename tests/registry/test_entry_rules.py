@@ -134,7 +134,10 @@ def test_a_national_id_of_the_wrong_length_is_refused(clin):
     assert "11 digits" in text(errors, "national_id")
 
 
-def test_a_duplicate_national_id_is_refused(clin):
+def test_a_registered_national_id_needs_a_declared_care_relationship(clin):
+    """A number already in the register is not refused with "already registered" (which
+    would tell anyone the person has a brain tumour): without a declared care relationship
+    the only error is the declaration the forms ask of every registration."""
     number = tenor_id(DEFAULT_BIRTH)
     make_patient(clin, national_id=number)
     other = clinician("HUS")
@@ -147,10 +150,21 @@ def test_a_duplicate_national_id_is_refused(clin):
             full_name="Someone Else",
         )
     )
-    message = text(errors, "national_id")
-    assert "already" in message
+    assert set(errors) == {"care_reason"}
+    message = text(errors, "care_reason")
+    assert "already" not in message
     assert "OUS" not in message and "Kari" not in message  # does not say where or who
     assert Patient.objects.count() == 1
+    linked = services.patient_register(
+        by=other,
+        national_id_value=number,
+        institutions=institutions("HUS"),
+        allow_synthetic=True,
+        full_name="Someone Else",
+        care_reason="Referred to Haukeland",
+    )
+    assert linked.declared_care and Patient.objects.count() == 1
+    assert linked.full_name == "Kari Nordmann"  # the record's details are kept
 
 
 def test_birth_date_and_sex_are_derived_from_the_number_when_omitted(clin):
