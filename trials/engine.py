@@ -568,10 +568,23 @@ class _Writer:
             self.held.append((rows, verdict_sets))
             return
         if self.queue is None:
-            self.queue = queue.SimpleQueue()
+            # Bounded: judging may run ahead of the COPY by two batches, no more, so the
+            # new matches of a whole run are never held at once (benchmark_matching's peak).
+            self.queue = queue.Queue(maxsize=2)
             self.thread = threading.Thread(target=self._work, name="match-writer", daemon=True)
             self.thread.start()
-        self.queue.put((rows, verdict_sets))
+        self._put((rows, verdict_sets))
+
+    def _put(self, item) -> None:
+        """Queue for the writer thread; if it stopped (an error), raise that error rather
+        than wait on a full queue for ever."""
+        while True:
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if not self.thread.is_alive():
+                    raise self.error or RuntimeError("The match writer stopped.") from None
 
     def finish(
         self, rows: list, verdict_sets: dict, updated: list, gone_rows: list, events: list
@@ -580,14 +593,17 @@ class _Writer:
             if rows or updated or gone_rows or self.held:
                 self._write([*self.held, (rows, verdict_sets)], (updated, gone_rows, events))
             return
-        self.queue.put((rows, verdict_sets))
-        self.queue.put(_Rest((updated, gone_rows, events)))
+        self._put((rows, verdict_sets))
+        self._put(_Rest((updated, gone_rows, events)))
         self._join()
 
     def abort(self) -> None:
         """The run failed: the thread rolls back what it inserted."""
         if self.queue is not None and self.thread.is_alive():
-            self.queue.put(self.ABORT)
+            try:
+                self._put(self.ABORT)
+            except BaseException:  # noqa: S110 - it stopped on its own: nothing to roll back
+                pass
             self.thread.join()
 
     def _join(self) -> None:

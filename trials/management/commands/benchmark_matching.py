@@ -33,11 +33,14 @@ import os
 import random
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from consortium.models import Institution
@@ -434,36 +437,40 @@ class Command(BaseCommand):
                     )
 
 
+# A fresh interpreter (as a Celery worker starts one), so its peak resident memory is the
+# run's and Django's, not the generator's objects inherited by a fork.
+_RUN_ALONE = """
+import json, resource, time
+import django
+django.setup()
+from trials import engine
+started = time.perf_counter()
+result = engine.match_all()
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps([seconds, result.created, result.evaluated, peak]))
+"""
+
+
 def _in_child(run):
-    """(seconds, created, evaluated, peak MB) of run() in a forked process: the peak
-    resident memory (getrusage RUSAGE_CHILDREN) is the run's, not the generator's. Inside
-    a transaction (the command's test), whose rows a new connection could not see, it
-    runs here and the figure is this process's peak."""
+    """(seconds, created, evaluated, peak MB) of the full re-match in a process of its own.
+    Inside a transaction (the command's test), whose rows another process could not see,
+    it runs here and the figure is this process's peak."""
     if connection.in_atomic_block:
         seconds, result = _timed(run)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return seconds, result.created, result.evaluated, peak
-    connections.close_all()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: run, report, exit without Django's or pytest's teardown
-        code = 1
-        try:
-            os.close(read)
-            seconds, result = _timed(run)
-            os.write(write, json.dumps([seconds, result.created, result.evaluated]).encode())
-            code = 0
-        finally:
-            connections.close_all()
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        text = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if not text:
-        raise CommandError(f"The full re-match failed in its process (status {status}).")
-    seconds, created, evaluated = json.loads(text)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own code
+        [sys.executable, "-c", _RUN_ALONE],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "consortium.settings"},
+        cwd=settings.BASE_DIR,
+    )
+    if done.returncode != 0:
+        raise CommandError(f"The full re-match failed in its process: {done.stderr[-2000:]}")
+    seconds, created, evaluated, peak = json.loads(done.stdout.strip().splitlines()[-1])
     return seconds, created, evaluated, peak
 
 
