@@ -443,6 +443,8 @@ _RUN_ALONE = """
 import json, resource, time
 import django
 django.setup()
+from django.conf import settings
+settings.DEBUG = False  # as a production worker: no log of every query's SQL in memory
 from trials import engine
 started = time.perf_counter()
 result = engine.match_all()
