@@ -122,5 +122,10 @@ def test_demo_indicators_are_plausible_per_hospital_and_attribute_surgery(settin
         assert len(shares) >= 4, (code, totals)
         assert all(0 < share < 1 for share in shares.values()), (code, shares)
         assert max(shares.values()) - min(shares.values()) > 0.02, (code, shares)
+    # The Cancer Registry's notified cases of last year: some never reported, the rest mostly
+    # matched to a complete report.
+    notified = cells.filter(indicator="coverage_notified", year=timezone.localdate().year - 1)
+    met, of = (sum(c.numerator for c in notified), sum(c.denominator for c in notified))
+    assert "notified cases" in out and of >= 30 and 0.3 < met / of < 0.95, (met, of)
     elsewhere = Surgery.objects.exclude(operating_institution=models.F("episode__institution"))
     assert elsewhere.filter(episode__institution__code__in=["UNN", "SUS"]).count() >= 10
