@@ -191,17 +191,7 @@ class PatientUpdateInput(WriteMeta, serializers.ModelSerializer):
 
     class Meta:
         model = Patient
-        fields = [
-            "full_name",
-            "sex",
-            "birth_date",
-            "health_region",
-            "vital_status",
-            "date_of_death",
-            "institutions",
-            "version",
-            "reason",
-        ]
+        fields = services.PATIENT_FIELDS + ["institutions", "version", "reason"]
 
 
 def _log(request, patients, page: str) -> None:

@@ -20,7 +20,7 @@ from .models import (
     SystemicTherapy,
     TumourEpisode,
 )
-from .services import CARE_DECLARATION_REQUIRED
+from .services import CARE_DECLARATION_REQUIRED, EPISODE_FIELDS, PATIENT_FIELDS
 
 
 class DateInput(forms.DateInput):
@@ -122,14 +122,7 @@ class PatientCreateForm(SectionForm):
 
     class Meta:
         model = Patient
-        fields = [
-            "full_name",
-            "sex",
-            "birth_date",
-            "health_region",
-            "vital_status",
-            "date_of_death",
-        ]
+        fields = PATIENT_FIELDS
         help_texts = {
             "birth_date": "Leave empty to take it from the national ID.",
             "sex": "Leave empty to take it from the national ID.",
@@ -154,14 +147,7 @@ class PatientEditForm(SectionForm):
 
     class Meta:
         model = Patient
-        fields = [
-            "full_name",
-            "sex",
-            "birth_date",
-            "health_region",
-            "vital_status",
-            "date_of_death",
-        ]
+        fields = PATIENT_FIELDS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -225,18 +211,7 @@ class EpisodeForm(SectionForm):
 
     class Meta:
         model = TumourEpisode
-        fields = [
-            "referral_date",
-            "diagnosis_date",
-            "basis",
-            "diagnosis",
-            "who_grade",
-            "topography",
-            "laterality",
-            "mdt_dates",
-            "trial_offered",
-            "trial_accepted",
-        ]
+        fields = EPISODE_FIELDS
 
 
 class MarkersForm(forms.Form):
