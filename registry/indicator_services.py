@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from consortium.models import Institution, User
 
-from . import indicators
+from . import indicator_history, indicators
 from .models import IndicatorCell, IndicatorSnapshot
 
 
@@ -53,6 +53,9 @@ def snapshot_compute(snapshot_id: int) -> IndicatorSnapshot:
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute("SELECT transaction_timestamp()")
                 as_of = cursor.fetchone()[0]
+            # Which history events this transaction sees, so that the register as it reads
+            # it now can be rebuilt later (indicator_history.snapshot_reproduce).
+            marks = indicator_history.history_marks()
             regions = dict(
                 Institution.objects.filter(kind=Institution.Kind.HOSPITAL).values_list(
                     "pk", "health_region"
@@ -83,6 +86,7 @@ def snapshot_compute(snapshot_id: int) -> IndicatorSnapshot:
                 as_of=as_of,
                 finished_at=timezone.now(),
                 definitions_version=indicators.DEFINITIONS_VERSION,
+                history_marks=marks,
             )
     except Exception as error:
         IndicatorSnapshot.objects.filter(pk=snapshot_id).update(

@@ -548,6 +548,11 @@ class IndicatorSnapshot(models.Model):
     as_of = models.DateTimeField(null=True, blank=True, help_text="The data as of this moment.")
     finished_at = models.DateTimeField(null=True, blank=True)
     definitions_version = models.CharField(max_length=20, blank=True)
+    # Which history events the snapshot's transaction could see, per event table: the
+    # highest event id and the ids below it it could not (transactions still open, or
+    # rolled back). The register as of the snapshot is rebuilt from exactly these events
+    # (registry.indicator_history).
+    history_marks = models.JSONField(default=dict, blank=True, editable=False)
     error = models.TextField(blank=True)
 
     class Meta:
@@ -649,9 +654,11 @@ class NotifiedCaseImport(models.Model):
         return f"Notified cases {self.year} ({self.cases})"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
 class NotifiedCase(models.Model):
     """A case the Cancer Registry knows from pathology and hospital notifications. Its
-    national ID is used to match a register episode and is never shown back."""
+    national ID is used to match a register episode and is never shown back. Its history
+    (imported, replaced) is kept so an indicator snapshot can be recomputed as of its day."""
 
     source = models.ForeignKey(NotifiedCaseImport, on_delete=models.CASCADE, related_name="rows")
     year = models.PositiveSmallIntegerField()
