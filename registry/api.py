@@ -4,12 +4,9 @@ permissions as the pages. Errors are 400 with field names ({"message", "extra":
 
 National IDs never go in URLs: search for one with POST /patients/search/."""
 
-from datetime import date, datetime, time
-
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import models
-from django.utils import timezone
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -19,72 +16,15 @@ from rest_framework.settings import api_settings
 from consortium.models import Institution, Role
 from consortium.services import patient_access_log
 
-from . import rules, selectors, services
+from . import rules, sections, selectors, services
 from .models import (
-    FollowUp,
     MarkerMethod,
     MarkerResult,
     Patient,
-    PerformanceStatus,
-    RadiotherapyCourse,
-    Surgery,
-    SystemicTherapy,
     TumourEpisode,
 )
+from .serializers import WriteMeta
 from .vocabulary import MARKERS
-
-
-class WriteMeta(serializers.Serializer):
-    """What every write may carry besides the values."""
-
-    version = serializers.IntegerField(
-        required=False,
-        help_text="The version you loaded; required when changing a stored row (PATCH/PUT); "
-        "a newer one answers 409.",
-    )
-    reason = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=500,
-        help_text="Why the change is made (kept in the history).",
-    )
-    acknowledge_warnings = serializers.ListField(
-        child=serializers.CharField(),
-        required=False,
-        help_text="Codes of the warnings you have read (a 400 lists 'Warning [code]: ...').",
-    )
-
-    def __init__(self, *args, changes_stored_row: bool = False, **kwargs):
-        """`changes_stored_row`: a PATCH or PUT of a row that exists, which must name the
-        version it was loaded at (else a newer edit is overwritten unseen: a lost update)."""
-        super().__init__(*args, **kwargs)
-        self.changes_stored_row = changes_stored_row
-
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        if self.changes_stored_row and attrs.get("version") is None:
-            raise serializers.ValidationError(
-                {
-                    "version": "Required on every change: the version you loaded (from the "
-                    "GET), so a newer edit is never overwritten."
-                }
-            )
-        return attrs
-
-    def meta(self) -> dict:
-        data = self.validated_data
-        return {
-            "expected_version": data.get("version"),
-            "reason": data.get("reason", ""),
-            "acknowledge": data.get("acknowledge_warnings", []),
-        }
-
-    def values(self) -> dict:
-        return {
-            k: v
-            for k, v in self.validated_data.items()
-            if k not in ("version", "reason", "acknowledge_warnings")
-        }
 
 
 def _institution_codes():
@@ -153,20 +93,20 @@ class PatientCreateInput(WriteMeta, serializers.ModelSerializer):
         help_text="true: you declare that you treat the patient (required on every "
         "registration). If the national ID is already in the register, your institutions "
         "are linked to that record and its other institutions see the declaration.",
-        error_messages={"required": services.CARE_DECLARATION_REQUIRED},
+        error_messages={"required": rules.CARE_DECLARATION_REQUIRED},
     )
     care_reason = serializers.CharField(
         max_length=500,
         help_text="Why you treat the patient (kept with the declaration).",
         error_messages={
-            "required": services.CARE_DECLARATION_REQUIRED,
-            "blank": services.CARE_DECLARATION_REQUIRED,
+            "required": rules.CARE_DECLARATION_REQUIRED,
+            "blank": rules.CARE_DECLARATION_REQUIRED,
         },
     )
 
     def validate_treats_patient(self, value):
         if value is not True:
-            raise serializers.ValidationError(services.CARE_DECLARATION_REQUIRED)
+            raise serializers.ValidationError(rules.CARE_DECLARATION_REQUIRED)
         return value
 
     class Meta:
@@ -191,7 +131,7 @@ class PatientUpdateInput(WriteMeta, serializers.ModelSerializer):
 
     class Meta:
         model = Patient
-        fields = services.PATIENT_FIELDS + ["institutions", "version", "reason"]
+        fields = rules.PATIENT_FIELDS + ["institutions", "version", "reason"]
 
 
 def _log(request, patients, page: str) -> None:
@@ -403,7 +343,7 @@ class EpisodeOutput(serializers.ModelSerializer):
 class EpisodeInput(WriteMeta, serializers.ModelSerializer):
     class Meta:
         model = TumourEpisode
-        fields = services.EPISODE_FIELDS + ["version", "reason", "acknowledge_warnings"]
+        fields = rules.EPISODE_FIELDS + ["version", "reason", "acknowledge_warnings"]
 
 
 class EpisodeListApi(GenericAPIView):
@@ -532,101 +472,23 @@ class ReopenApi(GenericAPIView):
 # --- Treatment and follow-up sections -------------------------------------------------------
 
 
-class ClockTimeField(serializers.TimeField):
-    """A time of day, written with its UTC offset (RFC 3339 full-time,
-    https://www.rfc-editor.org/rfc/rfc3339#section-5.6): 14:05:00+02:00. Read without an
-    offset (14:05, as the form takes it) it is the time in Norway."""
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            try:
-                return time.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        self.fail("invalid", format="hh:mm[:ss][+HH:MM|Z]")
-
-
-# A section's times of day and the date each belongs to: the offset depends on the date
-# (summer time), so the pair makes the instant.
-LOCAL_TIMES = {"surgery_end_time": "surgery_date"}
-
-
-def _local_clock_time(value: time, day: date) -> time:
-    """`value` as the time in Norway on `day`; one given with an offset is converted."""
-    if value.tzinfo is None:
-        return value
-    local = timezone.localtime(datetime.combine(day, value))
-    if local.date() != day:
-        raise serializers.ValidationError(
-            f"{value.isoformat()} is on {local.date().isoformat()} in Norway, not on the "
-            f"date {day.isoformat()}: give the time without an offset."
-        )
-    return local.time().replace(tzinfo=None)
-
-
-def _section_serializers(section: str, model):
-    local_times = {t: d for t, d in LOCAL_TIMES.items() if hasattr(model, t)}
-
-    class Output(serializers.ModelSerializer):
-        serializer_field_mapping = {
-            **serializers.ModelSerializer.serializer_field_mapping,
-            models.TimeField: ClockTimeField,
-        }
-
-        class Meta:
-            fields = "__all__"
-
-        def to_representation(self, row):
-            data = super().to_representation(row)
-            for name, day in local_times.items():
-                if getattr(row, name):
-                    aware = timezone.make_aware(
-                        datetime.combine(getattr(row, day), getattr(row, name))
-                    )
-                    data[name] = aware.isoformat().split("T", 1)[1]
-            return data
-
-    class Input(WriteMeta, serializers.ModelSerializer):
-        serializer_field_mapping = Output.serializer_field_mapping
-
-        class Meta:
-            exclude = ["id", "episode", "acknowledged_warnings"]
-
-        def validate(self, attrs):
-            attrs = super().validate(attrs)
-            row = self.context.get("row")
-            for name, day in local_times.items():
-                if attrs.get(name) is not None:
-                    on = attrs.get(day) or getattr(row, day, None)
-                    try:
-                        attrs[name] = _local_clock_time(attrs[name], on)
-                    except serializers.ValidationError as exc:
-                        raise serializers.ValidationError({name: exc.detail}) from None
-            return attrs
-
-    Output.Meta.model = Input.Meta.model = model
-    Output.__name__, Input.__name__ = f"{model.__name__}Output", f"{model.__name__}Input"
-    Output.Meta.ref_name, Input.Meta.ref_name = f"{model.__name__}", f"{model.__name__}Input"
-    return Output, Input
-
-
 class SectionListApi(GenericAPIView):
-    section = ""
+    section: sections.Section
     input_class = None
 
     def get(self, request, episode_id: int):
-        episode = _episode(request, episode_id, f"api:registry_{self.section}")
-        rows = services.SECTION_MODELS[self.section].objects.filter(episode=episode)
+        episode = _episode(request, episode_id, f"api:registry_{self.section.key}")
+        rows = self.section.model.objects.filter(episode=episode)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(self.serializer_class(page, many=True).data)
 
     def post(self, request, episode_id: int):
-        episode = _episode(request, episode_id, f"api:registry_{self.section}")
+        episode = _episode(request, episode_id, f"api:registry_{self.section.key}")
         data = self.input_class(data=request.data)
         data.is_valid(raise_exception=True)
         meta = data.meta()
         row = services.section_save(
-            section=self.section,
+            section=self.section.key,
             episode=episode,
             by=request.user,
             reason=meta["reason"],
@@ -637,17 +499,12 @@ class SectionListApi(GenericAPIView):
 
 
 class SectionDetailApi(GenericAPIView):
-    section = ""
+    section: sections.Section
     input_class = None
 
     def _row(self, request, episode_id, pk):
-        episode = _episode(request, episode_id, f"api:registry_{self.section}")
-        row = services.SECTION_MODELS[self.section].objects.filter(pk=pk, episode=episode).first()
-        if row is None:
-            from django.http import Http404
-
-            raise Http404("No such entry.")
-        return episode, row
+        episode = _episode(request, episode_id, f"api:registry_{self.section.key}")
+        return episode, get_object_or_404(self.section.model, pk=pk, episode=episode)
 
     def get(self, request, episode_id: int, pk: int):
         return Response(self.serializer_class(self._row(request, episode_id, pk)[1]).data)
@@ -659,7 +516,7 @@ class SectionDetailApi(GenericAPIView):
         )
         data.is_valid(raise_exception=True)
         row = services.section_save(
-            section=self.section,
+            section=self.section.key,
             episode=episode,
             by=request.user,
             row=row,
@@ -681,7 +538,7 @@ class SectionDetailApi(GenericAPIView):
     def delete(self, request, episode_id: int, pk: int):
         episode, row = self._row(request, episode_id, pk)
         services.section_delete(
-            section=self.section,
+            section=self.section.key,
             episode=episode,
             row=row,
             by=request.user,
@@ -690,16 +547,16 @@ class SectionDetailApi(GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def section_views(section: str, model) -> tuple:
+def section_views(section: sections.Section) -> tuple:
     """List and detail views for one section, each with its own serializers (so the
     OpenAPI schema describes every section's fields)."""
-    output, input_ = _section_serializers(section, model)
-    name = model.__name__
+    output, input_ = section.output, section.input
+    name = section.model.__name__
     attrs = {
         "section": section,
         "serializer_class": output,
         "input_class": input_,
-        "queryset": model.objects.none(),
+        "queryset": section.model.objects.none(),
     }
     # extend_schema_view, not extend_schema on list_view.get: the methods are the shared
     # base class's, and annotating them in place left every section with the last one's.
@@ -778,15 +635,3 @@ class WorklistApi(GenericAPIView):
         response = self.get_paginated_response(WorklistItemOutput(page, many=True).data)
         response.data.update(institution=chosen.code, figures=selectors.completeness(chosen))
         return response
-
-
-SECTION_VIEWS = {
-    section: section_views(section, model)
-    for section, model in [
-        ("surgeries", Surgery),
-        ("radiotherapy", RadiotherapyCourse),
-        ("systemic", SystemicTherapy),
-        ("performance", PerformanceStatus),
-        ("follow-ups", FollowUp),
-    ]
-}

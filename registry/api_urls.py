@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import api, indicator_api
+from .sections import SECTIONS
 
 urlpatterns = [
     path("patients/", api.PatientListApi.as_view(), name="registry_patients"),
@@ -27,14 +28,17 @@ urlpatterns = [
         name="registry_indicator_survival",
     ),
 ]
-for section, (list_view, detail_view) in api.SECTION_VIEWS.items():
+for section in SECTIONS.values():
+    list_view, detail_view = api.section_views(section)
     urlpatterns += [
         path(
-            f"episodes/<int:episode_id>/{section}/", list_view.as_view(), name=f"registry_{section}"
+            f"episodes/<int:episode_id>/{section.path}/",
+            list_view.as_view(),
+            name=f"registry_{section.key}",
         ),
         path(
-            f"episodes/<int:episode_id>/{section}/<int:pk>/",
+            f"episodes/<int:episode_id>/{section.path}/<int:pk>/",
             detail_view.as_view(),
-            name=f"registry_{section}_detail",
+            name=f"registry_{section.key}_detail",
         ),
     ]

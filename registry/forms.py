@@ -20,7 +20,7 @@ from .models import (
     SystemicTherapy,
     TumourEpisode,
 )
-from .services import CARE_DECLARATION_REQUIRED, EPISODE_FIELDS, PATIENT_FIELDS
+from .rules import CARE_DECLARATION_REQUIRED, EPISODE_FIELDS, PATIENT_FIELDS
 
 
 class DateInput(forms.DateInput):
@@ -314,15 +314,6 @@ class FollowUpForm(SectionForm):
         model = FollowUp
         fields = ["assessed_on", "rano_response", "progression", "progression_date", "notes"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
-
-
-SECTION_FORMS = {
-    "surgeries": SurgeryForm,
-    "radiotherapy": RadiotherapyForm,
-    "systemic": SystemicTherapyForm,
-    "performance": PerformanceStatusForm,
-    "follow-ups": FollowUpForm,
-}
 
 
 class SearchForm(forms.Form):

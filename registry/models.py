@@ -454,6 +454,7 @@ class FollowUp(EpisodeSection):
 
     class Meta:
         ordering = ["assessed_on", "id"]
+        verbose_name = "follow-up"
 
     def __str__(self) -> str:
         return f"follow-up on {self.assessed_on} (episode {self.episode_id})"

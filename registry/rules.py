@@ -37,6 +37,36 @@ class Errors:
             raise ValidationError(self.by_field)
 
 
+# What a member may change on a patient and on a diagnosis (the forms, the API and the
+# services read these lists, so a field is added in one place).
+PATIENT_FIELDS = [
+    "full_name",
+    "sex",
+    "birth_date",
+    "health_region",
+    "vital_status",
+    "date_of_death",
+]
+EPISODE_FIELDS = [
+    "referral_date",
+    "diagnosis_date",
+    "basis",
+    "diagnosis",
+    "who_grade",
+    "topography",
+    "laterality",
+    "mdt_dates",
+    "trial_offered",
+    "trial_accepted",
+]
+
+CARE_DECLARATION_REQUIRED = (
+    "Declare that you treat this patient and say why (for example: referred to our "
+    "hospital for surgery). The declaration is kept and shown to the patient's other "
+    "institutions."
+)
+
+
 def _fmt(day) -> str:
     return day.strftime("%d.%m.%Y")
 
@@ -362,6 +392,22 @@ def check_radiotherapy(course, episode, patient, latest_ecog) -> list[Warning]:
     return radiotherapy_guideline_warning(episode, patient, course, latest_ecog)
 
 
+def ecog_before(episode: TumourEpisode, day) -> int | None:
+    """The ECOG the guideline's choice of schedule rests on: the last one assessed on or
+    before `day` (the course's start), not a later one at progression."""
+    statuses = [
+        p
+        for p in episode.performance.all()
+        if p.ecog is not None and (day is None or p.assessed_on <= day)
+    ]
+    return max(statuses, key=lambda p: p.assessed_on).ecog if statuses else None
+
+
+def check_radiotherapy_course(course, episode, patient) -> list[Warning]:
+    """check_radiotherapy with the ECOG stored before the course starts."""
+    return check_radiotherapy(course, episode, patient, ecog_before(episode, course.start_date))
+
+
 def check_systemic(therapy, episode, patient) -> list[Warning]:
     errors = Errors()
     check_dates(
@@ -423,6 +469,20 @@ def check_follow_up(follow_up, episode, patient) -> list[Warning]:
         )
     errors.raise_any()
     return []
+
+
+def first_of(treatments, *, replacing=None, candidate=None):
+    """The earliest dated of `treatments`, (kind, date, row) each, with `candidate` in
+    place of the stored row `replacing` (so a save is checked against what it will become)."""
+    rows = [
+        (kind, day, row)
+        for kind, day, row in treatments
+        if not (replacing is not None and type(row) is type(replacing) and row.pk == replacing.pk)
+    ]
+    if candidate is not None:
+        rows.append(candidate)
+    rows = [r for r in rows if r[1]]
+    return min(rows, key=lambda r: r[1]) if rows else None
 
 
 # --- Completeness -------------------------------------------------------------------

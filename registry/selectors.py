@@ -5,7 +5,6 @@
 - everyone else (researchers, lab scientists) sees no patient records here.
 Anything a member may not see answers 404, so ids reveal nothing."""
 
-import json
 import re
 import unicodedata
 
@@ -14,7 +13,6 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -25,17 +23,12 @@ from consortium.models import Institution, Role, User
 from . import rules
 from .models import (
     CareRelationshipDeclaration,
-    FollowUp,
-    MolecularMarker,
     Patient,
     PatientInstitution,
-    PerformanceStatus,
-    RadiotherapyCourse,
     Reopening,
-    Surgery,
-    SystemicTherapy,
     TumourEpisode,
 )
+from .sections import SECTIONS, section_warnings
 
 CLINICAL_ROLES = {Role.CLINICIAN, Role.COORDINATOR}
 # Undated reports lack the most, so worklists show them first.
@@ -248,15 +241,19 @@ def patient_get(*, user: User, register_number: str) -> Patient:
         raise Http404("No such patient.") from None
 
 
+def _episode_prefetches() -> list:
+    """Every section of an episode, one query each (prefetch_related keeps Meta.ordering),
+    and who reopened it."""
+    return [
+        "markers",
+        *SECTIONS,
+        Prefetch("reopenings", queryset=Reopening.objects.select_related("by")),
+    ]
+
+
 def _episode_queryset() -> QuerySet[TumourEpisode]:
     return TumourEpisode.objects.select_related("patient", "institution").prefetch_related(
-        "markers",
-        "surgeries",
-        "radiotherapy",
-        "systemic_therapies",
-        "performance",
-        "follow_ups",
-        Prefetch("reopenings", queryset=Reopening.objects.select_related("by")),
+        *_episode_prefetches()
     )
 
 
@@ -271,95 +268,28 @@ def episode_get(*, user: User, patient: Patient, episode_id: int) -> TumourEpiso
         raise Http404("No such tumour episode.") from None
 
 
-# The sections of an episode, by the related name the page reads them through.
-SECTION_RELATIONS = {
-    "markers": MolecularMarker,
-    "surgeries": Surgery,
-    "radiotherapy": RadiotherapyCourse,
-    "systemic_therapies": SystemicTherapy,
-    "performance": PerformanceStatus,
-    "follow_ups": FollowUp,
-    "reopenings": Reopening,
-}
-
-
-def _attach_sections(episodes: list[TumourEpisode]) -> None:
-    """Load every section of these episodes in ONE query and attach them as if
-    prefetched (episode.surgeries.all() then reads them). prefetch_related would take a
-    query per section table; the patient page is the register's most-viewed page, so
-    its sections come as one UNION ALL of row_to_json per table (the latency budget, README:
-    Benchmarks)."""
-    if not episodes:
-        return
-    ids = [e.pk for e in episodes]
-    # The table names are our models', never input; the values go as parameters.
-    sql = " UNION ALL ".join(
-        f"SELECT %s, row_to_json(t)::text FROM {model._meta.db_table} t "  # noqa: S608
-        "WHERE t.episode_id = ANY(%s)"
-        for model in SECTION_RELATIONS.values()
-    )
-    params = [value for name in SECTION_RELATIONS for value in (name, ids)]
-    rows: dict[tuple[str, int], list] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for name, data in cursor.fetchall():
-            model, values = SECTION_RELATIONS[name], json.loads(data)
-            instance = model(
-                **{f.attname: f.to_python(values[f.column]) for f in model._meta.concrete_fields}
-            )
-            instance._state.adding, instance._state.db = False, "default"
-            rows.setdefault((name, instance.episode_id), []).append(instance)
-    for episode in episodes:
-        cache = episode.__dict__.setdefault("_prefetched_objects_cache", {})
-        for name, model in SECTION_RELATIONS.items():
-            ordering = [f.lstrip("-") for f in model._meta.ordering] + ["id"]
-            newest_first = bool(model._meta.ordering) and model._meta.ordering[0].startswith("-")
-            queryset = getattr(
-                episode, name
-            ).get_queryset()  # lazy: no query; filled below, as prefetch does
-            queryset._result_cache = sorted(
-                rows.get((name, episode.pk), []),
-                reverse=newest_first,
-                key=lambda row, fields=ordering: [getattr(row, f) for f in fields],
-            )
-            queryset._prefetch_done = True
-            cache[name] = queryset
-    reopenings = [r for e in episodes for r in e.reopenings.all()]
-    if reopenings:  # who reopened: one query for all of them
-        users = User.objects.in_bulk({r.by_id for r in reopenings})
-        for reopening in reopenings:
-            reopening.by = users[reopening.by_id]
-
-
 def patient_episodes(patient: Patient) -> list[TumourEpisode]:
     episodes = list(
         TumourEpisode.objects.filter(patient=patient)
         .select_related("institution")
+        .prefetch_related(*_episode_prefetches())
         .order_by(UNDATED_FIRST, "id")
     )
     for episode in episodes:
         episode.patient = patient  # already loaded, with its institutions
-    _attach_sections(episodes)
     return episodes
 
 
 def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.Warning, bool]]:
     """Every warning the stored report raises now, with the row it belongs to and
     whether it was acknowledged when saved. Uses the prefetched sections."""
-    from .services import section_warnings
-
     patient = episode.patient
     found = []
     markers = {m.marker: m.result for m in episode.markers.all()}
     for warning in rules.diagnosis_warnings(episode, markers):
         found.append((episode, warning))
-    sections = [
-        ("surgeries", episode.surgeries.all()),
-        ("radiotherapy", episode.radiotherapy.all()),
-        ("systemic", episode.systemic_therapies.all()),
-    ]
-    for section, rows in sections:
-        for row in rows:
+    for section in SECTIONS.values():
+        for row in getattr(episode, section.key).all():
             try:
                 found += [(row, w) for w in section_warnings(section, row, episode, patient)]
             except ValidationError:

@@ -23,41 +23,17 @@ from consortium.services import EditConflict
 from . import national_id, rules, selectors
 from .models import (
     CareRelationshipDeclaration,
-    FollowUp,
     MarkerResult,
     MolecularMarker,
     Patient,
     PatientInstitution,
-    PerformanceStatus,
-    RadiotherapyCourse,
     Reopening,
-    Surgery,
-    SystemicTherapy,
     TumourEpisode,
     WorklistDigest,
 )
+from .rules import CARE_DECLARATION_REQUIRED, EPISODE_FIELDS, PATIENT_FIELDS
+from .sections import SECTIONS, first_treatment, section_warnings
 from .signals import register_changed
-
-PATIENT_FIELDS = [
-    "full_name",
-    "sex",
-    "birth_date",
-    "health_region",
-    "vital_status",
-    "date_of_death",
-]
-EPISODE_FIELDS = [
-    "referral_date",
-    "diagnosis_date",
-    "basis",
-    "diagnosis",
-    "who_grade",
-    "topography",
-    "laterality",
-    "mdt_dates",
-    "trial_offered",
-    "trial_accepted",
-]
 
 
 def _require_editor(by: User, patient: Patient) -> None:
@@ -175,13 +151,6 @@ def _recorded_dates(patient: Patient) -> list[tuple[str, date]]:
 
 
 # --- Patients ------------------------------------------------------------------------
-
-
-CARE_DECLARATION_REQUIRED = (
-    "Declare that you treat this patient and say why (for example: referred to our "
-    "hospital for surgery). The declaration is kept and shown to the patient's other "
-    "institutions."
-)
 
 
 def _declare_care(
@@ -332,23 +301,6 @@ def patient_update(
 # --- Episodes and markers ------------------------------------------------------------
 
 
-def first_treatment(episode: TumourEpisode, *, replacing=None, candidate=None):
-    """(date, kind) of the episode's first treatment, with `candidate` in place of the
-    stored row `replacing` (so a save is checked against what it will become)."""
-    rows = [("surgery", s.surgery_date, s) for s in episode.surgeries.all()]
-    rows += [("radiotherapy", r.start_date, r) for r in episode.radiotherapy.all()]
-    rows += [("systemic", s.start_date, s) for s in episode.systemic_therapies.all()]
-    rows = [
-        (kind, day, row)
-        for kind, day, row in rows
-        if not (replacing is not None and type(row) is type(replacing) and row.pk == replacing.pk)
-    ]
-    if candidate is not None:
-        rows.append(candidate)
-    rows = [r for r in rows if r[1]]
-    return min(rows, key=lambda r: r[1]) if rows else None
-
-
 def _markers(episode: TumourEpisode) -> dict[str, str]:
     return dict(episode.markers.values_list("marker", "result")) if episode.pk else {}
 
@@ -451,52 +403,6 @@ def markers_save(
 # --- Treatment and course sections ---------------------------------------------------
 
 
-def _ecog_before(episode: TumourEpisode, day) -> int | None:
-    """The ECOG the guideline's choice of schedule rests on: the last one assessed on or
-    before `day` (the course's start), not a later one at progression."""
-    statuses = [
-        p
-        for p in episode.performance.all()
-        if p.ecog is not None and (day is None or p.assessed_on <= day)
-    ]
-    return max(statuses, key=lambda p: p.assessed_on).ecog if statuses else None
-
-
-def section_warnings(
-    section: str, row, episode: TumourEpisode, patient: Patient
-) -> list[rules.Warning]:
-    """Run the section's rules on `row` (raises on errors), and return its warnings,
-    including the pathway lead time when `row` is the episode's first treatment."""
-    if section == "surgeries":
-        warnings = rules.check_surgery(row, episode, patient)
-        candidate = ("surgery", row.surgery_date, row)
-    elif section == "radiotherapy":
-        warnings = rules.check_radiotherapy(
-            row, episode, patient, _ecog_before(episode, row.start_date)
-        )
-        candidate = ("radiotherapy", row.start_date, row)
-    elif section == "systemic":
-        warnings = rules.check_systemic(row, episode, patient)
-        candidate = ("systemic", row.start_date, row)
-    elif section == "performance":
-        return rules.check_performance(row, episode, patient)
-    else:
-        return rules.check_follow_up(row, episode, patient)
-    first = first_treatment(episode, replacing=row if row.pk else None, candidate=candidate)
-    if first and first[2] is row:
-        warnings += rules.lead_time_warnings(episode, first[1], first[0])
-    return warnings
-
-
-SECTION_MODELS = {
-    "surgeries": Surgery,
-    "radiotherapy": RadiotherapyCourse,
-    "systemic": SystemicTherapy,
-    "performance": PerformanceStatus,
-    "follow-ups": FollowUp,
-}
-
-
 @transaction.atomic
 def section_save(
     *,
@@ -509,9 +415,9 @@ def section_save(
     acknowledge=None,
     **fields,
 ):
-    """Create or update one row of a repeating section (surgery, radiotherapy course,
-    systemic therapy, performance status, follow-up)."""
-    model = SECTION_MODELS[section]
+    """Create or update one row of a repeating section (registry/sections.py: surgery,
+    radiotherapy course, systemic therapy, performance status, follow-up), by its key."""
+    model = SECTIONS[section].model
     patient = episode.patient
     _require_editor(by, patient)
     episode = TumourEpisode.objects.select_for_update().get(pk=episode.pk)
@@ -532,7 +438,7 @@ def section_save(
             raise ValidationError({field: "This field cannot be changed here."})
         setattr(current, field, value)
     current.full_clean(exclude=["episode"])
-    warnings = section_warnings(section, current, episode, patient)
+    warnings = section_warnings(SECTIONS[section], current, episode, patient)
     return _save_versioned(
         current, warnings=warnings, acknowledge=acknowledge, by=by, patient=patient, reason=reason
     )
@@ -547,7 +453,7 @@ def section_delete(*, section: str, episode: TumourEpisode, row, by: User, reaso
     if not reason.strip():
         raise ValidationError({"reason": "Say why the entry is removed."})
     with _history(by, episode.patient, reason):
-        SECTION_MODELS[section].objects.filter(pk=row.pk, episode=episode).delete()
+        SECTIONS[section].model.objects.filter(pk=row.pk, episode=episode).delete()
     _notify(episode.patient_id, episode.pk)
 
 

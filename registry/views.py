@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -25,7 +25,6 @@ from consortium.services import patient_access_log
 
 from . import indicator_selectors, panels, rules, selectors, services
 from .forms import (
-    SECTION_FORMS,
     EpisodeForm,
     MarkersForm,
     PatientCreateForm,
@@ -34,6 +33,7 @@ from .forms import (
     SearchForm,
 )
 from .models import FormDraft
+from .sections import BY_PATH
 
 PAGE_SIZE = 25
 
@@ -194,7 +194,6 @@ def patient_detail(request, register_number: str):
             "show_name": selectors.shows_names(user),
             "can_edit": user.role == Role.CLINICIAN,  # and may see the patient: patient_get passed
             "can_reopen": user.role == Role.COORDINATOR or user.is_consortium_admin,
-            "sections": SECTION_LABELS,
             "panels": panels.render_all(request, patient),
             "care_declarations": selectors.care_declarations(patient),
         },
@@ -242,14 +241,6 @@ def patient_edit(request, register_number: str):
 
 
 # --- Episodes and sections -------------------------------------------------------------
-
-SECTION_LABELS = {
-    "surgeries": "Surgery",
-    "radiotherapy": "Radiotherapy course",
-    "systemic": "Systemic therapy",
-    "performance": "Performance status",
-    "follow-ups": "Follow-up",
-}
 
 
 @never_cache
@@ -337,10 +328,11 @@ def markers_form(request, register_number: str, episode_id: int):
     )
 
 
-def _section(section: str):
-    if section not in SECTION_FORMS:
+def _section(path: str):
+    """The section at this URL segment (registry/sections.py), else 404."""
+    if path not in BY_PATH:
         raise Http404("No such section.")
-    return SECTION_FORMS[section], services.SECTION_MODELS[section]
+    return BY_PATH[path]
 
 
 @never_cache
@@ -348,24 +340,20 @@ def _section(section: str):
 def section_form(
     request, register_number: str, episode_id: int, section: str, pk: int | None = None
 ):
-    form_class, model = _section(section)
-    patient = _patient(request, register_number, f"registry:{section}")
+    section = _section(section)
+    patient = _patient(request, register_number, f"registry:{section.key}")
     _require_editor(request, patient)
     episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
-    row = None
-    if pk is not None:
-        row = model.objects.filter(pk=pk, episode=episode).first()
-        if row is None:
-            raise Http404("No such entry.")
-    key = f"{section}-{episode.pk}-{pk or 'new'}"
+    row = None if pk is None else get_object_or_404(section.model, pk=pk, episode=episode)
+    key = f"{section.key}-{episode.pk}-{pk or 'new'}"
     draft = _draft(request, patient, key)
-    form = form_class(request.POST or None, instance=row, initial=_initial_from(draft))
+    form = section.form(request.POST or None, instance=row, initial=_initial_from(draft))
     if request.method == "POST" and form.is_valid():
         if _save(
             request,
             form,
             lambda: services.section_save(
-                section=section,
+                section=section.key,
                 episode=episode,
                 by=request.user,
                 row=row,
@@ -374,7 +362,7 @@ def section_form(
                 acknowledge=form.cleaned_data["acknowledge_warnings"],
                 **form.changes(),
             ),
-            f"{SECTION_LABELS[section]} saved.",
+            f"{section.label} saved.",
         ):
             _drop_draft(request, patient, key)
             return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
@@ -388,7 +376,7 @@ def section_form(
             "form_key": key,
             "draft": draft,
             "draft_token": uuid.uuid4().hex,
-            "title": SECTION_LABELS[section],
+            "title": section.label,
             "row": row,
             "section": section,
         },
@@ -398,16 +386,14 @@ def section_form(
 @require_POST
 @login_required
 def section_delete(request, register_number: str, episode_id: int, section: str, pk: int):
-    _, model = _section(section)
-    patient = _patient(request, register_number, f"registry:{section}_delete")
+    section = _section(section)
+    patient = _patient(request, register_number, f"registry:{section.key}_delete")
     _require_editor(request, patient)
     episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
-    row = model.objects.filter(pk=pk, episode=episode).first()
-    if row is None:
-        raise Http404("No such entry.")
+    row = get_object_or_404(section.model, pk=pk, episode=episode)
     try:
         services.section_delete(
-            section=section,
+            section=section.key,
             episode=episode,
             row=row,
             by=request.user,
@@ -416,7 +402,7 @@ def section_delete(request, register_number: str, episode_id: int, section: str,
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"{SECTION_LABELS[section]} removed (kept in the history).")
+        messages.success(request, f"{section.label} removed (kept in the history).")
     return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
 
 

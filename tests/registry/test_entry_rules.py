@@ -316,7 +316,7 @@ def test_systemic_therapy_stopping_before_it_starts_is_refused(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(90))
     errors = errors_of(
         lambda: services.section_save(
-            section="systemic",
+            section="systemic_therapies",
             episode=episode,
             by=clin,
             regimen=SystemicTherapy.Regimen.TEMOZOLOMIDE_ADJUVANT,
@@ -332,7 +332,7 @@ def test_systemic_therapy_before_diagnosis_is_refused(clin, patient):
     episode = gbm_episode(patient, clin, diagnosis_date=days_ago(30))
     errors = errors_of(
         lambda: services.section_save(
-            section="systemic",
+            section="systemic_therapies",
             episode=episode,
             by=clin,
             regimen=SystemicTherapy.Regimen.PCV,
@@ -370,7 +370,7 @@ def test_treatment_and_follow_up_after_the_date_of_death_are_refused(clin, decea
     assert "after the date of death" in text(
         errors_of(
             lambda: services.section_save(
-                section="follow-ups", episode=episode, by=clin, assessed_on=days_ago(2)
+                section="follow_ups", episode=episode, by=clin, assessed_on=days_ago(2)
             )
         ),
         "assessed_on",

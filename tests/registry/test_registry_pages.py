@@ -286,9 +286,9 @@ def test_other_apps_add_panels_to_the_patient_page_without_the_register_importin
     assert seen == [("clin@ous.no", patient.pk)]
 
 
-def test_the_patient_pages_one_query_section_loader_reads_what_the_orm_reads(db):
-    """selectors._attach_sections builds the sections from row_to_json in one query; every
-    field (dates, times, decimals, arrays, booleans) must come back as the ORM gives it."""
+def test_the_patient_pages_section_loader_reads_what_the_orm_reads(db):
+    """selectors.patient_episodes prefetches every section; every field (dates, times,
+    decimals, arrays, booleans) must come back as the ORM gives it, in Meta.ordering."""
     import datetime
     from decimal import Decimal
 
@@ -362,7 +362,9 @@ def test_the_patient_pages_one_query_section_loader_reads_what_the_orm_reads(db)
         Reopening.objects.create(episode=episode, by=coordinator, reason=reason)
 
     [loaded] = selectors.patient_episodes(patient)
-    for name in selectors.SECTION_RELATIONS:
+    from registry.sections import SECTIONS
+
+    for name in ["markers", *SECTIONS, "reopenings"]:
         expected = [model_to_dict(row) for row in getattr(episode, name).all()]
         got = [model_to_dict(row) for row in getattr(loaded, name).all()]
         assert got == expected and got, name

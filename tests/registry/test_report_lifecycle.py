@@ -209,7 +209,7 @@ def test_every_write_to_a_submitted_report_is_refused(clin, patient, submitted):
     )
     assert_locked(
         lambda: services.section_save(
-            section="follow-ups", episode=episode, by=clin, assessed_on=days_ago(1)
+            section="follow_ups", episode=episode, by=clin, assessed_on=days_ago(1)
         )
     )
     assert_locked(
@@ -255,7 +255,7 @@ def test_a_stale_episode_instance_does_not_unlock_the_other_writes(clin, patient
     )
     assert_locked(
         lambda: services.section_save(
-            section="follow-ups", episode=loaded, by=clin, assessed_on=days_ago(1)
+            section="follow_ups", episode=loaded, by=clin, assessed_on=days_ago(1)
         )
     )
     assert_locked(

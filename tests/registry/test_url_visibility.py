@@ -20,10 +20,12 @@ from registry.models import (
     SystemicTherapy,
     TumourEpisode,
 )
-from registry.services import SECTION_MODELS
+from registry.sections import SECTIONS
 from tests.conftest import make_member, sign_in, url_routes
 
 ROUTES = url_routes("registry")
+# By the URL segment the routes carry.
+SECTION_MODELS = {section.path: section.model for section in SECTIONS.values()}
 # Pages that show no particular patient: a member outside the clinical roles gets 403.
 LIST_PAGES = {
     "patient_list",

@@ -33,7 +33,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from consortium.models import Institution
-from registry import indicator_services, national_id, rules, services, vocabulary
+from registry import indicator_services, national_id, rules, vocabulary
 from registry.models import (
     FollowUp,
     MolecularMarker,
@@ -46,6 +46,7 @@ from registry.models import (
     TumourEpisode,
     new_register_number,
 )
+from registry.sections import SECTIONS, first_treatment, section_warnings
 from registry.selectors import normalise_name
 from registry.vocabulary import ASTROCYTOMA_IDH_MUTANT as ASTRO
 from registry.vocabulary import GLIOBLASTOMA_IDH_WILDTYPE as GBM
@@ -420,7 +421,8 @@ class Case:
     def __init__(self, episode: TumourEpisode):
         self.episode = episode
         self.markers: dict[str, tuple[str, str]] = {}
-        self.surgeries, self.radiotherapy, self.systemic = [], [], []
+        # One list per section (registry/sections.py), named by its key: rows() reads them.
+        self.surgeries, self.radiotherapy, self.systemic_therapies = [], [], []
         self.performance, self.follow_ups = [], []
 
     def rows(self) -> dict[str, list]:
@@ -430,11 +432,7 @@ class Case:
                 MolecularMarker(marker=m, result=r, method=meth)
                 for m, (r, meth) in self.markers.items()
             ],
-            "surgeries": self.surgeries,
-            "radiotherapy": self.radiotherapy,
-            "systemic_therapies": self.systemic,
-            "performance": self.performance,
-            "follow_ups": self.follow_ups,
+            **{key: getattr(self, key) for key in SECTIONS},
         }
 
     def dates(self) -> list[date]:
@@ -443,7 +441,7 @@ class Case:
         found += [s.surgery_date for s in self.surgeries]
         found += [s.postoperative_mri_at.date() for s in self.surgeries if s.postoperative_mri_at]
         found += [d for r in self.radiotherapy for d in (r.start_date, r.end_date)]
-        found += [d for s in self.systemic for d in (s.start_date, s.stop_date)]
+        found += [d for s in self.systemic_therapies for d in (s.start_date, s.stop_date)]
         found += [p.assessed_on for p in self.performance]
         found += [f.assessed_on for f in self.follow_ups]
         return [d for d in found if d]
@@ -843,7 +841,7 @@ class Generator:
             if age_at_rt < 70 and ecog <= 2:  # Stupp: 60 Gy/30 with TMZ, then TMZ x 6
                 schedule, chemo = (Decimal(60), 30), ["tmz_concomitant", ("tmz_adjuvant", 6, 28)]
             elif methylated and self.chance(0.3):  # elderly, methylated: TMZ alone is an option
-                case.systemic.append(self.systemic("tmz_adjuvant", start, 6, 28))
+                case.systemic_therapies.append(self.systemic("tmz_adjuvant", start, 6, 28))
                 return start, factor * (0.55 if age_at_rt >= 70 else 1.0) * 1.5
             else:
                 schedule = pick(
@@ -873,7 +871,7 @@ class Generator:
         case.radiotherapy.append(course)
         for item in chemo:
             if item == "tmz_concomitant":  # daily during RT (docs/registry-rules.md §2, Stupp)
-                case.systemic.append(
+                case.systemic_therapies.append(
                     SystemicTherapy(
                         regimen=item,
                         start_date=course.start_date,
@@ -883,7 +881,7 @@ class Generator:
                 )
             else:
                 regimen, cycles, every = item
-                case.systemic.append(
+                case.systemic_therapies.append(
                     self.systemic(
                         regimen,
                         course.end_date + self.days(21, 35),
@@ -989,7 +987,7 @@ class Generator:
         start = progression + self.days(21, 35)
         if self.chance(0.5):
             cycles = min(6, 1 + int(self.rng.expovariate(0.5)))
-            case.systemic.append(
+            case.systemic_therapies.append(
                 self.systemic(
                     "lomustine",
                     start,
@@ -999,7 +997,7 @@ class Generator:
                 )
             )
         elif self.chance(0.15):
-            case.systemic.append(
+            case.systemic_therapies.append(
                 self.systemic(
                     "bevacizumab", start, self.rng.randint(2, 8), 14, stop_reason="progression"
                 )
@@ -1016,8 +1014,8 @@ class Generator:
         for r in case.radiotherapy:
             if r.end_date > horizon:
                 r.end_date, r.completed_as_planned = (horizon, "no") if dead else (None, "")
-        case.systemic = [s for s in case.systemic if s.start_date <= horizon]
-        for s in case.systemic:
+        case.systemic_therapies = [s for s in case.systemic_therapies if s.start_date <= horizon]
+        for s in case.systemic_therapies:
             if s.stop_date > horizon:
                 if dead:
                     s.stop_date, s.stop_reason = horizon, SystemicTherapy.StopReason.DEATH
@@ -1043,11 +1041,11 @@ class Generator:
     def warnings(self, case: Case, patient: Patient) -> None:
         """Run the entry rules on every row (a generator bug raises here) and store the
         warnings they give as acknowledged: the same checks services.section_save runs
-        (services.section_warnings), on the unsaved episode shaped as a prefetched one."""
+        (sections.section_warnings), on the unsaved episode shaped as a prefetched one."""
         e = case.episode
         unsaved = _Unsaved(e, case.rows())
         results = {m: r for m, (r, _) in case.markers.items()}
-        first = services.first_treatment(unsaved)
+        first = first_treatment(unsaved)
         e.acknowledged_warnings = [
             w.code
             for w in rules.check_episode(
@@ -1058,16 +1056,10 @@ class Generator:
                 first_treatment_kind=first[0] if first else None,
             )
         ]
-        for section, rows in (
-            ("surgeries", case.surgeries),
-            ("radiotherapy", case.radiotherapy),
-            ("systemic", case.systemic),
-            ("performance", case.performance),
-            ("follow-ups", case.follow_ups),
-        ):
-            for row in rows:
+        for section in SECTIONS.values():
+            for row in getattr(case, section.key):
                 row.acknowledged_warnings = [
-                    w.code for w in services.section_warnings(section, row, unsaved, patient)
+                    w.code for w in section_warnings(section, row, unsaved, patient)
                 ]
 
     def status(self, case: Case) -> None:
@@ -1105,14 +1097,7 @@ class Generator:
                 e.laterality = ""
 
 
-EPISODE_ROWS = (
-    MolecularMarker,
-    Surgery,
-    RadiotherapyCourse,
-    SystemicTherapy,
-    PerformanceStatus,
-    FollowUp,
-)
+EPISODE_ROWS = (MolecularMarker, *(section.model for section in SECTIONS.values()))
 SAVED_MODELS = (Patient, PatientInstitution, TumourEpisode, *EPISODE_ROWS)
 
 
