@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0008_history_append_only'),
+        ('registry', '0009_indicator_history'),
     ]
 
     operations = [
