@@ -27,6 +27,26 @@ urlpatterns = [
         indicator_api.SurvivalApi.as_view(),
         name="registry_indicator_survival",
     ),
+    path(
+        "indicator-reports/",
+        indicator_api.IndicatorReportListApi.as_view(),
+        name="registry_indicator_reports",
+    ),
+    path(
+        "indicator-reports/<int:report_id>/",
+        indicator_api.IndicatorReportDetailApi.as_view(),
+        name="registry_indicator_report",
+    ),
+    path(
+        "indicator-reports/<int:report_id>/release/",
+        indicator_api.IndicatorReportReleaseApi.as_view(),
+        name="registry_indicator_report_release",
+    ),
+    path(
+        "indicator-reports/<int:report_id>/<str:kind>/",
+        indicator_api.IndicatorReportFileApi.as_view(),
+        name="registry_indicator_report_file",
+    ),
 ]
 for section in SECTIONS.values():
     list_view, detail_view = api.section_views(section)

@@ -1,10 +1,11 @@
 """API of the quality indicators: the newest snapshot's figures, the same as the page
 (suppression included), for scripts and other registers."""
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -210,3 +211,144 @@ class SurvivalApi(GenericAPIView):
             raise serializers.ValidationError(error.fields) from None
         curve = selectors.survival_for(user=request.user, code=code, **filters)
         return Response(selectors.survival_json(curve))
+
+
+# --- Reports ---------------------------------------------------------------------------------
+
+
+class IndicatorReportSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    year = serializers.IntegerField()
+    month = serializers.IntegerField(allow_null=True)
+    institution = serializers.CharField(
+        source="institution.code", allow_null=True, default=None, help_text="Null: national."
+    )
+    status = serializers.CharField()
+    progress = serializers.IntegerField(help_text="Percent done.")
+    progress_text = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    snapshot_at = serializers.DateTimeField(source="snapshot.as_of", allow_null=True, default=None)
+    edition = serializers.IntegerField(allow_null=True, help_text="Released edition, or null.")
+    released_at = serializers.DateTimeField(allow_null=True)
+    correction_reason = serializers.CharField()
+    corrects = serializers.IntegerField(source="corrects_id", allow_null=True)
+    downloads = serializers.SerializerMethodField()
+    error = serializers.CharField()
+
+    class Meta:
+        ref_name = "IndicatorReport"
+
+    def get_downloads(self, report) -> dict[str, str]:
+        if report.status != report.Status.DONE:
+            return {}
+        request = self.context["request"]
+        return {
+            kind: request.build_absolute_uri(
+                reverse("api:registry_indicator_report_file", args=[report.pk, kind])
+            )
+            for kind in ("pdf", "csv", "xlsx")
+        }
+
+
+class IndicatorReportRequest(serializers.Serializer):
+    year = serializers.IntegerField(min_value=1990, max_value=2100)
+    institution = serializers.CharField(
+        required=False, allow_blank=True, help_text="Hospital code; empty for the national report."
+    )
+
+
+class IndicatorReportRelease(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, help_text="Required for a correction (edition 2, ...)."
+    )
+
+
+def _reports(request):
+    from . import indicator_reports
+
+    return indicator_reports.reports_visible_to(request.user).select_related("snapshot")
+
+
+class IndicatorReportListApi(ListAPIView):
+    """Indicator reports the member may see (national ones to every member, a hospital's to
+    its members and the admins); POST queues a new one, made in the background: poll it
+    until its status is `done`, then fetch its files."""
+
+    serializer_class = IndicatorReportSerializer
+
+    def get_queryset(self):
+        return _reports(self.request)
+
+    @extend_schema(request=IndicatorReportRequest, responses={202: IndicatorReportSerializer})
+    def post(self, request):
+        from consortium.services import outbox_enqueue
+
+        from . import indicator_reports, tasks
+
+        data = IndicatorReportRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        institution = None
+        code = data.validated_data.get("institution", "")
+        if code:
+            hospitals = Institution.objects.filter(kind=Institution.Kind.HOSPITAL, code=code)
+            if not hospitals.exists():
+                raise serializers.ValidationError({"institution": f"No hospital with code {code}."})
+            if not request.user.is_consortium_admin:
+                hospitals = hospitals.filter(pk__in=selectors.user_institution_ids(request.user))
+            institution = hospitals.first()
+            if institution is None:
+                raise PermissionDenied("A hospital's report is for its own members and admins.")
+        report = indicator_reports.report_request(
+            by=request.user, year=data.validated_data["year"], institution=institution
+        )
+        outbox_enqueue(tasks.generate_indicator_report, report.pk)
+        report = self.get_queryset().get(pk=report.pk)
+        return Response(self.get_serializer(report).data, status=202)
+
+
+class IndicatorReportDetailApi(GenericAPIView):
+    serializer_class = IndicatorReportSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return _reports(self.request)
+
+    def get(self, request, report_id: int):
+        return Response(self.get_serializer(self._get(report_id)).data)
+
+    def _get(self, report_id: int):
+        try:
+            return self.get_queryset().get(pk=report_id)
+        except self.get_queryset().model.DoesNotExist:
+            raise NotFound("No such report.") from None
+
+
+class IndicatorReportReleaseApi(IndicatorReportDetailApi):
+    """Admins release a finished annual report as the next edition of its year and place:
+    frozen from then on. A later edition is a correction and needs its reason."""
+
+    @extend_schema(request=IndicatorReportRelease, responses=IndicatorReportSerializer)
+    def post(self, request, report_id: int):
+        from . import indicator_reports
+
+        report = self._get(report_id)
+        data = IndicatorReportRelease(data=request.data)
+        data.is_valid(raise_exception=True)
+        indicator_reports.report_release(
+            report_id=report.pk, by=request.user, reason=data.validated_data.get("reason", "")
+        )
+        return Response(self.get_serializer(self._get(report_id)).data)
+
+
+class IndicatorReportFileApi(IndicatorReportDetailApi):
+    """A finished report's file: pdf, csv or xlsx."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, report_id: int, kind: str):
+        from .indicator_views import DOWNLOADS, report_file
+
+        report = self.get_queryset().defer(None).filter(pk=report_id).first()
+        if report is None or report.status != report.Status.DONE or kind not in DOWNLOADS:
+            raise NotFound("No such report file (or the report is not ready).")
+        return report_file(report, kind)

@@ -1,15 +1,21 @@
 """Reports of the quality indicators: a hospital's or the national report as PDF
-(reportlab) and CSV (the platform's one CSV writer, consortium.csv_safe), made by a Celery
+(reportlab), CSV (the platform's one CSV writer, consortium.csv_safe) and XLSX (openpyxl,
+every text cell stored as text, never as a formula), made by a Celery
 task (tasks.generate_indicator_report) with its progress stored as it goes, so the page
-shows it. The numbers are the page's: the same snapshot, the same suppression."""
+shows it. The numbers are the page's: the same snapshot, the same suppression.
+
+An admin releases a finished annual report: it is then frozen (the database refuses any
+change to or deletion of a released row). A correction is a new report released as the
+next edition with its reason; every edition stays listed and downloadable."""
 
 import io
 
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from consortium.csv_safe import safe_writer
+from consortium.csv_safe import FORMULA_STARTS, safe_writer
 
 from . import indicator_selectors as selectors
 from .models import IndicatorReport
@@ -35,7 +41,7 @@ def report_request(*, by, year: int, institution=None, month: int | None = None)
 
 def reports_visible_to(user):
     """National reports to every member; a hospital's to its members and the admins."""
-    reports = IndicatorReport.objects.select_related("institution").defer("pdf", "csv")
+    reports = IndicatorReport.objects.select_related("institution").defer("pdf", "csv", "xlsx")
     if user.is_consortium_admin:
         return reports
     return reports.filter(institution__isnull=True) | reports.filter(
@@ -74,8 +80,9 @@ def report_generate(report_id: int) -> IndicatorReport:
             _progress(
                 report_id, round(80 * number / len(codes)), f"Indicator {number} of {len(codes)}"
             )
-        _progress(report_id, 85, "Writing the CSV table")
+        _progress(report_id, 85, "Writing the CSV and XLSX tables")
         table = csv_table(views, snapshot)
+        workbook = xlsx_table(views, snapshot, title=str(report))
         _progress(report_id, 90, "Writing the PDF")
         pdf = pdf_document(report, views, snapshot)
         IndicatorReport.objects.filter(pk=report_id).update(
@@ -85,6 +92,7 @@ def report_generate(report_id: int) -> IndicatorReport:
             snapshot=snapshot,
             pdf=pdf,
             csv=table,
+            xlsx=workbook,
             finished_at=timezone.now(),
         )
     except Exception as error:
@@ -119,14 +127,13 @@ def _figures(view):
     return [f for f in (view.national, view.regional, *view.hospitals) if f is not None]
 
 
-def csv_table(views, snapshot) -> str:
-    stream = io.StringIO()
-    writer = safe_writer(stream)
-    writer.writerow(COLUMNS)
+def table_rows(views, snapshot) -> list[list]:
+    """The report's table, one row per indicator and place (CSV and XLSX alike)."""
+    rows = []
     for view in views:
         indicator = view.indicator
         for f in _figures(view):
-            writer.writerow(
+            rows.append(
                 [
                     indicator.code,
                     indicator.title,
@@ -146,7 +153,95 @@ def csv_table(views, snapshot) -> str:
                     snapshot.definitions_version,
                 ]
             )
+    return rows
+
+
+def csv_table(views, snapshot) -> str:
+    stream = io.StringIO()
+    writer = safe_writer(stream)
+    writer.writerow(COLUMNS)
+    writer.writerows(table_rows(views, snapshot))
     return stream.getvalue()
+
+
+def xlsx_table(views, snapshot, *, title: str = "Quality indicators") -> bytes:
+    """The same table as XLSX. openpyxl stores a text starting with "=" as a formula, so
+    every text cell is forced to the string type (no formula element is written) and gets
+    Excel's quote prefix, so that editing the cell does not turn it into one either (OWASP
+    "CSV Injection", https://owasp.org/www-community/attacks/CSV_Injection; ECMA-376
+    Part 1, 18.8.45 xf quotePrefix)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Indicators"
+    book.properties.title = title[:200]
+    for row in [COLUMNS, *table_rows(views, snapshot)]:
+        sheet.append(row)
+    for cells in sheet.iter_rows():
+        for cell in cells:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+                if cell.value.startswith(FORMULA_STARTS):
+                    cell.quotePrefix = True
+    sheet.freeze_panes = "A2"
+    stream = io.BytesIO()
+    book.save(stream)
+    return stream.getvalue()
+
+
+# --- Released annual reports ---------------------------------------------------------------
+
+
+def report_release(*, report_id: int, by, reason: str = "") -> IndicatorReport:
+    """Release a finished annual report as the next edition of its year and place. The
+    first edition needs no reason; a later one is a correction and must give one."""
+    if not by.is_consortium_admin:
+        raise PermissionDenied("Admins release the annual reports.")
+    reason = reason.strip()
+    with transaction.atomic():
+        report = IndicatorReport.objects.select_for_update().get(pk=report_id)
+        if report.released_at is not None:
+            raise ValidationError({"report": f"Already released as edition {report.edition}."})
+        if report.status != IndicatorReport.Status.DONE:
+            raise ValidationError({"report": "Only a finished report can be released."})
+        if report.month is not None:
+            raise ValidationError({"report": "Monthly reports are not released; annual ones are."})
+        editions = IndicatorReport.objects.select_for_update().filter(
+            year=report.year, institution=report.institution_id, edition__isnull=False
+        )
+        latest = editions.order_by("-edition").first()
+        if latest is not None and not reason:
+            raise ValidationError(
+                {
+                    "reason": f"Edition {latest.edition} of this report is released; a new "
+                    "edition is a correction: say what it corrects."
+                }
+            )
+        number = latest.edition + 1 if latest else 1
+        try:
+            with transaction.atomic():
+                IndicatorReport.objects.filter(pk=report_id).update(
+                    edition=number,
+                    released_at=timezone.now(),
+                    released_by=by,
+                    correction_reason=reason[:2000],
+                    corrects=latest,
+                )
+        except IntegrityError:  # another edition released at the same moment
+            raise ValidationError(
+                {"report": f"Edition {number} was released meanwhile; reload and try again."}
+            ) from None
+    return IndicatorReport.objects.get(pk=report_id)
+
+
+def released_editions(user):
+    """Every released edition the member may see, newest year, place and edition first."""
+    return (
+        reports_visible_to(user)
+        .filter(edition__isnull=False)
+        .order_by("-year", "institution__code", "-edition")
+    )
 
 
 def pdf_document(report, views, snapshot) -> bytes:

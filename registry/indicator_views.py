@@ -244,6 +244,7 @@ def report_list(request):
         "registry/indicators_reports.html",
         {
             "reports": reports,
+            "released": list(indicator_reports.released_editions(request.user)[:200]),
             "own": own,
             "years": selectors.available_years(snapshot) if snapshot else [],
         },
@@ -259,24 +260,76 @@ def report_detail(request, report_id: int):
         if request.headers.get("HX-Request")
         else "registry/indicators_report.html"
     )
-    return render(request, template, {"report": report})
+    return render(request, template, _report_context(request, report))
+
+
+def _report_context(request, report, errors=()):
+    from . import indicator_reports
+
+    editions = indicator_reports.released_editions(request.user).filter(
+        year=report.year, institution=report.institution_id
+    )
+    return {
+        "report": report,
+        "editions": list(editions) if report.month is None else [],
+        "may_release": request.user.is_consortium_admin
+        and report.status == report.Status.DONE
+        and report.month is None
+        and report.released_at is None,
+        "errors": list(errors),
+        "reason": request.POST.get("reason", ""),
+    }
+
+
+@require_POST
+@login_required
+def report_release(request, report_id: int):
+    from django.core.exceptions import ValidationError
+
+    from . import indicator_reports
+
+    report = _report(request, report_id)
+    try:
+        indicator_reports.report_release(
+            report_id=report.pk, by=request.user, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as error:
+        errors = [f"{field}: {m}" for field, msgs in error.message_dict.items() for m in msgs]
+        context = _report_context(request, report, errors)
+        return render(request, "registry/indicators_report.html", context, status=400)
+    messages.success(request, "Released: this edition is now frozen.")
+    return redirect(reverse("registry:indicator_report", args=[report.pk]))
+
+
+DOWNLOADS = {
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def report_file(report, kind: str):
+    """A finished report's file as a download response (the page and the API)."""
+    from django.http import HttpResponse
+
+    place = report.institution.code if report.institution_id else "national"
+    edition = f"-edition{report.edition}" if report.edition else ""
+    month = f"-{report.month:02d}" if report.month else ""
+    name = f"nbtc-indicators-{place}-{report.year}{month}{edition}.{kind}"
+    body = {"pdf": report.pdf, "csv": report.csv, "xlsx": report.xlsx}[kind]
+    body = body.encode() if isinstance(body, str) else bytes(body or b"")
+    response = HttpResponse(body, content_type=DOWNLOADS[kind])
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @never_cache
 @login_required
 def report_download(request, report_id: int, kind: str):
-    from django.http import HttpResponse
-
     report = _report(request, report_id)
-    if report.status != report.Status.DONE or kind not in ("pdf", "csv"):
+    if report.status != report.Status.DONE or kind not in DOWNLOADS:
         raise Http404("The report is not ready.")
-    place = report.institution.code if report.institution_id else "national"
-    name = f"nbtc-indicators-{place}-{report.year}.{kind}"
-    body = bytes(report.pdf) if kind == "pdf" else report.csv
-    content_type = "application/pdf" if kind == "pdf" else "text/csv; charset=utf-8"
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return report_file(report, kind)
 
 
 # --- The Cancer Registry's notified cases -------------------------------------------------------

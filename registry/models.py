@@ -624,10 +624,49 @@ class IndicatorReport(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     csv = models.TextField(blank=True, editable=False)
+    xlsx = models.BinaryField(null=True, blank=True, editable=False)
     error = models.TextField(blank=True)
+    # Released annual reports: frozen (the database refuses any change or deletion of a
+    # released row); a correction is a new edition with its reason, and every edition
+    # stays listed and downloadable.
+    edition = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    released_at = models.DateTimeField(null=True, blank=True, editable=False)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
+    correction_reason = models.TextField(blank=True, editable=False)
+    corrects = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="corrected_by",
+        editable=False,
+        help_text="The released edition this one corrects.",
+    )
 
     class Meta:
         ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["year", "institution", "edition"],
+                condition=models.Q(edition__isnull=False),
+                nulls_distinct=False,  # the national report has no institution
+                name="one_indicator_report_edition",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="released_report_frozen",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                condition=pgtrigger.Q(old__released_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         place = self.institution.code if self.institution_id else "national"

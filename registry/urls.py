@@ -20,6 +20,11 @@ urlpatterns = [
         name="indicator_report",
     ),
     path(
+        "indicators/reports/<int:report_id>/release/",
+        indicator_views.report_release,
+        name="indicator_report_release",
+    ),
+    path(
         "indicators/reports/<int:report_id>/<str:kind>/",
         indicator_views.report_download,
         name="indicator_report_download",

@@ -44,6 +44,7 @@ LIST_PAGES = {
     "indicator_notified",
     "registry_indicators",
     "registry_indicator_survival",
+    "registry_indicator_reports",
 }
 
 
@@ -172,6 +173,8 @@ OWNERS = {
     "patient_access": Role.ADMIN,
     "indicator_snapshot_request": Role.ADMIN,
     "indicator_notified": Role.ADMIN,
+    "indicator_report_release": Role.ADMIN,
+    "registry_indicator_report_release": Role.ADMIN,
 }
 POST_ROUTES = {
     "episode_submit",
@@ -182,6 +185,8 @@ POST_ROUTES = {
     "registry_submit",
     "registry_reopen",
     "indicator_snapshot_request",
+    "indicator_report_release",
+    "registry_indicator_report_release",
 }
 # POSTs sent without a body: past the permission check, the endpoint names what is missing
 # (the API's error shape), which a refused member would never be told.
@@ -189,6 +194,8 @@ EMPTY_POST_ANSWERS = {
     "registry_patient_search": "query",
     "registry_submit": "status",  # the report is not complete: the missing items are listed
     "registry_reopen": "reason",
+    # The page's release (walked first) released the report; the API's names why not again.
+    "registry_indicator_report_release": "report",
 }
 
 
