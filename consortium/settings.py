@@ -314,6 +314,8 @@ SPECTACULAR_SETTINGS = {
         "YesNoUnknownEnum": "registry.models.YesNoUnknown",
         "ReportStatusEnum": "screening.models.Report.Status",
         "ManualCheckStatusEnum": "trials.models.ManualCheck.Status",
+        "MdtMeetingKindEnum": "registry.models.MdtMeeting.Kind",
+        "MdtSummaryStatusEnum": "registry.models.MdtSummary.Status",
     },
 }
 
@@ -386,6 +388,16 @@ CELERY_BEAT_SCHEDULE: dict = {
     "registry-nightly-indicator-snapshot": {
         "task": "registry.tasks.nightly_indicator_snapshot",
         "schedule": crontab(hour=4, minute=0),
+    },
+    # A tumour board that ended with decisions gets its summary (PDF) without being asked.
+    "registry-summarise-ended-meetings": {
+        "task": "registry.tasks.summarise_ended_meetings",
+        "schedule": crontab(minute="*/15"),
+    },
+    # The day before a tumour board, its coordinators get the agenda's candidate trials.
+    "trials-mdt-candidates-day-before": {
+        "task": "trials.tasks.send_mdt_candidates",
+        "schedule": crontab(hour=env.int("NBTC_MDT_CANDIDATES_HOUR", default=12), minute=0),
     },
     # Weekly: new, changed and closed brain-tumour trials from ClinicalTrials.gov.
     "trials-weekly-catalogue-sync": {

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api, indicator_api
+from . import api, indicator_api, meeting_api
 from .sections import SECTIONS
 
 urlpatterns = [
@@ -21,6 +21,32 @@ urlpatterns = [
     path("episodes/<int:episode_id>/submit/", api.SubmitApi.as_view(), name="registry_submit"),
     path("episodes/<int:episode_id>/reopen/", api.ReopenApi.as_view(), name="registry_reopen"),
     path("worklist/", api.WorklistApi.as_view(), name="registry_worklist"),
+    path("meetings/", meeting_api.MeetingListApi.as_view(), name="registry_meetings"),
+    path(
+        "meetings/<int:meeting_id>/",
+        meeting_api.MeetingDetailApi.as_view(),
+        name="registry_meeting",
+    ),
+    path(
+        "meetings/<int:meeting_id>/items/",
+        meeting_api.AgendaApi.as_view(),
+        name="registry_meeting_items",
+    ),
+    path(
+        "meetings/<int:meeting_id>/items/<int:item_id>/",
+        meeting_api.AgendaItemApi.as_view(),
+        name="registry_meeting_item",
+    ),
+    path(
+        "meetings/<int:meeting_id>/items/<int:item_id>/decision/",
+        meeting_api.DecisionApi.as_view(),
+        name="registry_meeting_decision",
+    ),
+    path(
+        "meetings/<int:meeting_id>/summary/",
+        meeting_api.SummaryApi.as_view(),
+        name="registry_meeting_summary",
+    ),
     path("indicators/", indicator_api.IndicatorListApi.as_view(), name="registry_indicators"),
     path(
         "indicators/<str:code>/survival/",

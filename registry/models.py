@@ -721,4 +721,196 @@ class NotifiedCase(models.Model):
         return national_id.mask(self.national_id)
 
 
+# --- Tumour boards (MDT meetings) -------------------------------------------------------
+
+
+class MdtDiscipline(models.TextChoices):
+    # The Norwegian guideline's minimum board (neurosurgeon, oncologist, pathologist,
+    # neuroradiologist, ideally a neurologist): Helsedirektoratet, Nasjonalt handlingsprogram
+    # for gliomer og andre hjernesvulster, https://www.helsedirektoratet.no/retningslinjer/hjernesvulster
+    NEUROSURGERY = "neurosurgery", "Neurosurgeon"
+    ONCOLOGY = "oncology", "Oncologist"
+    PATHOLOGY = "pathology", "Neuropathologist"
+    NEURORADIOLOGY = "neuroradiology", "Neuroradiologist"
+    NEUROLOGY = "neurology", "Neurologist"
+    NURSE = "nurse", "Cancer nurse / pathway coordinator"
+    TRIALS = "trials", "Trial coordinator"
+    OTHER = "other", "Other"
+
+
+class MdtPlan(models.TextChoices):
+    SURGERY = "surgery", "Surgery"
+    RADIOTHERAPY = "radiotherapy", "Radiotherapy"
+    SYSTEMIC = "systemic", "Systemic therapy"
+    SUPPORTIVE = "supportive", "Best supportive care"
+    WATCH = "watch", "Watch and wait"
+    TRIAL = "trial", "Referral to a trial"
+    SCREENING = "screening", "Referral to drug screening"
+    OTHER = "other", "Other"
+
+
+@pghistory.track(*all_changes())
+class MdtMeeting(models.Model):
+    """A tumour-board meeting of one hospital. Local and regional boards discuss the
+    hospital's own patients; a national board (rare tumours) may invite clinicians of
+    other hospitals, who see the meeting's patients only during its window."""
+
+    class Kind(models.TextChoices):
+        LOCAL = "local", "Local"
+        REGIONAL = "regional", "Regional"
+        NATIONAL = "national", "National (rare tumours)"
+
+    institution = models.ForeignKey(
+        Institution,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"kind": Institution.Kind.HOSPITAL},
+        verbose_name="hospital",
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LOCAL)
+    title = models.CharField(max_length=200, blank=True)
+    starts_at = models.DateTimeField("starts")
+    ends_at = models.DateTimeField("ends")
+    location = models.CharField(max_length=200, blank=True, help_text="Room or video link.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["institution", "-starts_at"], name="mdt_meeting_hospital")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=F("starts_at")), name="mdt_meeting_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} MDT {timezone.localtime(self.starts_at):%d.%m.%Y %H:%M}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:meeting", args=[self.pk])
+
+    @property
+    def day(self):
+        """The meeting's date in Norway: the register's MDT date."""
+        return timezone.localdate(self.starts_at)
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
+class MdtParticipant(models.Model):
+    """A member taking part, by discipline. Members of another hospital than the
+    meeting's are invited (national boards only, regional ones within the health region)."""
+
+    meeting = models.ForeignKey(MdtMeeting, on_delete=models.CASCADE, related_name="participants")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    discipline = models.CharField(max_length=20, choices=MdtDiscipline)
+    invited = models.BooleanField(
+        default=False, help_text="Of another hospital: sees the patients during the window only."
+    )
+
+    class Meta:
+        ordering = ["discipline", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "member"], name="mdt_member_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"member {self.member_id} ({self.discipline}) at meeting {self.meeting_id}"
+
+
+@pghistory.track(*all_changes())
+class MdtAgendaItem(models.Model):
+    """A patient's tumour episode on the agenda, with the question for the board."""
+
+    meeting = models.ForeignKey(MdtMeeting, on_delete=models.CASCADE, related_name="items")
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.PROTECT, related_name="+")
+    # The episode's patient, kept so a patient is on one meeting's agenda once.
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    question = models.TextField("question for the board")
+    position = models.PositiveSmallIntegerField(default=0)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["meeting", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "patient"], name="mdt_patient_once")
+        ]
+        indexes = [models.Index(fields=["patient"], name="mdt_item_patient")]
+
+    def __str__(self) -> str:
+        return f"agenda item {self.pk} of meeting {self.meeting_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:meeting_item", args=[self.meeting_id, self.pk])
+
+
+@pghistory.track(*all_changes())
+class MdtDecision(models.Model):
+    """The board's decision on one agenda item. Saving it records the meeting's date
+    among the episode's MDT dates. Every change is kept (pghistory, with the reason)."""
+
+    item = models.OneToOneField(MdtAgendaItem, on_delete=models.CASCADE, related_name="decision")
+    recommendation = models.TextField()
+    plan = ArrayField(
+        models.CharField(max_length=20, choices=MdtPlan), verbose_name="treatment plan"
+    )
+    plan_other = models.CharField("other plan", max_length=200, blank=True)
+    responsible = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="responsible clinician",
+    )
+    follow_up_actions = models.TextField("follow-up actions", blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    change_reason = models.TextField(
+        blank=True, help_text="Why the decision was changed after the meeting."
+    )
+    version = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"decision on agenda item {self.item_id}"
+
+    def plan_labels(self) -> list[str]:
+        return [MdtPlan(p).label for p in self.plan if p in MdtPlan.values]
+
+
+class MdtSummary(models.Model):
+    """A meeting's summary (web page body and PDF, register numbers only), made by a
+    Celery task after the meeting; each generation a new row, the newest shown."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    meeting = models.ForeignKey(MdtMeeting, on_delete=models.CASCADE, related_name="summaries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    body_html = models.TextField(blank=True, editable=False)
+    pdf = models.BinaryField(null=True, blank=True, editable=False)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"summary {self.pk} of meeting {self.meeting_id} ({self.status})"
+
+
 protect_history_of("registry")  # history refuses TRUNCATE too (consortium/append_only.py)

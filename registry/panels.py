@@ -34,3 +34,81 @@ def render_all(request, patient) -> list[str]:
         panel.render(request, patient) for panel in sorted(_panels.values(), key=lambda p: p.order)
     )
     return [html for html in rendered if html]
+
+
+# --- Tumour-board (MDT) meetings ----------------------------------------------------------
+#
+# The same one-way hook for the meeting pages. An app registers in its AppConfig.ready():
+#
+#     panels.register_meeting("trials", order=30, render=..., summarise=...)
+#     panels.register_plan_action("trial", label="Refer to a trial", url=...)
+#
+# `render(request, item)` returns the HTML of the app's part of the prepared patient page
+# of an agenda item (item.episode and item.patient loaded). `summarise(request, items)`
+# returns {item.pk: "short text"} for the agenda's list, in a constant number of queries
+# for the whole agenda. Both are called only after the register decided that the member
+# sees this item (the register's own rules, or an invited member within the meeting's
+# window) and wrote the access log: they show the meeting's view of the patient (not
+# narrowed again to the member's own hospitals), and nothing the meeting does not show.
+# `url(decision)` is where a decision with that plan continues (a prefilled form).
+
+
+@dataclass(frozen=True)
+class MeetingPanel:
+    name: str
+    order: int
+    render: Callable
+    summarise: Callable | None
+
+
+@dataclass(frozen=True)
+class PlanAction:
+    plan: str
+    label: str
+    url: Callable
+
+
+_meeting_panels: dict[str, MeetingPanel] = {}
+_plan_actions: dict[str, PlanAction] = {}
+
+
+def register_meeting(
+    name: str, *, render: Callable, summarise: Callable | None = None, order: int = 50
+) -> None:
+    _meeting_panels[name] = MeetingPanel(name, order, render, summarise)
+
+
+def register_plan_action(plan: str, *, label: str, url: Callable) -> None:
+    _plan_actions[plan] = PlanAction(plan, label, url)
+
+
+def _meeting_panels_in_order() -> list[MeetingPanel]:
+    return sorted(_meeting_panels.values(), key=lambda p: p.order)
+
+
+def render_meeting(request, item) -> list[str]:
+    rendered = (panel.render(request, item) for panel in _meeting_panels_in_order())
+    return [html for html in rendered if html]
+
+
+def summarise_meeting(request, items) -> dict[int, list[str]]:
+    """{item id: [each app's short text]} for the agenda."""
+    found: dict[int, list[str]] = {item.pk: [] for item in items}
+    if not items:
+        return found
+    for panel in _meeting_panels_in_order():
+        if panel.summarise is None:
+            continue
+        for item_id, text in panel.summarise(request, items).items():
+            if text and item_id in found:
+                found[item_id].append(text)
+    return found
+
+
+def plan_actions(decision) -> list[tuple[str, str]]:
+    """(label, url) of the follow-up forms the decision's plan opens (prefilled)."""
+    return [
+        (action.label, action.url(decision))
+        for plan in decision.plan
+        if (action := _plan_actions.get(plan)) is not None
+    ]

@@ -45,3 +45,29 @@ def generate_indicator_report(report_id: int) -> int:
     from . import indicator_reports
 
     return indicator_reports.report_generate(report_id).pk
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(ConnectionError, OSError), retry_backoff=True, max_retries=5
+)
+def notify_mdt_decision(decision_id: int, version: int) -> int:
+    """E-mail the treating clinicians the board's decision (sent once per version)."""
+    from . import meeting_services
+
+    return meeting_services.decision_notify(decision_id=decision_id, version=version)
+
+
+@shared_task(acks_late=True)
+def generate_mdt_summary(summary_id: int) -> int:
+    """Make one meeting summary's page body and PDF."""
+    from . import meeting_summary
+
+    return meeting_summary.summary_generate(summary_id).pk
+
+
+@shared_task(acks_late=True)
+def summarise_ended_meetings() -> list[int]:
+    """Beat: a meeting that ended with decisions gets its summary without being asked."""
+    from . import meeting_services
+
+    return meeting_services.summaries_for_ended_meetings()

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import indicator_views, views
+from . import indicator_views, meeting_views, views
 
 app_name = "registry"
 
 patient = "patients/<str:register_number>/"
 episode = patient + "episodes/<int:episode_id>/"
+meeting = "meetings/<int:meeting_id>/"
 
 urlpatterns = [
     path("", views.patient_list, name="patient_list"),
@@ -37,6 +38,25 @@ urlpatterns = [
     path(
         "indicators/<str:code>/missed/", indicator_views.indicator_missed, name="indicator_missed"
     ),
+    # Tumour-board (MDT) meetings
+    path("meetings/", meeting_views.meeting_list, name="meeting_list"),
+    path("meetings/new/", meeting_views.meeting_create, name="meeting_create"),
+    path(meeting, meeting_views.meeting_detail, name="meeting"),
+    path(meeting + "edit/", meeting_views.meeting_edit, name="meeting_edit"),
+    path(meeting + "items/", meeting_views.meeting_item_add, name="meeting_item_add"),
+    path(meeting + "items/<int:item_id>/", meeting_views.meeting_item, name="meeting_item"),
+    path(
+        meeting + "items/<int:item_id>/remove/",
+        meeting_views.meeting_item_remove,
+        name="meeting_item_remove",
+    ),
+    path(
+        meeting + "summary/new/",
+        meeting_views.meeting_summary_request,
+        name="meeting_summary_request",
+    ),
+    path(meeting + "summary/", meeting_views.meeting_summary, name="meeting_summary"),
+    path(meeting + "summary/pdf/", meeting_views.meeting_summary_pdf, name="meeting_summary_pdf"),
     path("patients/new/", views.patient_create, name="patient_create"),
     path(patient, views.patient_detail, name="patient"),
     path(patient + "edit/", views.patient_edit, name="patient_edit"),

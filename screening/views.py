@@ -115,12 +115,19 @@ def request_create(request, register_number: str):
     if not registry_selectors.can_edit_patient(request.user, patient):
         raise PermissionDenied("Only clinicians of the patient's institutions request a screen.")
     episodes = TumourEpisode.objects.filter(patient=patient)
+    # A tumour board's decision opens this form prefilled (?episode=&indication=).
+    chosen = (
+        episodes.filter(pk=request.GET.get("episode")).first()
+        if request.GET.get("episode", "").isdigit()
+        else None
+    )
     form = RequestForm(
         request.POST or None,
         episodes=episodes,
         initial={
             "surgery_hospital": registry_selectors.reporting_institution(request.user, patient),
-            "episode": episodes.last(),
+            "episode": chosen or episodes.last(),
+            "indication": request.GET.get("indication", "")[:2000],
         },
     )
     if request.method == "POST" and form.is_valid():

@@ -12,6 +12,17 @@ class TrialsConfig(AppConfig):
 
         register_changed.connect(_patient_changed, dispatch_uid="trials.rematch_patient")
         panels.register("trials", render=views.patient_panel, order=30)
+        from . import meeting_panels
+
+        panels.register_meeting(
+            "trials",
+            render=meeting_panels.meeting_panel,
+            summarise=meeting_panels.meeting_summary,
+            order=30,
+        )
+        panels.register_plan_action(
+            "trial", label="Refer to a trial", url=meeting_panels.referral_url
+        )
 
 
 def _patient_changed(sender, patient_id, episode_id=None, **kwargs):

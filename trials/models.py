@@ -490,4 +490,61 @@ class MatchingRun(models.Model):
         return f"Full re-match {self.pk} ({self.status})"
 
 
+@pghistory.track()
+class TrialReferral(models.Model):
+    """A tumour board's referral of a patient to a trial: made from the board's decision
+    (a prefilled form), worked by the trial coordinators of the patient's hospitals."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        TAKEN_UP = "taken_up", "Taken up by a coordinator"
+
+    decision = models.ForeignKey(
+        "registry.MdtDecision", on_delete=models.PROTECT, related_name="trial_referrals"
+    )
+    episode = models.ForeignKey(TumourEpisode, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="referrals")
+    match = models.ForeignKey(
+        "Match", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
+    )
+    note = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    taken_up_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    taken_up_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "trial"], name="one_referral_per_trial")
+        ]
+
+    def __str__(self) -> str:
+        return f"referral of episode {self.episode_id} to trial {self.trial_id}"
+
+
+class MdtCandidatesNotice(models.Model):
+    """The day-before list of a meeting's candidate trials, sent once per meeting and
+    coordinator (beat may fire twice, a task be redelivered)."""
+
+    meeting = models.ForeignKey("registry.MdtMeeting", on_delete=models.CASCADE, related_name="+")
+    coordinator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    candidates = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "coordinator"], name="one_mdt_notice")
+        ]
+
+    def __str__(self) -> str:
+        return f"candidates of meeting {self.meeting_id} to member {self.coordinator_id}"
+
+
 protect_history_of("trials")  # history refuses TRUNCATE too (consortium/append_only.py)

@@ -361,3 +361,70 @@ def funnel(*, user: User, trial: Trial) -> dict:
             if counts[f"reason_{reason}"]
         },
     }
+
+
+# --- Tumour boards (registry MDT meetings) ---------------------------------------------
+
+
+def episode_candidates(episode_ids: list[int]) -> dict[int, list[Match]]:
+    """The active matches of these episodes (the board's candidate trials), best first,
+    with verdicts and checks: {episode id: [match, ...]} in three queries. Scoped by the
+    caller: the register has decided that the member sees these agenda patients."""
+    matches = list(
+        Match.objects.filter(episode_id__in=episode_ids, active=True)
+        .exclude(eligibility="not_eligible")
+        .select_related("trial", "arm", "verdict_set")
+        .prefetch_related(
+            Prefetch("manual_checks", queryset=ManualCheck.objects.select_related("by"))
+        )
+        .order_by(
+            "-reachable", "-trial__has_norwegian_site", "eligibility", "trial__brief_title", "id"
+        )
+    )
+    found: dict[int, list[Match]] = defaultdict(list)
+    for match in matches:
+        match.check_list = manual_checks(match)
+        found[match.episode_id].append(match)
+    return found
+
+
+def candidate_counts(episode_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{episode id: {eligibility: count}} of the active candidate matches, one query."""
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = (
+        Match.objects.filter(episode_id__in=episode_ids, active=True)
+        .exclude(eligibility="not_eligible")
+        .values_list("episode_id", "eligibility")
+        .annotate(n=Count("pk"))
+    )
+    for episode_id, eligibility, n in rows:
+        counts[episode_id][eligibility] = n
+    return counts
+
+
+def referrals_visible_to(user: User) -> QuerySet:
+    """Tumour-board referrals: the coordinators of the patient's institutions and admins
+    (the review queue's scope); the referring clinicians of those institutions."""
+    from .models import TrialReferral
+
+    if not user.is_authenticated:
+        return TrialReferral.objects.none()
+    if user.is_consortium_admin:
+        return TrialReferral.objects.all()
+    if user.role not in (Role.COORDINATOR, Role.CLINICIAN):
+        return TrialReferral.objects.none()
+    return TrialReferral.objects.filter(_of_own_patients(user))
+
+
+def referral_list(user: User, *, status: str = "") -> QuerySet:
+    referrals = referrals_visible_to(user).select_related(
+        "trial", "patient", "episode__institution", "by", "decision__item__meeting", "match"
+    )
+    return referrals.filter(status=status) if status else referrals
+
+
+def referral_get(*, user: User, pk: int):
+    referral = referral_list(user).filter(pk=pk).first()
+    if referral is None:
+        raise Http404("No such referral.")
+    return referral

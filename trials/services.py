@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
@@ -707,3 +707,154 @@ def matching_runs_requeue_lost(*, now) -> list[int]:
         )
         outbox_enqueue(rematch_all, run_id)
     return lost
+
+
+# --- Tumour-board referrals and the day-before candidates ------------------------------
+
+
+@transaction.atomic
+def referral_create(*, decision, by: User, trial: Trial, note: str = ""):
+    """A tumour board's referral of the decision's patient to a trial. The clinician must
+    be one who records the meeting's decisions, and the decision must name the trial
+    referral among its plans; the same trial once per decision."""
+    from registry import meeting_selectors
+    from registry.models import MdtPlan
+
+    from .models import TrialReferral
+
+    item = decision.item
+    if not meeting_selectors.can_work_agenda(by, item.meeting):
+        raise PermissionDenied("Only the meeting's clinicians refer its patients to trials.")
+    if MdtPlan.TRIAL not in decision.plan:
+        raise ValidationError(
+            {"decision": "The board's plan has no referral to a trial; change the decision first."}
+        )
+    if TrialReferral.objects.filter(decision=decision, trial=trial).exists():
+        raise ValidationError({"trial": "The patient is already referred to this trial."})
+    match = Match.objects.filter(episode_id=item.episode_id, trial=trial, active=True).first()
+    referral = TrialReferral.objects.create(
+        decision=decision,
+        episode_id=item.episode_id,
+        patient_id=item.patient_id,
+        trial=trial,
+        match=match,
+        note=note.strip(),
+        by=by,
+    )
+    from .tasks import notify_trial_referral
+
+    outbox_enqueue(notify_trial_referral, referral.pk)
+    return referral
+
+
+def referral_notify(*, referral_id: int) -> int:
+    """E-mail the coordinators of the patient's institutions (register number only)."""
+    from .models import TrialReferral
+
+    referral = (
+        TrialReferral.objects.select_related("trial", "patient", "decision__item__meeting")
+        .filter(pk=referral_id)
+        .first()
+    )
+    if referral is None:
+        return 0
+    emails = sorted(
+        User.objects.filter(
+            is_active=True,
+            role=Role.COORDINATOR,
+            institutions__in=referral.patient.institutions.values("pk"),
+        )
+        .distinct()
+        .values_list("email", flat=True)
+    )
+    if not emails:
+        return 0
+    meeting = referral.decision.item.meeting
+    send_mail(
+        f"NBTC: tumour-board referral of {referral.patient.register_number} to {referral.trial}",
+        f"The tumour board of {meeting.day:%d.%m.%Y} referred {referral.patient.register_number} "
+        f"to {referral.trial}.\n\nOpen the referrals in the NBTC platform: /trials/referrals/",
+        None,
+        emails,
+    )
+    return len(emails)
+
+
+@transaction.atomic
+def referral_take_up(*, referral, by: User):
+    from .models import TrialReferral
+
+    _require_coordinator(by)
+    current = TrialReferral.objects.select_for_update().get(pk=referral.pk)
+    if current.status == TrialReferral.Status.TAKEN_UP:
+        raise ValidationError({"status": "The referral is taken up already."})
+    current.status = TrialReferral.Status.TAKEN_UP
+    current.taken_up_by, current.taken_up_at = by, timezone.now()
+    current.save(update_fields=["status", "taken_up_by", "taken_up_at"])
+    return current
+
+
+def mdt_candidates_meetings(*, day) -> list[int]:
+    """Beat, the day before: the meetings starting on `day` (tomorrow)."""
+    from registry import meeting_selectors
+
+    return list(meeting_selectors.meetings_starting_on(day).values_list("pk", flat=True))
+
+
+def mdt_candidates_send(*, meeting_id: int) -> int:
+    """E-mail each trial coordinator of the meeting's hospital (and each coordinator taking
+    part) the agenda's patients with their candidate trials, so trials are raised while the
+    board still decides. Register numbers only. Once per meeting and coordinator."""
+    from registry.models import MdtAgendaItem, MdtMeeting, MdtParticipant
+
+    from .models import MdtCandidatesNotice
+
+    meeting = MdtMeeting.objects.select_related("institution").get(pk=meeting_id)
+    items = list(
+        MdtAgendaItem.objects.filter(meeting=meeting)
+        .select_related("patient", "episode")
+        .order_by("position", "id")
+    )
+    candidates = selectors.episode_candidates([i.episode_id for i in items])
+    coordinators = (
+        User.objects.filter(is_active=True, role=Role.COORDINATOR)
+        .filter(
+            Q(institutions=meeting.institution)
+            | Q(pk__in=MdtParticipant.objects.filter(meeting=meeting).values("member"))
+        )
+        .distinct()
+    )
+    lines = []
+    for item in items:
+        found = candidates.get(item.episode_id, [])
+        lines.append(
+            f"- {item.patient.register_number}: "
+            f"{item.episode.get_diagnosis_display() or 'diagnosis missing'}"
+            f" (question: {item.question[:200]})"
+        )
+        lines += [
+            f"    {m.trial}{f' [{m.arm.label}]' if m.arm_id else ''}: {m.eligibility_display}"
+            for m in found
+        ] or ["    no candidate trial"]
+    total = sum(len(candidates.get(i.episode_id, [])) for i in items)
+    sent = 0
+    for coordinator in coordinators:
+        with transaction.atomic():
+            notice, created = MdtCandidatesNotice.objects.select_for_update().get_or_create(
+                meeting=meeting, coordinator=coordinator, defaults={"candidates": total}
+            )
+            if not created:
+                continue
+            # Inside the transaction: a failed mail rolls the notice back and a retry sends it.
+            send_mail(
+                f"NBTC tumour board {meeting.institution.code} {meeting.day:%d.%m.%Y}: "
+                f"{total} candidate trial(s) for {len(items)} patient(s)",
+                "Tomorrow's tumour board discusses these patients; their candidate trials "
+                "(raise them while the board decides):\n\n"
+                + ("\n".join(lines) or "No patients on the agenda yet.")
+                + f"\n\nThe meeting in the NBTC platform: {meeting.get_absolute_url()}",
+                None,
+                [coordinator.email],
+            )
+            sent += 1
+    return sent

@@ -74,3 +74,29 @@ def sync_catalogue() -> dict:
         "closed": len(sync.closed),
         "problems": len(sync.problems),
     }
+
+
+@shared_task(acks_late=True)
+def send_mdt_candidates() -> int:
+    """Beat, daily: queue the day-before candidate-trial list of each of tomorrow's
+    tumour boards; returns how many meetings."""
+    from datetime import timedelta
+
+    meetings = services.mdt_candidates_meetings(day=timezone.localdate() + timedelta(days=1))
+    for meeting_id in meetings:
+        send_mdt_candidates_for.delay(meeting_id)
+    return len(meetings)
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(ConnectionError, OSError), retry_backoff=True, max_retries=5
+)
+def send_mdt_candidates_for(meeting_id: int) -> int:
+    return services.mdt_candidates_send(meeting_id=meeting_id)
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(ConnectionError, OSError), retry_backoff=True, max_retries=5
+)
+def notify_trial_referral(referral_id: int) -> int:
+    return services.referral_notify(referral_id=referral_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import referral_views, views
 
 app_name = "trials"
 
@@ -13,6 +13,9 @@ urlpatterns = [
     path("<int:pk>/criteria/", views.criteria_edit, name="criteria_edit"),
     path("<int:pk>/funnel.csv", views.funnel_csv, name="funnel_csv"),
     path("matches/", views.match_queue, name="match_queue"),
+    path("referrals/", referral_views.referral_list, name="referral_list"),
+    path("referrals/new/", referral_views.referral_create, name="referral_create"),
+    path("referrals/<int:pk>/take-up/", referral_views.referral_take_up, name="referral_take_up"),
     path("matches/<int:pk>/", views.match_detail, name="match_detail"),
     path("matches/<int:pk>/reply/", views.match_reply, name="match_reply"),
 ]
