@@ -266,16 +266,16 @@ class AgendaApi(GenericAPIView):
 
     serializer_class = ItemOutput
     queryset = MdtAgendaItem.objects.none()
-    pagination_class = None
 
     @extend_schema(responses=ItemOutput(many=True))
     def get(self, request, meeting_id: int):
         meeting = _meeting(request, meeting_id)
         items, _ = meeting_selectors.agenda(user=request.user, meeting=meeting)
+        page = self.paginate_queryset(items)
         patient_access_log(
-            request, patient_ids=[i.patient_id for i in items], page="api:registry_meeting_items"
+            request, patient_ids=[i.patient_id for i in page], page="api:registry_meeting_items"
         )
-        return Response(ItemOutput(items, many=True).data)
+        return self.get_paginated_response(ItemOutput(page, many=True).data)
 
     @extend_schema(request=ItemInput, responses={201: ItemOutput})
     def post(self, request, meeting_id: int):
