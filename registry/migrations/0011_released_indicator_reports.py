@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0008_history_append_only'),
-        ('registry', '0009_indicator_history'),
+        ('registry', '0010_followup_verbose_name'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
