@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0008_history_append_only'),
-        ('registry', '0010_followup_verbose_name'),
+        ('registry', '0011_mdt_meetings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
