@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('consortium', '0008_history_append_only'),
         ('pghistory', '0007_auto_20250421_0444'),
-        ('registry', '0011_released_indicator_reports'),
+        ('registry', '0010_followup_verbose_name'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
