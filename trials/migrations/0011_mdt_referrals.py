@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pghistory', '0007_auto_20250421_0444'),
-        ('registry', '0012_mdt_meetings'),
+        ('registry', '0011_mdt_meetings'),
         ('trials', '0010_history_append_only'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
