@@ -28,6 +28,7 @@ from .models import (
     Outcome,
     ReviewEvent,
     Step,
+    Suggestion,
     Trial,
     TrialArm,
     TrialSite,
@@ -587,3 +588,157 @@ class MatchReplyApi(APIView):
         data.is_valid(raise_exception=True)
         event = services.match_reply(match=match, by=request.user, **data.validated_data)
         return Response(ReviewEventOutput(event).data, status=status.HTTP_201_CREATED)
+
+
+# --- Suggested criteria ----------------------------------------------------------------
+
+
+class SuggestionOutput(serializers.ModelSerializer):
+    """One criterion read from the eligibility text. `kind` and `value` are the criteria
+    schema's leaf type and fields (trials/criteria.py); `start`/`end` are character offsets
+    into the trial's eligibility_text and `text` is that span."""
+
+    value = serializers.SerializerMethodField()
+    arm = serializers.SerializerMethodField()
+    plain = serializers.SerializerMethodField()
+    decided_by = serializers.StringRelatedField()
+    accept_url = serializers.SerializerMethodField()
+    reject_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Suggestion
+        fields = [
+            "id",
+            "kind",
+            "value",
+            "polarity",
+            "arm",
+            "arm_id",
+            "start",
+            "end",
+            "text",
+            "confidence",
+            "section",
+            "note",
+            "plain",
+            "status",
+            "decided_by",
+            "decided_at",
+            "accept_url",
+            "reject_url",
+        ]
+
+    @extend_schema_field(serializers.DictField())
+    def get_value(self, suggestion) -> dict:
+        return {k: v for k, v in suggestion.value.items() if k != "type"}
+
+    def get_arm(self, suggestion) -> str | None:
+        return suggestion.arm.label if suggestion.arm_id else None
+
+    def get_plain(self, suggestion) -> str:
+        return C.describe_leaf(
+            suggestion.value, negated=suggestion.polarity == Suggestion.Polarity.EXCLUDE
+        )
+
+    def get_accept_url(self, suggestion) -> str:
+        return f"/api/v1/trials/{suggestion.trial_id}/suggestions/{suggestion.pk}/accept/"
+
+    def get_reject_url(self, suggestion) -> str:
+        return f"/api/v1/trials/{suggestion.trial_id}/suggestions/{suggestion.pk}/reject/"
+
+
+def _coordinator_only(request) -> None:
+    if not selectors.works_trials(request.user):
+        raise PermissionDenied("Only trial coordinators and admins confirm suggested criteria.")
+
+
+class SuggestionListApi(APIView):
+    """The criteria suggested from the trial's eligibility text, in text order, with
+    their status (proposed, accepted, edited, rejected). The reading's outcome ("read",
+    "empty": no text, "not_read": not English) is in the X-Eligibility-Reading header
+    and the trial's `eligibility_reading`."""
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(
+            choices=Suggestion.Status.choices, required=False, allow_blank=True, default=""
+        )
+
+    @extend_schema(parameters=[FilterSerializer], responses=SuggestionOutput(many=True))
+    def get(self, request, pk: int):
+        trial = selectors.trial_get(pk=pk)
+        _coordinator_only(request)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        reading = services.suggestions_refresh(trial=trial)
+        found = selectors.trial_suggestions(trial=trial, status=filters.validated_data["status"])
+        response = Response(SuggestionOutput(found, many=True).data)
+        response["X-Eligibility-Reading"] = f"{reading.status}: {reading.message}"[:300]
+        return response
+
+
+class SuggestionAcceptApi(APIView):
+    """Accept a suggestion into the trial's criteria (or its arm's), as read or edited:
+    validated like any criteria edit (a contradiction is 400), a stale version 409, and
+    the trial is re-matched."""
+
+    class AcceptInput(serializers.Serializer):
+        version = serializers.IntegerField(help_text="The trial's version you loaded.")
+        value = serializers.JSONField(
+            required=False,
+            help_text="An edit of the suggestion's value (the criteria schema's fields of its "
+            "kind); omit to accept it as read.",
+        )
+        polarity = serializers.ChoiceField(
+            choices=Suggestion.Polarity.choices, required=False, help_text="An edit of it."
+        )
+        arm = serializers.IntegerField(
+            required=False, allow_null=True, help_text="Arm id, or null for the whole trial."
+        )
+
+    @extend_schema(request=AcceptInput, responses={200: SuggestionOutput})
+    def post(self, request, pk: int, n: int):
+        trial = selectors.trial_get(pk=pk)
+        _coordinator_only(request)
+        suggestion = selectors.suggestion_get(trial=trial, pk=n)
+        data = self.AcceptInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        arm = "as suggested"
+        if "arm" in values:
+            arm = None
+            if values["arm"] is not None:
+                arm = TrialArm.objects.filter(trial=trial, pk=values["arm"]).first()
+                if arm is None:
+                    raise serializers.ValidationError(
+                        {"arm": f"Arm {values['arm']} is not an arm of this trial."}
+                    )
+        accepted = services.suggestion_accept(
+            suggestion=suggestion,
+            by=request.user,
+            expected_version=values["version"],
+            value=values.get("value"),
+            polarity=values.get("polarity"),
+            arm=arm,
+        )
+        return Response(
+            SuggestionOutput(selectors.suggestion_get(trial=trial, pk=accepted.pk)).data
+        )
+
+
+class SuggestionRejectApi(APIView):
+    """Reject a suggestion: it is not proposed again until the eligibility text changes."""
+
+    class RejectInput(serializers.Serializer):
+        version = serializers.IntegerField(help_text="The trial's version you loaded.")
+
+    @extend_schema(request=RejectInput, responses={200: SuggestionOutput})
+    def post(self, request, pk: int, n: int):
+        trial = selectors.trial_get(pk=pk)
+        _coordinator_only(request)
+        suggestion = selectors.suggestion_get(trial=trial, pk=n)
+        data = self.RejectInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.suggestion_reject(
+            suggestion=suggestion, by=request.user, expected_version=data.validated_data["version"]
+        )
+        return Response(SuggestionOutput(selectors.suggestion_get(trial=trial, pk=n)).data)

@@ -10,6 +10,17 @@ urlpatterns = [
     path("<int:pk>/", api.TrialDetailApi.as_view(), name="trials_detail"),
     path("<int:pk>/criteria/", api.CriteriaApi.as_view(), name="trials_criteria"),
     path("<int:pk>/funnel/", api.FunnelApi.as_view(), name="trials_funnel"),
+    path("<int:pk>/suggestions/", api.SuggestionListApi.as_view(), name="trials_suggestions"),
+    path(
+        "<int:pk>/suggestions/<int:n>/accept/",
+        api.SuggestionAcceptApi.as_view(),
+        name="trials_suggestion_accept",
+    ),
+    path(
+        "<int:pk>/suggestions/<int:n>/reject/",
+        api.SuggestionRejectApi.as_view(),
+        name="trials_suggestion_reject",
+    ),
     path("matches/", api.MatchListApi.as_view(), name="trials_matches"),
     path("matches/steps/", api.MatchBulkStepApi.as_view(), name="trials_matches_steps"),
     path("matches/<int:pk>/", api.MatchDetailApi.as_view(), name="trials_match"),

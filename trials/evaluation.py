@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ctgov, reading
-from .readers import READERS
+from .criteria_readers import READERS
 
 
 class LabelError(ValueError):

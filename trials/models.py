@@ -451,6 +451,9 @@ class CatalogueSync(models.Model):
     closed = ArrayField(models.CharField(max_length=11), default=list, blank=True)
     problems = ArrayField(models.TextField(), default=list, blank=True)
     emailed = models.PositiveIntegerField(default=0)
+    # Suggested criteria of this sync's new and changed trials still waiting for a coordinator.
+    suggestions_waiting = models.PositiveIntegerField(default=0)
+    suggestion_trials = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -545,6 +548,88 @@ class MdtCandidatesNotice(models.Model):
 
     def __str__(self) -> str:
         return f"candidates of meeting {self.meeting_id} to member {self.coordinator_id}"
+
+
+class EligibilityReading(models.Model):
+    """The last reading of a trial's eligibility text (trials/reading.py): which text (its
+    hash), whether it could be read, and what that gave. Kept so the text is read again
+    only when it changes, and so the trial page can say "no text" or "not English"."""
+
+    class Status(models.TextChoices):
+        READ = "read", "Read"
+        EMPTY = "empty", "No eligibility text"
+        NOT_READ = "not_read", "Not read (not in English)"
+
+    trial = models.OneToOneField(Trial, on_delete=models.CASCADE, related_name="reading")
+    text_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    message = models.CharField(max_length=300, blank=True)
+    language = models.CharField(max_length=40, blank=True)
+    read_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Reading of trial {self.trial_id}: {self.status}"
+
+
+@pghistory.track()
+class Suggestion(models.Model):
+    """A criterion the reader proposes from the eligibility text, with the span it came
+    from, for a coordinator to accept (as read or edited) or reject. The text's hash keeps
+    a rejected suggestion from coming back until the text changes; a proposed one whose
+    text changed is dropped and read again. Who decided and when is kept here and, with
+    every change, in pghistory."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        ACCEPTED = "accepted", "Accepted"
+        EDITED = "edited", "Accepted after an edit"
+        REJECTED = "rejected", "Rejected"
+
+    class Polarity(models.TextChoices):
+        INCLUDE = "include", "Must hold"
+        EXCLUDE = "exclude", "Must not hold"
+
+    class Section(models.TextChoices):
+        INCLUSION = "inclusion", "Inclusion criteria"
+        EXCLUSION = "exclusion", "Exclusion criteria"
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="suggestions")
+    arm = models.ForeignKey(
+        TrialArm, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions"
+    )
+    kind = models.CharField(max_length=40)
+    value = models.JSONField(help_text="The criteria leaf as read (the schema's shape).")
+    polarity = models.CharField(max_length=10, choices=Polarity.choices)
+    section = models.CharField(max_length=10, choices=Section.choices)
+    start = models.PositiveIntegerField(help_text="Offset of the span in the eligibility text.")
+    end = models.PositiveIntegerField()
+    text = models.TextField(help_text="The span's words, as they were read.")
+    confidence = models.FloatField()
+    note = models.TextField(blank=True)
+    key = models.CharField(max_length=64, help_text="Kind, value, polarity and arm, hashed.")
+    text_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    accepted_value = models.JSONField(null=True, blank=True)
+    accepted_polarity = models.CharField(max_length=10, choices=Polarity.choices, blank=True)
+    accepted_arm = models.ForeignKey(
+        TrialArm, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["start", "end", "id"]
+        indexes = [models.Index(fields=["trial", "status"], name="suggestion_trial_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} from trial {self.trial_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.PROPOSED
 
 
 protect_history_of("trials")  # history refuses TRUNCATE too (consortium/append_only.py)

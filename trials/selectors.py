@@ -27,6 +27,7 @@ from .models import (
     Match,
     ReviewEvent,
     Step,
+    Suggestion,
     Trial,
 )
 
@@ -319,6 +320,35 @@ def trial_get(*, pk: int) -> Trial:
     if trial is None:
         raise Http404
     return trial
+
+
+def trial_suggestions(*, trial: Trial, status: str = "") -> QuerySet[Suggestion]:
+    """The suggestions read from the trial's current eligibility text (open and decided),
+    in text order; older texts' decided ones stay in the history (confirmed_suggestions)."""
+    from .reading import text_hash
+
+    found = Suggestion.objects.filter(
+        trial=trial, text_hash=text_hash(trial.eligibility_text or "")
+    ).select_related("arm", "decided_by", "accepted_arm")
+    return found.filter(status=status) if status else found
+
+
+def confirmed_suggestions(*, trial: Trial) -> QuerySet[Suggestion]:
+    """Which criteria came from suggestions, who confirmed them and when (any text)."""
+    return (
+        Suggestion.objects.filter(
+            trial=trial, status__in=[Suggestion.Status.ACCEPTED, Suggestion.Status.EDITED]
+        )
+        .select_related("decided_by", "accepted_arm")
+        .order_by("decided_at", "id")
+    )
+
+
+def suggestion_get(*, trial: Trial, pk: int) -> Suggestion:
+    found = Suggestion.objects.filter(trial=trial, pk=pk).select_related("arm").first()
+    if found is None:
+        raise Http404
+    return found
 
 
 FUNNEL_STAGES = ("matched", "reviewed", "contacted", "screened", "enrolled")

@@ -21,17 +21,20 @@ from consortium.models import Role, User
 from consortium.services import EditConflict, outbox_enqueue
 
 from . import criteria as C
-from . import ctgov, engine, selectors
+from . import ctgov, engine, reading, selectors
+from .criteria_readers import READERS
 from .models import (
     OPEN_STATUSES,
     STEP_TRANSITIONS,
     CatalogueSync,
     CloseReason,
+    EligibilityReading,
     ManualCheck,
     Match,
     MatchingRun,
     ReviewEvent,
     Step,
+    Suggestion,
     Trial,
     TrialArm,
     TrialSite,
@@ -217,6 +220,8 @@ def trial_upsert(*, parsed: dict, by: User | None = None, report=None) -> bool:
         trial.arms.exclude(label__in=labels).filter(criteria__isnull=True).delete()
         if not created:
             _mark_reachable(trial)
+        # A new or changed text arrives with its suggested criteria (the weekly sync too).
+        suggestions_refresh(trial=trial)
     if report is not None and not created:
         differ = [name for name, value in before.items() if getattr(trial, name) != value]
         if differ:
@@ -254,6 +259,12 @@ def catalogue_sync(*, page_size: int = 100) -> CatalogueSync:
     sync.changed = [[nct, names] for nct, names in report.changed if nct in encoded]
     sync.closed = report.closed
     sync.problems = report.problems
+    arrived = [*report.added, *(nct for nct, _ in report.changed)]
+    waiting = Suggestion.objects.filter(
+        trial__nct_id__in=arrived, status=Suggestion.Status.PROPOSED
+    )
+    sync.suggestions_waiting = waiting.count()
+    sync.suggestion_trials = waiting.values("trial").distinct().count()
     sync.finished_at = timezone.now()
     if sync.has_news:
         sync.emailed = _email_coordinators(sync)
@@ -273,6 +284,13 @@ def sync_lines(sync: CatalogueSync) -> list[str]:
         what = ", ".join(name.replace("_", " ") for name in names)
         lines.append(f"Changed (encoded): {nct} {titles.get(nct, '')}: {what}")
     lines += [f"Could not read: {problem}" for problem in sync.problems]
+    if sync.suggestions_waiting:
+        lines.append(
+            f"Suggested criteria: {sync.suggestions_waiting} wait for confirmation in "
+            f"{sync.suggestion_trials} new or changed trial"
+            f"{'s' if sync.suggestion_trials != 1 else ''} (open each trial to accept, edit or "
+            "reject them)."
+        )
     return lines
 
 
@@ -292,7 +310,12 @@ def _email_coordinators(sync: CatalogueSync) -> int:
     )
     send_mail(
         f"Trial catalogue: {len(sync.added)} new, {len(sync.closed)} closed, "
-        f"{len(sync.changed)} changed",
+        f"{len(sync.changed)} changed"
+        + (
+            f"; {sync.suggestions_waiting} suggested criteria to confirm"
+            if sync.suggestions_waiting
+            else ""
+        ),
         body,
         None,
         recipients,
@@ -338,6 +361,7 @@ def trial_create(*, by: User, **data) -> Trial:
     trial.full_clean(exclude=["criteria"])
     with pghistory.context(user=by.pk):
         trial.save()
+        suggestions_refresh(trial=trial)
     return trial
 
 
@@ -364,6 +388,8 @@ def trial_update(*, trial: Trial, by: User, expected_version: int | None, **chan
     with pghistory.context(user=by.pk):
         current.save()
         _mark_reachable(current)
+        if "eligibility_text" in changes:
+            suggestions_refresh(trial=current)
     if old_status != current.overall_status and current.criteria_encoded_at:
         _rematch_trial(current.pk)
     return current
@@ -858,3 +884,177 @@ def mdt_candidates_send(*, meeting_id: int) -> int:
             )
             sent += 1
     return sent
+
+
+# --- Suggested criteria ------------------------------------------------------------------
+
+
+def _suggestion_key(value: dict, polarity: str, arm_label: str | None) -> str:
+    return reading.text_hash(f"{reading.canonical(value)}|{polarity}|{arm_label or ''}")
+
+
+def suggestions_refresh(*, trial: Trial, force: bool = False) -> EligibilityReading:
+    """Read the trial's eligibility text again if it changed since the last reading: the
+    proposed suggestions of an older text are dropped (their spans may no longer point at
+    their words) and the new text's are proposed, except what a coordinator already
+    accepted, and what they rejected in this same text. Cheap when nothing changed (one
+    query)."""
+    text = trial.eligibility_text or ""
+    digest = reading.text_hash(text)
+    current = EligibilityReading.objects.filter(trial=trial).first()
+    if current and current.text_hash == digest and not force:
+        return current
+    arms = {arm.label: arm for arm in trial.arms.all()}
+    result = reading.read(text, READERS, list(arms))
+    with transaction.atomic():
+        Suggestion.objects.filter(trial=trial, status=Suggestion.Status.PROPOSED).exclude(
+            text_hash=digest
+        ).delete()
+        decided = Suggestion.objects.filter(trial=trial)
+        blocked = {
+            key
+            for key, status, hashed in decided.values_list("key", "status", "text_hash")
+            if status in (Suggestion.Status.ACCEPTED, Suggestion.Status.EDITED) or hashed == digest
+        }
+        new = []
+        for f in result.findings:
+            for label in f.arms or (None,):
+                value = _leaf(f.value)
+                key = _suggestion_key(value, f.polarity, label)
+                if key in blocked:
+                    continue
+                blocked.add(key)
+                new.append(
+                    Suggestion(
+                        trial=trial,
+                        arm=arms.get(label) if label else None,
+                        kind=f.kind,
+                        value=value,
+                        polarity=f.polarity,
+                        section=f.section,
+                        start=f.start,
+                        end=f.end,
+                        text=text[f.start : f.end],
+                        confidence=f.confidence,
+                        note=f.note,
+                        key=key,
+                        text_hash=digest,
+                    )
+                )
+        Suggestion.objects.bulk_create(new)
+        current, _ = EligibilityReading.objects.update_or_create(
+            trial=trial,
+            defaults={
+                "text_hash": digest,
+                "status": result.status,
+                "message": result.message[:300],
+                "language": result.language or "",
+                "read_at": timezone.now(),
+            },
+        )
+    return current
+
+
+def _locked_open_suggestion(suggestion: Suggestion, trial: Trial) -> Suggestion:
+    current = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
+    if current.status != Suggestion.Status.PROPOSED:
+        who = f" by {current.decided_by}" if current.decided_by_id else ""
+        raise EditConflict(
+            f"This suggestion was already {current.get_status_display().lower()}{who}; reload "
+            "the trial."
+        )
+    if current.text_hash != reading.text_hash(trial.eligibility_text or ""):
+        raise EditConflict(
+            "The eligibility text changed since this suggestion was read; reload the trial to see "
+            "the new suggestions."
+        )
+    return current
+
+
+def _leaf(value: dict) -> dict:
+    """A leaf without its empty bounds (null and absent mean the same to the schema)."""
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def _with_node(tree: dict | None, node: dict) -> dict:
+    """A copy of the tree with the node added to its top-level all-of (once)."""
+    tree = json.loads(json.dumps(tree)) if tree else C.empty_tree()
+    root = tree["criteria"]
+    if "all" not in root:
+        root = tree["criteria"] = {"all": [root]}
+    if node not in root["all"]:
+        root["all"].append(node)
+    return tree
+
+
+@transaction.atomic
+def suggestion_accept(
+    *,
+    suggestion: Suggestion,
+    by: User,
+    expected_version: int | None,
+    value: dict | None = None,
+    polarity: str | None = None,
+    arm: TrialArm | None | str = "as suggested",
+) -> Suggestion:
+    """Put the suggested criterion (or the coordinator's edit of it: another value,
+    polarity or arm) into the trial's criteria, or the arm's, through the same save as
+    any criteria edit: validated against the schema, a contradiction refused, a stale
+    version refused (409), the trial re-matched after commit."""
+    _require_coordinator(by)
+    trial = Trial.objects.select_for_update().get(pk=suggestion.trial_id)
+    _check_version(trial, expected_version)
+    current = _locked_open_suggestion(suggestion, trial)
+    leaf = dict(current.value)
+    if value is not None:
+        if not isinstance(value, dict):
+            raise ValidationError({"value": "Give the criterion's fields as an object."})
+        leaf = {"type": current.kind, **{k: v for k, v in value.items() if k != "type"}}
+        if value.get("type", current.kind) != current.kind:
+            raise ValidationError(
+                {"value": f"The kind stays {current.kind}; reject and encode another by hand."}
+            )
+    leaf = _leaf(leaf)
+    C.validate({"version": C.SCHEMA_VERSION, "criteria": leaf}, field="value")
+    polarity = polarity or current.polarity
+    if polarity not in Suggestion.Polarity.values:
+        raise ValidationError({"polarity": "include or exclude."})
+    target = current.arm if arm == "as suggested" else arm
+    if target is not None and target.trial_id != trial.pk:
+        raise ValidationError({"arm": f"Arm {target.pk} is not an arm of this trial."})
+    node = leaf if polarity == Suggestion.Polarity.INCLUDE else {"not": leaf}
+    if target is None:
+        tree, arm_trees = _with_node(trial.criteria, node), None
+    else:
+        tree = trial.criteria or C.empty_tree()
+        arm_trees = {target.pk: _with_node(target.criteria, node)}
+    trial_criteria_save(
+        trial=trial, by=by, tree=tree, arm_trees=arm_trees, expected_version=expected_version
+    )
+    edited = leaf != _leaf(current.value) or polarity != current.polarity or target != current.arm
+    current.status = Suggestion.Status.EDITED if edited else Suggestion.Status.ACCEPTED
+    current.accepted_value = leaf
+    current.accepted_polarity = polarity
+    current.accepted_arm = target
+    current.decided_by = by
+    current.decided_at = timezone.now()
+    with pghistory.context(user=by.pk, reason=f"suggestion {current.status}"):
+        current.save()
+    return current
+
+
+@transaction.atomic
+def suggestion_reject(
+    *, suggestion: Suggestion, by: User, expected_version: int | None
+) -> Suggestion:
+    """Not proposed again until the eligibility text changes."""
+    _require_coordinator(by)
+    trial = Trial.objects.select_for_update().get(pk=suggestion.trial_id)
+    _check_version(trial, expected_version)
+    current = _locked_open_suggestion(suggestion, trial)
+    current.status = Suggestion.Status.REJECTED
+    current.decided_by = by
+    current.decided_at = timezone.now()
+    with pghistory.context(user=by.pk, reason="suggestion rejected"):
+        current.save()
+    return current

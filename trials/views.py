@@ -36,7 +36,8 @@ from .forms import (
     rows_to_trees,
     tree_to_rows,
 )
-from .models import STEP_TRANSITIONS, CloseReason, Outcome, Step
+from .models import STEP_TRANSITIONS, CloseReason, Outcome, Step, Suggestion
+from .suggestion_forms import DecisionForm, SuggestionEditForm
 
 coordinator_required = role_required(
     selectors.works_trials, message="Only trial coordinators and admins work trials and matches."
@@ -84,6 +85,19 @@ def trial_detail(request, pk: int):
         ],
     }
     if context["works_trials"]:
+        # The text is read when it is new or changed (one query when it is not).
+        context["reading"] = services.suggestions_refresh(trial=trial)
+        suggestions = list(selectors.trial_suggestions(trial=trial))
+        context.update(
+            suggestions=suggestions,
+            open_suggestions=[s for s in suggestions if s.is_open],
+            confirmed=list(selectors.confirmed_suggestions(trial=trial)),
+            decision_form=DecisionForm(initial={"version": trial.version}),
+        )
+        for suggestion in suggestions:
+            suggestion.plain = C.describe_leaf(
+                suggestion.value, negated=suggestion.polarity == Suggestion.Polarity.EXCLUDE
+            )
         matches = list(selectors.match_queue(user=user, trial_id=trial.pk)[:100])
         context["referral_form"] = ReferralForm(
             initial={"cross_border_referral": trial.cross_border_referral, "version": trial.version}
@@ -226,6 +240,97 @@ def criteria_edit(request, pk: int):
             "extras": extras,
             "editable": editable,
             "plain": C.describe(trial.criteria),
+        },
+    )
+
+
+def _decision_error(request, error) -> None:
+    messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
+
+
+@require_POST
+@coordinator_required
+def suggestion_accept(request, pk: int, n: int):
+    """Accept a suggested criterion as read (the edit page accepts it edited)."""
+    trial = selectors.trial_get(pk=pk)
+    suggestion = selectors.suggestion_get(trial=trial, pk=n)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Reload the trial and decide again (its version was missing).")
+        return redirect(trial)
+    try:
+        services.suggestion_accept(
+            suggestion=suggestion, by=request.user, expected_version=form.cleaned_data["version"]
+        )
+    except (ValidationError, EditConflict) as error:
+        _decision_error(request, error)
+    else:
+        messages.success(
+            request,
+            f"Accepted: {C.describe_leaf(suggestion.value, suggestion.polarity == 'exclude')}. "
+            "Matching runs in the background.",
+        )
+    return redirect(f"{trial.get_absolute_url()}#suggestions")
+
+
+@require_POST
+@coordinator_required
+def suggestion_reject(request, pk: int, n: int):
+    trial = selectors.trial_get(pk=pk)
+    suggestion = selectors.suggestion_get(trial=trial, pk=n)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Reload the trial and decide again (its version was missing).")
+        return redirect(trial)
+    try:
+        services.suggestion_reject(
+            suggestion=suggestion, by=request.user, expected_version=form.cleaned_data["version"]
+        )
+    except (ValidationError, EditConflict) as error:
+        _decision_error(request, error)
+    else:
+        messages.success(request, "Rejected: it is not proposed again unless the text changes.")
+    return redirect(f"{trial.get_absolute_url()}#suggestions")
+
+
+@never_cache
+@coordinator_required
+def suggestion_edit(request, pk: int, n: int):
+    """Edit a suggestion's value, sense or arm, then accept it (validated like any edit)."""
+    trial = selectors.trial_get(pk=pk)
+    suggestion = selectors.suggestion_get(trial=trial, pk=n)
+    arms = list(trial.arms.all())
+    form = SuggestionEditForm(
+        request.POST or None,
+        suggestion=suggestion,
+        arms=arms,
+        initial={"version": trial.version},
+    )
+    if request.method == "POST" and form.is_valid():
+        arm_id = form.cleaned_data["arm"]
+        arm = next((a for a in arms if a.pk == arm_id), None)
+        if write_with_form(
+            request,
+            form,
+            lambda: services.suggestion_accept(
+                suggestion=suggestion,
+                by=request.user,
+                expected_version=form.cleaned_data["version"],
+                value=form.value(),
+                polarity=form.cleaned_data["polarity"],
+                arm=arm,
+            ),
+            "Accepted as edited. Matching runs in the background.",
+        ):
+            return redirect(f"{trial.get_absolute_url()}#suggestions")
+    return render(
+        request,
+        "trials/suggestion_edit.html",
+        {
+            "trial": trial,
+            "suggestion": suggestion,
+            "form": form,
+            "plain": C.describe_leaf(suggestion.value, suggestion.polarity == "exclude"),
         },
     )
 

@@ -75,8 +75,16 @@ def test_the_weekly_sync_imports_new_updates_changed_and_tells_coordinators(ctgo
     assert asked["query.locn"] == ["Norway OR Sweden OR Denmark OR Finland OR Iceland"]
     assert [q.get("pageToken") for q in ctgov.requests] == [None, ["p2"]]
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["coord@ous.no"]
-    assert mail.outbox[0].subject == "Trial catalogue: 3 new, 0 closed, 0 changed"
+    # Each arrives with its suggested criteria (4 + 5 + 2, read from the three texts:
+    # tests/trials/test_suggestions.py and the labelled set list them), and the message
+    # says how many wait.
+    assert mail.outbox[0].subject == (
+        "Trial catalogue: 3 new, 0 closed, 0 changed; 11 suggested criteria to confirm"
+    )
     assert "New: NCT06016452" in mail.outbox[0].body
+    assert "Suggested criteria: 11 wait for confirmation in 3 new or changed trials" in (
+        mail.outbox[0].body
+    )
 
     # The coordinator encodes CHROME; week 2: CHROME's record changed, CHARM completed,
     # a new trial (FOR-WNT2) registered, LIBRA unchanged.
@@ -102,6 +110,8 @@ def test_the_weekly_sync_imports_new_updates_changed_and_tells_coordinators(ctgo
     body = mail.outbox[0].body
     assert "Closed: NCT06720727" in body and "Changed (encoded): NCT06016452" in body
     assert "eligibility text" in body
+    # CHROME's changed text read again (its 4 again), CHARM's 5 still waiting, FOR-WNT2's 3.
+    assert "Suggested criteria: 12 wait for confirmation in 3 new or changed trials" in body
     assert Trial.objects.get(nct_id="NCT06720727").overall_status == "COMPLETED"
     # In the app: the trial list shows coordinators the latest sync.
     sign_in(client, coordinator)

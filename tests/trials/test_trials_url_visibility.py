@@ -9,8 +9,8 @@ import pytest
 from consortium.models import AccessLog, Role
 from tests.conftest import make_member, sign_in, url_routes
 from tests.trials.factories import RECURRENT_GBM, episode, patient, trial
-from trials import engine
-from trials.models import Match, ReviewEvent, Step, Trial, TrialArm
+from trials import engine, services
+from trials.models import Match, ReviewEvent, Step, Suggestion, Trial, TrialArm
 
 # Tumour-board referrals are walked with the meetings
 # (tests/registry/test_meeting_url_visibility.py).
@@ -29,6 +29,12 @@ MATCH_ROUTES = {
 def hus_match(db):
     t = trial(RECURRENT_GBM)
     TrialArm.objects.create(trial=t, label="Arm A")
+    # An eligibility text, so the suggestion routes have a suggestion to walk.
+    Trial.objects.filter(pk=t.pk).update(
+        eligibility_text="Inclusion Criteria:\n* Glioblastoma at first recurrence\n* KPS >= 70"
+    )
+    t.refresh_from_db()
+    services.suggestions_refresh(trial=t)
     p = patient(institutions=("HUS",), name="Ola Vestland")
     episode(p, institution="HUS", markers={"mgmt": "altered"}, ecog=1, follow_ups=[True])
     engine.match_trial(t.pk)
@@ -40,12 +46,16 @@ def hus_match(db):
 def _fill(route: str, t, match) -> str:
     path = "/" + route
     path = path.replace("matches/<int:pk>/", f"matches/{match.pk}/").replace("<int:pk>", str(t.pk))
+    path = path.replace("<int:n>", str(Suggestion.objects.filter(trial=t).first().pk))
     assert "<" not in path, route
     return path
 
 
 def _snapshot():
-    return [list(m.objects.order_by("pk").values()) for m in (Trial, TrialArm, Match, ReviewEvent)]
+    return [
+        list(m.objects.order_by("pk").values())
+        for m in (Trial, TrialArm, Match, ReviewEvent, Suggestion)
+    ]
 
 
 def test_routes_are_all_covered():
@@ -53,6 +63,7 @@ def test_routes_are_all_covered():
     assert (
         MATCH_ROUTES <= names
         and {"trial_list", "trials_list", "criteria_edit", "match_queue"} <= names
+        and {"trials_suggestions", "trials_suggestion_accept", "suggestion_edit"} <= names
     )
     assert len(ROUTES) >= 17
 
@@ -104,6 +115,10 @@ POST_ROUTES = {
     "trial_status",
     "trial_referral",
     "trials_matches_steps",
+    "suggestion_accept",
+    "suggestion_reject",
+    "trials_suggestion_accept",
+    "trials_suggestion_reject",
 }
 
 
@@ -114,6 +129,8 @@ EMPTY_POST_FIELD = {
     "trials_match_steps": "step",
     "trials_match_checks": "text",
     "trials_match_reply": "answer",
+    "trials_suggestion_accept": "version",
+    "trials_suggestion_reject": "version",
 }
 
 

@@ -266,7 +266,8 @@ MARKERS = {
     "codeletion_1p19q": [
         (r"(?:non-?|without\s+)(?:1p\s*/\s*19q[- ]?)?co-?deleted(?:\s+1p\s*/\s*19q)?|"
          r"1p\s*/\s*19q[- ]?(?:intact|non-?co-?deleted|retained|without\s+co-?deletion)|"
-         r"(?:absence|lack)\s+of\s+1p\s*/\s*19q\s+co-?deletion",
+         r"(?:absence|lack)\s+of\s+1p\s*/\s*19q\s+co-?deletion|without\s+(?:a\s+)?1p\s*/\s*19q\s+"
+         r"co-?deletion",
          "wildtype", 0.9),
         (r"1p\s*/\s*19q[- ]?(?:co-?deleted|co-?deletion|loss|deleted)|co-?deletion\s+of\s+"
          r"(?:chromosome\s+(?:arms\s+)?)?1p\s+and\s+19q|1p\s*/\s*19q\s+co-?deletion", "altered", 0.9),  # noqa: E501
@@ -374,7 +375,8 @@ def read_performance(sentence: Sentence) -> list:
     found = []
     text = sentence.text
     for m in _PS_SCALE.finditer(text):
-        scale = "ecog" if re.match(_ECOG, m.group("scale"), re.I) else "karnofsky"
+        is_ecog = re.match(r"ECOG|eastern|WHO|zubrod", m.group("scale"), re.I)
+        scale = "ecog" if is_ecog else "karnofsky"
         step = 1 if scale == "ecog" else 10
         top = 5 if scale == "ecog" else 100
         pos = m.end()
@@ -606,7 +608,8 @@ _SIDE_EFFECT = re.compile(
 _NAIVE = re.compile(
     r"\btreatment[- ]na[iï]ve\b|\b(?:therapy|treatment|chemotherapy)[- ]na[iï]ve\b|"
     r"\bpreviously\s+untreated\b|\bno\s+(?:prior|previous)\s+(?:anti-?(?:cancer|tumou?r)\s+|"
-    r"(?:tumou?r|cancer)[- ]directed\s+|oncologic(?:al)?\s+)?(?:therapy|therapies|treatments?)\b",
+    r"(?:tumou?r|cancer)[- ]directed\s+|oncologic(?:al)?\s+)?(?:therapy|therapies|treatments?)\b"
+    r"(?!\s+(?:with|of|for|including|targeting|directed|by|using))",
     re.I,
 )
 NAIVE_NOTE = (
