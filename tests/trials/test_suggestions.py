@@ -347,3 +347,20 @@ def test_the_trial_page_highlights_the_spans_and_decides(client, charm, coordina
     }
     page = client.get(f"/trials/{charm.pk}/").content.decode()
     assert "Confirmed from suggestions" in page and str(coordinator) in page
+
+
+def test_the_list_takes_the_same_queries_for_few_or_many_suggestions(client, coordinator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    few = _import("NCT06442748")  # 2 suggestions
+    many = _import("NCT06720727")  # 5
+    sign_in(client, coordinator)
+    counts = []
+    for t, expected in ((few, 2), (many, 5)):
+        client.get(f"/api/v1/trials/{t.pk}/suggestions/")  # the reading is already stored
+        with CaptureQueriesContext(connection) as queries:
+            listed = client.get(f"/api/v1/trials/{t.pk}/suggestions/").json()
+        assert len(listed) == expected
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
