@@ -258,6 +258,10 @@ MARKERS = {
         (r"(?:un|non-?)methylated\s+MGMT(?:\s+promoter)?|MGMT(?:\s+gene)?(?:\s+promoter)?[- ]"
          r"(?:(?:is\s+)?(?:un|non-?)methylated|methylation[- ]negative|unmethylation)",
          "wildtype", 0.9),
+        (r"MGMT(?:\s+promoter)?(?:\s+methylation)?(?:\s+status)?\s*(?::|is|of|=)\s*(?:un|non-?)methylated",  # noqa: E501
+         "wildtype", 0.85),
+        (r"MGMT(?:\s+promoter)?(?:\s+methylation)?(?:\s+status)?\s*(?::|is|of|=)\s*methylated",
+         "altered", 0.85),
         (r"methylated\s+MGMT(?:\s+promoter)?|MGMT(?:\s+gene)?(?:\s+promoter)?[- ](?:is\s+)?"
          r"(?:hyper)?methylated|MGMT(?:\s+gene)?(?:\s+promoter)?\s+(?:hyper)?methylation"
          r"(?![- ]?(?:status|negative|testing|test|result|analysis|assessment|unknown))",
@@ -724,6 +728,13 @@ _RT_BEFORE = re.compile(
     rf"(?:or\s+more\s+)?(?:prior|before|ago|earlier)",
     re.I,
 )
+# "Radiation therapy must have been completed at least 12 weeks prior to enrolment".
+_RT_COMPLETED_BEFORE = re.compile(
+    rf"{_RT}[^.;]{{0,40}}?\b(?:completed|ended|finished|terminated)\b[^.;]{{0,20}}?"
+    rf"(?P<op>{COMPARATOR})?\s*(?P<dur>(?:{NUMBER}|a|an)\s*(?:days?|weeks?|wks?|months?|mos?|"
+    rf"years?))\s+(?:or\s+more\s+)?(?:prior|before|ago|earlier)",
+    re.I,
+)
 _RT_WITHIN = re.compile(
     rf"{_RT}[^.;]{{0,60}}?within\s+(?:the\s+)?(?:past|last|previous)?\s*(?P<dur>(?:{NUMBER}|a|an)"
     rf"\s*(?:days?|weeks?|wks?|months?|mos?|years?))|within\s+(?:the\s+)?(?:past|last|previous)?"
@@ -799,6 +810,8 @@ def read_radiotherapy_ended(sentence: Sentence) -> list:
                 note=f"Upper limit ({rng.group(2)} {rng.group(3)}) cannot be encoded: check it by hand.")  # fmt: skip  # noqa: E501
         else:
             add(m, dur, 0.85)
+    for m in _RT_COMPLETED_BEFORE.finditer(text):
+        add(m, m.group("dur"), 0.85)
     if sentence.section == "exclusion":
         for m in _RT_WITHIN.finditer(text):
             add(m, m.group("dur") or m.group("dur2"), 0.85)

@@ -424,8 +424,11 @@ _CONDITIONAL_RE = re.compile(
 )
 _PSEUDO_RE = re.compile(rf"\b(?:{_PSEUDO})\b", re.I)
 _PRE_RE = re.compile(rf"(?<![\w-])(?:{_PRE_NEGATION})(?![\w])", re.I)
-_POST_RE = re.compile(rf"^\W*(?:{_POST_NEGATION})\b", re.I)
+# A post-trigger right after the finding, or after a few words of it ("prior bevacizumab
+# therapy are not eligible").
+_POST_RE = re.compile(rf"^\W*(?:[\w-]+\W+){{0,3}}?(?:{_POST_NEGATION})\b", re.I)
 _TERM_RE = re.compile(_TERMINATION, re.I)
+_POST_ANYWHERE = re.compile(rf"\b(?:{_POST_NEGATION})\b", re.I)
 _PERMITTED_RE = re.compile(_PERMITTED, re.I)
 _HYPOTHETICAL_RE = re.compile(_HYPOTHETICAL, re.I)
 _REQUIREMENT_RE = re.compile(
@@ -479,7 +482,8 @@ def context(sentence: Sentence, start: int, end: int) -> Context:
     whole_clause = text[clause_start:clause_end]
     if _PERMITTED_RE.search(whole_clause):
         ctx.permitted = True
-    if _HYPOTHETICAL_RE.search(text[clause_start:start]) or _CONDITIONAL_RE.match(text):
+    conditional = _CONDITIONAL_RE.match(text) and not _POST_ANYWHERE.search(text)
+    if _HYPOTHETICAL_RE.search(text[clause_start:start]) or conditional:
         ctx.hypothetical = True
     if _WINDOW.search(text[end : end + 120]) or _WINDOW.search(clause_before):
         ctx.windowed = True

@@ -432,3 +432,26 @@ def test_a_text_in_another_language_is_reported_as_not_read():
 def test_the_reading_is_deterministic():
     text = both(["Glioblastoma at first recurrence", "KPS >= 70"], ["Prior bevacizumab"])
     assert found(text) == found(text)
+
+
+@pytest.mark.parametrize(
+    "phrase,expected",
+    [
+        ("Patients with prior bevacizumab therapy are excluded",
+         [({"type": "prior_treatment", "regimen": "bevacizumab"}, EXC, ())]),
+        ("Patients who have received prior bevacizumab are not eligible",
+         [({"type": "prior_treatment", "regimen": "bevacizumab"}, EXC, ())]),
+        ("MGMT promoter methylation status: unmethylated",
+         [({"type": "marker", "marker": "mgmt", "result": "wildtype"}, INC, ())]),
+        ("Radiation therapy must have been completed at least 12 weeks prior to enrollment",
+         [({"type": "radiotherapy_ended", "min_weeks": 12}, INC, ())]),
+        ("Tumors must not harbor IDH1 or IDH2 mutations",
+         [({"type": "marker", "marker": "idh", "result": "altered"}, EXC, ())]),
+        ("Patients who underwent biopsy only are not eligible",
+         [({"type": "resection", "extents": ["biopsy_only"]}, EXC, ())]),
+        ("Unequivocal radiographic evidence of tumour progression",
+         [({"type": "setting", "setting": "recurrent"}, INC, ())]),
+    ],
+)  # fmt: skip
+def test_post_negation_and_other_word_orders(phrase, expected):
+    assert found(inclusion(phrase)) == expected
