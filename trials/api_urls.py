@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from . import api
+from . import api, referral_api
 
 urlpatterns = [
     path("", api.TrialListApi.as_view(), name="trials_list"),
@@ -22,6 +22,12 @@ urlpatterns = [
         name="trials_suggestion_reject",
     ),
     path("matches/", api.MatchListApi.as_view(), name="trials_matches"),
+    path("referrals/", referral_api.ReferralListApi.as_view(), name="trials_referrals"),
+    path(
+        "referrals/<int:pk>/take-up/",
+        referral_api.ReferralTakeUpApi.as_view(),
+        name="trials_referral_take_up",
+    ),
     path("matches/steps/", api.MatchBulkStepApi.as_view(), name="trials_matches_steps"),
     path("matches/<int:pk>/", api.MatchDetailApi.as_view(), name="trials_match"),
     path("matches/<int:pk>/steps/", api.MatchStepApi.as_view(), name="trials_match_steps"),

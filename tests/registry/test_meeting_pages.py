@@ -103,6 +103,14 @@ def test_a_trial_referral_from_the_decision_reaches_the_coordinator(client):
     ).content.decode()
     assert "already referred to this trial" in again
     assert TrialReferral.objects.count() == 1
+    api = client.post(
+        "/api/v1/trials/referrals/",
+        {"decision": decision.pk, "trial": board.trial.pk},
+        content_type="application/json",
+    )
+    assert (
+        api.status_code == 400 and "already referred" in api.json()["extra"]["fields"]["trial"][0]
+    )
     assert trial_services.referral_notify(referral_id=referral.pk) == 1
     assert mail.outbox[-1].to == [world.coordinator.email]
     assert world.patient.full_name not in mail.outbox[-1].body

@@ -26,8 +26,20 @@ ROUTES = [r for r in url_routes("registry") if "meetings/" in r[0]] + [
     r for r in url_routes("trials") if "referrals/" in r[0]
 ]
 # Pages about no particular meeting: they answer or refuse the role, never show the patient.
-LIST_PAGES = {"meeting_list", "meeting_create", "registry_meetings", "referral_list"}
-POSTS = {"meeting_item_add", "meeting_item_remove", "meeting_summary_request", "referral_take_up"}
+LIST_PAGES = {
+    "meeting_list",
+    "meeting_create",
+    "registry_meetings",
+    "referral_list",
+    "trials_referrals",
+}
+POSTS = {
+    "meeting_item_add",
+    "meeting_item_remove",
+    "meeting_summary_request",
+    "referral_take_up",
+    "trials_referral_take_up",
+}
 
 
 @pytest.fixture
@@ -92,8 +104,9 @@ def test_the_walk_covers_every_meeting_route():
         "registry_meeting_decision",
         "registry_meeting_summary",
         "referral_create",
+        "trials_referrals",
     } <= names
-    assert len(ROUTES) >= 19
+    assert len(ROUTES) >= 21
 
 
 @pytest.mark.parametrize(
@@ -138,7 +151,7 @@ def test_every_meeting_route_answers_its_organiser_and_logs_the_patient(client, 
     organiser, board, item, referral = bergen_meeting
     sign_in(client, organiser)
     for route, name in ROUTES:
-        if name == "referral_take_up":
+        if name in ("referral_take_up", "trials_referral_take_up"):
             continue  # the coordinator's (below)
         path = _fill(route, board, item, referral)
         method = "post" if name in POSTS else "get"
@@ -167,9 +180,13 @@ def test_every_meeting_route_answers_its_organiser_and_logs_the_patient(client, 
     response = client.get("/trials/referrals/")
     assert item.patient.register_number in response.content.decode()
     assert AccessLog.objects.filter(user=coordinator, page="trials:referral_list").exists()
+    listed = client.get("/api/v1/trials/referrals/?status=open").json()
+    assert [r["register_number"] for r in listed["results"]] == [item.patient.register_number]
     assert client.post(f"/trials/referrals/{referral.pk}/take-up/").status_code == 302
     referral.refresh_from_db()
     assert referral.status == "taken_up" and referral.taken_up_by == coordinator
+    again = client.post(f"/api/v1/trials/referrals/{referral.pk}/take-up/")
+    assert again.status_code == 400 and "status" in again.json()["extra"]["fields"]
 
 
 def test_an_invited_member_loses_every_patient_route_when_the_window_closes(client, bergen_meeting):
