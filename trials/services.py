@@ -907,9 +907,10 @@ def suggestions_refresh(*, trial: Trial, force: bool = False) -> EligibilityRead
     arms = {arm.label: arm for arm in trial.arms.all()}
     result = reading.read(text, READERS, list(arms))
     with transaction.atomic():
-        Suggestion.objects.filter(trial=trial, status=Suggestion.Status.PROPOSED).exclude(
-            text_hash=digest
-        ).delete()
+        stale = Suggestion.objects.filter(trial=trial, status=Suggestion.Status.PROPOSED)
+        # A forced reading (a reader changed) proposes afresh; otherwise only an older
+        # text's proposals go.
+        (stale if force else stale.exclude(text_hash=digest)).delete()
         decided = Suggestion.objects.filter(trial=trial)
         blocked = {
             key
@@ -921,7 +922,7 @@ def suggestions_refresh(*, trial: Trial, force: bool = False) -> EligibilityRead
             for label in f.arms or (None,):
                 value = _leaf(f.value)
                 key = _suggestion_key(value, f.polarity, label)
-                if key in blocked:
+                if key in blocked or _already_encoded(trial, arms.get(label), value, f.polarity):
                     continue
                 blocked.add(key)
                 new.append(
@@ -953,6 +954,15 @@ def suggestions_refresh(*, trial: Trial, force: bool = False) -> EligibilityRead
             },
         )
     return current
+
+
+def _already_encoded(trial: Trial, arm, leaf: dict, polarity: str) -> bool:
+    """The criterion is already in the trial's (or the arm's) encoded criteria, at the top
+    level: a coordinator who encoded it by hand is not asked again."""
+    tree = (arm.criteria if arm is not None else trial.criteria) or {}
+    node = leaf if polarity == Suggestion.Polarity.INCLUDE else {"not": leaf}
+    top = (tree.get("criteria") or {}).get("all", [])
+    return any(_leaf(n) == node if "type" in n else n == node for n in top)
 
 
 def _locked_open_suggestion(suggestion: Suggestion, trial: Trial) -> Suggestion:

@@ -364,3 +364,42 @@ def test_the_list_takes_the_same_queries_for_few_or_many_suggestions(client, coo
         assert len(listed) == expected
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_what_is_already_encoded_is_not_proposed(coordinator):
+    from trials.models import Trial as T
+
+    t = T.objects.create(
+        nct_id="NCT90000001",
+        brief_title="Encoded by hand",
+        overall_status="RECRUITING",
+        eligibility_text="Inclusion Criteria:\n* KPS >= 70\n* Glioblastoma",
+        criteria=tree({"type": "performance", "scale": "karnofsky", "min": 70}),
+    )
+    services.suggestions_refresh(trial=t)
+    assert list(t.suggestions.values_list("kind", flat=True)) == ["diagnosis"]
+
+
+def test_suggest_criteria_reads_trials_not_read_yet():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from trials.models import Trial as T
+
+    t = T.objects.create(
+        nct_id="NCT90000002",
+        brief_title="In the catalogue before suggestions",
+        overall_status="RECRUITING",
+        eligibility_text=(
+            "Inclusion Criteria:\n* ECOG 0-1\n\nExclusion Criteria:\n* Prior bevacizumab"
+        ),
+    )
+    T.objects.create(nct_id="NCT90000003", brief_title="No text", overall_status="RECRUITING")
+    out = StringIO()
+    call_command("suggest_criteria", stdout=out)
+    assert t.suggestions.count() == 2
+    assert "1 empty, 1 read" in out.getvalue()
+    assert "2 suggested criteria wait for confirmation." in out.getvalue()
+    call_command("suggest_criteria", "--all", stdout=StringIO())  # read again: no duplicates
+    assert t.suggestions.count() == 2
