@@ -349,9 +349,14 @@ _KPS = r"(?:karnofsky(?:\s*/\s*lansky)?|lansky(?:\s*/\s*karnofsky)?|\bKPS\b|\bLP
 _ECOG = r"(?:\bECOG\b|eastern\s+cooperative\s+oncology\s+group|\bWHO\b(?=\s+performance)|zubrod)"
 _PS_WORDS = r"(?:\s*\((?:ECOG|KPS|WHO|LPS)\))?(?:\s*(?:performance|play)(?:\s+status|\s+score|\s+scale|\s+index)?)?(?:\s+scale|\s+score|\s+\(?(?:PS|KPS)\)?)?"  # noqa: E501
 # The score after the scale: a comparison, a range, or a list ("0, 1, or 2").
+_SCORE_WORDS = (
+    r"(?:zero|one|two|three|four|five|ten|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)\b"
+)
+# A score as digits or words ("70", "seventy", "zero to two").
+_N = rf"(?:\d{{1,3}}|{_SCORE_WORDS})"
 _SCORE = re.compile(
-    rf"(?P<op>{COMPARATOR})?\s*(?:of\s+|=\s*|:\s*|is\s+|score\s+)?(?P<low>\d{{1,3}})\s*%?"
-    rf"(?:\s*(?:-|–|to|through)\s*(?P<high>\d{{1,3}})|(?P<list>(?:\s*,\s*\d)*\s*,?\s*(?:or|and)\s+\d)"
+    rf"(?P<op>{COMPARATOR})?\s*(?:of\s+|=\s*|:\s*|is\s+|score\s+)?(?P<low>{_N})\s*%?"
+    rf"(?:\s*(?:-|–|to|through)\s*(?P<high>{_N})|(?P<list>(?:\s*,\s*{_N})*\s*,?\s*(?:or|and)\s+{_N})"
     rf"|\s*(?P<more>{OR_MORE})|\s*(?P<less>{OR_LESS}))?",
     re.I,
 )
@@ -400,12 +405,14 @@ def read_performance(sentence: Sentence) -> list:
             break
         if score is None:
             continue
-        low_v, high_v = int(score.group("low")), score.group("high")
+        low_v, high_v = int(to_number(score.group("low"))), score.group("high")
+        high_v = int(to_number(high_v)) if high_v is not None else None
         op = comparator(score.group("op")) if score.group("op") else None
         if high_v is not None:
-            low, high = low_v, int(high_v)
+            low, high = low_v, high_v
         elif score.group("list"):
-            values = [low_v, *map(int, re.findall(r"\d", score.group("list")))]
+            listed = re.findall(rf"\d{{1,3}}|{_SCORE_WORDS}", score.group("list"), re.I)
+            values = [low_v, *(int(to_number(v)) for v in listed)]
             low, high = min(values), max(values)
         elif score.group("more"):
             low, high = low_v, None
@@ -581,7 +588,7 @@ REGIMEN_WORDS = {
     "bevacizumab": r"bevacizumab|avastin|\bBVZ\b|\bBEV\b|anti-?VEGF(?:\s+(?:therapy|antibod(?:y|ies)))?",  # noqa: E501
     "lomustine": r"lomustine|\bCCNU\b|gleostine",
     "pcv": r"\bPCV\b|procarbazine",
-    "tmz": r"temozolomide|\bTMZ\b|temodal|temodar",
+    "tmz": r"temozolomide|\bTMZ\b|temodal|temodar|stupp(?:\s+(?:regimen|protocol))?",
     "radiotherapy": r"(?:(?:cranial|brain|focal|fractionated|standard|conventional|frontline|"
     r"front-line|prior|previous|involved[- ]field)\s+)?(?:radiotherapy|radiation(?:\s+therapy)?|"
     r"irradiation|chemo-?radi(?:ation|otherapy)|radio-?chemotherapy|\bRT\b|\bCRT\b)",
@@ -718,7 +725,8 @@ _SINCE_RT = re.compile(
     rf"wks?|months?|mos?|years?))\s+(?:or\s+more\s+|have\s+(?:elapsed|passed)\s+|must\s+have\s+"
     rf"(?:elapsed|passed)\s+)?(?:since|after|from|following|beyond|post|of)\s+(?:the\s+)?"
     rf"(?:(?:end|completion|completing|last\s+(?:dose|fraction)|the\s+last\s+dose)\s+(?:of\s+)?)?"
-    rf"(?:the\s+)?(?:prior\s+|previous\s+|initial\s+|standard\s+|first-line\s+|frontline\s+)?{_RT}",
+    rf"(?:the\s+)?(?:(?:chemotherapy|systemic\s+therapy|surgery)\s+(?:or|and|and/or)\s+)?"
+    rf"(?:prior\s+|previous\s+|initial\s+|standard\s+|first-line\s+|frontline\s+)?{_RT}",
     re.I,
 )
 _RT_BEFORE = re.compile(

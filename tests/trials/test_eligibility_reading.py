@@ -57,7 +57,9 @@ INC, EXC = reading.INCLUDE, reading.EXCLUDE
         ("Karnofsky performance status ≥ 60%", {"scale": "karnofsky", "min": 60}),
         ("Karnofsky Performance Score more than or equal to 70", {"scale": "karnofsky", "min": 70}),
         ("KPS greater than 60", {"scale": "karnofsky", "min": 70}),  # scale in steps of 10
-        ("Karnofsky performance status at least seventy", None),  # a score in words: not read
+        ("Karnofsky performance status at least seventy", {"scale": "karnofsky", "min": 70}),
+        ("ECOG performance status of zero to two", {"scale": "ecog", "max": 2}),
+        ("ECOG performance status of zero or one", {"scale": "ecog", "max": 1}),
         ("ECOG 0-2", {"scale": "ecog", "max": 2}),
         ("ECOG performance status of 0 or 1", {"scale": "ecog", "max": 1}),
         ("Eastern Cooperative Oncology Group performance status of 0, 1, or 2",
@@ -291,6 +293,7 @@ def test_mentions_that_are_not_a_prior_treatment_criterion(text):
         # 6 months = 182.6 days = 26.09 weeks -> 26
         ("six months after radiotherapy", 26),
         ("Completed radiotherapy at least 4 weeks prior to enrolment", 4),
+        ("At least 28 days since the last dose of chemotherapy or radiotherapy", 4),
     ],
 )
 def test_radiotherapy_interval_phrasings_in_weeks(phrase, weeks):
