@@ -166,15 +166,6 @@ def decision_history(decision: MdtDecision) -> list[dict]:
     ]
 
 
-def participant_candidates(meeting: MdtMeeting | None, user: User) -> QuerySet[User]:
-    """Members who may be chosen (clinicians and coordinators); the rules decide per kind."""
-    return (
-        User.objects.filter(is_active=True, role__in=[Role.CLINICIAN, Role.COORDINATOR])
-        .prefetch_related("institutions")
-        .order_by("full_name", "email")
-    )
-
-
 def treating_clinicians(item: MdtAgendaItem) -> list[User]:
     """Active clinicians of the patient's institutions: told of the board's decision."""
     return list(

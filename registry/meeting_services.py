@@ -334,7 +334,13 @@ def summary_request(*, meeting: MdtMeeting, by: User | None) -> MdtSummary:
 def summaries_for_ended_meetings(*, now: datetime | None = None) -> list[int]:
     """Beat: a meeting that ended with decisions and has no summary yet gets one."""
     now = now or timezone.now()
-    return [
-        summary_request(meeting=meeting, by=None).pk
-        for meeting in meeting_selectors.meetings_ended_without_summary(now)
-    ]
+    made = []
+    for meeting_id in meeting_selectors.meetings_ended_without_summary(now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            # Locked and asked again: two beats at once make one summary.
+            meeting = MdtMeeting.objects.select_for_update().get(pk=meeting_id)
+            if not meeting.summaries.exists():
+                made.append(summary_request(meeting=meeting, by=None).pk)
+    return made
