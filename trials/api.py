@@ -5,6 +5,8 @@ services and rules as the pages: 400 names the field, 409 a conflicting edit, 40
 anything the member may not see. Matches carry the register number and hospital,
 never the name or national ID, and every response showing one writes the access log."""
 
+import functools
+
 from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
@@ -386,7 +388,9 @@ class MatchKeysetPagination(BasePagination):
     page_size, max_page_size = 50, 200
 
     def paginate_queryset(self, queryset, request, view=None):
-        self.request, self.count = request, queryset.count()
+        # The view's count (the kept counts) when it gives one, else a real count.
+        count = getattr(view, "count_matches", None)
+        self.request, self.count = request, count() if count else queryset.count()
         size = request.query_params.get("page_size", "")
         size = min(int(size), self.max_page_size) if size.isdigit() and int(size) else None
         self.page = selectors.keyset_page(
@@ -466,6 +470,9 @@ class MatchListApi(GenericAPIView):
         filters.is_valid(raise_exception=True)
         values = dict(filters.validated_data)
         values["trial_id"] = values.pop("trial", None)
+        self.count_matches = functools.partial(
+            selectors.match_queue_count, user=request.user, **values
+        )
         page = self.paginate_queryset(selectors.match_queue(user=request.user, **values))
         patient_access_log(
             request, patient_ids=[m.patient_id for m in page], page="api:trials_matches"

@@ -330,6 +330,7 @@ def _match_many(targets, *, existing, everyone: bool = False) -> RunResult:
         facts = load_facts(TumourEpisode.objects.filter(MATCHABLE))
         prefiltered = loaded = time.perf_counter()
         result = _run_segments(targets, facts, _segments_by_trial(candidates, targets))
+        _recount()
     else:
         evaluated = {
             (t.trial_id, t.arm_id, pk)
@@ -350,6 +351,14 @@ def _match_many(targets, *, existing, everyone: bool = False) -> RunResult:
         total=time.perf_counter() - started,
     )
     return result
+
+
+def _recount() -> None:
+    """The queue's kept counts (models.MatchCount) counted again from the matches once a
+    night: the run's own changes folded into a row per bucket, and any drift from
+    writers that raced each other mended (about a second at 700,000 matches)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT trials_matchcount_rebuild()")
 
 
 def _segments_by_trial(candidates, targets):

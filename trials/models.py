@@ -377,6 +377,33 @@ class Match(models.Model):
         return self.verdict_set.rows if self.verdict_set_id else []
 
 
+class MatchCount(models.Model):
+    """How many matches there are of one trial, for patients treated at one set of
+    institutions, current or not, by eligibility, step and flag: the queue's count is a
+    sum over these rows (a few thousand) instead of a count of 700,000 matches with an
+    institution check each (benchmark_matching). Kept by database triggers on the match
+    and the patient-institution tables (migration 0011), so every writer keeps it in its
+    own transaction: the engine's COPY and bulk updates, the review services, cascades.
+    Rows are changes (+n, -n), never one counter updated in place, so no writer waits for
+    another's counter row (the nightly run's transaction holds its own for minutes);
+    the nightly run folds them (trials_matchcount_rebuild(), counted again from the
+    matches under a lock, which also mends any drift from concurrent writers)."""
+
+    # No foreign key: a deleted trial's rows sum to zero and the next fold drops them.
+    trial_id = models.IntegerField()
+    # The patient's institutions (ids, ascending): a coordinator's count sums the rows
+    # whose set meets theirs, so a patient treated at two of them counts once.
+    institutions = ArrayField(models.IntegerField())
+    active = models.BooleanField()
+    eligibility = models.CharField(max_length=30, choices=Eligibility)
+    step = models.CharField(max_length=20, choices=Step)
+    needs_another_look = models.BooleanField()
+    n = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.n:+d} matches of trial {self.trial_id}"
+
+
 class ReviewEvent(models.Model):
     """A step of the review (who, when, note), or the treating clinician's answer to a
     contact request."""

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 
-from consortium.models import Role, User
+from consortium.models import Institution, Role, User
 from registry.models import PatientInstitution
 from registry.selectors import user_institution_ids
 
@@ -25,6 +25,7 @@ from .models import (
     CloseReason,
     ManualCheck,
     Match,
+    MatchCount,
     ReviewEvent,
     Step,
     Suggestion,
@@ -168,6 +169,45 @@ def match_queue(
 
 
 QUEUE_ORDER = ("-reachable", "-matched_at", "-id")
+
+
+def match_queue_count(
+    *,
+    user: User,
+    trial_id=None,
+    institution: str = "",
+    outcome: str = "",
+    step: str = "",
+    flagged: bool = False,
+    include_inactive: bool = False,
+    matching: str = CURRENT,
+) -> int:
+    """How many matches match_queue() lists with the same filters, summed from the kept
+    counts (models.MatchCount): a few thousand rows whatever the number of matches."""
+    if not works_trials(user):
+        return 0
+    counts = MatchCount.objects.all()
+    if not user.is_consortium_admin:
+        counts = counts.filter(institutions__overlap=user_institution_ids(user))
+    if trial_id:
+        counts = counts.filter(trial_id=trial_id)
+    matching = ALL if include_inactive else matching
+    if matching == CURRENT:
+        counts = counts.filter(active=True)
+    elif matching == NO_LONGER:
+        counts = counts.filter(active=False)
+    if institution:
+        pk = Institution.objects.filter(code=institution).values_list("pk", flat=True).first()
+        if pk is None:
+            return 0
+        counts = counts.filter(institutions__contains=[pk])
+    if outcome:
+        counts = counts.filter(eligibility=outcome)
+    if step:
+        counts = counts.filter(step=step)
+    if flagged:
+        counts = counts.filter(needs_another_look=True)
+    return counts.aggregate(n=Sum("n"))["n"] or 0
 
 
 @dataclass

@@ -409,7 +409,8 @@ def match_queue(request):
     filters = QueueFilterForm(request.GET or None)
     chosen = dict(filters.cleaned_data) if filters.is_valid() else {}
     chosen["trial_id"] = chosen.pop("trial", None)
-    matches = selectors.match_queue(user=request.user, **{k: v for k, v in chosen.items() if v})
+    chosen = {k: v for k, v in chosen.items() if v}
+    matches = selectors.match_queue(user=request.user, **chosen)
     page = selectors.keyset_page(
         matches, after=request.GET.get("after", ""), before=request.GET.get("before", "")
     )
@@ -423,7 +424,7 @@ def match_queue(request):
         {
             "filters": filters,
             "page": page,
-            "count": matches.count(),
+            "count": selectors.match_queue_count(user=request.user, **chosen),
             "move_form": MoveForm(),
             "institutions": request.user.institutions.order_by("code"),
             "query": query.urlencode(),
