@@ -149,7 +149,7 @@ DROP FUNCTION trials_matchcount_rebuild();
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trials', '0010_history_append_only'),
+        ('trials', '0011_mdt_referrals'),
         ('registry', '0008_history_append_only'),
     ]
 
