@@ -382,7 +382,7 @@ class MatchCount(models.Model):
     institutions, current or not, by eligibility, step and flag: the queue's count is a
     sum over these rows (a few thousand) instead of a count of 700,000 matches with an
     institution check each (benchmark_matching). Kept by database triggers on the match
-    and the patient-institution tables (migration 0012), so every writer keeps it in its
+    and the patient-institution tables (migration 0013), so every writer keeps it in its
     own transaction: the engine's COPY and bulk updates, the review services, cascades.
     Rows are changes (+n, -n), never one counter updated in place, so no writer waits for
     another's counter row (the nightly run's transaction holds its own for minutes);

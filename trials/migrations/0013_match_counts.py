@@ -149,7 +149,7 @@ DROP FUNCTION trials_matchcount_rebuild();
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trials', '0011_mdt_referrals'),
+        ('trials', '0012_eligibility_suggestions'),
         ('registry', '0008_history_append_only'),
     ]
 
