@@ -333,6 +333,14 @@ PGHISTORY_APPEND_ONLY = True
 # The admin site's history list leaves out the register's events (they hold full national IDs).
 PGHISTORY_ADMIN_CLASS = "consortium.history_admin.HistoryWithoutPatientsAdmin"
 
+# Research extracts (registry/research_extracts.py): files under NBTC_EXTRACT_ROOT (shared by
+# the web and worker containers), downloadable for NBTC_EXTRACT_DAYS. Pseudonyms are keyed
+# hashes with a per-project key derived from NBTC_RESEARCH_PSEUDONYM_KEY (default: from the
+# secret key, so rotating that one changes every project's pseudonyms: set this to keep them).
+NBTC_EXTRACT_ROOT = Path(env("NBTC_EXTRACT_ROOT", default=str(BASE_DIR / ".local" / "extracts")))
+NBTC_EXTRACT_DAYS = env.int("NBTC_EXTRACT_DAYS", default=30)
+RESEARCH_PSEUDONYM_KEY = env("NBTC_RESEARCH_PSEUDONYM_KEY", default="") or f"research-{SECRET_KEY}"
+
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 # A task whose worker died unacknowledged (acks_late) goes back to the queue after the
@@ -398,6 +406,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "trials-mdt-candidates-day-before": {
         "task": "trials.tasks.send_mdt_candidates",
         "schedule": crontab(hour=env.int("NBTC_MDT_CANDIDATES_HOUR", default=12), minute=0),
+    },
+    # Research deliveries past their download period: files removed (the log stays).
+    "registry-expire-research-extracts": {
+        "task": "registry.tasks.expire_research_extracts",
+        "schedule": crontab(hour=3, minute=15),
     },
     # Weekly: new, changed and closed brain-tumour trials from ClinicalTrials.gov.
     "trials-weekly-catalogue-sync": {

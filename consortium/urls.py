@@ -26,6 +26,7 @@ api_patterns = [
     path("directory/groups/<slug:slug>/", api.GroupDetailApi.as_view(), name="directory_group"),
     path("me/", api.MeApi.as_view(), name="me"),
     path("registry/", include("registry.api_urls")),
+    path("research/", include("registry.research_api_urls")),
     path("trials/", include("trials.api_urls")),
     path("screening/", include("screening.api_urls")),
 ]
@@ -50,6 +51,7 @@ urlpatterns = [
     path("members/invite/", views.member_invite, name="member_invite"),
     path("directory/", include((directory_patterns, "directory"))),
     path("registry/", include("registry.urls")),
+    path("research/", include("registry.research_urls")),
     path("trials/", include("trials.urls")),
     path("screening/", include("screening.urls")),
     path("api/v1/", include((api_patterns, "api"))),

@@ -28,12 +28,12 @@ from django.utils import timezone
 
 from consortium.models import Institution, Role, User
 
-from . import indicators
+from . import indicators, suppression
 from .indicators import CATALOGUE, DIAGNOSIS_GROUPS, Indicator
 from .models import IndicatorCell, IndicatorSnapshot, Surgery
 from .selectors import patients_visible_to, user_institution_ids
 
-SMALL_CELL = 5  # denominators 1..4 are hidden
+SMALL_CELL = suppression.SMALL_CELL  # denominators 1..4 are hidden
 Z_95, Z_998 = 1.959963984540054, 3.090232306167813
 
 
@@ -125,28 +125,20 @@ class Figure:
 
 def suppressed_cells(cells: list[IndicatorCell], regions: dict[int, str]) -> set[int]:
     """The hospital cells (ids) hidden from members without exact access: primary (a
-    denominator of 1-4), then secondary until no shown total (nation, region) has exactly
-    one hidden hospital cell among its hospitals."""
-    hidden = {c.pk for c in cells if 0 < c.denominator < SMALL_CELL}
+    denominator of 1-4), then secondary until no shown total (nation, region) lets a
+    hidden hospital cell be worked out (registry.suppression)."""
+    denominators = {c.pk: c.denominator for c in cells}
+    institution = {c.pk: c.institution_id for c in cells}
     # Regions first, then the nation: a region's second hidden cell often protects the
-    # national total too, so fewer cells are hidden.
-    totals = [
-        [c for c in cells if regions.get(c.institution_id) == region]
-        for region in sorted({regions.get(c.institution_id) for c in cells} - {None, ""})
-    ] + [cells]
-    changed = True
-    while changed:
-        changed = False
-        for members in totals:
-            hidden_here = [c for c in members if c.pk in hidden]
-            shown = sorted(
-                (c for c in members if c.pk not in hidden and c.denominator > 0),
-                key=lambda c: (c.denominator, c.institution_id),
-            )
-            if len(hidden_here) == 1 and shown:
-                hidden.add(shown[0].pk)
-                changed = True
-    return hidden
+    # national total too, so fewer cells are hidden. Regional and national figures are
+    # always shown: known totals.
+    relations = [
+        suppression.Relation(tuple(c.pk for c in cells if regions.get(c.institution_id) == r))
+        for r in sorted({regions.get(c.institution_id) for c in cells} - {None, ""})
+    ] + [suppression.Relation(tuple(denominators))]
+    return suppression.protect(
+        denominators, relations, rank=lambda pk: (denominators[pk], institution[pk])
+    )
 
 
 @dataclass

@@ -913,4 +913,13 @@ class MdtSummary(models.Model):
         return f"summary {self.pk} of meeting {self.meeting_id} ({self.status})"
 
 
+from .research_models import (  # noqa: E402  research access (its own module)
+    ExtractDownload,
+    ExtractFile,
+    ResearchExtract,
+    ResearchProject,
+)
+
+__all__ = ["ExtractDownload", "ExtractFile", "ResearchExtract", "ResearchProject"]
+
 protect_history_of("registry")  # history refuses TRUNCATE too (consortium/append_only.py)

@@ -71,3 +71,19 @@ def summarise_ended_meetings() -> list[int]:
     from . import meeting_services
 
     return meeting_services.summaries_for_ended_meetings()
+
+
+@shared_task(acks_late=True)
+def build_research_extract(extract_id: int) -> int:
+    """Build one research extract's files, its progress stored as it goes."""
+    from . import research_extracts
+
+    return research_extracts.extract_build(extract_id).pk
+
+
+@shared_task(acks_late=True)
+def expire_research_extracts() -> int:
+    """Daily (beat): remove the files of deliveries past their download period."""
+    from . import research_extracts
+
+    return research_extracts.expire_extracts()
