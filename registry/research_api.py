@@ -170,6 +170,7 @@ class VariableSerializer(serializers.Serializer):
     rule = serializers.CharField(allow_blank=True, help_text="The entry rules that constrain it.")
     note = serializers.CharField(allow_blank=True)
     restricted = serializers.BooleanField(help_text="Delivered only when approved by name.")
+    delivered = serializers.BooleanField(help_text="False: free text, never delivered.")
 
 
 class TableSerializer(serializers.Serializer):

@@ -49,7 +49,10 @@ class Variable:
     choices: tuple = ()  # (code, label)
     rule: str = ""
     note: str = ""
-    restricted: bool = False  # exact dates, free text: only when the approval names them
+    restricted: bool = False  # exact dates: only when the approval names them
+    # Free text is documented but never delivered: a name or a national ID typed into it
+    # cannot be told apart reliably.
+    deliverable: bool = True
     source: str = ""  # model.field it is read from
     transform: str = "value"  # value, days, age, year, hospital, marker_result, ...
     column: str = ""  # the database column
@@ -220,8 +223,8 @@ def _field_variables(model, names: list[str], table: str, form: str) -> list[Var
             if declared is not None and getattr(declared, "choices", None):
                 choices = tuple((str(c), str(lbl)) for c, lbl in declared.choices if c != "")
             out.append(Variable(name, type="integer", unit=_unit(f), choices=choices, **base))
-        else:  # free text: a name or a date can hide in it
-            out.append(Variable(name, type="text", restricted=True, **base))
+        else:  # free text: a name or a national ID can hide in it
+            out.append(Variable(name, type="text", restricted=True, deliverable=False, **base))
     return out
 
 
@@ -457,9 +460,10 @@ def variables() -> list[Variable]:
 
 
 def variable_map() -> dict[str, Variable]:
-    """By the name a project approves: `<table>.<name>` for repeated sections (two
-    sections may both have a start date), the bare name for the episode table."""
-    return {qualified(v): v for v in variables()}
+    """The variables a project may be approved for, by the name it approves:
+    `<table>.<name>` for repeated sections (two sections may both have a start date),
+    the bare name for the episode table."""
+    return {qualified(v): v for v in variables() if v.deliverable}
 
 
 def qualified(v: Variable) -> str:
@@ -469,7 +473,7 @@ def qualified(v: Variable) -> str:
 def default_variables() -> list[str]:
     """What an application asks for unless the researcher chooses: everything that is
     not restricted."""
-    return [qualified(v) for v in variables() if not v.restricted]
+    return [qualified(v) for v in variables() if not v.restricted and v.deliverable]
 
 
 def _latest_migration() -> str:
@@ -542,7 +546,8 @@ def redcap_rows(selected: list[str] | None = None) -> list[list]:
             if wanted is not None and qualified(v) not in wanted:
                 continue
             field_type, validation = _REDCAP_TYPE[v.type]
-            note = " ".join(x for x in (f"Unit: {v.unit}." if v.unit else "", v.note) if x)
+            never = "" if v.deliverable else "Free text: never delivered."
+            note = " ".join(x for x in (f"Unit: {v.unit}." if v.unit else "", v.note, never) if x)
             rows.append(
                 [
                     v.name,
@@ -587,6 +592,7 @@ def as_json(selected: list[str] | None = None) -> dict:
                         "rule": v.rule,
                         "note": v.note,
                         "restricted": v.restricted,
+                        "delivered": v.deliverable,
                     }
                     for v in t.variables
                     if wanted is None or qualified(v) in wanted

@@ -26,7 +26,7 @@ def variable_choices(names: list[str] | None = None) -> list[tuple[str, list]]:
                 f"{v.label} ({v.name}{', restricted' if v.restricted else ''})",
             )
             for v in table.variables
-            if names is None or dictionary.qualified(v) in names
+            if v.deliverable and (names is None or dictionary.qualified(v) in names)
         ]
         if options:
             groups.append((table.label, options))
@@ -59,8 +59,7 @@ class ProjectApplicationForm(forms.Form):
     end_date = forms.DateField(label="Project end date", widget=DateInput())
     variables = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
-        help_text="Restricted variables (exact dates, free text) are delivered only when "
-        "approved by name.",
+        help_text="Restricted variables (exact dates) are delivered only when approved by name.",
     )
     cohort_diagnoses = forms.MultipleChoiceField(
         label="Diagnoses", required=False, help_text="None chosen: every diagnosis."

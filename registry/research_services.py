@@ -23,7 +23,8 @@ from .indicators import DIAGNOSIS_GROUPS
 from .research_models import ResearchExtract, ResearchProject
 
 DIAGNOSIS_CODES = {code for _, codes in DIAGNOSIS_GROUPS.values() for code in codes if code}
-APPLICANT_ROLES = {Role.RESEARCHER, Role.CLINICIAN}
+# Admins who do research apply too; another admin then decides.
+APPLICANT_ROLES = {Role.RESEARCHER, Role.CLINICIAN, Role.ADMIN}
 
 
 def may_apply(user: User) -> bool:
@@ -71,7 +72,7 @@ def project_apply(
     researchers: list[User] = (),
 ) -> ResearchProject:
     if not may_apply(by):
-        raise PermissionDenied("Researchers and clinicians apply for research projects.")
+        raise PermissionDenied("Researchers, clinicians and admins apply for research projects.")
     if not by.institutions.filter(pk=institution.pk).exists():
         raise ValidationError({"institution": ["Apply through one of your own institutions."]})
     errors = {}
@@ -119,7 +120,7 @@ def project_decide(
 
     if not by.is_consortium_admin:
         raise PermissionDenied("Consortium admins decide on research projects.")
-    project = ResearchProject.objects.select_for_update().get(pk=project.pk)
+    original, project = project, ResearchProject.objects.select_for_update().get(pk=project.pk)
     if project.applicant_id == by.pk:
         raise PermissionDenied(
             "You applied for this project: another consortium admin must decide (four eyes)."
@@ -138,7 +139,8 @@ def project_decide(
     project.version += 1
     with pghistory.context(reason=f"research project {project.status}: {reason.strip()}"):
         project.save()
-    return project
+    original.refresh_from_db()
+    return original
 
 
 def is_project_researcher(user: User, project: ResearchProject) -> bool:
