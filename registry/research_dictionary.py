@@ -29,9 +29,10 @@ from django.db import models as dj
 
 from consortium.models import Institution
 
-from . import forms, rules, vocabulary
+from . import rules, vocabulary
 from .models import MarkerMethod, MarkerResult, Patient, TumourEpisode
-from .services import EPISODE_FIELDS, SECTION_MODELS
+from .rules import EPISODE_FIELDS
+from .sections import SECTIONS
 
 # REDCap variable names: ^[a-z][0-9a-z_]*$, warned about above 26 characters
 # (https://search.r-project.org/CRAN/refmans/REDCapR/html/validate.html).
@@ -71,27 +72,21 @@ class Table:
     variables: list = field(default_factory=list)
 
 
-def repeated_sections() -> list[tuple[str, type, list[str]]]:
-    """(table name, model, entered fields) of each repeated section of an episode: the
-    register's own list of sections and their forms."""
-    return [
-        (name.replace("-", "_"), model, list(forms.SECTION_FORMS[name]._meta.fields))
-        for name, model in SECTION_MODELS.items()
-    ]
+def repeated_sections() -> list:
+    """The repeated sections of an episode (registry/sections.py, the register's one list):
+    each becomes a long table named by its key, with the fields its form enters."""
+    return list(SECTIONS.values())
 
 
 # --- The entry rules, read from rules.py ----------------------------------------------------
 
-RULE_FUNCTIONS = {
-    "check_patient": "patient",
-    "check_episode": "episode",
-    "check_markers": "markers",
-    "check_surgery": "surgeries",
-    "check_radiotherapy": "radiotherapy",
-    "check_systemic": "systemic",
-    "check_performance": "performance",
-    "check_follow_up": "follow_ups",
-}
+
+def rule_functions() -> dict[str, str]:
+    """Rule function -> the form whose fields it checks: the patient's, the episode's and
+    the markers', and each section's own rule (SECTIONS[...].check)."""
+    found = {"check_patient": "patient", "check_episode": "episode", "check_markers": "markers"}
+    found |= {section.check.__name__: section.key for section in SECTIONS.values()}
+    return found
 
 
 def _text(node) -> str:
@@ -105,33 +100,38 @@ def _text(node) -> str:
 @cache
 def entry_rules() -> dict[tuple[str, str], list[str]]:
     """(form, field) -> the rules' messages for it, from rules.py's source: every
-    `errors.add("field", "message")`, and the date-order rule for every field a rule
-    passes to check_dates."""
+    `errors.add("field", "message")` in the form's rule function and the rule functions
+    it calls, and the date-order rule for every field they pass to check_dates."""
     tree = ast.parse(Path(inspect.getfile(rules)).read_text(encoding="utf-8"))
     date_rule = inspect.getdoc(rules.check_dates).replace("\n", " ")
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+
+    def calls(node) -> list[ast.Call]:
+        return [n for n in ast.walk(node) if isinstance(n, ast.Call)]
+
+    def reached(name: str, seen: set) -> list:
+        seen.add(name)
+        out = [functions[name]]
+        for call in calls(functions[name]):
+            callee = getattr(call.func, "id", None)
+            if callee in functions and callee not in seen and callee != "check_dates":
+                out += reached(callee, seen)
+        return out
+
     found: dict[tuple[str, str], list[str]] = {}
-    for function in tree.body:
-        if not isinstance(function, ast.FunctionDef) or function.name not in RULE_FUNCTIONS:
+    for root, form in rule_functions().items():
+        if root not in functions:
             continue
-        form = RULE_FUNCTIONS[function.name]
-        for node in ast.walk(function):
-            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-                continue
-            if node.func.attr == "add" and len(node.args) == 2:
-                name = _text(node.args[0])
-                if name and isinstance(node.args[0], ast.Constant):
-                    found.setdefault((form, name), []).append(_text(node.args[1]))
-        for node in ast.walk(function):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id == "check_dates"
-                and len(node.args) >= 3
-                and isinstance(node.args[2], ast.Dict)
-            ):
-                for key in node.args[2].keys:
-                    if isinstance(key, ast.Constant):
-                        found.setdefault((form, key.value), []).insert(0, date_rule)
+        for function in reached(root, set()):
+            for node in calls(function):
+                name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+                if name == "add" and len(node.args) == 2 and isinstance(node.args[0], ast.Constant):
+                    found.setdefault((form, node.args[0].value), []).append(_text(node.args[1]))
+                if name == "check_dates" and len(node.args) >= 3:
+                    if isinstance(node.args[2], ast.Dict):
+                        for key in node.args[2].keys:
+                            if isinstance(key, ast.Constant):
+                                found.setdefault((form, key.value), []).insert(0, date_rule)
     return found
 
 
@@ -161,7 +161,7 @@ def _hospital_choices() -> tuple:
     )
 
 
-def _field_variables(model, names: list[str], table: str, form: str) -> list[Variable]:
+def _field_variables(model, names: list[str], table: str, form: str, form_class=None) -> list:
     out = []
     for name in names:
         if name in NEVER_DELIVERED:
@@ -217,9 +217,8 @@ def _field_variables(model, names: list[str], table: str, form: str) -> list[Var
         elif isinstance(f, dj.DecimalField):
             out.append(Variable(name, type="number", unit=_unit(f), **base))
         elif isinstance(f, dj.IntegerField):
-            choices = ()
-            form_field = forms.SECTION_FORMS.get(form.replace("_", "-"))
-            declared = getattr(form_field, "declared_fields", {}).get(name) if form_field else None
+            choices = ()  # a form may offer a fixed scale (ECOG 0-5, Karnofsky in tens)
+            declared = getattr(form_class, "declared_fields", {}).get(name)
             if declared is not None and getattr(declared, "choices", None):
                 choices = tuple((str(c), str(lbl)) for c, lbl in declared.choices if c != "")
             out.append(Variable(name, type="integer", unit=_unit(f), choices=choices, **base))
@@ -438,14 +437,17 @@ def _tables() -> tuple[Table, ...]:
             variables=_episode_variables(),
         )
     ]
-    for name, model, entered in repeated_sections():
+    for section in repeated_sections():
+        model, key = section.model, section.key
         tables.append(
             Table(
-                name,
+                key,
                 str(model._meta.verbose_name_plural).capitalize(),
                 model,
-                related=name,
-                variables=_field_variables(model, entered, name, name),
+                related=key,
+                variables=_field_variables(
+                    model, list(section.form._meta.fields), key, key, section.form
+                ),
             )
         )
     return tuple(tables)
