@@ -4,7 +4,7 @@ decisions, extracts and delivery log as the pages, with the same rules."""
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -276,6 +276,7 @@ class ProjectListApi(GenericAPIView):
 
     serializer_class = ProjectOutput
 
+    @extend_schema(responses=ProjectOutput(many=True))
     def get(self, request):
         _require_mfa(request)
         projects = selectors.projects_visible_to(request.user).prefetch_related("researchers")
@@ -379,7 +380,7 @@ class ExtractOutput(serializers.ModelSerializer):
             "files",
         ]
 
-    @extend_schema(responses=ExtractFileOutput(many=True))
+    @extend_schema_field(ExtractFileOutput(many=True))
     def get_files(self, extract) -> list[dict]:
         return [
             {
@@ -417,6 +418,7 @@ class ExtractListApi(GenericAPIView):
 
     serializer_class = ExtractOutput
 
+    @extend_schema(responses=ExtractOutput(many=True))
     def get(self, request, project_id: int):
         _require_mfa(request)
         project = selectors.project_get(user=request.user, project_id=project_id)
@@ -478,6 +480,7 @@ class DeliveryListApi(GenericAPIView):
 
     serializer_class = ExtractOutput
 
+    @extend_schema(responses=ExtractOutput(many=True))
     def get(self, request):
         _require_mfa(request)
         if not request.user.is_consortium_admin:
