@@ -403,3 +403,32 @@ def test_suggest_criteria_reads_trials_not_read_yet():
     assert "2 suggested criteria wait for confirmation." in out.getvalue()
     call_command("suggest_criteria", "--all", stdout=StringIO())  # read again: no duplicates
     assert t.suggestions.count() == 2
+
+
+def test_a_cohort_criterion_is_proposed_for_its_arm_and_accepted_into_it(coordinator):
+    from trials.models import Trial as T
+    from trials.models import TrialArm
+
+    t = T.objects.create(
+        nct_id="NCT90000004",
+        brief_title="Two cohorts",
+        overall_status="RECRUITING",
+        eligibility_text=(
+            "Inclusion Criteria:\n* Glioblastoma\n* Cohort A: first recurrence\n"
+            "* Cohort B: newly diagnosed"
+        ),
+    )
+    a = TrialArm.objects.create(trial=t, label="Cohort A: recurrent")
+    b = TrialArm.objects.create(trial=t, label="Cohort B: newly diagnosed")
+    services.suggestions_refresh(trial=t)
+    recurrent = t.suggestions.get(kind="setting", arm=a)
+    assert recurrent.value["setting"] == "recurrent"
+    assert t.suggestions.get(kind="setting", arm=b).value["setting"] == "newly_diagnosed"
+    assert t.suggestions.get(kind="diagnosis").arm is None
+    services.suggestion_accept(suggestion=recurrent, by=coordinator, expected_version=t.version)
+    a.refresh_from_db()
+    t.refresh_from_db()
+    assert a.criteria["criteria"]["all"] == [
+        {"type": "setting", "setting": "recurrent", "min_progressions": 1, "max_progressions": 1}
+    ]
+    assert all(leaf.get("type") != "setting" for leaf in t.criteria["criteria"]["all"])
