@@ -384,6 +384,16 @@ def confirmed_suggestions(*, trial: Trial) -> QuerySet[Suggestion]:
     )
 
 
+def suggestions_waiting(trial_ids: list[int]) -> dict[int, int]:
+    """Trial id -> suggested criteria still waiting for a coordinator (one query)."""
+    return dict(
+        Suggestion.objects.filter(trial_id__in=trial_ids, status=Suggestion.Status.PROPOSED)
+        .values_list("trial_id")
+        .annotate(n=Count("id"))
+        .values_list("trial_id", "n")
+    )
+
+
 def suggestion_get(*, trial: Trial, pk: int) -> Suggestion:
     found = Suggestion.objects.filter(trial=trial, pk=pk).select_related("arm").first()
     if found is None:

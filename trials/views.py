@@ -58,6 +58,9 @@ def trial_list(request):
         trial.plain = C.describe(trial.criteria) if trial.criteria_encoded_at else ""
     works = selectors.works_trials(request.user)
     sync = selectors.latest_sync() if works else None
+    waiting = selectors.suggestions_waiting([t.pk for t in page]) if works else {}
+    for trial in page:
+        trial.suggestions_waiting = waiting.get(trial.pk, 0)
     return render(
         request,
         "trials/trial_list.html",

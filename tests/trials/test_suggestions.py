@@ -432,3 +432,9 @@ def test_a_cohort_criterion_is_proposed_for_its_arm_and_accepted_into_it(coordin
         {"type": "setting", "setting": "recurrent", "min_progressions": 1, "max_progressions": 1}
     ]
     assert all(leaf.get("type") != "setting" for leaf in t.criteria["criteria"]["all"])
+
+
+def test_the_trial_list_says_how_many_wait(client, charm, coordinator):
+    sign_in(client, coordinator)
+    page = client.get("/trials/").content.decode()
+    assert f'href="/trials/{charm.pk}/#suggestions">5 suggested</a>' in page
