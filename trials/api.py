@@ -18,8 +18,7 @@ from rest_framework.views import APIView
 
 from consortium.services import patient_access_log
 
-from . import criteria as C
-from . import selectors, services
+from . import criteria, selectors, services
 from .models import (
     PHASES,
     STEP_TRANSITIONS,
@@ -60,7 +59,7 @@ class ArmOutput(serializers.ModelSerializer):
         ]
 
     def get_plain_criteria(self, arm) -> str:
-        return C.describe(arm.criteria) if arm.criteria else ""
+        return criteria.describe(arm.criteria) if arm.criteria else ""
 
 
 class TrialOutput(serializers.ModelSerializer):
@@ -102,7 +101,7 @@ class TrialOutput(serializers.ModelSerializer):
         ]
 
     def get_plain_criteria(self, trial) -> str:
-        return C.describe(trial.criteria)
+        return criteria.describe(trial.criteria)
 
 
 class TrialListApi(GenericAPIView):

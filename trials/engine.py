@@ -27,30 +27,27 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import NamedTuple
 
 import pghistory
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from registry.models import (
-    FollowUp,
-    MolecularMarker,
-    Patient,
-    PerformanceStatus,
-    RadiotherapyCourse,
-    Surgery,
-    SystemicTherapy,
-    TumourEpisode,
-)
+from registry.models import Patient, TumourEpisode
 
-from . import criteria as C
+from . import criteria, criteria_kinds
+from .facts import Facts, read_register
 from .models import OPEN_STATUSES, Match, Outcome, ReviewEvent, Step, Trial, TrialArm, VerdictSet
 
 # Matched: living patients' episodes with a recorded diagnosis (without one, every trial
 # would be "possibly eligible"; the register's worklist already asks for it).
 MATCHABLE = Q(patient__vital_status=Patient.VitalStatus.ALIVE) & ~Q(diagnosis="")
-OUTCOME_OF = {C.MET: Outcome.ELIGIBLE, C.UNKNOWN: Outcome.POSSIBLY, C.NOT_MET: Outcome.NOT_ELIGIBLE}
+OUTCOME_OF = {
+    criteria.MET: Outcome.ELIGIBLE,
+    criteria.UNKNOWN: Outcome.POSSIBLY,
+    criteria.NOT_MET: Outcome.NOT_ELIGIBLE,
+}
 
 
 @dataclass
@@ -115,7 +112,7 @@ def _targets_of(trials) -> list[Target]:
     ).values_list("pk", "trial_id", "criteria"):
         arms[trial_id].append((arm_id, node))
     targets = []
-    trials = {pk: C.compile_labels(tree) if tree else tree for pk, tree in trials.items()}
+    trials = {pk: criteria.compile_labels(tree) if tree else tree for pk, tree in trials.items()}
     for trial_id, tree in trials.items():
         base = tree["criteria"] if tree else {"all": []}
         if arms[trial_id]:
@@ -123,7 +120,7 @@ def _targets_of(trials) -> list[Target]:
                 Target(
                     trial_id,
                     arm_id,
-                    {"all": [base, C.compile_labels(node)["criteria"]]},
+                    {"all": [base, criteria.compile_labels(node)["criteria"]]},
                     *extras[trial_id],
                 )
                 for arm_id, node in arms[trial_id]
@@ -133,60 +130,17 @@ def _targets_of(trials) -> list[Target]:
     return targets
 
 
-def load_facts(episodes) -> dict[int, C.Facts]:
-    """Facts of every episode in the queryset, in seven queries however many there are."""
-    ids = episodes.values("pk")
-    facts = {
-        pk: C.Facts(
-            pk, patient_id, diagnosis, grade, birth, sex, {}, set(), [], "", None, None, 0, 0
-        )
-        for pk, patient_id, diagnosis, grade, birth, sex in episodes.values_list(
-            "pk", "patient_id", "diagnosis", "who_grade", "patient__birth_date", "patient__sex"
-        )
-    }
-    for episode_id, marker, result in MolecularMarker.objects.filter(episode__in=ids).values_list(
-        "episode_id", "marker", "result"
-    ):
-        facts[episode_id].markers[marker] = result
-    for episode_id, regimen in SystemicTherapy.objects.filter(episode__in=ids).values_list(
-        "episode_id", "regimen"
-    ):
-        facts[episode_id].regimens.add(regimen)
-    for episode_id, end in RadiotherapyCourse.objects.filter(episode__in=ids).values_list(
-        "episode_id", "end_date"
-    ):
-        facts[episode_id].regimens.add("radiotherapy")
-        facts[episode_id].radiotherapy_ends.append(end)
-    for episode_id, extent in (
-        Surgery.objects.filter(episode__in=ids)
-        .order_by("surgery_date", "id")
-        .values_list("episode_id", "extent_of_resection")
-    ):
-        facts[episode_id].extent = extent  # the latest surgery wins
-    for episode_id, ecog, kps in (
-        PerformanceStatus.objects.filter(episode__in=ids)
-        .order_by("assessed_on", "id")
-        .values_list("episode_id", "ecog", "karnofsky")
-    ):
-        facts[episode_id].ecog, facts[episode_id].karnofsky = (
-            ecog,
-            kps,
-        )  # the latest assessment wins
-    for row in (
-        FollowUp.objects.filter(episode__in=ids)
-        .values("episode_id")
-        .annotate(n=Count("pk"), progressions=Count("pk", filter=Q(progression=True)))
-    ):
-        facts[row["episode_id"]].follow_ups = row["n"]
-        facts[row["episode_id"]].progressions = row["progressions"]
-    return facts
+def load_facts(episodes) -> dict[int, Facts]:
+    """Facts of every episode in the queryset: what the criterion kinds read
+    (criteria_kinds.reads()), in one query per register table however many there are."""
+    return read_register(episodes, criteria_kinds.reads())
 
 
-def judge(target: Target, facts: C.Facts, today) -> tuple[str, list, str]:
+def judge(target: Target, facts: Facts, today) -> tuple[str, list, str]:
     """(outcome, per-criterion verdicts, fingerprint): the reference the runs' compiled
     judges (_judges) must agree with."""
     verdicts: list = []
-    outcome = OUTCOME_OF[C.evaluate(target.node, facts, today, verdicts)]
+    outcome = OUTCOME_OF[criteria.evaluate(target.node, facts, today, verdicts)]
     return outcome, verdicts, _digest(outcome, verdicts)
 
 
@@ -246,7 +200,8 @@ def _compile_judges(targets, today) -> dict:
         return run
 
     return {
-        (t.trial_id, t.arm_id): judge_with(C.Compiled(t.node, today, _row_extra)) for t in targets
+        (t.trial_id, t.arm_id): judge_with(criteria.Compiled(t.node, today, _row_extra))
+        for t in targets
     }
 
 
@@ -254,14 +209,14 @@ def candidate_ids(target: Target, scope: Q, today) -> list[int]:
     """The SQL prefilter alone: episodes that may be eligible for the target."""
     return list(
         TumourEpisode.objects.filter(scope)
-        .filter(C.prefilter(target.node, today))
+        .filter(criteria.prefilter(target.node, today))
         .values_list("pk", flat=True)
     )
 
 
 def match_patient(patient_id: int) -> RunResult:
     """Every open trial against one patient's episodes: few episodes, so no prefilter;
-    the facts (seven queries) are checked in Python against every target."""
+    the facts (one query per register table) are checked in Python against every target."""
     targets = open_targets()
     facts = load_facts(TumourEpisode.objects.filter(MATCHABLE, patient_id=patient_id))
     groups = [((t.trial_id, t.arm_id), list(facts)) for t in targets]
@@ -277,21 +232,25 @@ def match_all() -> RunResult:
     return _match_many(open_targets(), existing=Match.objects.all(), everyone=True)
 
 
+class StoredMatch(NamedTuple):
+    """A stored match's state, as a run compares it with the new verdicts."""
+
+    pk: int
+    trial_id: int
+    arm_id: int | None
+    episode_id: int
+    outcome: str
+    verdict_set: str  # the fingerprint of its verdict list
+    active: bool
+    step: str
+    needs_another_look: bool
+
+
 def _stored(existing) -> dict:
     """(trial, arm, episode) -> the stored match's state, in one query."""
     return {
-        (m[1], m[2], m[3]): m
-        for m in existing.values_list(
-            "pk",
-            "trial_id",
-            "arm_id",
-            "episode_id",
-            "outcome",
-            "verdict_set",
-            "active",
-            "step",
-            "needs_another_look",
-        )
+        (m.trial_id, m.arm_id, m.episode_id): m
+        for m in map(StoredMatch._make, existing.values_list(*StoredMatch._fields))
     }
 
 
@@ -339,7 +298,7 @@ def _match_many(targets, *, existing, everyone: bool = False) -> RunResult:
         }
         prefiltered = time.perf_counter()
         stored = _stored(existing)
-        evaluated.update(key for key, row in stored.items() if row[6] and key[:2] in keys)
+        evaluated.update(key for key, row in stored.items() if row.active and key[:2] in keys)
         ids = {key[2] for key in evaluated}
         facts = load_facts(TumourEpisode.objects.filter(MATCHABLE, pk__in=ids)) if ids else {}
         loaded = time.perf_counter()
@@ -372,7 +331,7 @@ def _segments_by_trial(candidates, targets):
         stored = _stored(Match.objects.filter(trial_id=trial_id))
         active = defaultdict(set)
         for key, row in stored.items():
-            if row[6]:
+            if row.active:
                 active[key[:2]].add(key[2])
         groups = [
             ((t.trial_id, t.arm_id), set(ids).union(active.get((t.trial_id, t.arm_id), ())))
@@ -491,7 +450,7 @@ def _judge_and_write(targets, facts, segments, writer) -> RunResult:
                     to_create.append(
                         (episode.episode_id, episode.patient_id, trial_id, arm_id, outcome, digest)
                     )
-                elif row[5] != digest or row[6] != (outcome != Outcome.NOT_ELIGIBLE):
+                elif row.verdict_set != digest or row.active != (outcome != Outcome.NOT_ELIGIBLE):
                     _changed(result, row, outcome, digest, now, updated, events)
                 else:
                     continue
@@ -504,40 +463,40 @@ def _judge_and_write(targets, facts, segments, writer) -> RunResult:
         # outcome, so it differs from any not-eligible one and a later run that judges
         # the match again rewrites it). Classified below, once for the whole run.
         evaluated += len(seen)
-        gone += [row for key, row in stored.items() if key not in seen and row[6]]
+        gone += [row for key, row in stored.items() if key not in seen and row.active]
     result.evaluated = evaluated
     if gone:
         open_trials = set(
             Trial.objects.filter(
-                pk__in={r[1] for r in gone},
+                pk__in={row.trial_id for row in gone},
                 overall_status__in=OPEN_STATUSES,
                 criteria_encoded_at__isnull=False,
             ).values_list("pk", flat=True)
         )
         dead = set(
-            TumourEpisode.objects.filter(pk__in={r[3] for r in gone})
+            TumourEpisode.objects.filter(pk__in={row.episode_id for row in gone})
             .exclude(patient__vital_status=Patient.VitalStatus.ALIVE)
             .values_list("pk", flat=True)
         )
-        for pk, trial_id, _, episode_id, old_outcome, _, _, step, flagged in gone:
+        for row in gone:
             reason = (
                 "trial closed"
-                if trial_id not in open_trials
+                if row.trial_id not in open_trials
                 else "patient died"
-                if episode_id in dead
+                if row.episode_id in dead
                 else "no longer eligible"
             )
-            flag = _flag(step, old_outcome, Outcome.NOT_ELIGIBLE)
+            flag = _flag(row.step, row.outcome, Outcome.NOT_ELIGIBLE)
             if flag:
-                events.append(_flag_event(pk, old_outcome, f"not eligible ({reason})", now))
+                events.append(_flag_event(row.pk, row.outcome, f"not eligible ({reason})", now))
             gone_rows.append(
                 Match(
-                    pk=pk,
+                    pk=row.pk,
                     outcome=Outcome.NOT_ELIGIBLE,
                     active=False,
                     inactive_reason=reason,
                     outcome_changed_at=now,
-                    needs_another_look=flagged or flag,
+                    needs_another_look=row.needs_another_look or flag,
                 )
             )
         result.deactivated += len(gone_rows)
@@ -667,25 +626,24 @@ _COPY_COLUMNS = (
 )
 
 
-def _changed(result, row, outcome, digest, now, updated: list, events: list) -> None:
+def _changed(result, row: StoredMatch, outcome, digest, now, updated: list, events: list) -> None:
     """A stored match whose verdicts changed: the update, and a flag when it was reviewed."""
-    pk, _, _, _, old_outcome, _, was_active, step, flagged = row
     active = outcome != Outcome.NOT_ELIGIBLE
-    before = old_outcome if was_active else "inactive"
-    flag = _flag(step, before, outcome)
+    before = row.outcome if row.active else "inactive"
+    flag = _flag(row.step, before, outcome)
     if flag:
-        events.append(_flag_event(pk, before, outcome, now))
-    if was_active and not active:
+        events.append(_flag_event(row.pk, before, outcome, now))
+    if row.active and not active:
         result.deactivated += 1
     updated.append(
         Match(
-            pk=pk,
+            pk=row.pk,
             outcome=outcome,
             verdict_set_id=digest,
             active=active,
             inactive_reason="" if active else "no longer eligible",
             outcome_changed_at=now,
-            needs_another_look=flagged or flag,
+            needs_another_look=row.needs_another_look or flag,
         )
     )
 

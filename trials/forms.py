@@ -4,11 +4,11 @@ the same group letter are alternatives (any of them), and every row applies to t
 trial or to one arm. Rows <-> the JSON tree: rows_to_trees / tree_to_rows."""
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from registry import vocabulary
 
-from . import criteria as C
+from . import criteria
+from .criteria_kinds import KINDS, form_fields
 from .models import (
     PHASE_WORDS,
     PHASES,
@@ -22,37 +22,15 @@ from .models import (
 )
 from .selectors import CURRENT, MATCHING_CHOICES
 
-KINDS = [
-    ("", "—"),
-    ("diagnosis", "Diagnosis (WHO CNS5)"),
-    ("grade", "CNS WHO grade"),
-    ("marker", "Molecular marker"),
-    ("age", "Age (years)"),
-    ("sex", "Sex"),
-    ("performance", "Performance status"),
-    ("setting", "Disease setting"),
-    ("prior_treatment", "Prior treatment"),
-    ("radiotherapy_ended", "Weeks since end of radiotherapy"),
-    ("resection", "Extent of resection"),
-]
-# The fields each kind of row uses (the editor shows only these; the rest are hidden by
-# the stylesheet as the kind is chosen, so no script is needed).
-KIND_FIELDS = {
-    "diagnosis": ["diagnoses"],
-    "grade": ["grades"],
-    "marker": ["marker", "marker_result"],
-    "age": ["low", "high"],
-    "sex": ["sex"],
-    "performance": ["scale", "low", "high"],
-    "setting": ["setting", "low", "high"],
-    "prior_treatment": ["regimen"],
-    "radiotherapy_ended": ["low"],
-    "resection": ["extents"],
-}
+# The editor's choice of kind, and the fields each kind's row uses (the editor shows
+# only these; the rest are hidden by the stylesheet as the kind is chosen, so no script
+# is needed): both from the kinds (criteria_kinds.KINDS).
+KIND_CHOICES = [("", "—"), *((kind.type, kind.label) for kind in KINDS.values())]
+KIND_FIELDS = {kind.type: list(kind.form_fields) for kind in KINDS.values()}
 GROUPS = [("", "—"), ("A", "A"), ("B", "B"), ("C", "C"), ("D", "D")]
 
 
-class CriterionRowForm(forms.Form):
+class _CriterionRow(forms.Form):
     scope = forms.ChoiceField(label="Applies to", required=False)
     group = forms.ChoiceField(
         label="Or-group",
@@ -63,59 +41,13 @@ class CriterionRowForm(forms.Form):
     must = forms.ChoiceField(
         label="Patient", choices=[("must", "must"), ("must_not", "must not")], initial="must"
     )
-    kind = forms.ChoiceField(label="Criterion", choices=KINDS, required=False)
-    # Checkboxes, not multi-selects: one click each, no ctrl-click.
-    diagnoses = forms.MultipleChoiceField(
-        required=False,
-        choices=[(k, t.label) for k, t in vocabulary.TUMOUR_TYPES.items()],
-        widget=forms.CheckboxSelectMultiple,
-    )
-    grades = forms.TypedMultipleChoiceField(
-        required=False,
-        coerce=int,
-        choices=[(g, g) for g in (1, 2, 3, 4)],
-        widget=forms.CheckboxSelectMultiple,
-    )
-    marker = forms.ChoiceField(required=False, choices=[("", "—"), *vocabulary.MARKERS.items()])
-    marker_result = forms.ChoiceField(
-        required=False,
-        choices=[
-            ("altered", "present (mutant/methylated/deleted)"),
-            ("wildtype", "wildtype / negative"),
-        ],
-    )
-    sex = forms.ChoiceField(
-        required=False, choices=[("", "—"), ("female", "female"), ("male", "male")]
-    )
-    scale = forms.ChoiceField(
-        required=False, choices=[("ecog", "ECOG"), ("karnofsky", "Karnofsky")]
-    )
-    setting = forms.ChoiceField(
-        required=False, choices=[("newly_diagnosed", "newly diagnosed"), ("recurrent", "recurrent")]
-    )
-    regimen = forms.ChoiceField(required=False, choices=[("", "—"), *C.REGIMENS.items()])
-    extents = forms.MultipleChoiceField(
-        required=False, choices=list(C.EXTENTS.items()), widget=forms.CheckboxSelectMultiple
-    )
-    low = forms.DecimalField(
-        label="From",
-        required=False,
-        min_value=0,
-        max_digits=5,
-        decimal_places=2,
-        help_text="Age, score, progressions or weeks: the lower bound.",
-        localize=False,
-    )
-    high = forms.DecimalField(
-        label="To", required=False, min_value=0, max_digits=5, decimal_places=2
-    )
+    kind = forms.ChoiceField(label="Criterion", choices=KIND_CHOICES, required=False)
 
     def kind_fields(self):
         """(bound field, the kinds that use it) for the editor's template."""
         return [
             (self[name], " ".join(k for k, names in KIND_FIELDS.items() if name in names))
-            for name in ("diagnoses", "grades", "marker", "marker_result", "sex", "scale")
-            + ("setting", "regimen", "extents", "low", "high")
+            for name in ROW_FIELDS
         ]
 
     def __init__(self, *args, arms=(), **kwargs):
@@ -128,58 +60,16 @@ class CriterionRowForm(forms.Form):
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
-        if not kind:
-            return data
-        leaf = {"type": kind}
-        low, high = data.get("low"), data.get("high")
-        as_int = lambda v: None if v is None else int(v)  # noqa: E731
-        need = {
-            "diagnosis": "diagnoses",
-            "grade": "grades",
-            "marker": "marker",
-            "sex": "sex",
-            "prior_treatment": "regimen",
-            "resection": "extents",
-        }
-        if kind in need and not data.get(need[kind]):
-            raise ValidationError(
-                {need[kind]: f"Choose the {need[kind].replace('_', ' ')} this criterion checks."}
-            )
-        if kind == "diagnosis":
-            leaf["codes"] = data["diagnoses"]
-        elif kind == "grade":
-            leaf["grades"] = data["grades"]
-        elif kind == "marker":
-            leaf.update(marker=data["marker"], result=data["marker_result"] or "altered")
-        elif kind == "age":
-            if low is None and high is None:
-                raise ValidationError({"low": "Give a lower or an upper age limit (years)."})
-            # As entered: 18 stays 18 (not 18.0), 0.5 (six months) stays 0.5.
-            leaf.update(min_years=C.number(low), max_years=C.number(high))
-        elif kind == "sex":
-            leaf["sex"] = data["sex"]
-        elif kind == "performance":
-            if low is None and high is None:
-                raise ValidationError(
-                    {"high": "Give the score range, e.g. ECOG to 1 or Karnofsky from 70."}
-                )
-            leaf.update(scale=data["scale"] or "ecog", min=as_int(low), max=as_int(high))
-        elif kind == "setting":
-            leaf["setting"] = data["setting"] or "newly_diagnosed"
-            if leaf["setting"] == "recurrent":
-                leaf.update(min_progressions=as_int(low), max_progressions=as_int(high))
-        elif kind == "prior_treatment":
-            leaf["regimen"] = data["regimen"]
-        elif kind == "radiotherapy_ended":
-            if low is None:
-                raise ValidationError(
-                    {"low": "Give the least number of weeks since radiotherapy ended."}
-                )
-            leaf["min_weeks"] = int(low)
-        elif kind == "resection":
-            leaf["extents"] = data["extents"]
-        data["leaf"] = leaf
+        if kind:
+            data["leaf"] = {"type": kind, **KINDS[kind].from_form(data)}
         return data
+
+
+ROW_FIELDS = form_fields()  # every kind's fields, by name
+# One row of the editor: the fields above and every kind's own.
+CriterionRowForm = type(
+    "CriterionRowForm", (_CriterionRow,), {"__module__": __name__, **ROW_FIELDS}
+)
 
 
 class BaseRowFormSet(forms.BaseFormSet):
@@ -224,13 +114,13 @@ def rows_to_trees(rows: list[dict], check_by_hand: str, arm_ids) -> tuple[dict, 
             bucket.append(node)
     lines = [line.strip() for line in check_by_hand.splitlines() if line.strip()]
     trial_tree = {
-        "version": C.SCHEMA_VERSION,
+        "version": criteria.SCHEMA_VERSION,
         "criteria": {"all": scopes.pop("")},
         "check_by_hand": lines,
     }
     arm_trees = {
         arm_id: (
-            {"version": C.SCHEMA_VERSION, "criteria": {"all": scopes[str(arm_id)]}}
+            {"version": criteria.SCHEMA_VERSION, "criteria": {"all": scopes[str(arm_id)]}}
             if str(arm_id) in scopes
             else None
         )
@@ -246,24 +136,18 @@ def _leaf_row(node, scope: str, group: str) -> dict:
     if "type" not in node:
         raise ValueError("not a row")
     row = {"scope": scope, "group": group, "must": must, "kind": node["type"]}
-    row.update(
-        {
-            "diagnoses": node.get("codes", []),
-            "grades": node.get("grades", []),
-            "marker": node.get("marker", ""),
-            "marker_result": node.get("result", "altered"),
-            "sex": node.get("sex", ""),
-            "scale": node.get("scale", "ecog"),
-            "setting": node.get("setting", "newly_diagnosed"),
-            "regimen": node.get("regimen", ""),
-            "extents": node.get("extents", []),
-        }
-    )
-    low, high = C._bounds(node)
-    if node["type"] == "radiotherapy_ended":
-        low = node["min_weeks"]
-    row.update(low=low, high=high)
+    row.update({name: _empty(field) for name, field in ROW_FIELDS.items()})
+    row.update(KINDS[node["type"]].to_form(node))
     return row
+
+
+def _empty(field):
+    """A field's value in a row of another kind."""
+    if field.initial is not None:
+        return field.initial
+    if isinstance(field, forms.MultipleChoiceField):
+        return []
+    return None if isinstance(field, forms.DecimalField) else ""
 
 
 def tree_to_rows(tree, scope: str = "") -> list[dict]:

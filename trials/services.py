@@ -20,8 +20,7 @@ from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
 from consortium.models import Role, User
 from consortium.services import EditConflict, outbox_enqueue
 
-from . import criteria as C
-from . import ctgov, engine, reading, selectors
+from . import criteria, ctgov, engine, reading, selectors
 from .criteria_readers import READERS
 from .models import (
     OPEN_STATUSES,
@@ -162,7 +161,7 @@ def _import_document(name: str, document, report: ImportReport, by) -> None:
 def _record_tree(fields: dict) -> dict:
     """The criteria an imported record states in fields: age and sex (docs/trials-matching.md §3:
     the only structured eligibility of CT.gov)."""
-    tree = C.empty_tree()
+    tree = criteria.empty_tree()
     low, high = ctgov.age_in_years(fields["minimum_age"]), ctgov.age_in_years(fields["maximum_age"])
     if low is not None or high is not None:
         tree["criteria"]["all"].append({"type": "age", "min_years": low, "max_years": high})
@@ -418,22 +417,22 @@ def trial_criteria_save(
     _require_coordinator(by)
     current = Trial.objects.select_for_update().get(pk=trial.pk)
     _check_version(current, expected_version)
-    C.validate(tree)
+    criteria.validate(tree)
     arms = {arm.pk: arm for arm in current.arms.all()}
     for arm_id, arm_tree in (arm_trees or {}).items():
         if arm_id not in arms:
             raise ValidationError({"arms": f"Arm {arm_id} is not an arm of this trial."})
         if arm_tree is not None:
-            C.validate(arm_tree, field="arms")
+            criteria.validate(arm_tree, field="arms")
             # An arm's patients meet the trial's criteria and the arm's together.
-            problems = C.contradictions(tree["criteria"], arm_tree["criteria"])
+            problems = criteria.contradictions(tree["criteria"], arm_tree["criteria"])
             if problems:
                 raise ValidationError({"arms": f"Arm {arms[arm_id].label}: " + " ".join(problems)})
     with pghistory.context(user=by.pk, reason="criteria encoded"):
         current.criteria = tree
         current.diagnoses = sorted(
-            set(C.diagnoses(tree))
-            | {d for t in (arm_trees or {}).values() if t for d in C.diagnoses(t)}
+            set(criteria.diagnoses(tree))
+            | {d for t in (arm_trees or {}).values() if t for d in criteria.diagnoses(t)}
         )
         current.criteria_encoded_at = timezone.now()
         current.version += 1
@@ -988,7 +987,7 @@ def _leaf(value: dict) -> dict:
 
 def _with_node(tree: dict | None, node: dict) -> dict:
     """A copy of the tree with the node added to its top-level all-of (once)."""
-    tree = json.loads(json.dumps(tree)) if tree else C.empty_tree()
+    tree = json.loads(json.dumps(tree)) if tree else criteria.empty_tree()
     root = tree["criteria"]
     if "all" not in root:
         root = tree["criteria"] = {"all": [root]}
@@ -1025,7 +1024,7 @@ def suggestion_accept(
                 {"value": f"The kind stays {current.kind}; reject and encode another by hand."}
             )
     leaf = _leaf(leaf)
-    C.validate({"version": C.SCHEMA_VERSION, "criteria": leaf}, field="value")
+    criteria.validate({"version": criteria.SCHEMA_VERSION, "criteria": leaf}, field="value")
     polarity = polarity or current.polarity
     if polarity not in Suggestion.Polarity.values:
         raise ValidationError({"polarity": "include or exclude."})
@@ -1036,7 +1035,7 @@ def suggestion_accept(
     if target is None:
         tree, arm_trees = _with_node(trial.criteria, node), None
     else:
-        tree = trial.criteria or C.empty_tree()
+        tree = trial.criteria or criteria.empty_tree()
         arm_trees = {target.pk: _with_node(target.criteria, node)}
     trial_criteria_save(
         trial=trial, by=by, tree=tree, arm_trees=arm_trees, expected_version=expected_version

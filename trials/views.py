@@ -20,8 +20,7 @@ from consortium.models import Role
 from consortium.services import EditConflict, patient_access_log
 from consortium.views import role_required
 
-from . import criteria as C
-from . import selectors, services
+from . import criteria, selectors, services
 from .forms import (
     CheckForm,
     CriteriaExtrasForm,
@@ -55,7 +54,7 @@ def trial_list(request):
         request.GET.get("page")
     )
     for trial in page:
-        trial.plain = C.describe(trial.criteria) if trial.criteria_encoded_at else ""
+        trial.plain = criteria.describe(trial.criteria) if trial.criteria_encoded_at else ""
     works = selectors.works_trials(request.user)
     sync = selectors.latest_sync() if works else None
     waiting = selectors.suggestions_waiting([t.pk for t in page]) if works else {}
@@ -81,10 +80,11 @@ def trial_detail(request, pk: int):
     user = request.user
     context = {
         "trial": trial,
-        "plain": C.describe(trial.criteria),
+        "plain": criteria.describe(trial.criteria),
         "works_trials": selectors.works_trials(user),
         "arms": [
-            (arm, C.describe(arm.criteria) if arm.criteria else "") for arm in trial.arms.all()
+            (arm, criteria.describe(arm.criteria) if arm.criteria else "")
+            for arm in trial.arms.all()
         ],
     }
     if context["works_trials"]:
@@ -223,7 +223,7 @@ def criteria_edit(request, pk: int):
                     arm_trees=arm_trees,
                     expected_version=extras.cleaned_data["version"],
                 ),
-                "Criteria saved: " + C.describe(tree) + ". Matching runs in the background.",
+                "Criteria saved: " + criteria.describe(tree) + ". Matching runs in the background.",
             ):
                 return redirect(trial)
     else:
@@ -242,7 +242,7 @@ def criteria_edit(request, pk: int):
             "formset": formset,
             "extras": extras,
             "editable": editable,
-            "plain": C.describe(trial.criteria),
+            "plain": criteria.describe(trial.criteria),
         },
     )
 

@@ -18,7 +18,7 @@ from registry.models import (
     SystemicTherapy,
     TumourEpisode,
 )
-from trials import criteria as C
+from trials import criteria
 from trials.models import Trial, TrialSite
 
 _numbers = itertools.count(1)
@@ -30,7 +30,7 @@ def today() -> date:
     return timezone.localdate()
 
 
-def facts(**overrides) -> C.Facts:
+def facts(**overrides) -> criteria.Facts:
     values = dict(
         episode_id=1,
         patient_id=1,
@@ -48,7 +48,7 @@ def facts(**overrides) -> C.Facts:
         progressions=0,
     )
     values.update(overrides)
-    return C.Facts(**values)
+    return criteria.Facts(**values)
 
 
 def tree(*leaves, by_hand=()) -> dict:
@@ -139,7 +139,7 @@ def trial(
         has_norwegian_site=norwegian,
         has_nordic_site=norwegian,
         criteria_encoded_at=timezone.now() if encoded and criteria_tree else None,
-        diagnoses=C.diagnoses(criteria_tree) if criteria_tree else [],
+        diagnoses=criteria.diagnoses(criteria_tree) if criteria_tree else [],
     )
     if norwegian:
         TrialSite.objects.create(

@@ -8,7 +8,7 @@ import pytest
 from consortium.models import Role
 from tests.conftest import make_member, sign_in
 from tests.trials.factories import ASTRO, GBM, tree, trial
-from trials import criteria as C
+from trials import criteria
 from trials.models import TrialArm
 
 pytestmark = pytest.mark.django_db
@@ -108,9 +108,12 @@ def test_an_arm_contradicting_the_trial_is_refused(coordinator_client):
 
 
 def test_alternatives_and_compatible_grades_are_not_conflicts():
-    assert C.contradictions({"all": [AGE_18_70, {"any": [{"type": "age", "min_years": 80}]}]}) == []
+    assert (
+        criteria.contradictions({"all": [AGE_18_70, {"any": [{"type": "age", "min_years": 80}]}]})
+        == []
+    )
     both = {"type": "diagnosis", "codes": [GBM, ASTRO]}
-    assert C.contradictions({"all": [both, {"type": "grade", "grades": [2]}]}) == []
+    assert criteria.contradictions({"all": [both, {"type": "grade", "grades": [2]}]}) == []
 
 
 def test_numbers_are_kept_as_entered(coordinator_client):
@@ -126,7 +129,7 @@ def test_numbers_are_kept_as_entered(coordinator_client):
     editor = coordinator_client.get(f"/trials/{t.pk}/criteria/").content.decode()
     assert 'value="18"' in editor and 'value="70"' in editor
     # An older tree stored as floats still reads as entered.
-    assert C.describe({"all": [{"type": "age", "min_years": 18.0, "max_years": 70.0}]}) == (
+    assert criteria.describe({"all": [{"type": "age", "min_years": 18.0, "max_years": 70.0}]}) == (
         "age 18-70 years"
     )
 

@@ -25,8 +25,7 @@ from tests.trials.factories import (
     tree,
     trial,
 )
-from trials import criteria as C
-from trials import engine
+from trials import criteria, engine
 from trials.models import Match, Outcome, TrialArm
 
 ARMS = tree(
@@ -151,7 +150,9 @@ TREES = [
 def test_compiled_judges_agree_with_judge_on_every_combination():
     day = today()
     targets = [
-        engine.Target(i, None, C.compile_labels({"version": 1, "criteria": node})["criteria"])
+        engine.Target(
+            i, None, criteria.compile_labels({"version": 1, "criteria": node})["criteria"]
+        )
         for i, node in enumerate(TREES)
     ]
     cases = [

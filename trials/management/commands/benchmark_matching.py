@@ -61,8 +61,7 @@ from registry.models import (
     SystemicTherapy,
     TumourEpisode,
 )
-from trials import criteria as C
-from trials import engine
+from trials import criteria, criteria_kinds, engine
 from trials.models import ManualCheck, Match, ReviewEvent, Trial, TrialArm, VerdictSet
 
 MARK = "benchmark"
@@ -329,7 +328,9 @@ class Command(BaseCommand):
                         episode_id=e.pk,
                         surgery_date=e.diagnosis_date,
                         procedure="resection",
-                        extent_of_resection=rng.choice(list(C.EXTENTS) + ["unknown", ""]),
+                        extent_of_resection=rng.choice(
+                            list(criteria_kinds.EXTENTS) + ["unknown", ""]
+                        ),
                     )
                 )
             if rng.random() < 0.7:
@@ -447,9 +448,12 @@ class Command(BaseCommand):
                 leaves.append({"type": "resection", "extents": ["gross_total", "subtotal"]})
             if rng.random() < 0.1:
                 leaves.append({"type": "grade", "grades": [3, 4]})
-            if C.contradictions({"all": leaves}):  # e.g. grade 3-4 with pilocytic astrocytoma
+            # e.g. grade 3-4 with pilocytic astrocytoma
+            if criteria.contradictions({"all": leaves}):
                 leaves = [leaf for leaf in leaves if leaf.get("type") != "grade"]
-            tree = C.validate({"version": 1, "criteria": {"all": leaves}, "check_by_hand": []})
+            tree = criteria.validate(
+                {"version": 1, "criteria": {"all": leaves}, "check_by_hand": []}
+            )
             trial = Trial.objects.create(
                 nct_id=f"NCT8{n:07d}",
                 brief_title=f"Benchmark trial {n}",
@@ -458,7 +462,7 @@ class Command(BaseCommand):
                 ),
                 criteria=tree,
                 criteria_encoded_at=now,
-                diagnoses=C.diagnoses(tree),
+                diagnoses=criteria.diagnoses(tree),
                 has_norwegian_site=(nordic := rng.random() < 0.3),
                 has_nordic_site=nordic,
             )
