@@ -62,7 +62,15 @@ from registry.models import (
     TumourEpisode,
 )
 from trials import criteria, criteria_kinds, engine
-from trials.models import ManualCheck, Match, ReviewEvent, Trial, TrialArm, VerdictSet
+from trials.models import (
+    ManualCheck,
+    Match,
+    ReviewEvent,
+    Trial,
+    TrialArm,
+    TrialReferral,
+    VerdictSet,
+)
 
 MARK = "benchmark"
 # The register's case mix, roughly: glioblastoma the commonest (200-250 a year in Norway,
@@ -119,11 +127,12 @@ class Command(BaseCommand):
 
         Match.objects.all().delete()
         # From empty: the verdict lists too (a DELETE would check each against the match
-        # table's dead rows; the three tables are empty but for the lists by now).
+        # table's dead rows; the tables are empty but for the lists by now). Tumour-board
+        # referrals point at matches: truncated with them (the benchmark makes none).
         with connection.cursor() as cursor:
             cursor.execute(
                 f"TRUNCATE {ManualCheck._meta.db_table}, {ReviewEvent._meta.db_table}, "
-                f"{Match._meta.db_table}, "
+                f"{TrialReferral._meta.db_table}, {Match._meta.db_table}, "
                 f"{VerdictSet._meta.db_table}"
             )
         # In a child process, so its peak resident memory is the run's alone.
