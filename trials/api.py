@@ -642,7 +642,7 @@ class SuggestionOutput(serializers.ModelSerializer):
         return suggestion.arm.label if suggestion.arm_id else None
 
     def get_plain(self, suggestion) -> str:
-        return C.describe_leaf(
+        return criteria.describe_leaf(
             suggestion.value, negated=suggestion.polarity == Suggestion.Polarity.EXCLUDE
         )
 

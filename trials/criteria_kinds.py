@@ -88,10 +88,6 @@ class Kind:
         """The editor row's values of this kind's fields, for a leaf."""
         return {}
 
-    def suggest(self, text: str) -> list:
-        """Criteria of this kind read from registered eligibility text (a reader hook)."""
-        return []
-
 
 # --- Shared helpers ----------------------------------------------------------------
 

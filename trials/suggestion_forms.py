@@ -1,13 +1,13 @@
 """Forms of the suggested-criteria panel: accept or reject (the trial's version, so a
 decision made on a page that is out of date is refused), and the edit form, whose fields
-follow the criteria schema of the suggestion's kind (trials/criteria.py), so a
+follow the criteria schema of the suggestion's kind (trials/criteria_kinds.py), so a
 coordinator edits a value without writing JSON."""
 
 from django import forms
 
 from registry import vocabulary
 
-from . import criteria as C
+from .criteria_kinds import EXTENTS, KINDS, REGIMENS
 from .models import Suggestion
 
 _CHOICE_LABELS = {
@@ -16,8 +16,8 @@ _CHOICE_LABELS = {
     "result": {"altered": "Altered (mutant, methylated, codeleted...)", "wildtype": "Wildtype"},
     "scale": {"ecog": "ECOG", "karnofsky": "Karnofsky"},
     "setting": {"newly_diagnosed": "Newly diagnosed", "recurrent": "Recurrent"},
-    "regimen": C.REGIMENS,
-    "extents": C.EXTENTS,
+    "regimen": REGIMENS,
+    "extents": EXTENTS,
 }
 _FIELD_LABELS = {
     "codes": "Diagnoses",
@@ -50,9 +50,10 @@ class SuggestionEditForm(forms.Form):
     def __init__(self, *args, suggestion: Suggestion, arms: list, **kwargs):
         super().__init__(*args, **kwargs)
         self.kind = suggestion.kind
-        required = set(C.REQUIRED[self.kind])
+        kind = KINDS[self.kind]
+        required = set(kind.required)
         self.value_fields = []
-        for name, schema in C.LEAF_SCHEMAS[self.kind].items():
+        for name, schema in kind.schema.items():
             label = _FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
             kinds = schema.get("type")
             kinds = set(kinds) if isinstance(kinds, list) else {kinds}

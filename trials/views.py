@@ -98,7 +98,7 @@ def trial_detail(request, pk: int):
             decision_form=DecisionForm(initial={"version": trial.version}),
         )
         for suggestion in suggestions:
-            suggestion.plain = C.describe_leaf(
+            suggestion.plain = criteria.describe_leaf(
                 suggestion.value, negated=suggestion.polarity == Suggestion.Polarity.EXCLUDE
             )
         matches = list(selectors.match_queue(user=user, trial_id=trial.pk)[:100])
@@ -268,11 +268,8 @@ def suggestion_accept(request, pk: int, n: int):
     except (ValidationError, EditConflict) as error:
         _decision_error(request, error)
     else:
-        messages.success(
-            request,
-            f"Accepted: {C.describe_leaf(suggestion.value, suggestion.polarity == 'exclude')}. "
-            "Matching runs in the background.",
-        )
+        plain = criteria.describe_leaf(suggestion.value, suggestion.polarity == "exclude")
+        messages.success(request, f"Accepted: {plain}. Matching runs in the background.")
     return redirect(f"{trial.get_absolute_url()}#suggestions")
 
 
@@ -333,7 +330,7 @@ def suggestion_edit(request, pk: int, n: int):
             "trial": trial,
             "suggestion": suggestion,
             "form": form,
-            "plain": C.describe_leaf(suggestion.value, suggestion.polarity == "exclude"),
+            "plain": criteria.describe_leaf(suggestion.value, suggestion.polarity == "exclude"),
         },
     )
 
