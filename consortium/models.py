@@ -13,6 +13,11 @@ from knox.models import AbstractAuthToken
 
 from .append_only import protect_history_of, refuse_truncate
 
+# PostgreSQL's ICU collation for Norwegian Bokmål: names compared as Norwegians sort them
+# (Æ, Ø, Å after Z). Migration 0009 creates it where the server's ICU has not already
+# (https://www.postgresql.org/docs/15/sql-createcollation.html).
+NORWEGIAN = "nb-NO-x-icu"
+
 
 @pghistory.track()
 class Institution(models.Model):
@@ -158,16 +163,23 @@ class AccessLog(models.Model):
     The patient is kept as the register's patient id, not a foreign key, so the core
     does not depend on the register app (apps depend one way)."""
 
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
-    patient_id = models.BigIntegerField(db_index=True)
+    at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False)
+    patient_id = models.BigIntegerField()
     page = models.CharField(max_length=100, help_text="The page or API endpoint's name.")
     path = models.CharField(max_length=300)
     method = models.CharField(max_length=10, default="GET")
     ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-at"]
+        # Partitioned by month in PostgreSQL (consortium/partitions.py, migration 0010).
+        ordering = ["-at", "-id"]
+        indexes = [
+            # The review's orders: everyone's newest first, one member's, one patient's.
+            models.Index(fields=["at", "id"], name="access_log_by_time"),
+            models.Index(fields=["user", "at", "id"], name="access_log_by_member"),
+            models.Index(fields=["patient_id", "at", "id"], name="access_log_by_patient"),
+        ]
         triggers = [
             pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
             refuse_truncate(),  # a row trigger never fires on TRUNCATE

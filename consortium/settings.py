@@ -360,11 +360,24 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TIMEZONE = TIME_ZONE
 # Each app's periodic tasks, by name (apps depend one way, so settings do not import them).
+# The platform's address, for links in mails sent by background tasks (no request there).
+NBTC_BASE_URL = env("NBTC_BASE_URL", default="http://127.0.0.1:8000")
+
 CELERY_BEAT_SCHEDULE: dict = {
     # Follow-up work written while the broker was down goes out once it is back.
     "consortium-relay-outbox": {
         "task": "consortium.tasks.relay_outbox",
         "schedule": crontab(minute="*"),
+    },
+    # The access log's month partitions are made ahead of the months they hold.
+    "consortium-access-log-partitions": {
+        "task": "consortium.tasks.access_log_partitions",
+        "schedule": crontab(hour=1, minute=15),
+    },
+    # Each institution's admins get last month's access-log summary on the 1st.
+    "registry-monthly-access-review-summary": {
+        "task": "registry.tasks.send_access_review_summaries",
+        "schedule": crontab(day_of_month=1, hour=6, minute=0),
     },
     # Each clinician gets one digest of their open register items per night.
     "registry-nightly-worklist-digest": {

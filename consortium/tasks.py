@@ -24,3 +24,12 @@ def relay_outbox() -> int:
     while sent := services.outbox_send():
         total += sent
     return total
+
+
+@shared_task(acks_late=True)
+def access_log_partitions() -> list[str]:
+    """Daily (beat): this month's and the next months' partitions of the access log
+    exist before a row needs them (consortium/partitions.py); returns those it made."""
+    from . import partitions
+
+    return partitions.ensure_partitions()

@@ -14,9 +14,11 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from consortium.models import Institution, Role
+from consortium.pagination import KeysetPagination
 from consortium.services import patient_access_log
 
 from . import rules, sections, selectors, services
+from .filters import PatientFilter
 from .models import (
     MarkerMethod,
     MarkerResult,
@@ -165,8 +167,30 @@ def _require_clinical(user) -> None:
         raise PermissionDenied("Only clinicians, coordinators and admins see patient records.")
 
 
+class PatientListOutput(PatientOutput):
+    diagnosis = serializers.SerializerMethodField(
+        help_text="WHO CNS5 diagnosis code of the latest tumour episode ('' if none)."
+    )
+    diagnosis_label = serializers.SerializerMethodField(
+        help_text="The same in words, with the CNS WHO grade when known."
+    )
+
+    class Meta(PatientOutput.Meta):
+        fields = [*PatientOutput.Meta.fields, "diagnosis", "diagnosis_label"]
+        ref_name = "PatientListItem"
+
+    def get_diagnosis(self, patient) -> str:
+        return patient.latest_diagnosis or ""
+
+    def get_diagnosis_label(self, patient) -> str:
+        return selectors.diagnosis_in_words(patient)
+
+
 class PatientListApi(GenericAPIView):
-    """Patients of your institutions. `?search=` finds by name or register number.
+    """Patients of your institutions. `?search=` finds by name or register number;
+    `institution`, `diagnosis` and `vital_status` narrow the list; `sort` orders it (name:
+    by surname in Norwegian order; register_number; born; "-" before it reverses). Pages by
+    keyset: follow `next` and `previous`.
 
     POST registers a patient, with `treats_patient` and `care_reason` (your declared care
     relationship; required). The answer is the same whether or not the national ID is
@@ -174,8 +198,10 @@ class PatientListApi(GenericAPIView):
     your institutions to that record (201 either way) and the declaration is shown to the
     patient's other institutions."""
 
-    serializer_class = PatientOutput
+    serializer_class = PatientListOutput
     queryset = Patient.objects.none()  # for the schema; selectors decide what is listed
+    pagination_class = KeysetPagination
+    filterset_class = PatientFilter
 
     @extend_schema(
         parameters=[
@@ -186,7 +212,7 @@ class PatientListApi(GenericAPIView):
                 "National IDs are refused here: use POST /patients/search/.",
             )
         ],
-        responses=PatientOutput(many=True),
+        responses=PatientListOutput(many=True),
     )
     def get(self, request):
         _require_clinical(request.user)
@@ -201,13 +227,20 @@ class PatientListApi(GenericAPIView):
         refused = selectors.identity_search_refused(request.user, query)
         if refused:
             raise serializers.ValidationError({"search": refused})
-        patients = selectors.patient_search(user=request.user, query=query)
-        count = (
-            selectors.search_count(patients)
-            if query.strip()
-            else selectors.visible_patient_count(request.user)
+        patients = selectors.with_diagnosis(
+            selectors.patient_search(user=request.user, query=query)
         )
-        return _paginated(self, request, patients, PatientOutput, "api:registry_patients", count)
+        narrowed = bool(query.strip()) or any(
+            request.query_params.get(name) for name in ("institution", "diagnosis", "vital_status")
+        )
+        self.list_count = lambda rows: selectors.patient_list_count(
+            request.user, rows, narrowed=narrowed
+        )
+        page = self.paginate_queryset(self.filter_queryset(patients))
+        _log(request, page, "api:registry_patients")
+        return self.get_paginated_response(
+            PatientListOutput(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(request=PatientCreateInput, responses={201: PatientOutput})
     def post(self, request):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api, indicator_api, meeting_api
+from . import access_api, api, indicator_api, meeting_api
 from .sections import SECTIONS
 
 urlpatterns = [
@@ -46,6 +46,12 @@ urlpatterns = [
         "meetings/<int:meeting_id>/summary/",
         meeting_api.SummaryApi.as_view(),
         name="registry_meeting_summary",
+    ),
+    path("access-log/", access_api.AccessLogApi.as_view(), name="registry_access_log"),
+    path(
+        "access-log/export/",
+        access_api.AccessLogExportApi.as_view(),
+        name="registry_access_log_export",
     ),
     path("indicators/", indicator_api.IndicatorListApi.as_view(), name="registry_indicators"),
     path(

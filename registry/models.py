@@ -15,12 +15,12 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Func, Value
 from django.urls import reverse
 from django.utils import timezone
 
 from consortium.append_only import protect_history_of, refuse_truncate
-from consortium.models import Institution
+from consortium.models import NORWEGIAN, Institution
 
 from . import national_id, vocabulary
 
@@ -45,7 +45,7 @@ def new_register_number() -> str:
     return f"NB-{body[:4]}-{body[4:]}"
 
 
-@pghistory.track(*all_changes(), exclude=["search_name"])
+@pghistory.track(*all_changes(), exclude=["search_name", "sort_name"])
 class Patient(models.Model):
     class Sex(models.TextChoices):
         FEMALE = "female", "Female"
@@ -65,6 +65,24 @@ class Patient(models.Model):
     )
     full_name = models.CharField("name", max_length=200)
     search_name = models.CharField(max_length=200, editable=False, db_index=True)
+    # The list's order: surname first ("Nordmann Kari" for "Kari Nordmann"), compared by
+    # Norwegian Bokmål rules (Æ, Ø, Å after Z; "Aa" as Å), PostgreSQL's ICU collation
+    # (https://www.postgresql.org/docs/15/collation.html#COLLATION-MANAGING, CLDR's Norwegian
+    # order, https://unicode.org/cldr/charts/latest/collation/nb.html). The surname is the
+    # last word of the name as written.
+    sort_name = models.GeneratedField(
+        expression=Func(
+            Func(
+                F("full_name"),
+                Value(r"^\s*(.*?)\s*(\S+)\s*$"),
+                Value(r"\2 \1"),
+                function="regexp_replace",
+            ),
+            function="btrim",
+        ),
+        output_field=models.CharField(max_length=200, db_collation=NORWEGIAN),
+        db_persist=True,
+    )
     sex = models.CharField(max_length=10, choices=Sex.choices)
     birth_date = models.DateField()
     health_region = models.CharField(
@@ -85,6 +103,9 @@ class Patient(models.Model):
         ordering = ["search_name", "id"]
         indexes = [
             GinIndex(name="patient_name_trgm", fields=["search_name"], opclasses=["gin_trgm_ops"]),
+            # One per sortable column of the patient list, in its order (keyset pages).
+            models.Index(fields=["sort_name", "id"], name="patient_by_surname"),
+            models.Index(fields=["birth_date", "id"], name="patient_by_birth_date"),
         ]
 
     def __str__(self) -> str:  # never the national ID or the name: __str__ ends up in logs
@@ -473,6 +494,27 @@ class Reopening(models.Model):
 
     def __str__(self) -> str:
         return f"episode {self.episode_id} reopened at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AccessReviewSummary(models.Model):
+    """One monthly access-log summary per institution and month: the beat task may run
+    twice, or be retried, and still sends once."""
+
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="The month's first day.")
+    entries = models.PositiveIntegerField(default=0)
+    flagged = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["institution", "month"], name="one_access_summary_per_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"access-log summary for institution {self.institution_id}, {self.month:%Y-%m}"
 
 
 class WorklistDigest(models.Model):

@@ -13,14 +13,14 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from consortium.models import Institution, Role, User
 
-from . import rules
+from . import rules, vocabulary
 from .models import (
     CareRelationshipDeclaration,
     Patient,
@@ -123,11 +123,30 @@ def search_count(patients: QuerySet[Patient]) -> int:
     return patients.order_by()[: SEARCH_COUNT_CAP + 1].count()
 
 
-def patient_page(*, user: User, query: str, page_number, per_page: int):
-    """One page of the patient list or of a search."""
-    patients = patient_search(user=user, query=query)
-    count = search_count(patients) if query.strip() else visible_patient_count(user)
-    return KnownCountPaginator(patients, per_page, count=count).get_page(page_number)
+def patient_list_count(user: User, patients: QuerySet[Patient], *, narrowed: bool) -> int:
+    """The list's count: the cached count of every visible patient when nothing narrows it,
+    else the matches counted up to SEARCH_COUNT_CAP + 1."""
+    return search_count(patients) if narrowed else visible_patient_count(user)
+
+
+def with_diagnosis(patients: QuerySet[Patient]) -> QuerySet[Patient]:
+    """The diagnosis (and CNS WHO grade) of the patient's latest tumour episode as columns
+    of the row, for the list's diagnosis column: one query for the page."""
+    latest = TumourEpisode.objects.filter(patient=OuterRef("pk")).order_by(
+        F("diagnosis_date").desc(nulls_last=True), "-id"
+    )
+    return patients.annotate(
+        latest_diagnosis=Subquery(latest.values("diagnosis")[:1]),
+        latest_grade=Subquery(latest.values("who_grade")[:1]),
+    )
+
+
+def diagnosis_in_words(patient: Patient) -> str:
+    tumour = vocabulary.TUMOUR_TYPES.get(getattr(patient, "latest_diagnosis", None) or "")
+    if tumour is None:
+        return ""
+    grade = getattr(patient, "latest_grade", None)
+    return f"{tumour.label}, CNS WHO grade {grade}" if grade else tumour.label
 
 
 def can_view_patient(user: User, patient: Patient) -> bool:

@@ -87,3 +87,34 @@ def expire_research_extracts() -> int:
     from . import research_extracts
 
     return research_extracts.expire_extracts()
+
+
+def send_access_review_summaries() -> int:
+    """Monthly (beat, on the 1st): queue last month's access-log summary for each
+    institution with admins; returns how many were queued."""
+    from django.utils import timezone
+
+    from . import access_review
+
+    month = access_review.last_month(timezone.localdate())
+    institutions = access_review.summary_recipients()
+    for institution_id in institutions:
+        send_access_review_summary.delay(institution_id, month.isoformat())
+    return len(institutions)
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(ConnectionError, OSError), retry_backoff=True, max_retries=5
+)
+def send_access_review_summary(institution_id: int, month: str) -> int:
+    from datetime import date
+
+    from django.conf import settings
+
+    from . import access_review
+
+    return access_review.summary_send(
+        institution_id=institution_id,
+        month=date.fromisoformat(month),
+        base_url=settings.NBTC_BASE_URL,
+    )

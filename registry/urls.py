@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import indicator_views, meeting_views, views
+from . import access_views, indicator_views, meeting_views, views
 
 app_name = "registry"
 
@@ -11,6 +11,12 @@ meeting = "meetings/<int:meeting_id>/"
 urlpatterns = [
     path("", views.patient_list, name="patient_list"),
     path("worklist/", views.worklist, name="worklist"),
+    path("access-review/", access_views.access_review_page, name="access_review"),
+    path(
+        "access-review/export.csv",
+        access_views.access_review_export,
+        name="access_review_export",
+    ),
     path("indicators/", indicator_views.indicator_list, name="indicators"),
     path("indicators/survival/", indicator_views.survival_page, name="indicator_survival"),
     path("indicators/reports/", indicator_views.report_list, name="indicator_reports"),

@@ -18,12 +18,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from consortium.filters import keyset_page_for, without_blanks
 from consortium.forms import add_service_errors, write_with_form
 from consortium.models import Role
 from consortium.redirects import safe_next
 from consortium.services import patient_access_log
 
 from . import indicator_selectors, panels, rules, selectors, services
+from .filters import PatientFilter
 from .forms import (
     EpisodeForm,
     MarkersForm,
@@ -107,13 +109,31 @@ def patient_list(request):
         )
         return redirect("registry:patient_list")
     refused = selectors.identity_search_refused(request.user, query)
-    page = selectors.patient_page(
-        user=request.user, query=query, page_number=request.GET.get("page"), per_page=PAGE_SIZE
+    patients = selectors.with_diagnosis(selectors.patient_search(user=request.user, query=query))
+    filters = PatientFilter(without_blanks(request.GET), queryset=patients, request=request)
+    page, errors = keyset_page_for(request, filters, size=PAGE_SIZE)
+    count = selectors.patient_list_count(
+        request.user,
+        patients if errors else filters.qs,
+        narrowed=bool(query.strip()) or (not errors and filters.narrowed),
     )
     patient_access_log(request, patient_ids=[p.pk for p in page], page="registry:patient_list")
+    for patient in page:
+        patient.diagnosis_label = selectors.diagnosis_in_words(patient)
+    # The pages' links keep the search (never a national ID: that one is POSTed) and filters.
+    keep = without_blanks(request.GET)
+    for name in ("after", "before", "q"):
+        keep.pop(name, None)
+    if query and not selectors.looks_like_national_id(query):
+        keep["q"] = query
     context = {
         "form": form,
+        "filters": filters,
+        "errors": errors,
         "page": page,
+        "count": count,
+        "sort": filters.sort_value,
+        "keep": keep,
         "query": query,
         "cap": selectors.SEARCH_COUNT_CAP,
         "patients_url": reverse("registry:patient_list") + "patients/",
@@ -122,8 +142,10 @@ def patient_list(request):
         "refused": refused,
     }
     if request.headers.get("HX-Request"):
-        return render(request, "registry/patient_list.html#results", context)
-    return render(request, "registry/patient_list.html", context)
+        return render(
+            request, "registry/patient_list.html#results", context, status=400 if errors else 200
+        )
+    return render(request, "registry/patient_list.html", context, status=400 if errors else 200)
 
 
 @never_cache

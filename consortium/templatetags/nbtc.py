@@ -8,3 +8,38 @@ register = template.Library()
 @register.filter
 def country_name(code: str) -> str:
     return COUNTRY_NAMES.get(code, code)
+
+
+def _query_without(context, *names: str, **values) -> str:
+    """The page's query string (the view's `keep`, else the request's) with these
+    parameters dropped and those set."""
+    keep = context.get("keep")
+    query = (keep if keep is not None else context["request"].GET).copy()
+    for name in names:
+        query.pop(name, None)
+    for name, value in values.items():
+        query[name] = value
+    return query.urlencode()
+
+
+@register.inclusion_tag("consortium/_sort_header.html", takes_context=True)
+def sort_header(context, column: str, label: str, current: str = ""):
+    """A sortable column's header: a link that sorts by it (again: the other way round),
+    with aria-sort saying the order now (WAI-ARIA sortable table,
+    https://www.w3.org/WAI/ARIA/apg/patterns/table/examples/sortable-table/)."""
+    direction = (
+        "ascending" if current == column else "descending" if current == f"-{column}" else ""
+    )
+    target = f"-{column}" if current == column else column
+    return {
+        "label": label,
+        "direction": direction,
+        "href": "?" + _query_without(context, "after", "before", "page", sort=target),
+    }
+
+
+@register.simple_tag(takes_context=True)
+def page_link(context, name: str, cursor: str) -> str:
+    """The URL of the next (name='after') or previous ('before') keyset page, keeping the
+    list's filters and sort."""
+    return "?" + _query_without(context, "after", "before", "page", **{name: cursor})

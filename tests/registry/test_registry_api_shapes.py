@@ -66,11 +66,17 @@ def test_a_list_past_its_last_page_is_a_404_in_the_error_shape(api, episode):
 # Not "page": that is Playwright's fixture, and would make these browser tests.
 @pytest.mark.parametrize("number", ["", "0", "abc", "last", "1.5", "-1"])
 def test_a_page_number_that_is_not_a_whole_number_from_1_is_a_400_naming_it(api, episode, number):
-    response = api.get(f"{API}/patients/", {"page": number})
+    response = api.get(f"{API}/episodes/{episode.pk}/surgeries/", {"page": number})
     assert response.status_code == 400
     assert response.json()["extra"]["fields"] == {
         "page": ["A page number is a whole number from 1."]
     }
+
+
+def test_a_page_number_on_a_list_paged_by_keyset_is_a_400_naming_it(api, episode):
+    response = api.get(f"{API}/patients/", {"page": "2"})
+    assert response.status_code == 400
+    assert set(response.json()["extra"]["fields"]) == {"page"}
 
 
 def _surgery(api, episode, **values):

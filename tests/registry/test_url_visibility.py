@@ -47,6 +47,11 @@ LIST_PAGES = {
     "registry_indicators",
     "registry_indicator_survival",
     "registry_indicator_reports",
+    # The access-log review: consortium admins only (403 for everyone else).
+    "access_review",
+    "access_review_export",
+    "registry_access_log",
+    "registry_access_log_export",
 }
 
 
@@ -177,6 +182,10 @@ OWNERS = {
     "indicator_notified": Role.ADMIN,
     "indicator_report_release": Role.ADMIN,
     "registry_indicator_report_release": Role.ADMIN,
+    "access_review": Role.ADMIN,
+    "access_review_export": Role.ADMIN,
+    "registry_access_log": Role.ADMIN,
+    "registry_access_log_export": Role.ADMIN,
 }
 POST_ROUTES = {
     "episode_submit",

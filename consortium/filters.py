@@ -1,0 +1,119 @@
+"""List filters and sorting, with django-filter (https://django-filter.readthedocs.io/):
+every list's filters are a FilterSet, so a bad value is refused the same way everywhere:
+a 400 in the API's one error shape naming the parameter (DjangoFilterBackend raises it),
+and the form's message on the page.
+
+`sort` is one more filter: a column's name, with "-" before it for the other direction.
+Each sortable column maps to the fields of its order, which end in a unique field (the
+keyset pages' tie-breaker) and match an index."""
+
+import django_filters
+from django.core.exceptions import ValidationError
+from rest_framework import exceptions
+
+
+class SortedFilterSet(django_filters.FilterSet):
+    # column -> (label, the order's fields ascending, ending in a unique field)
+    SORTS: dict[str, tuple[str, tuple[str, ...]]] = {}
+    DEFAULT_SORT = ""
+
+    sort = django_filters.ChoiceFilter(
+        label="Sort by", method="_sort_later", empty_label="(default order)"
+    )
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        # An empty parameter is refused rather than read as "any": the schema lists each
+        # filter's values, and "" is not one. Pages drop their forms' empty fields first
+        # (without_blanks).
+        self._blank = [n for n in self.filters if data is not None and data.get(n) == ""]
+        self.filters["sort"].extra["choices"] = [
+            (f"{sign}{column}", f"{label} ({'descending' if sign else 'ascending'})")
+            for column, (label, _) in self.sorts().items()
+            for sign in ("", "-")
+        ]
+
+    def get_form_class(self):
+        blank = self._blank
+
+        class Form(super().get_form_class()):
+            def clean(self):
+                cleaned = super().clean()
+                for name in blank:
+                    self.add_error(name, "Leave the parameter out instead of leaving it empty.")
+                return cleaned
+
+        return Form
+
+    def sorts(self) -> dict:
+        """The columns this member may sort by (a subclass may leave some out)."""
+        return self.SORTS
+
+    @staticmethod
+    def _sort_later(queryset, name, value):
+        return queryset  # filter_queryset orders once every filter has run
+
+    @property
+    def sort_value(self) -> str:
+        chosen = self.form.cleaned_data.get("sort") if self.is_bound else ""
+        return chosen or self.DEFAULT_SORT
+
+    def order(self) -> tuple[str, ...]:
+        value = self.sort_value
+        column = value.lstrip("-")
+        fields = self.sorts()[column][1]
+        if value.startswith("-"):
+            return tuple(f[1:] if f.startswith("-") else f"-{f}" for f in fields)
+        return fields
+
+    def filter_queryset(self, queryset):
+        return super().filter_queryset(queryset).order_by(*self.order())
+
+
+def without_blanks(query):
+    """A page's query without the empty fields its filter form sent ("any")."""
+    query = query.copy()
+    for name in [n for n, v in query.items() if v == ""]:
+        query.pop(name)
+    return query
+
+
+def filtered(filterset: django_filters.FilterSet):
+    """The filterset's rows, or the API's 400 naming each bad parameter (for views that
+    call a FilterSet themselves, as DjangoFilterBackend does for generic views)."""
+    if not filterset.is_valid():
+        raise exceptions.ValidationError(
+            {name: [str(m) for m in messages] for name, messages in filterset.errors.items()}
+        )
+    return filterset.qs
+
+
+def errors_in_words(filterset: django_filters.FilterSet) -> list[str]:
+    """The form's errors as sentences for a page: 'Sort by: Select a valid choice…'."""
+    return [
+        f"{filterset.form.fields[name].label or name}: {' '.join(messages)}"
+        if name in filterset.form.fields
+        else " ".join(messages)
+        for name, messages in filterset.errors.items()
+    ]
+
+
+def keyset_page_for(request, filterset: SortedFilterSet, *, size: int):
+    """For a page (not the API): the filtered, sorted keyset page and no errors; or, when a
+    filter, the sort or a cursor is bad, the unfiltered first page and the errors in words
+    (the page answers 400 and shows them)."""
+    from .pagination import keyset_page
+
+    errors = errors_in_words(filterset)
+    unfiltered = filterset.queryset.order_by(*filterset.order())
+    try:
+        if errors:
+            return keyset_page(unfiltered, size=size), errors
+        return keyset_page(
+            filterset.qs,
+            after=request.GET.get("after", ""),
+            before=request.GET.get("before", ""),
+            size=size,
+        ), []
+    except ValidationError as error:
+        return keyset_page(unfiltered, size=size), [*errors, *error.messages]

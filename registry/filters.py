@@ -1,0 +1,152 @@
+"""The register's list filters and sort orders (consortium.filters.SortedFilterSet)."""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import django_filters
+from django.core.validators import RegexValidator
+from django.db.models import Exists, OuterRef
+
+from consortium.filters import SortedFilterSet
+from consortium.models import AccessLog, Institution, Membership, User
+
+from . import access_review, selectors
+from .models import Patient, PatientInstitution, TumourEpisode
+
+
+class PatientFilter(SortedFilterSet):
+    """The patient list: by institution, diagnosis and vital status; sorted by surname
+    (Norwegian order), register number or birth date, each served by an index of that
+    order (Patient.Meta.indexes; the register number's unique index)."""
+
+    SORTS = {
+        "name": ("Name", ("sort_name", "id")),
+        "register_number": ("Register number", ("register_number",)),
+        "born": ("Born", ("birth_date", "id")),
+    }
+
+    institution = django_filters.ModelChoiceFilter(
+        label="Institution",
+        to_field_name="code",
+        queryset=Institution.objects.filter(kind=Institution.Kind.HOSPITAL),
+        method="_at_institution",
+    )
+    diagnosis = django_filters.ChoiceFilter(
+        label="Diagnosis",
+        choices=TumourEpisode._meta.get_field("diagnosis").choices,
+        method="_with_diagnosis",
+    )
+    vital_status = django_filters.ChoiceFilter(
+        label="Vital status", choices=Patient.VitalStatus.choices
+    )
+
+    class Meta:
+        model = Patient
+        fields = ["institution", "diagnosis", "vital_status"]
+
+    def __init__(self, data=None, *args, request=None, **kwargs):
+        super().__init__(data, *args, request=request, **kwargs)
+        user = getattr(request, "user", None)
+        if user is not None and not user.is_consortium_admin:
+            self.filters["institution"].queryset = Institution.objects.filter(
+                pk__in=selectors.user_institution_ids(user)
+            )
+
+    def sorts(self) -> dict:
+        """Trial coordinators see no names: the name order would hint at them."""
+        user = getattr(self.request, "user", None)
+        if user is not None and not selectors.shows_names(user):
+            return {k: v for k, v in self.SORTS.items() if k != "name"}
+        return self.SORTS
+
+    @property
+    def sort_value(self) -> str:
+        chosen = self.form.cleaned_data.get("sort") if self.is_bound else ""
+        return chosen or ("name" if "name" in self.sorts() else "register_number")
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether any filter is set (the unfiltered list's count is cached)."""
+        return any(
+            self.form.cleaned_data.get(name)
+            for name in ("institution", "diagnosis", "vital_status")
+        )
+
+    @staticmethod
+    def _at_institution(queryset, name, institution):
+        return queryset.filter(
+            Exists(
+                PatientInstitution.objects.filter(patient=OuterRef("pk"), institution=institution)
+            )
+        )
+
+    @staticmethod
+    def _with_diagnosis(queryset, name, diagnosis):
+        return queryset.filter(
+            Exists(TumourEpisode.objects.filter(patient=OuterRef("pk"), diagnosis=diagnosis))
+        )
+
+
+def _local_midnight(day):
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(access_review.LOCAL_TIME_ZONE))
+
+
+class AccessLogFilter(SortedFilterSet):
+    """The access-log review: by member, patient (register number), the members'
+    institution, period (local dates, both included), page and flag; newest first."""
+
+    SORTS = {"at": ("Time", ("at", "id"))}
+    DEFAULT_SORT = "-at"
+
+    member = django_filters.ModelChoiceFilter(
+        label="Member", field_name="user", queryset=User.objects.order_by("full_name", "email")
+    )
+    patient = django_filters.CharFilter(
+        label="Patient (register number)",
+        method="_of_patient",
+        validators=[
+            RegexValidator(
+                r"^NB-[0-9A-Z]{4}-[0-9A-Z]{4}$", "A register number looks like NB-7K3Q-2M9D."
+            )
+        ],
+    )
+    institution = django_filters.ModelChoiceFilter(
+        label="Member's institution",
+        to_field_name="code",
+        queryset=Institution.objects.order_by("name"),
+        method="_at_institution",
+    )
+    since = django_filters.DateFilter(label="From (date)", method="_since")
+    until = django_filters.DateFilter(label="To (date, included)", method="_until")
+    page = django_filters.ChoiceFilter(label="Page", choices=access_review.page_choices)
+    flag = django_filters.ChoiceFilter(
+        label="Flag", choices=list(access_review.FLAGS.items()), method="_flagged"
+    )
+
+    class Meta:
+        model = AccessLog
+        fields = ["member", "patient", "institution", "since", "until", "page", "flag"]
+
+    @staticmethod
+    def _of_patient(queryset, name, register_number):
+        return queryset.filter(
+            patient_id__in=Patient.objects.filter(register_number=register_number).values("pk")[:1]
+        )
+
+    @staticmethod
+    def _at_institution(queryset, name, institution):
+        return queryset.filter(
+            Exists(Membership.objects.filter(user=OuterRef("user_id"), institution=institution))
+        )
+
+    @staticmethod
+    def _since(queryset, name, day):
+        return queryset.filter(at__gte=_local_midnight(day))
+
+    @staticmethod
+    def _until(queryset, name, day):
+        return queryset.filter(at__lt=_local_midnight(day + timedelta(days=1)))
+
+    @staticmethod
+    def _flagged(queryset, name, flag):
+        return queryset.filter(**{flag: True})

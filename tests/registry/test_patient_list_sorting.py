@@ -1,0 +1,199 @@
+"""The patient list: sorted by surname in Norwegian order, by register number or birth
+date, both ways; filtered; paged by keyset (ties included); bad values are 400s naming the
+parameter; constant queries whatever the page."""
+
+from datetime import date
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from consortium.models import Institution, Role
+from registry.models import Patient, PatientInstitution, TumourEpisode
+from tests.conftest import make_member, sign_in
+
+API = "/api/v1/registry/patients/"
+
+# Written as people write them: given names, then the surname. The Norwegian order of the
+# surnames, worked out by hand from the alphabet (… X Y Z Æ Ø Å, and "Aa" read as Å, as
+# Språkrådet's rule for names and CLDR's Norwegian collation have it):
+NAMES = [
+    "Kari Aasen",
+    "Ola Zahl",
+    "Åse Ødegård",
+    "Per Ås",
+    "Liv Berg",
+    "Nils Ærø",
+    "Eva Andersen",
+    "Tor Bergen",
+    "Anne Østby",
+]
+BY_SURNAME = [
+    "Eva Andersen",  # A
+    "Liv Berg",  # "Berg" before "Bergen": a prefix first
+    "Tor Bergen",
+    "Ola Zahl",  # Z
+    "Nils Ærø",  # Æ after Z
+    "Åse Ødegård",  # Ø: "Ødegård" before "Østby" (d < s)
+    "Anne Østby",
+    "Per Ås",  # Å last, and "Ås" before "Aasen" (Aa = Å, then s = s, end first)
+    "Kari Aasen",
+]
+
+
+@pytest.fixture
+def clinician(db):
+    return make_member(Role.CLINICIAN, institutions=("OUS",), email="list@ous.no", with_totp=True)
+
+
+def _patients(names, *, codes=("OUS",), birth=None):
+    rows = Patient.objects.bulk_create(
+        Patient(
+            national_id=f"{10_000_000_000 + i + Patient.objects.count() * 100:011d}",
+            full_name=name,
+            search_name=name.lower(),
+            sex=Patient.Sex.FEMALE,
+            birth_date=birth or date(1950 + i, 1 + i % 12, 1 + i % 28),
+        )
+        for i, name in enumerate(names)
+    )
+    for code in codes:
+        institution = Institution.objects.get(code=code)
+        PatientInstitution.objects.bulk_create(
+            PatientInstitution(patient=p, institution=institution) for p in rows
+        )
+    return rows
+
+
+def _names(body) -> list[str]:
+    return [p["full_name"] for p in body["results"]]
+
+
+def test_names_sort_by_surname_in_norwegian_order(client, clinician):
+    _patients(NAMES)
+    sign_in(client, clinician)
+    assert _names(client.get(API).json()) == BY_SURNAME
+    assert _names(client.get(API, {"sort": "-name"}).json()) == BY_SURNAME[::-1]
+    page = client.get("/registry/").content.decode()
+    positions = [page.index(f"<td>{name}</td>") for name in BY_SURNAME]
+    assert positions == sorted(positions)
+    assert 'aria-sort="ascending"' in page and "Name (by surname)" in page
+
+
+def test_register_number_and_birth_date_sort_both_ways(client, clinician):
+    rows = _patients(NAMES)
+    sign_in(client, clinician)
+    numbers = sorted(p.register_number for p in rows)
+    body = client.get(API, {"sort": "register_number"}).json()
+    assert [p["register_number"] for p in body["results"]] == numbers
+    body = client.get(API, {"sort": "-register_number"}).json()
+    assert [p["register_number"] for p in body["results"]] == numbers[::-1]
+    births = sorted(str(p.birth_date) for p in rows)
+    assert [p["birth_date"] for p in client.get(API, {"sort": "born"}).json()["results"]] == births
+    assert [p["birth_date"] for p in client.get(API, {"sort": "-born"}).json()["results"]] == (
+        births[::-1]
+    )
+
+
+def _walk(client, params, size):
+    """Every page forward by `next`, then every page back by `previous`."""
+    forward, pages = [], []
+    body = client.get(API, {**params, "page_size": size}).json()
+    while True:
+        pages.append([p["register_number"] for p in body["results"]])
+        forward += pages[-1]
+        if not body["next"]:
+            break
+        body = client.get(body["next"]).json()
+    backward = [pages[-1]]
+    while body["previous"]:
+        body = client.get(body["previous"]).json()
+        backward.append([p["register_number"] for p in body["results"]])
+    return forward, pages, backward[::-1]
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "born", "-born"])
+def test_keyset_pages_walk_ties_once_each_way(client, clinician, sort):
+    # Seven patients with the same name and birth date: only the id orders them.
+    rows = _patients(["Kari Hansen"] * 7, birth=date(1960, 1, 1)) + _patients(["Ola Berg"] * 2)
+    sign_in(client, clinician)
+    forward, pages, backward = _walk(client, {"sort": sort}, 3)
+    expected = [p["register_number"] for p in client.get(API, {"sort": sort}).json()["results"]]
+    assert forward == expected and len(set(forward)) == len(rows) == 9
+    assert [len(p) for p in pages] == [3, 3, 3]
+    assert backward == pages  # the previous links give the same pages back
+    ids = {p.register_number: p.pk for p in rows}
+    hansens = [ids[n] for n in forward if n in {p.register_number for p in rows[:7]}]
+    assert hansens == sorted(hansens, reverse=sort.startswith("-"))  # ties by id
+
+
+def test_filters_narrow_the_list(client, clinician):
+    living, dead = _patients(["Kari Hansen", "Ola Berg"])
+    dead.vital_status = Patient.VitalStatus.DEAD
+    dead.save()
+    TumourEpisode.objects.create(
+        patient=living,
+        institution=Institution.objects.get(code="OUS"),
+        diagnosis="glioblastoma_idh_wildtype",
+        who_grade=4,
+        diagnosis_date=date(2025, 1, 1),
+    )
+    sign_in(client, clinician)
+    body = client.get(API, {"vital_status": "dead"}).json()
+    assert _names(body) == ["Ola Berg"] and body["count"] == 1
+    body = client.get(API, {"diagnosis": "glioblastoma_idh_wildtype"}).json()
+    assert _names(body) == ["Kari Hansen"]
+    assert body["results"][0]["diagnosis_label"] == "Glioblastoma, IDH-wildtype, CNS WHO grade 4"
+    page = client.get("/registry/", {"vital_status": "alive"}).content.decode()
+    assert "Glioblastoma, IDH-wildtype, CNS WHO grade 4" in page and "Ola Berg" not in page
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"sort": "first_name"}, "sort"),
+        ({"vital_status": "asleep"}, "vital_status"),
+        ({"diagnosis": "flu"}, "diagnosis"),
+        ({"institution": "StOlav"}, "institution"),  # not one of the member's
+        ({"vital_status": ""}, "vital_status"),
+        ({"after": "not-a-cursor"}, "after"),
+        ({"before": "WzEsMiwzXQ"}, "before"),  # [1,2,3]: a cursor of another list's shape
+        ({"page_size": "0"}, "page_size"),
+    ],
+)
+def test_a_bad_filter_sort_or_cursor_is_a_400_naming_it(client, clinician, params, field):
+    _patients(["Kari Hansen"])
+    sign_in(client, clinician)
+    response = client.get(API, params)
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"message", "extra"} and set(body["extra"]["fields"]) == {field}
+    if field != "page_size":  # the page has no page-size parameter
+        page = client.get("/registry/", {k: v for k, v in params.items() if v})
+        if params.get(field):
+            assert page.status_code == 400 and 'role="alert"' in page.content.decode()
+
+
+def test_coordinators_may_not_sort_by_name(client, db):
+    coordinator = make_member(Role.COORDINATOR, institutions=("OUS",), with_totp=True)
+    _patients(NAMES)
+    sign_in(client, coordinator)
+    refused = client.get(API, {"sort": "name"})
+    assert refused.status_code == 400, refused.content
+    body = client.get(API).json()
+    numbers = [p["register_number"] for p in body["results"]]
+    assert numbers == sorted(numbers)
+
+
+def test_any_page_takes_the_same_queries(client, clinician, django_assert_num_queries):
+    _patients([f"Name{i:02d} Hansen" for i in range(30)])
+    sign_in(client, clinician)
+    first = client.get(API, {"page_size": 5}).json()
+    client.get(first["next"])  # warm the session and count caches
+    # session, member, MFA check, institutions, the page, the access log
+    with django_assert_num_queries(6):
+        later = client.get(first["next"])
+    assert len(later.json()["results"]) == 5
+    client.get("/registry/")
+    with django_assert_num_queries(7):  # the same, and the filter form's institutions
+        page = client.get("/registry/", {"after": parse_qs(urlsplit(first["next"]).query)["after"]})
+    assert page.status_code == 200
