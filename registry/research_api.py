@@ -23,7 +23,7 @@ from .research_models import ExtractDownload, LegalBasis, ResearchExtract, Resea
 # --- Aggregates -----------------------------------------------------------------------------
 
 
-class CellSerializer(serializers.Serializer):
+class ResearchCellSerializer(serializers.Serializer):
     count = serializers.IntegerField(allow_null=True, help_text="null when suppressed.")
     suppressed = serializers.ChoiceField(
         choices=["small", "complementary"],
@@ -33,7 +33,7 @@ class CellSerializer(serializers.Serializer):
     )
 
 
-class CategorySerializer(serializers.Serializer):
+class ResearchCategorySerializer(serializers.Serializer):
     code = serializers.CharField(allow_blank=True)
     label = serializers.CharField()
     is_group = serializers.BooleanField(help_text="A diagnosis group's subtotal.")
@@ -43,17 +43,17 @@ class AggregateRowSerializer(serializers.Serializer):
     code = serializers.CharField(allow_blank=True)
     label = serializers.CharField()
     is_group = serializers.BooleanField(help_text="A diagnosis group's subtotal.")
-    cells = CellSerializer(many=True)
-    total = CellSerializer()
+    cells = ResearchCellSerializer(many=True)
+    total = ResearchCellSerializer()
 
 
 class AggregateSerializer(serializers.Serializer):
     rows = serializers.CharField()
     columns = serializers.CharField(allow_null=True)
-    column_categories = CategorySerializer(many=True)
+    column_categories = ResearchCategorySerializer(many=True)
     table = AggregateRowSerializer(many=True)
-    column_totals = CellSerializer(many=True)
-    total = CellSerializer()
+    column_totals = ResearchCellSerializer(many=True)
+    total = ResearchCellSerializer()
 
 
 DIMENSION_HELP = ", ".join(aggregates.DIMENSIONS)
@@ -90,23 +90,23 @@ class AggregateApi(GenericAPIView):
         return Response(aggregates.table(rows, columns).as_json())
 
 
-class MarkerResultSerializer(serializers.Serializer):
+class ResearchMarkerResultSerializer(serializers.Serializer):
     result = serializers.CharField()
     label = serializers.CharField()
     count = serializers.IntegerField(allow_null=True)
     suppressed = serializers.CharField(allow_null=True)
 
 
-class MarkerRowSerializer(serializers.Serializer):
+class ResearchMarkerRowSerializer(serializers.Serializer):
     marker = serializers.CharField()
     label = serializers.CharField()
-    results = MarkerResultSerializer(many=True)
+    results = ResearchMarkerResultSerializer(many=True)
 
 
 class MarkerProfileSerializer(serializers.Serializer):
     diagnosis = serializers.CharField()
-    episodes = CellSerializer()
-    markers = MarkerRowSerializer(many=True)
+    episodes = ResearchCellSerializer()
+    markers = ResearchMarkerRowSerializer(many=True)
 
 
 class MarkerProfileApi(GenericAPIView):
@@ -155,33 +155,33 @@ class MarkerProfileApi(GenericAPIView):
 # --- Data dictionary -----------------------------------------------------------------------
 
 
-class ChoiceSerializer(serializers.Serializer):
+class ResearchChoiceSerializer(serializers.Serializer):
     code = serializers.CharField()
     label = serializers.CharField()
 
 
-class VariableSerializer(serializers.Serializer):
+class ResearchVariableSerializer(serializers.Serializer):
     name = serializers.CharField()
     qualified_name = serializers.CharField(help_text="The name a project approves.")
     label = serializers.CharField()
     type = serializers.CharField()
     unit = serializers.CharField(allow_blank=True)
-    choices = ChoiceSerializer(many=True)
+    choices = ResearchChoiceSerializer(many=True)
     rule = serializers.CharField(allow_blank=True, help_text="The entry rules that constrain it.")
     note = serializers.CharField(allow_blank=True)
     restricted = serializers.BooleanField(help_text="Delivered only when approved by name.")
     delivered = serializers.BooleanField(help_text="False: free text, never delivered.")
 
 
-class TableSerializer(serializers.Serializer):
+class ResearchTableSerializer(serializers.Serializer):
     name = serializers.CharField()
     label = serializers.CharField()
-    variables = VariableSerializer(many=True)
+    variables = ResearchVariableSerializer(many=True)
 
 
 class DictionarySerializer(serializers.Serializer):
     version = serializers.CharField()
-    tables = TableSerializer(many=True)
+    tables = ResearchTableSerializer(many=True)
 
 
 class DictionaryApi(GenericAPIView):
@@ -275,6 +275,7 @@ class ProjectListApi(GenericAPIView):
     """Research projects you applied for or take part in (admins: all); POST applies."""
 
     serializer_class = ProjectOutput
+    queryset = ResearchProject.objects.none()  # for the schema; selectors decide
 
     @extend_schema(responses=ProjectOutput(many=True))
     def get(self, request):
@@ -305,6 +306,7 @@ class ProjectListApi(GenericAPIView):
 
 class ProjectDetailApi(GenericAPIView):
     serializer_class = ProjectOutput
+    queryset = ResearchProject.objects.none()
 
     def get(self, request, project_id: int):
         _require_mfa(request)
@@ -322,6 +324,7 @@ class ProjectDecisionApi(GenericAPIView):
     """A consortium admin other than the applicant approves or declines, with a reason."""
 
     serializer_class = ProjectOutput
+    queryset = ResearchProject.objects.none()
 
     @extend_schema(request=DecisionInput, responses=ProjectOutput)
     def post(self, request, project_id: int):
@@ -417,6 +420,7 @@ class ExtractListApi(GenericAPIView):
     """A project's extracts; POST asks for a new one (built in the background: poll it)."""
 
     serializer_class = ExtractOutput
+    queryset = ResearchExtract.objects.none()
 
     @extend_schema(responses=ExtractOutput(many=True))
     def get(self, request, project_id: int):
@@ -442,6 +446,7 @@ class ExtractListApi(GenericAPIView):
 
 class ExtractDetailApi(GenericAPIView):
     serializer_class = ExtractOutput
+    queryset = ResearchExtract.objects.none()
 
     def get(self, request, extract_id: int):
         _require_mfa(request)
@@ -479,6 +484,7 @@ class DeliveryListApi(GenericAPIView):
     """The delivery log (consortium admins): every extract, who asked, what and how much."""
 
     serializer_class = ExtractOutput
+    queryset = ResearchExtract.objects.none()
 
     @extend_schema(responses=ExtractOutput(many=True))
     def get(self, request):
