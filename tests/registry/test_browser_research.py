@@ -89,6 +89,8 @@ def test_a_researcher_applies_gets_approved_and_downloads_an_extract(live_server
     decision.get_by_role("button", name="Record the decision").click()
     expect(office.locator("#project-status")).to_contain_text("Approved by adm@nbtc.no")
 
+    project.refresh_from_db()
+    assert project.status == "approved" and project.decided_by == admin
     page.reload()
     expect(page.locator("#project-history")).to_contain_text("REK 2026/4711 approval seen")
     with start_worker(celery_app, perform_ping_check=False, pool="solo", concurrency=1):
