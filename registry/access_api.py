@@ -75,7 +75,7 @@ class AccessLogApi(_Reviewing):
 
     @extend_schema(responses=AccessLogEntryOutput(many=True))
     def get(self, request):
-        page = self.paginate_queryset(self._entries(request))
+        page = access_review.mark_many_patients(self.paginate_queryset(self._entries(request)))
         patient_access_log(
             request, patient_ids=[e.patient_id for e in page], page="api:registry_access_log"
         )

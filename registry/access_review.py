@@ -136,10 +136,10 @@ def page_choices() -> list[tuple[str, str]]:
     return sorted(PAGE_WORDS.items(), key=lambda item: item[1])
 
 
-def with_flags(entries: QuerySet[AccessLog]) -> QuerySet[AccessLog]:
-    """The log's rows with the member, the patient's register number and health region,
-    and the four flags as columns (see the module's docstring for each rule)."""
-    patient = Patient.objects.filter(pk=OuterRef("patient_id")).order_by()
+def many_patients_only(entries: QuerySet[AccessLog]) -> QuerySet[AccessLog]:
+    """The entries whose member opened TOO_MANY_PATIENTS or more patients' own pages in
+    the entry's clock hour: a correlated count per row (the flag filter and the summary;
+    pages mark their own rows with mark_many_patients, one query)."""
     at = AccessLog._meta.get_field("at")
     hour_start = OuterRef("hour_start")
     opened_that_hour = (
@@ -154,20 +154,56 @@ def with_flags(entries: QuerySet[AccessLog]) -> QuerySet[AccessLog]:
         .annotate(patients=Count("patient_id", distinct=True))
         .values("patients")
     )
+    # Whole hours are the same in UTC and Oslo; truncated in UTC, the hour compares with
+    # the column without a time-zone conversion between them.
+    return (
+        entries.annotate(hour_start=TruncHour("at", tzinfo=UTC))
+        .annotate(patients_that_hour=Subquery(opened_that_hour, output_field=IntegerField()))
+        .filter(patients_that_hour__gte=TOO_MANY_PATIENTS)
+    )
+
+
+def mark_many_patients(entries) -> list:
+    """Set `many_patients` on each of these rows (a page, a chunk of an export) with one
+    grouped count of their members' patients per clock hour, over the hours they span."""
+    entries = list(entries)
+    if not entries:
+        return entries
+    hours = [e.at.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for e in entries]
+    counts = {
+        (row["user_id"], row["hour"]): row["patients"]
+        for row in AccessLog.objects.filter(
+            user_id__in={e.user_id for e in entries},
+            at__gte=min(hours),
+            at__lt=max(hours) + timedelta(hours=1),
+        )
+        .exclude(page__in=LIST_PAGES)
+        .annotate(hour=TruncHour("at", tzinfo=UTC))
+        .order_by()
+        .values("user_id", "hour")
+        .annotate(patients=Count("patient_id", distinct=True))
+    }
+    for entry, hour in zip(entries, hours, strict=True):
+        entry.many_patients = counts.get((entry.user_id, hour), 0) >= TOO_MANY_PATIENTS
+    return entries
+
+
+def with_flags(entries: QuerySet[AccessLog]) -> QuerySet[AccessLog]:
+    """The log's rows with the member, the patient's register number and health region,
+    and three flags as columns (see the module's docstring for each rule); the fourth,
+    many patients, is mark_many_patients (or many_patients_only to filter by it)."""
+    patient = Patient.objects.filter(pk=OuterRef("patient_id")).order_by()
+    at = AccessLog._meta.get_field("at")
     regional = Membership.objects.filter(user=OuterRef("user_id")).exclude(
         institution__health_region=""
     )
     return (
         entries.select_related("user")
-        # Whole hours are the same in UTC and Oslo; truncated in UTC, the hour compares
-        # with the column without a time-zone conversion between them.
-        .annotate(hour_start=TruncHour("at", tzinfo=UTC))
         .annotate(
             register_number=Subquery(patient.values("register_number")[:1]),
             patient_region=Subquery(patient.values("health_region")[:1]),
             local_hour=Extract("at", "hour", tzinfo=ZoneInfo(LOCAL_TIME_ZONE)),
             local_weekday=Extract("at", "iso_week_day", tzinfo=ZoneInfo(LOCAL_TIME_ZONE)),
-            patients_that_hour=Subquery(opened_that_hour, output_field=IntegerField()),
         )
         .annotate(
             other_region=Case(
@@ -178,11 +214,6 @@ def with_flags(entries: QuerySet[AccessLog]) -> QuerySet[AccessLog]:
                     then=Value(False),
                 ),
                 default=Value(True),
-                output_field=BooleanField(),
-            ),
-            many_patients=Case(
-                When(patients_that_hour__gte=TOO_MANY_PATIENTS, then=Value(True)),
-                default=Value(False),
                 output_field=BooleanField(),
             ),
             outside_hours=Case(
@@ -233,7 +264,9 @@ class TooManyToExport(Exception):
 def capped_count(entries: QuerySet[AccessLog], cap: int = COUNT_CAP) -> int | None:
     """How many entries match, or None past `cap`: counting ten million rows costs more
     than the page (the reviewer narrows the period or the member instead)."""
-    counted = entries.order_by()[: cap + 1].count()
+    # values("id"): the flags' subqueries are computed only where a filter needs them,
+    # not for every counted row.
+    counted = entries.order_by().values("id")[: cap + 1].count()
     return None if counted > cap else counted
 
 
@@ -273,10 +306,14 @@ def write_csv(stream, entries: QuerySet[AccessLog]) -> int:
     writer = safe_writer(stream)
     writer.writerow(CSV_HEADER)
     written = 0
+    chunk = []
     for entry in entries.iterator(chunk_size=2000):
-        writer.writerow(csv_row(entry))
-        written += 1
-    return written
+        chunk.append(entry)
+        if len(chunk) == 2000:
+            writer.writerows(csv_row(e) for e in mark_many_patients(chunk))
+            written, chunk = written + len(chunk), []
+    writer.writerows(csv_row(e) for e in mark_many_patients(chunk))
+    return written + len(chunk)
 
 
 # --- The monthly summary ------------------------------------------------------------
@@ -305,10 +342,13 @@ def institution_month(institution: Institution, month: date) -> dict:
         entries=Count("id"), patients=Count("patient_id", distinct=True)
     )
     # One count per flag: PostgreSQL cannot filter an aggregate by the annotations' aliases.
-    any_flag = reduce(or_, (Q(**{f: True}) for f in FLAGS))
+    columns = [f for f in FLAGS if f != "many_patients"]
+    busy = many_patients_only(entries).values("id")
+    any_flag = reduce(or_, (Q(**{f: True}) for f in columns)) | Q(id__in=busy)
     figures["flagged"] = entries.filter(any_flag).count()
-    for flag in FLAGS:
+    for flag in columns:
         figures[flag] = entries.filter(**{flag: True}).count()
+    figures["many_patients"] = entries.filter(id__in=busy).count()
     figures["members"] = list(
         entries.filter(any_flag)
         .order_by()

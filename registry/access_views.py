@@ -38,6 +38,7 @@ def access_review_page(request):
     patient_access_log(
         request, patient_ids=[e.patient_id for e in page], page="registry:access_review"
     )
+    access_review.mark_many_patients(page.rows)
     for entry in page:
         entry.page_words = access_review.page_in_words(entry.page)
         entry.flags = access_review.flags_of(entry)

@@ -149,4 +149,6 @@ class AccessLogFilter(SortedFilterSet):
 
     @staticmethod
     def _flagged(queryset, name, flag):
+        if flag == "many_patients":
+            return access_review.many_patients_only(queryset)
         return queryset.filter(**{flag: True})

@@ -257,13 +257,14 @@ def test_the_review_page_is_access_logged_and_pages_in_constant_queries(
     first = client.get(API, {"page_size": 4, **seeded}).json()
     cursor = parse_qs(urlsplit(first["next"]).query)["after"][0]
     client.get(first["next"])
-    # session, member, MFA check, the count, the page (flags included), the access log
-    with django_assert_num_queries(6):
+    # session, member, MFA check, the count, the page (three flags included), the page's
+    # patients per member and hour (the fourth flag), the access log
+    with django_assert_num_queries(7):
         second = client.get(API, {"page_size": 4, "after": cursor, **seeded})
     assert len(second.json()["results"]) == 4 and second.json()["count"] == 12
     client.get(PAGE, seeded)
     # the same, and the filter form's members and institutions
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         page = client.get(PAGE, {"after": cursor, **seeded})
     assert page.status_code == 200
     logged = AccessLog.objects.filter(user=admin, page="registry:access_review")
