@@ -18,7 +18,9 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import selectors, services
+from .filters import MemberFilter
 from .models import NetworkGroup, User
+from .pagination import KeysetPagination
 
 
 def exception_handler(exc, context):
@@ -176,3 +178,30 @@ class MeApi(APIView):
     @extend_schema(responses=OutputSerializer)
     def get(self, request):
         return Response(self.OutputSerializer(request.user).data)
+
+
+class MemberOutput(serializers.ModelSerializer):
+    institutions = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name", "role", "institutions", "is_active", "date_joined"]
+        ref_name = "MemberListItem"
+
+
+class MemberListApi(GenericAPIView):
+    """Every member (consortium admins): filter by `search` (name or e-mail contains),
+    `role`, `institution` (code) and `active`; `sort` by email, name, role or joined
+    ("-" before it reverses). Pages by keyset."""
+
+    serializer_class = MemberOutput
+    queryset = User.objects.none()  # the schema's model; the selector lists the rows
+    pagination_class = KeysetPagination
+    filterset_class = MemberFilter
+
+    @extend_schema(responses=MemberOutput(many=True))
+    def get(self, request):
+        if not request.user.is_consortium_admin:
+            raise exceptions.PermissionDenied("Only consortium admins list the members.")
+        page = self.paginate_queryset(self.filter_queryset(selectors.member_list()))
+        return self.get_paginated_response(MemberOutput(page, many=True).data)

@@ -9,7 +9,10 @@ keyset pages' tie-breaker) and match an index."""
 
 import django_filters
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from rest_framework import exceptions
+
+from .models import Institution, Role, User
 
 
 class SortedFilterSet(django_filters.FilterSet):
@@ -117,3 +120,36 @@ def keyset_page_for(request, filterset: SortedFilterSet, *, size: int):
         ), []
     except ValidationError as error:
         return keyset_page(unfiltered, size=size), [*errors, *error.messages]
+
+
+class MemberFilter(SortedFilterSet):
+    """The members list (admins): by role, institution, active or not, and name or e-mail
+    contains; sorted by e-mail, name, role or the day they joined (each an index)."""
+
+    SORTS = {
+        "email": ("E-mail", ("email",)),
+        "name": ("Name", ("full_name", "id")),
+        "role": ("Role", ("role", "id")),
+        "joined": ("Joined", ("date_joined", "id")),
+    }
+    DEFAULT_SORT = "email"
+
+    search = django_filters.CharFilter(
+        label="Name or e-mail contains", method="_search", max_length=100
+    )
+    role = django_filters.ChoiceFilter(label="Role", choices=Role.choices)
+    institution = django_filters.ModelChoiceFilter(
+        label="Institution",
+        field_name="institutions",
+        to_field_name="code",
+        queryset=Institution.objects.order_by("name"),
+    )
+    active = django_filters.BooleanFilter(label="Active", field_name="is_active")
+
+    class Meta:
+        model = User
+        fields = ["search", "role", "institution", "active"]
+
+    @staticmethod
+    def _search(queryset, name, text):
+        return queryset.filter(Q(full_name__icontains=text) | Q(email__icontains=text))

@@ -100,6 +100,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         ordering = ["email"]
         verbose_name = "member"
+        indexes = [  # the members list's orders (keyset pages); e-mail has its unique index
+            models.Index(fields=["full_name", "id"], name="member_by_name"),
+            models.Index(fields=["role", "id"], name="member_by_role"),
+            models.Index(fields=["date_joined", "id"], name="member_by_joined"),
+        ]
 
     def __str__(self) -> str:
         return self.full_name or self.email

@@ -146,3 +146,8 @@ def api_tokens_of(user: User) -> QuerySet[ApiToken]:
     """The member's tokens that still work, newest first (knox deletes expired ones when they
     are next presented)."""
     return ApiToken.objects.filter(user=user, expiry__gt=timezone.now()).order_by("-created")
+
+
+def member_list() -> QuerySet[User]:
+    """Every member with their institutions (one prefetch for the page)."""
+    return User.objects.prefetch_related("institutions")

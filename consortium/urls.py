@@ -25,6 +25,7 @@ api_patterns = [
     path("directory/groups/", api.GroupListApi.as_view(), name="directory_groups"),
     path("directory/groups/<slug:slug>/", api.GroupDetailApi.as_view(), name="directory_group"),
     path("me/", api.MeApi.as_view(), name="me"),
+    path("members/", api.MemberListApi.as_view(), name="members"),
     path("registry/", include("registry.api_urls")),
     path("research/", include("registry.research_api_urls")),
     path("trials/", include("trials.api_urls")),

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
+from .filters import MemberFilter, keyset_page_for, without_blanks
 from .forms import (
     ApiTokenForm,
     DirectoryFilterForm,
@@ -22,7 +23,7 @@ from .forms import (
     SuggestionResolveForm,
 )
 from .middleware import passed_mfa_step
-from .models import DirectorySuggestion, NetworkGroup, User
+from .models import DirectorySuggestion, NetworkGroup
 
 
 def role_required(predicate, *, message: str):
@@ -119,8 +120,22 @@ def api_token_revoke(request, token_key: str):
 
 @admin_required
 def member_list(request):
-    members = User.objects.prefetch_related("institutions").order_by("email")
-    return render(request, "consortium/member_list.html", {"members": members})
+    filters = MemberFilter(
+        without_blanks(request.GET), queryset=selectors.member_list(), request=request
+    )
+    page, errors = keyset_page_for(request, filters, size=50)
+    return render(
+        request,
+        "consortium/member_list.html",
+        {
+            "filters": filters,
+            "errors": errors,
+            "page": page,
+            "sort": filters.sort_value,
+            "keep": without_blanks(request.GET),
+        },
+        status=400 if errors else 200,
+    )
 
 
 @admin_required

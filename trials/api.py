@@ -11,11 +11,10 @@ from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
+from consortium.pagination import KeysetPagination
 from consortium.services import patient_access_log
 
 from . import criteria, selectors, services
@@ -379,71 +378,12 @@ class MatchDetailOutput(MatchOutput):
         return ReviewEventOutput(selectors.match_events(match), many=True).data
 
 
-class MatchKeysetPagination(BasePagination):
-    """The queue's pages by keyset (selectors.keyset_page): `next` and `previous` carry a
-    cursor (?after= / ?before=), so any page costs what the first does. The envelope is
-    the one every list answers: count, next, previous, results."""
-
-    page_size, max_page_size = 50, 200
-
-    def paginate_queryset(self, queryset, request, view=None):
-        # The view's count (the kept counts) when it gives one, else a real count.
-        count = getattr(view, "count_matches", None)
-        self.request, self.count = request, count() if count else queryset.count()
-        size = request.query_params.get("page_size", "")
-        size = min(int(size), self.max_page_size) if size.isdigit() and int(size) else None
-        self.page = selectors.keyset_page(
-            queryset,
-            after=request.query_params.get("after", ""),
-            before=request.query_params.get("before", ""),
-            size=size or self.page_size,
-        )
-        return self.page.rows
-
-    def _link(self, name: str, cursor: str | None) -> str | None:
-        if cursor is None:
-            return None
-        url = remove_query_param(
-            remove_query_param(self.request.build_absolute_uri(), "after"), "before"
-        )
-        return replace_query_param(url, name, cursor)
-
-    def get_paginated_response(self, data):
-        return Response(
-            {
-                "count": self.count,
-                "next": self._link("after", self.page.next_cursor),
-                "previous": self._link("before", self.page.previous_cursor),
-                "results": data,
-            }
-        )
-
-    def get_paginated_response_schema(self, schema):
-        return PageNumberPagination().get_paginated_response_schema(schema)
-
-    def get_schema_operation_parameters(self, view):
-        return [
-            {
-                "name": name,
-                "required": False,
-                "in": "query",
-                "description": text,
-                "schema": {"type": "string"},
-            }
-            for name, text in (
-                ("after", "The cursor of a page's `next` link."),
-                ("before", "The cursor of a page's `previous` link."),
-                ("page_size", "Matches per page (default 50, at most 200)."),
-            )
-        ]
-
-
 class MatchListApi(GenericAPIView):
     """The review queue: trials a Norwegian patient can reach first, newest first."""
 
     serializer_class = MatchOutput
     queryset = Match.objects.none()  # the schema's model; rows come from the selector
-    pagination_class = MatchKeysetPagination
+    pagination_class = KeysetPagination  # the queue's order is QUEUE_ORDER (its indexes)
 
     class FilterSerializer(serializers.Serializer):
         trial = serializers.IntegerField(required=False)

@@ -7,14 +7,12 @@ Coordinators see the register number, the treating hospital and the facts the ma
 used; never the name or the national ID (the templates and serializers show neither)."""
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import BooleanField, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
 
+from consortium import pagination
 from consortium.models import Institution, Role, User
 from registry.models import PatientInstitution
 from registry.selectors import user_institution_ids
@@ -210,69 +208,18 @@ def match_queue_count(
     return counts.aggregate(n=Sum("n"))["n"] or 0
 
 
-@dataclass
-class KeysetPage:
-    """One page of the queue read by keyset: the rows after (or before) a cursor in the
-    queue's order, so PostgreSQL walks the match_queue index from the cursor instead of
-    sorting every match to skip the earlier pages (Winand, "Paging Through Results",
-    https://use-the-index-luke.com/no-offset)."""
-
-    rows: list
-    next_cursor: str | None
-    previous_cursor: str | None
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __len__(self):
-        return len(self.rows)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
 def _cursor_of(match: Match) -> str:
-    """reachable_microseconds_id: exact (no float), and safe in a query string."""
-    return f"{int(match.reachable)}_{(match.matched_at - _EPOCH) // _MICROSECOND}_{match.pk}"
-
-
-def _parse_cursor(cursor: str) -> tuple | None:
-    try:
-        reachable, moment, pk = (cursor or "").split("_")
-        return reachable == "1", _EPOCH + int(moment) * _MICROSECOND, int(pk)
-    except (ValueError, OverflowError):
-        return None
+    """The queue's cursor of a match (for the matching benchmark's deep pages)."""
+    return pagination.cursor_of(match, [(f.lstrip("-"), f.startswith("-")) for f in QUEUE_ORDER])
 
 
 def keyset_page(matches: QuerySet[Match], *, after: str = "", before: str = "", size: int = 50):
-    """A page of match_queue()'s rows: the first, the one after `after` or the one before
-    `before` (cursors from an earlier page; a malformed one reads as the first page).
-    All three columns of the order descend, so one row comparison selects the rows past
-    the cursor, which the index serves directly."""
-    table = Match._meta.db_table
-    row = f"({table}.reachable, {table}.matched_at, {table}.id)"
-    key = _parse_cursor(before or after)
-    backwards = bool(before) and key is not None
-    if key is not None:
-        sign = ">" if backwards else "<"
-        matches = matches.filter(
-            # Column names from the model, values as parameters.
-            RawSQL(f"{row} {sign} (%s, %s, %s)", key, output_field=BooleanField())  # noqa: S611
-        )
-    if backwards:
-        matches = matches.order_by("reachable", "matched_at", "id")
-    rows = list(matches[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    if backwards:
-        rows.reverse()
-    has_next = (more if not backwards else True) and bool(rows)
-    has_previous = (key is not None and not backwards) or (backwards and more)
-    return KeysetPage(
-        rows,
-        _cursor_of(rows[-1]) if has_next and rows else None,
-        _cursor_of(rows[0]) if has_previous and rows else None,
+    """A page of match_queue()'s rows by keyset in the queue's order (the platform's one
+    keyset pager, consortium.pagination.keyset_page): the first, the one after `after` or
+    the one before `before`; PostgreSQL walks the match_queue index from the cursor. A
+    cursor that is not one of the queue's is refused (ValidationError naming it)."""
+    return pagination.keyset_page(
+        matches.order_by(*QUEUE_ORDER), after=after, before=before, size=size
     )
 
 

@@ -411,9 +411,13 @@ def match_queue(request):
     chosen["trial_id"] = chosen.pop("trial", None)
     chosen = {k: v for k, v in chosen.items() if v}
     matches = selectors.match_queue(user=request.user, **chosen)
-    page = selectors.keyset_page(
-        matches, after=request.GET.get("after", ""), before=request.GET.get("before", "")
-    )
+    try:
+        page = selectors.keyset_page(
+            matches, after=request.GET.get("after", ""), before=request.GET.get("before", "")
+        )
+    except ValidationError as error:  # a cursor not of this queue: its first page, and why
+        messages.error(request, " ".join(error.messages))
+        page = selectors.keyset_page(matches)
     patient_access_log(request, patient_ids=[m.patient_id for m in page], page="trials:match_queue")
     query = request.GET.copy()
     for name in ("after", "before"):

@@ -28,7 +28,13 @@ PUBLIC = [
 ]
 # Pages only coordinators and admins (directory editors) or admins reach.
 EDITORS_ONLY = ["directory/suggestions/", "directory/{slug}/edit/"]
-ADMINS_ONLY = ["members/", "members/invite/", "admin/", "admin/consortium/user/"]
+ADMINS_ONLY = [
+    "members/",
+    "api/v1/members/",
+    "members/invite/",
+    "admin/",
+    "admin/consortium/user/",
+]
 
 
 def all_routes(resolver=None, prefix=""):
@@ -90,7 +96,7 @@ def test_a_researcher_reaches_no_editor_or_admin_page(client, directory, path):
         assert "login" in response["Location"]
 
 
-@pytest.mark.parametrize("path", ADMINS_ONLY[:2])
+@pytest.mark.parametrize("path", ADMINS_ONLY[:3])
 def test_a_coordinator_reaches_no_admin_page(coordinator_client, path):
     assert coordinator_client.get("/" + path).status_code == 403
 
@@ -99,4 +105,5 @@ def test_an_admin_reaches_member_management(client):
     admin = make_member(Role.ADMIN, with_totp=True)
     sign_in(client, admin)
     assert client.get("/members/").status_code == 200
+    assert client.get("/api/v1/members/").status_code == 200
     assert client.get("/members/invite/").status_code == 200
