@@ -12,10 +12,12 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from consortium.models import Institution
+from consortium.pagination import KeysetPagination
 from consortium.services import patient_access_log
 from registry import selectors as registry_selectors
 
 from . import selectors, services
+from .filters import RequestFilter
 from .models import (
     AnalysisRun,
     Drug,
@@ -31,7 +33,6 @@ from .models import (
     SampleType,
     ScreeningRequest,
     Shipment,
-    State,
     TemperatureReading,
 )
 
@@ -276,15 +277,15 @@ class RequestListApi(ScreeningApi):
 
     serializer_class = RequestOutput
     queryset = ScreeningRequest.objects.none()
+    pagination_class = KeysetPagination
+    filterset_class = RequestFilter
 
     @extend_schema(responses=RequestOutput(many=True))
     def get(self, request):
+        """Filter by `state`, `priority`, `lab` (code); `sort` by requested (default
+        -requested, newest first) or surgery. Pages by keyset."""
         _require_viewer(request.user)
-        state = request.query_params.get("state", "")
-        requests = selectors.request_list(
-            request.user, state=state if state in State.values else ""
-        )
-        page = self.paginate_queryset(requests)
+        page = self.paginate_queryset(self.filter_queryset(selectors.request_list(request.user)))
         _log(request, [r.patient_id for r in page], "api:screening_requests")
         return self.get_paginated_response(RequestOutput(page, many=True).data)
 

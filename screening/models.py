@@ -179,7 +179,13 @@ class ScreeningRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["lab", "state"]), models.Index(fields=["patient", "state"])]
+        indexes = [
+            models.Index(fields=["lab", "state"]),
+            models.Index(fields=["patient", "state"]),
+            # The requests list's orders (keyset pages).
+            models.Index(fields=["created_at", "id"], name="request_by_created"),
+            models.Index(fields=["planned_surgery_date", "id"], name="request_by_surgery"),
+        ]
 
     def __str__(self) -> str:  # never the name or national ID
         return f"Screening request {self.pk} ({self.patient.register_number})"

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from consortium.filters import keyset_page_for, without_blanks
 from consortium.forms import write_with_form
 from consortium.models import Role
 from consortium.services import patient_access_log
@@ -17,6 +18,7 @@ from registry import selectors as registry_selectors
 from registry.models import TumourEpisode
 
 from . import labels, selectors, services
+from .filters import RequestFilter
 from .forms import (
     HandOverForm,
     OverrideForm,
@@ -52,21 +54,25 @@ def _require_viewer(user) -> None:
 @login_required
 def request_list(request):
     _require_viewer(request.user)
-    state = request.GET.get("state", "")
-    state = state if state in State.values else ""
-    requests = list(selectors.request_list(request.user, state=state)[:200])
+    filters = RequestFilter(
+        without_blanks(request.GET), queryset=selectors.request_list(request.user), request=request
+    )
+    page, errors = keyset_page_for(request, filters, size=50)
     patient_access_log(
-        request, patient_ids=[r.patient_id for r in requests], page="screening:request_list"
+        request, patient_ids=[r.patient_id for r in page], page="screening:request_list"
     )
     return render(
         request,
         "screening/request_list.html",
         {
-            "requests": requests,
-            "states": State.choices,
-            "state": state,
+            "filters": filters,
+            "errors": errors,
+            "page": page,
+            "sort": filters.sort_value,
+            "keep": without_blanks(request.GET),
             "is_lab": request.user.role == Role.LAB_SCIENTIST,
         },
+        status=400 if errors else 200,
     )
 
 
