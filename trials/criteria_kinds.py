@@ -21,6 +21,8 @@ from django.db.models import Exists, OuterRef, Q
 from registry import vocabulary
 from registry.models import MolecularMarker, Surgery, SystemicTherapy
 
+from . import criteria_readers
+
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
 
 KINDS: dict = {}  # leaf "type" -> Kind, in the editor's order
@@ -78,6 +80,13 @@ class Kind:
         unknown (under `negated`: the negation's): it may drop only episodes certain to
         fail. Q() filters nothing."""
         return Q()
+
+    def suggest(self, sentence) -> list:
+        """This kind's criteria in one sentence of a registered eligibility text
+        (trials/reading.Sentence), as trials/reading.Finding rows: the reader the
+        suggested-criteria panel runs for this kind. A kind the text cannot state (age and
+        sex come from the record's structured fields) reads nothing."""
+        return []
 
     def from_form(self, data: dict) -> dict:
         """The leaf's keys from the editor row's cleaned data, or ValidationError naming
@@ -190,6 +199,9 @@ class Diagnosis(Kind):
         q = Q(diagnosis__in=leaf["codes"])
         return ~q & ~Q(diagnosis="") if negated else q
 
+    def suggest(self, sentence) -> list:
+        return criteria_readers.read_diagnosis(sentence)  # its vocabulary and patterns
+
     def from_form(self, data):
         return {"codes": _chosen(data, "diagnoses")}
 
@@ -263,6 +275,9 @@ class Grade(Kind):
     def prefilter(self, leaf, today, negated):
         q = Q(who_grade__in=leaf["grades"])
         return (~q if negated else q) | Q(who_grade__isnull=True)
+
+    def suggest(self, sentence) -> list:
+        return criteria_readers.read_grade(sentence)  # its vocabulary and patterns
 
     def from_form(self, data):
         return {"grades": _chosen(data, "grades")}
@@ -358,6 +373,9 @@ class Marker(Kind):
                 episode=OuterRef("pk"), marker=leaf["marker"], result=blocking
             )
         )
+
+    def suggest(self, sentence) -> list:
+        return criteria_readers.read_marker(sentence)  # its vocabulary and patterns
 
     def from_form(self, data):
         return {"marker": _chosen(data, "marker"), "result": data["marker_result"] or "altered"}
@@ -587,6 +605,9 @@ class Performance(Kind):
                 return verdict, f"ECOG {f.ecog} (≈ Karnofsky {lo}-{hi})", reason
         return UNKNOWN, "not recorded", "Record a performance status (ECOG or Karnofsky)."
 
+    def suggest(self, sentence) -> list:
+        return criteria_readers.read_performance(sentence)  # its vocabulary and patterns
+
     def from_form(self, data):
         low, high = data.get("low"), data.get("high")
         if low is None and high is None:
@@ -649,6 +670,9 @@ class Setting(Kind):
     def key(self, leaf, today):
         return lambda f: (not f.follow_ups, f.progressions)
 
+    def suggest(self, sentence) -> list:
+        return criteria_readers.read_setting(sentence)  # its vocabulary and patterns
+
     def from_form(self, data):
         leaf = {"setting": data["setting"] or "newly_diagnosed"}
         if leaf["setting"] == "recurrent":
@@ -710,6 +734,9 @@ class PriorTreatment(Kind):
         regimen = self.regimen(leaf)
         return lambda f: (regimen in f.regimens, not f.regimens)
 
+    def suggest(self, sentence) -> list:
+        return criteria_readers.read_prior_treatment(sentence)  # its vocabulary and patterns
+
     def from_form(self, data):
         return {"regimen": _chosen(data, "regimen")}
 
@@ -744,6 +771,9 @@ class RadiotherapyEnded(Kind):
 
     def key(self, leaf, today):
         return lambda f: (tuple(f.radiotherapy_ends), not f.regimens)
+
+    def suggest(self, sentence) -> list:
+        return criteria_readers.read_radiotherapy_ended(sentence)  # its vocabulary and patterns
 
     def from_form(self, data):
         if data.get("low") is None:
@@ -782,6 +812,9 @@ class Resection(Kind):
             return UNKNOWN, "not recorded", "Record the extent of resection."
         verdict = MET if f.extent in leaf["extents"] else NOT_MET
         return verdict, EXTENTS.get(f.extent, f.extent).lower(), ""
+
+    def suggest(self, sentence) -> list:
+        return criteria_readers.read_resection(sentence)  # its vocabulary and patterns
 
     def from_form(self, data):
         return {"extents": _chosen(data, "extents")}

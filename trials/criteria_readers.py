@@ -1,7 +1,8 @@
 """Each criterion kind's reader: a vocabulary with synonyms and a few patterns that find
 the kind's criteria in one sentence of an eligibility text, with the words they came
-from. The machinery they share (sentences, lists, arms, negation, numbers, units) is
-trials/reading.py; READERS maps each kind of trials/criteria.py to its reader.
+from. Each kind's definition in trials/criteria_kinds.py calls its reader from its
+suggest(); the machinery they share (sentences, lists, arms, negation, numbers, units)
+is trials/reading.py.
 
 Vocabulary sources: WHO Classification of Tumours of the Central Nervous System, 5th ed.
 (Louis DN et al. "The 2021 WHO Classification of Tumors of the Central Nervous System: a
@@ -882,16 +883,11 @@ def read_resection(sentence: Sentence) -> list:
     return found
 
 
-# Kind -> reader. Each kind of trials/criteria.py that text can state has one; age and sex
-# come from the record's structured fields (minimumAge, maximumAge, sex) on import.
-READERS = {
-    "diagnosis": read_diagnosis,
-    "grade": read_grade,
-    "marker": read_marker,
-    "performance": read_performance,
-    "setting": read_setting,
-    "prior_treatment": read_prior_treatment,
-    "radiotherapy_ended": read_radiotherapy_ended,
-    "resection": read_resection,
-}
-_ = (EXCLUDE, NUMBER)  # re-exported names readers may use
+def kind_readers() -> dict:
+    """Kind -> its reader, from the criteria table (trials/criteria_kinds.py KINDS): each
+    kind's suggest() calls its function here, so a new kind brings its reader with it."""
+    from .criteria_kinds import KINDS, Kind
+
+    return {
+        name: kind.suggest for name, kind in KINDS.items() if type(kind).suggest is not Kind.suggest
+    }

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ctgov, reading
-from .criteria_readers import READERS
+from .criteria_readers import kind_readers
 
 
 class LabelError(ValueError):
@@ -127,8 +127,9 @@ class Scores:
 
 def evaluate(labelled: list[Labelled]) -> Scores:
     scores = Scores()
+    readers = kind_readers()
     for trial in labelled:
-        result = reading.read(trial.text, READERS, trial.arms)
+        result = reading.read(trial.text, readers, trial.arms)
         gold = dict(trial.criteria)
         seen = set()
         for key, start, end in suggested_keys(result):
@@ -155,9 +156,10 @@ def time_200(labelled: list[Labelled], trials: int = 200) -> tuple[float, float]
     compiled regular expression scanned over the same texts (the bare library call)."""
     texts = [(t.text, t.arms) for t in labelled] or [("", [])]
     batch = [texts[i % len(texts)] for i in range(trials)]
+    readers = kind_readers()
     started = time.perf_counter()
     for text, arms in batch:
-        reading.read(text, READERS, arms)
+        reading.read(text, readers, arms)
     took = time.perf_counter() - started
     floor_pattern = re.compile(r"karnofsky|ecog|glioma|radiotherapy|bevacizumab|IDH|MGMT", re.I)
     started = time.perf_counter()

@@ -6,7 +6,7 @@ criteria stated for one arm, the language check, and spans pointing at the words
 import pytest
 
 from trials import reading
-from trials.criteria_readers import READERS
+from trials.criteria_readers import kind_readers
 
 GBM = "glioblastoma_idh_wildtype"
 ASTRO = "astrocytoma_idh_mutant"
@@ -14,7 +14,7 @@ DMG = "diffuse_midline_glioma_h3k27"
 
 
 def read(text: str, arms=()):
-    return reading.read(text, READERS, list(arms))
+    return reading.read(text, kind_readers(), list(arms))
 
 
 def found(text: str, arms=()) -> list[tuple]:
@@ -413,7 +413,7 @@ def test_offsets_point_at_the_words_shown():
 
 @pytest.mark.parametrize("text", ["", "   \n", None])
 def test_an_empty_text_gives_no_suggestions_and_says_so(text):
-    result = reading.read(text, READERS)
+    result = reading.read(text, kind_readers())
     assert (
         result.status == "empty"
         and result.findings == []
@@ -427,7 +427,7 @@ def test_a_text_in_another_language_is_reported_as_not_read():
         "fått tidligere strålebehandling\n* Må ha KPS minst 70 og være i stand til å gi "
         "samtykke til deltakelse i studien"
     )
-    result = reading.read(text, READERS)
+    result = reading.read(text, kind_readers())
     assert result.status == "not_read" and result.findings == []
     assert "Norwegian" in result.message
 
@@ -458,3 +458,14 @@ def test_the_reading_is_deterministic():
 )  # fmt: skip
 def test_post_negation_and_other_word_orders(phrase, expected):
     assert found(inclusion(phrase)) == expected
+
+
+def test_each_kind_the_text_states_has_its_reader_on_its_definition():
+    from trials.criteria_kinds import KINDS
+
+    readers = kind_readers()
+    assert set(readers) == set(KINDS) - {"age", "sex"}  # those come from the record's fields
+    sentence = reading.split(inclusion("KPS >= 70"))[0]
+    (f,) = KINDS["performance"].suggest(sentence)
+    assert f.value == {"type": "performance", "scale": "karnofsky", "min": 70, "max": None}
+    assert KINDS["age"].suggest(sentence) == []
