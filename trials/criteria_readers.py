@@ -33,6 +33,19 @@ from .reading import (
 )
 
 
+class Gate:
+    """A reader's cheap first look at a sentence: any of its words (lower case, as
+    substrings) or exact-case tokens (RT, WHO). Regular expressions with many ignore-case
+    alternatives cost most of a reading when run on every sentence."""
+
+    def __init__(self, words: tuple, exact: tuple = ()):
+        self.words, self.exact = words, exact
+
+    def passes(self, sentence: Sentence) -> bool:
+        low = sentence.lower
+        return any(w in low for w in self.words) or any(w in sentence.text for w in self.exact)
+
+
 def _words(*alternatives: str) -> str:
     return "|".join(sorted(alternatives, key=len, reverse=True))
 
@@ -154,14 +167,32 @@ _NOT_THE_DIAGNOSIS = re.compile(
 )
 
 
-_GATE_DIAGNOSIS = re.compile(
-    r"glio|GBM|astrocyt|DIPG|DMG|medullo|ependym|mening|xantho|PXA|teratoid|AT/?RT|craniophar|germinom|pineo|schwann",
-    re.I,
+_GATE_DIAGNOSIS = Gate(
+    (
+        "glio",
+        "gbm",
+        "astrocyt",
+        "dipg",
+        "dmg",
+        "medullo",
+        "ependym",
+        "mening",
+        "xantho",
+        "pxa",
+        "teratoid",
+        "at/rt",
+        "atrt",
+        "craniophar",
+        "germinom",
+        "pineo",
+        "schwann",
+    ),
+    (),
 )
 
 
 def read_diagnosis(sentence: Sentence) -> list:
-    if not _GATE_DIAGNOSIS.search(sentence.text):
+    if not _GATE_DIAGNOSIS.passes(sentence):
         return []
     found, taken = [], []
     for pattern, codes, confidence, note in _DIAGNOSES:
@@ -200,11 +231,11 @@ _GRADE = re.compile(
 _GRADE_WORDS = re.compile(r"\b(?P<which>high|low)[- ]grade\s+(?:diffuse\s+)?gliomas?\b", re.I)
 
 
-_GATE_GRADE = re.compile(r"grade", re.I)
+_GATE_GRADE = Gate(("grade",), ())
 
 
 def read_grade(sentence: Sentence) -> list:
-    if not _GATE_GRADE.search(sentence.text):
+    if not _GATE_GRADE.passes(sentence):
         return []
     found = []
     for m in _GRADE.finditer(sentence.text):
@@ -311,13 +342,31 @@ _MARKERS = [
 # the register can hold the marker before the integrated diagnosis.
 
 
-_GATE_MARKER = re.compile(
-    r"IDH|MGMT|1p|19q|H3|K27|histone|G34|BRAF|V600|CDKN2|TERT|EGFR|ATRX|\+7|chromosome\s+7", re.I
+_GATE_MARKER = Gate(
+    (
+        "idh",
+        "mgmt",
+        "1p",
+        "19q",
+        "h3",
+        "k27",
+        "histone",
+        "g34",
+        "braf",
+        "v600",
+        "cdkn2",
+        "tert",
+        "egfr",
+        "atrx",
+        "+7",
+        "chromosome 7",
+    ),
+    (),
 )
 
 
 def read_marker(sentence: Sentence) -> list:
-    if not _GATE_MARKER.search(sentence.text):
+    if not _GATE_MARKER.passes(sentence):
         return []
     found, taken = [], []
     for marker, pattern, result, confidence in _MARKERS:
@@ -376,11 +425,13 @@ def _ps_complement(value: dict) -> dict | None:
     return None
 
 
-_GATE_PERFORMANCE = re.compile(r"karnofsky|lansky|KPS|LPS|\bKS\b|ECOG|eastern|WHO|zubrod", re.I)
+_GATE_PERFORMANCE = Gate(
+    ("karnofsky", "lansky", "kps", "lps", "ecog", "eastern", "zubrod"), ("KS", "WHO")
+)
 
 
 def read_performance(sentence: Sentence) -> list:
-    if not _GATE_PERFORMANCE.search(sentence.text):
+    if not _GATE_PERFORMANCE.passes(sentence):
         return []
     found = []
     text = sentence.text
@@ -492,13 +543,31 @@ def _setting_complement(value: dict) -> dict | None:
     return None
 
 
-_GATE_SETTING = re.compile(
-    r"recurr|relaps|progress|refractor|regrowth|new|na[iï]ve|untreated|first|frontline", re.I
+_GATE_SETTING = Gate(
+    (
+        "recurr",
+        "relaps",
+        "progress",
+        "refractor",
+        "regrowth",
+        "new",
+        "naive",
+        "naïve",
+        "untreated",
+        "first",
+        "1st",
+        "2nd",
+        "3rd",
+        "second",
+        "third",
+        "frontline",
+    ),
+    (),
 )
 
 
 def read_setting(sentence: Sentence) -> list:
-    if not _GATE_SETTING.search(sentence.text):
+    if not _GATE_SETTING.passes(sentence):
         return []
     text = sentence.text
     found, taken = [], []
@@ -634,14 +703,36 @@ TMZ_NOTE = (
 )
 
 
-_GATE_PRIOR_TREATMENT = re.compile(
-    r"bevaci|avastin|BVZ|BEV|VEGF|lomustin|CCNU|gleostin|PCV|procarbazin|temozolom|TMZ|temod|radi|\bRT\b|CRT|na[iï]ve|untreated|no\s+(?:prior|previous)",
-    re.I,
+_GATE_PRIOR_TREATMENT = Gate(
+    (
+        "bevaci",
+        "avastin",
+        "bvz",
+        "bev",
+        "vegf",
+        "lomustin",
+        "ccnu",
+        "gleostin",
+        "pcv",
+        "procarbazin",
+        "temozolom",
+        "tmz",
+        "temod",
+        "stupp",
+        "radi",
+        "irradia",
+        "naive",
+        "naïve",
+        "untreated",
+        "no prior",
+        "no previous",
+    ),
+    ("RT",),
 )
 
 
 def read_prior_treatment(sentence: Sentence) -> list:
-    if not _GATE_PRIOR_TREATMENT.search(sentence.text):
+    if not _GATE_PRIOR_TREATMENT.passes(sentence):
         return []
     text = sentence.text
     found = []
@@ -767,11 +858,11 @@ def _rt_note(weeks: int, said: str) -> str:
     return "" if re.search(r"weeks?|wks?", said, re.I) else f"{said} is about {weeks} weeks."
 
 
-_GATE_RADIOTHERAPY_ENDED = re.compile(r"radi|\bRT\b|CRT|XRT", re.I)
+_GATE_RADIOTHERAPY_ENDED = Gate(("radi", "irradia"), ("RT",))
 
 
 def read_radiotherapy_ended(sentence: Sentence) -> list:
-    if not _GATE_RADIOTHERAPY_ENDED.search(sentence.text):
+    if not _GATE_RADIOTHERAPY_ENDED.passes(sentence):
         return []
     text = sentence.text
     found, taken = [], []
@@ -849,11 +940,11 @@ _SURGERY_CONTEXT = re.compile(
 )
 
 
-_GATE_RESECTION = re.compile(r"resect|GTR|STR|debulk|biops|total", re.I)
+_GATE_RESECTION = Gate(("resect", "gtr", "str", "debulk", "biops", "total"), ())
 
 
 def read_resection(sentence: Sentence) -> list:
-    if not _GATE_RESECTION.search(sentence.text):
+    if not _GATE_RESECTION.passes(sentence):
         return []
     text = sentence.text
     found = []
@@ -881,6 +972,28 @@ def read_resection(sentence: Sentence) -> list:
             )
         )
     return found
+
+
+# Any reader's words: a sentence without them (consent, laboratory values) is skipped whole.
+ANY_GATE = Gate(
+    tuple(
+        {
+            w
+            for g in (
+                _GATE_DIAGNOSIS,
+                _GATE_GRADE,
+                _GATE_MARKER,
+                _GATE_PERFORMANCE,
+                _GATE_SETTING,
+                _GATE_PRIOR_TREATMENT,
+                _GATE_RADIOTHERAPY_ENDED,
+                _GATE_RESECTION,
+            )
+            for w in g.words
+        }
+    ),
+    ("RT", "KS", "WHO"),
+)
 
 
 def kind_readers() -> dict:

@@ -5,10 +5,11 @@ right suggestions whose span points at the words that justify them, and the time
 
 A labelled trial is one JSON file: {"nct_id", "record": path of its ClinicalTrials.gov API
 v2 record relative to the file (or "eligibility_text" and "arms" inline), "criteria":
-[{"kind", "value", "polarity", "arms": [arm labels, or [] for the whole trial], "words":
-[the words that justify it, as they stand in the text]}], "check_by_hand": [what the
-coordinator would leave to a human]}. A suggestion is right when kind, value, polarity
-and arm all equal a labelled criterion's (one labelled criterion per arm it names)."""
+[{"kind", "value", "polarity" (default include), "arms": [arm labels, or [] for the whole
+trial], "words": [the words that justify it, as they stand in the text; optional]}],
+"check_by_hand": [what the coordinator would leave to a human]}. A suggestion is right
+when kind, value, polarity and arm all equal a labelled criterion's (one labelled
+criterion per arm it names)."""
 
 import json
 import re
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ctgov, reading
-from .criteria_readers import kind_readers
+from .criteria_readers import ANY_GATE, kind_readers
 
 
 class LabelError(ValueError):
@@ -65,7 +66,8 @@ def load(path: Path) -> list[Labelled]:
         for i, c in enumerate(label.get("criteria", [])):
             try:
                 key_value = _value(c["kind"], c["value"])
-                words = c["words"] if isinstance(c["words"], list) else [c["words"]]
+                words = c.get("words") or []
+                words = words if isinstance(words, list) else [words]
                 polarity = c.get("polarity", reading.INCLUDE)
             except (KeyError, TypeError, AttributeError) as error:
                 raise LabelError(f"{file.name}: criteria[{i}]: missing {error}.") from None
@@ -104,6 +106,7 @@ class Scores:
     false_positive: Counter = field(default_factory=Counter)
     false_negative: Counter = field(default_factory=Counter)
     spans_right: int = 0
+    spans_checked: int = 0
     misses: list = field(default_factory=list)  # (trial, key) not suggested
     wrong: list = field(default_factory=list)  # (trial, key, words) suggested, not labelled
 
@@ -122,14 +125,14 @@ class Scores:
         return self._ratio(tp, tp + fn)
 
     def span_share(self) -> float | None:
-        return self._ratio(self.spans_right, sum(self.true_positive.values()))
+        return self._ratio(self.spans_right, self.spans_checked)
 
 
 def evaluate(labelled: list[Labelled]) -> Scores:
     scores = Scores()
     readers = kind_readers()
     for trial in labelled:
-        result = reading.read(trial.text, readers, trial.arms)
+        result = reading.read(trial.text, readers, trial.arms, gate=ANY_GATE)
         gold = dict(trial.criteria)
         seen = set()
         for key, start, end in suggested_keys(result):
@@ -139,8 +142,9 @@ def evaluate(labelled: list[Labelled]) -> Scores:
             kind = key[0]
             if key in gold:
                 scores.true_positive[kind] += 1
-                if _points_at(trial.text, start, end, gold[key]):
-                    scores.spans_right += 1
+                if gold[key]:  # labelled with its words: does the span point at them?
+                    scores.spans_checked += 1
+                    scores.spans_right += _points_at(trial.text, start, end, gold[key])
             else:
                 scores.false_positive[kind] += 1
                 scores.wrong.append((trial.name, key, trial.text[start:end]))
@@ -159,7 +163,7 @@ def time_200(labelled: list[Labelled], trials: int = 200) -> tuple[float, float]
     readers = kind_readers()
     started = time.perf_counter()
     for text, arms in batch:
-        reading.read(text, readers, arms)
+        reading.read(text, readers, arms, gate=ANY_GATE)
     took = time.perf_counter() - started
     floor_pattern = re.compile(r"karnofsky|ecog|glioma|radiotherapy|bevacizumab|IDH|MGMT", re.I)
     started = time.perf_counter()

@@ -29,7 +29,9 @@ and the triggers we need are a few dozen phrases (README, "Suggested criteria").
 
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 INCLUSION, EXCLUSION = "inclusion", "exclusion"
 INCLUDE, EXCLUDE = "include", "exclude"
@@ -175,10 +177,13 @@ _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 def language_of(text: str) -> str | None:
     """'English', another language's name, or None when too short to tell."""
-    tokens = [t.lower() for t in _TOKEN.findall(text)]
-    if len(tokens) < 8:
+    # The first 400 words tell the language as well as all of them.
+    tokens = Counter(
+        m.group(0).lower() for m, _ in zip(_TOKEN.finditer(text), range(400), strict=False)
+    )
+    if sum(tokens.values()) < 8:
         return None
-    scores = {lang: sum(t in words for t in tokens) for lang, words in _STOP.items()}
+    scores = {lang: sum(tokens[w] for w in words) for lang, words in _STOP.items()}
     best = max(scores, key=scores.get)
     if scores["English"] >= max(2, scores[best] * 0.8):
         return "English"
@@ -201,6 +206,10 @@ class Sentence:
     lead_negated: bool = False  # under "must not have any of the following:"
     lead: str = ""  # the open "...any of the following:" line it is listed under
     item: int = 0  # index of its list item (sentences of one item share it)
+
+    @cached_property
+    def lower(self) -> str:
+        return self.text.lower()
 
     def absolute(self, start: int, end: int) -> tuple[int, int]:
         return self.start + start, self.start + end
@@ -259,14 +268,15 @@ def _arm_key(word: str, ident: str) -> str:
     return f"{word} {ident.lower()}"
 
 
-def _arm_keys(label: str) -> set:
+@lru_cache(maxsize=4096)
+def _arm_keys(label: str) -> frozenset:
     keys = set()
     for m in _ARM_REF.finditer(label):
         for ident in re.split(r"\s*(?:,\s*(?:and|or)?|and|or|&|/)\s*", m.group("ids")):
             ident = re.sub(rf"^{ARM_WORD}\s+", "", ident, flags=re.I)
             if ident:
                 keys.add(_arm_key(m.group("word"), ident))
-    return keys
+    return frozenset(keys)
 
 
 def arm_scope(words: str, arms: list[str]) -> tuple[tuple, str]:
@@ -588,7 +598,7 @@ class Reading:
     language: str = ""
 
 
-def read(text: str, readers: dict, arms: list[str] | None = None) -> Reading:
+def read(text: str, readers: dict, arms: list[str] | None = None, gate=None) -> Reading:
     """Every kind's reader over every sentence; the same criterion found twice (once in
     each list, say) is one suggestion with its first span, and a criterion that would
     contradict a stronger one found in the same text is left out (a coordinator checks
@@ -606,6 +616,8 @@ def read(text: str, readers: dict, arms: list[str] | None = None) -> Reading:
         )
     found: list[Finding] = []
     for sentence in split(text, arms):
+        if gate is not None and not gate.passes(sentence):
+            continue  # no reader's words in it (consent, laboratory values...)
         for reader in readers.values():
             found.extend(f for f in reader(sentence) if f is not None)
     merged: dict = {}

@@ -21,7 +21,7 @@ from consortium.models import Role, User
 from consortium.services import EditConflict, outbox_enqueue
 
 from . import criteria, ctgov, engine, reading, selectors
-from .criteria_readers import kind_readers
+from .criteria_readers import ANY_GATE, kind_readers
 from .models import (
     OPEN_STATUSES,
     STEP_TRANSITIONS,
@@ -904,7 +904,7 @@ def suggestions_refresh(*, trial: Trial, force: bool = False) -> EligibilityRead
     if current and current.text_hash == digest and not force:
         return current
     arms = {arm.label: arm for arm in trial.arms.all()}
-    result = reading.read(text, kind_readers(), list(arms))
+    result = reading.read(text, kind_readers(), list(arms), gate=ANY_GATE)
     with transaction.atomic():
         stale = Suggestion.objects.filter(trial=trial, status=Suggestion.Status.PROPOSED)
         # A forced reading (a reader changed) proposes afresh; otherwise only an older
