@@ -10,7 +10,8 @@ Who sees what:
   or interval; when exactly one hospital's cell of an indicator is hidden so among the
   hospitals of a total that is shown (the nation, a health region), the next smallest is
   hidden too (secondary suppression), so no hidden cell follows from the total.
-  National and regional figures are always shown. (Statistics Norway's and the Cancer
+  The national figure is always shown; a regional figure too, except where it would give
+  a hidden cell away (a region of one hospital: see `suppression`). (Statistics Norway's and the Cancer
   Registry's practice of suppressing counts under 5 with complementary suppression:
   https://www.ssb.no/en/omssb/tjenester-og-verktoy/data-til-forskning; OECD glossary,
   "complementary suppression", https://stats.oecd.org/glossary/detail.asp?ID=4510)
@@ -23,17 +24,18 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from consortium.models import Institution, Role, User
 
-from . import indicators, suppression
+from . import indicators
+from . import suppression as suppression_rules
 from .indicators import CATALOGUE, DIAGNOSIS_GROUPS, Indicator
 from .models import IndicatorCell, IndicatorSnapshot, Surgery
 from .selectors import patients_visible_to, user_institution_ids
 
-SMALL_CELL = suppression.SMALL_CELL  # denominators 1..4 are hidden
+SMALL_CELL = suppression_rules.SMALL_CELL  # denominators 1..4 are hidden
 Z_95, Z_998 = 1.959963984540054, 3.090232306167813
 
 
@@ -124,20 +126,54 @@ class Figure:
 
 
 def suppressed_cells(cells: list[IndicatorCell], regions: dict[int, str]) -> set[int]:
-    """The hospital cells (ids) hidden from members without exact access: primary (a
-    denominator of 1-4), then secondary until no shown total (nation, region) lets a
-    hidden hospital cell be worked out (registry.suppression)."""
-    denominators = {c.pk: c.denominator for c in cells}
-    institution = {c.pk: c.institution_id for c in cells}
-    # Regions first, then the nation: a region's second hidden cell often protects the
-    # national total too, so fewer cells are hidden. Regional and national figures are
-    # always shown: known totals.
+    """The hospital cells (ids) hidden from members without exact access."""
+    return suppression(cells, regions)[0]
+
+
+def suppression(cells: list[IndicatorCell], regions: dict[int, str]) -> tuple[set[int], set[str]]:
+    """Which hospital cells (ids) and which regional figures are hidden from members
+    without exact access, for one indicator, year and diagnosis group.
+
+    Primary: a hospital's denominator of 1-4. Then the shared rules (registry.suppression)
+    on the table as it is published: each region's hospitals add up to its regional
+    figure, the regions and the hospitals add up to the national figure, which is always
+    shown. A regional figure is hidden only where it would give a hidden cell away: in a
+    region of one hospital (three of the four health regions here) it IS that hospital's
+    cell, so it is hidden with it; when exactly one regional figure is hidden, the next
+    smallest region's is hidden too (the nation minus the shown regions would give it),
+    with one of its hospitals (else its hospitals would add up to it); and whatever the
+    exact recoverability check finds besides."""
+    counts: dict = {c.pk: c.denominator for c in cells}
+    code: dict = {c.pk: c.institution.code if c.institution_id else "" for c in cells}
+    by_region: dict[str, list[int]] = {}
+    for c in cells:
+        if regions.get(c.institution_id):
+            by_region.setdefault(regions[c.institution_id], []).append(c.pk)
+    for region, members in by_region.items():
+        counts[f"region:{region}"] = sum(counts[pk] for pk in members)
     relations = [
-        suppression.Relation(tuple(c.pk for c in cells if regions.get(c.institution_id) == r))
-        for r in sorted({regions.get(c.institution_id) for c in cells} - {None, ""})
-    ] + [suppression.Relation(tuple(denominators))]
-    return suppression.protect(
-        denominators, relations, rank=lambda pk: (denominators[pk], institution[pk])
+        suppression_rules.Relation(tuple(members), f"region:{region}")
+        for region, members in sorted(by_region.items())
+    ]
+    relations += [
+        suppression_rules.Relation(tuple(f"region:{r}" for r in sorted(by_region))),
+        suppression_rules.Relation(tuple(c.pk for c in cells)),
+    ]
+
+    def rank(key):  # smallest first; a hospital before a region of the same size
+        if isinstance(key, str):
+            return (counts[key], 1, key)
+        return (counts[key], 0, code[key])
+
+    hidden = suppression_rules.protect(
+        counts,
+        relations,
+        primary=[c.pk for c in cells if suppression_rules.is_small(c.denominator)],
+        rank=rank,
+    )
+    return (
+        {k for k in hidden if not isinstance(k, str)},
+        {k.removeprefix("region:") for k in hidden if isinstance(k, str)},
     )
 
 
@@ -148,8 +184,11 @@ class IndicatorView:
     regional: Figure | None
     hospitals: list[Figure] = field(default_factory=list)
     trend: list[Figure] = field(default_factory=list)
+    # Per hospital: (code, its figures by year), suppressed as each year's table is.
+    hospital_trends: list[tuple[str, list[Figure]]] = field(default_factory=list)
     funnel: dict | None = None
     trend_chart: dict | None = None
+    hospital_table: tuple | None = None  # (years, [(hospital code, figures by year)])
 
     @property
     def code(self) -> str:
@@ -199,41 +238,38 @@ def indicator_page(
 ) -> list[IndicatorView]:
     """Every indicator (or those named) for a year, diagnosis group and region: national,
     regional and per hospital, suppressed for this member, with the trend over years.
-    Three queries whatever the number of indicators and hospitals."""
+    Two queries whatever the number of indicators, years and hospitals."""
     exact = exact_institutions(user)
     regions = dict(
         Institution.objects.filter(kind=Institution.Kind.HOSPITAL).values_list(
             "pk", "health_region"
         )
     )
-    cells = list(
-        IndicatorCell.objects.filter(snapshot=snapshot, year=year, diagnosis_group=group)
+    # Every year at once: the trends need each year's suppression as much as the year shown.
+    all_cells = list(
+        IndicatorCell.objects.filter(snapshot=snapshot, diagnosis_group=group)
         .select_related("institution")
-        .order_by("indicator", "institution__code")
+        .order_by("indicator", "year", "institution__code")
     )
-    trend_cells = list(
-        IndicatorCell.objects.filter(
-            Q(region="") | Q(region=region) if region else Q(region=""),
-            snapshot=snapshot,
-            diagnosis_group=group,
-            institution__isnull=True,
-        ).order_by("year")
-    )
-    views = []
-    for code, indicator in CATALOGUE.items():
-        if codes and code not in codes:
-            continue
-        mine = [c for c in cells if c.indicator == code]
+    by_code_year: dict[tuple[str, int], list[IndicatorCell]] = {}
+    for c in all_cells:
+        by_code_year.setdefault((c.indicator, c.year), []).append(c)
+
+    def sees_region(region_code: str) -> bool:
+        """Exact access to every hospital of the region that has a cell."""
+        if exact is None:
+            return True
+        return all(i in exact for i, r in regions.items() if r == region_code)
+
+    def figures_of(indicator, mine):
+        """(national, regional, hospital figures) of one indicator and year, as this
+        member may see them."""
         hospital_cells = [c for c in mine if c.institution_id]
-        hidden = suppressed_cells(hospital_cells, regions)
+        hidden, hidden_regions = suppression(hospital_cells, regions)
         national = next((c for c in mine if not c.institution_id and not c.region), None)
         regional = next((c for c in mine if region and c.region == region), None)
         hospitals = []
         for c in hospital_cells:
-            if region and regions.get(c.institution_id) != region:
-                continue
-            if institution and c.institution.code != institution:
-                continue
             sees_exact = exact is None or c.institution_id in exact
             hospitals.append(
                 _figure(
@@ -243,19 +279,55 @@ def indicator_page(
                     own=bool(exact) and c.institution_id in exact,
                 )
             )
+        regional_figure = None
+        if regional is not None:
+            regional_figure = _figure(
+                indicator,
+                regional,
+                suppressed=regional.region in hidden_regions and not sees_region(regional.region),
+            )
+        return (
+            _figure(indicator, national) if national else None,
+            regional_figure,
+            hospitals,
+        )
+
+    views = []
+    years = sorted({y for _, y in by_code_year})
+    for code, indicator in CATALOGUE.items():
+        if codes and code not in codes:
+            continue
+        national, regional, hospitals = figures_of(indicator, by_code_year.get((code, year), []))
+        shown_hospitals = [
+            f
+            for f in hospitals
+            if (not region or regions.get(f.institution.pk) == region)
+            and (not institution or f.institution.code == institution)
+        ]
+        trend, hospital_trends = [], {}
+        for y in years:
+            if (code, y) not in by_code_year:
+                continue
+            n, r, hs = figures_of(indicator, by_code_year[(code, y)])
+            place = r if region else n
+            if place is not None:
+                trend.append(place)
+            for f in hs:
+                if (not region or regions.get(f.institution.pk) == region) and (
+                    not institution or f.institution.code == institution
+                ):
+                    hospital_trends.setdefault(f.institution.code, []).append(f)
         view = IndicatorView(
             indicator=indicator,
-            national=_figure(indicator, national) if national else None,
-            regional=_figure(indicator, regional) if regional else None,
-            hospitals=hospitals,
-            trend=[
-                _figure(indicator, c)
-                for c in trend_cells
-                if c.indicator == code and (c.region == region if region else not c.region)
-            ],
+            national=national,
+            regional=regional,
+            hospitals=shown_hospitals,
+            trend=trend,
+            hospital_trends=sorted(hospital_trends.items()),
         )
         view.funnel = funnel_chart(view)
         view.trend_chart = trend_chart(view)
+        view.hospital_table = hospital_trend_table(view)
         views.append(view)
     return views
 
@@ -380,24 +452,68 @@ def funnel_chart(view: IndicatorView) -> dict | None:
 
 
 def trend_chart(view: IndicatorView) -> dict | None:
+    """The national (or regional) line and one line per hospital; a suppressed or empty
+    year is a gap in a hospital's line, never a point."""
     points = [f for f in view.trend if f.value is not None]
-    if len(points) < 2:
+    years = sorted(
+        {f.year for f in points}
+        | {f.year for _, fs in view.hospital_trends for f in fs if f.value is not None}
+    )
+    if len(years) < 2:
         return None
-    first, last = points[0].year, points[-1].year
+    first, last = years[0], years[-1]
     span = max(1, last - first)
 
     def x(year: int) -> str:
         return f"{LEFT + (year - first) / span * (WIDTH - LEFT - RIGHT):.1f}"
 
     drawn = [{"x": x(f.year), "y": _y(f.value), "figure": f} for f in points]
+    hospitals = []
+    for code, figures in view.hospital_trends:
+        segments, current = [], []
+        by_year = {f.year: f for f in figures}
+        for year in years:
+            f = by_year.get(year)
+            if f is None or f.value is None:
+                if current:
+                    segments.append(current)
+                current = []
+                continue
+            current.append(f"{x(year)},{_y(f.value)}")
+        if current:
+            segments.append(current)
+        hospitals.append(
+            {
+                "code": code,
+                "own": any(f.own for f in figures),
+                "segments": [" ".join(seg) for seg in segments if len(seg) > 1],
+                "dots": [
+                    {"x": x(f.year), "y": _y(f.value), "figure": f}
+                    for f in figures
+                    if f.value is not None
+                ],
+            }
+        )
     return {
         **_frame(),
         "line": " ".join(f"{d['x']},{d['y']}" for d in drawn),
         "points": drawn,
+        "hospitals": hospitals,
         "targets": _targets(view.indicator),
         "y_ticks": _y_ticks(),
-        "x_ticks": [(x(f.year), str(f.year)) for f in points],
+        "x_ticks": [(x(year), str(year)) for year in years],
     }
+
+
+def hospital_trend_table(view: IndicatorView) -> tuple[list[int], list[tuple[str, list]]]:
+    """The per-hospital trend as a table: years, and per hospital its figure (or None)
+    for each year."""
+    years = sorted({f.year for _, fs in view.hospital_trends for f in fs})
+    rows = []
+    for code, figures in view.hospital_trends:
+        by_year = {f.year: f for f in figures}
+        rows.append((code, [by_year.get(y) for y in years]))
+    return years, rows
 
 
 # --- A clinician's own patients who did not meet an indicator -----------------------------------
