@@ -410,6 +410,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "registry.tasks.nightly_indicator_snapshot",
         "schedule": crontab(hour=4, minute=0),
     },
+    # Members' monthly indicator reports: a link e-mailed on the 1st, after the night's snapshot.
+    "registry-monthly-indicator-reports": {
+        "task": "registry.tasks.send_monthly_indicator_reports",
+        "schedule": crontab(day_of_month=1, hour=6, minute=0),
+    },
     # A tumour board that ended with decisions gets its summary (PDF) without being asked.
     "registry-summarise-ended-meetings": {
         "task": "registry.tasks.summarise_ended_meetings",

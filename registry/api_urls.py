@@ -75,6 +75,16 @@ urlpatterns = [
         name="registry_indicator_report_release",
     ),
     path(
+        "indicator-subscriptions/",
+        indicator_api.IndicatorSubscriptionListApi.as_view(),
+        name="registry_indicator_subscriptions",
+    ),
+    path(
+        "indicator-subscriptions/<int:subscription_id>/",
+        indicator_api.IndicatorSubscriptionDetailApi.as_view(),
+        name="registry_indicator_subscription",
+    ),
+    path(
         "indicator-reports/<int:report_id>/<str:kind>/",
         indicator_api.IndicatorReportFileApi.as_view(),
         name="registry_indicator_report_file",

@@ -352,3 +352,88 @@ class IndicatorReportFileApi(IndicatorReportDetailApi):
         if report is None or report.status != report.Status.DONE or kind not in DOWNLOADS:
             raise NotFound("No such report file (or the report is not ready).")
         return report_file(report, kind)
+
+
+# --- Monthly-report subscriptions --------------------------------------------------------------
+
+
+class IndicatorSubscriptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    institution = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Hospital code (one of your own); empty for the national report.",
+    )
+    region = serializers.CharField(required=False, allow_blank=True, default="")
+    indicators = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, help_text="Empty: all."
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+
+    class Meta:
+        ref_name = "IndicatorSubscription"
+
+    def to_representation(self, subscription):
+        return {
+            "id": subscription.pk,
+            "institution": subscription.institution.code if subscription.institution_id else "",
+            "region": subscription.region,
+            "indicators": subscription.indicators,
+            "created_at": serializers.DateTimeField().to_representation(subscription.created_at),
+        }
+
+
+class IndicatorSubscriptionListApi(ListAPIView):
+    """Your monthly indicator reports: each month an e-mail with a link to the report (no
+    figures, no patient data). POST subscribes."""
+
+    serializer_class = IndicatorSubscriptionSerializer
+
+    def get_queryset(self):
+        from .models import IndicatorSubscription
+
+        return IndicatorSubscription.objects.filter(user=self.request.user).select_related(
+            "institution"
+        )
+
+    @extend_schema(
+        request=IndicatorSubscriptionSerializer, responses={201: IndicatorSubscriptionSerializer}
+    )
+    def post(self, request):
+        from . import indicator_subscriptions
+
+        data = IndicatorSubscriptionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subscription = indicator_subscriptions.subscription_create(
+            user=request.user,
+            institution_code=data.validated_data["institution"],
+            region=data.validated_data["region"],
+            indicators=data.validated_data["indicators"],
+        )
+        return Response(IndicatorSubscriptionSerializer(subscription).data, status=201)
+
+
+class IndicatorSubscriptionDetailApi(GenericAPIView):
+    serializer_class = IndicatorSubscriptionSerializer
+    pagination_class = None
+
+    def _get(self, subscription_id: int):
+        from .models import IndicatorSubscription
+
+        subscription = (
+            IndicatorSubscription.objects.filter(user=self.request.user, pk=subscription_id)
+            .select_related("institution")
+            .first()
+        )
+        if subscription is None:
+            raise NotFound("No such subscription.")
+        return subscription
+
+    def get(self, request, subscription_id: int):
+        return Response(self.get_serializer(self._get(subscription_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, subscription_id: int):
+        self._get(subscription_id).delete()
+        return Response(status=204)

@@ -375,3 +375,65 @@ def notified_import(request):
             "errors": errors,
         },
     )
+
+
+# --- Monthly-report subscriptions ------------------------------------------------------------
+
+
+@never_cache
+@login_required
+def subscription_list(request):
+    from django.core.exceptions import ValidationError
+
+    from . import indicator_subscriptions
+
+    errors: list[str] = []
+    if request.method == "POST":
+        try:
+            indicator_subscriptions.subscription_create(
+                user=request.user,
+                institution_code=request.POST.get("institution", ""),
+                region=request.POST.get("region", ""),
+                indicators=request.POST.getlist("indicators"),
+            )
+        except ValidationError as error:
+            errors = [f"{field}: {m}" for field, msgs in error.message_dict.items() for m in msgs]
+        else:
+            messages.success(request, "Subscribed: a link to the report comes on the 1st.")
+            return redirect(reverse("registry:indicator_subscriptions"))
+    own = Institution.objects.filter(
+        kind=Institution.Kind.HOSPITAL, pk__in=selectors.user_institution_ids(request.user)
+    ).order_by("code")
+    if request.user.is_consortium_admin:
+        own = Institution.objects.filter(kind=Institution.Kind.HOSPITAL).order_by("code")
+    subscriptions = indicator_subscriptions.subscriptions_of(request.user)
+    for s in subscriptions:
+        s.titles = [CATALOGUE[c].title for c in s.indicators if c in CATALOGUE]
+    return render(
+        request,
+        "registry/indicators_subscriptions.html",
+        {
+            "subscriptions": subscriptions,
+            "hospitals": own,
+            "regions": Institution.HealthRegion.choices,
+            "catalogue": list(CATALOGUE.values()),
+            "errors": errors,
+            "chosen": request.POST.getlist("indicators"),
+        },
+        status=400 if errors else 200,
+    )
+
+
+@require_POST
+@login_required
+def subscription_delete(request, subscription_id: int):
+    from . import indicator_subscriptions
+
+    try:
+        indicator_subscriptions.subscription_delete(
+            user=request.user, subscription_id=subscription_id
+        )
+    except indicator_subscriptions.IndicatorSubscription.DoesNotExist:
+        raise Http404("No such subscription.") from None
+    messages.success(request, "The subscription is ended.")
+    return redirect(reverse("registry:indicator_subscriptions"))

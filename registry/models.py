@@ -964,4 +964,56 @@ from .research_models import (  # noqa: E402  research access (its own module)
 
 __all__ = ["ExtractDownload", "ExtractFile", "ResearchExtract", "ResearchProject"]
 
+
+class IndicatorSubscription(models.Model):
+    """A member's monthly report: the chosen indicators (none chosen: all) for a hospital
+    (one of their own; none: the national report) and, optionally, a health region. Each
+    month a beat task e-mails a link to that month's report, never figures or patients."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="indicator_subscriptions"
+    )
+    institution = models.ForeignKey(
+        Institution, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    region = models.CharField(max_length=20, blank=True, choices=Institution.HealthRegion)
+    indicators = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "institution", "region"],
+                nulls_distinct=False,
+                name="one_indicator_subscription_per_place",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"monthly indicators of {self.institution_id or 'Norway'} for {self.user_id}"
+
+
+class IndicatorMailing(models.Model):
+    """One month's e-mail of a subscription: the row makes it once per month, however
+    often the task runs (beat firing twice, a redelivered task)."""
+
+    subscription = models.ForeignKey(
+        IndicatorSubscription, on_delete=models.CASCADE, related_name="mailings"
+    )
+    month = models.DateField(help_text="The first day of the month the report covers.")
+    report = models.ForeignKey(
+        IndicatorReport, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "month"], name="one_mailing_a_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"mailing {self.month:%Y-%m} of subscription {self.subscription_id}"
+
+
 protect_history_of("registry")  # history refuses TRUNCATE too (consortium/append_only.py)

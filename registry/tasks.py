@@ -89,6 +89,7 @@ def expire_research_extracts() -> int:
     return research_extracts.expire_extracts()
 
 
+@shared_task(acks_late=True)
 def send_access_review_summaries() -> int:
     """Monthly (beat, on the 1st): queue last month's access-log summary for each
     institution with admins; returns how many were queued."""
@@ -117,4 +118,30 @@ def send_access_review_summary(institution_id: int, month: str) -> int:
         institution_id=institution_id,
         month=date.fromisoformat(month),
         base_url=settings.NBTC_BASE_URL,
+    )
+
+
+@shared_task(acks_late=True)
+def send_monthly_indicator_reports() -> int:
+    """Monthly (beat, the 1st): one mailing task per subscription for the past month."""
+    from . import indicator_subscriptions
+
+    month = indicator_subscriptions.past_month().isoformat()
+    recipients = indicator_subscriptions.monthly_recipients()
+    for subscription_id in recipients:
+        send_indicator_subscription.delay(subscription_id, month)
+    return len(recipients)
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(ConnectionError, OSError), retry_backoff=True, max_retries=5
+)
+def send_indicator_subscription(subscription_id: int, month: str) -> bool:
+    """E-mail one subscriber the link to the month's report (once per month)."""
+    from datetime import date
+
+    from . import indicator_subscriptions
+
+    return indicator_subscriptions.subscription_send(
+        subscription_id=subscription_id, month=date.fromisoformat(month)
     )

@@ -37,6 +37,16 @@ urlpatterns = [
         name="indicator_report_download",
     ),
     path(
+        "indicators/subscriptions/",
+        indicator_views.subscription_list,
+        name="indicator_subscriptions",
+    ),
+    path(
+        "indicators/subscriptions/<int:subscription_id>/delete/",
+        indicator_views.subscription_delete,
+        name="indicator_subscription_delete",
+    ),
+    path(
         "indicators/snapshots/",
         indicator_views.indicator_snapshot_request,
         name="indicator_snapshot_request",

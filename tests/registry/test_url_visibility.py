@@ -52,6 +52,8 @@ LIST_PAGES = {
     "access_review_export",
     "registry_access_log",
     "registry_access_log_export",
+    "indicator_subscriptions",
+    "registry_indicator_subscriptions",
 }
 
 
@@ -103,7 +105,21 @@ def _hus_report():
     return report
 
 
-def _fill(route: str, patient, episode, rows) -> str:
+def _subscription(member=None) -> int:
+    """A monthly-report subscription: the member's own (the owner walk), or a HUS
+    clinician's that no one else may see or end."""
+    from consortium.models import User
+    from registry.models import IndicatorSubscription
+
+    if member is None:
+        member = User.objects.filter(email="subscriber@example.no").first() or make_member(
+            Role.CLINICIAN, institutions=("HUS",), email="subscriber@example.no"
+        )
+    subscription, _ = IndicatorSubscription.objects.get_or_create(user=member, region="")
+    return subscription.pk
+
+
+def _fill(route: str, patient, episode, rows, member=None) -> str:
     section = next((s for s in SECTION_MODELS if f"/{s}/" in route), None)
     path = (
         route.replace("<str:register_number>", patient.register_number)
@@ -113,6 +129,8 @@ def _fill(route: str, patient, episode, rows) -> str:
         .replace("<int:report_id>", str(_hus_report().pk))
         .replace("<str:kind>", "pdf")
     )
+    if "<int:subscription_id>" in path:
+        path = path.replace("<int:subscription_id>", str(_subscription(member)))
     if "<str:section>" in path:
         section = "surgeries"
         path = path.replace("<str:section>", section)
@@ -198,6 +216,7 @@ POST_ROUTES = {
     "indicator_snapshot_request",
     "indicator_report_release",
     "registry_indicator_report_release",
+    "indicator_subscription_delete",
 }
 # POSTs sent without a body: past the permission check, the endpoint names what is missing
 # (the API's error shape), which a refused member would never be told.
@@ -225,7 +244,7 @@ def test_every_register_route_is_reachable_for_the_patients_own_clinician(
         if OWNERS.get(name, Role.CLINICIAN) != owner:
             continue
         walked += 1
-        path = _fill(route, patient, episode, rows)
+        path = _fill(route, patient, episode, rows, member)
         method = "post" if name in POST_ROUTES else "get"
         logged = AccessLog.objects.filter(user=member, patient_id=patient.pk).count()
         response = getattr(client, method)(path)
