@@ -50,6 +50,8 @@ PY
   export DJANGO_SECRET_KEY=bench-only-Kq7vR2mX9pLw4Tz8Nc3Hf6Jd1Bs5Gy0Ua-never-use-in-production
   export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
   export DJANGO_SECURE_SSL_REDIRECT=0
+  # The TOTP secrets' encryption key, required with DEBUG off (benchmark database only).
+  export NBTC_MFA_ENCRYPTION_KEY=${NBTC_MFA_ENCRYPTION_KEY:-bench-only-mfa-key-Zr8Qw2Lx5Vn9Tb4Hk7Jc1Md6}
   export DJANGO_LOG_LEVEL=WARNING
 
   log "preparing database $(basename "$DATABASE_URL") and static files"

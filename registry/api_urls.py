@@ -60,6 +60,11 @@ urlpatterns = [
         name="registry_indicator_survival",
     ),
     path(
+        "indicators/<str:code>/survival/compare/",
+        indicator_api.SurvivalCompareApi.as_view(),
+        name="registry_indicator_survival_compare",
+    ),
+    path(
         "indicator-reports/",
         indicator_api.IndicatorReportListApi.as_view(),
         name="registry_indicator_reports",
@@ -73,6 +78,16 @@ urlpatterns = [
         "indicator-reports/<int:report_id>/release/",
         indicator_api.IndicatorReportReleaseApi.as_view(),
         name="registry_indicator_report_release",
+    ),
+    path(
+        "indicator-snapshots/",
+        indicator_api.IndicatorSnapshotListApi.as_view(),
+        name="registry_indicator_snapshots",
+    ),
+    path(
+        "indicator-snapshots/<int:snapshot_id>/",
+        indicator_api.IndicatorSnapshotDetailApi.as_view(),
+        name="registry_indicator_snapshot",
     ),
     path(
         "indicator-subscriptions/",

@@ -213,6 +213,56 @@ class SurvivalApi(GenericAPIView):
         return Response(selectors.survival_json(curve))
 
 
+class SurvivalComparedSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    curve = SurvivalSerializer()
+
+    class Meta:
+        ref_name = "SurvivalCompared"
+
+
+class SurvivalCompareApi(GenericAPIView):
+    """Kaplan-Meier curves side by side: one curve per chosen value of one filter
+    (`compare`: group, the default, region, institution or period; `compare_value`
+    repeated, none: the usual ones, at most six), the other filters shared. Small hospital
+    curves suppressed as alone."""
+
+    serializer_class = SurvivalComparedSerializer
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "compare", str, enum=list(selectors.COMPARE_BY), description="Default: group."
+            ),
+            OpenApiParameter("compare_value", str, many=True, description="e.g. OUS, 2015-2019"),
+            OpenApiParameter("diagnosis_group", str, enum=list(DIAGNOSIS_GROUPS)),
+            OpenApiParameter("institution", str, description="Hospital code, e.g. OUS."),
+            OpenApiParameter("region", str, enum=list(Institution.HealthRegion.values)),
+            OpenApiParameter("year_from", int, description="First year (of the time origin)."),
+            OpenApiParameter("year_to", int, description="Last year (of the time origin)."),
+        ],
+        responses=SurvivalComparedSerializer(many=True),
+    )
+    def get(self, request, code: str):
+        if code not in survival.CURVES:
+            raise NotFound(f"No survival curve {code}; one of: {', '.join(survival.CURVES)}.")
+        try:
+            filters = selectors.survival_filters(request.query_params)
+            curves = selectors.survival_comparison(
+                user=request.user,
+                code=code,
+                filters=filters,
+                dimension=request.query_params.get("compare") or "group",
+                values=request.query_params.getlist("compare_value"),
+            )
+        except selectors.BadFilter as error:
+            raise serializers.ValidationError(error.fields) from None
+        return Response(
+            [{"label": label, "curve": selectors.survival_json(c)} for label, c in curves]
+        )
+
+
 # --- Reports ---------------------------------------------------------------------------------
 
 
@@ -437,3 +487,68 @@ class IndicatorSubscriptionDetailApi(GenericAPIView):
     def delete(self, request, subscription_id: int):
         self._get(subscription_id).delete()
         return Response(status=204)
+
+
+# --- Snapshots ---------------------------------------------------------------------------------
+
+
+class IndicatorSnapshotSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    as_of = serializers.DateTimeField(allow_null=True, help_text="The data as of this moment.")
+    finished_at = serializers.DateTimeField(allow_null=True)
+    definitions_version = serializers.CharField()
+    progress = serializers.SerializerMethodField()
+    error = serializers.CharField()
+
+    class Meta:
+        ref_name = "IndicatorSnapshot"
+
+    def get_progress(self, snapshot) -> dict:
+        """Percent done and what is being counted, while it runs."""
+        from . import indicator_services
+
+        if snapshot.status == snapshot.Status.DONE:
+            return {"percent": 100, "text": "Done"}
+        return indicator_services.snapshot_progress(snapshot.pk)
+
+
+def _snapshots():
+    from .models import IndicatorSnapshot
+
+    return IndicatorSnapshot.objects.order_by("-requested_at", "-id")
+
+
+class IndicatorSnapshotListApi(ListAPIView):
+    """The indicator snapshots, newest first (nightly and on demand). POST (admins) starts
+    a computation now; poll its detail for the progress."""
+
+    serializer_class = IndicatorSnapshotSerializer
+
+    def get_queryset(self):
+        return _snapshots()
+
+    @extend_schema(request=None, responses={202: IndicatorSnapshotSerializer})
+    def post(self, request):
+        from consortium.services import outbox_enqueue
+
+        from . import indicator_services, tasks
+
+        if not request.user.is_consortium_admin:
+            raise PermissionDenied("Admins start a computation; the nightly one runs by itself.")
+        snapshot = indicator_services.snapshot_request(by=request.user)
+        outbox_enqueue(tasks.compute_indicator_snapshot, snapshot.pk)
+        return Response(self.get_serializer(snapshot).data, status=202)
+
+
+class IndicatorSnapshotDetailApi(GenericAPIView):
+    serializer_class = IndicatorSnapshotSerializer
+    pagination_class = None
+
+    def get(self, request, snapshot_id: int):
+        snapshot = _snapshots().filter(pk=snapshot_id).first()
+        if snapshot is None:
+            raise NotFound("No such snapshot.")
+        return Response(self.get_serializer(snapshot).data)

@@ -11,8 +11,8 @@ Who sees what:
   hospitals of a total that is shown (the nation, a health region), the next smallest is
   hidden too (secondary suppression), so no hidden cell follows from the total.
   The national figure is always shown; a regional figure too, except where it would give
-  a hidden cell away (a region of one hospital: see `suppression`). (Statistics Norway's and the Cancer
-  Registry's practice of suppressing counts under 5 with complementary suppression:
+  a hidden cell away (a region of one hospital: see `suppression`). (Statistics Norway's
+  and the Cancer Registry's practice of suppressing counts under 5 with complementary suppression:
   https://www.ssb.no/en/omssb/tjenester-og-verktoy/data-til-forskning; OECD glossary,
   "complementary suppression", https://stats.oecd.org/glossary/detail.asp?ID=4510)
 - Clinicians of a hospital see which of its patients did not meet an indicator (register
@@ -716,6 +716,125 @@ def survival_chart(curve) -> dict | None:
         "y_ticks": _y_ticks(),
         "x_ticks": [(x(m * 365.25 / 12), str(m)) for m in range(0, x_max + 1, step)],
     }
+
+
+# Kaplan-Meier curves side by side: one curve per choice of one filter, the others shared.
+COMPARE_BY = {
+    "group": "Diagnosis group",
+    "region": "Health region",
+    "institution": "Hospital",
+    "period": "Period of diagnosis",
+}
+MAX_COMPARED = 6
+# Compared by default: the three adult-type diffuse gliomas (the first groups).
+DEFAULT_GROUPS = list(DIAGNOSIS_GROUPS)[:3]
+
+
+def comparison_choices(dimension: str) -> list[tuple[str, str]]:
+    """(value, label) of every choice the dimension offers."""
+    if dimension == "group":
+        return [(slug, label) for slug, (label, _) in DIAGNOSIS_GROUPS.items()]
+    if dimension == "region":
+        return list(Institution.HealthRegion.choices)
+    if dimension == "institution":
+        return [
+            (code, code)
+            for code in Institution.objects.filter(kind=Institution.Kind.HOSPITAL)
+            .order_by("code")
+            .values_list("code", flat=True)
+        ]
+    if dimension == "period":
+        this_year = timezone.localdate().year
+        starts = range(this_year - this_year % 5 - 10, this_year + 1, 5)
+        return [(f"{a}-{a + 4}", f"{a}–{a + 4}") for a in starts]
+    return []
+
+
+def survival_comparison(*, user: User, code: str, filters: dict, dimension: str, values):
+    """One curve per chosen value of `dimension` (all values when none is chosen, up to
+    six), each with the other filters as given; small hospital curves hidden as alone.
+    Returns [(label, curve)]; BadFilter names a bad dimension or value."""
+    if dimension not in COMPARE_BY:
+        raise BadFilter({"compare": f"One of: {', '.join(COMPARE_BY)}."})
+    choices = dict(comparison_choices(dimension))
+    values = [v for v in values if v] or (
+        DEFAULT_GROUPS if dimension == "group" else list(choices)[:MAX_COMPARED]
+    )
+    unknown = [v for v in values if v not in choices]
+    if unknown:
+        raise BadFilter({"compare_value": f"Not a choice of {dimension}: {', '.join(unknown)}."})
+    if len(values) > MAX_COMPARED:
+        raise BadFilter({"compare_value": f"At most {MAX_COMPARED} curves side by side."})
+    curves = []
+    for value in values:
+        chosen = dict(filters)
+        if dimension == "group":
+            chosen["group"] = value
+        elif dimension == "region":
+            chosen["region"] = value
+        elif dimension == "institution":
+            chosen["institution"] = Institution.objects.get(
+                code=value, kind=Institution.Kind.HOSPITAL
+            )
+        else:
+            first, last = value.split("-")
+            chosen["years"] = (int(first), int(last))
+        curves.append((choices[value], survival_for(user=user, code=code, **chosen)))
+    return curves
+
+
+def comparison_chart(curves) -> dict | None:
+    """The curves in one frame (steps only: overlapping bands would hide each other; each
+    curve's band is in its own chart and in the API), with their medians in the table."""
+    drawn = [(label, c) for label, c in curves if not c.suppressed and len(c.points) >= 2]
+    if not drawn:
+        return None
+    last_day = max(p[0] for _, c in drawn for p in c.points) or 1
+    x_max = _nice_max(int(last_day / (365.25 / 12)) + 1)
+
+    def x(day: float) -> str:
+        return f"{LEFT + day / (x_max * 365.25 / 12) * (WIDTH - LEFT - RIGHT):.1f}"
+
+    lines = []
+    for number, (label, curve) in enumerate(drawn):
+        steps, previous = [], curve.points[0]
+        for point in curve.points:
+            steps += [f"{x(point[0])},{_y(previous[1])}", f"{x(point[0])},{_y(point[1])}"]
+            previous = point
+        lines.append({"label": label, "line": " ".join(steps), "number": number})
+    step = max(1, x_max // 5)
+    return {
+        **_frame(),
+        "lines": lines,
+        "y_ticks": _y_ticks(),
+        "x_ticks": [(x(m * 365.25 / 12), str(m)) for m in range(0, x_max + 1, step)],
+    }
+
+
+def comparison_rows(curves) -> list[dict]:
+    """Per curve: patients, deaths, median with its interval, survival at 12 and 24 months."""
+    from . import survival
+
+    rows = []
+    for number, (label, curve) in enumerate(curves):
+        landmarks = {r["months"]: r for r in survival_table(curve)} if not curve.suppressed else {}
+
+        def months(days):
+            return None if days is None else round(days / survival.DAYS_PER_MONTH, 1)
+
+        rows.append(
+            {
+                "number": number,
+                "label": label,
+                "curve": curve,
+                "median": months(curve.median_days),
+                "median_low": months(curve.median_low_days),
+                "median_high": months(curve.median_high_days),
+                "at_12": landmarks.get(12),
+                "at_24": landmarks.get(24),
+            }
+        )
+    return rows
 
 
 def not_yet_reported(institution: Institution):

@@ -5,6 +5,7 @@ import io
 import re
 from datetime import datetime
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -26,6 +27,20 @@ def nightly_snapshot() -> IndicatorSnapshot:
         nightly_day=timezone.localdate(), defaults={"kind": IndicatorSnapshot.Kind.NIGHTLY}
     )
     return snapshot
+
+
+def _progress_key(snapshot_id: int) -> str:
+    return f"registry:indicator-snapshot-progress:{snapshot_id}"
+
+
+def snapshot_progress_set(snapshot_id: int, percent: int, text: str) -> None:
+    """A running snapshot's progress, in the cache (Redis): the computation runs in one
+    long transaction, whose own writes no one else sees until it ends."""
+    cache.set(_progress_key(snapshot_id), {"percent": percent, "text": text}, timeout=3600)
+
+
+def snapshot_progress(snapshot_id: int) -> dict:
+    return cache.get(_progress_key(snapshot_id)) or {"percent": 0, "text": "Waiting for a worker"}
 
 
 def snapshot_compute(snapshot_id: int) -> IndicatorSnapshot:
@@ -61,7 +76,14 @@ def snapshot_compute(snapshot_id: int) -> IndicatorSnapshot:
                     "pk", "health_region"
                 )
             )
-            counts = indicators.compute_all(timezone.localdate(as_of), regions)
+            counts = indicators.compute_all(
+                timezone.localdate(as_of),
+                regions,
+                progress=lambda done, of, title: snapshot_progress_set(
+                    snapshot_id, round(90 * done / of), f"Counting {title.lower()}"
+                ),
+            )
+            snapshot_progress_set(snapshot_id, 95, "Storing the figures")
             IndicatorCell.objects.filter(snapshot_id=snapshot_id).delete()
             IndicatorCell.objects.bulk_create(
                 [

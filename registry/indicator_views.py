@@ -34,10 +34,12 @@ def _int(value, default: int) -> int:
 @never_cache
 def indicator_list(request):
     snapshot = selectors.newest_snapshot()
+    running = selectors.running_snapshot() if request.user.is_authenticated else None
     published = selectors.published_year()
     context = {
         "snapshot": snapshot,
-        "running": selectors.running_snapshot() if request.user.is_authenticated else None,
+        "running": running,
+        "progress": indicator_services.snapshot_progress(running.pk) if running else None,
         "published_year": published,
         "groups": selectors.group_choices(),
         "regions": Institution.HealthRegion.choices,
@@ -111,6 +113,23 @@ def indicator_snapshot_request(request):
 
 @never_cache
 @login_required
+def indicator_snapshot_status(request, snapshot_id: int):
+    """A snapshot's status and, while it runs, its progress (the page polls this)."""
+    from .models import IndicatorSnapshot
+
+    try:
+        snapshot = IndicatorSnapshot.objects.get(pk=snapshot_id)
+    except IndicatorSnapshot.DoesNotExist:
+        raise Http404("No such snapshot.") from None
+    return render(
+        request,
+        "registry/_indicator_snapshot_status.html",
+        {"running": snapshot, "progress": indicator_services.snapshot_progress(snapshot.pk)},
+    )
+
+
+@never_cache
+@login_required
 def indicator_missed(request, code: str):
     indicator = CATALOGUE.get(code)
     if indicator is None:
@@ -172,6 +191,24 @@ def survival_page(request):
         errors = error.fields
         filters = {"group": "", "region": "", "institution": None, "years": None}
     curve = selectors.survival_for(user=request.user, code=code, **filters)
+    compare = request.GET.get("compare", "")
+    comparison = None
+    if compare and not errors:
+        try:
+            curves = selectors.survival_comparison(
+                user=request.user,
+                code=code,
+                filters=filters,
+                dimension=compare,
+                values=request.GET.getlist("compare_value"),
+            )
+            comparison = {
+                "by": selectors.COMPARE_BY[compare],
+                "chart": selectors.comparison_chart(curves),
+                "rows": selectors.comparison_rows(curves),
+            }
+        except selectors.BadFilter as error:
+            errors = error.fields
     return render(
         request,
         "registry/indicators_survival.html",
@@ -197,6 +234,11 @@ def survival_page(request):
                 None if d is None else round(d / survival.DAYS_PER_MONTH, 1)
                 for d in (curve.median_low_days, curve.median_high_days)
             ],
+            "compare": compare,
+            "compare_by": selectors.COMPARE_BY,
+            "compare_choices": {d: selectors.comparison_choices(d) for d in selectors.COMPARE_BY},
+            "compare_values": request.GET.getlist("compare_value"),
+            "comparison": comparison,
         },
     )
 

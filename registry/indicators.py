@@ -820,11 +820,16 @@ class Counts:
 CellKey = tuple[str, int, int | None, str, str]
 
 
-def compute_all(as_of: date, regions: dict[int, str]) -> dict[CellKey, Counts]:
+def compute_all(
+    as_of: date, regions: dict[int, str], progress: Callable[[int, int, str], None] | None = None
+) -> dict[CellKey, Counts]:
     """Every indicator for every year, hospital, health region and the nation, for every
-    diagnosis group and all together. `regions` maps hospital id -> health region."""
+    diagnosis group and all together. `regions` maps hospital id -> health region;
+    `progress(done, of, title)` is told before each indicator is counted."""
     cells: dict[CellKey, Counts] = defaultdict(Counts)
-    for code, indicator in CATALOGUE.items():
+    for number, (code, indicator) in enumerate(CATALOGUE.items()):
+        if progress is not None:
+            progress(number, len(CATALOGUE), indicator.title)
         for row in counting_query(indicator, as_of):
             year, institution = row["unit_year"], row["unit_institution"]
             group = diagnosis_group(row["unit_diagnosis"])

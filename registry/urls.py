@@ -47,6 +47,11 @@ urlpatterns = [
         name="indicator_subscription_delete",
     ),
     path(
+        "indicators/snapshots/<int:snapshot_id>/",
+        indicator_views.indicator_snapshot_status,
+        name="indicator_snapshot_status",
+    ),
+    path(
         "indicators/snapshots/",
         indicator_views.indicator_snapshot_request,
         name="indicator_snapshot_request",

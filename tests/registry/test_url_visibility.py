@@ -52,6 +52,10 @@ LIST_PAGES = {
     "access_review_export",
     "registry_access_log",
     "registry_access_log_export",
+    "registry_indicator_survival_compare",
+    "indicator_snapshot_status",
+    "registry_indicator_snapshots",
+    "registry_indicator_snapshot",
     "indicator_subscriptions",
     "registry_indicator_subscriptions",
 }
@@ -129,6 +133,11 @@ def _fill(route: str, patient, episode, rows, member=None) -> str:
         .replace("<int:report_id>", str(_hus_report().pk))
         .replace("<str:kind>", "pdf")
     )
+    if "<int:snapshot_id>" in path:
+        from registry.models import IndicatorSnapshot
+
+        snapshot = IndicatorSnapshot.objects.first() or IndicatorSnapshot.objects.create()
+        path = path.replace("<int:snapshot_id>", str(snapshot.pk))
     if "<int:subscription_id>" in path:
         path = path.replace("<int:subscription_id>", str(_subscription(member)))
     if "<str:section>" in path:
