@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0008_history_append_only'),
-        ('registry', '0013_research_access'),
+        ('registry', '0015_access_review_summary'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
