@@ -147,6 +147,7 @@ class IndicatorListApi(GenericAPIView):
                 region=region,
                 institution=institution,
                 codes=[code] if code else None,
+                with_trends=False,
             )
         rows = []
         for view in views:

@@ -76,6 +76,7 @@ def report_generate(report_id: int) -> IndicatorReport:
                 year=report.year,
                 institution=report.institution.code if report.institution_id else "",
                 codes=[code],
+                with_trends=False,
             )
             _progress(
                 report_id, round(80 * number / len(codes)), f"Indicator {number} of {len(codes)}"

@@ -235,6 +235,7 @@ def indicator_page(
     region: str = "",
     institution: str = "",
     codes: list[str] | None = None,
+    with_trends: bool = True,
 ) -> list[IndicatorView]:
     """Every indicator (or those named) for a year, diagnosis group and region: national,
     regional and per hospital, suppressed for this member, with the trend over years.
@@ -246,10 +247,11 @@ def indicator_page(
         )
     )
     # Every year at once: the trends need each year's suppression as much as the year shown.
+    cells = IndicatorCell.objects.filter(snapshot=snapshot, diagnosis_group=group)
+    if not with_trends:  # the API and the reports: the year's figures only
+        cells = cells.filter(year=year)
     all_cells = list(
-        IndicatorCell.objects.filter(snapshot=snapshot, diagnosis_group=group)
-        .select_related("institution")
-        .order_by("indicator", "year", "institution__code")
+        cells.select_related("institution").order_by("indicator", "year", "institution__code")
     )
     by_code_year: dict[tuple[str, int], list[IndicatorCell]] = {}
     for c in all_cells:
@@ -305,7 +307,7 @@ def indicator_page(
             and (not institution or f.institution.code == institution)
         ]
         trend, hospital_trends = [], {}
-        for y in years:
+        for y in years if with_trends else ():
             if (code, y) not in by_code_year:
                 continue
             n, r, hs = figures_of(indicator, by_code_year[(code, y)])
