@@ -18,6 +18,7 @@ data-til-forskning; Hundepool et al., Statistical Disclosure Control, Wiley 2012
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -67,30 +68,31 @@ DIMENSIONS = {
     ]
 }
 
-CUBE_SQL = """
+
+def _age_band_sql() -> str:
+    bands = " ".join(f"WHEN x.age <= {high} THEN '{code}'" for code, _, _, high in AGE_GROUPS)
+    return f"CASE WHEN x.age IS NULL THEN '' {bands} END"
+
+
+# One row per combination that occurs (a few thousand at 50,000 patients): the age group is
+# formed in the query, so rows are not split by single years of age.
+CUBE_SQL = f"""
 SELECT e.diagnosis,
        COALESCE(e.who_grade::text, ''),
        COALESCE(EXTRACT(year FROM e.diagnosis_date)::int::text, ''),
        p.health_region,
-       CASE WHEN e.diagnosis_date IS NULL THEN ''
-            ELSE date_part('year', age(e.diagnosis_date, p.birth_date))::int::text END,
+       {_age_band_sql()},
        p.sex,
        count(*)
 FROM registry_tumourepisode e JOIN registry_patient p ON p.id = e.patient_id
+CROSS JOIN LATERAL (SELECT date_part('year', age(e.diagnosis_date, p.birth_date)) AS age) x
 GROUP BY 1, 2, 3, 4, 5, 6
-"""
+"""  # noqa: S608 - the bands are our constants
 MARKER_SQL = """
 SELECT e.diagnosis, m.marker, m.result, count(*)
 FROM registry_molecularmarker m JOIN registry_tumourepisode e ON e.id = m.episode_id
 GROUP BY 1, 2, 3
 """
-
-
-def _age_group(age: str) -> str:
-    if age == "":
-        return UNKNOWN
-    years = int(age)
-    return next(code for code, _, low, high in AGE_GROUPS if low <= years <= high)
 
 
 def _read_cube() -> dict:
@@ -100,19 +102,45 @@ def _read_cube() -> dict:
         for diagnosis, grade, year, region, age, sex, n in cursor.fetchall():
             # A code no longer in the vocabulary counts as "not given" (never a lost row).
             diagnosis = diagnosis if diagnosis in GROUP_OF_DIAGNOSIS else ""
-            key = (diagnosis, grade, year, region or "", _age_group(age), sex)
+            key = (diagnosis, grade, year, region or "", age or "", sex)
             cube[key] = cube.get(key, 0) + n
+    return {"cube": list(cube.items()), "stamp": time.time()}
+
+
+def _read_markers() -> list:
+    with connection.cursor() as cursor:
         cursor.execute(MARKER_SQL)
-        markers = [
+        return [
             (d if d in GROUP_OF_DIAGNOSIS else "", marker, result, n)
             for d, marker, result, n in cursor.fetchall()
         ]
-    return {"cube": list(cube.items()), "markers": markers}
 
 
 def counts() -> dict:
-    """The register's cross-classification (one row per combination), read once a minute."""
-    return django_cache.get_or_set("research:cube:v1", _read_cube, CUBE_SECONDS)
+    """The register's cross-classification (one row per combination), read once a minute,
+    with the markers' counts (read once a minute too, for the marker profiles)."""
+    data = django_cache.get_or_set("research:cube:v1", _read_cube, CUBE_SECONDS)
+    return {**data, "markers": _LazyMarkers(data["stamp"])}
+
+
+class _LazyMarkers:
+    """The markers' counts of the same minute, read only when a profile needs them."""
+
+    def __init__(self, stamp: float):
+        self.stamp = stamp
+
+    def __iter__(self):
+        key = f"research:markers:v1:{self.stamp}"
+        return iter(django_cache.get_or_set(key, _read_markers, CUBE_SECONDS))
+
+
+def _values(data: dict, *columns: int) -> dict:
+    """The cube added up over every other dimension: (values of these columns) -> count."""
+    out: dict = {}
+    for key, n in data["cube"]:
+        k = tuple(key[c] for c in columns)
+        out[k] = out.get(k, 0) + n
+    return out
 
 
 # --- Categories ----------------------------------------------------------------------
@@ -179,8 +207,7 @@ def _leaf(dimension: Dimension, value: str):
 
 def _node_counts(dimension: Dimension, nodes: list, data: dict) -> dict:
     out = dict.fromkeys(nodes, 0)
-    for key, n in data["cube"]:
-        value = key[dimension.column]
+    for (value,), n in _values(data, dimension.column).items():
         out[_leaf(dimension, value)] = out.get(_leaf(dimension, value), 0) + n
         if dimension.hierarchical:
             group = ("g", GROUP_OF_DIAGNOSIS.get(value, "not_given"))
@@ -323,9 +350,9 @@ def crossed_counts(a: Dimension, b: Dimension, data: dict, a_nodes, b_nodes) -> 
             nodes.append(("g", GROUP_OF_DIAGNOSIS.get(value, "not_given")))
         return nodes
 
-    for key, n in data["cube"]:
-        for x in up(a, key[a.column]):
-            for y in up(b, key[b.column]):
+    for (va, vb), n in _values(data, a.column, b.column).items():
+        for x in up(a, va):
+            for y in up(b, vb):
                 values[(x, y)] += n
     return values
 
@@ -368,8 +395,18 @@ def _crossed(a, b, data, a_nodes, b_nodes, a_hidden, b_hidden) -> tuple[dict, se
 
 
 def table(rows: str, columns: str = "") -> Table:
-    """One dimension, or two crossed (rows x columns)."""
+    """One dimension, or two crossed (rows x columns); worked out once per reading of the
+    counts (a minute), as every request for it in that minute gets the same table."""
     data = counts()
+    key = f"research:table:v1:{data['stamp']}:{rows}:{columns}"
+    found = django_cache.get(key)
+    if found is None:
+        found = _table(data, rows, columns)
+        django_cache.set(key, found, CUBE_SECONDS)
+    return found
+
+
+def _table(data: dict, rows: str, columns: str) -> Table:
     a = DIMENSIONS[rows]
     a_cats = categories(a, data)
     a_nodes, a_values, a_hidden = margin(a, data)
@@ -431,11 +468,21 @@ def diagnosis_choices() -> list[tuple[str, str]]:
 
 
 def marker_profile(diagnosis: str) -> tuple[Cell, list[MarkerRow]] | None:
+    """The profile, worked out once per reading of the counts (see _marker_profile)."""
+    data = counts()
+    key = f"research:profile:v1:{data['stamp']}:{diagnosis}"
+    found = django_cache.get(key)
+    if found is None:
+        found = _marker_profile(data, diagnosis) or "none"
+        django_cache.set(key, found, CUBE_SECONDS)
+    return None if found == "none" else found
+
+
+def _marker_profile(data: dict, diagnosis: str) -> tuple[Cell, list[MarkerRow]] | None:
     """For a diagnosis or a group: per marker, how many episodes have each result. Each
     marker is a table diagnosis x result, protected with the diagnosis totals fixed as the
     diagnosis table has them, so profiles of a group and of its diagnoses never give away
     together what each hides. None for a diagnosis no episode has."""
-    data = counts()
     a = DIMENSIONS["diagnosis"]
     a_nodes, a_values, a_hidden = margin(a, data)
     node = ("g", diagnosis) if ("g", diagnosis) in a_values else ("d", diagnosis)
