@@ -14,8 +14,11 @@ from numbers import Number
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 
 
+_PLAIN = (int, float)
+
+
 def neutralise(value):
-    if isinstance(value, Number) or value is None:
+    if value is None or type(value) in _PLAIN or isinstance(value, Number):
         return value
     text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
