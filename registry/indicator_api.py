@@ -230,6 +230,7 @@ class SurvivalCompareApi(GenericAPIView):
 
     serializer_class = SurvivalComparedSerializer
     pagination_class = None
+    filter_backends = []
 
     @extend_schema(
         parameters=[
@@ -318,6 +319,8 @@ class IndicatorReportRelease(serializers.Serializer):
 def _reports(request):
     from . import indicator_reports
 
+    if request is None or not request.user.is_authenticated:  # the schema's fake request
+        return indicator_reports.IndicatorReport.objects.none()
     return indicator_reports.reports_visible_to(request.user).select_related("snapshot")
 
 
@@ -395,7 +398,10 @@ class IndicatorReportReleaseApi(IndicatorReportDetailApi):
 class IndicatorReportFileApi(IndicatorReportDetailApi):
     """A finished report's file: pdf, csv or xlsx."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        operation_id="v1_registry_indicator_report_file",
+        responses={(200, "application/octet-stream"): bytes},
+    )
     def get(self, request, report_id: int, kind: str):
         from .indicator_views import DOWNLOADS, report_file
 
@@ -444,6 +450,8 @@ class IndicatorSubscriptionListApi(ListAPIView):
     def get_queryset(self):
         from .models import IndicatorSubscription
 
+        if not self.request.user.is_authenticated:  # the schema's fake request
+            return IndicatorSubscription.objects.none()
         return IndicatorSubscription.objects.filter(user=self.request.user).select_related(
             "institution"
         )
