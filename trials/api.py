@@ -598,18 +598,40 @@ def _coordinator_only(request) -> None:
         raise PermissionDenied("Only trial coordinators and admins confirm suggested criteria.")
 
 
-class SuggestionListApi(APIView):
+class ReadingOutput(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["read", "empty", "not_read"],
+        help_text="read; empty: no eligibility text; not_read: not in English.",
+    )
+    message = serializers.CharField()
+    language = serializers.CharField(allow_blank=True)
+
+
+class SuggestionListApi(GenericAPIView):
     """The criteria suggested from the trial's eligibility text, in text order, with
-    their status (proposed, accepted, edited, rejected). The reading's outcome ("read",
-    "empty": no text, "not_read": not English) is in the X-Eligibility-Reading header
-    and the trial's `eligibility_reading`."""
+    their status (proposed, accepted, edited, rejected): the list envelope of every
+    endpoint ({count, next, previous, results}) with the reading beside it (`reading`:
+    read, or empty / not_read with the message saying so)."""
+
+    class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        next = serializers.URLField(allow_null=True)
+        previous = serializers.URLField(allow_null=True)
+        results = SuggestionOutput(many=True)
+        reading = ReadingOutput()
+
+        class Meta:
+            ref_name = "SuggestionList"
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(
             choices=Suggestion.Status.choices, required=False, allow_blank=True, default=""
         )
 
-    @extend_schema(parameters=[FilterSerializer], responses=SuggestionOutput(many=True))
+    serializer_class = OutputSerializer
+    queryset = Suggestion.objects.none()
+
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request, pk: int):
         trial = selectors.trial_get(pk=pk)
         _coordinator_only(request)
@@ -617,8 +639,9 @@ class SuggestionListApi(APIView):
         filters.is_valid(raise_exception=True)
         reading = services.suggestions_refresh(trial=trial)
         found = selectors.trial_suggestions(trial=trial, status=filters.validated_data["status"])
-        response = Response(SuggestionOutput(found, many=True).data)
-        response["X-Eligibility-Reading"] = f"{reading.status}: {reading.message}"[:300]
+        page = self.paginate_queryset(found)
+        response = self.get_paginated_response(SuggestionOutput(page, many=True).data)
+        response.data["reading"] = ReadingOutput(reading).data
         return response
 
 

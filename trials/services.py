@@ -12,7 +12,7 @@ import pghistory
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -905,16 +905,36 @@ def suggestions_refresh(*, trial: Trial, force: bool = False) -> EligibilityRead
         return current
     arms = {arm.label: arm for arm in trial.arms.all()}
     result = reading.read(text, kind_readers(), list(arms), gate=ANY_GATE)
+    try:
+        return _store_reading(trial, text, digest, result, arms, current, force)
+    except IntegrityError:
+        # Two first views of a new text read it at once: the other one stored it first
+        # (its reading is the trial's one row), and ours rolled back whole.
+        return EligibilityReading.objects.get(trial=trial)
+
+
+def _store_reading(trial, text, digest, result, arms, current, force) -> EligibilityReading:
     with transaction.atomic():
-        stale = Suggestion.objects.filter(trial=trial, status=Suggestion.Status.PROPOSED)
+        existing = list(
+            Suggestion.objects.filter(trial=trial).values_list("pk", "key", "status", "text_hash")
+        )
+        proposed = Suggestion.Status.PROPOSED
         # A forced reading (a reader changed) proposes afresh; otherwise only an older
         # text's proposals go.
-        (stale if force else stale.exclude(text_hash=digest)).delete()
-        decided = Suggestion.objects.filter(trial=trial)
+        stale = [
+            pk
+            for pk, _, status, hashed in existing
+            if status == proposed and (force or hashed != digest)
+        ]
+        if stale:
+            Suggestion.objects.filter(pk__in=stale).delete()
         blocked = {
             key
-            for key, status, hashed in decided.values_list("key", "status", "text_hash")
-            if status in (Suggestion.Status.ACCEPTED, Suggestion.Status.EDITED) or hashed == digest
+            for pk, key, status, hashed in existing
+            if pk not in stale
+            and (
+                status in (Suggestion.Status.ACCEPTED, Suggestion.Status.EDITED) or hashed == digest
+            )
         }
         new = []
         for f in result.findings:
@@ -941,17 +961,21 @@ def suggestions_refresh(*, trial: Trial, force: bool = False) -> EligibilityRead
                         text_hash=digest,
                     )
                 )
-        Suggestion.objects.bulk_create(new)
-        current, _ = EligibilityReading.objects.update_or_create(
-            trial=trial,
-            defaults={
-                "text_hash": digest,
-                "status": result.status,
-                "message": result.message[:300],
-                "language": result.language or "",
-                "read_at": timezone.now(),
-            },
-        )
+        if new:
+            Suggestion.objects.bulk_create(new)
+        values = {
+            "text_hash": digest,
+            "status": result.status,
+            "message": result.message[:300],
+            "language": result.language or "",
+            "read_at": timezone.now(),
+        }
+        if current is None:
+            current = EligibilityReading.objects.create(trial=trial, **values)
+        else:
+            EligibilityReading.objects.filter(pk=current.pk).update(**values)
+            for name, value in values.items():
+                setattr(current, name, value)
     return current
 
 

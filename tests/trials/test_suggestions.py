@@ -218,10 +218,17 @@ def test_a_changed_text_drops_the_stale_spans_and_reads_them_again(charm, coordi
     assert charm.suggestions.get(pk=accepted.pk).status == Suggestion.Status.ACCEPTED
 
 
-def test_an_empty_text_gives_no_suggestions_and_says_so():
+def test_an_empty_text_gives_no_suggestions_and_says_so(client, coordinator):
     t = _import("NCT06720727", eligibilityCriteria="")
     assert t.suggestions.count() == 0
     assert t.reading.status == "empty" and "No eligibility text" in t.reading.message
+    sign_in(client, coordinator)
+    body = client.get(f"/api/v1/trials/{t.pk}/suggestions/").json()
+    assert body["results"] == [] and body["reading"]["status"] == "empty"
+    assert "No eligibility text" in body["reading"]["message"]
+    assert (
+        "No eligibility text: nothing to read." in client.get(f"/trials/{t.pk}/").content.decode()
+    )
 
 
 def test_a_text_in_another_language_is_not_read():
@@ -259,8 +266,9 @@ def test_api_lists_accepts_and_rejects(client, charm, coordinator):
     url = f"/api/v1/trials/{charm.pk}/suggestions/"
     response = client.get(url)
     assert response.status_code == 200
-    assert response["X-Eligibility-Reading"].startswith("read:")
-    listed = response.json()
+    body = response.json()
+    assert body["reading"]["status"] == "read" and body["count"] == 5
+    listed = body["results"]
     assert len(listed) == 5
     kps = next(s for s in listed if s["kind"] == "performance")
     assert {"kind", "value", "polarity", "arm", "start", "end", "text", "confidence"} <= set(kps)
@@ -286,7 +294,8 @@ def test_api_lists_accepts_and_rejects(client, charm, coordinator):
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
     missing = client.post(kps["accept_url"], {}, content_type="application/json")
     assert missing.status_code == 400 and "version" in missing.json()["extra"]["fields"]
-    assert [s["status"] for s in client.get(url + "?status=proposed").json()] == ["proposed"] * 3
+    proposed = client.get(url + "?status=proposed").json()["results"]
+    assert [s["status"] for s in proposed] == ["proposed"] * 3
 
 
 def test_api_refuses_other_roles(client, charm):
@@ -360,7 +369,7 @@ def test_the_list_takes_the_same_queries_for_few_or_many_suggestions(client, coo
     for t, expected in ((few, 2), (many, 5)):
         client.get(f"/api/v1/trials/{t.pk}/suggestions/")  # the reading is already stored
         with CaptureQueriesContext(connection) as queries:
-            listed = client.get(f"/api/v1/trials/{t.pk}/suggestions/").json()
+            listed = client.get(f"/api/v1/trials/{t.pk}/suggestions/").json()["results"]
         assert len(listed) == expected
         counts.append(len(queries))
     assert counts[0] == counts[1]
