@@ -17,7 +17,8 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import selectors, services
+from . import selectors
+from .exceptions import EditConflict
 from .filters import MemberFilter
 from .models import NetworkGroup, User
 from .pagination import KeysetPagination
@@ -32,9 +33,9 @@ def exception_handler(exc, context):
         )
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
-    elif isinstance(exc, (PermissionDenied, PermissionError)):
+    elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    elif isinstance(exc, services.EditConflict):
+    elif isinstance(exc, EditConflict):
         return Response({"message": str(exc), "extra": {}}, status=status.HTTP_409_CONFLICT)
 
     response = drf_exception_handler(exc, context)
@@ -157,10 +158,7 @@ class GroupDetailApi(APIView):
 
     @extend_schema(responses=GroupOutputSerializer)
     def get(self, request, slug: str):
-        try:
-            group = selectors.group_get(slug=slug)
-        except NetworkGroup.DoesNotExist:
-            raise Http404 from None
+        group = selectors.group_get(slug=slug)
         return Response(GroupOutputSerializer(group).data)
 
 

@@ -4,8 +4,9 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 
+from .exceptions import EditConflict
 from .models import DirectorySuggestion, Institution, NetworkGroup, Role
-from .services import GROUP_EDITABLE_FIELDS, EditConflict
+from .services import GROUP_EDITABLE_FIELDS
 
 ALPHA2 = re.compile(r"^[A-Z]{2}$")
 

@@ -121,6 +121,39 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_consortium_admin(self) -> bool:
         return self.is_superuser or self.role == Role.ADMIN
 
+    # What a member's role opens. The menus (templates/base.html, home.html) and the apps'
+    # selectors read these, so a page is offered exactly to those the selectors let in; the
+    # selectors then narrow by institution.
+
+    @property
+    def sees_register(self) -> bool:
+        """The register's patients (of their institutions; admins every patient, masked)."""
+        return self.role in (Role.CLINICIAN, Role.COORDINATOR) or self.is_consortium_admin
+
+    @property
+    def registers_patients(self) -> bool:
+        """Registers patients and enters their reports: the treating clinicians."""
+        return self.role == Role.CLINICIAN
+
+    @property
+    def reopens_reports(self) -> bool:
+        """Reopens a report submitted as complete (with a reason): coordinators and admins."""
+        return self.role == Role.COORDINATOR or self.is_consortium_admin
+
+    @property
+    def works_trial_matches(self) -> bool:
+        """Works the trial match queue and edits the trials: coordinators and admins."""
+        return self.role == Role.COORDINATOR or self.is_consortium_admin
+
+    @property
+    def sees_screening_requests(self) -> bool:
+        """Drug-screening requests: the patient's clinicians and coordinators, the lab."""
+        return self.role in (Role.CLINICIAN, Role.COORDINATOR, Role.LAB_SCIENTIST)
+
+    @property
+    def is_lab_scientist(self) -> bool:
+        return self.role == Role.LAB_SCIENTIST
+
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
 class Membership(models.Model):

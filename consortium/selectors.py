@@ -5,6 +5,7 @@ from collections import Counter
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from .models import ApiToken, DirectoryCategory, DirectorySuggestion, NetworkGroup, User
@@ -88,9 +89,11 @@ def groups_by_category(groups) -> dict:
 
 
 def group_get(*, slug: str) -> NetworkGroup:
-    """A listed group, or NetworkGroup.DoesNotExist."""
-    return NetworkGroup.objects.select_related("category", "category__parent").get(
-        slug=slug, removed_at__isnull=True
+    """A listed group, else 404."""
+    return get_object_or_404(
+        NetworkGroup.objects.select_related("category", "category__parent"),
+        slug=slug,
+        removed_at__isnull=True,
     )
 
 

@@ -12,7 +12,7 @@ from allauth.account.utils import user_pk_to_url_str
 from allauth.core import context as allauth_context
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import F
@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from .directory_parser import ParsedDirectory, ParsedGroup, parse_directory
+from .exceptions import EditConflict, LargeRemovalRefused, PasswordRefused
 from .http import client_ip
 from .models import (
     AccessLog,
@@ -133,14 +134,6 @@ def api_tokens_end_for_inactive(*, user: User) -> None:
 
 
 # --- Passwords re-entered for a signature ------------------------------------------
-
-
-class PasswordRefused(Exception):
-    """The re-entered password was wrong, or not checked because the account is locked."""
-
-    def __init__(self, *, locked: bool):
-        super().__init__("locked" if locked else "wrong")
-        self.locked = locked
 
 
 def password_confirm(*, user: User, password: str, request=None) -> None:
@@ -308,10 +301,6 @@ def _sync_categories(parsed: ParsedDirectory) -> dict[tuple[str, str], Directory
 LARGE_REMOVAL_SHARE = 0.25
 
 
-class LargeRemovalRefused(Exception):
-    """The edition would take too many groups off the public list."""
-
-
 def directory_import(
     *, text: str, source: str, allow_large_removal: bool = False
 ) -> DirectoryImportResult:
@@ -379,10 +368,6 @@ GROUP_EDITABLE_FIELDS = [
 ]
 
 
-class EditConflict(Exception):
-    """Someone else saved the record since this edit was loaded."""
-
-
 @transaction.atomic
 def group_update(
     *, group: NetworkGroup, by: User, expected_version: int, **changes
@@ -390,7 +375,7 @@ def group_update(
     """A coordinator's correction. An edit made against an older version is refused,
     never overwritten. History (who, when, what) is kept by pghistory."""
     if not by.can_edit_directory:
-        raise PermissionError("Only coordinators and admins edit the directory.")
+        raise PermissionDenied("Only coordinators and admins edit the directory.")
     unknown = set(changes) - set(GROUP_EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(f"Not editable: {', '.join(sorted(unknown))}.")
@@ -454,7 +439,7 @@ def suggestion_resolve(
     *, suggestion: DirectorySuggestion, by: User, status: str, note: str = ""
 ) -> DirectorySuggestion:
     if not by.can_edit_directory:
-        raise PermissionError("Only coordinators and admins resolve suggestions.")
+        raise PermissionDenied("Only coordinators and admins resolve suggestions.")
     if status not in (DirectorySuggestion.Status.APPLIED, DirectorySuggestion.Status.DISMISSED):
         raise ValidationError({"status": "Resolve as applied or dismissed."})
     suggestion.status = status

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
+from .exceptions import EditConflict
 from .filters import MemberFilter, keyset_page_for, without_blanks
 from .forms import (
     ApiTokenForm,
@@ -190,10 +191,7 @@ def directory(request):
 
 
 def _listed_group(slug: str) -> NetworkGroup:
-    try:
-        return selectors.group_get(slug=slug)
-    except NetworkGroup.DoesNotExist:
-        raise Http404("No such group in the directory.") from None
+    return selectors.group_get(slug=slug)
 
 
 def group_detail(request, slug: str):
@@ -220,7 +218,7 @@ def group_edit(request, slug: str):
                 expected_version=form.cleaned_data["version"],
                 **changes,
             )
-        except services.EditConflict as conflict:
+        except EditConflict as conflict:
             form.add_error(None, str(conflict))
         except ValidationError as e:
             form.add_error(None, e)

@@ -13,7 +13,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from consortium.models import Institution, Role
+from consortium.models import Institution
 from consortium.pagination import KeysetPagination
 from consortium.services import patient_access_log
 
@@ -163,7 +163,7 @@ def _paginated(view, request, queryset, serializer, page_name: str, known_count=
 
 
 def _require_clinical(user) -> None:
-    if user.role not in selectors.CLINICAL_ROLES and not user.is_consortium_admin:
+    if not user.sees_register:
         raise PermissionDenied("Only clinicians, coordinators and admins see patient records.")
 
 
@@ -248,7 +248,7 @@ class PatientListApi(GenericAPIView):
         data.is_valid(raise_exception=True)
         values = data.values()
         values.pop("treats_patient")
-        if request.user.role != Role.CLINICIAN:
+        if not request.user.registers_patients:
             raise PermissionDenied("Only clinicians register patients.")
         patient = services.patient_register(
             by=request.user,

@@ -14,6 +14,7 @@ from consortium.models import Institution
 
 from . import indicator_selectors as selectors
 from . import survival
+from .exceptions import BadFilter
 from .indicators import CATALOGUE, DIAGNOSIS_GROUPS
 
 
@@ -208,7 +209,7 @@ class SurvivalApi(GenericAPIView):
             raise NotFound(f"No survival curve {code}; one of: {', '.join(survival.CURVES)}.")
         try:
             filters = selectors.survival_filters(request.query_params)
-        except selectors.BadFilter as error:
+        except BadFilter as error:
             raise serializers.ValidationError(error.fields) from None
         curve = selectors.survival_for(user=request.user, code=code, **filters)
         return Response(selectors.survival_json(curve))

@@ -31,6 +31,7 @@ from consortium.models import Institution, Role, User
 
 from . import indicators
 from . import suppression as suppression_rules
+from .exceptions import BadFilter
 from .indicators import CATALOGUE, DIAGNOSIS_GROUPS, Indicator
 from .models import IndicatorCell, IndicatorSnapshot, Surgery
 from .selectors import patients_visible_to, user_institution_ids
@@ -558,12 +559,6 @@ def group_choices() -> list[tuple[str, str]]:
 
 
 # --- Survival curves ----------------------------------------------------------------------------
-
-
-class BadFilter(Exception):
-    def __init__(self, fields: dict):
-        super().__init__(fields)
-        self.fields = fields
 
 
 def survival_filters(params) -> dict:

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString
@@ -19,6 +19,7 @@ from consortium.services import outbox_enqueue, patient_access_log
 
 from . import indicator_selectors as selectors
 from . import indicator_services, tasks, vocabulary
+from .exceptions import BadFilter
 from .indicators import CATALOGUE, DEFINITIONS_VERSION, DIAGNOSIS_GROUPS
 
 PAGE_SIZE = 50
@@ -187,7 +188,7 @@ def survival_page(request):
     errors = {}
     try:
         filters = selectors.survival_filters(request.GET)
-    except selectors.BadFilter as error:
+    except BadFilter as error:
         errors = error.fields
         filters = {"group": "", "region": "", "institution": None, "years": None}
     curve = selectors.survival_for(user=request.user, code=code, **filters)
@@ -249,10 +250,7 @@ def survival_page(request):
 def _report(request, report_id: int):
     from . import indicator_reports
 
-    try:
-        return indicator_reports.reports_visible_to(request.user).get(pk=report_id)
-    except indicator_reports.IndicatorReport.DoesNotExist:
-        raise Http404("No such report.") from None
+    return get_object_or_404(indicator_reports.reports_visible_to(request.user), pk=report_id)
 
 
 @never_cache

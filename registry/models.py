@@ -3,7 +3,7 @@ tumour), molecular markers, treatment and course. Variable set from
 docs/registry-rules.md §1; vocabularies in vocabulary.py.
 
 Each section row carries a `version`: a save names the version it was loaded at, and a
-save against a newer version is refused (services.EditConflict), never overwritten.
+save against a newer version is refused (consortium.exceptions.EditConflict), never overwritten.
 Change history (who, when, what, why) is kept by django-pghistory triggers; services
 put the patient and the reason into the history context."""
 

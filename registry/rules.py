@@ -18,7 +18,9 @@ from .models import MarkerResult, Patient, Surgery, TumourEpisode
 
 
 @dataclass(frozen=True)
-class Warning:
+class EntryWarning:
+    """A warning at data entry: shown, and saved once the member acknowledges its code."""
+
     code: str
     message: str
 
@@ -168,7 +170,7 @@ def check_episode(
     *,
     first_treatment_date: date | None,
     first_treatment_kind: str | None = None,
-) -> list[Warning]:
+) -> list[EntryWarning]:
     errors = Errors()
     check_dates(
         errors,
@@ -214,7 +216,7 @@ def check_episode(
     )
 
 
-def check_markers(episode: TumourEpisode, markers: dict[str, str]) -> list[Warning]:
+def check_markers(episode: TumourEpisode, markers: dict[str, str]) -> list[EntryWarning]:
     errors = Errors()
     for problem in _marker_contradictions(episode.diagnosis, markers):
         field = "codeletion_1p19q" if "1p/19q" in problem else "idh"
@@ -223,7 +225,7 @@ def check_markers(episode: TumourEpisode, markers: dict[str, str]) -> list[Warni
     return diagnosis_warnings(episode, markers)
 
 
-def diagnosis_warnings(episode: TumourEpisode, markers: dict[str, str]) -> list[Warning]:
+def diagnosis_warnings(episode: TumourEpisode, markers: dict[str, str]) -> list[EntryWarning]:
     # An IDH-mutant astrocytoma with homozygous CDKN2A/B deletion is CNS WHO grade 4
     # regardless of histology (docs/registry-rules.md §2, molecular workup; §1 table).
     if (
@@ -232,7 +234,7 @@ def diagnosis_warnings(episode: TumourEpisode, markers: dict[str, str]) -> list[
         and markers.get("cdkn2ab") == MarkerResult.ALTERED
     ):
         return [
-            Warning(
+            EntryWarning(
                 "cdkn2ab_grade",
                 f"Astrocytoma, IDH-mutant graded {episode.who_grade} with "
                 "homozygous CDKN2A/B deletion: WHO CNS5 makes it CNS WHO grade 4.",
@@ -248,14 +250,14 @@ LEAD_TIME_NORM_DAYS = {"surgery": 21, "radiotherapy": 28, "systemic": 28}
 
 def lead_time_warnings(
     episode: TumourEpisode, first_treatment: date | None, kind: str | None = None
-) -> list[Warning]:
+) -> list[EntryWarning]:
     if not (episode.referral_date and first_treatment):
         return []
     norm = LEAD_TIME_NORM_DAYS.get(kind or "surgery")
     days = (first_treatment - episode.referral_date).days
     if days > norm:
         return [
-            Warning(
+            EntryWarning(
                 "lead_time",
                 f"{days} days from referral to the first treatment: the cancer "
                 f"pathway's norm is {norm} days (pakkeforløp for hjernekreft).",
@@ -291,7 +293,7 @@ def _fits(schedules, dose: Decimal, fractions: int) -> bool:
 
 def radiotherapy_guideline_warning(
     episode, patient, course, latest_ecog: int | None
-) -> list[Warning]:
+) -> list[EntryWarning]:
     if episode.diagnosis not in GUIDELINE_DIAGNOSES or episode.who_grade not in STANDARD_SCHEDULES:
         return []
     age = patient.age_on(course.start_date)
@@ -310,7 +312,7 @@ def radiotherapy_guideline_warning(
         for lo, hi, fmin, fmax in allowed
     )
     return [
-        Warning(
+        EntryWarning(
             "rt_dose_guideline",
             f"{course.total_dose_gy:g} Gy in {course.fractions} fractions is outside the national "
             f"guideline for {episode.get_diagnosis_display()}, CNS WHO grade {episode.who_grade}, "
@@ -319,7 +321,7 @@ def radiotherapy_guideline_warning(
     ]
 
 
-def check_surgery(surgery: Surgery, episode: TumourEpisode, patient: Patient) -> list[Warning]:
+def check_surgery(surgery: Surgery, episode: TumourEpisode, patient: Patient) -> list[EntryWarning]:
     errors = Errors()
     check_dates(
         errors,
@@ -340,7 +342,7 @@ def check_surgery(surgery: Surgery, episode: TumourEpisode, patient: Patient) ->
             # Helsedirektoratet: postoperative MRI within 72 h (docs/registry-rules.md §2; DNOR
             # indicator II).
             warnings.append(
-                Warning(
+                EntryWarning(
                     "mri_after_72h",
                     f"Postoperative MRI {hours:g} hours after surgery: "
                     "the national guideline says within 72 hours.",
@@ -358,7 +360,7 @@ def check_surgery(surgery: Surgery, episode: TumourEpisode, patient: Patient) ->
     return warnings
 
 
-def check_radiotherapy(course, episode, patient, latest_ecog) -> list[Warning]:
+def check_radiotherapy(course, episode, patient, latest_ecog) -> list[EntryWarning]:
     errors = Errors()
     check_dates(
         errors,
@@ -403,12 +405,12 @@ def ecog_before(episode: TumourEpisode, day) -> int | None:
     return max(statuses, key=lambda p: p.assessed_on).ecog if statuses else None
 
 
-def check_radiotherapy_course(course, episode, patient) -> list[Warning]:
+def check_radiotherapy_course(course, episode, patient) -> list[EntryWarning]:
     """check_radiotherapy with the ECOG stored before the course starts."""
     return check_radiotherapy(course, episode, patient, ecog_before(episode, course.start_date))
 
 
-def check_systemic(therapy, episode, patient) -> list[Warning]:
+def check_systemic(therapy, episode, patient) -> list[EntryWarning]:
     errors = Errors()
     check_dates(
         errors,
@@ -431,7 +433,7 @@ def check_systemic(therapy, episode, patient) -> list[Warning]:
     return []
 
 
-def check_performance(status, episode, patient) -> list[Warning]:
+def check_performance(status, episode, patient) -> list[EntryWarning]:
     errors = Errors()
     check_dates(errors, patient, {"assessed_on": ("Assessment date", status.assessed_on)})
     if status.ecog is None and status.karnofsky is None:
@@ -444,7 +446,7 @@ def check_performance(status, episode, patient) -> list[Warning]:
     return []
 
 
-def check_follow_up(follow_up, episode, patient) -> list[Warning]:
+def check_follow_up(follow_up, episode, patient) -> list[EntryWarning]:
     errors = Errors()
     check_dates(
         errors,

@@ -26,7 +26,7 @@ class Section:
     path: str
     form: type[forms.SectionForm]
     # The entry rule: (row, episode, patient) -> warnings; raises ValidationError on errors.
-    check: Callable[..., list[rules.Warning]]
+    check: Callable[..., list[rules.EntryWarning]]
     # A treatment's kind (as rules.lead_time_warnings names it) and its start date field.
     treatment: str = ""
     starts_on: str = ""
@@ -96,7 +96,7 @@ def first_treatment(episode, *, replacing=None, candidate=None):
     return rules.first_of(treatments, replacing=replacing, candidate=candidate)
 
 
-def section_warnings(section: Section, row, episode, patient) -> list[rules.Warning]:
+def section_warnings(section: Section, row, episode, patient) -> list[rules.EntryWarning]:
     """Run the section's rule on `row` (raises on errors), and return its warnings,
     including the pathway lead time when `row` is the episode's first treatment."""
     warnings = section.check(row, episode, patient)

@@ -11,10 +11,10 @@ import unicodedata
 from django.apps import apps
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.http import Http404
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -59,12 +59,10 @@ def patient_institution_codes(patient: Patient) -> list[str]:
 
 
 def patients_visible_to(user: User) -> QuerySet[Patient]:
-    if not user.is_authenticated:
+    if not user.is_authenticated or not user.sees_register:
         return Patient.objects.none()
     if user.is_consortium_admin:
         return Patient.objects.all()
-    if user.role not in CLINICAL_ROLES:
-        return Patient.objects.none()
     return Patient.objects.filter(
         Exists(
             PatientInstitution.objects.filter(
@@ -154,7 +152,7 @@ def can_view_patient(user: User, patient: Patient) -> bool:
 
 
 def can_edit_patient(user: User, patient: Patient) -> bool:
-    return user.role == Role.CLINICIAN and can_view_patient(user, patient)
+    return user.registers_patients and can_view_patient(user, patient)
 
 
 def shows_national_id(user: User, patient: Patient) -> bool:
@@ -252,12 +250,9 @@ def _with_institutions(patients: QuerySet[Patient], *, names: bool = False) -> Q
 
 
 def patient_get(*, user: User, register_number: str) -> Patient:
-    try:
-        return _with_institutions(patients_visible_to(user), names=True).get(
-            register_number=register_number
-        )
-    except Patient.DoesNotExist:
-        raise Http404("No such patient.") from None
+    return get_object_or_404(
+        _with_institutions(patients_visible_to(user), names=True), register_number=register_number
+    )
 
 
 def _episode_prefetches() -> list:
@@ -281,10 +276,7 @@ def episode_for_page(episode_id: int) -> TumourEpisode:
 
 
 def episode_get(*, user: User, patient: Patient, episode_id: int) -> TumourEpisode:
-    try:
-        return _episode_queryset().get(pk=episode_id, patient=patient)
-    except TumourEpisode.DoesNotExist:
-        raise Http404("No such tumour episode.") from None
+    return get_object_or_404(_episode_queryset(), pk=episode_id, patient=patient)
 
 
 def patient_episodes(patient: Patient) -> list[TumourEpisode]:
@@ -299,7 +291,7 @@ def patient_episodes(patient: Patient) -> list[TumourEpisode]:
     return episodes
 
 
-def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.Warning, bool]]:
+def episode_warnings(episode: TumourEpisode) -> list[tuple[object, rules.EntryWarning, bool]]:
     """Every warning the stored report raises now, with the row it belongs to and
     whether it was acknowledged when saved. Uses the prefetched sections."""
     patient = episode.patient
@@ -402,10 +394,10 @@ def timeline(patient: Patient, episodes: list[TumourEpisode]) -> list[tuple]:
 
 
 def worklist_institutions(user: User) -> QuerySet[Institution]:
+    if not user.sees_register:
+        return Institution.objects.none()
     if user.is_consortium_admin:
         return Institution.objects.filter(kind=Institution.Kind.HOSPITAL)
-    if user.role not in CLINICAL_ROLES:
-        return Institution.objects.none()
     return Institution.objects.filter(pk__in=user_institution_ids(user))
 
 
@@ -504,7 +496,7 @@ def patient_history(
                 continue
             try:
                 label = model._meta.get_field(field).verbose_name
-            except Exception:  # noqa: BLE001 - a field since removed keeps its raw name
+            except FieldDoesNotExist:  # a field since removed keeps its raw name
                 label = field
             changes.append((label, old, new))
         context = event.pgh_context or {}
@@ -528,10 +520,9 @@ def access_history(patient: Patient):
 
 def episode_for_user(*, user: User, episode_id: int) -> TumourEpisode:
     """An episode by id, only when its patient is visible to the member (else 404)."""
-    try:
-        return _episode_queryset().get(pk=episode_id, patient__in=patients_visible_to(user))
-    except TumourEpisode.DoesNotExist:
-        raise Http404("No such tumour episode.") from None
+    return get_object_or_404(
+        _episode_queryset(), pk=episode_id, patient__in=patients_visible_to(user)
+    )
 
 
 def care_declarations(patient: Patient) -> list[CareRelationshipDeclaration]:

@@ -17,10 +17,11 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from django.views.decorators.debug import sensitive_variables
 
+from consortium.exceptions import EditConflict
 from consortium.models import Institution, Role, User
-from consortium.services import EditConflict
 
 from . import national_id, rules, selectors
+from .exceptions import UnacknowledgedWarnings
 from .models import (
     CareRelationshipDeclaration,
     MarkerResult,
@@ -88,21 +89,7 @@ def _check_version(current, expected_version: int | None, fields: list[str], lab
     )
 
 
-class UnacknowledgedWarnings(ValidationError):
-    """A save whose warnings the member has not acknowledged yet; `.warnings` lists them."""
-
-    def __init__(self, warnings: list[rules.Warning]):
-        self.warnings = warnings
-        super().__init__(
-            {
-                "acknowledge_warnings": [
-                    f"Warning [{w.code}]: {w.message} Acknowledge to save." for w in warnings
-                ]
-            }
-        )
-
-
-def _acknowledge(warnings: list[rules.Warning], acknowledge) -> list[str]:
+def _acknowledge(warnings: list[rules.EntryWarning], acknowledge) -> list[str]:
     """Warnings do not block, but the member must have seen them: a save with warnings
     not yet acknowledged is refused once, listing them (`acknowledge_warnings`: True, or
     the codes acknowledged). The codes are saved with the row."""
@@ -495,7 +482,7 @@ def episode_submit(*, episode: TumourEpisode, by: User) -> TumourEpisode:
 
 @transaction.atomic
 def episode_reopen(*, episode: TumourEpisode, by: User, reason: str) -> TumourEpisode:
-    if not (by.role == Role.COORDINATOR or by.is_consortium_admin):
+    if not by.reopens_reports:
         raise PermissionDenied("Only a coordinator or an admin reopens a complete report.")
     if not selectors.can_view_patient(by, episode.patient):
         raise PermissionDenied("You cannot see this patient.")

@@ -20,11 +20,11 @@ from django.views.decorators.http import require_POST
 
 from consortium.filters import keyset_page_for, without_blanks
 from consortium.forms import add_service_errors, write_with_form
-from consortium.models import Role
 from consortium.redirects import safe_next
 from consortium.services import patient_access_log
 
 from . import indicator_selectors, panels, rules, selectors, services
+from .exceptions import UnacknowledgedWarnings
 from .filters import PatientFilter
 from .forms import (
     EpisodeForm,
@@ -42,7 +42,7 @@ PAGE_SIZE = 25
 
 def _apply_errors(form, error: ValidationError) -> None:
     """The service's errors on the form; unacknowledged warnings become tick boxes."""
-    if isinstance(error, services.UnacknowledgedWarnings):
+    if isinstance(error, UnacknowledgedWarnings):
         form.fields["acknowledge_warnings"].choices = [(w.code, w.message) for w in error.warnings]
         form.add_error(None, "Please read the warnings below; tick them to save anyway.")
         return
@@ -99,7 +99,7 @@ def _initial_from(draft) -> dict:
 def patient_list(request):
     """The patients the member may see, with search. A national ID is searched by POST,
     so it never appears in a URL (or the server's access log)."""
-    if request.user.role not in selectors.CLINICAL_ROLES and not request.user.is_consortium_admin:
+    if not request.user.sees_register:
         raise PermissionDenied("Only clinicians, coordinators and admins see patient records.")
     form = SearchForm(request.POST if request.method == "POST" else request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
@@ -137,7 +137,7 @@ def patient_list(request):
         "query": query,
         "cap": selectors.SEARCH_COUNT_CAP,
         "patients_url": reverse("registry:patient_list") + "patients/",
-        "can_register": request.user.role == Role.CLINICIAN,
+        "can_register": request.user.registers_patients,
         "show_names": selectors.shows_names(request.user),
         "refused": refused,
     }
@@ -152,7 +152,7 @@ def patient_list(request):
 @login_required
 @sensitive_post_parameters("national_id", "full_name")
 def patient_create(request):
-    if request.user.role != Role.CLINICIAN:
+    if not request.user.registers_patients:
         raise PermissionDenied("Only clinicians register patients.")
     own = list(request.user.institutions.filter(kind="hospital"))
     form = PatientCreateForm(request.POST or None, initial={"institutions": own})
@@ -214,8 +214,8 @@ def patient_detail(request, register_number: str):
             "timeline": selectors.timeline(patient, episodes),
             "show_national_id": selectors.shows_national_id(user, patient),
             "show_name": selectors.shows_names(user),
-            "can_edit": user.role == Role.CLINICIAN,  # and may see the patient: patient_get passed
-            "can_reopen": user.role == Role.COORDINATOR or user.is_consortium_admin,
+            "can_edit": user.registers_patients,  # and may see the patient: patient_get passed
+            "can_reopen": user.reopens_reports,
             "panels": panels.render_all(request, patient),
             "care_declarations": selectors.care_declarations(patient),
         },
@@ -448,7 +448,7 @@ def episode_submit(request, register_number: str, episode_id: int):
 def episode_reopen(request, register_number: str, episode_id: int):
     patient = _patient(request, register_number, "registry:episode_reopen")
     episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
-    if not (request.user.role == Role.COORDINATOR or request.user.is_consortium_admin):
+    if not request.user.reopens_reports:
         raise PermissionDenied("Only a coordinator or an admin reopens a complete report.")
     form = ReopenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

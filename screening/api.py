@@ -3,8 +3,8 @@ permissions as the pages. Bad input and illegal moves are 400 with field names
 ({"message", "extra": {"fields"}}), a move against an older version is 409, anything
 the member may not see is 404. Patients appear by register number only."""
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -16,7 +16,7 @@ from consortium.pagination import KeysetPagination
 from consortium.services import patient_access_log
 from registry import selectors as registry_selectors
 
-from . import selectors, services
+from . import selectors, services, transport
 from .filters import RequestFilter
 from .models import (
     AnalysisRun,
@@ -26,7 +26,6 @@ from .models import (
     HandOver,
     LoggerUpload,
     Plate,
-    PlateLayoutTemplate,
     Receipt,
     Report,
     Sample,
@@ -44,13 +43,6 @@ class ScreeningApi(GenericAPIView):
 
 def _log(request, patient_ids, page: str) -> None:
     patient_access_log(request, patient_ids=patient_ids, page=page)
-
-
-def _require_viewer(user) -> None:
-    if not selectors.can_see_requests(user):
-        raise PermissionDenied(
-            "Only clinicians, coordinators and lab scientists see screening requests."
-        )
 
 
 # --- Output ------------------------------------------------------------------------------
@@ -146,11 +138,11 @@ class SampleOutput(serializers.ModelSerializer):
         ]
 
     def get_receipt(self, obj) -> ReceiptOutput(allow_null=True):  # type: ignore[valid-type]
-        receipt = obj.receipt if selectors.has_related(obj, "receipt") else None
+        receipt = obj.receipt if hasattr(obj, "receipt") else None
         return ReceiptOutput(receipt).data if receipt else None
 
     def get_shipment(self, obj) -> int | None:
-        return obj.shipment.pk if selectors.has_related(obj, "shipment") else None
+        return obj.shipment.pk if hasattr(obj, "shipment") else None
 
 
 class HandOverOutput(serializers.ModelSerializer):
@@ -209,7 +201,7 @@ class ShipmentOutput(serializers.ModelSerializer):
 
     def _status(self, obj):
         if not hasattr(obj, "_status"):
-            obj._status = selectors.shipment_status(obj)
+            obj._status = transport.shipment_status(obj)
         return obj._status
 
     def get_elapsed_hours(self, obj) -> float:
@@ -225,8 +217,8 @@ class ShipmentOutput(serializers.ModelSerializer):
         return ExcursionOutput(self._status(obj).excursions, many=True).data
 
     def get_custody_gaps(self, obj) -> list[str]:
-        return selectors.custody_gaps(
-            list(obj.handovers.all()), received=selectors.has_related(obj.sample, "receipt")
+        return transport.custody_gaps(
+            list(obj.handovers.all()), received=hasattr(obj.sample, "receipt")
         )
 
 
@@ -284,7 +276,7 @@ class RequestListApi(ScreeningApi):
     def get(self, request):
         """Filter by `state`, `priority`, `lab` (code); `sort` by requested (default
         -requested, newest first) or surgery. Pages by keyset."""
-        _require_viewer(request.user)
+        selectors.require_viewer(request.user)
         page = self.paginate_queryset(self.filter_queryset(selectors.request_list(request.user)))
         _log(request, [r.patient_id for r in page], "api:screening_requests")
         return self.get_paginated_response(RequestOutput(page, many=True).data)
@@ -295,10 +287,7 @@ class RequestListApi(ScreeningApi):
         patient = registry_selectors.patient_get(
             user=request.user, register_number=data.pop("register_number")
         )
-        try:
-            episode = patient.episodes.get(pk=data.pop("episode"))
-        except patient.episodes.model.DoesNotExist:
-            raise Http404("No such tumour episode.") from None
+        episode = get_object_or_404(patient.episodes, pk=data.pop("episode"))
         created = services.request_create(by=request.user, episode=episode, **data)
         _log(request, [patient.pk], "api:screening_requests")
         return Response(
@@ -351,7 +340,7 @@ class TransitionApi(ScreeningApi):
         screening_request = _request(request, request_id, "api:screening_transition")
         data = _valid(self.TransitionInput, request)
         services.request_transition(
-            request=screening_request,
+            screening_request=screening_request,
             to=data["state"],
             by=request.user,
             note=data["note"],
@@ -396,7 +385,7 @@ class SampleListApi(ScreeningApi):
         data = _valid(self.SampleInput, request)
         version = data.pop("version", None)
         sample = services.sample_register(
-            request=screening_request, by=request.user, expected_version=version, **data
+            screening_request=screening_request, by=request.user, expected_version=version, **data
         )
         return Response(SampleOutput(sample).data, status=status.HTTP_201_CREATED)
 
@@ -458,7 +447,7 @@ class ReceiptApi(ScreeningApi):
     @extend_schema(responses=ReceiptOutput)
     def get(self, request, sample_id: int):
         sample = _sample(request, sample_id, "api:screening_receipt")
-        if not selectors.has_related(sample, "receipt"):
+        if not hasattr(sample, "receipt"):
             raise Http404("No receipt recorded yet.")
         return Response(ReceiptOutput(sample.receipt).data)
 
@@ -714,16 +703,18 @@ class PlateUploadApi(ScreeningApi):
         data = _valid(self.PlateUploadInput, request)
         template = None
         if data.get("layout_template"):
-            template = PlateLayoutTemplate.objects.filter(
-                pk=data["layout_template"], lab_id=screening_request.lab_id
-            ).first()
+            template = (
+                selectors.layout_templates(screening_request.lab_id)
+                .filter(pk=data["layout_template"])
+                .first()
+            )
             if template is None:
                 raise serializers.ValidationError(
                     {"layout_template": "No such layout in the lab's templates."}
                 )
         layout = (data["layout"].name, data["layout"].read()) if data.get("layout") else None
         upload = services.plate_upload(
-            request=screening_request,
+            screening_request=screening_request,
             by=request.user,
             layout=layout,
             layout_template=template,
@@ -815,12 +806,7 @@ class ReportListApi(ScreeningApi):
     @extend_schema(responses=ReportOutput(many=True))
     def get(self, request, request_id: int):
         screening_request = _request(request, request_id, "api:screening_reports")
-        reports = screening_request.reports.select_related(
-            "request__patient", "signed_by", "created_by"
-        )
-        if not selectors.sees_lab_results(request.user, screening_request):
-            reports = reports.filter(status=Report.Status.RELEASED)
-        page = self.paginate_queryset(reports.order_by("-number"))
+        page = self.paginate_queryset(selectors.reports_for(request.user, screening_request))
         return self.get_paginated_response(ReportOutput(page, many=True).data)
 
     @extend_schema(request=ReportInput, responses={200: ReportDetailOutput})
@@ -828,7 +814,7 @@ class ReportListApi(ScreeningApi):
         screening_request = _request(request, request_id, "api:screening_reports")
         data = _valid(self.ReportInput, request)
         report = services.report_save(
-            request=screening_request,
+            screening_request=screening_request,
             by=request.user,
             interpretation=data["interpretation"],
             top_drugs=data["top_drugs"],
@@ -871,7 +857,7 @@ class ReportSignApi(ScreeningApi):
             by=request.user,
             password=data["password"],
             expected_version=data.get("version"),
-            request=request,
+            http_request=request,
         )
         return Response(
             ReportDetailOutput(selectors.report_get(user=request.user, report_id=report_id)).data

@@ -11,6 +11,7 @@ from consortium.models import Institution
 from registry.forms import DateInput, DateTimeInput
 
 from .models import Drug, DrugPanel, Receipt, SampleType, ScreeningRequest, Shipment, State
+from .selectors import layout_templates
 
 
 class RequestForm(forms.Form):
@@ -170,10 +171,8 @@ class PlateUploadForm(forms.Form):
     )
 
     def __init__(self, *args, lab_id: int, **kwargs):
-        from .models import PlateLayoutTemplate
-
         super().__init__(*args, **kwargs)
-        self.fields["layout_template"].queryset = PlateLayoutTemplate.objects.filter(lab_id=lab_id)
+        self.fields["layout_template"].queryset = layout_templates(lab_id)
 
 
 class OverrideForm(forms.Form):

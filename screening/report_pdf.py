@@ -1,6 +1,6 @@
 """The tumour board's report as a PDF (reportlab, pure Python): the same content as the
 web page (selectors.report_context), register number only, never the name or national ID.
-Curves are drawn from the same coordinates as the page's SVG (selectors.curve_chart)."""
+Curves are drawn from the same coordinates as the page's SVG (charts.curve_chart)."""
 
 import io
 

@@ -6,18 +6,20 @@
 Times are computed in UTC (timestamps), shown in Europe/Oslo by the templates."""
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from consortium.models import Institution, Role, User
 from registry.models import PatientInstitution
 from registry.selectors import CLINICAL_ROLES, user_institution_ids
 
+from .charts import curve_chart
 from .models import (
     HandOver,
     Notification,
@@ -29,10 +31,11 @@ from .models import (
     State,
     TemperatureReading,
 )
+from .transport import custody_gaps, hours_between, shipment_status
 
 
 def user_lab_ids(user: User) -> list[int]:
-    if not user.is_authenticated or user.role != Role.LAB_SCIENTIST:
+    if not user.is_authenticated or not user.is_lab_scientist:
         return []
     return list(
         Institution.objects.filter(
@@ -42,11 +45,7 @@ def user_lab_ids(user: User) -> list[int]:
 
 
 def is_lab_scientist_of(user: User, lab_id: int) -> bool:
-    return (
-        user.is_authenticated
-        and user.role == Role.LAB_SCIENTIST
-        and lab_id in user_institution_ids(user)
-    )
+    return user.is_authenticated and user.is_lab_scientist and lab_id in user_institution_ids(user)
 
 
 def lab_scientists(lab_id: int) -> list[User]:
@@ -59,9 +58,15 @@ def request_clinicians(request: ScreeningRequest) -> list[User]:
 
 
 def can_see_requests(user: User) -> bool:
-    return user.is_authenticated and (
-        user.role in CLINICAL_ROLES or user.role == Role.LAB_SCIENTIST
-    )
+    return user.is_authenticated and user.sees_screening_requests
+
+
+def require_viewer(user: User) -> None:
+    """The pages' and the API's one check before a list of requests or notifications."""
+    if not can_see_requests(user):
+        raise PermissionDenied(
+            "Only clinicians, coordinators and lab scientists see screening requests."
+        )
 
 
 def requests_visible_to(user: User) -> QuerySet[ScreeningRequest]:
@@ -75,7 +80,7 @@ def requests_visible_to(user: User) -> QuerySet[ScreeningRequest]:
                 )
             )
         )
-    if user.role == Role.LAB_SCIENTIST:
+    if user.is_lab_scientist:
         return ScreeningRequest.objects.filter(lab__in=user_institution_ids(user))
     return ScreeningRequest.objects.none()
 
@@ -88,17 +93,12 @@ def request_list(user: User, *, state: str = "") -> QuerySet[ScreeningRequest]:
 
 
 def request_get(*, user: User, request_id: int) -> ScreeningRequest:
-    try:
-        return (
-            requests_visible_to(user)
-            .select_related(
-                "patient", "episode", "lab", "surgery_hospital", "panel", "requested_by"
-            )
-            .prefetch_related("drugs")
-            .get(pk=request_id)
-        )
-    except ScreeningRequest.DoesNotExist:
-        raise Http404("No such screening request.") from None
+    return get_object_or_404(
+        requests_visible_to(user)
+        .select_related("patient", "episode", "lab", "surgery_hospital", "panel", "requested_by")
+        .prefetch_related("drugs"),
+        pk=request_id,
+    )
 
 
 def _samples_queryset():
@@ -130,109 +130,24 @@ def current_sample(request: ScreeningRequest) -> Sample | None:
 
 
 def sample_get(*, user: User, sample_id: int) -> Sample:
-    try:
-        return (
-            _samples_queryset()
-            .select_related("request__patient", "request__lab")
-            .get(pk=sample_id, request__in=requests_visible_to(user))
-        )
-    except Sample.DoesNotExist:
-        raise Http404("No such sample.") from None
+    return get_object_or_404(
+        _samples_queryset().select_related("request__patient", "request__lab"),
+        pk=sample_id,
+        request__in=requests_visible_to(user),
+    )
 
 
 def shipment_get(*, user: User, shipment_id: int) -> Shipment:
-    try:
-        return Shipment.objects.select_related(
+    return get_object_or_404(
+        Shipment.objects.select_related(
             "sample__sample_type",
             "sample__request__patient",
             "sample__request__lab",
             "sample__receipt",
             "dispatched_by",
-        ).get(pk=shipment_id, sample__request__in=requests_visible_to(user))
-    except Shipment.DoesNotExist:
-        raise Http404("No such shipment.") from None
-
-
-# --- The clock and the temperature trace -----------------------------------------------
-
-
-def hours_between(start: datetime, end: datetime) -> float:
-    """Elapsed hours as the difference of POSIX timestamps: real hours, so a shipment
-    across a daylight-saving change is neither an hour short nor long (Python subtracts
-    two datetimes of the same non-UTC zone as wall-clock times)."""
-    return (end.timestamp() - start.timestamp()) / 3600
-
-
-@dataclass
-class Excursion:
-    """A run of readings outside the allowed range (docs/drug-sensitivity.md §2): start, length and
-    extreme value. One reading alone is still an excursion."""
-
-    start: datetime
-    end: datetime
-    extreme: Decimal
-    readings: int
-
-    @property
-    def minutes(self) -> float:
-        return hours_between(self.start, self.end) * 60
-
-
-def excursions(readings, low: Decimal, high: Decimal) -> list[Excursion]:
-    found: list[Excursion] = []
-    current = None
-    for reading in readings:
-        outside = reading.celsius < low or reading.celsius > high
-        if outside:
-            worst = lambda a, b: a if abs(a - (low + high) / 2) >= abs(b - (low + high) / 2) else b  # noqa: E731
-            if current is None:
-                current = Excursion(reading.at, reading.at, reading.celsius, 1)
-                found.append(current)
-            else:
-                current.end, current.readings = reading.at, current.readings + 1
-                current.extreme = worst(current.extreme, reading.celsius)
-        elif current is not None:
-            current.end = reading.at  # back in range: the excursion lasted until this reading
-            current = None
-    return found
-
-
-@dataclass
-class ShipmentStatus:
-    elapsed_hours: float
-    window_hours: int
-    percent: float
-    hours_left: float
-    near: bool
-    passed: bool
-    excursions: list[Excursion] = field(default_factory=list)
-
-
-def shipment_status(
-    shipment: Shipment, *, now: datetime | None = None, readings=None
-) -> ShipmentStatus:
-    """Where the sample stands against its window: up to its receipt when received, else
-    up to `now`."""
-    sample = shipment.sample
-    sample_type = sample.sample_type
-    receipt = sample.receipt if has_related(sample, "receipt") else None
-    end = receipt.arrived_at if receipt else (now or timezone.now())
-    elapsed = hours_between(sample.collected_at, end)
-    window = sample_type.viability_hours
-    percent = 100 * elapsed / window
-    if readings is None:
-        readings = list(shipment.readings.order_by("at"))
-    # Only readings in transport count as excursions: a logger started in the ward or read
-    # out at the lab logs room temperature before dispatch and after arrival.
-    readings = [r for r in readings if shipment.dispatched_at <= r.at <= end]
-    return ShipmentStatus(
-        elapsed_hours=elapsed,
-        window_hours=window,
-        percent=percent,
-        hours_left=window - elapsed,
-        near=percent >= sample_type.warning_percent,
-        passed=elapsed >= window,
-        excursions=excursions(readings, sample_type.min_celsius, sample_type.max_celsius),
+        ),
+        pk=shipment_id,
+        sample__request__in=requests_visible_to(user),
     )
 
 
@@ -250,86 +165,7 @@ def open_shipments() -> QuerySet[Shipment]:
     )
 
 
-def temperature_chart(
-    shipment: Shipment, readings, *, width: int = 640, height: int = 220
-) -> dict | None:
-    """The trace as coordinates for an inline SVG (server-rendered; no script, no inline
-    style under the CSP): the allowed band, the line, the out-of-range points."""
-    if not readings:
-        return None
-    sample_type = shipment.sample.sample_type
-    low, high = float(sample_type.min_celsius), float(sample_type.max_celsius)
-    values = [float(r.celsius) for r in readings]
-    y_min, y_max = min(values + [low]) - 2, max(values + [high]) + 2
-    t0, t1 = readings[0].at.timestamp(), readings[-1].at.timestamp()
-    span = (t1 - t0) or 1
-    left, right, top, bottom = 48, width - 10, 10, height - 30
-
-    def x(at):
-        return round(left + (at.timestamp() - t0) / span * (right - left), 1)
-
-    def y(value):
-        return round(bottom - (value - y_min) / (y_max - y_min) * (bottom - top), 1)
-
-    points = [(x(r.at), y(float(r.celsius)), r) for r in readings]
-    ticks = [round(y_min + i * (y_max - y_min) / 4, 1) for i in range(5)]
-    return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": right,
-        "top": top,
-        "bottom": bottom,
-        "band_y": y(high),
-        "band_height": round(y(low) - y(high), 1),
-        "band_width": right - left,
-        "polyline": " ".join(f"{px},{py}" for px, py, _ in points),
-        "outside": [(px, py) for px, py, r in points if not low <= float(r.celsius) <= high],
-        "ticks": [(y(t), t) for t in ticks],
-        "start": readings[0].at,
-        "end": readings[-1].at,
-        "low": low,
-        "high": high,
-    }
-
-
 # --- Chain of custody and the timeline ----------------------------------------------------
-
-
-def _same_person(a: str, b: str) -> bool:
-    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
-
-
-def custody_gaps(handovers, *, received: bool = False) -> list[str]:
-    """Breaks in the chain (docs/drug-sensitivity.md §2: each receiver is the next giver): a
-    hand-over with no receiver, or one whose giver is not who last received the package; and a
-    received shipment with no hand-over at all (nobody recorded carrying it)."""
-    problems = []
-    if received and not handovers:
-        problems.append(
-            "Gap in custody: the sample was received but no hand-over was recorded between "
-            "dispatch "
-            "and receipt."
-        )
-    previous = None
-    for number, handover in enumerate(handovers, start=1):
-        when = timezone.localtime(handover.at).strftime("%d.%m.%Y %H:%M")
-        if (
-            previous is not None
-            and previous.receiver
-            and not _same_person(previous.receiver, handover.giver)
-        ):
-            problems.append(
-                f"Gap in custody before hand-over {number} ({when}): {handover.giver} handed over, "
-                f"but {previous.receiver} had received the package."
-            )
-        if not handover.receiver:
-            problems.append(
-                f"Gap in custody at hand-over {number} ({when}, {handover.place}): "
-                f"{handover.giver} handed over to no one recorded."
-            )
-        previous = handover
-    return problems
 
 
 @dataclass
@@ -368,7 +204,7 @@ def request_timeline(
                 str(sample.registered_by),
             )
         )
-        shipment = getattr(sample, "shipment", None) if has_related(sample, "shipment") else None
+        shipment = getattr(sample, "shipment", None) if hasattr(sample, "shipment") else None
         if shipment:
             handovers = list(shipment.handovers.all())
             for handover in handovers:
@@ -382,11 +218,11 @@ def request_timeline(
                         error=not handover.receiver,
                     )
                 )
-            received = has_related(sample, "receipt")
+            received = hasattr(sample, "receipt")
             for problem in custody_gaps(handovers, received=received):
                 at = handovers[-1].at if handovers else sample.receipt.arrived_at
                 entries.append(TimelineEntry(at, "custody-gap", problem, error=True))
-        receipt = sample.receipt if has_related(sample, "receipt") else None
+        receipt = sample.receipt if hasattr(sample, "receipt") else None
         if receipt:
             entries.append(
                 TimelineEntry(
@@ -409,14 +245,6 @@ def request_timeline(
             )
     kinds = {"state-requested": 0, "collected": 1, "handover": 2, "receipt": 3, "custody-gap": 4}
     return sorted(entries, key=lambda e: (e.at, kinds.get(e.kind, 5)))
-
-
-def has_related(obj, relation: str) -> bool:
-    try:
-        getattr(obj, relation)
-    except Exception:  # RelatedObjectDoesNotExist of a reverse one-to-one
-        return False
-    return True
 
 
 # --- Lab dashboard ----------------------------------------------------------------------
@@ -520,16 +348,8 @@ def notifications_for(user: User, *, limit: int = 100) -> list[Notification]:
     )
 
 
-def unread_count(user: User) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).count()
-
-
 def readings_for(shipment: Shipment) -> list[TemperatureReading]:
     return list(shipment.readings.order_by("at"))
-
-
-def lab_choices() -> QuerySet[Institution]:
-    return Institution.objects.filter(kind=Institution.Kind.LAB).order_by("code")
 
 
 # --- Plate results: who sees them -----------------------------------------------------------------
@@ -540,6 +360,12 @@ def lab_choices() -> QuerySet[Institution]:
 
 def sees_lab_results(user: User, request: ScreeningRequest) -> bool:
     return is_lab_scientist_of(user, request.lab_id)
+
+
+def require_lab(user: User, screening_request: ScreeningRequest) -> None:
+    """The check before the lab's own pages of a request (plates, overrides, reports)."""
+    if not sees_lab_results(user, screening_request):
+        raise PermissionDenied("Only the lab's scientists do this.")
 
 
 def latest_run(request: ScreeningRequest, *, done: bool = False):
@@ -559,6 +385,26 @@ def released_reports(request: ScreeningRequest):
         .select_related("signed_by", "run")
         .order_by("-number")
     )
+
+
+def reports_for(user: User, screening_request: ScreeningRequest) -> QuerySet:
+    """The request's report versions this member sees, newest first: every version for the
+    lab, the released ones for the patient's clinicians and coordinators."""
+    from .models import Report
+
+    reports = screening_request.reports.select_related(
+        "request__patient", "signed_by", "created_by"
+    )
+    if not sees_lab_results(user, screening_request):
+        reports = reports.filter(status=Report.Status.RELEASED)
+    return reports.order_by("-number")
+
+
+def layout_templates(lab_id: int) -> QuerySet:
+    """The lab's saved plate layouts: another lab's are neither offered nor found."""
+    from .models import PlateLayoutTemplate
+
+    return PlateLayoutTemplate.objects.filter(lab_id=lab_id)
 
 
 def visible_run(user: User, request: ScreeningRequest):
@@ -636,12 +482,13 @@ def report_get(*, user: User, report_id: int):
     """A report: for the lab any version; for the patient's clinicians released ones."""
     from .models import Report
 
-    try:
-        report = Report.objects.select_related(
+    report = get_object_or_404(
+        Report.objects.select_related(
             "request__patient", "request__episode", "request__lab", "run", "signed_by", "created_by"
-        ).get(pk=report_id, request__in=requests_visible_to(user))
-    except Report.DoesNotExist:
-        raise Http404("No such report.") from None
+        ),
+        pk=report_id,
+        request__in=requests_visible_to(user),
+    )
     if report.status != Report.Status.RELEASED and not sees_lab_results(user, report.request):
         raise Http404("No such report.")
     return report
@@ -650,87 +497,9 @@ def report_get(*, user: User, report_id: int):
 def plate_get(*, user: User, plate_id: int):
     from .models import Plate
 
-    try:
-        plate = Plate.objects.select_related(
-            "upload__request__lab", "upload__request__patient"
-        ).get(pk=plate_id, upload__request__in=requests_visible_to(user))
-    except Plate.DoesNotExist:
-        raise Http404("No such plate.") from None
+    plate = get_object_or_404(
+        Plate.objects.select_related("upload__request__lab", "upload__request__patient"),
+        pk=plate_id,
+        upload__request__in=requests_visible_to(user),
+    )
     return plate  # the views let only the lab's scientists act on it (403 for the clinicians)
-
-
-# --- Drawings (inline SVG, server-rendered: no script, no inline style under the CSP) -------------
-
-
-def curve_chart(result, *, threshold: float = 10.0, width: int = 260, height: int = 160) -> dict:
-    """Points, the fitted 4PL and the threshold as SVG coordinates; x is log10(M) over the
-    tested range, y is % inhibition from -20 to 120 (noise outside 0..100 is kept)."""
-    import math
-
-    from .analysis import logistic4
-
-    left, right, top, bottom = 34, width - 6, 6, height - 20
-    x_lo, x_hi = result.x_min - 0.25, result.x_max + 0.25
-    y_lo, y_hi = -20.0, 120.0
-
-    def sx(x):
-        return round(left + (x - x_lo) / (x_hi - x_lo) * (right - left), 1)
-
-    def sy(y):
-        return round(bottom - (min(max(y, y_lo), y_hi) - y_lo) / (y_hi - y_lo) * (bottom - top), 1)
-
-    points = [(sx(math.log10(c * 1e-9)), sy(v)) for c, v in result.points]
-    line = ""
-    if result.top is not None:
-        steps = [result.x_min + i * (result.x_max - result.x_min) / 40 for i in range(41)]
-        curve = (result.top, result.bottom, result.log_ic50, result.slope)
-        line = " ".join(f"{sx(x)},{sy(float(logistic4(x, *curve)))}" for x in steps)
-    ticks = [
-        (sx(x), f"{10 ** (x + 9):g}")
-        for x in range(math.ceil(result.x_min), math.floor(result.x_max) + 1)
-    ]
-    return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": right,
-        "top": top,
-        "bottom": bottom,
-        "points": points,
-        "line": line,
-        "threshold_y": sy(threshold),
-        "zero_y": sy(0),
-        "hundred_y": sy(100),
-        "ticks": ticks,
-    }
-
-
-def heat_map(plate, wells, *, cell: int = 14) -> dict:
-    """A plate as a grid of cells coloured by % inhibition in ten bands (CSS classes)."""
-    from .plates import FORMATS, row_letter
-
-    rows, columns = FORMATS[plate.upload.plate_format]
-    cells = []
-    for w in wells:
-        band = (
-            "empty" if w.inhibition is None else str(min(max(int((w.inhibition + 5) // 10), 0), 10))
-        )
-        cells.append(
-            {
-                "x": 20 + w.column * cell,
-                "y": 14 + w.row * cell,
-                "band": band,
-                "role": w.role,
-                "title": f"{w.well} {w.drug_name or w.get_role_display()}"
-                + (f" {w.concentration_nm:g} nM" if w.concentration_nm else "")
-                + (f": {w.inhibition:.0f} %" if w.inhibition is not None else ""),
-            }
-        )
-    return {
-        "width": 24 + columns * cell,
-        "height": 18 + rows * cell,
-        "cell": cell - 1,
-        "cells": cells,
-        "rows": [(14 + r * cell + cell - 4, row_letter(r)) for r in range(rows)],
-        "columns": [(20 + c * cell + 2, c + 1) for c in range(columns)],
-    }

@@ -6,14 +6,11 @@
 - keeps who and what in django-pghistory's context.
 Rules raise ValidationError({field: message}); the pages and the API show the same text."""
 
-import csv
 import hashlib
 import math
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from decimal import Decimal
 
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,14 +20,14 @@ from django.utils import timezone
 
 from consortium import services as core_services
 from consortium import uploads
+from consortium.exceptions import EditConflict, PasswordRefused
 from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
 from consortium.models import Institution, Role, User
-from consortium.services import EditConflict, outbox_enqueue
-from consortium.text_checks import NUL_MESSAGE, nul_line, text_lines
+from consortium.services import outbox_enqueue
 from registry.models import TumourEpisode
 from registry.selectors import can_edit_patient
 
-from . import analysis, plates, selectors
+from . import analysis, logger_csv, plates, selectors, transport
 from .models import (
     AnalysisRun,
     Drug,
@@ -113,26 +110,54 @@ def check_transition(current: str, wanted: str) -> None:
         )
 
 
-def _require_part(by: User, request: ScreeningRequest, part: str) -> None:
-    if part == LAB and not selectors.is_lab_scientist_of(by, request.lab_id):
-        raise PermissionDenied(f"Only scientists of {request.lab.code} do this.")
-    if part == CLINICIAN and not can_edit_patient(by, request.patient):
-        raise PermissionDenied("Only clinicians of the patient's institutions do this.")
+def _takes_part(by: User, screening_request: ScreeningRequest, part: str) -> bool:
+    if part == LAB:
+        return selectors.is_lab_scientist_of(by, screening_request.lab_id)
+    return can_edit_patient(by, screening_request.patient)
 
 
-def _history(by: User, request: ScreeningRequest | None = None):
+def _require_part(by: User, screening_request: ScreeningRequest, part: str) -> None:
+    if _takes_part(by, screening_request, part):
+        return
+    if part == LAB:
+        raise PermissionDenied(f"Only scientists of {screening_request.lab.code} do this.")
+    raise PermissionDenied("Only clinicians of the patient's institutions do this.")
+
+
+def direct_moves(state: str) -> dict[str, str]:
+    """The moves request_transition makes from `state` (to -> whose part they are): every
+    allowed one except those that carry data of their own and go through their own service
+    (a sample registered, dispatched, received or rejected on receipt)."""
+    return {
+        to: part
+        for to, part in TRANSITIONS[state].items()
+        if to not in MADE_BY and not (to == State.REJECTED and state == State.IN_TRANSIT)
+    }
+
+
+def moves_for(by: User, screening_request: ScreeningRequest) -> list[tuple[str, str]]:
+    """(state, whose part) of the moves this member may make with request_transition now:
+    what the request page offers."""
+    return [
+        (to, part)
+        for to, part in direct_moves(screening_request.state).items()
+        if _takes_part(by, screening_request, part)
+    ]
+
+
+def _history(by: User, screening_request: ScreeningRequest | None = None):
     return pghistory.context(
         user=by.pk,
-        screening_request=request.pk if request else None,
-        patient=request.patient_id if request else None,
+        screening_request=screening_request.pk if screening_request else None,
+        patient=screening_request.patient_id if screening_request else None,
     )
 
 
-def _locked(request: ScreeningRequest, expected_version: int | None) -> ScreeningRequest:
+def _locked(screening_request: ScreeningRequest, expected_version: int | None) -> ScreeningRequest:
     current = (
         ScreeningRequest.objects.select_for_update()
         .select_related("lab", "patient")
-        .get(pk=request.pk)
+        .get(pk=screening_request.pk)
     )
     if expected_version is not None and current.version != expected_version:
         raise EditConflict(
@@ -143,22 +168,26 @@ def _locked(request: ScreeningRequest, expected_version: int | None) -> Screenin
     return current
 
 
-def _move(request: ScreeningRequest, *, to: str, by: User, note: str = "", at=None) -> RequestEvent:
+def _move(
+    screening_request: ScreeningRequest, *, to: str, by: User, note: str = "", at=None
+) -> RequestEvent:
     """The one place a request changes state (request locked by the caller)."""
-    check_transition(request.state, to)
-    _require_part(by, request, TRANSITIONS[request.state][to])
+    check_transition(screening_request.state, to)
+    _require_part(by, screening_request, TRANSITIONS[screening_request.state][to])
     event = RequestEvent.objects.create(
-        request=request,
-        from_state=request.state,
+        request=screening_request,
+        from_state=screening_request.state,
         to_state=to,
         by=by,
         note=note,
         at=at or timezone.now(),
     )
-    request.state = to
-    request.version += 1
-    with _history(by, request):
-        request.save(update_fields=["state", "version", "expected_sample_date", "updated_at"])
+    screening_request.state = to
+    screening_request.version += 1
+    with _history(by, screening_request):
+        screening_request.save(
+            update_fields=["state", "version", "expected_sample_date", "updated_at"]
+        )
     return event
 
 
@@ -229,7 +258,7 @@ def request_create(
         add("priority", f"Choose one of: {', '.join(ScreeningRequest.Priority.values)}.")
     if errors:
         raise ValidationError(errors)
-    request = ScreeningRequest(
+    screening_request = ScreeningRequest(
         patient=patient,
         episode=episode,
         requested_by=by,
@@ -244,28 +273,29 @@ def request_create(
         consent_scope=consent_scope,
     )
     with pghistory.context(user=by.pk, patient=patient.pk):
-        request.save()
-        request.drugs.set(drugs)
+        screening_request.save()
+        screening_request.drugs.set(drugs)
     RequestEvent.objects.create(
-        request=request,
+        request=screening_request,
         from_state="",
         to_state=State.REQUESTED,
         by=by,
-        at=request.created_at,
+        at=screening_request.created_at,
         note=indication.strip()[:500],
     )
     _notify(
-        request,
-        recipients=selectors.lab_scientists(request.lab_id),
-        text=f"New screening request {request.pk} for {patient.register_number} from {by}.",
+        screening_request,
+        recipients=selectors.lab_scientists(screening_request.lab_id),
+        text=f"New screening request {screening_request.pk} for {patient.register_number} "
+        f"from {by}.",
     )
-    return request
+    return screening_request
 
 
 @transaction.atomic
 def request_transition(
     *,
-    request: ScreeningRequest,
+    screening_request: ScreeningRequest,
     to: str,
     by: User,
     note: str = "",
@@ -274,10 +304,10 @@ def request_transition(
 ) -> ScreeningRequest:
     """A move without data of its own: accept (with the day the sample is expected),
     decline or cancel (with a reason), into culture, screening, reported."""
-    request = _locked(request, expected_version)
-    check_transition(request.state, to)
-    _require_part(by, request, TRANSITIONS[request.state][to])
-    if to in MADE_BY or (to == State.REJECTED and request.state == State.IN_TRANSIT):
+    screening_request = _locked(screening_request, expected_version)
+    check_transition(screening_request.state, to)
+    _require_part(by, screening_request, TRANSITIONS[screening_request.state][to])
+    if to not in direct_moves(screening_request.state):
         raise ValidationError(
             {
                 "state": f"A request becomes {_label(to)} by "
@@ -291,27 +321,28 @@ def request_transition(
             raise ValidationError(
                 {"expected_sample_date": "Give the day the lab expects the sample."}
             )
-        request.expected_sample_date = expected_sample_date
-    part = TRANSITIONS[request.state][to]
+        screening_request.expected_sample_date = expected_sample_date
+    part = TRANSITIONS[screening_request.state][to]
     if (
         to == State.REJECTED
     ):  # rejected after receipt (e.g. the culture failed): the receipt says so too
-        sample = selectors.current_sample(request)
+        sample = selectors.current_sample(screening_request)
         Receipt.objects.filter(sample=sample).update(accepted=False, rejection_reason=note.strip())
-    _move(request, to=to, by=by, note=note.strip())
+    _move(screening_request, to=to, by=by, note=note.strip())
     # The other side hears of it: the lab's moves go to the clinicians, and back.
     recipients = (
-        selectors.request_clinicians(request)
+        selectors.request_clinicians(screening_request)
         if part == LAB
-        else selectors.lab_scientists(request.lab_id)
+        else selectors.lab_scientists(screening_request.lab_id)
     )
     _notify(
-        request,
+        screening_request,
         recipients=recipients,
-        text=f"Screening request {request.pk} ({request.patient.register_number}) is now "
-        f"{_label(to)}" + (f": {note.strip()}" if note.strip() else "."),
+        text=f"Screening request {screening_request.pk} "
+        f"({screening_request.patient.register_number}) is now {_label(to)}"
+        + (f": {note.strip()}" if note.strip() else "."),
     )
-    return request
+    return screening_request
 
 
 # --- Sample and shipment ----------------------------------------------------------------
@@ -320,7 +351,7 @@ def request_transition(
 @transaction.atomic
 def sample_register(
     *,
-    request: ScreeningRequest,
+    screening_request: ScreeningRequest,
     by: User,
     sample_type: SampleType,
     amount,
@@ -331,16 +362,16 @@ def sample_register(
 ) -> Sample:
     """At surgery the sending hospital registers the sample (also a new one after a
     rejection); the viability clock starts at collection."""
-    request = _locked(request, expected_version)
-    check_transition(request.state, State.SAMPLE_COLLECTED)
-    _require_part(by, request, CLINICIAN)
+    screening_request = _locked(screening_request, expected_version)
+    check_transition(screening_request.state, State.SAMPLE_COLLECTED)
+    _require_part(by, screening_request, CLINICIAN)
     if collected_at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"collected_at": "The collection time cannot be in the future."})
     if amount is None or Decimal(amount) <= 0:
         raise ValidationError({"amount": "The amount must be more than 0."})
-    with _history(by, request):
+    with _history(by, screening_request):
         sample = Sample.objects.create(
-            request=request,
+            request=screening_request,
             sample_type=sample_type,
             amount=amount,
             amount_unit=amount_unit,
@@ -349,7 +380,7 @@ def sample_register(
             registered_by=by,
         )
     _move(
-        request,
+        screening_request,
         to=State.SAMPLE_COLLECTED,
         by=by,
         note=f"Sample {sample.label_id}: {sample_type.name}",
@@ -371,10 +402,10 @@ def shipment_dispatch(
     dry_ice_kg=None,
     expected_version: int | None = None,
 ) -> Shipment:
-    request = _locked(sample.request, expected_version)
-    check_transition(request.state, State.IN_TRANSIT)
-    _require_part(by, request, CLINICIAN)
-    if selectors.current_sample(request).pk != sample.pk:
+    screening_request = _locked(sample.request, expected_version)
+    check_transition(screening_request.state, State.IN_TRANSIT)
+    _require_part(by, screening_request, CLINICIAN)
+    if selectors.current_sample(screening_request).pk != sample.pk:
         raise ValidationError({"sample": f"{sample.label_id} is not the request's current sample."})
     if dispatched_at < sample.collected_at:
         raise ValidationError({"dispatched_at": "A sample cannot leave before it was collected."})
@@ -384,7 +415,7 @@ def shipment_dispatch(
         raise ValidationError(
             {"dry_ice_kg": "Dry ice (UN1845) must be declared with its weight (UN3373/P650 rules)."}
         )
-    with _history(by, request):
+    with _history(by, screening_request):
         shipment = Shipment.objects.create(
             sample=sample,
             packaging=packaging,
@@ -396,17 +427,17 @@ def shipment_dispatch(
             dispatched_by=by,
         )
     _move(
-        request,
+        screening_request,
         to=State.IN_TRANSIT,
         by=by,
         note=f"{courier} {tracking_reference}".strip(),
         at=dispatched_at,
     )
     _notify(
-        request,
-        recipients=selectors.lab_scientists(request.lab_id),
-        text=f"Sample {sample.label_id} ({request.patient.register_number}) is on its way with "
-        f"{courier}; "
+        screening_request,
+        recipients=selectors.lab_scientists(screening_request.lab_id),
+        text=f"Sample {sample.label_id} ({screening_request.patient.register_number}) is on "
+        f"its way with {courier}; "
         f"expected {timezone.localtime(expected_arrival):%d.%m.%Y %H:%M}.",
     )
     return shipment
@@ -414,9 +445,10 @@ def shipment_dispatch(
 
 def _require_shipment_party(by: User, shipment: Shipment) -> None:
     """Sender's clinicians or the lab's scientists: the people handing over or receiving."""
-    request = shipment.sample.request
+    screening_request = shipment.sample.request
     if not (
-        can_edit_patient(by, request.patient) or selectors.is_lab_scientist_of(by, request.lab_id)
+        can_edit_patient(by, screening_request.patient)
+        or selectors.is_lab_scientist_of(by, screening_request.lab_id)
     ):
         raise PermissionDenied(
             "Only the sending hospital's clinicians or the lab's scientists enter this."
@@ -457,169 +489,11 @@ def reading_add(*, shipment: Shipment, by: User, at: datetime, celsius) -> Tempe
         raise ValidationError(
             {"at": f"There is already a reading at {timezone.localtime(at):%d.%m.%Y %H:%M:%S}."}
         )
-    _check_celsius(Decimal(str(celsius)), field="celsius")
+    transport.check_celsius(Decimal(str(celsius)), field="celsius")
     with _history(by, shipment.sample.request):
         return TemperatureReading.objects.create(
             shipment=shipment, at=at, celsius=celsius, entered_by=by
         )
-
-
-def _check_celsius(value: Decimal, *, field: str, line: int | None = None) -> None:
-    # No transport is colder than liquid nitrogen's vapour or warmer than a hot day's van.
-    if not Decimal(-200) <= value <= Decimal(60):
-        where = f"Line {line}: " if line else ""
-        raise ValidationError(
-            {field: f"{where}{value} °C is not a plausible temperature (-200 to 60 °C)."}
-        )
-
-
-@dataclass
-class ParsedLog:
-    device_serial: str
-    time_zone: str
-    readings: list[tuple[datetime, Decimal]]
-
-
-HEADER_KEYS = {
-    "device serial": "serial",
-    "serial": "serial",
-    "device": "serial",
-    "start": "start",
-    "interval": "interval",
-    "unit": "unit",
-    "time zone": "tz",
-    "timezone": "tz",
-}
-
-
-def parse_logger_csv(text: str, *, time_zone: str = "") -> ParsedLog:
-    """A logger export (docs/drug-sensitivity.md §2): a header block of `key: value` lines (device
-    serial, start, interval, unit, optionally time zone), then a `timestamp,temperature`
-    header and one row per reading. Timestamps are ISO 8601, with an offset or in the
-    logger's time zone (the file's `Time zone:` line, else the upload's field); an hour
-    that repeats when daylight saving ends is ambiguous without an offset and refused,
-    as is one skipped when it starts. Temperatures in °C. Any bad line refuses the whole
-    file, naming the line."""
-    nul_at = nul_line(text)
-    if nul_at:
-        raise ValidationError({"file": f"Line {nul_at}: the line {NUL_MESSAGE}."})
-    # Read as a stream, line by line: a bad line refuses the file without the rest being
-    # split or parsed first (a large file fails fast).
-    stream = text_lines(text)
-    serial, unit, file_tz = "", "C", ""
-    start = header = None
-    for number, line in enumerate(stream, start=1):
-        stripped = line.strip().lstrip("#").strip()
-        if not stripped:
-            continue
-        if stripped.lower().replace(";", ",").replace(" ", "").startswith("timestamp,"):
-            start, header = number, line
-            break
-        key, sep, value = stripped.partition(":")
-        if not sep or key.strip().lower() not in HEADER_KEYS:
-            raise ValidationError(
-                {
-                    "file": f"Line {number}: expected a header line (device serial, start, "
-                    "interval, "
-                    f"unit, time zone) or the column header 'timestamp,temperature'."
-                }
-            )
-        kind, value = HEADER_KEYS[key.strip().lower()], value.strip().strip(",;")
-        if kind == "serial":
-            serial = value
-        elif kind == "unit":
-            unit = value.replace("°", "").strip().upper()
-            if unit not in ("C", "CELSIUS"):
-                raise ValidationError(
-                    {"file": f"Line {number}: temperatures must be in °C, not '{value}'."}
-                )
-        elif kind == "tz":
-            file_tz = value
-    if start is None:
-        raise ValidationError({"file": "No column header 'timestamp,temperature' found."})
-    zone_name = file_tz or time_zone
-    zone = None
-    if zone_name:
-        try:
-            zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(
-                {"time_zone": f"Unknown time zone '{zone_name}' (use e.g. Europe/Oslo)."}
-            ) from None
-    delimiter = ";" if header.count(";") > header.count(",") else ","
-    readings: list[tuple[datetime, Decimal]] = []
-    seen: set[datetime] = set()
-    reader = csv.reader(stream, delimiter=delimiter)
-    for row in reader:
-        number = start + reader.line_num
-        if not row or not "".join(row).strip():
-            continue
-        if len(row) != 2:
-            raise ValidationError(
-                {
-                    "file": f"Line {number}: expected 2 columns (timestamp, temperature), "
-                    f"found {len(row)}."
-                }
-            )
-        raw_at, raw_value = row[0].strip(), row[1].strip().replace(",", ".")
-        try:
-            at = datetime.fromisoformat(raw_at)
-        except ValueError:
-            raise ValidationError(
-                {
-                    "file": f"Line {number}: '{raw_at}' is not a timestamp "
-                    "(use ISO 8601, e.g. 2026-10-25 02:30:00 or 2026-10-25T02:30:00+02:00)."
-                }
-            ) from None
-        at = _to_utc(at, zone, zone_name, number)
-        try:
-            value = Decimal(raw_value)
-        except InvalidOperation:
-            raise ValidationError(
-                {"file": f"Line {number}: '{row[1].strip()}' is not a temperature."}
-            ) from None
-        if not value.is_finite():
-            raise ValidationError(
-                {"file": f"Line {number}: '{row[1].strip()}' is not a temperature."}
-            )
-        _check_celsius(value, field="file", line=number)
-        if at in seen:
-            raise ValidationError({"file": f"Line {number}: a second reading at {raw_at}."})
-        seen.add(at)
-        readings.append((at, value))
-    if not readings:
-        raise ValidationError({"file": "The file has no readings."})
-    return ParsedLog(device_serial=serial, time_zone=zone_name, readings=readings)
-
-
-def _to_utc(at: datetime, zone: ZoneInfo | None, zone_name: str, line: int) -> datetime:
-    if at.tzinfo is not None:
-        return at.astimezone(UTC)
-    if zone is None:
-        raise ValidationError(
-            {
-                "time_zone": f"Line {line}: the timestamp has no UTC offset; give the logger's "
-                "time zone (e.g. Europe/Oslo)."
-            }
-        )
-    first, second = at.replace(tzinfo=zone, fold=0), at.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() != second.utcoffset():
-        # Either the hour repeated when daylight saving ended, or the skipped hour in spring.
-        round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
-        if round_trip != at:
-            raise ValidationError(
-                {
-                    "file": f"Line {line}: {at:%Y-%m-%d %H:%M} does not exist in {zone_name} "
-                    "(the clocks skipped that hour)."
-                }
-            )
-        raise ValidationError(
-            {
-                "file": f"Line {line}: {at:%Y-%m-%d %H:%M} happened twice in {zone_name} "
-                "(daylight saving ended); give the UTC offset, e.g. +02:00 or +01:00."
-            }
-        )
-    return first.astimezone(UTC)
 
 
 @transaction.atomic
@@ -645,13 +519,13 @@ def logger_upload(
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationError({"file": "The file is not UTF-8 text."}) from None
-    parsed = parse_logger_csv(text, time_zone=time_zone)
+    parsed = logger_csv.parse(text, time_zone=time_zone)
     with _history(by, shipment.sample.request):
         return _store_log(shipment, by, parsed, digest, filename)
 
 
 def _store_log(
-    shipment: Shipment, by: User, parsed: ParsedLog, digest: str, filename: str
+    shipment: Shipment, by: User, parsed: logger_csv.ParsedLog, digest: str, filename: str
 ) -> LoggerUpload:
     upload = LoggerUpload.objects.create(
         shipment=shipment,
@@ -694,12 +568,12 @@ def receipt_record(
     rejection_reason: str = "",
     expected_version: int | None = None,
 ) -> Receipt:
-    request = _locked(sample.request, expected_version)
+    screening_request = _locked(sample.request, expected_version)
     wanted = State.RECEIVED if accepted else State.REJECTED
-    check_transition(request.state, wanted)
-    _require_part(by, request, LAB)
+    check_transition(screening_request.state, wanted)
+    _require_part(by, screening_request, LAB)
     shipment = getattr(sample, "shipment", None)
-    if shipment is None or selectors.current_sample(request).pk != sample.pk:
+    if shipment is None or selectors.current_sample(screening_request).pk != sample.pk:
         raise ValidationError({"sample": f"{sample.label_id} is not the sample in transit."})
     if arrived_at < shipment.dispatched_at:
         raise ValidationError({"arrived_at": "The sample cannot arrive before it was dispatched."})
@@ -718,7 +592,7 @@ def receipt_record(
                 "new one."
             }
         )
-    with _history(by, request):
+    with _history(by, screening_request):
         receipt = Receipt.objects.create(
             sample=sample,
             arrived_at=arrived_at,
@@ -735,12 +609,12 @@ def receipt_record(
         if accepted
         else f"Rejected: {rejection_reason.strip()}. A new sample is needed."
     )
-    _move(request, to=wanted, by=by, note=note, at=arrived_at)
+    _move(screening_request, to=wanted, by=by, note=note, at=arrived_at)
     _notify(
-        request,
-        recipients=selectors.request_clinicians(request),
-        text=f"Sample {sample.label_id} ({request.patient.register_number}) arrived at "
-        f"{request.lab.code}: "
+        screening_request,
+        recipients=selectors.request_clinicians(screening_request),
+        text=f"Sample {sample.label_id} ({screening_request.patient.register_number}) arrived at "
+        f"{screening_request.lab.code}: "
         + (
             "accepted."
             if accepted
@@ -754,7 +628,7 @@ def receipt_record(
 
 
 def _notify(
-    request: ScreeningRequest,
+    screening_request: ScreeningRequest,
     *,
     recipients,
     text: str,
@@ -767,16 +641,16 @@ def _notify(
     if not users:
         return
     Notification.objects.bulk_create(
-        [Notification(user=u, request=request, alert=alert, text=text) for u in users],
+        [Notification(user=u, request=screening_request, alert=alert, text=text) for u in users],
         ignore_conflicts=True,
     )
-    link = request.get_absolute_url()
+    link = screening_request.get_absolute_url()
     for user in users:
         # One robust callback per member: a mail server refusing one address neither loses
         # the others' mails nor turns the committed change into an error page (it is logged).
         transaction.on_commit(
             lambda email=user.email: send_mail(
-                subject or f"NBTC screening request {request.pk}",
+                subject or f"NBTC screening request {screening_request.pk}",
                 f"{text}\n\nSee {link}",
                 None,
                 [email],
@@ -785,10 +659,12 @@ def _notify(
         )
 
 
-def alert_recipients(request: ScreeningRequest, shipment: Shipment) -> list[User]:
+def alert_recipients(screening_request: ScreeningRequest, shipment: Shipment) -> list[User]:
     """The sender (who requested, who dispatched) and the lab's scientists."""
-    senders = {u for u in (request.requested_by, shipment.dispatched_by) if u.is_active}
-    return sorted(senders | set(selectors.lab_scientists(request.lab_id)), key=lambda u: u.pk)
+    senders = {u for u in (screening_request.requested_by, shipment.dispatched_by) if u.is_active}
+    return sorted(
+        senders | set(selectors.lab_scientists(screening_request.lab_id)), key=lambda u: u.pk
+    )
 
 
 @transaction.atomic
@@ -799,19 +675,19 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
     raised = []
     # Two queries for all open shipments (readings and earlier alerts prefetched), not per shipment.
     for shipment in selectors.open_shipments().prefetch_related("readings", "alerts"):
-        status = selectors.shipment_status(
+        status = transport.shipment_status(
             shipment, now=now, readings=sorted(shipment.readings.all(), key=lambda r: r.at)
         )
-        sample, request = shipment.sample, shipment.sample.request
+        sample, screening_request = shipment.sample, shipment.sample.request
+        named = f"Sample {sample.label_id} ({screening_request.patient.register_number})"
         wanted = []
         if status.passed:
             wanted.append(
                 (
                     ShipmentAlert.Kind.WINDOW_PASSED,
                     "",
-                    f"Sample {sample.label_id} ({request.patient.register_number}) has passed its "
-                    f"{sample.sample_type.viability_hours} h viability window "
-                    f"({status.elapsed_hours:.1f} h since collection).",
+                    f"{named} has passed its {sample.sample_type.viability_hours} h viability "
+                    f"window ({status.elapsed_hours:.1f} h since collection).",
                 )
             )
         if status.near:
@@ -819,7 +695,7 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
                 (
                     ShipmentAlert.Kind.WINDOW_NEAR,
                     "",
-                    f"Sample {sample.label_id} ({request.patient.register_number}) is at "
+                    f"{named} is at "
                     f"{status.percent:.0f} % of its {sample.sample_type.viability_hours} h "
                     "viability window: "
                     f"{status.hours_left:.1f} h left.",
@@ -830,8 +706,7 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
                 (
                     ShipmentAlert.Kind.TEMPERATURE,
                     excursion.start.astimezone(UTC).isoformat(),
-                    f"Sample {sample.label_id} ({request.patient.register_number}): temperature "
-                    "out of "
+                    f"{named}: temperature out of "
                     f"{sample.sample_type.min_celsius}–{sample.sample_type.max_celsius} °C from "
                     f"{timezone.localtime(excursion.start):%d.%m.%Y %H:%M}, extreme "
                     f"{excursion.extreme} °C.",
@@ -850,8 +725,8 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
             if created:
                 raised.append(alert)
                 _notify(
-                    request,
-                    recipients=alert_recipients(request, shipment),
+                    screening_request,
+                    recipients=alert_recipients(screening_request, shipment),
                     text=message,
                     alert=alert,
                     subject=f"NBTC shipment alert: {alert.get_kind_display()}",
@@ -875,13 +750,9 @@ def qc_settings(lab_id: int) -> LabQcSettings:
     return settings_row
 
 
-def _accepted_sample(request: ScreeningRequest) -> Sample:
-    sample = selectors.current_sample(request)
-    receipt = (
-        getattr(sample, "receipt", None)
-        if sample and selectors.has_related(sample, "receipt")
-        else None
-    )
+def _accepted_sample(screening_request: ScreeningRequest) -> Sample:
+    sample = selectors.current_sample(screening_request)
+    receipt = getattr(sample, "receipt", None) if sample and hasattr(sample, "receipt") else None
     if receipt is None or not receipt.accepted:
         raise ValidationError(
             {"request": "Results need a sample the lab has received and accepted."}
@@ -901,7 +772,7 @@ def _decode(content: bytes | str, field_name: str) -> str:
 @transaction.atomic
 def plate_upload(
     *,
-    request: ScreeningRequest,
+    screening_request: ScreeningRequest,
     by: User,
     readouts: list[tuple[str, bytes | str]],
     layout: tuple[str, bytes | str] | None = None,
@@ -912,21 +783,21 @@ def plate_upload(
     """Take a layout (a file, or a saved template of the lab) and one or more readout
     files, whole or not at all; queue the analysis. A request in culture moves to
     screening with its first upload."""
-    request = _locked(request, None)
-    _require_part(by, request, LAB)
-    if request.state not in (State.IN_CULTURE, State.SCREENING, State.REPORTED):
+    screening_request = _locked(screening_request, None)
+    _require_part(by, screening_request, LAB)
+    if screening_request.state not in (State.IN_CULTURE, State.SCREENING, State.REPORTED):
         raise ValidationError(
             {
                 "request": "Plates are uploaded for a request in culture or screening, not one "
                 "that "
-                f"is {_label(request.state)}."
+                f"is {_label(screening_request.state)}."
             }
         )
-    sample = _accepted_sample(request)
+    sample = _accepted_sample(screening_request)
     if (layout is None) == (layout_template is None):
         raise ValidationError({"layout": "Give a layout file or choose a saved layout, not both."})
     if layout_template is not None:
-        if layout_template.lab_id != request.lab_id:
+        if layout_template.lab_id != screening_request.lab_id:
             raise ValidationError({"layout_template": "That layout belongs to another lab."})
         plate_format = layout_template.plate_format
         parsed_layout = plates.layout_from_rows(layout_template.wells, plate_format=plate_format)
@@ -964,10 +835,10 @@ def plate_upload(
         layout_bytes + b"".join(r if isinstance(r, bytes) else r.encode() for _, r in readouts)
     ).hexdigest()
     template = layout_template
-    with _history(by, request):
+    with _history(by, screening_request):
         if save_template_as.strip():
             if PlateLayoutTemplate.objects.filter(
-                lab=request.lab, name=save_template_as.strip()
+                lab=screening_request.lab, name=save_template_as.strip()
             ).exists():
                 raise ValidationError(
                     {
@@ -976,14 +847,14 @@ def plate_upload(
                     }
                 )
             template = PlateLayoutTemplate.objects.create(
-                lab=request.lab,
+                lab=screening_request.lab,
                 name=save_template_as.strip(),
                 plate_format=plate_format,
                 wells=parsed_layout.as_rows(),
                 created_by=by,
             )
         upload = PlateUpload.objects.create(
-            request=request,
+            request=screening_request,
             sample=sample,
             plate_format=plate_format,
             layout_template=template,
@@ -1009,8 +880,10 @@ def plate_upload(
                 for w, signal in plate_data.wells
             ]
         Well.objects.bulk_create(wells, batch_size=1000)
-    if request.state == State.IN_CULTURE:
-        _move(request, to=State.SCREENING, by=by, note=f"Plates uploaded ({len(matched)}).")
+    if screening_request.state == State.IN_CULTURE:
+        _move(
+            screening_request, to=State.SCREENING, by=by, note=f"Plates uploaded ({len(matched)})."
+        )
     analysis_queue(upload=upload, by=by)
     return upload
 
@@ -1088,7 +961,7 @@ def analysis_run(*, run_id: int) -> AnalysisRun:
         )
         run.save(update_fields=["status", "started_at", "heartbeat_at", "error"])
     upload = run.upload
-    request = upload.request
+    screening_request = upload.request
     claimed = AnalysisRun.objects.filter(
         pk=run.pk, status=AnalysisRun.Status.RUNNING, started_at=claim
     )
@@ -1097,7 +970,9 @@ def analysis_run(*, run_id: int) -> AnalysisRun:
             heartbeat(claimed),
             transaction.atomic(),
             pghistory.context(
-                user=run.requested_by_id, screening_request=request.pk, patient=request.patient_id
+                user=run.requested_by_id,
+                screening_request=screening_request.pk,
+                patient=screening_request.patient_id,
             ),
         ):
             # An advisory lock, not the run's row: the heartbeat keeps writing that row.
@@ -1107,7 +982,7 @@ def analysis_run(*, run_id: int) -> AnalysisRun:
                 )
             if not claimed.exists():
                 return AnalysisRun.objects.get(pk=run.pk)  # another worker took it over
-            _analyse(run, upload, request)
+            _analyse(run, upload, screening_request)
     except Exception as error:  # noqa: BLE001 - a failed analysis is shown, not lost
         AnalysisRun.objects.filter(pk=run.pk, started_at=claim).update(
             status=AnalysisRun.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
@@ -1123,11 +998,11 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _analyse(run: AnalysisRun, upload: PlateUpload, request: ScreeningRequest) -> None:
-    lab_settings = qc_settings(request.lab_id)
+def _analyse(run: AnalysisRun, upload: PlateUpload, screening_request: ScreeningRequest) -> None:
+    lab_settings = qc_settings(screening_request.lab_id)
     thresholds = _thresholds(lab_settings)
     reference = (
-        ReferenceSet.objects.filter(lab_id=request.lab_id, active=True)
+        ReferenceSet.objects.filter(lab_id=screening_request.lab_id, active=True)
         .order_by("-created_at", "-id")
         .first()
     )
@@ -1189,7 +1064,7 @@ def _analyse(run: AnalysisRun, upload: PlateUpload, request: ScreeningRequest) -
         for well in by_plate.get(plate.pk, []):
             well.inhibition = result.inhibition[well.well]
     Well.objects.bulk_update(wells, ["inhibition"], batch_size=1000)
-    library = {d.name: d for d in Drug.objects.filter(lab_id=request.lab_id)}
+    library = {d.name: d for d in Drug.objects.filter(lab_id=screening_request.lab_id)}
     DrugResult.objects.filter(run=run).delete()
     DrugResult.objects.bulk_create(
         [
@@ -1234,15 +1109,15 @@ def plate_override(*, plate: Plate, by: User, reason: str) -> AnalysisRun:
     """Score a failed plate's drugs anyway, with the scientist's reason kept
     (docs/drug-sensitivity.md §4); a new run replaces the results on the page (earlier runs
     are kept)."""
-    request = _locked(plate.upload.request, None)
-    _require_part(by, request, LAB)
+    screening_request = _locked(plate.upload.request, None)
+    _require_part(by, screening_request, LAB)
     if plate.qc_status != Plate.Qc.FAIL:
         raise ValidationError(
             {"plate": f"Plate {plate.name} did not fail QC; there is nothing to override."}
         )
     if not reason.strip():
         raise ValidationError({"reason": "Say why the failed plate's drugs may be scored."})
-    with _history(by, request):
+    with _history(by, screening_request):
         plate.override_reason, plate.override_by, plate.override_at = (
             reason.strip(),
             by,
@@ -1258,7 +1133,7 @@ def plate_override(*, plate: Plate, by: User, reason: str) -> AnalysisRun:
 @transaction.atomic
 def report_save(
     *,
-    request: ScreeningRequest,
+    screening_request: ScreeningRequest,
     by: User,
     interpretation: str,
     top_drugs: int = 10,
@@ -1266,15 +1141,20 @@ def report_save(
 ) -> Report:
     """Write the draft: the current one, or a new version on the latest finished run when
     the last report was released (a released report is never changed)."""
-    request = _locked(request, None)
-    _require_part(by, request, LAB)
-    run = selectors.latest_run(request, done=True)
+    screening_request = _locked(screening_request, None)
+    _require_part(by, screening_request, LAB)
+    run = selectors.latest_run(screening_request, done=True)
     if run is None:
         raise ValidationError({"interpretation": "There are no finished results to report yet."})
     if not 1 <= int(top_drugs) <= 50:
         raise ValidationError({"top_drugs": "Show 1 to 50 top-ranked drugs."})
-    latest = Report.objects.select_for_update().filter(request=request).order_by("-number").first()
-    with _history(by, request):
+    latest = (
+        Report.objects.select_for_update()
+        .filter(request=screening_request)
+        .order_by("-number")
+        .first()
+    )
+    with _history(by, screening_request):
         if latest is None or latest.status == Report.Status.RELEASED:
             if (
                 expected_version is not None
@@ -1285,7 +1165,7 @@ def report_save(
                     "A new version was started since you opened the report; reload it."
                 )
             return Report.objects.create(
-                request=request,
+                request=screening_request,
                 run=run,
                 number=(latest.number + 1) if latest else 1,
                 interpretation=interpretation.strip(),
@@ -1321,7 +1201,7 @@ def report_sign(
     by: User,
     password: str,
     expected_version: int | None = None,
-    request=None,
+    http_request=None,
 ) -> Report:
     """Sign and release: the scientist re-enters the password (re-authentication for a
     signature), limited as sign-in is (consortium.services.password_confirm: 5 wrong per 5
@@ -1334,14 +1214,14 @@ def report_sign(
             by=by,
             password=password,
             expected_version=expected_version,
-            http_request=request,
+            http_request=http_request,
         )
-    except core_services.PasswordRefused as refused:
+    except PasswordRefused as refused:
         core_services.failed_password_check_record(
             user=by,
             purpose=f"Signing screening report {report.pk}",
             locked=refused.locked,
-            request=request,
+            request=http_request,
         )
         message = (
             "Too many wrong passwords: signing and sign-in are locked for a few minutes "
@@ -1361,8 +1241,8 @@ def _report_sign(
         .select_related("request__lab", "request__patient")
         .get(pk=report.pk)
     )
-    request = _locked(report.request, None)
-    _require_part(by, request, LAB)
+    screening_request = _locked(report.request, None)
+    _require_part(by, screening_request, LAB)
     if report.status == Report.Status.RELEASED:
         raise ValidationError(
             {
@@ -1377,7 +1257,7 @@ def _report_sign(
         )
     if not report.interpretation.strip():
         raise ValidationError({"interpretation": "Write the lab's interpretation before signing."})
-    newest = selectors.latest_run(request, done=True)
+    newest = selectors.latest_run(screening_request, done=True)
     if newest is not None and newest.pk != report.run_id:
         raise ValidationError(
             {
@@ -1386,7 +1266,7 @@ def _report_sign(
             }
         )
     core_services.password_confirm(user=by, password=password, request=http_request)
-    with _history(by, request):
+    with _history(by, screening_request):
         report.status, report.signed_by, report.signed_at = (
             Report.Status.RELEASED,
             by,
@@ -1405,17 +1285,17 @@ def _report_sign(
                 "pdf_sha256",
             ]
         )
-    if request.state == State.SCREENING:
+    if screening_request.state == State.SCREENING:
         _move(
-            request,
+            screening_request,
             to=State.REPORTED,
             by=by,
             note=f"Report version {report.number} signed and released.",
         )
     _notify(
-        request,
-        recipients=selectors.request_clinicians(request),
-        text=f"Screening report version {report.number} for {request.patient.register_number} is "
-        "released.",
+        screening_request,
+        recipients=selectors.request_clinicians(screening_request),
+        text=f"Screening report version {report.number} for "
+        f"{screening_request.patient.register_number} is released.",
     )
     return report

@@ -12,12 +12,11 @@ from django.views.decorators.cache import never_cache
 
 from consortium.filters import keyset_page_for, without_blanks
 from consortium.forms import write_with_form
-from consortium.models import Role
 from consortium.services import patient_access_log
 from registry import selectors as registry_selectors
 from registry.models import TumourEpisode
 
-from . import labels, selectors, services
+from . import charts, labels, selectors, services, transport
 from .filters import RequestFilter
 from .forms import (
     HandOverForm,
@@ -40,20 +39,13 @@ def _log(request, screening_request, page: str) -> None:
     patient_access_log(request, patient_ids=[screening_request.patient_id], page=page)
 
 
-def _require_viewer(user) -> None:
-    if not selectors.can_see_requests(user):
-        raise PermissionDenied(
-            "Only clinicians, coordinators and lab scientists see screening requests."
-        )
-
-
 # --- Lists ------------------------------------------------------------------------------
 
 
 @never_cache
 @login_required
 def request_list(request):
-    _require_viewer(request.user)
+    selectors.require_viewer(request.user)
     filters = RequestFilter(
         without_blanks(request.GET), queryset=selectors.request_list(request.user), request=request
     )
@@ -70,7 +62,7 @@ def request_list(request):
             "page": page,
             "sort": filters.sort_value,
             "keep": without_blanks(request.GET),
-            "is_lab": request.user.role == Role.LAB_SCIENTIST,
+            "is_lab": request.user.is_lab_scientist,
         },
         status=400 if errors else 200,
     )
@@ -79,7 +71,7 @@ def request_list(request):
 @never_cache
 @login_required
 def lab_dashboard(request):
-    if request.user.role != Role.LAB_SCIENTIST:
+    if not request.user.is_lab_scientist:
         raise PermissionDenied("The lab dashboard is for lab scientists.")
     labs = selectors.user_lab_ids(request.user)
     now = timezone.now()
@@ -99,7 +91,7 @@ def lab_dashboard(request):
 @never_cache
 @login_required
 def notifications(request):
-    _require_viewer(request.user)
+    selectors.require_viewer(request.user)
     notices = selectors.notifications_for(request.user)
     patient_access_log(
         request, patient_ids=[n.request.patient_id for n in notices], page="screening:notifications"
@@ -160,7 +152,7 @@ def request_detail(request, request_id: int):
             request,
             form,
             lambda: services.request_transition(
-                request=screening_request,
+                screening_request=screening_request,
                 to=data["state"],
                 by=request.user,
                 note=data["note"],
@@ -184,10 +176,7 @@ def _request_context(request, screening_request, form) -> dict:
     is_sender = registry_selectors.can_edit_patient(user, screening_request.patient)
     moves = [
         (state, State(state).label, part)
-        for state, part in services.TRANSITIONS[screening_request.state].items()
-        if state not in services.MADE_BY
-        and not (state == State.REJECTED and screening_request.state == State.IN_TRANSIT)
-        and ((part == services.LAB and is_lab) or (part == services.CLINICIAN and is_sender))
+        for state, part in services.moves_for(user, screening_request)
     ]
     current = samples[-1] if samples else None
     return {
@@ -222,7 +211,10 @@ def sample_create(request, request_id: int):
             request,
             form,
             lambda: services.sample_register(
-                request=screening_request, by=request.user, expected_version=version, **data
+                screening_request=screening_request,
+                by=request.user,
+                expected_version=version,
+                **data,
             ),
             "Sample registered.",
         )
@@ -319,7 +311,7 @@ def shipment_detail(request, shipment_id: int):
     elif action and action not in forms:
         raise PermissionDenied("Unknown action.")
     readings = selectors.readings_for(shipment)
-    status = selectors.shipment_status(shipment, readings=readings)
+    status = transport.shipment_status(shipment, readings=readings)
     handovers = list(shipment.handovers.select_related("entered_by"))
     return render(
         request,
@@ -330,11 +322,9 @@ def shipment_detail(request, shipment_id: int):
             "req": screening_request,
             "status": status,
             "readings": readings,
-            "chart": selectors.temperature_chart(shipment, readings),
+            "chart": charts.temperature_chart(shipment, readings),
             "handovers": handovers,
-            "gaps": selectors.custody_gaps(
-                handovers, received=selectors.has_related(shipment.sample, "receipt")
-            ),
+            "gaps": transport.custody_gaps(handovers, received=hasattr(shipment.sample, "receipt")),
             "uploads": list(shipment.uploads.all()),
             "alerts": list(shipment.alerts.all()),
             **forms,
@@ -394,17 +384,12 @@ def receipt_create(request, sample_id: int):
 # --- Plate results --------------------------------------------------------------------------------
 
 
-def _require_lab(user, screening_request) -> None:
-    if not selectors.sees_lab_results(user, screening_request):
-        raise PermissionDenied("Only the lab's scientists do this.")
-
-
 @never_cache
 @login_required
 def plate_upload(request, request_id: int):
     screening_request = selectors.request_get(user=request.user, request_id=request_id)
     _log(request, screening_request, "screening:plate_upload")
-    _require_lab(request.user, screening_request)
+    selectors.require_lab(request.user, screening_request)
     form = PlateUploadForm(
         request.POST or None, request.FILES or None, lab_id=screening_request.lab_id
     )
@@ -415,7 +400,7 @@ def plate_upload(request, request_id: int):
             request,
             form,
             lambda: services.plate_upload(
-                request=screening_request,
+                screening_request=screening_request,
                 by=request.user,
                 layout=layout,
                 layout_template=data["layout_template"],
@@ -459,7 +444,7 @@ def results(request, request_id: int):
                 "curves": selectors.curves(ranked, threshold),
                 "drug_class": drug_class,
                 "classes": sorted({r.drug_class for r in run.results.all() if r.drug_class}),
-                "plates": [(p, selectors.heat_map(p, wells.get(p.pk, []))) for p in plates],
+                "plates": [(p, charts.heat_map(p, wells.get(p.pk, []))) for p in plates],
                 "plates_only": plates,
                 "override_form": OverrideForm(),
                 "threshold": threshold,
@@ -474,7 +459,7 @@ def plate_override(request, plate_id: int):
     plate = selectors.plate_get(user=request.user, plate_id=plate_id)
     screening_request = plate.upload.request
     _log(request, screening_request, "screening:plate_override")
-    _require_lab(request.user, screening_request)
+    selectors.require_lab(request.user, screening_request)
     form = OverrideForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         done = write_with_form(
@@ -499,7 +484,7 @@ def report_edit(request, request_id: int):
     save starts a new version."""
     screening_request = selectors.request_get(user=request.user, request_id=request_id)
     _log(request, screening_request, "screening:report_edit")
-    _require_lab(request.user, screening_request)
+    selectors.require_lab(request.user, screening_request)
     latest = screening_request.reports.order_by("-number").first()
     draft = latest if latest and latest.status == "draft" else None
     form = ReportForm(
@@ -520,7 +505,7 @@ def report_edit(request, request_id: int):
             request,
             form,
             lambda: services.report_save(
-                request=screening_request,
+                screening_request=screening_request,
                 by=request.user,
                 interpretation=data["interpretation"],
                 top_drugs=data["top_drugs"],
@@ -539,7 +524,7 @@ def report_edit(request, request_id: int):
                 by=request.user,
                 password=sign_form.cleaned_data["password"],
                 expected_version=sign_form.cleaned_data["version"],
-                request=request,
+                http_request=request,
             ),
             f"Report version {draft.number} signed and released.",
         )

@@ -32,7 +32,7 @@ from .models import (
 
 
 def works_trials(user: User) -> bool:
-    return user.is_authenticated and (user.is_consortium_admin or user.role == Role.COORDINATOR)
+    return user.is_authenticated and user.works_trial_matches
 
 
 def _of_own_patients(user: User) -> Q:

@@ -16,9 +16,10 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from consortium.exceptions import EditConflict
 from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
 from consortium.models import Role, User
-from consortium.services import EditConflict, outbox_enqueue
+from consortium.services import outbox_enqueue
 
 from . import criteria, ctgov, engine, reading, selectors
 from .criteria_readers import ANY_GATE, kind_readers

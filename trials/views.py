@@ -15,9 +15,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from consortium.csv_safe import safe_writer
+from consortium.exceptions import EditConflict
 from consortium.forms import write_with_form
 from consortium.models import Role
-from consortium.services import EditConflict, patient_access_log
+from consortium.services import patient_access_log
 from consortium.views import role_required
 
 from . import criteria, selectors, services

@@ -131,22 +131,25 @@ def bring_to(world: World, state: str, *, collected_hours_ago: float = 6) -> Scr
         request.refresh_from_db()
         if step == "accept":
             services.request_transition(
-                request=request,
+                screening_request=request,
                 to=State.ACCEPTED,
                 by=world.lab,
                 expected_sample_date=timezone.localdate() + timedelta(days=7),
             )
         elif step == "decline":
             services.request_transition(
-                request=request, to=State.DECLINED, by=world.lab, note="No capacity."
+                screening_request=request, to=State.DECLINED, by=world.lab, note="No capacity."
             )
         elif step == "cancel":
             services.request_transition(
-                request=request, to=State.CANCELLED, by=world.clinician, note="Surgery cancelled."
+                screening_request=request,
+                to=State.CANCELLED,
+                by=world.clinician,
+                note="Surgery cancelled.",
             )
         elif step == "sample":
             services.sample_register(
-                request=request,
+                screening_request=request,
                 by=world.clinician,
                 sample_type=fresh_tissue(),
                 amount=Decimal("120"),
@@ -179,7 +182,7 @@ def bring_to(world: World, state: str, *, collected_hours_ago: float = 6) -> Scr
                 rejection_reason="" if step == "receive" else "Package leaked.",
             )
         else:
-            services.request_transition(request=request, to=step, by=world.lab)
+            services.request_transition(screening_request=request, to=step, by=world.lab)
     request.refresh_from_db()
     assert request.state == state
     return request
@@ -207,7 +210,7 @@ def upload_two_plates(
 ):
     """The sample files (30 drugs, two 384-well plates) uploaded by the lab's scientist."""
     values = dict(
-        request=request,
+        screening_request=request,
         by=world.lab,
         layout=("layout_two_plates.csv", results_file("layout_two_plates.csv")),
         readouts=[(readout, results_file(readout))],

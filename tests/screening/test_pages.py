@@ -43,7 +43,7 @@ def test_the_request_page_takes_constant_queries(client):
     few = _queries(client, one.get_absolute_url())
     many = bring_to(world, State.REJECTED)
     services.sample_register(
-        request=many,
+        screening_request=many,
         by=world.clinician,
         sample_type=many.samples.get().sample_type,
         amount=10,
@@ -100,7 +100,7 @@ def test_the_lab_dashboard_takes_constant_queries_and_shows_the_labs_day(client)
 
 @pytest.mark.django_db
 def test_turnaround_medians_per_stage():
-    from screening import selectors
+    from screening import selectors, transport
 
     world = make_world()
     reported = bring_to(world, State.REPORTED, collected_hours_ago=10)
@@ -108,7 +108,7 @@ def test_turnaround_medians_per_stage():
     turnaround = board["turnaround"]
     sample = reported.samples.get()
     assert turnaround["collection_to_receipt"] == round(
-        selectors.hours_between(sample.collected_at, sample.receipt.arrived_at), 1
+        transport.hours_between(sample.collected_at, sample.receipt.arrived_at), 1
     )
     assert (
         turnaround["request_to_acceptance"] is not None

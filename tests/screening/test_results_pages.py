@@ -83,7 +83,9 @@ def test_the_clinician_sees_results_only_through_a_released_report(client, world
     assert 'id="no-results"' in page and 'class="curve"' not in page
     api = client.get(f"/api/v1/screening/requests/{request.pk}/results/").json()
     assert api["run"] is None and api["drugs"] == []
-    draft = services.report_save(request=request, by=world.lab, interpretation="CDK4/6 stands out.")
+    draft = services.report_save(
+        screening_request=request, by=world.lab, interpretation="CDK4/6 stands out."
+    )
     assert client.get(f"/screening/reports/{draft.pk}/").status_code == 404  # a draft is the lab's
     services.report_sign(report=draft, by=world.lab, password=PASSWORD)
     patient_page = client.get(request.patient.get_absolute_url()).content.decode()

@@ -43,7 +43,7 @@ def test_an_upload_is_stored_whole_and_moves_the_request_to_screening(
     assert AnalysisRun.objects.get(upload=upload).status == "queued"
     template = PlateLayoutTemplate.objects.get(name="FIMM 384 two plates")
     again = services.plate_upload(
-        request=request,
+        screening_request=request,
         by=world.lab,
         layout_template=template,
         readouts=[("long.csv", results_file("readout_two_plates_long.csv"))],
@@ -165,18 +165,18 @@ def test_a_report_is_signed_with_the_password_and_then_only_versioned():
     world = make_world()
     request, upload, run = analysed(world)
     with pytest.raises(ValidationError, match="interpretation"):
-        draft = services.report_save(request=request, by=world.lab, interpretation="")
+        draft = services.report_save(screening_request=request, by=world.lab, interpretation="")
         services.report_sign(report=draft, by=world.lab, password="demo-password-nbtc")
     draft = Report.objects.get(request=request)
     draft = services.report_save(
-        request=request,
+        screening_request=request,
         by=world.lab,
         interpretation="CDK4/6 inhibitors stand out.",
         expected_version=draft.version,
     )
     with pytest.raises(EditConflict):
         services.report_save(
-            request=request, by=world.lab, interpretation="stale", expected_version=1
+            screening_request=request, by=world.lab, interpretation="stale", expected_version=1
         )
     with pytest.raises(ValidationError, match="password is not right"):
         services.report_sign(report=draft, by=world.lab, password="wrong")
@@ -190,7 +190,9 @@ def test_a_report_is_signed_with_the_password_and_then_only_versioned():
     assert request.state == State.REPORTED
     with pytest.raises(ValidationError, match="already released"):
         services.report_sign(report=released, by=world.lab, password=PASSWORD)
-    second = services.report_save(request=request, by=world.lab, interpretation="Adds the rerun.")
+    second = services.report_save(
+        screening_request=request, by=world.lab, interpretation="Adds the rerun."
+    )
     assert second.number == 2 and second.status == "draft"
     released.refresh_from_db()
     assert released.interpretation == "CDK4/6 inhibitors stand out."  # version 1 unchanged

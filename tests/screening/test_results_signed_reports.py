@@ -23,7 +23,7 @@ def test_a_released_report_does_not_change_when_the_register_or_plates_do(client
     world = make_world(with_totp=True)
     request, upload, run = analysed(world)
     report = services.report_save(
-        request=request, by=world.lab, interpretation="Palbociclib stands out."
+        screening_request=request, by=world.lab, interpretation="Palbociclib stands out."
     )
     services.report_sign(report=report, by=world.lab, password=PASSWORD)
     report.refresh_from_db()
@@ -42,7 +42,9 @@ def test_a_released_report_does_not_change_when_the_register_or_plates_do(client
         result="wildtype" if marker.result != "wildtype" else "altered"
     )
     Plate.objects.filter(upload=upload).update(override_reason="Changed after signing")
-    services.report_save(request=request, by=world.lab, interpretation="A new draft, version 2.")
+    services.report_save(
+        screening_request=request, by=world.lab, interpretation="A new draft, version 2."
+    )
 
     page_after = client.get(f"/screening/reports/{report.pk}/").content.decode()
     assert client.get(f"/screening/reports/{report.pk}/pdf/").content == pdf_before
@@ -58,7 +60,7 @@ def test_a_draft_made_before_newer_results_cannot_be_signed():
     )  # every plate fails
     request, upload, run = analysed(world)
     draft = services.report_save(
-        request=request, by=world.lab, interpretation="Nothing scored yet."
+        screening_request=request, by=world.lab, interpretation="Nothing scored yet."
     )
     rerun = services.plate_override(
         plate=upload.plates.get(name="P1"), by=world.lab, reason="Controls drifted."
@@ -67,7 +69,7 @@ def test_a_draft_made_before_newer_results_cannot_be_signed():
     with pytest.raises(ValidationError, match="newer results"):
         services.report_sign(report=draft, by=world.lab, password=PASSWORD)
     resaved = services.report_save(
-        request=request, by=world.lab, interpretation="Now with P1 scored."
+        screening_request=request, by=world.lab, interpretation="Now with P1 scored."
     )
     assert resaved.pk == draft.pk and resaved.run_id == rerun.pk
     assert (

@@ -41,7 +41,7 @@ def received(db):
     world = make_world(with_totp=True)
     request, upload, run = analysed(world)
     report = services.report_save(
-        request=request, by=world.lab, interpretation="Palbociclib stands out."
+        screening_request=request, by=world.lab, interpretation="Palbociclib stands out."
     )
     services.report_sign(report=report, by=world.lab, password=PASSWORD)
     request.refresh_from_db()

@@ -49,14 +49,14 @@ def _do(world, request, to):
     """The move `to`, made by the party and service that make it."""
     if to == State.ACCEPTED:
         return services.request_transition(
-            request=request,
+            screening_request=request,
             to=to,
             by=world.lab,
             expected_sample_date=timezone.localdate() + timedelta(days=3),
         )
     if to == State.SAMPLE_COLLECTED:
         return services.sample_register(
-            request=request,
+            screening_request=request,
             by=world.clinician,
             sample_type=fresh_tissue(),
             amount=Decimal(50),
@@ -93,7 +93,7 @@ def _do(world, request, to):
         (State.REJECTED, State.CANCELLED),
     }
     by = world.clinician if (request.state, to) in clinician_moves else world.lab
-    return services.request_transition(request=request, to=to, by=by, note="Because.")
+    return services.request_transition(screening_request=request, to=to, by=by, note="Because.")
 
 
 @pytest.mark.django_db
@@ -113,7 +113,7 @@ def test_every_move_from_a_state(start):
         else:
             with pytest.raises(ValidationError) as refused:
                 services.request_transition(
-                    request=request,
+                    screening_request=request,
                     to=wanted,
                     by=world.lab,
                     note="x",
@@ -138,7 +138,7 @@ def test_a_rejected_sample_lets_the_request_take_a_new_one():
     world = make_world()
     request = bring_to(world, State.REJECTED)
     second = services.sample_register(
-        request=request,
+        screening_request=request,
         by=world.clinician,
         sample_type=fresh_tissue(),
         amount=Decimal(80),
@@ -156,18 +156,24 @@ def test_moves_that_carry_data_are_refused_without_it():
     world = make_world()
     request = bring_to(world, State.REQUESTED)
     with pytest.raises(ValidationError) as no_date:
-        services.request_transition(request=request, to=State.ACCEPTED, by=world.lab)
+        services.request_transition(screening_request=request, to=State.ACCEPTED, by=world.lab)
     assert "expected_sample_date" in no_date.value.message_dict
     with pytest.raises(ValidationError) as no_reason:
-        services.request_transition(request=request, to=State.DECLINED, by=world.lab, note=" ")
+        services.request_transition(
+            screening_request=request, to=State.DECLINED, by=world.lab, note=" "
+        )
     assert "reason" in no_reason.value.message_dict["note"][0]
     accepted = bring_to(world, State.ACCEPTED)
     with pytest.raises(ValidationError) as elsewhere:
-        services.request_transition(request=accepted, to=State.SAMPLE_COLLECTED, by=world.clinician)
+        services.request_transition(
+            screening_request=accepted, to=State.SAMPLE_COLLECTED, by=world.clinician
+        )
     assert "by registering the sample" in elsewhere.value.message_dict["state"][0]
     in_transit = bring_to(world, State.IN_TRANSIT)
     with pytest.raises(ValidationError) as receipt_needed:
-        services.request_transition(request=in_transit, to=State.REJECTED, by=world.lab, note="bad")
+        services.request_transition(
+            screening_request=in_transit, to=State.REJECTED, by=world.lab, note="bad"
+        )
     assert "recording the receipt" in receipt_needed.value.message_dict["state"][0]
 
 
@@ -184,19 +190,21 @@ def test_each_move_is_made_only_by_its_party():
     ):
         with pytest.raises(PermissionDenied):
             services.request_transition(
-                request=request,
+                screening_request=request,
                 to=State.ACCEPTED,
                 by=outsider,
                 expected_sample_date=timezone.localdate(),
             )
     for outsider in (world.lab, world.coordinator, world.other_clinician):
         with pytest.raises(PermissionDenied):
-            services.request_transition(request=request, to=State.CANCELLED, by=outsider, note="no")
+            services.request_transition(
+                screening_request=request, to=State.CANCELLED, by=outsider, note="no"
+            )
     accepted = bring_to(world, State.ACCEPTED)
     for outsider in (world.lab, world.coordinator, world.other_clinician):
         with pytest.raises(PermissionDenied):
             services.sample_register(
-                request=accepted,
+                screening_request=accepted,
                 by=outsider,
                 sample_type=fresh_tissue(),
                 amount=1,
@@ -228,7 +236,7 @@ def test_a_move_against_an_older_version_is_refused():
     request = bring_to(world, State.REQUESTED)
     opened_at = request.version
     services.request_transition(
-        request=request,
+        screening_request=request,
         to=State.CANCELLED,
         by=world.clinician,
         note="Patient declined.",
@@ -236,7 +244,7 @@ def test_a_move_against_an_older_version_is_refused():
     )
     with pytest.raises(EditConflict):
         services.request_transition(
-            request=request,
+            screening_request=request,
             to=State.ACCEPTED,
             by=world.lab,
             expected_version=opened_at,

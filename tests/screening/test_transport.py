@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from screening import selectors, services
+from screening import logger_csv, selectors, services, transport
 from screening.models import (
     HandOver,
     Notification,
@@ -34,7 +34,7 @@ timestamp,temperature
 
 
 def test_it_parses_a_good_file_in_the_loggers_time_zone():
-    parsed = services.parse_logger_csv(GOOD, time_zone="Europe/Oslo")
+    parsed = logger_csv.parse(GOOD, time_zone="Europe/Oslo")
     assert parsed.device_serial == "TL-4471"
     assert parsed.readings[0] == (utc(2026, 3, 1, 7, 0), Decimal("4.1"))  # CET = UTC+1
     assert [v for _, v in parsed.readings] == [
@@ -50,7 +50,7 @@ def test_it_takes_the_time_zone_from_the_file_and_offsets_as_given():
         "Time zone: Europe/Oslo\ntimestamp;temperature\n"
         "2026-07-01 12:00;4,5\n2026-07-01T12:05:00+00:00;4,6\n"
     )
-    parsed = services.parse_logger_csv(text)
+    parsed = logger_csv.parse(text)
     assert parsed.readings == [
         (utc(2026, 7, 1, 10, 0), Decimal("4.5")),
         (utc(2026, 7, 1, 12, 5), Decimal("4.6")),
@@ -71,29 +71,29 @@ def test_it_takes_the_time_zone_from_the_file_and_offsets_as_given():
 )
 def test_a_bad_line_refuses_the_file_naming_the_line(text, line, words):
     with pytest.raises(ValidationError) as refused:
-        services.parse_logger_csv(text, time_zone="Europe/Oslo")
+        logger_csv.parse(text, time_zone="Europe/Oslo")
     message = refused.value.message_dict["file"][0]
     assert message.startswith(f"Line {line}:") and words in message
 
 
 def test_naive_timestamps_need_a_time_zone():
     with pytest.raises(ValidationError) as refused:
-        services.parse_logger_csv(GOOD)
+        logger_csv.parse(GOOD)
     assert "time zone" in refused.value.message_dict["time_zone"][0]
     with pytest.raises(ValidationError):
-        services.parse_logger_csv(GOOD, time_zone="Europe/Atlantis")
+        logger_csv.parse(GOOD, time_zone="Europe/Atlantis")
 
 
 def test_the_repeated_october_hour_needs_an_offset_and_the_skipped_march_hour_is_refused():
     # 25 October 2026: clocks go back from 03:00 CEST to 02:00 CET, so 02:30 happens twice.
     ambiguous = "timestamp,temperature\n2026-10-25 02:30:00,4.0\n"
     with pytest.raises(ValidationError) as refused:
-        services.parse_logger_csv(ambiguous, time_zone="Europe/Oslo")
+        logger_csv.parse(ambiguous, time_zone="Europe/Oslo")
     assert (
         "Line 2:" in refused.value.message_dict["file"][0]
         and "happened twice" in refused.value.message_dict["file"][0]
     )
-    resolved = services.parse_logger_csv(
+    resolved = logger_csv.parse(
         "timestamp,temperature\n2026-10-25T02:30:00+02:00,4.0\n2026-10-25T02:30:00+01:00,4.2\n",
         time_zone="Europe/Oslo",
     )
@@ -103,7 +103,7 @@ def test_the_repeated_october_hour_needs_an_offset_and_the_skipped_march_hour_is
     ]
     # 29 March 2026: 02:00 CET jumps to 03:00 CEST; 02:30 never happened.
     with pytest.raises(ValidationError) as skipped:
-        services.parse_logger_csv(
+        logger_csv.parse(
             "timestamp,temperature\n2026-03-29 02:30:00,4.0\n", time_zone="Europe/Oslo"
         )
     assert "does not exist" in skipped.value.message_dict["file"][0]
@@ -123,7 +123,7 @@ def test_elapsed_time_across_daylight_saving_is_real_hours(collected, received, 
 
     oslo = ZoneInfo("Europe/Oslo")
     # Computed from Oslo wall-clock times, as a page would hold them.
-    assert selectors.hours_between(collected.astimezone(oslo), received.astimezone(oslo)) == hours
+    assert transport.hours_between(collected.astimezone(oslo), received.astimezone(oslo)) == hours
     wall = received.astimezone(oslo).replace(tzinfo=None) - collected.astimezone(oslo).replace(
         tzinfo=None
     )
@@ -137,7 +137,7 @@ def test_a_shipment_across_the_october_change_is_timed_in_real_hours():
     sample = request.samples.get()
     Sample.objects.filter(pk=sample.pk).update(collected_at=utc(2026, 10, 24, 22, 30))  # 00:30 CEST
     shipment = selectors.shipment_get(user=world.lab, shipment_id=sample.shipment.pk)
-    status = selectors.shipment_status(
+    status = transport.shipment_status(
         shipment, now=utc(2026, 10, 25, 16, 30), readings=[]
     )  # 17:30 CET
     assert (
@@ -195,7 +195,7 @@ def test_excursions_report_start_length_and_extreme():
             GOOD + "2026-03-01 08:20:00,1.0\n2026-03-01 08:25:00,-0.5\n2026-03-01 08:30:00,4.0\n"
         ).encode(),
     )
-    found = selectors.excursions(list(shipment.readings.all()), Decimal(2), Decimal(8))
+    found = transport.excursions(list(shipment.readings.all()), Decimal(2), Decimal(8))
     assert [(e.start, e.readings, e.extreme, e.minutes) for e in found] == [
         (utc(2026, 3, 1, 7, 10), 1, Decimal("9.20"), 5.0),  # one spike is still an excursion
         (utc(2026, 3, 1, 7, 20), 2, Decimal("-0.50"), 10.0),
@@ -208,9 +208,9 @@ def _handover(giver, receiver, hour):
 
 def test_the_chain_of_custody_is_continuous_or_its_gaps_are_named():
     good = [_handover("Nurse Berg", "Courier Lie", 8), _handover("Courier Lie", "Lab Hansen", 12)]
-    assert selectors.custody_gaps(good) == []
+    assert transport.custody_gaps(good) == []
     no_receiver = [_handover("Nurse Berg", "", 8), _handover("Courier Lie", "Lab Hansen", 12)]
-    gaps = selectors.custody_gaps(no_receiver)
+    gaps = transport.custody_gaps(no_receiver)
     assert len(gaps) == 1 and "hand-over 1" in gaps[0] and "no one recorded" in gaps[0]
     broken = [
         _handover("Nurse Berg", "Courier Lie", 8),
@@ -218,10 +218,10 @@ def test_the_chain_of_custody_is_continuous_or_its_gaps_are_named():
     ]
     assert (
         "Courier Dahl handed over, but Courier Lie had received"
-        in selectors.custody_gaps(broken)[0]
+        in transport.custody_gaps(broken)[0]
     )
     assert (
-        selectors.custody_gaps(
+        transport.custody_gaps(
             [_handover("Nurse Berg", "courier  LIE", 8), _handover("Courier Lie", "Lab", 9)]
         )
         == []
@@ -405,7 +405,7 @@ def test_rejecting_after_receipt_marks_the_receipt_rejected():
     world = make_world()
     request = bring_to(world, State.RECEIVED)
     services.request_transition(
-        request=request, to=State.REJECTED, by=world.lab, note="Culture contaminated."
+        screening_request=request, to=State.REJECTED, by=world.lab, note="Culture contaminated."
     )
     receipt = request.samples.get().receipt
     receipt.refresh_from_db()

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from consortium import uploads
-from screening import plates, services
+from screening import logger_csv, plates
 from screening.models import PlateUpload, State, TemperatureReading
 from tests.conftest import sign_in
 from tests.screening.factories import bring_to, make_world, results_file
@@ -142,6 +142,6 @@ def test_a_logger_csv_fails_at_its_bad_line_without_reading_the_rest():
     lines = GOOD.splitlines()
     text = "\n".join(lines[:6] + ["2026-03-01 08:05:00,warm"]) + "\n"
     text += "2026-03-01 09:00:00,4.0\n" * TAIL
-    peak, error = _peak_bytes(lambda t: services.parse_logger_csv(t, time_zone="Europe/Oslo"), text)
+    peak, error = _peak_bytes(lambda t: logger_csv.parse(t, time_zone="Europe/Oslo"), text)
     assert error.message_dict["file"] == ["Line 7: 'warm' is not a temperature."]
     assert peak < len(text) // 50

@@ -11,7 +11,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from consortium.directory_parser import DirectoryParseError
-from consortium.services import LargeRemovalRefused, directory_import
+from consortium.exceptions import LargeRemovalRefused
+from consortium.services import directory_import
 from consortium.uploads import DIRECTORY_MAX_BYTES as MAX_BYTES
 
 

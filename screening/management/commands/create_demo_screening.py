@@ -133,7 +133,7 @@ def _results(lab: User, *, seed: int) -> ScreeningRequest:
     )
     layout, grids, _ = synthetic.screen([name for name, _, _ in DRUGS], plates=2, seed=seed + 6)
     upload = services.plate_upload(
-        request=request,
+        screening_request=request,
         by=lab,
         layout=("demo-layout.csv", layout),
         readouts=[("demo-readout.csv", synthetic.grid_export(grids))],
@@ -142,7 +142,7 @@ def _results(lab: User, *, seed: int) -> ScreeningRequest:
     run = AnalysisRun.objects.get(upload=upload)
     services.analysis_run(run_id=run.pk)
     report = services.report_save(
-        request=request,
+        screening_request=request,
         by=lab,
         interpretation=(
             "Demo: the culture responds to several targeted drugs; see the top-ranked drugs and "
@@ -231,7 +231,7 @@ def _make(rng: random.Random, clinician: User, lab: User, episodes: list) -> int
             sample = request.samples.order_by("-id").first()
             if step == "accept":
                 services.request_transition(
-                    request=request,
+                    screening_request=request,
                     to=State.ACCEPTED,
                     by=lab,
                     expected_sample_date=(created_at + timedelta(days=5)).date(),
@@ -242,18 +242,21 @@ def _make(rng: random.Random, clinician: User, lab: User, episodes: list) -> int
                 )
             elif step == "decline":
                 services.request_transition(
-                    request=request,
+                    screening_request=request,
                     to=State.DECLINED,
                     by=lab,
                     note="No capacity for this panel this month.",
                 )
             elif step == "cancel":
                 services.request_transition(
-                    request=request, to=State.CANCELLED, by=clinician, note="Surgery cancelled."
+                    screening_request=request,
+                    to=State.CANCELLED,
+                    by=clinician,
+                    note="Surgery cancelled.",
                 )
             elif step == "sample":
                 services.sample_register(
-                    request=request,
+                    screening_request=request,
                     by=clinician,
                     sample_type=rng.choice([fresh, fresh, suspension]),
                     amount=Decimal(rng.randint(40, 250)),
@@ -308,7 +311,7 @@ def _make(rng: random.Random, clinician: User, lab: User, episodes: list) -> int
                     else "Cooling lost in transit; viability too low.",
                 )
             else:
-                services.request_transition(request=request, to=step, by=lab)
+                services.request_transition(screening_request=request, to=step, by=lab)
                 receipt_at = (
                     Receipt.objects.filter(sample__request=request).latest("arrived_at").arrived_at
                 )

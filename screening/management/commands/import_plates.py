@@ -63,7 +63,7 @@ class Command(BaseCommand):
             layout, readouts = (paths[0].name, paths[0].read_bytes()), paths[1:]
         try:
             upload = services.plate_upload(
-                request=screening_request,
+                screening_request=screening_request,
                 by=user,
                 layout=layout,
                 layout_template=layout_template,
