@@ -30,7 +30,10 @@ class Board:
 def released_report(world: World) -> Report:
     request, _, _ = analysed(world)
     report = screening_services.report_save(
-        request=request, by=world.lab, interpretation="Palbociclib stands out.", top_drugs=3
+        screening_request=request,
+        by=world.lab,
+        interpretation="Palbociclib stands out.",
+        top_drugs=3,
     )
     return screening_services.report_sign(report=report, by=world.lab, password=PASSWORD)
 
