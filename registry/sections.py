@@ -1,17 +1,18 @@
 """The repeating sections of a tumour episode, defined once.
 
 Each Section names its model, its key (the episode's related name: `episode.follow_ups`),
-its public URL segment (`.../follow-ups/`), its form, its API serializers, its entry rule
-(registry/rules.py) and, for a treatment, the date it starts on (the pathway lead time is
-measured to the first treatment). Its label is the model's verbose_name. The pages, the API,
-the services, the selectors and the demo data all read SECTIONS; adding a section is one
-entry here plus its model (and migration), its form, its rule, its block on the patient page
-and its tests (docs/architecture.md)."""
+its public URL segment (`.../follow-ups/`), its entry rule (registry/rules.py), its form (or
+the fields to make one of), its API serializers and, for a treatment, the date it starts on
+(the pathway lead time is measured to the first treatment). Its label is the model's
+verbose_name. The pages, the API, the services, the selectors and the demo data all read
+SECTIONS; adding a section is one entry here plus its model (and migration), its rule, its
+block on the patient page and its tests (docs/architecture.md)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import models
+from django.forms import modelform_factory
 from django.utils.text import capfirst
 
 from . import forms, rules
@@ -24,9 +25,12 @@ class Section:
     model: type[models.Model]
     # The URL segment of the pages and the API (public: bookmarks and API clients use it).
     path: str
-    form: type[forms.SectionForm]
     # The entry rule: (row, episode, patient) -> warnings; raises ValidationError on errors.
     check: Callable[..., list[rules.EntryWarning]]
+    # The page's form: a forms.SectionForm subclass when it needs more than the model's
+    # fields (choices, widgets), else made from `fields`.
+    form: type[forms.SectionForm] | None = None
+    fields: tuple[str, ...] = ()
     # A treatment's kind (as rules.lead_time_warnings names it) and its start date field.
     treatment: str = ""
     starts_on: str = ""
@@ -34,6 +38,9 @@ class Section:
     input: type = field(init=False, repr=False)
 
     def __post_init__(self):
+        if self.form is None:
+            made = modelform_factory(self.model, form=forms.SectionForm, fields=self.fields)
+            object.__setattr__(self, "form", made)
         output, input_ = section_serializers(self.model)
         object.__setattr__(self, "output", output)
         object.__setattr__(self, "input", input_)
@@ -54,31 +61,34 @@ SECTIONS: dict[str, Section] = {
         Section(
             Surgery,
             "surgeries",
-            forms.SurgeryForm,
             rules.check_surgery,
+            form=forms.SurgeryForm,
             treatment="surgery",
             starts_on="surgery_date",
         ),
         Section(
             RadiotherapyCourse,
             "radiotherapy",
-            forms.RadiotherapyForm,
             rules.check_radiotherapy_course,
+            form=forms.RadiotherapyForm,
             treatment="radiotherapy",
             starts_on="start_date",
         ),
         Section(
             SystemicTherapy,
             "systemic",
-            forms.SystemicTherapyForm,
             rules.check_systemic,
+            form=forms.SystemicTherapyForm,
             treatment="systemic",
             starts_on="start_date",
         ),
         Section(
-            PerformanceStatus, "performance", forms.PerformanceStatusForm, rules.check_performance
+            PerformanceStatus,
+            "performance",
+            rules.check_performance,
+            form=forms.PerformanceStatusForm,
         ),
-        Section(FollowUp, "follow-ups", forms.FollowUpForm, rules.check_follow_up),
+        Section(FollowUp, "follow-ups", rules.check_follow_up, form=forms.FollowUpForm),
     )
 }
 BY_PATH: dict[str, Section] = {section.path: section for section in SECTIONS.values()}

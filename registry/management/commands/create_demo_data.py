@@ -421,9 +421,10 @@ class Case:
     def __init__(self, episode: TumourEpisode):
         self.episode = episode
         self.markers: dict[str, tuple[str, str]] = {}
-        # One list per section (registry/sections.py), named by its key: rows() reads them.
-        self.surgeries, self.radiotherapy, self.systemic_therapies = [], [], []
-        self.performance, self.follow_ups = [], []
+        # One list per section (registry/sections.py), named by its key (case.surgeries, ...):
+        # the generator fills those it makes; rows() hands them all to the rules and the save.
+        for key in SECTIONS:
+            setattr(self, key, [])
 
     def rows(self) -> dict[str, list]:
         """The rows by the episode's related names, as rules.missing_items reads them."""
