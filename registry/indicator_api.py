@@ -259,7 +259,7 @@ class SurvivalCompareApi(GenericAPIView):
                 dimension=request.query_params.get("compare") or "group",
                 values=request.query_params.getlist("compare_value"),
             )
-        except selectors.BadFilter as error:
+        except BadFilter as error:
             raise serializers.ValidationError(error.fields) from None
         return Response(
             [{"label": label, "curve": selectors.survival_json(c)} for label, c in curves]

@@ -208,7 +208,7 @@ def survival_page(request):
                 "chart": selectors.comparison_chart(curves),
                 "rows": selectors.comparison_rows(curves),
             }
-        except selectors.BadFilter as error:
+        except BadFilter as error:
             errors = error.fields
     return render(
         request,
