@@ -411,6 +411,12 @@ class SystemicTherapy(EpisodeSection):
         PCV = "pcv", "PCV (procarbazine, lomustine, vincristine)"
         LOMUSTINE = "lomustine", "Lomustine"
         BEVACIZUMAB = "bevacizumab", "Bevacizumab"
+        # Tumour-treating fields (the Optune device), worn with maintenance temozolomide after
+        # chemoradiation in newly diagnosed glioblastoma (EF-14: Stupp et al., JAMA
+        # 2017;318:2306-2316, https://doi.org/10.1001/jama.2017.18718). Not a drug, but given
+        # and stopped like the adjuvant treatments recorded here (start, stop, stop reason;
+        # cycles stay blank), and trials ask whether a patient had it.
+        TTFIELDS = "ttfields", "Tumour-treating fields (Optune)"
         OTHER = "other", "Other"
 
     class StopReason(models.TextChoices):

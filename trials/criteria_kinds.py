@@ -690,8 +690,17 @@ class Setting(Kind):
         }
 
 
-# Given: the register's systemic regimens and radiotherapy.
-REGIMENS = {**dict(SystemicTherapy.Regimen.choices), "radiotherapy": "Radiotherapy"}
+# Given: the register's systemic regimens and radiotherapy. Tumour-treating fields, a device
+# the register records with the systemic therapies, are a kind of their own (PriorTTFields):
+# one way to say it.
+REGIMENS = {
+    **{
+        k: v
+        for k, v in SystemicTherapy.Regimen.choices
+        if k != SystemicTherapy.Regimen.TTFIELDS.value
+    },
+    "radiotherapy": "Radiotherapy",
+}
 
 
 @register
@@ -742,6 +751,37 @@ class PriorTreatment(Kind):
 
     def to_form(self, leaf):
         return {"regimen": leaf["regimen"]}
+
+
+@register
+class PriorTTFields(PriorTreatment):
+    """Tumour-treating fields (TTFields, the Optune device) given before. EF-14 added them to
+    maintenance temozolomide in newly diagnosed glioblastoma (Stupp et al., JAMA
+    2017;318:2306-2316, https://doi.org/10.1001/jama.2017.18718), and glioma trials exclude
+    patients who had them ("Tumor treating fields at any time", NCT05580562). Read from the
+    register's systemic-therapy rows (regimen "ttfields") as any prior treatment is: none
+    recorded among recorded treatments is not met, no treatment recorded at all is unknown."""
+
+    type = "prior_ttfields"
+    label = "Prior tumour-treating fields (TTFields)"
+    schema = {}
+    required = ()
+    form_fields = {}
+
+    def regimen(self, leaf):
+        return SystemicTherapy.Regimen.TTFIELDS.value
+
+    def suggest(self, sentence) -> list:
+        return criteria_readers.read_prior_ttfields(sentence)  # the device's names
+
+    def treatment(self, leaf):
+        return "tumour-treating fields (TTFields)"
+
+    def from_form(self, data):
+        return {}
+
+    def to_form(self, leaf):
+        return {}
 
 
 @register

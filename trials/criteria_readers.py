@@ -806,6 +806,46 @@ def read_prior_treatment(sentence: Sentence) -> list:
     return found
 
 
+# --- Prior tumour-treating fields ------------------------------------------------------------
+
+# The device's names: tumo(u)r-treating fields, TTFields, Optune, NovoTTF (EF-14: Stupp et al.,
+# JAMA 2017;318:2306-2316). A bare "TTF" is left out: trials also use it for "time to
+# treatment failure".
+_TTFIELDS = re.compile(
+    r"tumou?r[- ]treating[- ]fields?(?:\s*\((?:TTFields|TTFs?)\))?|\bTTFields\b|\bOptune\b|"
+    r"\bNovoTTF(?:-\d+A)?\b",
+    re.I,
+)
+
+
+def read_prior_ttfields(sentence: Sentence) -> list:
+    """ "Prior treatment with tumor treating fields", or "Tumor treating fields at any time"
+    under "Use of any of the following treatments:"; a wash-out ("within 4 weeks") is not
+    "never had them"."""
+    text = sentence.text
+    found = []
+    for m in _TTFIELDS.finditer(text):
+        before = text[max(0, m.start() - 70) : m.start()]
+        prior = list(_PRIOR.finditer(before))
+        if not prior or len(before[prior[-1].end() :].split()) > 5:
+            lead_says = re.search(
+                r"\b(?:use\s+of|treatments?|therap(?:y|ies)|received|prior)\b", sentence.lead, re.I
+            )
+            if not (lead_says and len(before.split()) <= 2):
+                continue
+        found.append(
+            finding(
+                sentence,
+                m.start(),
+                m.end(),
+                {"type": "prior_ttfields"},
+                0.9,
+                skip=("hypothetical", "permitted", "windowed"),
+            )
+        )
+    return found
+
+
 # --- Time since the end of radiotherapy -----------------------------------------------------------
 
 _RT = (
@@ -986,6 +1026,7 @@ ANY_GATE = Gate(
                 _GATE_PERFORMANCE,
                 _GATE_SETTING,
                 _GATE_PRIOR_TREATMENT,
+                _GATE_PRIOR_TTFIELDS,
                 _GATE_RADIOTHERAPY_ENDED,
                 _GATE_RESECTION,
             )

@@ -163,6 +163,34 @@ def test_prior_treatment_required_or_excluded():
         assert result == criteria.UNKNOWN and "Record the treatments" in rows[0]["reason"]
 
 
+def test_prior_tumour_treating_fields():
+    """TTFields (Optune; EF-14, Stupp et al. JAMA 2017) are a systemic-therapy row of their
+    own in the register: had them -> met; other treatments but not them -> not met; no
+    treatment recorded -> unknown. Excluded ("at any time", as NCT05580562 says), the row
+    reads "no prior tumour-treating fields"."""
+    ttf = {"type": "prior_ttfields"}
+    ef14 = {"tmz_concomitant", "radiotherapy", "tmz_adjuvant", "ttfields"}
+    stupp = {"tmz_concomitant", "radiotherapy", "tmz_adjuvant"}
+    result, rows = verdict(ttf, facts(regimens=ef14))
+    assert (result, rows[0]["criterion"]) == (
+        criteria.MET,
+        "prior tumour-treating fields (TTFields)",
+    )
+    assert rows[0]["value"] == "tumour-treating fields (TTFields) recorded"
+    result, rows = verdict({"not": ttf}, facts(regimens=stupp))
+    assert result == criteria.MET
+    assert rows[0]["criterion"] == "no prior tumour-treating fields (TTFields)"
+    assert rows[0]["value"] == "no tumour-treating fields (TTFields) recorded"
+    assert verdict({"not": ttf}, facts(regimens=ef14))[0] == criteria.NOT_MET
+    result, rows = verdict({"not": ttf}, facts(regimens=set()))
+    assert result == criteria.UNKNOWN and "Record the treatments" in rows[0]["reason"]
+    # One way to say it: "prior treatment" does not offer the device.
+    with pytest.raises(ValidationError):
+        criteria.validate(tree({"type": "prior_treatment", "regimen": "ttfields"}))
+    with pytest.raises(ValidationError):  # and the kind takes no keys
+        criteria.validate(tree({"type": "prior_ttfields", "regimen": "ttfields"}))
+
+
 def test_time_since_end_of_radiotherapy():
     node = {"type": "radiotherapy_ended", "min_weeks": 12}
     assert (

@@ -277,6 +277,37 @@ def test_mentions_that_are_not_a_prior_treatment_criterion(text):
     assert of_kind(text, "prior_treatment") == []
 
 
+# --- Prior tumour-treating fields ----------------------------------------------------------
+
+TTF = {"type": "prior_ttfields"}
+
+
+@pytest.mark.parametrize(
+    "text,sense",
+    [
+        (both(excluded=["Prior treatment with tumor treating fields (TTFields)"]), EXC),
+        (inclusion("No prior Optune therapy"), EXC),
+        (inclusion("Previously treated with tumour-treating fields"), INC),
+        ("Exclusion Criteria:\n\n1. Use of any of the following treatments:\n\n"
+         "   1. Tumor treating fields at any time.\n", EXC),
+    ],
+)  # fmt: skip
+def test_prior_ttfields_phrasings(text, sense):
+    assert of_kind(text, "prior_ttfields") == [(TTF, sense, ())]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        both(excluded=["Tumor treating fields within 4 weeks prior to randomization"]),  # wash-out
+        inclusion("Concurrent use of Optune is permitted"),  # an allowance
+        inclusion("Time to treatment failure (TTF) at 6 months"),  # another TTF
+    ],
+)
+def test_mentions_that_are_not_a_prior_ttfields_criterion(text):
+    assert of_kind(text, "prior_ttfields") == []
+
+
 # --- Time since the end of radiotherapy: units converted -----------------------------------
 
 

@@ -55,6 +55,27 @@ def test_eligible_possibly_and_not_eligible():
     assert had_bev.pk not in by_episode and astro.pk not in by_episode
 
 
+def test_tumour_treating_fields_recorded_in_the_register_exclude():
+    """A trial excluding prior TTFields (as NCT05580562 does): the register's row with
+    regimen "ttfields" takes the patient out, Stupp alone keeps them, nothing recorded
+    leaves them possibly eligible."""
+    t = trial(tree({"type": "diagnosis", "codes": [GBM]}, {"not": {"type": "prior_ttfields"}}))
+    _, ef14 = recurrent_gbm_patient(regimens=["tmz_concomitant", "tmz_adjuvant", "ttfields"])
+    _, stupp = recurrent_gbm_patient(regimens=["tmz_concomitant", "tmz_adjuvant"])
+    _, untreated = recurrent_gbm_patient(regimens=[], radiotherapy_end="none")
+    engine.match_trial(t.pk)
+    by_episode = {m.episode_id: m for m in Match.objects.filter(trial=t)}
+    assert ef14.pk not in by_episode
+    assert by_episode[stupp.pk].outcome == Outcome.ELIGIBLE
+    assert by_episode[stupp.pk].verdicts[1] == {
+        "criterion": "no prior tumour-treating fields (TTFields)",
+        "verdict": "met",
+        "value": "no tumour-treating fields (TTFields) recorded",
+        "reason": "Negated criterion: the patient must NOT have this.",
+    }
+    assert by_episode[untreated.pk].outcome == Outcome.POSSIBLY
+
+
 def test_prefilter_keeps_every_episode_python_would_match():
     """Over a spread of patients, the SQL prefilter drops only episodes whose verdict is
     not eligible: the engine's result equals evaluating everyone in Python."""

@@ -141,6 +141,7 @@ TREES = [
             {"type": "resection", "extents": ["gross_total"]},
             {"type": "performance", "scale": "karnofsky", "min": 70},
             {"type": "setting", "setting": "newly_diagnosed"},
+            {"not": {"type": "prior_ttfields"}},
         ]
     },
     {"all": []},
@@ -198,7 +199,7 @@ def test_compiled_judges_agree_with_judge_on_every_combination():
                     {"mgmt": "altered", "idh": "wildtype"},
                     {"mgmt": "inconclusive", "idh": "altered"},
                 ),
-                (set(), {"bevacizumab", "radiotherapy"}),
+                (set(), {"bevacizumab", "radiotherapy"}, {"tmz_adjuvant", "ttfields"}),
                 ([], [None], [day - relativedelta(weeks=12)], [date(2020, 1, 1), day]),
                 ("", "unknown", "gross_total"),
                 ((None, None), (1, None), (None, 60), (3, 90)),
