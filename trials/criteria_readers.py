@@ -46,10 +46,6 @@ class Gate:
         return any(w in low for w in self.words) or any(w in sentence.text for w in self.exact)
 
 
-def _words(*alternatives: str) -> str:
-    return "|".join(sorted(alternatives, key=len, reverse=True))
-
-
 # --- Diagnosis (WHO CNS5) ---------------------------------------------------------------
 
 ASTRO = vocabulary.ASTROCYTOMA_IDH_MUTANT
@@ -818,10 +814,15 @@ _TTFIELDS = re.compile(
 )
 
 
+_GATE_PRIOR_TTFIELDS = Gate(("treating field", "ttfield", "optune", "novottf"))
+
+
 def read_prior_ttfields(sentence: Sentence) -> list:
     """ "Prior treatment with tumor treating fields", or "Tumor treating fields at any time"
     under "Use of any of the following treatments:"; a wash-out ("within 4 weeks") is not
     "never had them"."""
+    if not _GATE_PRIOR_TTFIELDS.passes(sentence):
+        return []
     text = sentence.text
     found = []
     for m in _TTFIELDS.finditer(text):

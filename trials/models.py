@@ -355,16 +355,8 @@ class Match(models.Model):
         return reverse("trials:match_detail", args=[self.pk])
 
     @property
-    def is_reviewed(self) -> bool:
-        return self.step != Step.NEW
-
-    @property
     def eligibility_display(self) -> str:
         return Eligibility(self.eligibility).label if self.eligibility else ""
-
-    @property
-    def is_closed_to_moves(self) -> bool:
-        return not STEP_TRANSITIONS[self.step]
 
     @property
     def fingerprint(self) -> str:

@@ -453,10 +453,6 @@ def _step_label(step: str) -> str:
     return Step(step).label.lower()
 
 
-def allowed_moves(step: str) -> list[str]:
-    return list(STEP_TRANSITIONS[step])
-
-
 def check_step_move(current: str, wanted: str, *, close_reason: str = "", note: str = "") -> None:
     """Refuse a move the table (models.STEP_TRANSITIONS) does not allow, naming the
     current step, the wanted one and the allowed moves; a close needs a reason from the
