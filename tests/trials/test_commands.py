@@ -50,7 +50,7 @@ def test_benchmark_prints_the_figures():
         "Ratio full / bare:",
         "One patient's re-match: p95",
         "peak memory",
-        "Match queue page (Consortium admin",
+        "Match queue page /trials/matches/ (Consortium admin",
         "PostgreSQL, one page of 50 by the queue index alone",
     ):
         assert figure in text, text

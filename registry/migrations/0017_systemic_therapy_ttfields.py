@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0015_access_review_summary'),
+        ('registry', '0016_indicator_subscriptions'),
     ]
 
     operations = [
