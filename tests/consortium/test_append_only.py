@@ -9,7 +9,7 @@ from pghistory.models import Event
 
 from consortium.append_only import append_only_models
 from consortium.models import AccessLog
-from registry.models import CareRelationshipDeclaration
+from registry.models import CareRelationshipDeclaration, ExtractDownload, ExtractFile
 from tests.registry.factories import fast_password_hashing  # noqa: F401 (autouse fixture)
 from tests.screening.factories import analysed, make_world
 
@@ -33,6 +33,8 @@ def test_every_event_table_and_the_access_log_carry_the_guards():
     tables = {m._meta.db_table for m in event_models()} | {
         AccessLog._meta.db_table,
         CareRelationshipDeclaration._meta.db_table,
+        ExtractFile._meta.db_table,  # the research delivery log
+        ExtractDownload._meta.db_table,
     }
     assert len(tables) > 30
     assert {m._meta.db_table for m in append_only_models()} == tables
