@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0016_indicator_subscriptions'),
+        ('registry', '0017_systemic_therapy_ttfields'),
     ]
 
     operations = [
