@@ -52,6 +52,7 @@ LOCAL_TIME_ZONE = "Europe/Oslo"
 TOO_MANY_PATIENTS = 20
 NEW_DECLARATION_DAYS = 30
 WORKDAY_START, WORKDAY_END = 7, 17  # local hours: 07:00 up to 17:00
+SPAN_READ_WHOLE = 6  # hours: a page spanning fewer has its members' hours read as one range
 
 FLAGS = {
     "other_region": "Patient of another health region",
@@ -165,18 +166,31 @@ def many_patients_only(entries: QuerySet[AccessLog]) -> QuerySet[AccessLog]:
 
 def mark_many_patients(entries) -> list:
     """Set `many_patients` on each of these rows (a page, a chunk of an export) with one
-    grouped count of their members' patients per clock hour, over the hours they span."""
+    grouped count of the patients their members opened in each of the rows' clock hours:
+    only those (member, hour) pairs are read, each a range of the (user, at) index."""
     entries = list(entries)
     if not entries:
         return entries
     hours = [e.at.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for e in entries]
-    counts = {
-        (row["user_id"], row["hour"]): row["patients"]
-        for row in AccessLog.objects.filter(
-            user_id__in={e.user_id for e in entries},
+    pairs = {(e.user_id, hour) for e, hour in zip(entries, hours, strict=True)}
+    if max(hours) - min(hours) <= timedelta(hours=SPAN_READ_WHOLE):
+        # A page of a busy log spans minutes: one range, pruned to its partition at planning.
+        those_hours = Q(
+            user_id__in={u for u, _ in pairs},
             at__gte=min(hours),
             at__lt=max(hours) + timedelta(hours=1),
         )
+    else:  # a sparse page (one patient over years): only the rows' own hours
+        those_hours = reduce(
+            or_,
+            (
+                Q(user_id=user, at__gte=hour, at__lt=hour + timedelta(hours=1))
+                for user, hour in pairs
+            ),
+        )
+    counts = {
+        (row["user_id"], row["hour"]): row["patients"]
+        for row in AccessLog.objects.filter(those_hours)
         .exclude(page__in=LIST_PAGES)
         .annotate(hour=TruncHour("at", tzinfo=UTC))
         .order_by()
