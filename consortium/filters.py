@@ -61,13 +61,20 @@ class SortedFilterSet(django_filters.FilterSet):
         chosen = self.form.cleaned_data.get("sort") if self.is_bound else ""
         return chosen or self.DEFAULT_SORT
 
-    def order(self) -> tuple[str, ...]:
+    def order(self) -> tuple:
+        """The chosen sort's order: field names ("-" for descending) or, for a list paged by
+        number, order expressions (F("x").asc(nulls_first=True)), reversed for "-column"."""
         value = self.sort_value
         column = value.lstrip("-")
         fields = self.sorts()[column][1]
-        if value.startswith("-"):
-            return tuple(f[1:] if f.startswith("-") else f"-{f}" for f in fields)
-        return fields
+        if not value.startswith("-"):
+            return fields
+        return tuple(
+            (f[1:] if f.startswith("-") else f"-{f}")
+            if isinstance(f, str)
+            else f.copy().reverse_ordering()
+            for f in fields
+        )
 
     def filter_queryset(self, queryset):
         return super().filter_queryset(queryset).order_by(*self.order())

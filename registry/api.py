@@ -18,7 +18,7 @@ from consortium.pagination import KeysetPagination
 from consortium.services import patient_access_log
 
 from . import rules, sections, selectors, services
-from .filters import PatientFilter
+from .filters import PatientFilter, WorklistFilter
 from .models import (
     MarkerMethod,
     MarkerResult,
@@ -643,6 +643,7 @@ class WorklistApi(GenericAPIView):
 
     serializer_class = OutputSerializer
     queryset = TumourEpisode.objects.none()
+    filterset_class = WorklistFilter
 
     @extend_schema(
         parameters=[
@@ -663,7 +664,7 @@ class WorklistApi(GenericAPIView):
             raise serializers.ValidationError(
                 {"institution": f"Not one of your institutions: {code}."}
             )
-        page = self.paginate_queryset(selectors.incomplete_episodes(chosen))
+        page = self.paginate_queryset(self.filter_queryset(selectors.incomplete_episodes(chosen)))
         _log(request, [e.patient for e in page], "api:registry_worklist")
         response = self.get_paginated_response(WorklistItemOutput(page, many=True).data)
         response.data.update(institution=chosen.code, figures=selectors.completeness(chosen))

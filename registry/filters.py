@@ -12,6 +12,7 @@ from consortium.models import AccessLog, Institution, Membership, User
 
 from . import access_review, selectors
 from .models import Patient, PatientInstitution, TumourEpisode
+from .selectors import UNDATED_FIRST
 
 
 class PatientFilter(SortedFilterSet):
@@ -152,3 +153,23 @@ class AccessLogFilter(SortedFilterSet):
         if flag == "many_patients":
             return access_review.many_patients_only(queryset)
         return queryset.filter(**{flag: True})
+
+
+class WorklistFilter(SortedFilterSet):
+    """One institution's incomplete reports: by diagnosis; sorted by diagnosis date (undated
+    first: they lack the most) or by when the report was registered. Paged by number: the
+    list is an institution's open drafts, and the diagnosis date may be empty."""
+
+    SORTS = {
+        "diagnosed": ("Diagnosed", (UNDATED_FIRST, "id")),
+        "registered": ("Registered", ("created_at", "id")),
+    }
+    DEFAULT_SORT = "diagnosed"
+
+    diagnosis = django_filters.ChoiceFilter(
+        label="Diagnosis", choices=TumourEpisode._meta.get_field("diagnosis").choices
+    )
+
+    class Meta:
+        model = TumourEpisode
+        fields = ["diagnosis"]

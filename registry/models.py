@@ -247,6 +247,11 @@ class TumourEpisode(models.Model):
                 F("diagnosis_date").asc(nulls_first=True),
                 name="episode_worklist",
             ),
+            # The worklist sorted by when the report was registered.
+            models.Index(
+                fields=["institution", "status", "created_at", "id"],
+                name="episode_worklist_registered",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,14 +18,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from consortium.filters import keyset_page_for, without_blanks
+from consortium.filters import errors_in_words, keyset_page_for, without_blanks
 from consortium.forms import add_service_errors, write_with_form
 from consortium.redirects import safe_next
 from consortium.services import patient_access_log
 
 from . import indicator_selectors, panels, rules, selectors, services
 from .exceptions import UnacknowledgedWarnings
-from .filters import PatientFilter
+from .filters import PatientFilter, WorklistFilter
 from .forms import (
     EpisodeForm,
     MarkersForm,
@@ -548,9 +548,12 @@ def worklist(request):
     chosen = next(
         (i for i in institutions if i.code == request.GET.get("institution")), institutions[0]
     )
-    page = Paginator(selectors.incomplete_episodes(chosen), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    filters = WorklistFilter(
+        without_blanks(request.GET), queryset=selectors.incomplete_episodes(chosen)
     )
+    errors = errors_in_words(filters)
+    episodes = filters.queryset.order_by(*filters.order()) if errors else filters.qs
+    page = Paginator(episodes, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(episode, rules.missing_items(episode)) for episode in page]
     patient_access_log(request, patient_ids=[e.patient_id for e in page], page="registry:worklist")
     return render(
@@ -565,5 +568,10 @@ def worklist(request):
             "page": page,
             "rows": rows,
             "today": timezone.localdate(),
+            "filters": filters,
+            "errors": errors,
+            "sort": filters.sort_value,
+            "keep": without_blanks(request.GET),
         },
+        status=400 if errors else 200,
     )

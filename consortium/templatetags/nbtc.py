@@ -43,3 +43,10 @@ def page_link(context, name: str, cursor: str) -> str:
     """The URL of the next (name='after') or previous ('before') keyset page, keeping the
     list's filters and sort."""
     return "?" + _query_without(context, "after", "before", "page", **{name: cursor})
+
+
+@register.simple_tag(takes_context=True)
+def page_number_link(context, number: int) -> str:
+    """The query string of page `number` of a list paged by number, keeping its filters and
+    sort."""
+    return _query_without(context, "page", "after", "before", page=str(number))
