@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0011_member_list_indexes'),
-        ('registry', '0015_access_review_summary'),
+        ('registry', '0016_indicator_subscriptions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
