@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0011_member_list_indexes'),
-        ('registry', '0016_indicator_subscriptions'),
+        ('registry', '0018_extract_download_reference'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
