@@ -30,11 +30,21 @@ from operator import itemgetter
 from typing import NamedTuple
 
 import pghistory
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from registry.models import Patient, TumourEpisode
+from registry.models import (
+    FollowUp,
+    MolecularMarker,
+    Patient,
+    PerformanceStatus,
+    RadiotherapyCourse,
+    Surgery,
+    SystemicTherapy,
+    TumourEpisode,
+)
 
 from . import criteria, criteria_kinds
 from .facts import Facts, read_register
@@ -61,6 +71,25 @@ class Target:
     # (all open) and whether a Norwegian patient can reach the trial.
     checks: int = 0
     reachable: bool = True
+    # The diagnoses an episode must have for the tree to be anything but not met (None:
+    # any): what the SQL prefilter asks of the diagnosis, so one patient's re-match skips
+    # the targets the full run's prefilter would skip, without a query.
+    diagnoses: frozenset | None = field(init=False)
+
+    def __post_init__(self):
+        self.diagnoses = _required_diagnoses(self.node)
+
+
+def _required_diagnoses(node) -> frozenset | None:
+    """Diagnoses required by a diagnosis criterion in the tree's top-level conjunction
+    (all of them: their intersection); None when the tree requires none that way (an
+    any-of or a negation never narrows it)."""
+    if "all" in node:
+        found = [r for child in node["all"] if (r := _required_diagnoses(child)) is not None]
+        return frozenset.intersection(*found) if found else None
+    if node.get("type") == "diagnosis":
+        return frozenset(node["codes"])
+    return None
 
 
 @dataclass
@@ -93,10 +122,37 @@ def open_targets(trial_ids=None) -> list[Target]:
     )
     if trial_ids is not None:
         return _targets_of(trials.filter(pk__in=trial_ids))
-    key = tuple(trials.order_by("pk").values_list("pk", "version", "updated_at"))
+    key = tuple(_prepared_rows(_open_trial_versions))
     if _cached["key"] != key:
         _cached.update(key=key, targets=_targets_of(trials), today=None, judges=None)
     return _cached["targets"]
+
+
+def _open_trial_versions(_=None):
+    return (
+        Trial.objects.filter(overall_status__in=OPEN_STATUSES, criteria_encoded_at__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "version", "updated_at")
+    )
+
+
+# One patient's re-match sends the same three queries after every register save: each is
+# compiled to SQL once per process (building and compiling them in the ORM took as long as
+# running them), with an id no row has standing for the patient's.
+_PREPARED: dict = {}
+_SENTINEL = -7_300_001
+
+
+def _prepared_rows(build, pk=None) -> list[tuple]:
+    """The rows of build(pk), a values_list() queryset needing no conversions (ids,
+    codes, dates, arrays of them), from its SQL compiled on first use."""
+    found = _PREPARED.get(build)
+    if found is None:
+        found = _PREPARED[build] = build(_SENTINEL).query.sql_with_params()
+    sql, params = found
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk if p == _SENTINEL else p for p in params])
+        return cursor.fetchall()
 
 
 def _targets_of(trials) -> list[Target]:
@@ -134,6 +190,105 @@ def load_facts(episodes) -> dict[int, Facts]:
     """Facts of every episode in the queryset: what the criterion kinds read
     (criteria_kinds.reads()), in one query per register table however many there are."""
     return read_register(episodes, criteria_kinds.reads())
+
+
+def patient_facts(patient_id: int) -> dict[int, Facts]:
+    """load_facts() of one patient's matchable episodes in one query (each register
+    table read by a subquery per episode) instead of seven: one patient's re-match runs
+    after every register save, and on a busy database each round trip costs more than
+    the reads (benchmark_matching). tests/trials/test_engine.py checks it against
+    load_facts() field by field."""
+    facts = {}
+    for (
+        pk,
+        patient,
+        diagnosis,
+        grade,
+        birth,
+        sex,
+        names,
+        results,
+        systemic,
+        ends,
+        extent,
+        ecog,
+        karnofsky,
+        follow_ups,
+        progressions,
+    ) in _prepared_rows(_facts_of_patient, patient_id):
+        regimens = set(systemic)
+        if ends:
+            regimens.add("radiotherapy")
+        facts[pk] = Facts(
+            episode_id=pk,
+            patient_id=patient,
+            diagnosis=diagnosis,
+            who_grade=grade,
+            birth_date=birth,
+            sex=sex,
+            markers=dict(zip(names, results, strict=True)),
+            regimens=regimens,
+            radiotherapy_ends=list(ends),
+            extent=extent or "",
+            ecog=ecog,
+            karnofsky=karnofsky,
+            follow_ups=follow_ups or 0,
+            progressions=progressions or 0,
+        )
+    return facts
+
+
+def _facts_of_patient(patient_id):
+    """patient_facts()'s query: each register table read by a subquery per episode, in
+    the order load_facts() reads it (the latest surgery and assessment win)."""
+    of_episode = {"episode": OuterRef("pk")}
+
+    def column(model, name, *order):
+        return ArraySubquery(model.objects.filter(**of_episode).order_by(*order).values(name))
+
+    def latest(model, name, *order):
+        return Subquery(model.objects.filter(**of_episode).order_by(*order).values(name)[:1])
+
+    def counted(**condition):
+        return Subquery(
+            FollowUp.objects.filter(**of_episode, **condition)
+            .order_by()
+            .values("episode")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+
+    return (
+        TumourEpisode.objects.filter(MATCHABLE, patient_id=patient_id)
+        .annotate(
+            marker_names=column(MolecularMarker, "marker", "id"),
+            marker_results=column(MolecularMarker, "result", "id"),
+            systemic=column(SystemicTherapy, "regimen", "id"),
+            radiotherapy_ends=column(RadiotherapyCourse, "end_date", "id"),
+            extent=latest(Surgery, "extent_of_resection", "-surgery_date", "-id"),
+            ecog=latest(PerformanceStatus, "ecog", "-assessed_on", "-id"),
+            karnofsky=latest(PerformanceStatus, "karnofsky", "-assessed_on", "-id"),
+            n_follow_ups=counted(),
+            n_progressions=counted(progression=True),
+        )
+        .values_list(
+            "pk",
+            "patient_id",
+            "diagnosis",
+            "who_grade",
+            "patient__birth_date",
+            "patient__sex",
+            "marker_names",
+            "marker_results",
+            "systemic",
+            "radiotherapy_ends",
+            "extent",
+            "ecog",
+            "karnofsky",
+            "n_follow_ups",
+            "n_progressions",
+        )
+    )
 
 
 def judge(target: Target, facts: Facts, today) -> tuple[str, list, str]:
@@ -184,6 +339,8 @@ def _compile_judges(targets, today) -> dict:
         def digest(combination: tuple) -> str:
             found = known.get(combination)
             if found is None:
+                if len(known) >= _KNOWN_DIGESTS:  # a cached judge lives for the day
+                    known.clear()
                 found = known[combination] = hashlib.md5(
                     "\x1f".join(combination).encode(), usedforsecurity=False
                 ).hexdigest()
@@ -205,6 +362,30 @@ def _compile_judges(targets, today) -> dict:
     }
 
 
+# A judge's fingerprints kept for combinations seen again (most episodes share one): at
+# most this many, so the judges cached for patients' re-matches stay small all day.
+_KNOWN_DIGESTS = 20000
+
+
+class _JudgesOfOneTrial:
+    """The nightly run's judges, compiled as each trial's turn comes and dropped with the
+    previous trial's: each holds its rows, JSON and fingerprints per distinct register
+    value, which for all 169 targets at once came to a few hundred MB at 50,000
+    patients (benchmark_matching prints the run's peak)."""
+
+    def __init__(self, targets, today):
+        self.targets = {(t.trial_id, t.arm_id): t for t in targets}
+        self.today, self.trial_id, self.judges = today, None, {}
+
+    def __getitem__(self, key):
+        if key[0] != self.trial_id:
+            self.trial_id, self.judges = key[0], {}
+        judge = self.judges.get(key)
+        if judge is None:
+            judge = self.judges[key] = _compile_judges([self.targets[key]], self.today)[key]
+        return judge
+
+
 def candidate_ids(target: Target, scope: Q, today) -> list[int]:
     """The SQL prefilter alone: episodes that may be eligible for the target."""
     return list(
@@ -218,9 +399,25 @@ def match_patient(patient_id: int) -> RunResult:
     """Every open trial against one patient's episodes: few episodes, so no prefilter;
     the facts (one query per register table) are checked in Python against every target."""
     targets = open_targets()
-    facts = load_facts(TumourEpisode.objects.filter(MATCHABLE, patient_id=patient_id))
-    groups = [((t.trial_id, t.arm_id), list(facts)) for t in targets]
-    return _run(targets, facts, groups, _stored(Match.objects.filter(patient_id=patient_id)))
+    facts = patient_facts(patient_id)
+    stored = {
+        (m.trial_id, m.arm_id, m.episode_id): m
+        for m in map(StoredMatch._make, _prepared_rows(_stored_of_patient, patient_id))
+    }
+    # An episode whose diagnosis a target rules out is not met: nothing to write unless
+    # a match is stored (judged again, so its verdicts say why it no longer fits).
+    groups = []
+    for t in targets:
+        ids = [
+            pk
+            for pk, f in facts.items()
+            if t.diagnoses is None
+            or f.diagnosis in t.diagnoses
+            or (t.trial_id, t.arm_id, pk) in stored
+        ]
+        if ids:
+            groups.append(((t.trial_id, t.arm_id), ids))
+    return _run(targets, facts, groups, stored)
 
 
 def match_trial(trial_id: int) -> RunResult:
@@ -252,6 +449,10 @@ def _stored(existing) -> dict:
         (m.trial_id, m.arm_id, m.episode_id): m
         for m in map(StoredMatch._make, existing.values_list(*StoredMatch._fields))
     }
+
+
+def _stored_of_patient(patient_id):
+    return Match.objects.filter(patient_id=patient_id).values_list(*StoredMatch._fields)
 
 
 def _without_gc(run):
@@ -288,7 +489,12 @@ def _match_many(targets, *, existing, everyone: bool = False) -> RunResult:
         candidates = _candidates(targets, today)
         facts = load_facts(TumourEpisode.objects.filter(MATCHABLE))
         prefiltered = loaded = time.perf_counter()
-        result = _run_segments(targets, facts, _segments_by_trial(candidates, targets))
+        result = _run_segments(
+            targets,
+            facts,
+            _segments_by_trial(candidates, targets),
+            _JudgesOfOneTrial(targets, today),
+        )
         _recount()
     else:
         evaluated = {
@@ -403,39 +609,44 @@ def _run(targets, facts, groups, stored: dict) -> RunResult:
     return _run_segments(targets, facts, [(stored, groups)])
 
 
-def _run_segments(targets, facts, segments) -> RunResult:
+def _run_segments(targets, facts, segments, judges=None) -> RunResult:
     """_run over segments (stored rows, their groups): each segment's stored rows are
-    needed only while its groups are judged."""
+    needed only while its groups are judged. `judges`: (trial, arm) -> judge, by default
+    every target's, compiled at once (and cached with the open targets)."""
     writer = _Writer(
         timezone.now(),
         {t.trial_id: f"\t{t.checks}\t{'t' if t.reachable else 'f'}" for t in targets},
     )
     try:
-        return _judge_and_write(targets, facts, segments, writer)
+        return _judge_and_write(targets, facts, segments, writer, judges)
     except BaseException:
         writer.abort()
         raise
 
 
-def _judge_and_write(targets, facts, segments, writer) -> RunResult:
+def _judge_and_write(targets, facts, segments, writer, judges=None) -> RunResult:
     today = timezone.localdate()
     now = writer.now
     result = RunResult()
     started = time.perf_counter()
-    judges = _judges(targets, today)
+    if judges is None:
+        judges = _judges(targets, today)
     to_create, updated, gone_rows, events, gone = [], [], [], [], []
     evaluated = 0
-    # The verdict lists the writes refer to, each sent once a run (fingerprint -> JSON);
-    # those already stored are skipped by the insert (ON CONFLICT DO NOTHING).
-    sent, verdict_sets = set(), {}
-    created = 0
+    # The verdict lists the writes refer to, each sent once a trial (fingerprint -> JSON;
+    # a list names its trial's criteria, so trials seldom share one); those already
+    # stored are skipped by the insert (ON CONFLICT DO NOTHING).
+    verdict_sets = {}
+    created = changed = 0
     for stored, groups in segments:
-        seen = set()
+        seen, sent = set(), set()
         for (trial_id, arm_id), episode_ids in groups:
-            if len(to_create) >= _BATCH:
-                created += len(to_create)
-                writer.insert(to_create, verdict_sets)
-                to_create, verdict_sets = [], {}
+            if len(to_create) + len(updated) >= _BATCH:
+                # New and changed matches go out in batches with the lists they refer
+                # to: a run that changes every match never holds them all.
+                created, changed = created + len(to_create), changed + len(updated)
+                writer.insert(to_create, verdict_sets, updated)
+                to_create, verdict_sets, updated = [], {}, []
             episodes = [facts[pk] for pk in episode_ids if pk in facts]
             outcomes, digests, entries = judges[trial_id, arm_id](episodes)
             for episode, outcome, digest, parts in zip(
@@ -504,7 +715,7 @@ def _judge_and_write(targets, facts, segments, writer) -> RunResult:
     judged = time.perf_counter()
     writer.finish(to_create, verdict_sets, updated, gone_rows, events)
     result.created = created + len(to_create)
-    result.updated = len(updated)
+    result.updated = changed + len(updated)
     result.timings.update(judged=judged - started, written=time.perf_counter() - judged)
     return result
 
@@ -531,9 +742,9 @@ class _Writer:
         self.queue = None
         self.error = None
 
-    def insert(self, rows: list, verdict_sets: dict) -> None:
+    def insert(self, rows: list, verdict_sets: dict, updated: list) -> None:
         if not self.threaded:
-            self.held.append((rows, verdict_sets))
+            self.held.append((rows, verdict_sets, updated))
             return
         if self.queue is None:
             # Bounded: judging may run ahead of the COPY by two batches, no more, so the
@@ -541,7 +752,7 @@ class _Writer:
             self.queue = queue.Queue(maxsize=2)
             self.thread = threading.Thread(target=self._work, name="match-writer", daemon=True)
             self.thread.start()
-        self._put((rows, verdict_sets))
+        self._put((rows, verdict_sets, updated))
 
     def _put(self, item) -> None:
         """Queue for the writer thread; if it stopped (an error), raise that error rather
@@ -559,10 +770,10 @@ class _Writer:
     ) -> None:
         if self.queue is None:
             if rows or updated or gone_rows or self.held:
-                self._write([*self.held, (rows, verdict_sets)], (updated, gone_rows, events))
+                self._write([*self.held, (rows, verdict_sets, updated)], (gone_rows, events))
             return
-        self._put((rows, verdict_sets))
-        self._put(_Rest((updated, gone_rows, events)))
+        self._put((rows, verdict_sets, updated))
+        self._put(_Rest((gone_rows, events)))
         self._join()
 
     def abort(self) -> None:
@@ -606,17 +817,17 @@ class _Writer:
             ):  # its own transaction: foreign keys checked as batches arrive, not all at commit
                 with connection.cursor() as cursor:
                     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            for rows, verdict_sets in batches:
+            for rows, verdict_sets, updated in batches:
                 _insert_verdict_sets(verdict_sets)
                 _insert(rows, self.now, self.per_trial)
-            updated, gone_rows, events = rest[0] if isinstance(rest, list) else rest
-            Match.objects.bulk_update(updated, [*self.STATE, "verdict_set"], batch_size=2000)
+                Match.objects.bulk_update(updated, [*self.STATE, "verdict_set"], batch_size=2000)
+            gone_rows, events = rest[0] if isinstance(rest, list) else rest
             Match.objects.bulk_update(gone_rows, self.STATE, batch_size=2000)
             ReviewEvent.objects.bulk_create(events)
 
 
 class _Rest(tuple):
-    """The writer's last item: (updated, gone_rows, events)."""
+    """The writer's last item: (gone_rows, events)."""
 
 
 _COPY_COLUMNS = (

@@ -217,10 +217,19 @@ def keyset_page(matches: QuerySet[Match], *, after: str = "", before: str = "", 
     """A page of match_queue()'s rows by keyset in the queue's order (the platform's one
     keyset pager, consortium.pagination.keyset_page): the first, the one after `after` or
     the one before `before`; PostgreSQL walks the match_queue index from the cursor. A
-    cursor that is not one of the queue's is refused (ValidationError naming it)."""
-    return pagination.keyset_page(
-        matches.order_by(*QUEUE_ORDER), after=after, before=before, size=size
+    cursor that is not one of the queue's is refused (ValidationError naming it).
+    The page is found on the matches alone, then its rows are read with what they show:
+    one query ordering, limiting and joining five tables took PostgreSQL 20-50 ms to plan
+    (the join orders it weighs against the index order), each half well under one."""
+    page = pagination.keyset_page(
+        matches.select_related(None).prefetch_related(None).order_by(*QUEUE_ORDER),
+        after=after,
+        before=before,
+        size=size,
     )
+    shown = {m.pk: m for m in matches.order_by().filter(pk__in=[row.pk for row in page.rows])}
+    page.rows = [shown[row.pk] for row in page.rows if row.pk in shown]
+    return page
 
 
 def match_get(*, user: User, pk: int) -> Match:

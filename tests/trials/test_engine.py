@@ -251,9 +251,70 @@ def test_query_counts_do_not_grow_with_patients():
     # One patient, cold: the open trials' versions (1) + targets (2) + facts (7) + stored
     # matches (1) + the write (savepoint, insert x2, release).
     assert count(lambda: engine.match_patient(p.pk)) <= 15
-    # Warm (every re-match after the first), nothing to write: versions + facts + stored.
+    # Warm (every re-match after the first), nothing to write: the open trials' versions,
+    # the patient's facts (one query) and stored matches.
     p2, _ = recurrent_gbm_patient()
     engine.match_patient(p2.pk)
     with CaptureQueriesContext(connection) as warm:
         engine.match_patient(p2.pk)
-    assert len(warm) <= 9
+    assert len(warm) == 3
+
+
+def test_one_patients_facts_in_one_query_are_load_facts():
+    """engine.patient_facts (one query, for a patient's re-match) reads what load_facts
+    (a query per register table, for the runs over many) reads, field by field: the
+    latest surgery and assessment (a tie on the date broken by the later row, as
+    load_facts' order does), every course, therapy, marker and follow-up."""
+    from registry.models import PerformanceStatus, RadiotherapyCourse, Surgery
+
+    p = patient(birth_date=date(1961, 2, 3), sex="male")
+    full = episode(
+        p,
+        markers={"idh": "wildtype", "mgmt": "altered", "h3k27": "inconclusive"},
+        ecog=2,
+        karnofsky=60,
+        regimens=["tmz_concomitant", "bevacizumab"],
+        radiotherapy_end=None,  # a course not yet ended
+        extent="subtotal",
+        follow_ups=[False, True, True],
+    )
+    RadiotherapyCourse.objects.create(
+        episode=full,
+        start_date=date(2024, 1, 1),
+        end_date=date(2024, 2, 12),
+        total_dose_gy=40,
+        fractions=15,
+    )
+    Surgery.objects.create(  # same day as the factory's, later row: it wins
+        episode=full,
+        surgery_date=date(2025, 1, 20),
+        procedure="resection",
+        extent_of_resection="biopsy_only",
+    )
+    PerformanceStatus.objects.create(episode=full, assessed_on=date(2024, 12, 1), ecog=0)
+    bare = episode(p, diagnosis=ASTRO, grade=None)  # nothing recorded beyond the diagnosis
+    episode(p, diagnosis="")  # not matchable: no diagnosis
+    episode(patient(), markers={"idh": "altered"})  # another patient's
+    expected = engine.load_facts(TumourEpisode.objects.filter(engine.MATCHABLE, patient=p))
+    assert set(expected) == {full.pk, bare.pk}
+    expected[full.pk].radiotherapy_ends.sort(key=lambda end: (end is not None, end))
+    got = engine.patient_facts(p.pk)
+    got[full.pk].radiotherapy_ends.sort(key=lambda end: (end is not None, end))
+    assert got == expected
+    assert got[full.pk].extent == "biopsy_only" and got[full.pk].ecog == 2
+    assert got[full.pk].regimens == {"tmz_concomitant", "bevacizumab", "radiotherapy"}
+    assert engine.patient_facts(p.pk + 10_000) == {}
+
+
+def test_a_patients_rematch_judges_again_a_match_whose_diagnosis_no_longer_fits():
+    """One patient's re-match skips the trials whose diagnosis criterion rules the episode
+    out, but never a stored match: it is judged again and says why it no longer fits."""
+    t = trial(RECURRENT_GBM)
+    p, e = recurrent_gbm_patient()
+    engine.match_patient(p.pk)
+    TumourEpisode.objects.filter(pk=e.pk).update(diagnosis=ASTRO, who_grade=3)
+    assert engine.match_patient(p.pk).deactivated == 1
+    m = Match.objects.get(trial=t)
+    assert not m.active and m.outcome == Outcome.NOT_ELIGIBLE
+    assert m.verdicts[0]["verdict"] == "not_met"
+    assert engine.match_patient(p.pk).updated == 0  # judged again: nothing changed
