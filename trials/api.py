@@ -327,6 +327,9 @@ class MatchOutput(serializers.ModelSerializer):
     )
     hospitals = serializers.ListField(child=serializers.CharField())
     trial = serializers.IntegerField(source="trial_id")
+    # An id, not the related field ModelSerializer would make: that deep-copies its
+    # queryset for every serializer, a third of a page's time.
+    episode = serializers.IntegerField(source="episode_id")
     nct_id = serializers.CharField(source="trial.nct_id")
     arm = serializers.CharField(source="arm.label", default=None)
     # Method fields, not a source naming get_diagnosis_display or a nested serializer per
