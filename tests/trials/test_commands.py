@@ -51,6 +51,9 @@ def test_benchmark_prints_the_figures():
         "One patient's re-match: p95",
         "peak memory",
         "Match queue page /trials/matches/ (Consortium admin",
+        "Match queue /api/v1/trials/matches/ (Trial coordinator",
+        "its count: kept",
         "PostgreSQL, one page of 50 by the queue index alone",
+        "load ",
     ):
         assert figure in text, text
