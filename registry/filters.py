@@ -74,11 +74,9 @@ class PatientFilter(SortedFilterSet):
         )
 
     @staticmethod
-    def _at_institution(queryset, name, institution):
+    def _at_institution(queryset, name, value: str):  # typed for the schema: a code
         return queryset.filter(
-            Exists(
-                PatientInstitution.objects.filter(patient=OuterRef("pk"), institution=institution)
-            )
+            Exists(PatientInstitution.objects.filter(patient=OuterRef("pk"), institution=value))
         )
 
     @staticmethod
@@ -135,9 +133,9 @@ class AccessLogFilter(SortedFilterSet):
         )
 
     @staticmethod
-    def _at_institution(queryset, name, institution):
+    def _at_institution(queryset, name, value: str):  # typed for the schema: a code
         return queryset.filter(
-            Exists(Membership.objects.filter(user=OuterRef("user_id"), institution=institution))
+            Exists(Membership.objects.filter(user=OuterRef("user_id"), institution=value))
         )
 
     @staticmethod
