@@ -611,7 +611,7 @@ def _coordinator_only(request) -> None:
         raise PermissionDenied("Only trial coordinators and admins confirm suggested criteria.")
 
 
-class ReadingOutput(serializers.Serializer):
+class EligibilityReadingOutput(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=["read", "empty", "not_read"],
         help_text="read; empty: no eligibility text; not_read: not in English.",
@@ -631,7 +631,7 @@ class SuggestionListApi(GenericAPIView):
         next = serializers.URLField(allow_null=True)
         previous = serializers.URLField(allow_null=True)
         results = SuggestionOutput(many=True)
-        reading = ReadingOutput()
+        reading = EligibilityReadingOutput()
 
         class Meta:
             ref_name = "SuggestionList"
@@ -654,7 +654,7 @@ class SuggestionListApi(GenericAPIView):
         found = selectors.trial_suggestions(trial=trial, status=filters.validated_data["status"])
         page = self.paginate_queryset(found)
         response = self.get_paginated_response(SuggestionOutput(page, many=True).data)
-        response.data["reading"] = ReadingOutput(reading).data
+        response.data["reading"] = EligibilityReadingOutput(reading).data
         return response
 
 
