@@ -223,13 +223,23 @@ class SurvivalComparedSerializer(serializers.Serializer):
         ref_name = "SurvivalCompared"
 
 
+class SurvivalComparisonSerializer(serializers.Serializer):
+    """An object, not a bare array, like every other answer of the API: room to add to it."""
+
+    compare = serializers.CharField()
+    curves = SurvivalComparedSerializer(many=True)
+
+    class Meta:
+        ref_name = "SurvivalComparison"
+
+
 class SurvivalCompareApi(GenericAPIView):
     """Kaplan-Meier curves side by side: one curve per chosen value of one filter
     (`compare`: group, the default, region, institution or period; `compare_value`
     repeated, none: the usual ones, at most six), the other filters shared. Small hospital
     curves suppressed as alone."""
 
-    serializer_class = SurvivalComparedSerializer
+    serializer_class = SurvivalComparisonSerializer
     pagination_class = None
     filter_backends = []
 
@@ -245,24 +255,30 @@ class SurvivalCompareApi(GenericAPIView):
             OpenApiParameter("year_from", int, description="First year (of the time origin)."),
             OpenApiParameter("year_to", int, description="Last year (of the time origin)."),
         ],
-        responses=SurvivalComparedSerializer(many=True),
+        responses=SurvivalComparisonSerializer,
     )
     def get(self, request, code: str):
         if code not in survival.CURVES:
             raise NotFound(f"No survival curve {code}; one of: {', '.join(survival.CURVES)}.")
         try:
             filters = selectors.survival_filters(request.query_params)
+            dimension = request.query_params.get("compare") or "group"
             curves = selectors.survival_comparison(
                 user=request.user,
                 code=code,
                 filters=filters,
-                dimension=request.query_params.get("compare") or "group",
+                dimension=dimension,
                 values=request.query_params.getlist("compare_value"),
             )
         except BadFilter as error:
             raise serializers.ValidationError(error.fields) from None
         return Response(
-            [{"label": label, "curve": selectors.survival_json(c)} for label, c in curves]
+            {
+                "compare": dimension,
+                "curves": [
+                    {"label": label, "curve": selectors.survival_json(c)} for label, c in curves
+                ],
+            }
         )
 
 

@@ -38,7 +38,7 @@ def test_curves_side_by_side_in_the_api_and_the_page(client, three_hospitals):
     sign_in(client, make_member(Role.RESEARCHER, institutions=("UIO-ICR",)))
     response = client.get(API, {"compare": "institution", "compare_value": ["OUS", "HUS", "SUS"]})
     assert response.status_code == 200, response.content
-    curves = {c["label"]: c["curve"] for c in response.json()}
+    curves = {c["label"]: c["curve"] for c in response.json()["curves"]}
     assert list(curves) == ["OUS", "HUS", "SUS"]
     ous, hus, sus = curves["OUS"], curves["HUS"], curves["SUS"]
     assert (ous["patients"], ous["deaths"], ous["median_days"]) == (5, 2, None)
@@ -52,7 +52,7 @@ def test_curves_side_by_side_in_the_api_and_the_page(client, three_hospitals):
     assert sus["suppressed"] is True and sus["points"] == []
     # By region: Sør-Øst is OUS alone, Vest is HUS + SUS (8 patients, 4 deaths).
     regions = client.get(API, {"compare": "region", "compare_value": ["south_east", "west"]})
-    by_region = {c["label"]: c["curve"] for c in regions.json()}
+    by_region = {c["label"]: c["curve"] for c in regions.json()["curves"]}
     assert by_region["Helse Vest"]["patients"] == 8 and by_region["Helse Vest"]["deaths"] == 4
     # Bad choices are named.
     bad = client.get(API, {"compare": "colour"})
