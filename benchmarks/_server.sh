@@ -2,11 +2,11 @@
 # What the benchmark scripts share (sourced by directory_latency.sh and registry_latency.sh,
 # from the repository root): the local PostgreSQL and Redis (scripts/services.sh) with the
 # benchmark's own database (<dev db>_bench, i.e. nbtc_bench) and Redis database (2), so the
-# development data is left alone; production settings; gunicorn on 127.0.0.1:8010, stopped
+# development data is left alone; production settings; gunicorn on 127.0.0.1:8010 (BENCH_PORT), stopped
 # on exit. PostgreSQL and Redis keep running (`make stop` stops them).
 
 PY=.venv/bin/python
-PORT=8010
+PORT=${BENCH_PORT:-8010}  # several checkouts on one machine benchmark side by side
 BASE_URL=http://127.0.0.1:$PORT
 LOG=.local/benchmark-gunicorn.log
 
