@@ -34,8 +34,8 @@ ALLOWED_HOSTS = env.list(
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-# Synthetic national ID numbers (month +40/+80) are refused in production; the demo and the
-# tests allow them.
+# Synthetic national ID numbers (Skatteetaten's Tenor, month +80) are refused in production; the
+# demo and the tests allow them. Month +40 numbers are H-numbers, accepted everywhere.
 ALLOW_SYNTHETIC_NATIONAL_IDS = env.bool("NBTC_ALLOW_SYNTHETIC_IDS", default=DEBUG)
 
 INSTALLED_APPS = [

@@ -66,6 +66,7 @@ PAGE_WORDS = {
     "registry:patient": "Patient page",
     "registry:patient_list": "Patient list",
     "registry:patient_edit": "Patient details form",
+    "registry:patient_national_id": "H-number replacement form",
     "registry:patient_history": "Patient history",
     "registry:patient_access": "Patient access log",
     "registry:access_review": "Access-log review",

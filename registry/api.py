@@ -25,6 +25,7 @@ from .models import (
     Patient,
     TumourEpisode,
 )
+from .national_id import IdentifierKind
 from .serializers import WriteMeta
 from .vocabulary import MARKERS
 
@@ -53,12 +54,23 @@ class PatientOutput(serializers.ModelSerializer):
     synthetic_id = serializers.CharField(
         help_text="Set when the national ID is a synthetic test number."
     )
+    identifier_kind = serializers.ChoiceField(
+        choices=IdentifierKind.choices,
+        help_text="national_id (fødselsnummer), d_number, or h_number: a temporary H-number "
+        "(hjelpenummer) to be replaced by the national ID (POST .../national-id/).",
+    )
+    identifier_system = serializers.CharField(
+        help_text="HL7 Norway's identifier system of the number (FHIR Identifier.system): "
+        "urn:oid:2.16.578.1.12.4.1.4.1 national ID, ...4.2 D-number, ...4.3 H-number."
+    )
 
     class Meta:
         model = Patient
         fields = [
             "register_number",
             "national_id",
+            "identifier_kind",
+            "identifier_system",
             "synthetic_id",
             "full_name",
             "sex",
@@ -268,6 +280,64 @@ class PatientListApi(GenericAPIView):
             PatientOutput(patient, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
         )
+
+
+class HNumberReplaceApi(GenericAPIView):
+    """Replace the patient's temporary H-number with the person's national ID or D-number
+    (clinicians of the patient's institutions). `care_reason` (your declared care
+    relationship) is required every time. If the number is already in the register, nothing
+    is replaced: your institution is linked to that record on your declaration and the 400
+    answer names it in `extra.existing_patient`; otherwise the answer is the patient, with
+    the old H-number kept in its history."""
+
+    class InputSerializer(serializers.Serializer):
+        national_id = serializers.CharField(max_length=13)
+        care_reason = serializers.CharField(
+            max_length=500,
+            error_messages={
+                "required": rules.CARE_DECLARATION_REQUIRED,
+                "blank": rules.CARE_DECLARATION_REQUIRED,
+            },
+        )
+        reason = serializers.CharField(max_length=500, required=False, default="")
+        version = serializers.IntegerField(help_text="The version you read (stale: 409).")
+
+        class Meta:
+            ref_name = "HNumberReplaceInput"
+
+    serializer_class = InputSerializer
+    queryset = Patient.objects.none()
+
+    @extend_schema(request=InputSerializer, responses=PatientOutput)
+    def post(self, request, register_number: str):
+        patient = selectors.patient_get(user=request.user, register_number=register_number)
+        _log(request, [patient], "api:registry_patient_national_id")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        result = services.patient_replace_h_number(
+            patient=patient,
+            by=request.user,
+            national_id_value=values["national_id"],
+            care_reason=values["care_reason"],
+            reason=values["reason"],
+            expected_version=values["version"],
+            allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
+        )
+        if result.duplicate is not None:
+            _log(request, [result.duplicate], "api:registry_care_declaration")
+            message = services.duplicate_message(result.duplicate, linked=result.linked)
+            return Response(
+                {
+                    "message": f"Invalid input. national_id: {message}",
+                    "extra": {
+                        "fields": {"national_id": [message]},
+                        "existing_patient": result.duplicate.register_number,
+                    },
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(PatientOutput(result.patient, context={"request": request}).data)
 
 
 class PatientSearchApi(GenericAPIView):
@@ -604,6 +674,11 @@ def section_views(section: sections.Section) -> tuple:
     return list_view, detail_view
 
 
+class HNumberItemOutput(serializers.Serializer):
+    patient = serializers.CharField(source="register_number")
+    registered_at = serializers.DateTimeField(source="created_at")
+
+
 class WorklistItemOutput(serializers.Serializer):
     episode = serializers.IntegerField(source="pk")
     patient = serializers.CharField(source="patient.register_number")
@@ -637,6 +712,12 @@ class WorklistApi(GenericAPIView):
         results = WorklistItemOutput(many=True)
         institution = serializers.CharField()
         figures = WorklistFiguresOutput()
+        h_numbers = HNumberItemOutput(
+            many=True,
+            help_text="Patients registered with a temporary H-number (oldest first, at most "
+            "200): replace each with the national ID, POST /patients/{register_number}/"
+            "national-id/.",
+        )
 
         class Meta:
             ref_name = "Worklist"
@@ -667,5 +748,11 @@ class WorklistApi(GenericAPIView):
         page = self.paginate_queryset(self.filter_queryset(selectors.incomplete_episodes(chosen)))
         _log(request, [e.patient for e in page], "api:registry_worklist")
         response = self.get_paginated_response(WorklistItemOutput(page, many=True).data)
-        response.data.update(institution=chosen.code, figures=selectors.completeness(chosen))
+        h_numbers = selectors.h_numbers_to_replace(chosen)
+        _log(request, h_numbers, "api:registry_worklist")
+        response.data.update(
+            institution=chosen.code,
+            figures=selectors.completeness(chosen),
+            h_numbers=HNumberItemOutput(h_numbers, many=True).data,
+        )
         return response

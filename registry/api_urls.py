@@ -12,6 +12,11 @@ urlpatterns = [
         "patients/<str:register_number>/", api.PatientDetailApi.as_view(), name="registry_patient"
     ),
     path(
+        "patients/<str:register_number>/national-id/",
+        api.HNumberReplaceApi.as_view(),
+        name="registry_patient_national_id",
+    ),
+    path(
         "patients/<str:register_number>/episodes/",
         api.EpisodeListApi.as_view(),
         name="registry_episodes",

@@ -138,6 +138,31 @@ class PatientCreateForm(SectionForm):
         del self.fields["version"]
 
 
+class HNumberReplaceForm(forms.Form):
+    """The person's national ID for a record registered with a temporary H-number."""
+
+    national_id = forms.CharField(
+        label="National ID (fødselsnummer or D-number)",
+        max_length=13,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+    care_reason = forms.CharField(
+        label="Why you treat the patient",
+        max_length=500,
+        help_text="Your declared care relationship. If the national ID is already in the "
+        "register, your institution is linked to that record and its other institutions see "
+        "this declaration.",
+        error_messages={"required": CARE_DECLARATION_REQUIRED},
+    )
+    reason = forms.CharField(
+        label="Where the national ID comes from",
+        max_length=500,
+        required=False,
+        help_text="Kept in the record's history, e.g. confirmed in the Folkeregister.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
 class PatientEditForm(SectionForm):
     institutions = forms.ModelMultipleChoiceField(
         queryset=Institution.objects.none(),

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import F, Func, Value
+from django.db.models import F, Func, Q, Value
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from consortium.append_only import protect_history_of, refuse_truncate
 from consortium.models import NORWEGIAN, Institution
 
 from . import national_id, vocabulary
+from .national_id import IDENTIFIER_SYSTEMS, IdentifierKind
 
 
 def all_changes() -> tuple:
@@ -60,6 +61,11 @@ class Patient(models.Model):
         max_length=16, unique=True, default=new_register_number, editable=False
     )
     national_id = models.CharField("national ID", max_length=11, unique=True)
+    # An H-number is temporary: the hospital's worklist asks for the national ID until a
+    # clinician replaces it (services.patient_replace_h_number).
+    identifier_kind = models.CharField(
+        max_length=12, choices=IdentifierKind.choices, default=IdentifierKind.NATIONAL_ID
+    )
     synthetic_id = models.CharField(
         max_length=40, blank=True, help_text="Set when the national ID is a synthetic test number."
     )
@@ -106,6 +112,12 @@ class Patient(models.Model):
             # One per sortable column of the patient list, in its order (keyset pages).
             models.Index(fields=["sort_name", "id"], name="patient_by_surname"),
             models.Index(fields=["birth_date", "id"], name="patient_by_birth_date"),
+            # The worklist's "replace the H-number" items: few rows, found without a scan.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(identifier_kind="h_number"),
+                name="patient_h_numbers",
+            ),
         ]
 
     def __str__(self) -> str:  # never the national ID or the name: __str__ ends up in logs
@@ -117,6 +129,14 @@ class Patient(models.Model):
     @property
     def masked_national_id(self) -> str:
         return national_id.mask(self.national_id)
+
+    @property
+    def has_h_number(self) -> bool:
+        return self.identifier_kind == IdentifierKind.H_NUMBER
+
+    @property
+    def identifier_system(self) -> str:
+        return IDENTIFIER_SYSTEMS[self.identifier_kind]
 
     def age_on(self, day) -> int:
         return (

@@ -28,6 +28,7 @@ from .models import (
     Reopening,
     TumourEpisode,
 )
+from .national_id import IdentifierKind
 from .sections import SECTIONS, section_warnings
 
 CLINICAL_ROLES = {Role.CLINICIAN, Role.COORDINATOR}
@@ -431,6 +432,18 @@ def incomplete_episodes(institution: Institution) -> QuerySet[TumourEpisode]:
         _episode_queryset()
         .filter(institution=institution, status=TumourEpisode.Status.DRAFT)
         .order_by(UNDATED_FIRST, "id")
+    )
+
+
+def h_numbers_to_replace(institution: Institution, *, limit: int = 200) -> list[Patient]:
+    """The institution's patients registered with a temporary H-number, oldest first: each
+    is a worklist item until a clinician enters the person's national ID. Read through the
+    partial index on H-numbers (patient_h_numbers)."""
+    return list(
+        Patient.objects.filter(
+            identifier_kind=IdentifierKind.H_NUMBER,
+            institutions=institution,
+        ).order_by("created_at", "id")[:limit]
     )
 
 

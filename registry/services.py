@@ -7,6 +7,7 @@
 - tells other apps in the same transaction (signals.register_changed), whose follow-up
   work runs after commit (consortium's outbox)."""
 
+from dataclasses import dataclass
 from datetime import date
 
 import pghistory
@@ -226,7 +227,12 @@ def patient_register(
     if parsed and not fields.get("sex"):
         fields["sex"] = parsed.sex or Patient.Sex.UNKNOWN
     errors.raise_any()
-    patient = Patient(national_id=parsed.number, synthetic_id=parsed.synthetic, **fields)
+    patient = Patient(
+        national_id=parsed.number,
+        identifier_kind=parsed.kind,
+        synthetic_id=parsed.synthetic,
+        **fields,
+    )
     patient.search_name = selectors.normalise_name(patient.full_name)
     patient.full_clean(exclude=["national_id"])
     rules.check_patient(patient, recorded_dates=[])
@@ -240,6 +246,106 @@ def patient_register(
     _notify(patient.pk)
     patient.declared_care = False
     return patient
+
+
+@dataclass(frozen=True)
+class HNumberReplacement:
+    """What replacing an H-number did: `patient` has the national ID now, or `duplicate` is
+    the record that already has it (which the clinician's institutions now reach: on their
+    declared care relationship, as a registration with a registered number does)."""
+
+    patient: Patient
+    duplicate: Patient | None = None
+    linked: bool = False  # the duplicate was linked to the clinician's institutions just now
+
+
+def duplicate_message(duplicate: Patient, *, linked: bool) -> str:
+    where = (
+        "Your institution is now linked to that record on your declared care relationship."
+        if linked
+        else "That record is at your institution."
+    )
+    return (
+        f"This national ID is already in the register, as patient {duplicate.register_number}. "
+        f"{where} This record keeps its H-number: carry its reports over to "
+        f"{duplicate.register_number}."
+    )
+
+
+@sensitive_variables("national_id_value", "parsed")
+@transaction.atomic
+def patient_replace_h_number(
+    *,
+    patient: Patient,
+    by: User,
+    national_id_value: str,
+    care_reason: str,
+    expected_version: int | None,
+    allow_synthetic: bool,
+    reason: str = "",
+) -> HNumberReplacement:
+    """Replace a patient's temporary H-number with the person's national ID or D-number.
+    The old number stays in the record's history (django-pghistory). A number already in
+    the register is another record of the same person: like a registration, the answer is
+    the same whether that record is at the clinician's hospital or elsewhere only after the
+    declared care relationship (`care_reason`, required every time), so nothing about other
+    hospitals' patients shows before a declaration (Normen's need-in-the-service rule,
+    https://www.ehelse.no/normen/faktaark/faktaark-14-tilgangsstyring); the record is then
+    linked and named, and this one is left unchanged."""
+    _require_editor(by, patient)
+    current = Patient.objects.select_for_update().get(pk=patient.pk)
+    _check_version(current, expected_version, ["national_id"], "The patient's details")
+    errors = rules.Errors()
+    if current.identifier_kind != national_id.IdentifierKind.H_NUMBER:
+        raise ValidationError(
+            {"national_id": "This record has no H-number to replace: its number is permanent."}
+        )
+    parsed = None
+    try:
+        parsed = national_id.parse(national_id_value, allow_synthetic=allow_synthetic)
+    except ValidationError as exc:
+        errors.add("national_id", f"Invalid national ID: {' '.join(exc.messages)}")
+    if parsed and parsed.is_h_number:
+        errors.add(
+            "national_id",
+            "This is an H-number too (month + 40): enter the person's national ID "
+            "(fødselsnummer) or D-number.",
+        )
+        parsed = None
+    if parsed and parsed.birth_date and parsed.birth_date != current.birth_date:
+        errors.add(
+            "national_id",
+            f"The national ID gives the birth date {parsed.birth_date:%d.%m.%Y}, the record "
+            f"has {current.birth_date:%d.%m.%Y}: check the number, or correct the birth date "
+            "first.",
+        )
+    if not care_reason.strip():
+        errors.add("care_reason", CARE_DECLARATION_REQUIRED)
+    errors.raise_any()
+    duplicate = (
+        Patient.objects.select_for_update()
+        .filter(national_id=parsed.number)
+        .exclude(pk=current.pk)
+        .first()
+    )
+    if duplicate is not None:
+        own = set(selectors.user_institution_ids(by))
+        linked_before = set(duplicate.institutions.values_list("pk", flat=True))
+        mine = [i for i in current.institutions.all() if i.pk in own]
+        _declare_care(patient=duplicate, by=by, institutions=mine, care_reason=care_reason.strip())
+        return HNumberReplacement(
+            patient=current, duplicate=duplicate, linked=not (linked_before & own)
+        )
+    current.national_id = parsed.number
+    current.identifier_kind = parsed.kind
+    current.synthetic_id = parsed.synthetic
+    if current.sex == Patient.Sex.UNKNOWN and parsed.sex:
+        current.sex = parsed.sex
+    current.version += 1
+    with _history(by, current, reason.strip() or "H-number replaced by the national ID"):
+        current.save()
+    _notify(current.pk)
+    return HNumberReplacement(patient=current)
 
 
 @transaction.atomic

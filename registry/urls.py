@@ -81,6 +81,7 @@ urlpatterns = [
     path("patients/new/", views.patient_create, name="patient_create"),
     path(patient, views.patient_detail, name="patient"),
     path(patient + "edit/", views.patient_edit, name="patient_edit"),
+    path(patient + "national-id/", views.patient_replace_h_number, name="patient_national_id"),
     path(patient + "history/", views.patient_history, name="patient_history"),
     path(patient + "access/", views.patient_access, name="patient_access"),
     path(patient + "drafts/<str:form_key>/", views.draft_autosave, name="draft_autosave"),

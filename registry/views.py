@@ -28,6 +28,7 @@ from .exceptions import UnacknowledgedWarnings
 from .filters import PatientFilter, WorklistFilter
 from .forms import (
     EpisodeForm,
+    HNumberReplaceForm,
     MarkersForm,
     PatientCreateForm,
     PatientEditForm,
@@ -219,6 +220,52 @@ def patient_detail(request, register_number: str):
             "panels": panels.render_all(request, patient),
             "care_declarations": selectors.care_declarations(patient),
         },
+    )
+
+
+@never_cache
+@login_required
+@sensitive_post_parameters("national_id")
+def patient_replace_h_number(request, register_number: str):
+    """A clinician enters the person's national ID for a record with a temporary H-number."""
+    patient = _patient(request, register_number, "registry:patient_national_id")
+    _require_editor(request, patient)
+    if not patient.has_h_number:
+        messages.info(request, "This record has no H-number to replace.")
+        return redirect(patient)
+    form = HNumberReplaceForm(request.POST or None, initial={"version": patient.version})
+    duplicate = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        result = _save(
+            request,
+            form,
+            lambda: services.patient_replace_h_number(
+                patient=patient,
+                by=request.user,
+                national_id_value=data["national_id"],
+                care_reason=data["care_reason"],
+                reason=data["reason"],
+                expected_version=data["version"],
+                allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
+            ),
+            "The H-number is replaced by the national ID; the H-number stays in the history.",
+        )
+        if result and result.duplicate is None:
+            return redirect(result.patient)
+        if result:
+            list(messages.get_messages(request))  # not replaced: drop the success message
+            duplicate = result.duplicate
+            patient_access_log(
+                request, patient_ids=[duplicate.pk], page="registry:care_declaration"
+            )
+            form.add_error(
+                "national_id", services.duplicate_message(duplicate, linked=result.linked)
+            )
+    return render(
+        request,
+        "registry/patient_national_id.html",
+        {"patient": patient, "form": form, "duplicate": duplicate},
     )
 
 
@@ -555,7 +602,12 @@ def worklist(request):
     episodes = filters.queryset.order_by(*filters.order()) if errors else filters.qs
     page = Paginator(episodes, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(episode, rules.missing_items(episode)) for episode in page]
-    patient_access_log(request, patient_ids=[e.patient_id for e in page], page="registry:worklist")
+    h_numbers = selectors.h_numbers_to_replace(chosen)
+    patient_access_log(
+        request,
+        patient_ids=[e.patient_id for e in page] + [p.pk for p in h_numbers],
+        page="registry:worklist",
+    )
     return render(
         request,
         "registry/worklist.html",
@@ -565,6 +617,7 @@ def worklist(request):
             "figures": selectors.completeness(chosen),
             # The Cancer Registry's notified cases nobody has reported (no national IDs shown).
             "not_reported": list(indicator_selectors.not_yet_reported(chosen)[:200]),
+            "h_numbers": h_numbers,
             "page": page,
             "rows": rows,
             "today": timezone.localdate(),

@@ -6,7 +6,8 @@ National IDs are built here from the rules in docs/registry-rules.md §4, not wi
 registry.national_id, so a test that uses them checks the code against the reference:
 DDMMYY iii k1 k2, k1 weights 3 7 6 1 8 9 4 5 2, k2 weights 5 4 3 2 7 6 5 4 3 2,
 k = 11 - (sum mod 11), 11 -> 0, 10 -> invalid; Skatteetaten Tenor test numbers add 80
-to the month, NAV's add 40; D-numbers add 40 to the day."""
+to the month; the health services' H-numbers add 40 to the month (so do NAV's Dolly test
+numbers); D-numbers add 40 to the day."""
 
 import itertools
 from datetime import date, datetime, time, timedelta
@@ -74,8 +75,8 @@ def k2_remainder(number: str) -> int:
 def national_id_for(
     birth: date, *, month_offset: int = 0, day_offset: int = 0, individual: int | None = None
 ) -> str:
-    """A valid number (old rule) for `birth`. month_offset=80: Tenor synthetic; 40: NAV
-    synthetic; day_offset=40: D-number. Each call gives a new individual number."""
+    """A valid number (old rule) for `birth`. month_offset=80: Tenor synthetic; 40:
+    H-number; day_offset=40: D-number. Each call gives a new individual number."""
     allowed = next(r for (lo, hi), r in INDIVIDUAL_RANGES if lo <= birth.year <= hi)
     candidates = (
         [individual]
@@ -110,6 +111,11 @@ def find_new_rule_number(prefix: str, remainder: int) -> str:
             assert k1_remainder(number) == remainder and k2_remainder(number) == 0
             return number
     raise AssertionError(prefix)
+
+
+def h_number_for(birth: date, **kwargs) -> str:
+    """A health-service H-number (hjelpenummer: month + 40) with the date part `birth`."""
+    return national_id_for(birth, month_offset=40, **kwargs)
 
 
 def tenor_id(birth: date, **kwargs) -> str:

@@ -213,7 +213,7 @@ def test_a_2032_rule_number_needs_the_birth_date_entered(clin):
 def test_synthetic_numbers_are_refused_when_the_installation_does_not_allow_them(clin, settings):
     # The service takes the setting from its caller (views pass ALLOW_SYNTHETIC_NATIONAL_IDS).
     settings.ALLOW_SYNTHETIC_NATIONAL_IDS = False
-    for number in ("17912099997", "15507600333"):
+    for number in ("17912099997", "57912075186"):  # Tenor fnr and D-number
         errors = errors_of(
             lambda n=number: services.patient_register(
                 by=clin,

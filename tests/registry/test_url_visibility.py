@@ -226,6 +226,7 @@ POST_ROUTES = {
     "indicator_report_release",
     "registry_indicator_report_release",
     "indicator_subscription_delete",
+    "registry_patient_national_id",
 }
 # POSTs sent without a body: past the permission check, the endpoint names what is missing
 # (the API's error shape), which a refused member would never be told.
@@ -233,6 +234,7 @@ EMPTY_POST_ANSWERS = {
     "registry_patient_search": "query",
     "registry_submit": "status",  # the report is not complete: the missing items are listed
     "registry_reopen": "reason",
+    "registry_patient_national_id": "national_id",  # the H-number replacement's input
     # The page's release (walked first) released the report; the API's names why not again.
     "registry_indicator_report_release": "report",
 }
