@@ -4,9 +4,11 @@ Errors look like {"message": "...", "extra": {"fields": {"name": ["..."]}}}
 (the shape HackSoft's Django Styleguide proposes,
 https://github.com/HackSoftware/Django-Styleguide#errors--exception-handling)."""
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.views import defaults
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -17,10 +19,10 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import selectors
+from . import selectors, services
 from .exceptions import EditConflict
 from .filters import MemberFilter
-from .models import NetworkGroup, User
+from .models import Institution, NetworkGroup, Role, User
 from .pagination import KeysetPagination
 
 
@@ -180,11 +182,62 @@ class MeApi(APIView):
 
 class MemberOutput(serializers.ModelSerializer):
     institutions = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+    mfa_enabled = serializers.SerializerMethodField(
+        help_text="Two-factor sign-in (TOTP) is set up."
+    )
+    last_login = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Last sign-in (null: never)."
+    )
 
     class Meta:
         model = User
-        fields = ["id", "email", "full_name", "role", "institutions", "is_active", "date_joined"]
+        fields = [
+            "id",
+            "email",
+            "full_name",
+            "role",
+            "institutions",
+            "is_active",
+            "mfa_enabled",
+            "last_login",
+            "date_joined",
+        ]
         ref_name = "MemberListItem"
+
+    def get_mfa_enabled(self, member) -> bool:
+        if hasattr(member, "mfa_enabled"):  # the list's annotation
+            return member.mfa_enabled
+        return is_mfa_enabled(member)
+
+
+class InviteInput(serializers.Serializer):
+    email = serializers.EmailField()
+    full_name = serializers.CharField(max_length=200, required=False, default="")
+    role = serializers.ChoiceField(choices=Role.choices)
+    institutions = serializers.SlugRelatedField(
+        many=True, slug_field="code", queryset=Institution.objects.all()
+    )
+    confirm_unusual = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: the role is meant at institutions of an unusual kind for it (a "
+        "400 on `confirm_unusual` says when this is needed).",
+    )
+
+    class Meta:
+        ref_name = "InviteInput"
+
+
+class MemberStatusInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, default="")
+
+    class Meta:
+        ref_name = "MemberStatusInput"
+
+
+def _require_admin(request) -> None:
+    if not request.user.is_consortium_admin:
+        raise exceptions.PermissionDenied("Only consortium admins manage members.")
 
 
 class MemberListApi(GenericAPIView):
@@ -203,3 +256,41 @@ class MemberListApi(GenericAPIView):
             raise exceptions.PermissionDenied("Only consortium admins list the members.")
         page = self.paginate_queryset(self.filter_queryset(selectors.member_list()))
         return self.get_paginated_response(MemberOutput(page, many=True).data)
+
+    @extend_schema(request=InviteInput, responses={201: MemberOutput})
+    def post(self, request):
+        """Invite a member: the one-time link to set a password goes to them by e-mail and
+        is never in the answer. A role at a kind of institution where it opens nothing is
+        refused (400 on `institutions`); an unusual one needs `confirm_unusual`."""
+        _require_admin(request)
+        data = InviteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, _link = services.member_invite(
+            **data.validated_data,
+            invited_by=request.user,
+            base_url=request.build_absolute_uri("/"),
+        )
+        return Response(MemberOutput(user).data, status=status.HTTP_201_CREATED)
+
+
+class MemberStatusApi(GenericAPIView):
+    """Deactivate a member (their sessions and API tokens end, they cannot sign in) or
+    reactivate one; consortium admins. Kept in the member's history with `reason`."""
+
+    serializer_class = MemberStatusInput
+    queryset = User.objects.none()
+    action = ""
+
+    @extend_schema(request=MemberStatusInput, responses=MemberOutput)
+    def post(self, request, member_id: int):
+        _require_admin(request)
+        member = get_object_or_404(User, pk=member_id)
+        data = MemberStatusInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        change = (
+            services.member_deactivate
+            if self.action == "deactivate"
+            else services.member_reactivate
+        )
+        member = change(member=member, by=request.user, reason=data.validated_data["reason"])
+        return Response(MemberOutput(member).data)

@@ -78,6 +78,19 @@ class InviteForm(forms.Form):
     institutions = forms.ModelMultipleChoiceField(
         queryset=Institution.objects.all(), widget=forms.CheckboxSelectMultiple
     )
+    # Shown once the role is unusual at the chosen institutions (the service asks).
+    confirm_unusual = forms.BooleanField(
+        required=False,
+        widget=forms.HiddenInput,
+        label="Yes, this role at these institutions is right",
+    )
+
+    def ask_confirmation(self) -> None:
+        self.fields["confirm_unusual"].widget = forms.CheckboxInput()
+
+
+class MemberStatusForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False, label="Why (kept in the history)")
 
 
 class DirectoryFilterForm(forms.Form):

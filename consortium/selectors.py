@@ -4,7 +4,7 @@ import re
 from collections import Counter
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -152,5 +152,12 @@ def api_tokens_of(user: User) -> QuerySet[ApiToken]:
 
 
 def member_list() -> QuerySet[User]:
-    """Every member with their institutions (one prefetch for the page)."""
-    return User.objects.prefetch_related("institutions")
+    """Every member with their institutions (one prefetch for the page) and whether they
+    have two-factor sign-in (an allauth TOTP authenticator; one subquery per row)."""
+    from allauth.mfa.models import Authenticator
+
+    return User.objects.prefetch_related("institutions").annotate(
+        mfa_enabled=Exists(
+            Authenticator.objects.filter(user=OuterRef("pk"), type=Authenticator.Type.TOTP)
+        )
+    )

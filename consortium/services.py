@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from . import rules
 from .directory_parser import ParsedDirectory, ParsedGroup, parse_directory
 from .exceptions import EditConflict, LargeRemovalRefused, PasswordRefused
 from .http import client_ip
@@ -38,6 +39,8 @@ from .models import (
 )
 
 # --- Members -----------------------------------------------------------------------
+
+security_log = logging.getLogger("nbtc.security")
 
 
 def invitation_link(*, user: User, base_url: str) -> str:
@@ -63,9 +66,14 @@ def member_invite(
     full_name: str = "",
     invited_by: User | None = None,
     base_url: str,
+    confirm_unusual: bool = False,
 ) -> tuple[User, str]:
-    """Create a member without a password and return them with their invitation link.
-    The address counts as verified: an admin vouches for it."""
+    """Create a member without a password and return them with their invitation link,
+    which goes to them by e-mail only (the operators' add_member command prints it; pages
+    and the API never show it: whoever holds it sets the member's password).
+    The address counts as verified: an admin vouches for it. A role at an institution of a
+    kind where it would open nothing is refused; an unusual one must be confirmed
+    (rules.py)."""
     email = email.strip().lower()
     if role not in Role.values:
         raise ValidationError({"role": f"Role must be one of: {', '.join(Role.values)}."})
@@ -73,6 +81,12 @@ def member_invite(
         raise ValidationError({"email": f"{email} is already a member."})
     if not institutions:
         raise ValidationError({"institutions": "A member belongs to at least one institution."})
+    refusal = rules.role_institution_refusal(role, institutions)
+    if refusal:
+        raise ValidationError({"institutions": refusal})
+    question = rules.role_institution_question(role, institutions)
+    if question and not confirm_unusual:
+        raise ValidationError({"confirm_unusual": question})
     user = User.objects.create_user(email, password=None, role=role, full_name=full_name)
     user.institutions.set(institutions)
     EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
@@ -125,6 +139,53 @@ def api_token_revoke(*, user: User, token_key: str) -> int:
     with pghistory.context(user=user.pk):
         deleted, _ = ApiToken.objects.filter(user=user, token_key=token_key).delete()
     return deleted
+
+
+def _ended_sessions(user: User) -> int:
+    """End every session of the member (allauth usersessions lists them; ASVS 7.4.2)."""
+    from allauth.usersessions.models import UserSession
+
+    sessions = list(UserSession.objects.filter(user=user))
+    for session in sessions:
+        session.end()
+    return len(sessions)
+
+
+@transaction.atomic
+def member_deactivate(*, member: User, by: User, reason: str = "") -> User:
+    """A consortium admin deactivates a member: they can no longer sign in, and their
+    sessions and API tokens end now. The change is in the member's history (pghistory,
+    with who and why); the account and its records stay, so it can be reactivated."""
+    if not by.is_consortium_admin:
+        raise PermissionDenied("Only consortium admins deactivate members.")
+    if member.pk == by.pk:
+        raise ValidationError({"member": "You cannot deactivate yourself."})
+    current = User.objects.select_for_update().get(pk=member.pk)
+    if not current.is_active:
+        raise ValidationError({"member": f"{current.email} is already deactivated."})
+    current.is_active = False
+    with pghistory.context(user=by.pk, reason=reason.strip() or "Deactivated by an admin"):
+        current.save(update_fields=["is_active"])  # post_save ends the API tokens
+        ApiToken.objects.filter(user=current).delete()
+    _ended_sessions(current)
+    security_log.info("member %s deactivated by %s", current.pk, by.pk)
+    return current
+
+
+@transaction.atomic
+def member_reactivate(*, member: User, by: User, reason: str = "") -> User:
+    """The member may sign in again (password and two-factor code as before); their ended
+    sessions and tokens stay ended."""
+    if not by.is_consortium_admin:
+        raise PermissionDenied("Only consortium admins reactivate members.")
+    current = User.objects.select_for_update().get(pk=member.pk)
+    if current.is_active:
+        raise ValidationError({"member": f"{current.email} is active."})
+    current.is_active = True
+    with pghistory.context(user=by.pk, reason=reason.strip() or "Reactivated by an admin"):
+        current.save(update_fields=["is_active"])
+    security_log.info("member %s reactivated by %s", current.pk, by.pk)
+    return current
 
 
 def api_tokens_end_for_inactive(*, user: User) -> None:

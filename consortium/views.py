@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -20,11 +21,13 @@ from .forms import (
     DirectoryFilterForm,
     GroupEditForm,
     InviteForm,
+    MemberStatusForm,
     SuggestionForm,
     SuggestionResolveForm,
 )
 from .middleware import passed_mfa_step
-from .models import DirectorySuggestion, NetworkGroup
+from .models import DirectorySuggestion, NetworkGroup, User
+from .redirects import safe_next
 
 
 def role_required(predicate, *, message: str):
@@ -141,21 +144,53 @@ def member_list(request):
 
 @admin_required
 def member_invite(request):
+    """The one-time link goes to the invitee by e-mail only: whoever sees it could set the
+    member's password, so the admin's page never shows it. After an invitation the form
+    starts empty again (redirect after POST)."""
     form = InviteForm(request.POST or None)
-    link = None
     if request.method == "POST" and form.is_valid():
         try:
-            user, link = services.member_invite(
+            user, _link = services.member_invite(
                 **form.cleaned_data,
                 invited_by=request.user,
                 base_url=request.build_absolute_uri("/"),
             )
         except ValidationError as e:
+            if "confirm_unusual" in e.message_dict:
+                form.ask_confirmation()
             for field, errors in e.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, f"{user.email} is invited; the link has been e-mailed.")
-    return render(request, "consortium/member_invite.html", {"form": form, "link": link})
+            messages.success(
+                request,
+                f"{user.email} is invited as {user.get_role_display()}: the one-time link to "
+                "set a password has been e-mailed to them (valid 3 days).",
+            )
+            return redirect("member_invite")
+    return render(request, "consortium/member_invite.html", {"form": form})
+
+
+@require_POST
+@admin_required
+def member_status(request, member_id: int, action: str):
+    """Deactivate or reactivate a member (from the members list)."""
+    member = get_object_or_404(User, pk=member_id)
+    form = MemberStatusForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    change = services.member_deactivate if action == "deactivate" else services.member_reactivate
+    try:
+        change(member=member, by=request.user, reason=reason)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(
+            request,
+            f"{member.email} is deactivated: signed out everywhere, API tokens ended, "
+            "no sign-in until reactivated."
+            if action == "deactivate"
+            else f"{member.email} is active again and can sign in.",
+        )
+    return redirect(safe_next(request, request.POST.get("next"), reverse("member_list")))
 
 
 # --- Nordic network directory (public) --------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from consortium.models import Role, User
+from consortium.models import Institution, Role, User
 from tests.conftest import make_member, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -66,8 +66,9 @@ def test_an_admin_invites_a_member_in_the_browser_and_an_email_goes_out(
                 "email": "lab.person@uib.no",
                 "full_name": "Lab Person",
                 "role": "lab_scientist",
-                "institutions": [admin.institutions.get().pk],
+                "institutions": [Institution.objects.get(code="UIB-LAB").pk],
             },
+            follow=True,
         )
     assert response.status_code == 200 and b"invited" in response.content
     invited = User.objects.get(email="lab.person@uib.no")
