@@ -135,7 +135,7 @@ class MemberFilter(SortedFilterSet):
 
     SORTS = {
         "email": ("E-mail", ("email",)),
-        "name": ("Name", ("full_name", "id")),
+        "name": ("Name", ("sort_name", "id")),
         "role": ("Role", ("role", "id")),
         "joined": ("Joined", ("date_joined", "id")),
     }

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import F, Func, Value
 from django.urls import reverse
 from django.utils import timezone
 from knox.models import AbstractAuthToken
@@ -17,6 +18,16 @@ from .append_only import protect_history_of, refuse_truncate
 # (Æ, Ø, Å after Z). Migration 0009 creates it where the server's ICU has not already
 # (https://www.postgresql.org/docs/15/sql-createcollation.html).
 NORWEGIAN = "nb-NO-x-icu"
+
+
+def surname_first(field: str) -> Func:
+    """'Kari Nordmann' as 'Nordmann Kari': the last word of the name as written, then the
+    rest, so a list sorts people by surname as Norwegian lists do (the register's patients
+    and its members alike)."""
+    return Func(
+        Func(F(field), Value(r"^\s*(.*?)\s*(\S+)\s*$"), Value(r"\2 \1"), function="regexp_replace"),
+        function="btrim",
+    )
 
 
 @pghistory.track()
@@ -77,12 +88,20 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **extra)
 
 
-@pghistory.track(exclude=["password", "last_login"])
+@pghistory.track(exclude=["password", "last_login", "sort_name"])
 class User(AbstractBaseUser, PermissionsMixin):
     """A consortium member. Signs in by email; belongs to one or more institutions."""
 
     email = models.EmailField(unique=True)
     full_name = models.CharField(max_length=200, blank=True)
+    # Surname first in PostgreSQL's ICU collation for Norwegian Bokmål (Æ, Ø, Å after Z; "Aa"
+    # as Å: CLDR nb, https://unicode.org/cldr/charts/latest/collation/nb.html): every list
+    # of members orders by it.
+    sort_name = models.GeneratedField(
+        expression=surname_first("full_name"),
+        output_field=models.CharField(max_length=200, db_collation=NORWEGIAN),
+        db_persist=True,
+    )
     role = models.CharField(max_length=20, choices=Role, default=Role.RESEARCHER)
     institutions = models.ManyToManyField(
         Institution, through="Membership", related_name="members", blank=True
@@ -101,7 +120,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         ordering = ["email"]
         verbose_name = "member"
         indexes = [  # the members list's orders (keyset pages); e-mail has its unique index
-            models.Index(fields=["full_name", "id"], name="member_by_name"),
+            models.Index(fields=["sort_name", "id"], name="member_by_surname"),
             models.Index(fields=["role", "id"], name="member_by_role"),
             models.Index(fields=["date_joined", "id"], name="member_by_joined"),
         ]

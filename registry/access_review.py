@@ -265,7 +265,7 @@ def reviewable_institutions() -> QuerySet[Institution]:
 
 
 def reviewable_members() -> QuerySet[User]:
-    return User.objects.order_by("full_name", "email")
+    return User.objects.order_by("sort_name", "email")
 
 
 COUNT_CAP = 10_000

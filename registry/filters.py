@@ -98,7 +98,7 @@ class AccessLogFilter(SortedFilterSet):
     DEFAULT_SORT = "-at"
 
     member = django_filters.ModelChoiceFilter(
-        label="Member", field_name="user", queryset=User.objects.order_by("full_name", "email")
+        label="Member", field_name="user", queryset=User.objects.order_by("sort_name", "email")
     )
     patient = django_filters.CharFilter(
         label="Patient (register number)",

@@ -62,7 +62,7 @@ class MeetingForm(forms.Form):
         members = (
             User.objects.filter(is_active=True, role__in=[Role.CLINICIAN, Role.COORDINATOR])
             .prefetch_related("institutions")
-            .order_by("full_name", "email")
+            .order_by("sort_name", "email")
         )
         choices = [(m.pk, _member_label(m)) for m in members]
         self._members = {m.pk: m for m in members}
@@ -149,6 +149,6 @@ class DecisionForm(forms.Form):
             User.objects.filter(is_active=True, role=Role.CLINICIAN)
             .filter(Q(institutions__in=hospitals) | Q(pk__in=participants))
             .distinct()
-            .order_by("full_name", "email")
+            .order_by("sort_name", "email")
         )
         self.fields["responsible"].label_from_instance = lambda u: u.full_name or u.email

@@ -84,7 +84,7 @@ class ProjectApplicationForm(forms.Form):
         self.fields["researchers"].queryset = (
             User.objects.filter(role=Role.RESEARCHER, is_active=True)
             .exclude(pk=user.pk)
-            .order_by("email")
+            .order_by("sort_name", "email")
         )
         self.fields["variables"].choices = variable_choices()
         self.fields["cohort_diagnoses"].choices = diagnosis_choices()
