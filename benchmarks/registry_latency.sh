@@ -64,4 +64,7 @@ bench_serve /accounts/login/
 status=0
 "$PY" benchmarks/registry_latency.py --base-url "$BASE_URL" --register-numbers "$numbers" "$@" \
   || status=$?
+# The same patients in process beside their own SQL (the in-process vs SQL ratio), and the load.
+"$PY" benchmarks/registry_in_process.py --register-numbers "$numbers" || status=$?
+echo "load average: $(cut -d ' ' -f 1-3 /proc/loadavg) on $(nproc) cores"
 exit "$status"

@@ -14,7 +14,7 @@ from .models import Report, RequestEvent, State
 def patient_panel(request, patient) -> str:
     if not selectors.can_see_requests(request.user):
         return ""
-    requests = selectors.patient_requests(request.user, patient.pk)
+    requests = selectors.patient_requests(request.user, patient)
     can_request = request.user.role == Role.CLINICIAN
     if not requests and not can_request:
         return ""

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from consortium.models import Institution, Role, User
 from registry.models import PatientInstitution
-from registry.selectors import CLINICAL_ROLES, user_institution_ids
+from registry.selectors import CLINICAL_ROLES, at_own_institution, user_institution_ids
 
 from .charts import curve_chart
 from .models import (
@@ -330,14 +330,17 @@ def _state_counts(requests) -> dict[str, int]:
 # --- Patient page panel, notifications -----------------------------------------------------
 
 
-def patient_requests(user: User, patient_id: int) -> list[ScreeningRequest]:
-    """One query: the patient's requests this member may see."""
-    return list(
-        requests_visible_to(user)
-        .filter(patient_id=patient_id)
-        .select_related("lab")
-        .order_by("-created_at")
-    )
+def patient_requests(user: User, patient) -> list[ScreeningRequest]:
+    """One query: the patient's requests this member may see. The patient page has read
+    the patient's institutions, so a clinician's or coordinator's scope is decided without
+    the EXISTS of requests_visible_to."""
+    if user.role in CLINICAL_ROLES:
+        if not at_own_institution(user, patient):
+            return []
+        scope = ScreeningRequest.objects.all()
+    else:
+        scope = requests_visible_to(user)
+    return list(scope.filter(patient_id=patient.pk).select_related("lab").order_by("-created_at"))
 
 
 def notifications_for(user: User, *, limit: int = 100) -> list[Notification]:

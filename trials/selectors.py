@@ -15,7 +15,7 @@ from django.http import Http404
 from consortium import pagination
 from consortium.models import Institution, Role, User
 from registry.models import PatientInstitution
-from registry.selectors import user_institution_ids
+from registry.selectors import at_own_institution, user_institution_ids
 
 from .models import (
     STEP_ORDER,
@@ -246,10 +246,15 @@ def match_events(match: Match) -> list[ReviewEvent]:
 def patient_matches(*, user: User, patient) -> list[Match]:
     """For the patient page's panel: the treating clinicians and coordinators of the
     patient's institutions, and admins. Open trials with a Norwegian site first."""
-    if user.role == Role.CLINICIAN:
-        scope = Match.objects.filter(_of_own_patients(user))
-    else:
+    if user.is_consortium_admin:
         scope = matches_visible_to(user)
+    elif user.role == Role.CLINICIAN or works_trials(user):
+        # The patient page has read the patient's institutions: no EXISTS per request.
+        if not at_own_institution(user, patient):
+            return []
+        scope = Match.objects.all()
+    else:
+        return []
     matches = list(
         scope.filter(patient=patient, active=True)
         .select_related("trial", "arm", "episode", "verdict_set")

@@ -528,12 +528,16 @@ def patient_panel(request, patient) -> str:
     if user.role not in (Role.CLINICIAN, Role.COORDINATOR) and not user.is_consortium_admin:
         return ""
     matches = selectors.patient_matches(user=user, patient=patient)
+    can_reply = user.role == Role.CLINICIAN
     return render_to_string(
         "trials/_patient_panel.html",
         {
             "matches": matches,
-            "can_reply": user.role == Role.CLINICIAN,
-            "reply_form": ReplyForm(),
+            "can_reply": can_reply,
+            # Built only when a contact request waits for the answer (most pages have none).
+            "reply_form": ReplyForm()
+            if can_reply and any(m.step == Step.CONTACTED for m in matches)
+            else None,
             "contacted": Step.CONTACTED,
             "outcomes": Outcome,
         },
