@@ -373,3 +373,48 @@ def test_the_patient_pages_section_loader_reads_what_the_orm_reads(db):
     assert loaded.radiotherapy.all()[0].dose_per_fraction_gy == Decimal("1.80")
     assert [r.reason for r in loaded.reopenings.all()] == ["second", "first"]  # newest first
     assert loaded.reopenings.all()[0].by == coordinator
+
+
+def test_patient_page_query_count_is_constant_in_the_record(clinician_client):
+    """Eleven queries (session, member, MFA, institutions; the patient, the access-log row;
+    the episodes, all their sections in one; screening, trials, declarations) whether the
+    record holds one empty episode or two full ones, reopened."""
+    import datetime
+    from decimal import Decimal
+
+    from registry.models import RadiotherapyCourse, Reopening, Surgery
+
+    register(clinician_client)
+    patient = Patient.objects.get()
+    url = patient.get_absolute_url()
+
+    def count():
+        clinician_client.get(url)  # may renew the session (once a minute); not counted
+        with CaptureQueriesContext(connection) as queries:
+            assert clinician_client.get(url).status_code == 200
+        return len(queries)
+
+    ous = patient.institutions.get()
+    TumourEpisode.objects.create(patient=patient, institution=ous)
+    few = count()
+    coordinator = make_member(Role.COORDINATOR, email="co2@ous.no")
+    for _ in range(2):
+        episode = TumourEpisode.objects.create(
+            patient=patient,
+            institution=ous,
+            diagnosis="glioblastoma",
+            status=TumourEpisode.Status.COMPLETE,
+            completed_by=coordinator,
+        )
+        for day in (3, 9):
+            Surgery.objects.create(
+                episode=episode, surgery_date=datetime.date(2025, 1, day), procedure="resection"
+            )
+        RadiotherapyCourse.objects.create(
+            episode=episode,
+            start_date=datetime.date(2025, 2, 1),
+            total_dose_gy=Decimal("60.00"),
+            fractions=30,
+        )
+        Reopening.objects.create(episode=episode, by=coordinator, reason="late result")
+    assert few == count() == 11
