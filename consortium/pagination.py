@@ -16,7 +16,8 @@ from operator import or_
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import F, Field, Func, Q, QuerySet, Value
+from django.db.models.lookups import GreaterThan, LessThan
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -124,10 +125,32 @@ def _decode(cursor: str, model, order, parameter: str) -> list:
         raise refused from None
 
 
-def _past(order, key, *, backwards: bool) -> Q:
-    """Rows past the cursor in the walking direction: (a, b, id) > (x, y, z) written out
-    column by column (the columns may sort in different directions), plus a bound on the
-    first column alone, which is what lets the index scan start at the cursor."""
+class _Row(Func):
+    """ROW(a, b, c), compared whole with another: (a, b, c) < (x, y, z)."""
+
+    function = "ROW"
+    output_field = Field()
+
+
+def _past(model, order, key, *, backwards: bool):
+    """Rows past the cursor in the walking direction. When every column sorts the same way
+    (the common case), one row comparison (a, b, id) < (x, y, z): PostgreSQL starts the
+    index scan at the cursor (an index condition on all the columns; written out column
+    by column, only the first column bounds the scan and every row from that column's
+    value to the cursor is read and thrown away, which made a deep page of a list whose
+    first column has few values cost hundreds of milliseconds). Otherwise written out
+    column by column, plus a bound on the first column alone."""
+    if len({descending for _, descending in order}) == 1:
+        lookup = LessThan if order[0][1] != backwards else GreaterThan
+        return lookup(
+            _Row(*(F(name) for name, _ in order)),
+            _Row(
+                *(
+                    Value(value, output_field=_field(model, name))
+                    for (name, _), value in zip(order, key, strict=True)
+                )
+            ),
+        )
     conditions, equal = [], {}
     for (name, descending), value in zip(order, key, strict=True):
         lookup = "lt" if descending != backwards else "gt"
@@ -149,7 +172,7 @@ def keyset_page(
     key = _decode(cursor, queryset.model, order, parameter) if cursor else None
     backwards = bool(before)
     if key is not None:
-        queryset = queryset.filter(_past(order, key, backwards=backwards))
+        queryset = queryset.filter(_past(queryset.model, order, key, backwards=backwards))
     if backwards:
         queryset = queryset.reverse()
     rows = list(queryset[: size + 1])

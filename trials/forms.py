@@ -4,6 +4,9 @@ the same group letter are alternatives (any of them), and every row applies to t
 trial or to one arm. Rows <-> the JSON tree: rows_to_trees / tree_to_rows."""
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from registry import vocabulary
 
@@ -230,36 +233,64 @@ class TrialFilterForm(forms.Form):
     search = forms.CharField(required=False, max_length=200)
 
 
-def _trial_label(trial: Trial) -> str:
-    return " · ".join(filter(None, [trial.acronym, trial.nct_id])) or trial.brief_title[:60]
+class PlainSelect(forms.Select):
+    """A select written out in Python: the same element as forms.Select (name, id,
+    attributes, options, the chosen one selected; tests/trials/test_queue_and_sites.py
+    compares the two) without rendering a template per option. The queue's trial filter
+    lists every encoded trial on every page (a few hundred), and its option templates
+    took longer than reading the page's matches (benchmark_matching)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        if any(group_name for group_name, _, _ in widget["optgroups"]):
+            return super().render(name, value, attrs, renderer)  # groups: the template
+        options = "".join(
+            f'<option value="{escape(option["value"])}"'
+            f"{' selected' if option['selected'] else ''}>{escape(option['label'])}</option>"
+            for _, group, _ in widget["optgroups"]
+            for option in group
+        )
+        return format_html(
+            '<select name="{}"{}>{}</select>',
+            name,
+            flatatt(widget["attrs"]),
+            mark_safe(options),  # noqa: S308 - each value and label escaped above
+        )
+
+
+def _encoded_trials() -> list[tuple[int, str]]:
+    """The trials the queue can be filtered by (those with encoded criteria), labelled by
+    acronym and NCT id, read as values (no model instance per trial)."""
+    return [
+        (pk, " · ".join(filter(None, [acronym, nct_id])) or title[:60])
+        for pk, acronym, nct_id, title in Trial.objects.filter(criteria_encoded_at__isnull=False)
+        .order_by("acronym", "brief_title", "id")
+        .values_list("pk", "acronym", "nct_id", "brief_title")
+    ]
 
 
 class QueueFilterForm(forms.Form):
-    trial = forms.ModelChoiceField(
-        queryset=Trial.objects.filter(criteria_encoded_at__isnull=False).order_by(
-            "acronym", "brief_title", "id"
-        ),
-        required=False,
-        empty_label="All trials",
+    trial = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, widget=PlainSelect)
+    matching = forms.ChoiceField(
+        required=False, choices=MATCHING_CHOICES, initial=CURRENT, widget=PlainSelect
     )
-    matching = forms.ChoiceField(required=False, choices=MATCHING_CHOICES, initial=CURRENT)
     institution = forms.CharField(required=False, max_length=20)
-    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *Eligibility.choices])
-    step = forms.ChoiceField(required=False, choices=[("", "Any step"), *Step.choices])
+    outcome = forms.ChoiceField(
+        required=False, choices=[("", "Any outcome"), *Eligibility.choices], widget=PlainSelect
+    )
+    step = forms.ChoiceField(
+        required=False, choices=[("", "Any step"), *Step.choices], widget=PlainSelect
+    )
     flagged = forms.BooleanField(required=False, label="Needs another look")
     include_inactive = forms.BooleanField(required=False, label="Include no longer matching")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["trial"].label_from_instance = _trial_label
-
-    def clean_trial(self):
-        trial = self.cleaned_data["trial"]
-        return trial.pk if trial else None
+        self.fields["trial"].choices = [("", "All trials"), *_encoded_trials()]
 
 
 class MoveForm(forms.Form):
-    step = forms.ChoiceField(choices=Step.choices[1:])
+    step = forms.ChoiceField(choices=Step.choices[1:], widget=PlainSelect)
 
     def __init__(self, *args, current_step: str | None = None, **kwargs):
         """With the match's step: offer only the moves the table allows from it (the
@@ -269,7 +300,9 @@ class MoveForm(forms.Form):
             allowed = STEP_TRANSITIONS[current_step]
             self.fields["step"].choices = [(s, Step(s).label) for s in allowed]
 
-    close_reason = forms.ChoiceField(required=False, choices=[("", "—"), *CloseReason.choices])
+    close_reason = forms.ChoiceField(
+        required=False, choices=[("", "—"), *CloseReason.choices], widget=PlainSelect
+    )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 

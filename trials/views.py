@@ -102,12 +102,18 @@ def trial_detail(request, pk: int):
             suggestion.plain = criteria.describe_leaf(
                 suggestion.value, negated=suggestion.polarity == Suggestion.Polarity.EXCLUDE
             )
-        matches = list(selectors.match_queue(user=user, trial_id=trial.pk)[:100])
+        matches = selectors.queue_rows(
+            list(
+                selectors.match_queue(user=user, trial_id=trial.pk).values_list("pk", flat=True)[
+                    :100
+                ]
+            )
+        )
         context["referral_form"] = ReferralForm(
             initial={"cross_border_referral": trial.cross_border_referral, "version": trial.version}
         )
         patient_access_log(
-            request, patient_ids=[m.patient_id for m in matches], page="trials:trial_detail"
+            request, patient_ids=[m["patient_id"] for m in matches], page="trials:trial_detail"
         )
         context.update(
             matches=matches,
@@ -419,7 +425,9 @@ def match_queue(request):
     except ValidationError as error:  # a cursor not of this queue: its first page, and why
         messages.error(request, " ".join(error.messages))
         page = selectors.keyset_page(matches)
-    patient_access_log(request, patient_ids=[m.patient_id for m in page], page="trials:match_queue")
+    patient_access_log(
+        request, patient_ids=[m["patient_id"] for m in page], page="trials:match_queue"
+    )
     query = request.GET.copy()
     for name in ("after", "before"):
         query.pop(name, None)
