@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
@@ -61,6 +62,48 @@ def running_snapshot() -> IndicatorSnapshot | None:
         .order_by("-requested_at")
         .first()
     )
+
+
+def snapshot_state() -> tuple[IndicatorSnapshot | None, IndicatorSnapshot | None]:
+    """(the newest finished snapshot, the one queued or being computed), in one query:
+    the indicators page asks both on every view."""
+    done = IndicatorSnapshot.objects.filter(status=IndicatorSnapshot.Status.DONE).order_by(
+        "-as_of", "-id"
+    )[:1]
+    running = IndicatorSnapshot.objects.filter(
+        status__in=[IndicatorSnapshot.Status.QUEUED, IndicatorSnapshot.Status.RUNNING]
+    ).order_by("-requested_at")[:1]
+    found = {
+        s.status: s
+        for s in done.defer("history_marks").union(running.defer("history_marks"), all=True)
+    }
+    newest = found.pop(IndicatorSnapshot.Status.DONE, None)
+    return newest, next(iter(found.values()), None)
+
+
+SNAPSHOTS_CHANGED_KEY = "registry:indicator-snapshots:generation"
+
+
+def snapshot_state_cached() -> tuple[IndicatorSnapshot | None, IndicatorSnapshot | None]:
+    """snapshot_state, kept in Redis until a snapshot is requested, starts, ends or fails
+    (indicator_services.snapshots_changed bumps the generation in the key), and for a
+    minute at most, should a change bypass the services."""
+    key = f"registry:indicator-snapshot-state:{cache.get(SNAPSHOTS_CHANGED_KEY, 0)}"
+    state = cache.get(key)
+    if state is None:
+        state = snapshot_state()
+        cache.set(key, state, timeout=60)
+    return state
+
+
+def available_years_cached(snapshot: IndicatorSnapshot) -> list[int]:
+    """A snapshot's years never change once it is done: kept per snapshot (Redis)."""
+    key = f"registry:indicator-years:{snapshot.pk}"
+    years = cache.get(key)
+    if years is None:
+        years = available_years(snapshot)
+        cache.set(key, years, timeout=7 * 24 * 3600)
+    return years
 
 
 def exact_institutions(user: User) -> set[int] | None:

@@ -16,9 +16,29 @@ from . import indicator_history, indicators
 from .models import IndicatorCell, IndicatorSnapshot
 
 
+def snapshots_changed() -> None:
+    """A snapshot was requested, started, finished or failed: the indicators page's cached
+    view of the snapshots (indicator_selectors.snapshot_state_cached) is stale. Now, and
+    again once the change commits (a reader between the two may have cached the old rows)."""
+    from .indicator_selectors import SNAPSHOTS_CHANGED_KEY
+
+    def bump():
+        try:
+            cache.incr(SNAPSHOTS_CHANGED_KEY)
+        except ValueError:  # no such key yet (or Redis down: then nothing is cached either)
+            cache.set(SNAPSHOTS_CHANGED_KEY, 1, timeout=None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
 def snapshot_request(*, by: User | None = None) -> IndicatorSnapshot:
     """An on-demand snapshot, queued; the caller starts the task after commit."""
-    return IndicatorSnapshot.objects.create(kind=IndicatorSnapshot.Kind.ON_DEMAND, requested_by=by)
+    snapshot = IndicatorSnapshot.objects.create(
+        kind=IndicatorSnapshot.Kind.ON_DEMAND, requested_by=by
+    )
+    snapshots_changed()
+    return snapshot
 
 
 def nightly_snapshot() -> IndicatorSnapshot:
@@ -26,6 +46,7 @@ def nightly_snapshot() -> IndicatorSnapshot:
     snapshot, _ = IndicatorSnapshot.objects.get_or_create(
         nightly_day=timezone.localdate(), defaults={"kind": IndicatorSnapshot.Kind.NIGHTLY}
     )
+    snapshots_changed()
     return snapshot
 
 
@@ -53,6 +74,7 @@ def snapshot_compute(snapshot_id: int) -> IndicatorSnapshot:
         snapshot.status = IndicatorSnapshot.Status.RUNNING
         snapshot.error = ""
         snapshot.save(update_fields=["status", "error"])
+        snapshots_changed()
     outermost = not connection.in_atomic_block
     try:
         with transaction.atomic():
@@ -110,10 +132,12 @@ def snapshot_compute(snapshot_id: int) -> IndicatorSnapshot:
                 definitions_version=indicators.DEFINITIONS_VERSION,
                 history_marks=marks,
             )
+            snapshots_changed()
     except Exception as error:
         IndicatorSnapshot.objects.filter(pk=snapshot_id).update(
             status=IndicatorSnapshot.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
         )
+        snapshots_changed()
         raise
     return IndicatorSnapshot.objects.get(pk=snapshot_id)
 
