@@ -95,6 +95,16 @@ urlpatterns = [
         name="registry_indicator_snapshot",
     ),
     path(
+        "indicator-snapshots/<int:snapshot_id>/reproductions/",
+        indicator_api.IndicatorSnapshotReproductionListApi.as_view(),
+        name="registry_indicator_snapshot_reproductions",
+    ),
+    path(
+        "indicator-reproductions/<int:reproduction_id>/",
+        indicator_api.IndicatorReproductionDetailApi.as_view(),
+        name="registry_indicator_reproduction",
+    ),
+    path(
         "indicator-subscriptions/",
         indicator_api.IndicatorSubscriptionListApi.as_view(),
         name="registry_indicator_subscriptions",

@@ -578,3 +578,100 @@ class IndicatorSnapshotDetailApi(GenericAPIView):
         if snapshot is None:
             raise NotFound("No such snapshot.")
         return Response(self.get_serializer(snapshot).data)
+
+
+# --- Reproductions of a snapshot from the change history ---------------------------------------
+
+
+class IndicatorReproductionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    snapshot = serializers.IntegerField(source="snapshot_id")
+    status = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    exact = serializers.BooleanField(
+        allow_null=True, help_text="Rebuilt from the snapshot's history marks (not by time)."
+    )
+    cells = serializers.IntegerField(allow_null=True, help_text="Cells compared.")
+    equal = serializers.BooleanField(
+        allow_null=True, help_text="Every stored cell came out the same; null until done."
+    )
+    differing_indicators = serializers.ListField(child=serializers.CharField())
+    differences_total = serializers.IntegerField()
+    differences = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+    error = serializers.CharField()
+
+    class Meta:
+        ref_name = "IndicatorReproduction"
+
+    def get_differences(self, reproduction) -> list[str] | None:
+        """The first differing cells with their counts: admins only (null for others)."""
+        request = self.context.get("request")
+        if request is None or not request.user.is_consortium_admin:
+            return None
+        return reproduction.differences
+
+    def get_progress(self, reproduction) -> dict:
+        """Percent done and what is being counted, while it runs."""
+        from . import indicator_services
+
+        return indicator_services.reproduction_progress(reproduction)
+
+
+class IndicatorSnapshotReproductionListApi(ListAPIView):
+    """A snapshot's reproductions from the change history, newest first. POST (admins)
+    queues one (202; while one is queued or running, that one is answered, 200); poll
+    `/indicator-reproductions/<id>/` for its progress and result."""
+
+    serializer_class = IndicatorReproductionSerializer
+
+    def _snapshot(self):
+        from .models import IndicatorSnapshot
+
+        snapshot = IndicatorSnapshot.objects.filter(pk=self.kwargs["snapshot_id"]).first()
+        if snapshot is None:
+            raise NotFound("No such snapshot.")
+        return snapshot
+
+    def get_queryset(self):
+        from .models import IndicatorReproduction
+
+        if getattr(self, "swagger_fake_view", False):
+            return IndicatorReproduction.objects.none()
+        return self._snapshot().reproductions.all()
+
+    @extend_schema(
+        request=None,
+        responses={202: IndicatorReproductionSerializer, 200: IndicatorReproductionSerializer},
+    )
+    def post(self, request, snapshot_id: int):
+        from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+
+        from consortium.services import outbox_enqueue
+
+        from . import indicator_services, tasks
+
+        snapshot = self._snapshot()
+        try:
+            reproduction, new = indicator_services.reproduction_request(
+                snapshot_id=snapshot.pk, by=request.user
+            )
+        except DjangoPermissionDenied as error:
+            raise PermissionDenied(str(error)) from error
+        if new:
+            outbox_enqueue(tasks.reproduce_indicator_snapshot, reproduction.pk)
+        return Response(self.get_serializer(reproduction).data, status=202 if new else 200)
+
+
+class IndicatorReproductionDetailApi(GenericAPIView):
+    serializer_class = IndicatorReproductionSerializer
+    pagination_class = None
+
+    def get(self, request, reproduction_id: int):
+        from .models import IndicatorReproduction
+
+        reproduction = IndicatorReproduction.objects.filter(pk=reproduction_id).first()
+        if reproduction is None:
+            raise NotFound("No such reproduction.")
+        return Response(self.get_serializer(reproduction).data)

@@ -130,6 +130,7 @@ class Reproduction:
     differences: list[str] = field(default_factory=list)
     recomputed: dict = field(default_factory=dict)  # cell key -> (numerator, denominator, left out)
     exact: bool = True  # False for snapshots from before the visibility marks were kept
+    differing_indicators: list[str] = field(default_factory=list)  # their codes, sorted
 
     @property
     def agrees(self) -> bool:
@@ -147,18 +148,26 @@ def _stored_cells(snapshot: IndicatorSnapshot) -> dict:
     }
 
 
-def snapshot_reproduce(snapshot_id: int) -> Reproduction:
+def reproducible(snapshot: IndicatorSnapshot) -> str | None:
+    """Why the snapshot cannot be reproduced, or None."""
+    if snapshot.status != IndicatorSnapshot.Status.DONE:
+        return f"Snapshot {snapshot.pk} is {snapshot.status}, not done."
+    if snapshot.definitions_version != indicators.DEFINITIONS_VERSION:
+        return (
+            f"Snapshot {snapshot.pk} was computed with definitions "
+            f"{snapshot.definitions_version}; the code holds {indicators.DEFINITIONS_VERSION}."
+        )
+    return None
+
+
+def snapshot_reproduce(snapshot_id: int, progress=None) -> Reproduction:
     """Recompute a finished snapshot from the register as of its data's moment and compare
     every cell with the stored one. Only under the definitions it was computed with: an
     old definition is not kept in code, so a snapshot of another version is refused."""
     snapshot = IndicatorSnapshot.objects.get(pk=snapshot_id)
-    if snapshot.status != IndicatorSnapshot.Status.DONE:
-        raise ValueError(f"Snapshot {snapshot.pk} is {snapshot.status}, not done.")
-    if snapshot.definitions_version != indicators.DEFINITIONS_VERSION:
-        raise ValueError(
-            f"Snapshot {snapshot.pk} was computed with definitions "
-            f"{snapshot.definitions_version}; the code holds {indicators.DEFINITIONS_VERSION}."
-        )
+    refusal = reproducible(snapshot)
+    if refusal:
+        raise ValueError(refusal)
     result = Reproduction(snapshot=snapshot, exact=bool(snapshot.history_marks))
     stored = _stored_cells(snapshot)
     with register_as_of(snapshot), connection.cursor() as cursor:
@@ -168,11 +177,16 @@ def snapshot_reproduce(snapshot_id: int) -> Reproduction:
                 "pk", "health_region"
             )
         )
-        counts = indicators.compute_all(timezone.localdate(snapshot.as_of), regions)
+        counts = indicators.compute_all(
+            timezone.localdate(snapshot.as_of), regions, progress=progress
+        )
     again = {key: (c.numerator, c.denominator, c.left_out) for key, c in counts.items()}
     result.recomputed = again
     result.cells = len(stored)
+    differing = set()
     for key in sorted(set(stored) | set(again), key=str):
         if stored.get(key) != again.get(key):
+            differing.add(key[0])
             result.differences.append(f"{key}: stored {stored.get(key)}, again {again.get(key)}")
+    result.differing_indicators = sorted(differing)
     return result

@@ -230,3 +230,95 @@ def notified_cases_import(*, by: User, year: int, text: str, filename: str = "")
             ]
         )
     return source
+
+
+# --- Reproducing a snapshot from the change history ---------------------------------------------
+
+
+def reproduction_request(*, snapshot_id: int, by: User):
+    """Queue a recomputation of a finished snapshot from the history (admins, who start
+    computations too); the caller starts the task after commit. While one is queued or
+    running for the snapshot, that one is answered instead of a second."""
+    from django.core.exceptions import PermissionDenied
+
+    from .models import IndicatorReproduction
+
+    if not by.is_consortium_admin:
+        raise PermissionDenied("Admins reproduce a snapshot; everyone signed in sees the result.")
+    with transaction.atomic():
+        snapshot = IndicatorSnapshot.objects.select_for_update().get(pk=snapshot_id)
+        refusal = indicator_history.reproducible(snapshot)
+        if refusal:
+            raise ValidationError({"snapshot": refusal})
+        pending = snapshot.reproductions.filter(
+            status__in=[IndicatorReproduction.Status.QUEUED, IndicatorReproduction.Status.RUNNING]
+        ).first()
+        if pending is not None:
+            return pending, False
+        return IndicatorReproduction.objects.create(snapshot=snapshot, requested_by=by), True
+
+
+def _reproduction_progress_key(reproduction_id: int) -> str:
+    return f"registry:indicator-reproduction-progress:{reproduction_id}"
+
+
+def reproduction_progress(reproduction) -> dict:
+    if reproduction.status == reproduction.Status.DONE:
+        return {"percent": 100, "text": "Done"}
+    if reproduction.status == reproduction.Status.FAILED:
+        return {"percent": 100, "text": "Failed"}
+    return cache.get(_reproduction_progress_key(reproduction.pk)) or {
+        "percent": 0,
+        "text": "Waiting for a worker",
+    }
+
+
+# Cell-level differences kept per reproduction (they are listed to admins; the count is kept).
+DIFFERENCES_KEPT = 200
+
+
+def reproduction_run(reproduction_id: int):
+    """Rebuild the register as the snapshot read it and compare every cell. Safe to run
+    twice (a redelivered task): a finished reproduction is left as it is; an interrupted
+    one is run afresh."""
+    from .models import IndicatorReproduction
+
+    with transaction.atomic():
+        reproduction = IndicatorReproduction.objects.select_for_update().get(pk=reproduction_id)
+        if reproduction.status in (
+            IndicatorReproduction.Status.DONE,
+            IndicatorReproduction.Status.FAILED,
+        ):
+            return reproduction
+        reproduction.status = IndicatorReproduction.Status.RUNNING
+        reproduction.save(update_fields=["status"])
+    key = _reproduction_progress_key(reproduction_id)
+    cache.set(key, {"percent": 2, "text": "Rebuilding the register from its history"}, 3600)
+
+    def progress(done: int, of: int, title: str) -> None:
+        cache.set(
+            key, {"percent": 5 + round(90 * done / of), "text": f"Counting {title.lower()}"}, 3600
+        )
+
+    try:
+        result = indicator_history.snapshot_reproduce(reproduction.snapshot_id, progress=progress)
+    except Exception as error:
+        IndicatorReproduction.objects.filter(pk=reproduction_id).update(
+            status=IndicatorReproduction.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"{type(error).__name__}: {error}"[:2000],
+        )
+        if isinstance(error, ValueError):  # refused (say the definitions changed): no retry
+            return IndicatorReproduction.objects.get(pk=reproduction_id)
+        raise
+    IndicatorReproduction.objects.filter(pk=reproduction_id).update(
+        status=IndicatorReproduction.Status.DONE,
+        finished_at=timezone.now(),
+        exact=result.exact,
+        cells=result.cells,
+        equal=result.agrees,
+        differing_indicators=result.differing_indicators,
+        differences=result.differences[:DIFFERENCES_KEPT],
+        differences_total=len(result.differences),
+    )
+    return IndicatorReproduction.objects.get(pk=reproduction_id)

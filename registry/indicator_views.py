@@ -178,17 +178,76 @@ def indicator_snapshot_request(request):
 @never_cache
 @login_required
 def indicator_snapshot_status(request, snapshot_id: int):
-    """A snapshot's status and, while it runs, its progress (the page polls this)."""
+    """A snapshot's page: what it is, its progress while it runs (the indicators page
+    polls the fragment), and its reproductions from the change history."""
+    from . import indicator_history
     from .models import IndicatorSnapshot
 
     try:
-        snapshot = IndicatorSnapshot.objects.get(pk=snapshot_id)
+        snapshot = IndicatorSnapshot.objects.defer("history_marks").get(pk=snapshot_id)
     except IndicatorSnapshot.DoesNotExist:
         raise Http404("No such snapshot.") from None
+    status = {"running": snapshot, "progress": indicator_services.snapshot_progress(snapshot.pk)}
+    if request.headers.get("HX-Request"):
+        return render(request, "registry/_indicator_snapshot_status.html", status)
+    reproductions = list(snapshot.reproductions.all()[:20])
+    for reproduction in reproductions:
+        reproduction.progress = indicator_services.reproduction_progress(reproduction)
     return render(
         request,
-        "registry/_indicator_snapshot_status.html",
-        {"running": snapshot, "progress": indicator_services.snapshot_progress(snapshot.pk)},
+        "registry/indicator_snapshot.html",
+        {
+            **status,
+            "snapshot": snapshot,
+            "cells": snapshot.cells.count(),
+            "reproductions": reproductions,
+            "may_reproduce": request.user.is_consortium_admin,
+            "refusal": indicator_history.reproducible(snapshot),
+            "show_differences": request.user.is_consortium_admin,
+        },
+    )
+
+
+@require_POST
+@login_required
+def indicator_snapshot_reproduce(request, snapshot_id: int):
+    from django.core.exceptions import ValidationError
+
+    from .models import IndicatorSnapshot
+
+    try:
+        reproduction, new = indicator_services.reproduction_request(
+            snapshot_id=snapshot_id, by=request.user
+        )
+    except IndicatorSnapshot.DoesNotExist:
+        raise Http404("No such snapshot.") from None
+    except ValidationError as error:
+        messages.error(request, " ".join(error.message_dict["snapshot"]))
+    else:
+        if new:
+            outbox_enqueue(tasks.reproduce_indicator_snapshot, reproduction.pk)
+            messages.success(request, "The snapshot is being reproduced from the history.")
+        else:
+            messages.info(request, "A reproduction of this snapshot is already under way.")
+    return redirect(reverse("registry:indicator_snapshot_status", args=[snapshot_id]))
+
+
+@never_cache
+@login_required
+def indicator_reproduction_status(request, reproduction_id: int):
+    """One reproduction's row: the snapshot's page polls it while it runs."""
+    from .models import IndicatorReproduction
+
+    reproduction = (
+        IndicatorReproduction.objects.filter(pk=reproduction_id).select_related("snapshot").first()
+    )
+    if reproduction is None:
+        raise Http404("No such reproduction.")
+    reproduction.progress = indicator_services.reproduction_progress(reproduction)
+    return render(
+        request,
+        "registry/_indicator_reproduction.html",
+        {"reproduction": reproduction, "show_differences": request.user.is_consortium_admin},
     )
 
 

@@ -666,6 +666,44 @@ class IndicatorCell(models.Model):
         return f"{self.indicator} {self.year} {self.institution_id or self.region or 'national'}"
 
 
+class IndicatorReproduction(models.Model):
+    """One recomputation of a finished snapshot from the change history as of its data's
+    moment (registry.indicator_history), run by a Celery task: whether every stored cell
+    came out the same, and if not, which indicators and cells differ."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    snapshot = models.ForeignKey(
+        IndicatorSnapshot, on_delete=models.CASCADE, related_name="reproductions"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Rebuilt from the snapshot's recorded history marks (exact), or by event time for a
+    # snapshot older than its marks.
+    exact = models.BooleanField(null=True)
+    cells = models.PositiveIntegerField(null=True, help_text="Cells compared.")
+    equal = models.BooleanField(null=True, help_text="Every stored cell came out the same.")
+    differing_indicators = models.JSONField(default=list, blank=True)
+    # The first differing cells, "stored ..., again ..." (admins only: they hold counts).
+    differences = models.JSONField(default=list, blank=True)
+    differences_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Reproduction of snapshot {self.snapshot_id} ({self.status})"
+
+
 class IndicatorReport(models.Model):
     """A hospital's or the national report of the quality indicators for a year (or a
     month of it), as PDF and CSV, made by a Celery task from the newest snapshot. The

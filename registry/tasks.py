@@ -145,3 +145,11 @@ def send_indicator_subscription(subscription_id: int, month: str) -> bool:
     return indicator_subscriptions.subscription_send(
         subscription_id=subscription_id, month=date.fromisoformat(month)
     )
+
+
+@shared_task(acks_late=True)
+def reproduce_indicator_snapshot(reproduction_id: int) -> int:
+    """Recompute a snapshot from the change history and compare it (an admin's request)."""
+    from . import indicator_services
+
+    return indicator_services.reproduction_run(reproduction_id).pk

@@ -52,6 +52,16 @@ urlpatterns = [
         name="indicator_snapshot_status",
     ),
     path(
+        "indicators/snapshots/<int:snapshot_id>/reproduce/",
+        indicator_views.indicator_snapshot_reproduce,
+        name="indicator_snapshot_reproduce",
+    ),
+    path(
+        "indicators/reproductions/<int:reproduction_id>/",
+        indicator_views.indicator_reproduction_status,
+        name="indicator_reproduction_status",
+    ),
+    path(
         "indicators/snapshots/",
         indicator_views.indicator_snapshot_request,
         name="indicator_snapshot_request",

@@ -58,6 +58,11 @@ LIST_PAGES = {
     "registry_indicator_snapshot",
     "indicator_subscriptions",
     "registry_indicator_subscriptions",
+    # Reproducing a snapshot from the history: admins start one, members see the verdict.
+    "indicator_snapshot_reproduce",
+    "indicator_reproduction_status",
+    "registry_indicator_snapshot_reproductions",
+    "registry_indicator_reproduction",
 }
 
 
@@ -138,6 +143,14 @@ def _fill(route: str, patient, episode, rows, member=None) -> str:
 
         snapshot = IndicatorSnapshot.objects.first() or IndicatorSnapshot.objects.create()
         path = path.replace("<int:snapshot_id>", str(snapshot.pk))
+    if "<int:reproduction_id>" in path:
+        from registry.models import IndicatorReproduction, IndicatorSnapshot
+
+        snapshot = IndicatorSnapshot.objects.first() or IndicatorSnapshot.objects.create()
+        reproduction = IndicatorReproduction.objects.first() or (
+            IndicatorReproduction.objects.create(snapshot=snapshot)
+        )
+        path = path.replace("<int:reproduction_id>", str(reproduction.pk))
     if "<int:subscription_id>" in path:
         path = path.replace("<int:subscription_id>", str(_subscription(member)))
     if "<str:section>" in path:
@@ -206,6 +219,8 @@ OWNERS = {
     "registry_reopen": Role.COORDINATOR,
     "patient_access": Role.ADMIN,
     "indicator_snapshot_request": Role.ADMIN,
+    "indicator_snapshot_reproduce": Role.ADMIN,
+    "registry_indicator_snapshot_reproductions": Role.ADMIN,
     "indicator_notified": Role.ADMIN,
     "indicator_report_release": Role.ADMIN,
     "registry_indicator_report_release": Role.ADMIN,
@@ -227,6 +242,8 @@ POST_ROUTES = {
     "registry_indicator_report_release",
     "indicator_subscription_delete",
     "registry_patient_national_id",
+    "indicator_snapshot_reproduce",
+    "registry_indicator_snapshot_reproductions",
 }
 # POSTs sent without a body: past the permission check, the endpoint names what is missing
 # (the API's error shape), which a refused member would never be told.
@@ -237,6 +254,8 @@ EMPTY_POST_ANSWERS = {
     "registry_patient_national_id": "national_id",  # the H-number replacement's input
     # The page's release (walked first) released the report; the API's names why not again.
     "registry_indicator_report_release": "report",
+    # The walk's snapshot is not finished: there is nothing to reproduce yet.
+    "registry_indicator_snapshot_reproductions": "snapshot",
 }
 
 
