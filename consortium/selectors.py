@@ -134,9 +134,15 @@ def cancer_type_choices(groups) -> list[str]:
     return sorted({g.cancer_types for g in groups if g.cancer_types}, key=str.lower)
 
 
-def group_history(*, group: NetworkGroup) -> list:
-    """The group's change events, newest first, with who made them (pghistory)."""
-    return list(group.events.select_related("pgh_context").order_by("-pgh_created_at"))
+def group_history(*, group: NetworkGroup, limit: int = 200) -> list[dict]:
+    """The group's changes, newest first, in words: who (or which import), what changed from
+    what to what (pghistory's snapshots, consortium/history.py)."""
+    from pghistory.models import Events
+
+    from .history import events_in_words
+
+    events = Events.objects.tracks(group).order_by("-pgh_created_at", "-pgh_id")[:limit]
+    return events_in_words(events)
 
 
 def open_suggestions() -> QuerySet[DirectorySuggestion]:

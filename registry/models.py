@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consortium.append_only import protect_history_of, refuse_truncate
+from consortium.formats import local_date
 from consortium.models import NORWEGIAN, Institution
 
 from . import national_id, vocabulary
@@ -274,8 +275,19 @@ class TumourEpisode(models.Model):
             ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.get_diagnosis_display() or 'Tumour'} ({self.diagnosis_date or 'no date'})"
+    def __str__(self) -> str:  # the breadcrumb and episode choices: the date in Norwegian style
+        day = local_date(self.diagnosis_date) or "no date"
+        return f"{self.get_diagnosis_display() or 'Tumour'} ({day})"
+
+    @property
+    def diagnosis_with_grade(self) -> str:
+        """The diagnosis as the web page and the PDF report both show it: the WHO CNS5 type
+        and its CNS WHO grade (Louis et al., Neuro-Oncol 2021;23:1231, which writes the grade
+        in Arabic numerals after the type: https://doi.org/10.1093/neuonc/noab106)."""
+        label = self.get_diagnosis_display()
+        if not label:
+            return ""
+        return f"{label}, CNS WHO grade {self.who_grade}" if self.who_grade else label
 
     @property
     def tumour_type(self) -> vocabulary.TumourType | None:

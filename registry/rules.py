@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.text import capfirst
 
+from consortium import formats
+
 from . import vocabulary
 from .models import MarkerResult, Patient, Surgery, TumourEpisode
 
@@ -307,14 +309,20 @@ def radiotherapy_guideline_warning(
         allowed, group = standard + HYPOFRACTIONATED_SCHEDULES, "aged 70"
     if _fits(allowed, course.total_dose_gy, course.fractions):
         return []
+
+    def dose(gy) -> str:  # the guideline's schedules in Norwegian style ("59,4 Gy/33#")
+        return formats.amount(gy, "total_dose").removesuffix(",0")
+
     expected = ", ".join(
-        f"{lo:g}{'' if lo == hi else f'-{hi:g}'} Gy/{fmin}{'' if fmin == fmax else f'-{fmax}'}#"
+        f"{dose(lo)}{'' if lo == hi else f'–{dose(hi)}'}{formats.UNIT_SPACE}Gy/"
+        f"{fmin}{'' if fmin == fmax else f'–{fmax}'}#"
         for lo, hi, fmin, fmax in allowed
     )
     return [
         EntryWarning(
             "rt_dose_guideline",
-            f"{course.total_dose_gy:g} Gy in {course.fractions} fractions is outside the national "
+            f"{formats.quantity(course.total_dose_gy, 'total_dose')} in {course.fractions} "
+            "fractions is outside the national "
             f"guideline for {episode.get_diagnosis_display()}, CNS WHO grade {episode.who_grade}, "
             f"{group} ({expected}).",
         )
@@ -344,7 +352,7 @@ def check_surgery(surgery: Surgery, episode: TumourEpisode, patient: Patient) ->
             warnings.append(
                 EntryWarning(
                     "mri_after_72h",
-                    f"Postoperative MRI {hours:g} hours after surgery: "
+                    f"Postoperative MRI {formats.quantity(hours, 'hours')} after surgery: "
                     "the national guideline says within 72 hours.",
                 )
             )
@@ -387,8 +395,8 @@ def check_radiotherapy(course, episode, patient, latest_ecog) -> list[EntryWarni
     ):
         errors.add(
             "fractions",
-            f"{course.total_dose_gy / course.fractions:.1f} Gy per fraction is "
-            "impossible (more than 25 Gy).",
+            f"{formats.quantity(course.total_dose_gy / course.fractions, 'dose_per_fraction')}"
+            " per fraction is impossible (more than 25 Gy).",
         )
     errors.raise_any()
     return radiotherapy_guideline_warning(episode, patient, course, latest_ecog)

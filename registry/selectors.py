@@ -11,11 +11,10 @@ import re
 import unicodedata
 from decimal import Decimal
 
-from django.apps import apps
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.fields import ArrayField
 from django.core.cache import cache
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -23,6 +22,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from consortium import formats
+from consortium.history import events_in_words
 from consortium.models import Institution, Role, User
 
 from . import rules, vocabulary
@@ -430,8 +431,9 @@ def timeline(patient: Patient, episodes: list[TumourEpisode]) -> list[tuple]:
         if e.referral_date:
             events.append((e.referral_date, "referral", f"Referral received ({label})", e))
         if e.diagnosis_date:
-            grade = f", CNS WHO grade {e.who_grade}" if e.who_grade else ""
-            events.append((e.diagnosis_date, "diagnosis", f"Diagnosis: {label}{grade}", e))
+            events.append(
+                (e.diagnosis_date, "diagnosis", f"Diagnosis: {e.diagnosis_with_grade or label}", e)
+            )
         events += [(d, "mdt", "MDT meeting", e) for d in e.mdt_dates]
         events += [
             (
@@ -451,8 +453,9 @@ def timeline(patient: Patient, episodes: list[TumourEpisode]) -> list[tuple]:
             (
                 r.start_date,
                 "radiotherapy",
-                f"Radiotherapy {r.total_dose_gy:g} Gy / {r.fractions} fractions"
-                + (f", until {r.end_date.strftime('%d.%m.%Y')}" if r.end_date else ""),
+                f"Radiotherapy {formats.quantity(r.total_dose_gy, 'total_dose')}"
+                f" / {r.fractions} fractions"
+                + (f", until {formats.local_date(r.end_date)}" if r.end_date else ""),
                 e,
             )
             for r in e.radiotherapy.all()
@@ -584,51 +587,11 @@ def patient_history(
     snapshots; services put the patient and the reason into their context."""
     from pghistory.models import Events
 
-    events = list(
-        Events.objects.filter(pgh_context__patient=patient.pk).order_by(
-            "-pgh_created_at", "-pgh_id"
-        )[:limit]
-    )
-    user_ids = {e.pgh_context.get("user") for e in events if e.pgh_context}
-    users = {u.pk: u for u in User.objects.filter(pk__in=[i for i in user_ids if i])}
-    history = []
-    for event in events:
-        model = apps.get_model(event.pgh_obj_model)
-        verbose = model._meta.verbose_name.capitalize()
-        action = {"insert": "added", "update": "changed", "delete": "removed"}.get(
-            event.pgh_label, event.pgh_label
-        )
-        data = (
-            event.pgh_diff
-            if event.pgh_label == "update" and event.pgh_diff
-            else {k: [None, v] for k, v in (event.pgh_data or {}).items()}
-        )
-        changes = []
-        for field, (old, new) in data.items():
-            if hide_identity and field in IDENTITY_FIELDS:
-                continue
-            if (
-                field in HIDDEN_IN_HISTORY
-                or field.startswith("pgh_")
-                or (old in (None, "", []) and new in (None, "", []))
-            ):
-                continue
-            try:
-                label = model._meta.get_field(field).verbose_name
-            except FieldDoesNotExist:  # a field since removed keeps its raw name
-                label = field
-            changes.append((label, old, new))
-        context = event.pgh_context or {}
-        history.append(
-            {
-                "at": event.pgh_created_at,
-                "who": users.get(context.get("user")),
-                "what": f"{verbose} {action}",
-                "changes": changes,
-                "reason": context.get("reason", ""),
-            }
-        )
-    return history
+    events = Events.objects.filter(pgh_context__patient=patient.pk).order_by(
+        "-pgh_created_at", "-pgh_id"
+    )[:limit]
+    hidden = HIDDEN_IN_HISTORY | (IDENTITY_FIELDS if hide_identity else set())
+    return events_in_words(events, hidden=hidden)
 
 
 def access_history(patient: Patient):

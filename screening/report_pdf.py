@@ -4,13 +4,14 @@ Curves are drawn from the same coordinates as the page's SVG (charts.curve_chart
 
 import io
 
-from django.utils import timezone
-from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, String
+from reportlab.graphics.shapes import Circle, Drawing, Group, Line, PolyLine, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from consortium import formats
 
 
 def _curve(result, chart) -> Drawing:
@@ -41,7 +42,23 @@ def _curve(result, chart) -> Drawing:
     for x, y in chart["points"]:
         drawing.add(Circle(x, h - y, 1.8, fillColor=colors.black, strokeColor=None))
     for x, label in chart["ticks"]:
-        drawing.add(String(x, 2, label, fontSize=6))
+        drawing.add(String(x, h - chart["tick_y"], label, fontSize=6, textAnchor="middle"))
+    for y, label in chart["y_ticks"]:
+        drawing.add(String(chart["y_tick_x"], h - y - 2, label, fontSize=6, textAnchor="end"))
+    drawing.add(
+        String(
+            chart["x_title_x"],
+            h - chart["x_title_y"],
+            chart["x_title"],
+            fontSize=6,
+            textAnchor="middle",
+        )
+    )
+    y_title = Group(
+        String(0, 0, chart["y_title"], fontSize=6, textAnchor="middle"),
+        transform=(0, 1, -1, 0, chart["y_title_x"] + 2, h - chart["y_title_y"]),
+    )
+    drawing.add(y_title)
     drawing.add(String(chart["left"], h - 8, result.drug_name, fontSize=8))
     return drawing
 
@@ -57,13 +74,13 @@ def render_pdf(context: dict) -> bytes:
     styles = getSampleStyleSheet()
     story = [Paragraph("Drug screening report for the tumour board", styles["Title"])]
     signed = (
-        f"signed by {report.signed_by} {timezone.localtime(report.signed_at):%d.%m.%Y %H:%M}"
+        f"signed by {report.signed_by} {formats.local_datetime(report.signed_at)}"
         if report.signed_at
         else "DRAFT, not signed"
     )
     facts = [
         ("Patient (register number)", req.patient.register_number),
-        ("Diagnosis", episode.get_diagnosis_display() or "Not yet reported"),
+        ("Diagnosis", episode.diagnosis_with_grade or "Not yet reported"),
         (
             "Markers",
             "; ".join(f"{m.get_marker_display()}: {m.result_text}" for m in context["markers"])
@@ -88,7 +105,7 @@ def render_pdf(context: dict) -> bytes:
     for entry in context["timeline"]:
         story.append(
             Paragraph(
-                f"{timezone.localtime(entry.at):%d.%m.%Y %H:%M}: {_text(entry.text)}",
+                f"{formats.local_datetime(entry.at)}: {_text(entry.text)}",
                 styles["Normal"],
             )
         )
@@ -99,9 +116,9 @@ def render_pdf(context: dict) -> bytes:
             [
                 plate.name,
                 plate.get_qc_status_display(),
-                f"{plate.z_prime:.2f}",
-                f"{plate.ssmd:.1f}",
-                f"{plate.cv_negative:.1f}",
+                formats.quantity(plate.z_prime, "z_prime"),
+                formats.quantity(plate.ssmd, "ssmd"),
+                formats.amount(plate.cv_negative, "cv"),
                 Paragraph(
                     _text(
                         "; ".join(plate.qc_flags)
@@ -128,9 +145,9 @@ def render_pdf(context: dict) -> bytes:
                 rank,
                 result.drug_name,
                 Paragraph(_text(result.drug_class), styles["Normal"]),
-                "–" if result.selective_dss is None else f"{result.selective_dss:.1f}",
-                "–" if result.dss2 is None else f"{result.dss2:.1f}",
-                "–" if result.ic50_nm is None else f"{result.ic50_nm:.3g}",
+                formats.quantity(result.selective_dss, "dss", empty="–"),
+                formats.quantity(result.dss2, "dss", empty="–"),
+                formats.amount(result.ic50_nm, "concentration") or "–",
                 Paragraph(_text("; ".join(result.fit_flags + result.qc_flags)), styles["Normal"]),
             ]
         )

@@ -15,6 +15,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from consortium import formats
 from consortium.models import Institution, Role, User
 from registry.models import PatientInstitution
 from registry.selectors import CLINICAL_ROLES, at_own_institution, user_institution_ids
@@ -200,7 +201,9 @@ def request_timeline(
                 sample.collected_at,
                 "collected",
                 f"Sample {sample.label_id} collected ({sample.sample_type.name}, "
-                f"{sample.amount} {sample.amount_unit}, {sample.medium})",
+                f"{formats.quantity(sample.amount, 'sample_amount')}{formats.UNIT_SPACE}"
+                f"{sample.get_amount_unit_display()}, "
+                f"{sample.medium})",
                 str(sample.registered_by),
             )
         )
@@ -229,14 +232,14 @@ def request_timeline(
                     receipt.arrived_at,
                     "receipt",
                     f"Sample {sample.label_id} received: {receipt.get_condition_display()}, "
-                    f"{receipt.arrival_celsius} °C on arrival"
+                    f"{formats.quantity(receipt.arrival_celsius, 'temperature')} on arrival"
                     + (
-                        f", viability {receipt.viability_percent} %"
+                        f", viability {formats.quantity(receipt.viability_percent, 'viability')}"
                         if receipt.viability_percent is not None
                         else ""
                     )
                     + (
-                        f", {receipt.viable_cell_count} viable cells"
+                        f", {formats.amount(receipt.viable_cell_count, 'cell_count')} viable cells"
                         if receipt.viable_cell_count is not None
                         else ""
                     ),
@@ -254,7 +257,7 @@ def duration_text(hours: float | None) -> str:
     """Hours up to two days, then days: stages run from hours (transport) to weeks (culture)."""
     if hours is None:
         return "–"
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+    return formats.quantity(hours, "hours") if hours < 48 else formats.quantity(hours / 24, "days")
 
 
 def _median_hours(pairs) -> float | None:

@@ -18,8 +18,8 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
+from consortium import formats, uploads
 from consortium import services as core_services
-from consortium import uploads
 from consortium.exceptions import EditConflict, PasswordRefused
 from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
 from consortium.models import Institution, Role, User
@@ -604,8 +604,16 @@ def receipt_record(
             rejection_reason=rejection_reason.strip(),
             received_by=by,
         )
+    measured = [
+        f"Viability {formats.quantity(viability_percent, 'viability')}"
+        if viability_percent is not None
+        else "",
+        f"{formats.amount(viable_cell_count, 'cell_count')} viable cells"
+        if viable_cell_count is not None
+        else "",
+    ]
     note = (
-        f"Viability {viability_percent} %, {viable_cell_count} viable cells"
+        ", ".join(m for m in measured if m) or "Accepted"
         if accepted
         else f"Rejected: {rejection_reason.strip()}. A new sample is needed."
     )

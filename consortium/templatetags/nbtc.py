@@ -1,8 +1,42 @@
 from django import template
 
+from consortium import formats
 from consortium.selectors import COUNTRY_NAMES
 
 register = template.Library()
+
+
+# Numbers and times as people read them (consortium/formats.py holds the one definition of
+# each quantity's unit and decimals): {{ course.total_dose_gy|quantity:"total_dose" }}.
+@register.filter
+def quantity(value, name: str) -> str:
+    return formats.quantity(value, name)
+
+
+@register.filter
+def amount(value, name: str) -> str:
+    """The number only, for a column whose header names the unit."""
+    return formats.amount(value, name)
+
+
+@register.filter
+def number(value, decimals=None) -> str:
+    return formats.number(value, None if decimals in (None, "") else int(decimals))
+
+
+@register.filter
+def local_datetime(value) -> str:
+    return formats.local_datetime(value)
+
+
+@register.filter
+def local_date(value) -> str:
+    return formats.local_date(value)
+
+
+@register.filter
+def member_name(user) -> str:
+    return formats.member_name(user)
 
 
 @register.filter

@@ -48,7 +48,15 @@ def test_a_coordinator_edits_a_group_and_the_change_is_in_its_history(
     assert latest.focus == "Lymphoma trials"
     assert latest.pgh_context.metadata["user"] == coordinator.pk
     page = coordinator_client.get(f"/directory/{group.slug}/").content.decode()
-    assert "History" in page and f"member #{coordinator.pk}" in page
+    assert "History" in page and "member #" not in page
+    # In words: the member's name, what changed from what to what, in Oslo time.
+    history = page[page.index("<h2>History</h2>") :]
+    assert f"<td>{coordinator.full_name}</td>" in history
+    assert "<b>focus</b>:" in history and "Lymphoma trials</li>" in history
+    assert "Network group changed" in history
+    from consortium.formats import local_datetime
+
+    assert local_datetime(latest.pgh_created_at) in history
 
 
 def test_a_bad_country_code_names_the_field_and_the_rule(coordinator_client, directory):

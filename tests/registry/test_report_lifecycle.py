@@ -374,7 +374,7 @@ def test_history_lists_who_changed_what_and_why(clin, patient):
     assert len(changed) == 1
     assert changed[0]["who"] == colleague and changed[0]["reason"] == "Pathology revised"
     changes = {label: (old, new) for label, old, new in changed[0]["changes"]}
-    assert changes["CNS WHO grade"] == (2, 3)
+    assert changes["CNS WHO grade"] == ("2", "3")  # in words, as the page shows them
     assert changes["ICD-O-3 morphology"] == ("9400/3", "9401/3")
     added = entries(patient, "Tumour episode added")
     assert added[0]["who"] == clin and added[0]["reason"] == "New referral"
@@ -391,9 +391,9 @@ def test_history_keeps_submit_and_reopen_with_the_reason(clin, patient, submitte
         for e in entries(patient, "Tumour episode changed")
         if any(label == "status" for label, _, _ in e["changes"])
     ]
-    reopen = next(e for e in statuses if ("status", "complete", "draft") in e["changes"])
+    reopen = next(e for e in statuses if ("status", "Complete", "Draft") in e["changes"])
     assert reopen["who"] == coordinator and "Wrong laterality" in reopen["reason"]
-    submit = next(e for e in statuses if ("status", "draft", "complete") in e["changes"])
+    submit = next(e for e in statuses if ("status", "Draft", "Complete") in e["changes"])
     assert submit["who"] == clin
 
 

@@ -125,8 +125,9 @@ def test_a_screen_from_request_to_receipt(live_server, browser):
         "Accepted → Sample collected",
         "Sample collected → In transit: Bring Express BX-2231",
         "Hand-over at OUS Rikshospitalet, neurosurgery: Nurse Berg → Courier Lie",
-        "received: Intact, 5.5 °C on arrival, viability 87.5 %",
-        "In transit → Received: Viability 87.5 %, 2400000 viable cells",
+        # Norwegian numbers: decimal comma, U+00A0 between digit groups and before the unit.
+        "received: Intact, 5,5\u00a0°C on arrival, viability 87,5\u00a0%",
+        "In transit → Received: Viability 87,5\u00a0%, 2\u00a0400\u00a0000 viable cells",
     ]:
         assert words in "\n".join(texts), (words, texts)
     assert clinician.locator("#custody-timeline li.error").count() == 0

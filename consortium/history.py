@@ -1,0 +1,82 @@
+"""Change history in words, for every history page (a patient's record, a directory group):
+django-pghistory's trigger-written snapshots turned into who, when, what changed from what to
+what, and why, each value in words by consortium.formats.StoredValues (choice labels, member
+names, Yes/No, Oslo times, quantities in their units). A page never shows a stored key, an id
+or a UTC ISO time."""
+
+from collections.abc import Iterable
+
+from django.apps import apps
+
+from .formats import StoredValues
+from .models import User
+
+# Bookkeeping columns no reader needs (the row's own id, its optimistic-lock counters, the
+# timestamps the event itself carries).
+BOOKKEEPING = {"id", "version", "markers_version", "updated_at", "created_at", "pgh_obj"}
+
+ACTIONS = {"insert": "added", "update": "changed", "delete": "removed"}
+
+
+def _empty(value) -> bool:
+    return value in (None, "", [])
+
+
+def events_in_words(events: Iterable, *, hidden: Iterable[str] = ()) -> list[dict]:
+    """pghistory `Events` rows (newest first, as given) in words. `hidden` names fields left
+    out (by field name; a snapshot names a foreign key by its column, "episode_id")."""
+    hidden = BOOKKEEPING | set(hidden)
+    values = StoredValues()
+    rows = []
+    for event in events:
+        model = apps.get_model(event.pgh_obj_model)
+        data = (
+            event.pgh_diff
+            if event.pgh_label == "update" and event.pgh_diff
+            else {k: [None, v] for k, v in (event.pgh_data or {}).items()}
+        )
+        changes = []
+        for column, (old, new) in data.items():
+            found = StoredValues.field(model, column)
+            name = found.name if found is not None else column
+            if name in hidden or name.startswith("pgh_") or (_empty(old) and _empty(new)):
+                continue
+            label = str(found.verbose_name) if found is not None else column
+            values.want(model, column, old)
+            values.want(model, column, new)
+            changes.append((label, column, old, new))
+        rows.append((event, model, changes))
+    contexts = [_context(event) for event, _, _ in rows]
+    users = User.objects.in_bulk({c.get("user") for c in contexts if c.get("user")})
+    history = []
+    for (event, model, changes), context in zip(rows, contexts, strict=True):
+        is_update = event.pgh_label == "update"
+        history.append(
+            {
+                "at": event.pgh_created_at,
+                "who": users.get(context.get("user")),
+                "source": context.get("import_source", ""),
+                "what": f"{model._meta.verbose_name.capitalize()} "
+                f"{ACTIONS.get(event.pgh_label, event.pgh_label)}",
+                # An added row has no old value; an emptied one reads "–".
+                "changes": [
+                    (
+                        label,
+                        values.words(model, column, old) if is_update else None,
+                        values.words(model, column, new),
+                    )
+                    for label, column, old, new in changes
+                ],
+                "reason": context.get("reason", ""),
+            }
+        )
+    return history
+
+
+def _context(event) -> dict:
+    """The context the services and the middleware set (pghistory's Events proxy gives it as a
+    dict; an event model's own rows as a Context row)."""
+    context = event.pgh_context
+    if context is None:
+        return {}
+    return context if isinstance(context, dict) else context.metadata
