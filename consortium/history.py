@@ -44,29 +44,37 @@ def events_in_words(events: Iterable, *, hidden: Iterable[str] = ()) -> list[dic
             label = str(found.verbose_name) if found is not None else column
             values.want(model, column, old)
             values.want(model, column, new)
-            changes.append((label, column, old, new))
+            changes.append((label, name, column, old, new))
         rows.append((event, model, changes))
     contexts = [_context(event) for event, _, _ in rows]
     users = User.objects.in_bulk({c.get("user") for c in contexts if c.get("user")})
     history = []
     for (event, model, changes), context in zip(rows, contexts, strict=True):
         is_update = event.pgh_label == "update"
+        # Each change as stored (for the API) and in words (an added row has no old value;
+        # an emptied one reads "–").
+        fields = [
+            {
+                "field": name,
+                "label": label,
+                "old": old if is_update else None,
+                "new": new,
+                "old_text": values.words(model, column, old) if is_update else None,
+                "new_text": values.words(model, column, new),
+            }
+            for label, name, column, old, new in changes
+        ]
         history.append(
             {
                 "at": event.pgh_created_at,
                 "who": users.get(context.get("user")),
                 "source": context.get("import_source", ""),
+                "record": model._meta.label,
+                "action": event.pgh_label,
                 "what": f"{model._meta.verbose_name.capitalize()} "
                 f"{ACTIONS.get(event.pgh_label, event.pgh_label)}",
-                # An added row has no old value; an emptied one reads "–".
-                "changes": [
-                    (
-                        label,
-                        values.words(model, column, old) if is_update else None,
-                        values.words(model, column, new),
-                    )
-                    for label, column, old, new in changes
-                ],
+                "fields": fields,
+                "changes": [(f["label"], f["old_text"], f["new_text"]) for f in fields],
                 "reason": context.get("reason", ""),
             }
         )

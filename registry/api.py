@@ -8,11 +8,13 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from pghistory.models import Events
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from consortium.formats import member_name
 from consortium.models import Institution
 from consortium.pagination import KeysetPagination
 from consortium.services import patient_access_log
@@ -396,6 +398,47 @@ class PatientDetailApi(GenericAPIView):
             **values,
         )
         return Response(PatientOutput(patient, context={"request": request}).data)
+
+
+class HistoryChangeOutput(serializers.Serializer):
+    field = serializers.CharField(help_text="The field's name, as in the record's own resource.")
+    label = serializers.CharField(help_text="The field's name in words, as the page shows it.")
+    old = serializers.JSONField(allow_null=True, help_text="The stored value before (null: added).")
+    new = serializers.JSONField(allow_null=True, help_text="The stored value after.")
+    old_text = serializers.CharField(allow_null=True, help_text="`old` as the page shows it.")
+    new_text = serializers.CharField(help_text="`new` as the page shows it.")
+
+
+class HistoryEventOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    who_id = serializers.IntegerField(source="who.pk", allow_null=True, default=None)
+    who = serializers.SerializerMethodField(help_text="The member's name; null: the system.")
+    record = serializers.CharField(help_text='The changed record\'s kind, e.g. "registry.Surgery".')
+    action = serializers.ChoiceField(choices=["insert", "update", "delete"])
+    what = serializers.CharField()
+    reason = serializers.CharField()
+    changes = HistoryChangeOutput(many=True, source="fields")
+
+    def get_who(self, entry) -> str | None:
+        return member_name(entry["who"]) or None
+
+
+class PatientHistoryApi(GenericAPIView):
+    """Every change to the patient's record, newest first (the History page's entries): stored
+    values as stored (plain numbers, keys, ids, ISO times) beside the page's words."""
+
+    serializer_class = HistoryEventOutput
+    queryset = Events.objects.none()
+
+    @extend_schema(responses=HistoryEventOutput(many=True))
+    def get(self, request, register_number: str):
+        patient = selectors.patient_get(user=request.user, register_number=register_number)
+        _log(request, [patient], "api:registry_patient_history")
+        page = self.paginate_queryset(selectors.patient_events(patient))
+        entries = selectors.history_in_words(
+            page, hide_identity=not selectors.shows_names(request.user)
+        )
+        return self.get_paginated_response(HistoryEventOutput(entries, many=True).data)
 
 
 # --- Episodes and markers -----------------------------------------------------------------

@@ -17,6 +17,11 @@ urlpatterns = [
         name="registry_patient_national_id",
     ),
     path(
+        "patients/<str:register_number>/history/",
+        api.PatientHistoryApi.as_view(),
+        name="registry_patient_history",
+    ),
+    path(
         "patients/<str:register_number>/episodes/",
         api.EpisodeListApi.as_view(),
         name="registry_episodes",

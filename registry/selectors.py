@@ -579,17 +579,25 @@ HIDDEN_IN_HISTORY = {
 }
 
 
+def patient_events(patient: Patient):
+    """The patient's change events (django-pghistory's trigger-written snapshots of every
+    section), newest first; services put the patient and the reason into their context."""
+    from pghistory.models import Events
+
+    return Events.objects.filter(pgh_context__patient=patient.pk).order_by(
+        "-pgh_created_at", "-pgh_id"
+    )
+
+
 def patient_history(
     patient: Patient, *, limit: int = 500, hide_identity: bool = False
 ) -> list[dict]:
     """Every change to the patient's record (all sections), newest first: who, when,
-    what (field by field) and why. The events are django-pghistory's trigger-written
-    snapshots; services put the patient and the reason into their context."""
-    from pghistory.models import Events
+    what (field by field, in words) and why."""
+    return history_in_words(patient_events(patient)[:limit], hide_identity=hide_identity)
 
-    events = Events.objects.filter(pgh_context__patient=patient.pk).order_by(
-        "-pgh_created_at", "-pgh_id"
-    )[:limit]
+
+def history_in_words(events, *, hide_identity: bool = False) -> list[dict]:
     hidden = HIDDEN_IN_HISTORY | (IDENTITY_FIELDS if hide_identity else set())
     return events_in_words(events, hidden=hidden)
 

@@ -188,9 +188,13 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     _wait_for_autosave(page)
     page.get_by_role("button", name="Save").click()
     expect(messages).to_contain_text("Radiotherapy course saved.")
-    expect(_article(episode_section, "Radiotherapy")).to_contain_text(
-        "15.02.2025–28.03.2025: 60 Gy / 30 fractions (2 Gy per fraction)"
+    # Norwegian numbers with each quantity's decimals (dose 0,1 Gy, per fraction 0,01 Gy),
+    # U+00A0 before the unit.
+    radiotherapy = _article(episode_section, "Radiotherapy")
+    expect(radiotherapy).to_contain_text(
+        "15.02.2025–28.03.2025: 60,0 Gy / 30 fractions (2,00 Gy per fraction)"
     )
+    assert "60,0\u00a0Gy" in radiotherapy.inner_text()
     expect(episode_section.locator("div.warnings")).to_have_count(0)
 
     # 7. Performance status.

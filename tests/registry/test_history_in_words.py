@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from consortium.formats import StoredValues
-from consortium.models import Role
+from consortium.models import AccessLog, Role
 from registry import services
 from registry.models import RadiotherapyCourse, Surgery, TumourEpisode
 from tests.conftest import make_member, sign_in
@@ -162,3 +162,45 @@ def test_the_api_keeps_plain_numbers_and_iso_times(client, clinician):
     rows = surgeries["results"] if isinstance(surgeries, dict) else surgeries
     assert rows[0]["extent_of_resection"] == "gross_total"  # the stored key, for programs
     assert rows[0]["postoperative_mri_at"].startswith("2026-03-29T01:30:00+01:00")
+
+
+def test_the_history_api_gives_stored_values_beside_the_words(client, clinician):
+    patient, episode, _ = _submitted_history(client, clinician)
+    response = client.get(f"/api/v1/registry/patients/{patient.register_number}/history/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == len(body["results"])  # one page: the list envelope
+    entries = body["results"]
+    submitted = next(e for e in entries if e["reason"] == "Submitted as complete")
+    assert submitted["who"] == "Kari Lege" and submitted["who_id"] == clinician.pk
+    assert submitted["record"] == "registry.TumourEpisode" and submitted["action"] == "update"
+    changes = {c["field"]: c for c in submitted["changes"]}
+    assert changes["completed_by"]["new"] == clinician.pk  # the id, for programs
+    assert changes["completed_by"]["new_text"] == "Kari Lege"
+    assert changes["status"] == {
+        "field": "status",
+        "label": "status",
+        "old": "draft",
+        "new": "complete",
+        "old_text": "Draft",
+        "new_text": "Complete",
+    }
+    course = next(e for e in entries if e["record"] == "registry.RadiotherapyCourse")
+    dose = next(c for c in course["changes"] if c["field"] == "total_dose_gy")
+    assert dose["new"] == 59.4 and dose["new_text"] == f"59,4{NBSP}Gy"
+    assert AccessLog.objects.filter(
+        user=clinician, patient_id=patient.pk, page="api:registry_patient_history"
+    ).exists()
+
+
+def test_the_history_api_hides_names_from_those_who_see_none(client, clinician):
+    patient, _, _ = _submitted_history(client, clinician)
+    client.logout()
+    coordinator = make_member(Role.COORDINATOR, email="koord@ous.no", with_totp=True)
+    sign_in(client, coordinator)
+    page = client.get(f"{patient.get_absolute_url()}history/").content.decode()
+    url = f"/api/v1/registry/patients/{patient.register_number}/history/"
+    entries = client.get(url).json()["results"]
+    fields = {c["field"] for e in entries for c in e["changes"]}
+    assert "full_name" not in fields and "national_id" not in fields
+    assert patient.full_name not in page and patient.full_name not in str(entries)
