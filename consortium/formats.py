@@ -77,10 +77,13 @@ QUANTITIES: dict[str, Quantity] = {
     "hill_slope": Quantity("", 2),
     "r_squared": Quantity("", 3),
     "hours": Quantity("h", 1),
+    "window_used": Quantity("%", 0),  # of a sample's viability window
     "days": Quantity("days", 1),
     "minutes": Quantity("min", 0),
     "seconds": Quantity("s", 2),
+    # Quality indicators: a share of patients to 0,1 %, the guideline's goals in whole percent.
     "share": Quantity("%", 1),
+    "goal": Quantity("%", 0),
 }
 _FIELD_QUANTITY = {field: key for key, q in QUANTITIES.items() for field in q.fields}
 

@@ -28,6 +28,7 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
+from consortium import formats
 from consortium.models import Institution, Role, User
 
 from . import indicators
@@ -151,13 +152,13 @@ class Figure:
 
     @property
     def percent(self) -> str:
-        return "" if self.value is None else f"{100 * self.value:.1f} %"
+        return "" if self.value is None else formats.quantity(100 * self.value, "share")
 
     @property
     def interval(self) -> str:
         if self.ci_low is None:
             return ""
-        return f"{100 * self.ci_low:.1f}–{100 * self.ci_high:.1f} %"
+        return share_interval(self.ci_low, self.ci_high)
 
     @property
     def left_out_total(self) -> int:
@@ -244,7 +245,13 @@ class IndicatorView:
 
 
 def percent(value: float) -> str:
-    return f"{100 * value:.0f} %"
+    """A goal as the guideline writes it, whole percent ("80 %")."""
+    return formats.quantity(100 * value, "goal")
+
+
+def share_interval(low: float, high: float) -> str:
+    """A 95 % interval of a share in Norwegian style: "45,3–60,1 %"."""
+    return f"{formats.amount(100 * low, 'share')}–{formats.quantity(100 * high, 'share')}"
 
 
 def targets_text(indicator: Indicator) -> str:
@@ -425,7 +432,7 @@ def _targets(indicator: Indicator) -> list[dict]:
 
 
 def _y_ticks() -> list[tuple[float, str]]:
-    return [(_y(v / 100), f"{v} %") for v in (0, 25, 50, 75, 100)]
+    return [(_y(v / 100), formats.quantity(v, "goal")) for v in (0, 25, 50, 75, 100)]
 
 
 def _nice_max(n: int) -> int:
@@ -712,9 +719,9 @@ def survival_table(curve) -> list[dict]:
                 "survival": in_force[1],
                 "low": in_force[2],
                 "high": in_force[3],
-                "percent": f"{100 * in_force[1]:.1f} %",
+                "percent": formats.quantity(100 * in_force[1], "share"),
                 "interval": (
-                    f"{100 * in_force[2]:.1f}–{100 * in_force[3]:.1f} %"
+                    share_interval(in_force[2], in_force[3])
                     if in_force[2] is not None and in_force[3] is not None
                     else ""
                 ),

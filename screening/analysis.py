@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
+from consortium import formats
+
 from . import fitting
 
 LN10 = math.log(10)
@@ -91,19 +93,27 @@ def plate_qc(
     cv_n = 100.0 * sd_n / mu_n if mu_n else float("inf")
     cv_p = 100.0 * sd_p / mu_p if mu_p else float("inf")
     edge = edge_percent(edge_wells, rows, columns) if edge_wells else None
-    flags = []
+    flags = []  # in words for people: Norwegian numbers, each quantity's decimals
+    q = formats.quantity
     if z_prime < thresholds.z_prime_warn:
-        flags.append(f"Z' {z_prime:.2f} below {thresholds.z_prime_warn}")
+        flags.append(f"Z' {q(z_prime, 'z_prime')} below {q(thresholds.z_prime_warn, 'z_prime')}")
     elif z_prime < thresholds.z_prime_pass:
-        flags.append(f"Z' {z_prime:.2f} marginal (below {thresholds.z_prime_pass})")
+        flags.append(
+            f"Z' {q(z_prime, 'z_prime')} marginal (below {q(thresholds.z_prime_pass, 'z_prime')})"
+        )
     if ssmd < thresholds.ssmd_warn:
-        flags.append(f"SSMD {ssmd:.1f} below {thresholds.ssmd_warn}")
+        flags.append(f"SSMD {q(ssmd, 'ssmd')} below {q(thresholds.ssmd_warn, 'ssmd')}")
     elif ssmd < thresholds.ssmd_pass:
-        flags.append(f"SSMD {ssmd:.1f} below {thresholds.ssmd_pass}")
+        flags.append(f"SSMD {q(ssmd, 'ssmd')} below {q(thresholds.ssmd_pass, 'ssmd')}")
     if cv_n > thresholds.max_negative_cv:
-        flags.append(f"negative-control CV {cv_n:.1f} % above {thresholds.max_negative_cv} %")
+        flags.append(
+            f"negative-control CV {q(cv_n, 'cv')} above {q(thresholds.max_negative_cv, 'cv')}"
+        )
     if edge is not None and abs(edge) > thresholds.max_edge_percent:
-        flags.append(f"edge effect {edge:.1f} % (limit {thresholds.max_edge_percent} %)")
+        flags.append(
+            f"edge effect {q(edge, 'edge_effect')} "
+            f"(limit {q(thresholds.max_edge_percent, 'edge_effect')})"
+        )
     too_variable = cv_n > thresholds.max_negative_cv
     edge_effect = edge is not None and abs(edge) > thresholds.max_edge_percent
     if (

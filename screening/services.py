@@ -695,7 +695,7 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
                     ShipmentAlert.Kind.WINDOW_PASSED,
                     "",
                     f"{named} has passed its {sample.sample_type.viability_hours} h viability "
-                    f"window ({status.elapsed_hours:.1f} h since collection).",
+                    f"window ({formats.quantity(status.elapsed_hours, 'hours')} since collection).",
                 )
             )
         if status.near:
@@ -704,9 +704,9 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
                     ShipmentAlert.Kind.WINDOW_NEAR,
                     "",
                     f"{named} is at "
-                    f"{status.percent:.0f} % of its {sample.sample_type.viability_hours} h "
-                    "viability window: "
-                    f"{status.hours_left:.1f} h left.",
+                    f"{formats.quantity(status.percent, 'window_used')} of its "
+                    f"{sample.sample_type.viability_hours} h viability window: "
+                    f"{formats.quantity(status.hours_left, 'hours')} left.",
                 )
             )
         for excursion in status.excursions:  # each excursion is its own event

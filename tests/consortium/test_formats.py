@@ -30,6 +30,9 @@ S = "\u00a0"  # the Norwegian group separator and the space before a unit
         (-3.5, "temperature", f"-3,5{S}°C"),
         (0.98765, "r_squared", "0,988"),
         (87.6, "inhibition", f"88{S}%"),
+        (200 / 3, "share", f"66,7{S}%"),  # an indicator: 2 of 3 patients
+        (80, "goal", f"80{S}%"),
+        (83.4, "window_used", f"83{S}%"),
     ],
 )
 def test_each_quantity_has_its_unit_and_decimals(value, name, expected):

@@ -38,7 +38,7 @@ def test_a_clinician_reads_the_indicators_and_makes_a_report(live_server, browse
     expect(coverage.locator("svg.funnel g.hospital")).to_have_count(3)
     expect(coverage.locator("svg.funnel g.hospital.own text")).to_have_text("HUS")
     own_row = coverage.locator("tr.hospital.own")
-    expect(own_row).to_contain_text("66.7 %")
+    expect(own_row).to_contain_text("66,7 %")  # Norwegian style (U+00A0 before %)
 
     own_row.get_by_role("link", name="Patients not met").click()
     expect(page.locator("h1")).to_contain_text("not met at HUS")

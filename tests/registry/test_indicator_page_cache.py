@@ -68,7 +68,7 @@ def test_a_repeated_view_is_served_whole_in_a_constant_number_of_queries(
     with django_assert_num_queries(4):
         again = client.get(PAGE, {"year": YEAR})
     assert again.status_code == 200 and again.content == first.content
-    assert coverage_row(again.content.decode(), "OUS") == "OUS|7|10|70.0 %"
+    assert coverage_row(again.content.decode(), "OUS") == "OUS|7|10|70,0\u00a0%"
 
 
 def test_a_browser_gets_it_gzipped_and_the_same_page_unzipped(client, five_hospitals):
@@ -91,9 +91,9 @@ def test_a_member_moved_to_another_hospital_sees_its_figures_at_once(client, fiv
     client.get(PAGE)
     assert coverage_row(client.get(PAGE).content.decode(), "HUS") == "HUS|<5|–"
     clinician.institutions.set(Institution.objects.filter(code="HUS"))
-    assert coverage_row(client.get(PAGE).content.decode(), "HUS") == "HUS|2|3|66.7 %"
+    assert coverage_row(client.get(PAGE).content.decode(), "HUS") == "HUS|2|3|66,7\u00a0%"
     # ... and the hospital left is no longer exact for them (SUS's neighbour in the region).
-    assert coverage_row(client.get(PAGE).content.decode(), "OUS") == "OUS|7|10|70.0 %"
+    assert coverage_row(client.get(PAGE).content.decode(), "OUS") == "OUS|7|10|70,0\u00a0%"
 
 
 def test_members_of_two_hospitals_never_get_each_others_page(five_hospitals):
@@ -106,7 +106,7 @@ def test_members_of_two_hospitals_never_get_each_others_page(five_hospitals):
     for _ in range(2):
         hus_page = at_hus.get(PAGE).content.decode()
         ous_page = at_ous.get(PAGE).content.decode()
-        assert coverage_row(hus_page, "HUS") == "HUS|2|3|66.7 %"
+        assert coverage_row(hus_page, "HUS") == "HUS|2|3|66,7\u00a0%"
         assert coverage_row(ous_page, "HUS") == "HUS|<5|–"
         assert "clinician@example.no" in hus_page and "o@x.no" not in hus_page
         assert "o@x.no" in ous_page
@@ -115,11 +115,11 @@ def test_members_of_two_hospitals_never_get_each_others_page(five_hospitals):
 def test_a_new_snapshot_shows_at_once(client, five_hospitals):
     sign_in(client, make_member(Role.RESEARCHER, institutions=("UIO-ICR",)))
     client.get(PAGE)
-    assert coverage_row(client.get(PAGE).content.decode(), "UNN") == "UNN|8|8|100.0 %"
+    assert coverage_row(client.get(PAGE).content.decode(), "UNN") == "UNN|8|8|100,0\u00a0%"
     cohort({"UNN": (0, 2)})
     snapshot()
     body = client.get(PAGE).content.decode()
-    assert coverage_row(body, "UNN") == "UNN|8|10|80.0 %"
+    assert coverage_row(body, "UNN") == "UNN|8|10|80,0\u00a0%"
 
 
 def test_the_filters_and_anonymous_visitors_have_pages_of_their_own(client, five_hospitals):
@@ -130,9 +130,9 @@ def test_the_filters_and_anonymous_visitors_have_pages_of_their_own(client, five
     sign_in(client, make_member(Role.RESEARCHER, institutions=("UIO-ICR",)))
     for _ in range(2):
         last_year = client.get(PAGE, {"year": YEAR - 1}).content.decode()
-        assert coverage_row(last_year, "OUS") == "OUS|3|5|60.0 %"
+        assert coverage_row(last_year, "OUS") == "OUS|3|5|60,0\u00a0%"
         west = client.get(PAGE, {"region": "west"}).content.decode()
-        assert coverage_row(west, "Helse Vest") == "Helse Vest|8|15|53.3 %"
+        assert coverage_row(west, "Helse Vest") == "Helse Vest|8|15|53,3\u00a0%"
 
 
 def test_the_cached_pages_csrf_token_is_the_sessions(

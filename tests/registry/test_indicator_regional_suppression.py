@@ -47,7 +47,7 @@ def test_a_one_hospital_region_hides_its_figure_with_the_hospitals_cell(client):
     )
     # On the page too: Nord's figure is "<5", not 1 of 3.
     page = client.get("/registry/indicators/", {"year": YEAR, "region": "north"}).content.decode()
-    assert "33.3 %" not in page
+    assert "33,3\u00a0%" not in page and "33.3 %" not in page
 
 
 def test_the_hospitals_own_members_see_their_regions_figure_exact(client):
@@ -98,9 +98,9 @@ def test_the_trend_per_hospital_with_its_small_years_hidden(client):
         if '<th scope="row">' in line
     }
     assert rows["OUS"].count("<td>") == 2
-    assert "<td>50.0 %</td><td>70.0 %</td>" in rows["OUS"]
-    assert "<td>100.0 %</td><td>&lt;5</td>" in rows["HUS"]
-    assert "<td>33.3 %</td><td>&lt;5</td>" in rows["SUS"]
+    assert "<td>50,0\u00a0%</td><td>70,0\u00a0%</td>" in rows["OUS"]  # Norwegian style
+    assert "<td>100,0\u00a0%</td><td>&lt;5</td>" in rows["HUS"]
+    assert "<td>33,3\u00a0%</td><td>&lt;5</td>" in rows["SUS"]
     # The chart: a line for the nation and one per hospital, HUS and SUS with no point in
     # the hidden year (one dot each), OUS drawn as the member's own.
     assert 'class="hospital-line own"' in page

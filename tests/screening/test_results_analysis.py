@@ -151,7 +151,7 @@ def test_a_variable_dmso_control_fails_the_plate():
     qc = plate_qc([100, 130, 70, 100], [0.5, 0.6, 0.4, 0.5], thresholds=lab)
     assert qc.cv_negative == pytest.approx(100 * (1800 / 3) ** 0.5 / 100)
     assert qc.z_prime > 0.2 and qc.ssmd > 3  # Z' and SSMD alone would let it through
-    assert qc.status == "fail" and qc.flags == ["negative-control CV 24.5 % above 20.0 %"]
+    assert qc.status == "fail" and qc.flags == ["negative-control CV 24,5\u00a0% above 20,0\u00a0%"]
 
 
 def test_zero_control_spread_gives_no_infinite_figures_in_the_stored_plate():
