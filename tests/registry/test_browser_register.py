@@ -222,7 +222,7 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     nav.get_by_role("link", name="Worklist", exact=True).click()
     expect(page).to_have_url(f"{base}/registry/worklist/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Worklist: Oslo universitetssykehus")
-    expect(page.locator("#share-all")).to_have_text(re.compile(r"^100(\.0)? %$"))
+    expect(page.locator("#share-all")).to_have_text(re.compile(r"^100(,0)?\s%$"))  # Norwegian style
     worklist = page.locator("table.worklist tbody")
     expect(worklist).to_have_text("Every report is complete.")
     expect(worklist).not_to_contain_text(register_number)
