@@ -79,6 +79,7 @@ QUANTITIES: dict[str, Quantity] = {
     "hours": Quantity("h", 1),
     "window_used": Quantity("%", 0),  # of a sample's viability window
     "days": Quantity("days", 1),
+    "months": Quantity("months", 1),  # survival: days / (365.25 / 12)
     "minutes": Quantity("min", 0),
     "seconds": Quantity("s", 2),
     # Quality indicators: a share of patients to 0,1 %, the guideline's goals in whole percent.

@@ -68,7 +68,7 @@ def test_curves_side_by_side_in_the_api_and_the_page(client, three_hospitals):
     assert page.count('class="compare-line') == 2  # SUS hidden
     table = page[page.index('id="comparison-table"') :]
     table = table[: table.index("</table>")]
-    assert "HUS</th><td>5</td><td>4</td><td>2.3</td>" in table  # 70 days = 2.3 months
+    assert "HUS</th><td>5</td><td>4</td><td>2,3</td>" in table  # 70 days = 2,3 months
     assert "Fewer than 5 patients" in table
     assert "style=" not in page
 
