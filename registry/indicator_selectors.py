@@ -85,26 +85,17 @@ def snapshot_state() -> tuple[IndicatorSnapshot | None, IndicatorSnapshot | None
 SNAPSHOTS_CHANGED_KEY = "registry:indicator-snapshots:generation"
 
 
-def snapshot_state_cached() -> tuple[IndicatorSnapshot | None, IndicatorSnapshot | None]:
-    """snapshot_state, kept in Redis until a snapshot is requested, starts, ends or fails
-    (indicator_services.snapshots_changed bumps the generation in the key), and for a
-    minute at most, should a change bypass the services."""
+def snapshot_state_cached() -> tuple[IndicatorSnapshot | None, IndicatorSnapshot | None, list]:
+    """snapshot_state and the newest snapshot's years, kept in Redis until a snapshot is
+    requested, starts, ends or fails (indicator_services.snapshots_changed bumps the
+    generation in the key), and for a minute at most, should a change bypass the services."""
     key = f"registry:indicator-snapshot-state:{cache.get(SNAPSHOTS_CHANGED_KEY, 0)}"
     state = cache.get(key)
     if state is None:
-        state = snapshot_state()
+        newest, running = snapshot_state()
+        state = (newest, running, available_years(newest) if newest else [])
         cache.set(key, state, timeout=60)
     return state
-
-
-def available_years_cached(snapshot: IndicatorSnapshot) -> list[int]:
-    """A snapshot's years never change once it is done: kept per snapshot (Redis)."""
-    key = f"registry:indicator-years:{snapshot.pk}"
-    years = cache.get(key)
-    if years is None:
-        years = available_years(snapshot)
-        cache.set(key, years, timeout=7 * 24 * 3600)
-    return years
 
 
 def exact_institutions(user: User) -> set[int] | None:

@@ -85,13 +85,12 @@ def _gzipped_response(request, body: bytes) -> HttpResponse:
 
 @never_cache
 def indicator_list(request):
-    snapshot, running = selectors.snapshot_state_cached()
+    snapshot, running, years = selectors.snapshot_state_cached()
     if not request.user.is_authenticated:
         running = None
     else:
         get_token(request)  # the session's CSRF secret, in the key, is set before rendering
     published = selectors.published_year()
-    years = selectors.available_years_cached(snapshot) if snapshot else []
     if not request.user.is_authenticated:
         years = [y for y in years if y == published]
     year = _int(request.GET.get("year"), published if published in years else 0)
