@@ -83,19 +83,28 @@ def snapshot_state() -> tuple[IndicatorSnapshot | None, IndicatorSnapshot | None
 
 
 SNAPSHOTS_CHANGED_KEY = "registry:indicator-snapshots:generation"
+SNAPSHOT_STATE_KEY = "registry:indicator-snapshot-state"
 
 
-def snapshot_state_cached() -> tuple[IndicatorSnapshot | None, IndicatorSnapshot | None, list]:
-    """snapshot_state and the newest snapshot's years, kept in Redis until a snapshot is
-    requested, starts, ends or fails (indicator_services.snapshots_changed bumps the
-    generation in the key), and for a minute at most, should a change bypass the services."""
-    key = f"registry:indicator-snapshot-state:{cache.get(SNAPSHOTS_CHANGED_KEY, 0)}"
-    state = cache.get(key)
-    if state is None:
+def snapshot_state_cached(also: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """snapshot_state and the newest snapshot's years ({"generation", "newest", "running",
+    "years"}), kept in Redis until a snapshot is requested, starts, ends or fails
+    (indicator_services.snapshots_changed bumps the generation) and for a minute at most,
+    should a change bypass the services. The `also` keys are read in the same round trip
+    and answered as the second item (the page's own cache entry)."""
+    found = cache.get_many([SNAPSHOTS_CHANGED_KEY, SNAPSHOT_STATE_KEY, *also])
+    generation = found.get(SNAPSHOTS_CHANGED_KEY, 0)
+    state = found.get(SNAPSHOT_STATE_KEY)
+    if state is None or state["generation"] != generation:
         newest, running = snapshot_state()
-        state = (newest, running, available_years(newest) if newest else [])
-        cache.set(key, state, timeout=60)
-    return state
+        state = {
+            "generation": generation,
+            "newest": newest,
+            "running": running,
+            "years": available_years(newest) if newest else [],
+        }
+        cache.set(SNAPSHOT_STATE_KEY, state, timeout=60)
+    return state, {k: found[k] for k in also if k in found}
 
 
 def exact_institutions(user: User) -> set[int] | None:

@@ -43,7 +43,9 @@ def _int(value, default: int) -> int:
 # The whole indicators page, gzipped, is kept in Redis per view of it, so that a repeated
 # view costs the sign-in's own queries, two short reads and a cache lookup (the target: p95
 # under 300 ms with 20 clients at 50,000 patients). Everything that changes the answer is in
-# the key: the snapshot (a new one gives new keys; a snapshot never changes once done), the
+# the key or checked against it: the snapshot (a kept page is served only when it was made
+# from the newest snapshot under the current generation of the snapshots' state, which every
+# new, started, finished or failed snapshot bumps; a snapshot never changes once done), the
 # filters, the published year, the language, which hospitals' exact figures the member sees
 # (their role and institutions), and the member's own page chrome (menu by role, e-mail, the
 # session's CSRF secret, as the sign-out form holds a token of it). Pages showing a message
@@ -85,33 +87,35 @@ def _gzipped_response(request, body: bytes) -> HttpResponse:
 
 @never_cache
 def indicator_list(request):
-    snapshot, running, years = selectors.snapshot_state_cached()
-    if not request.user.is_authenticated:
-        running = None
-    else:
+    if request.user.is_authenticated:
         get_token(request)  # the session's CSRF secret, in the key, is set before rendering
     published = selectors.published_year()
-    if not request.user.is_authenticated:
-        years = [y for y in years if y == published]
-    year = _int(request.GET.get("year"), published if published in years else 0)
-    if year not in years:
-        year = years[0] if years else published
+    asked_year = _int(request.GET.get("year"), None)
+    if asked_year is not None and not 1990 <= asked_year <= 2100:
+        asked_year = None  # not a year: the default one (and no cache entry per junk value)
     group = request.GET.get("group", "")
     group = group if group in DIAGNOSIS_GROUPS else ""
     region = request.GET.get("region", "")
     region = region if region in Institution.HealthRegion.values else ""
+    key = _page_key(request, DEFINITIONS_VERSION, published, asked_year, group, region)
+    # One Redis round trip: the snapshots' state and this view's kept page, which is
+    # served only when made from the newest snapshot under the current generation.
+    state, found = selectors.snapshot_state_cached(also=(key,))
+    snapshot, years = state["newest"], state["years"]
+    running = state["running"] if request.user.is_authenticated else None
     keep = snapshot is not None and running is None and not len(messages.get_messages(request))
-    key = _page_key(
-        request,
-        snapshot.pk if snapshot else None,
-        DEFINITIONS_VERSION,
-        published,
-        year,
-        group,
-        region,
-    )
-    if keep and (body := cache.get(key)) is not None:
-        return _gzipped_response(request, body)
+    kept = found.get(key)
+    if (
+        keep
+        and kept is not None
+        and (kept["generation"], kept["snapshot"]) == (state["generation"], snapshot.pk)
+    ):
+        return _gzipped_response(request, kept["body"])
+    if not request.user.is_authenticated:
+        years = [y for y in years if y == published]
+    year = asked_year if asked_year is not None else (published if published in years else 0)
+    if year not in years:
+        year = years[0] if years else published
     context = {
         "snapshot": snapshot,
         "running": running,
@@ -159,7 +163,11 @@ def indicator_list(request):
     page = render_to_string("registry/indicators.html", context, request=request)
     body = compress_string(page.encode())
     if keep:
-        cache.set(key, body, timeout=PAGE_CACHE_SECONDS)
+        cache.set(
+            key,
+            {"generation": state["generation"], "snapshot": snapshot.pk, "body": body},
+            timeout=PAGE_CACHE_SECONDS,
+        )
     return _gzipped_response(request, body)
 
 
