@@ -218,6 +218,21 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     episode.refresh_from_db()
     assert episode.status == TumourEpisode.Status.COMPLETE
 
+    # 8b. The History page tells it in words: labels, the member's name, Oslo times (the MRI
+    # typed as 21.01.2025 09:00 Oslo time, stored as 08:00 UTC, reads as typed).
+    page.get_by_role("link", name="History", exact=True).first.click()
+    expect(page).to_have_url(f"{patient_url}history/")
+    history = page.locator("table.history")
+    expect(history).to_contain_text("status: Draft → Complete")
+    expect(history).to_contain_text(f"completed by: – → {clinician.full_name}")
+    expect(history).to_contain_text("extent of resection: Gross total resection")
+    expect(history).to_contain_text("postoperative MRI: 21.01.2025 09:00")
+    expect(history).not_to_contain_text("gross_total")
+    expect(history.locator("tbody tr td time").first).to_have_text(
+        re.compile(r"^\d\d\.\d\d\.\d{4} \d\d:\d\d$")
+    )
+    page.go_back()
+
     # 9. Worklist: OUS complete for all years; the patient is not among the incomplete.
     nav.get_by_role("link", name="Worklist", exact=True).click()
     expect(page).to_have_url(f"{base}/registry/worklist/")
