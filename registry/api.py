@@ -8,7 +8,6 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from pghistory.models import Events
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -20,11 +19,12 @@ from consortium.pagination import KeysetPagination
 from consortium.services import patient_access_log
 
 from . import rules, sections, selectors, services
-from .filters import PatientFilter, WorklistFilter
+from .filters import HistoryFilter, PatientFilter, WorklistFilter
 from .models import (
     MarkerMethod,
     MarkerResult,
     Patient,
+    PatientHistoryEntry,
     TumourEpisode,
 )
 from .national_id import IdentifierKind
@@ -410,6 +410,7 @@ class HistoryChangeOutput(serializers.Serializer):
 
 
 class HistoryEventOutput(serializers.Serializer):
+    id = serializers.CharField(help_text="The change's id (its event model and number).")
     at = serializers.DateTimeField()
     who_id = serializers.IntegerField(source="who.pk", allow_null=True, default=None)
     who = serializers.SerializerMethodField(help_text="The member's name; null: the system.")
@@ -424,19 +425,24 @@ class HistoryEventOutput(serializers.Serializer):
 
 
 class PatientHistoryApi(GenericAPIView):
-    """Every change to the patient's record, newest first (the History page's entries): stored
-    values as stored (plain numbers, keys, ids, ISO times) beside the page's words."""
+    """Every change to the patient's record (the History page's entries): stored values as
+    stored (plain numbers, keys, ids, ISO times) beside the page's words. Newest first
+    (`sort`: at, who, what; "-" for the other way), filtered by section (`record`'s value),
+    change (insert, update, delete), member (id), since/until (local dates, both included)
+    and reason; paged by keyset."""
 
     serializer_class = HistoryEventOutput
-    queryset = Events.objects.none()
+    queryset = PatientHistoryEntry.objects.none()  # the schema's model; rows per patient
+    pagination_class = KeysetPagination
+    filterset_class = HistoryFilter
 
     @extend_schema(responses=HistoryEventOutput(many=True))
     def get(self, request, register_number: str):
         patient = selectors.patient_get(user=request.user, register_number=register_number)
         _log(request, [patient], "api:registry_patient_history")
-        page = self.paginate_queryset(selectors.patient_events(patient))
-        entries = selectors.history_in_words(
-            page, hide_identity=not selectors.shows_names(request.user)
+        page = self.paginate_queryset(self.filter_queryset(selectors.history_entries(patient)))
+        entries = selectors.patient_history(
+            patient, hide_identity=not selectors.shows_names(request.user), entries=page
         )
         return self.get_paginated_response(HistoryEventOutput(entries, many=True).data)
 

@@ -10,8 +10,8 @@ from django.db.models import Exists, OuterRef
 from consortium.filters import SortedFilterSet
 from consortium.models import AccessLog, Institution, Membership, User
 
-from . import access_review, selectors
-from .models import Patient, PatientInstitution, TumourEpisode
+from . import access_review, history, selectors
+from .models import Patient, PatientHistoryEntry, PatientInstitution, TumourEpisode
 from .selectors import UNDATED_FIRST
 
 
@@ -171,3 +171,51 @@ class WorklistFilter(SortedFilterSet):
     class Meta:
         model = TumourEpisode
         fields = ["diagnosis"]
+
+
+class HistoryFilter(SortedFilterSet):
+    """A patient's history: by section, kind of change, member, period (local dates, both
+    included) and reason; newest first, or by who (surname, Norwegian order) or what, each
+    then by time. The patient's rows come through the contexts' patient index
+    (registry/history.py), so each order sorts only that patient's changes."""
+
+    SORTS = {
+        "at": ("When", ("at", "id")),
+        "who": ("Who", ("who_sort", "at", "id")),
+        "what": ("What", ("section", "at", "id")),
+    }
+    DEFAULT_SORT = "-at"
+
+    section = django_filters.ChoiceFilter(
+        label="What", field_name="tracked_model", choices=history.section_choices
+    )
+    change = django_filters.ChoiceFilter(
+        label="Change", field_name="action", choices=list(history.ACTIONS.items())
+    )
+    member = django_filters.ModelChoiceFilter(
+        label="Who", field_name="user", queryset=User.objects.order_by("sort_name", "email")
+    )
+    since = django_filters.DateFilter(label="From (date)", method="_since")
+    until = django_filters.DateFilter(label="To (date, included)", method="_until")
+    reason = django_filters.CharFilter(
+        label="Reason contains", field_name="reason", lookup_expr="icontains", max_length=100
+    )
+
+    class Meta:
+        model = PatientHistoryEntry
+        fields = ["section", "change", "member", "since", "until", "reason"]
+
+    def __init__(self, data=None, *args, patient=None, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        if patient is not None:  # the page's choice: the members who changed this record
+            self.filters["member"].queryset = User.objects.filter(
+                pk__in=PatientHistoryEntry.objects.filter(patient_id=patient.pk).values("user_id")
+            ).order_by("sort_name", "email")
+
+    @staticmethod
+    def _since(queryset, name, day):
+        return queryset.filter(at__gte=_local_midnight(day))
+
+    @staticmethod
+    def _until(queryset, name, day):
+        return queryset.filter(at__lt=_local_midnight(day + timedelta(days=1)))

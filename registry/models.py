@@ -1097,4 +1097,38 @@ class IndicatorMailing(models.Model):
         return f"mailing {self.month:%Y-%m} of subscription {self.subscription_id}"
 
 
+class PatientHistoryEntry(models.Model):
+    """One change to a patient's record, of any app (registry/history.py builds the view it
+    reads). Read-only: the history itself is pghistory's append-only event tables."""
+
+    id = models.CharField(primary_key=True, max_length=200)  # "app.ModelEvent:pgh_id"
+    at = models.DateTimeField()
+    event_model = models.CharField(max_length=100)
+    tracked_model = models.CharField(max_length=100)
+    section = models.CharField(max_length=100)
+    action = models.CharField(max_length=20)
+    event_id = models.BigIntegerField()
+    obj_id = models.CharField(max_length=100)
+    patient = models.ForeignKey(
+        Patient, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    reason = models.TextField()
+    who_sort = models.CharField(max_length=200, db_collation=NORWEGIAN)
+
+    class Meta:
+        managed = False
+        db_table = "registry_patient_history"
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.section} {self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+
 protect_history_of("registry")  # history refuses TRUNCATE too (consortium/append_only.py)

@@ -27,10 +27,12 @@ from consortium.history import events_in_words
 from consortium.models import Institution, Role, User
 
 from . import rules, vocabulary
+from .history import events_of
 from .models import (
     CareRelationshipDeclaration,
     MolecularMarker,
     Patient,
+    PatientHistoryEntry,
     PatientInstitution,
     Reopening,
     TumourEpisode,
@@ -579,22 +581,30 @@ HIDDEN_IN_HISTORY = {
 }
 
 
-def patient_events(patient: Patient):
-    """The patient's change events (django-pghistory's trigger-written snapshots of every
-    section), newest first; services put the patient and the reason into their context."""
-    from pghistory.models import Events
+def history_entries(patient: Patient) -> QuerySet[PatientHistoryEntry]:
+    """The patient's history as a list to filter, sort and page (registry/history.py)."""
+    return PatientHistoryEntry.objects.filter(patient_id=patient.pk).select_related("user")
 
-    return Events.objects.filter(pgh_context__patient=patient.pk).order_by(
-        "-pgh_created_at", "-pgh_id"
-    )
+
+def patient_events(patient: Patient, entries=None) -> list:
+    """The patient's change events (django-pghistory's trigger-written snapshots of every
+    section), as pghistory's Events rows read: those of the given page of history_entries(),
+    else the newest 500; services put the patient and the reason into their context."""
+    return events_of(entries if entries is not None else history_entries(patient)[:500])
 
 
 def patient_history(
-    patient: Patient, *, limit: int = 500, hide_identity: bool = False
+    patient: Patient, *, limit: int = 500, hide_identity: bool = False, entries=None
 ) -> list[dict]:
-    """Every change to the patient's record (all sections), newest first: who, when,
-    what (field by field, in words) and why."""
-    return history_in_words(patient_events(patient)[:limit], hide_identity=hide_identity)
+    """Every change to the patient's record (all sections), newest first, or the given page
+    of history_entries(): who, when, what (field by field, in words) and why; each with the
+    entry's id."""
+    if entries is None:
+        entries = list(history_entries(patient)[:limit])
+    history = history_in_words(patient_events(patient, entries), hide_identity=hide_identity)
+    for entry, row in zip(entries, history, strict=True):
+        row["id"] = entry.id
+    return history
 
 
 def history_in_words(events, *, hide_identity: bool = False) -> list[dict]:

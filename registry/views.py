@@ -25,7 +25,7 @@ from consortium.services import patient_access_log
 
 from . import indicator_selectors, panels, rules, selectors, services
 from .exceptions import UnacknowledgedWarnings
-from .filters import PatientFilter, WorklistFilter
+from .filters import HistoryFilter, PatientFilter, WorklistFilter
 from .forms import (
     EpisodeForm,
     HNumberReplaceForm,
@@ -513,20 +513,38 @@ def episode_reopen(request, register_number: str, episode_id: int):
     )
 
 
+HISTORY_PAGE_SIZE = 50
+
+
 @never_cache
 @login_required
 def patient_history(request, register_number: str):
+    """Every change to the record, newest first, sortable by when, who and what, filtered
+    and paged by keyset like the other long lists."""
     patient = _patient(request, register_number, "registry:patient_history")
+    filters = HistoryFilter(
+        without_blanks(request.GET),
+        queryset=selectors.history_entries(patient),
+        request=request,
+        patient=patient,
+    )
+    page, errors = keyset_page_for(request, filters, size=HISTORY_PAGE_SIZE)
     return render(
         request,
         "registry/history.html",
         {
             "patient": patient,
             "events": selectors.patient_history(
-                patient, hide_identity=not selectors.shows_names(request.user)
+                patient, hide_identity=not selectors.shows_names(request.user), entries=page
             ),
             "show_national_id": selectors.shows_national_id(request.user, patient),
+            "filters": filters,
+            "errors": errors,
+            "page": page,
+            "sort": filters.sort_value,
+            "keep": without_blanks(request.GET),
         },
+        status=400 if errors else 200,
     )
 
 

@@ -377,7 +377,7 @@ def patient_matches(*, user: User, patient) -> list[Match]:
         return []
     matches = list(
         scope.filter(patient=patient, active=True)
-        .select_related("trial", "arm", "episode", "verdict_set")
+        .select_related("trial", "arm", "verdict_set")
         .prefetch_related(
             Prefetch("manual_checks", queryset=ManualCheck.objects.select_related("by"))
         )
