@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("pghistory", "0007_auto_20250421_0444"),
-        ('registry', '0020_patient_identifier_kind'),
+        ('registry', '0021_indicator_reproductions'),
     ]
 
     operations = [
