@@ -22,9 +22,12 @@ def _empty(value) -> bool:
     return value in (None, "", [])
 
 
-def events_in_words(events: Iterable, *, hidden: Iterable[str] = ()) -> list[dict]:
+def events_in_words(
+    events: Iterable, *, hidden: Iterable[str] = (), members: dict | None = None
+) -> list[dict]:
     """pghistory `Events` rows (newest first, as given) in words. `hidden` names fields left
-    out (by field name; a snapshot names a foreign key by its column, "episode_id")."""
+    out (by field name; a snapshot names a foreign key by its column, "episode_id");
+    `members` ({id: member}) the authors when the caller has read them already."""
     hidden = BOOKKEEPING | set(hidden)
     values = StoredValues()
     rows = []
@@ -47,7 +50,10 @@ def events_in_words(events: Iterable, *, hidden: Iterable[str] = ()) -> list[dic
             changes.append((label, name, column, old, new))
         rows.append((event, model, changes))
     contexts = [_context(event) for event, _, _ in rows]
-    users = User.objects.in_bulk({c.get("user") for c in contexts if c.get("user")})
+    authors = {c.get("user") for c in contexts if c.get("user")}
+    if members is None or not authors <= members.keys():
+        members = User.objects.in_bulk(authors)
+    users = members
     history = []
     for (event, model, changes), context in zip(rows, contexts, strict=True):
         is_update = event.pgh_label == "update"

@@ -601,7 +601,12 @@ def patient_history(
     entry's id."""
     if entries is None:
         entries = list(history_entries(patient)[:limit])
-    history = history_in_words(patient_events(patient, entries), hide_identity=hide_identity)
+    hidden = HIDDEN_IN_HISTORY | (IDENTITY_FIELDS if hide_identity else set())
+    history = events_in_words(
+        patient_events(patient, entries),
+        hidden=hidden,
+        members={e.user_id: e.user for e in entries if e.user_id},  # read with the entries
+    )
     for entry, row in zip(entries, history, strict=True):
         row["id"] = entry.id
     return history
