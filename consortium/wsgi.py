@@ -7,4 +7,4 @@ application = get_wsgi_application()
 
 from consortium.warmup import warm_up  # noqa: E402 - needs the apps loaded above
 
-warm_up()  # the URLconf, its reverse map and the templates, before the first request
+warm_up(freeze=True)  # the URLconf, reverse maps and templates, before the first request

@@ -26,4 +26,4 @@ def test_the_warm_up_compiles_every_template_and_reverse_map():
 
 def test_the_wsgi_application_warms_up_before_its_first_request():
     source = (Path(settings.BASE_DIR) / "consortium" / "wsgi.py").read_text()
-    assert source.index("get_wsgi_application()") < source.index("warm_up()")
+    assert source.index("get_wsgi_application()") < source.index("warm_up(freeze=True)")
