@@ -30,8 +30,8 @@ def _reverse_each(resolver, namespace: str = "") -> int:
                 try:
                     reverse(f"{namespace}{name}", kwargs=dict.fromkeys(params, "1"))
                     done += 1
-                except NoReverseMatch:
-                    pass  # a parameter "1" does not fit (a UUID, say): left for its page
+                except (NoReverseMatch, ValueError, TypeError):
+                    pass  # "1" does not fit its converter (a UUID, say): left for its page
     for inner, (_, sub) in resolver.namespace_dict.items():
         done += _reverse_each(sub, f"{namespace}{inner}:")
     return done
