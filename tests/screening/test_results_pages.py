@@ -39,7 +39,9 @@ def test_the_lab_uploads_in_the_browser_form_and_sees_progress(client, world):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     page = client.get(response.url).content.decode()
-    assert 'id="progress"' in page and 'http-equiv="refresh"' in page
+    # Progress without reloading the page: htmx polls for the part that changes.
+    assert 'id="progress"' in page and 'http-equiv="refresh"' not in page
+    assert 'hx-trigger="every 2s" hx-select="#run-body"' in page
 
 
 def test_a_bad_file_is_named_on_the_upload_page(client, world):
