@@ -310,6 +310,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No deep links: Swagger UI puts each operation's link inside its expand button, a link
+    # nested in a button that assistive technology cannot reach (axe-core nested-interactive,
+    # WCAG 2.2 4.1.2 https://www.w3.org/TR/WCAG22/#name-role-value).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "ENUM_NAME_OVERRIDES": {
         "YesNoUnknownEnum": "registry.models.YesNoUnknown",
         "ReportStatusEnum": "screening.models.Report.Status",
