@@ -1,0 +1,147 @@
+"""Every page each role reaches passes axe-core (the copy vendored in static/vendor/axe-core)
+in headless Chromium with no serious or critical violation, over demo data (the demo
+commands `make run` loads, a tumour board and research projects), so the pages are full.
+
+The walk starts from every page route of the URLconf and follows the links it finds, so a
+page added tomorrow is walked the day it is linked; the last test fails when a page route
+was reached by no role and is not named as an action or a download. Develop against one
+role: `-k "walk and lab"`."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from django.utils import timezone
+
+from consortium.management.commands.load_demo import DEMO_MEMBERS, DEMO_TOTP_SECRET
+from consortium.models import Institution, User
+from registry import meeting_services, research_dictionary
+from registry.models import MdtDiscipline, MdtMeeting, TumourEpisode
+from registry.research_services import project_apply, project_decide
+from tests.accessibility import NEVER_OPENED, describe, page_routes, walk_pages
+from tests.conftest import PASSWORD, browser_sign_in, watch_console
+
+ROLES = ["anonymous", "clinician", "coordinator", "lab", "researcher", "admin"]
+# Page routes no walk opens as a page, and why (the last test holds the rest to account).
+NOT_WALKED = {
+    **dict.fromkeys(NEVER_OPENED, "a step of sign-in, sign-out or a mailed link"),
+    "account_signup": "no open sign-up: redirects to sign-in",
+    "account_set_password": "members set a password from their invitation link",
+    "mfa_activate_totp": "the demo members have TOTP already: redirects",
+    "mfa_view_recovery_codes": "no recovery codes generated for the demo members",
+    "mfa_generate_recovery_codes": "redirects to reauthenticate first",
+    "api_token_create": "POST only (creates a token)",
+    "api_token_revoke": "POST only",
+    "directory:suggestion_resolve": "POST only",
+    "registry:access_review_export": "CSV download",
+    "registry:indicator_report_release": "POST only",
+    "registry:indicator_report_download": "file download",
+    "registry:indicator_subscription_delete": "POST only",
+    "registry:indicator_snapshot_status": "htmx fragment of the indicators page",
+    "registry:indicator_snapshot_request": "POST only",
+    "registry:meeting_item_remove": "POST only",
+    "registry:meeting_summary_request": "POST only",
+    "registry:meeting_summary_pdf": "PDF download",
+    "registry:draft_autosave": "htmx autosave of a form (POST)",
+    "registry:draft_discard": "POST only",
+    "registry:episode_submit": "POST only",
+    "registry:section_delete": "POST only",
+    "research:dictionary_csv": "CSV download",
+    "research:project_decide": "POST only",
+    "research:extract_start": "POST only",
+    "research:extract_download": "file download",
+    "trials:trial_status": "POST only",
+    "trials:trial_referral": "POST only",
+    "trials:funnel_csv": "CSV download",
+    "trials:suggestion_accept": "POST only",
+    "trials:suggestion_reject": "POST only",
+    "trials:referral_take_up": "POST only",
+    "trials:match_reply": "POST only",
+    "screening:plate_override": "POST only",
+    "screening:report_pdf": "PDF download",
+}
+
+_reached: dict[str, set[str]] = {}
+
+
+@pytest.fixture
+def demo(settings, directory):
+    """The demo: its members (one per role), 150 register patients, the demo trials matched
+    against them, the lab's screening requests in every state, a tumour board with patients
+    on its agenda and two research projects (one approved)."""
+    settings.ALLOW_SYNTHETIC_NATIONAL_IDS = True
+    quiet = io.StringIO()
+    with override_settings(DEBUG=True):  # the demo commands refuse to run in production
+        call_command("load_demo", stdout=quiet)
+        call_command("create_demo_data", patients=150, seed=1, stdout=quiet)
+        call_command("load_demo_trials", stdout=quiet)
+        call_command("create_demo_screening", stdout=quiet)
+    members = {}
+    for email, *_ in DEMO_MEMBERS:
+        user = User.objects.get(email=email)
+        user.set_password(PASSWORD)
+        user.save()
+        user.totp_secret = DEMO_TOTP_SECRET
+        members[email.split("@")[0]] = user
+    clinician, admin, researcher = members["clinician"], members["admin"], members["researcher"]
+    starts = timezone.now() - timedelta(minutes=30)
+    meeting = meeting_services.meeting_schedule(
+        by=clinician,
+        institution=Institution.objects.get(code="OUS"),
+        kind=MdtMeeting.Kind.LOCAL,
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=2),
+        title="Neuro-oncology MDT",
+        participants=[(clinician, MdtDiscipline.ONCOLOGY)],
+    )
+    for episode in TumourEpisode.objects.filter(institution__code="OUS").order_by("pk")[:3]:
+        meeting_services.agenda_item_add(
+            meeting=meeting, by=clinician, episode_id=episode.pk, question="Adjuvant treatment?"
+        )
+    for title, approve in [("Survival after re-resection", True), ("Seizures and IDH", False)]:
+        project = project_apply(
+            by=researcher,
+            title=title,
+            purpose="Registry-based cohort study.",
+            institution=Institution.objects.get(code="UIO-ICR"),
+            rek_number="REK 2026/123",
+            rek_date=timezone.localdate() - timedelta(days=30),
+            legal_basis="consent",
+            end_date=timezone.localdate() + timedelta(days=365),
+            variables=research_dictionary.default_variables(),
+        )
+        if approve:
+            project_decide(project=project, by=admin, approve=True, reason="REK approval checked")
+    return members
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", ROLES)
+def test_walk_every_page_of_a_role_with_axe_core(role, demo, live_server, browser):
+    errors: list[str] = []
+    page = watch_console(browser.new_context().new_page(), errors)
+    if role != "anonymous":
+        browser_sign_in(page, live_server.url, demo[role])
+    walk = walk_pages(page, live_server.url)
+    _reached[role] = set(walk.visited)
+
+    report = "\n".join(describe(path, found) for path, found in walk.violations.items())
+    assert not walk.violations, f"serious or critical axe-core violations ({role}):\n{report}"
+    # A walk that opened next to nothing proves nothing: each role has its pages.
+    assert len(walk.visited) >= {"anonymous": 8}.get(role, 25), sorted(walk.visited)
+    assert errors == [], f"console errors (CSP violations among them?): {errors}"
+
+
+def test_every_page_route_is_walked_or_named():
+    """Run after the six walks (the same module): every page route of the URLconf was
+    opened by some role, or NOT_WALKED says why not."""
+    if set(_reached) != set(ROLES):
+        pytest.skip("needs all six walks of this run (not selected with -k)")
+    reached = set().union(*_reached.values())
+    missing = sorted(set(page_routes()) - reached - set(NOT_WALKED))
+    assert missing == [], f"page routes no role reached (link them, or say why): {missing}"
+    stale = sorted(name for name in NOT_WALKED if name in reached or name not in page_routes())
+    assert stale == [], f"NOT_WALKED names routes that are walked or gone: {stale}"
