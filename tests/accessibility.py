@@ -9,10 +9,11 @@ by the walk but do not fail it."""
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urlsplit
 
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 
@@ -112,6 +113,7 @@ class Walk:
     visited: dict[str, str] = field(default_factory=dict)
     violations: dict[str, list[dict]] = field(default_factory=dict)
     minor: dict[str, list[dict]] = field(default_factory=dict)
+    ambiguous: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     not_pages: dict[str, str] = field(default_factory=dict)
 
 
@@ -131,47 +133,75 @@ NEVER_OPENED = {
 _HREF = re.compile(r'href="([^"#]*)')
 
 
-def walk_pages(page, base_url: str, *, limit: int = 150, instances: int = 4) -> Walk:
+def walk_pages(
+    page, base_url: str, *, start: list[str] = (), limit: int = 150, instances: int = 10
+) -> Walk:
     """Open every page the signed-in member of `page` reaches and run axe-core on one URL of
     each route: the page routes without parameters in the URLconf first, then every link on
-    the pages found (breadth first). Up to `instances` URLs of a route are fetched for their
-    links (a request in another state links to other pages), the first of them opened in the
-    browser and tested. A URL that answers anything but a whole HTML page (a download, a
-    fragment, a redirect elsewhere, a refusal) is noted, not tested."""
+    the pages found. A route not yet opened goes first; then more URLs of the routes already
+    opened (a request in another state links to other pages) are fetched for their links,
+    the least fetched route first and a random one of its URLs (seeded: the same walk each
+    run), up to `instances` of a route and until six in a row bring no new route. A URL that
+    answers anything but a whole HTML page (a download, a fragment, a redirect elsewhere, a
+    refusal) is noted, not tested."""
     walk = Walk()
-    queue = [
+    chance = random.Random(18)  # noqa: S311 - picks which URL to try, not a secret
+    pending: dict[str, list[str]] = {}  # route name: its URLs not fetched yet
+    seen_urls: set[str] = set()
+    fetched: dict[str, int] = {}
+    fruitless: dict[str, int] = {}
+
+    def enqueue(paths) -> bool:
+        new_route = False
+        for path in paths:
+            bare = urlsplit(path).path
+            if path in seen_urls or bare.startswith(_NOT_WALKED_PREFIXES):
+                continue
+            name = route_name(bare)
+            if name is None or name in NEVER_OPENED:
+                continue
+            seen_urls.add(path)
+            new_route |= name not in pending
+            pending.setdefault(name, []).append(path)
+        return new_route
+
+    def next_url() -> tuple[str, str] | None:
+        open_routes = [
+            name
+            for name, urls in pending.items()
+            if urls and fetched.get(name, 0) < instances and fruitless.get(name, 0) < 6
+        ]
+        if not open_routes:
+            return None
+        # Routes never fetched first (in the order met), then the least fetched.
+        name = min(open_routes, key=lambda n: fetched.get(n, 0))
+        urls = pending[name]
+        return name, urls.pop(0 if not fetched.get(name) else chance.randrange(len(urls)))
+
+    enqueue(
         "/" + route
         for name, route in page_routes().items()
         if not has_parameters(route) and name not in NEVER_OPENED
-    ]
-    seen_urls: set[str] = set()
-    fetched: dict[str, int] = {}
-    while queue and len(walk.visited) < limit:
-        path = queue.pop(0)
-        if path in seen_urls:
-            continue
-        seen_urls.add(path)
-        bare = urlsplit(path).path
-        if bare.startswith(("/api/v1/", "/admin/", "/api/schema/", "/static/")):
-            continue
-        name = route_name(bare)
-        if name is None or name in NEVER_OPENED or fetched.get(name, 0) >= instances:
-            continue
+    )
+    enqueue(start)
+    while len(walk.visited) < limit and (chosen := next_url()):
+        name, path = chosen
         fetched[name] = fetched.get(name, 0) + 1
         answer = page.request.get(base_url + path, max_redirects=0)
         content_type = answer.headers.get("content-type", "")
         if answer.status != 200 or not content_type.startswith("text/html"):
             if name not in walk.visited:
                 walk.not_pages.setdefault(name, f"{path}: {answer.status} {content_type}")
+            fruitless[name] = fruitless.get(name, 0) + 1
             continue
         text = answer.text()
         if "<html" not in text[:500].lower():
             walk.not_pages.setdefault(name, f"{path}: a fragment")
+            fruitless[name] = instances
             continue
         walk.not_pages.pop(name, None)
-        queue.extend(
-            href.replace("&amp;", "&") for href in _HREF.findall(text) if href.startswith("/")
-        )
+        links = (h.replace("&amp;", "&") for h in _HREF.findall(text) if h.startswith("/"))
+        fruitless[name] = 0 if enqueue(links) else fruitless.get(name, 0) + 1
         if name in walk.visited:
             continue
         page.goto(base_url + path)
@@ -183,8 +213,39 @@ def walk_pages(page, base_url: str, *, limit: int = 150, instances: int = 4) -> 
             walk.violations[path] = failing
         if len(failing) < len(found):
             walk.minor[path] = [v for v in found if v["impact"] not in FAILING_IMPACTS]
-        for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
-            url, _ = urldefrag(href)
-            if url.startswith(base_url):
-                queue.append(url[len(base_url) :] or "/")
+        if same_names := ambiguous_controls(page):
+            walk.ambiguous[path] = same_names
     return walk
+
+
+_NOT_WALKED_PREFIXES = ("/api/v1/", "/admin/", "/api/schema/", "/static/")
+
+
+# The same name on controls that act on different things: "Edit", "Edit", "Edit" tell a
+# screen-reader user, who lists a page's links by name, nothing (WCAG 2.2 2.4.4 Link
+# Purpose (In Context), https://www.w3.org/TR/WCAG22/#link-purpose-in-context).
+_CONTROL_TARGETS = """() => {
+  const name = e => (e.getAttribute('aria-label') || e.textContent).trim().replace(/\\s+/g, ' ');
+  const found = [];
+  for (const a of document.querySelectorAll('main a[href]')) {
+    found.push([name(a), a.href.split('#')[0] + (a.hash || '')]);
+  }
+  for (const b of document.querySelectorAll('main button')) {
+    const form = b.form;
+    if (!form || b.type !== 'submit') continue;
+    const fields = [...form.querySelectorAll('input[type=hidden]')]
+      .filter(i => i.name !== 'csrfmiddlewaretoken' && i.name !== 'version')
+      .map(i => i.name + '=' + i.value);
+    found.push([name(b), form.action + '?' + fields.join('&') + (b.name ? '&' + b.name : '')]);
+  }
+  return found;
+}"""
+
+
+def ambiguous_controls(page) -> dict[str, list[str]]:
+    """{name: its different targets} of the links and submit buttons in the page's main
+    content that share a name but act on different things."""
+    targets: dict[str, set[str]] = {}
+    for name, target in page.evaluate(_CONTROL_TARGETS):
+        targets.setdefault(name, set()).add(target)
+    return {name: sorted(t) for name, t in targets.items() if len(t) > 1}
