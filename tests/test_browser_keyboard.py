@@ -119,6 +119,7 @@ def test_the_lab_dashboard_updates_its_board_without_reloading(live_server, page
     page.clock.install()  # the page's timers run on a clock the test moves
     page.goto(f"{live_server.url}/screening/lab/")
     assert page.locator('meta[http-equiv="refresh"]').count() == 0
+    expect(page).to_have_title("Lab dashboard · NBTC")
     expect(page.locator("#waiting")).to_contain_text("Nothing waiting.")
     page.evaluate("() => { window.notReloaded = true; }")
     page.get_by_role("link", name=re.compile("All requests")).focus()
