@@ -7,9 +7,10 @@ connections, with no Django, template or HTTP in between.
     DATABASE_URL=... python benchmarks/indicators_latency.py [--base-url http://127.0.0.1:8010]
         [--clients 20] [--requests 200] [--warmup 10]
 
-The page rows: the page for the published year (its figures rendered once per snapshot
-and view, then cached in Redis), the page cycling through every year and diagnosis group
-(each first request of a combination renders it: the uncached cost), and the API list.
+The page rows, asked for gzipped as a browser does: the page for the published year (kept
+whole and gzipped in Redis per snapshot and view of it), the page cycling through every
+year and diagnosis group (each first request of a combination renders it: the uncached
+cost), and the API list.
 Target: p95 under 300 ms. `benchmarks/indicators_latency.sh` sets up gunicorn with
 production settings and 50,000 synthetic patients and runs this against it. Standard
 library and psycopg2 only; loopback hosts only."""
