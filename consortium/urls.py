@@ -3,9 +3,10 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from . import api, errors, views
+from .api_docs import RoleSchemaView
 
 # The admin site signs in through allauth, so it gets the same MFA and rate limits
 # (allauth docs, common/admin.rst).
@@ -78,7 +79,7 @@ urlpatterns = [
     path("trials/", include("trials.urls")),
     path("screening/", include("screening.urls")),
     path("api/v1/", include((api_patterns, "api"))),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", RoleSchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api_docs"),
     path("admin/", admin.site.urls),
 ]

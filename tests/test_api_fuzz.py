@@ -1,8 +1,9 @@
 """The API does what its OpenAPI schema says, fuzzed with Schemathesis
-(https://schemathesis.readthedocs.io/): every operation of /api/schema/, called as a
-clinician with a token through the real Django app (its WSGI handler, every middleware)
-on the real PostgreSQL, fails on any 5xx, any undocumented status code, a content type
-or a body that is not the documented one, and on an invalid request that is accepted.
+(https://schemathesis.readthedocs.io/): every operation of /api/schema/ as a clinician
+is served it (their role's), called as the clinician with a token through the real Django
+app (its WSGI handler, every middleware) on the real PostgreSQL, fails on any 5xx, any
+undocumented status code, a content type or a body that is not the documented one, and on
+an invalid request that is accepted.
 
 Bounded and repeatable: a few examples per operation, derandomized with a fixed seed.
 Run it alone with `make test PYTEST_ARGS="-m fuzz"`."""
@@ -105,8 +106,12 @@ def api_schema(fuzz_world, settings):
             },
         }
     )
+    # The schema as the clinician is served it: the operations their role can use.
     schema = schemathesis.openapi.from_wsgi(
-        "/api/schema/?format=json", get_wsgi_application(), config=config
+        "/api/schema/?format=json",
+        get_wsgi_application(),
+        config=config,
+        headers=api_credentials(world.clinician),
     )
 
     @schema.hook

@@ -38,6 +38,10 @@ def test_a_member_creates_a_token_and_a_script_uses_it(client):
 
 
 def test_the_openapi_schema_lists_the_endpoints(client):
+    # A visitor who is not signed in is shown the public endpoints; a member also theirs.
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"}).content.decode()
+    assert "/api/v1/directory/groups/" in schema and "/api/v1/me/" not in schema
+    sign_in(client, make_member(Role.RESEARCHER, institutions=("UIO-ICR",)))
     schema = client.get("/api/schema/", headers={"Accept": "application/json"}).content.decode()
     assert "/api/v1/directory/groups/" in schema and "/api/v1/me/" in schema
 
