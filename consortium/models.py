@@ -6,6 +6,8 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Func, Value
 from django.urls import reverse
@@ -288,7 +290,27 @@ class DirectoryCategory(models.Model):
         return f"{self.parent.name} / {self.name}" if self.parent_id else self.name
 
 
-@pghistory.track()
+def _unaccented(field: str) -> Func:
+    # nbtc_unaccent: PostgreSQL's unaccent with its dictionary named, declared IMMUTABLE so a
+    # stored generated column may use it (migration 0013; the usual wrapper,
+    # https://www.postgresql.org/docs/current/unaccent.html).
+    return Func(F(field), function="nbtc_unaccent", output_field=models.TextField())
+
+
+# What the directory search reads: weights rank name and acronym hits above cancer types,
+# and those above focus and activities; English stems, "simple" keeps acronyms as written;
+# accents dropped, as from the typed words (selectors.search_query).
+GROUP_SEARCH_DOCUMENT = (
+    SearchVector(_unaccented("name"), weight="A", config="english")
+    + SearchVector(_unaccented("acronym"), weight="A", config="simple")
+    + SearchVector(_unaccented("cancer_types"), _unaccented("scope"), weight="B", config="english")
+    + SearchVector(
+        _unaccented("focus"), _unaccented("key_activities"), weight="C", config="english"
+    )
+)
+
+
+@pghistory.track(exclude=["search_document"])
 class NetworkGroup(models.Model):
     """A Nordic cancer collaboration group, as imported from NorCRIN's overview and
     corrected by coordinators."""
@@ -331,9 +353,16 @@ class NetworkGroup(models.Model):
         help_text="Raised on every change; an edit made against an older version is refused.",
     )
 
+    search_document = models.GeneratedField(
+        expression=GROUP_SEARCH_DOCUMENT, output_field=SearchVectorField(), db_persist=True
+    )
+
     class Meta:
         ordering = ["position", "name"]
-        indexes = [models.Index(fields=["removed_at"])]
+        indexes = [
+            models.Index(fields=["removed_at"]),
+            GinIndex(fields=["search_document"], name="group_search"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.acronym})" if self.acronym else self.name

@@ -3,21 +3,13 @@
 import re
 from collections import Counter
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from .directory_synonyms import plain, synonyms
 from .models import ApiToken, DirectoryCategory, DirectorySuggestion, NetworkGroup, User
-
-# Full-text search over what a reader would search for: weights rank name
-# and acronym hits above cancer types, and those above focus and activities.
-GROUP_SEARCH_VECTOR = (
-    SearchVector("name", weight="A", config="english")
-    + SearchVector("acronym", weight="A", config="simple")
-    + SearchVector("cancer_types", "scope", weight="B", config="english")
-    + SearchVector("focus", "key_activities", weight="C", config="english")
-)
 
 COUNTRY_NAMES = {
     "DK": "Denmark",
@@ -39,11 +31,16 @@ COUNTRY_NAMES = {
 
 def search_query(text: str) -> SearchQuery | None:
     """Words typed by a person, as a prefix query: 'lymph nord' finds 'Nordic Lymphoma
-    Group'. Only word characters reach the raw tsquery, so nothing can break its syntax."""
-    words = re.findall(r"\w+", text.lower())
+    Group'. Each word also finds its synonyms, Norwegian or English (directory_synonyms:
+    "hjernesvulst" and "glioma" find the brain tumour groups), unaccented. Only word
+    characters reach the raw tsquery, so nothing can break its syntax."""
+    words = [plain(w) for w in re.findall(r"\w+", text.lower())]
+    words = [w for w in words if re.fullmatch(r"\w+", w)]
     if not words:
         return None
-    prefixes = " & ".join(f"{w}:*" for w in words)
+    prefixes = " & ".join(
+        "(" + " | ".join(f"{term}:*" for term in sorted(synonyms(w))) + ")" for w in words
+    )
     # English stems ("tumours" ~ "tumour"); simple keeps acronyms and names as written.
     return SearchQuery(prefixes, search_type="raw", config="english") | SearchQuery(
         prefixes, search_type="raw", config="simple"
@@ -70,9 +67,12 @@ def group_list(
         )
     query = search_query(search) if search else None
     if query is not None:
+        # The match operator (@@) on the stored search document (NetworkGroup's, indexed):
+        # every typed word or a synonym of it is in the text; the rank then orders them
+        # (ts_rank alone is above 0 for a part match).
         groups = (
-            groups.annotate(rank=SearchRank(GROUP_SEARCH_VECTOR, query))
-            .filter(rank__gt=0)
+            groups.filter(search_document=query)
+            .annotate(rank=SearchRank(F("search_document"), query))
             .order_by("-rank", "position")
         )
     elif search:
@@ -130,8 +130,20 @@ def country_participation(groups) -> list[dict]:
     )
 
 
-def cancer_type_choices(groups) -> list[str]:
-    return sorted({g.cancer_types for g in groups if g.cancer_types}, key=str.lower)
+def cancer_type_label(text: str) -> str:
+    """A group's cancer type as the filter shows it: as written in the directory, tidied
+    (one space, a capital first letter, "a/b" as "a / b", no possessive "leukaemia's")."""
+    label = " ".join(text.split())
+    label = re.sub(r"\s*/\s*", " / ", label)
+    label = re.sub(r"(\w)'s\b", r"\1s", label)
+    return label[:1].upper() + label[1:]
+
+
+def cancer_type_choices(groups) -> list[tuple[str, str]]:
+    """(value, label) for the cancer-type filter: the value as stored (the filter matches
+    it), the label tidied; in label order."""
+    values = {g.cancer_types for g in groups if g.cancer_types}
+    return sorted(((v, cancer_type_label(v)) for v in values), key=lambda c: c[1].lower())
 
 
 def group_history(*, group: NetworkGroup, limit: int = 200) -> list[dict]:
