@@ -71,7 +71,9 @@ VIEW_SQL = (
 )
 
 
-def view_sql() -> str:
+def view_sql(tables: set[str] | None = None) -> str:
+    """The view's SQL over the event models' tables (those in `tables` when given: a
+    migrate to an earlier state leaves some out)."""
     from consortium.models import NORWEGIAN, User
 
     quote = connection.ops.quote_name
@@ -83,6 +85,7 @@ def view_sql() -> str:
             table=quote(model._meta.db_table),
         )
         for model in event_models()
+        if tables is None or model._meta.db_table in tables
     ]
     # Who, sortable by surname in Norwegian order as every list of members is ("" for the
     # system: a bound for the keyset pages, which take no NULLs).
@@ -96,9 +99,14 @@ def view_sql() -> str:
 
 def create_view(using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     """post_migrate: the view over the event tables installed now."""
-    with connections[using].cursor() as cursor:
+    database = connections[using]
+    tables = set(database.introspection.table_names())
+    with database.cursor() as cursor:
         cursor.execute(f"DROP VIEW IF EXISTS {VIEW}")
-        cursor.execute(view_sql())
+        if "pghistory_context" in tables and any(
+            m._meta.db_table in tables for m in event_models()
+        ):
+            cursor.execute(view_sql(tables))
 
 
 @functools.cache
