@@ -47,7 +47,7 @@ def test_coordinator_finds_and_edits_a_group(live_server, page, coordinator, dir
     expect(page).to_have_url(f"{live_server.url}/directory/{group.slug}/")
     expect(page.locator("ul.messages")).to_contain_text("Nordic Lymphoma Group saved.")
     expect(page.locator("dl.facts")).to_contain_text(new_focus)
-    expect(page.locator("table.history tbody")).to_contain_text("update")
+    expect(page.locator("table.history tbody")).to_contain_text("Network group changed")
 
     assert errors == [], f"console errors (CSP violations among them?): {errors}"
     updated = NetworkGroup.objects.get(pk=group.pk)
