@@ -22,6 +22,12 @@ class ErrorExtraSerializer(serializers.Serializer):
         "nested input; `non_field_errors` for rules over several fields).",
     )
 
+    existing = serializers.DictField(
+        required=False,
+        help_text="For a registration of a patient your institution already has (400): "
+        "that record's `register_number`, `url` (this API) and `page` (the browser's).",
+    )
+
     class Meta:
         ref_name = "ErrorExtra"
 

@@ -7,6 +7,7 @@ National IDs never go in URLs: search for one with POST /patients/search/."""
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -19,6 +20,7 @@ from consortium.pagination import KeysetPagination
 from consortium.services import patient_access_log
 
 from . import rules, sections, selectors, services
+from .exceptions import PatientAlreadyRegistered
 from .filters import HistoryFilter, PatientFilter, WorklistFilter
 from .models import (
     MarkerMethod,
@@ -200,6 +202,28 @@ class PatientListOutput(PatientOutput):
         return selectors.diagnosis_in_words(patient)
 
 
+def _already_registered(request, duplicate: PatientAlreadyRegistered) -> Response:
+    """400 naming `national_id`, with the record the clinician's institution already has
+    (`extra.existing`): the duplicate is refused and the client is pointed at it."""
+    existing = duplicate.patient
+    _log(request, [existing], "api:registry_patient_already_registered")
+    fields = duplicate.message_dict
+    return Response(
+        {
+            "message": f"Invalid input. national_id: {' '.join(fields['national_id'])}",
+            "extra": {
+                "fields": fields,
+                "existing": {
+                    "register_number": existing.register_number,
+                    "url": reverse("api:registry_patient", args=[existing.register_number]),
+                    "page": existing.get_absolute_url(),
+                },
+            },
+        },
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
 class PatientListApi(GenericAPIView):
     """Patients of your institutions. `?search=` finds by name or register number;
     `institution`, `diagnosis` and `vital_status` narrow the list; `sort` orders it (name:
@@ -264,15 +288,18 @@ class PatientListApi(GenericAPIView):
         values.pop("treats_patient")
         if not request.user.registers_patients:
             raise PermissionDenied("Only clinicians register patients.")
-        patient = services.patient_register(
-            by=request.user,
-            national_id_value=values.pop("national_id"),
-            institutions=list(values.pop("institutions")),
-            reason=data.validated_data.get("reason", ""),
-            care_reason=values.pop("care_reason"),
-            allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
-            **values,
-        )
+        try:
+            patient = services.patient_register(
+                by=request.user,
+                national_id_value=values.pop("national_id"),
+                institutions=list(values.pop("institutions")),
+                reason=data.validated_data.get("reason", ""),
+                care_reason=values.pop("care_reason"),
+                allow_synthetic=settings.ALLOW_SYNTHETIC_NATIONAL_IDS,
+                **values,
+            )
+        except PatientAlreadyRegistered as duplicate:
+            return _already_registered(request, duplicate)
         _log(
             request,
             [patient],

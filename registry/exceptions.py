@@ -19,6 +19,25 @@ class UnacknowledgedWarnings(ValidationError):
         )
 
 
+class PatientAlreadyRegistered(ValidationError):
+    """A registration of a national ID that the clinician's own institutions already hold:
+    not a second record, a link to the one there is (`.patient`). Only raised for a patient
+    the clinician already sees, so it reveals nothing; a patient of another hospital alone
+    goes through the declared care relationship instead (docs/registry-rules.md §5)."""
+
+    def __init__(self, patient):
+        self.patient = patient
+        super().__init__(
+            {
+                "national_id": [
+                    f"This national ID is already registered at your institution, as patient "
+                    f"{patient.register_number}: open that record instead of registering the "
+                    "patient again."
+                ]
+            }
+        )
+
+
 class BadFilter(Exception):
     """A survival curve's filters that do not fit; `.fields` names each bad one."""
 

@@ -22,7 +22,7 @@ from consortium.exceptions import EditConflict
 from consortium.models import Institution, Role, User
 
 from . import national_id, rules, selectors
-from .exceptions import UnacknowledgedWarnings
+from .exceptions import PatientAlreadyRegistered, UnacknowledgedWarnings
 from .models import (
     CareRelationshipDeclaration,
     MarkerResult,
@@ -206,6 +206,11 @@ def patient_register(
         if parsed
         else None
     )
+    if existing is not None and selectors.can_view_patient(by, existing):
+        # Already a patient of the clinician's own institutions: they see the record
+        # anyway (a national-ID search finds it), so saying so tells nothing new; a second
+        # registration would be a duplicate, so the answer links to the record there is.
+        raise PatientAlreadyRegistered(existing)
     if existing is not None:
         # Whether the number is in the register is told only to a clinician who declares
         # that they treat the patient; before that every answer is the same as for a new

@@ -24,7 +24,7 @@ from consortium.redirects import safe_next
 from consortium.services import patient_access_log
 
 from . import indicator_selectors, panels, rules, selectors, services
-from .exceptions import UnacknowledgedWarnings
+from .exceptions import PatientAlreadyRegistered, UnacknowledgedWarnings
 from .filters import HistoryFilter, PatientFilter, WorklistFilter
 from .forms import (
     EpisodeForm,
@@ -43,6 +43,8 @@ PAGE_SIZE = 25
 
 def _apply_errors(form, error: ValidationError) -> None:
     """The service's errors on the form; unacknowledged warnings become tick boxes."""
+    if isinstance(error, PatientAlreadyRegistered):
+        form.existing_patient = error.patient  # the page links to it (patient_form.html)
     if isinstance(error, UnacknowledgedWarnings):
         form.fields["acknowledge_warnings"].choices = [(w.code, w.message) for w in error.warnings]
         form.add_error(None, "Please read the warnings below; tick them to save anyway.")
@@ -178,7 +180,13 @@ def patient_create(request):
             _log_declaration(request, patient)
         if patient:
             return redirect(patient)
-    return render(request, "registry/patient_form.html", {"form": form})
+    existing = getattr(form, "existing_patient", None)
+    if existing is not None:
+        # The page names the record the clinician's institution already has.
+        patient_access_log(
+            request, patient_ids=[existing.pk], page="registry:patient_already_registered"
+        )
+    return render(request, "registry/patient_form.html", {"form": form, "existing": existing})
 
 
 def _log_declaration(request, patient) -> None:
