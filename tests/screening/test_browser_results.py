@@ -56,6 +56,12 @@ def test_the_lab_uploads_plates_signs_the_report_and_the_clinician_reads_it(live
         "The culture is most sensitive to CDK4/6 inhibitors."
     )
     lab.get_by_role("button", name="Save draft").click()
+    # The saved draft is read first, as the board will read it; the signature is below it.
+    preview = lab.locator("#report-preview")
+    expect(preview.locator("p.interpretation")).to_contain_text("CDK4/6 inhibitors")
+    expect(preview.locator("li.drug-card")).to_have_count(10)
+    read, sign = preview.bounding_box(), lab.locator('input[name="password"]').bounding_box()
+    assert read["y"] + read["height"] <= sign["y"]
     lab.locator('input[name="password"]').fill("not my password")
     lab.get_by_role("button", name="Sign and release").click()
     expect(lab.locator("form.sign")).to_contain_text("The password is not right")

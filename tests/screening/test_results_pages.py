@@ -172,3 +172,21 @@ def test_signing_in_the_browser_needs_the_password(client, world):
     assert right.status_code == 302
     draft.refresh_from_db()
     assert draft.status == "released"
+
+
+def test_the_signature_field_comes_after_the_report_it_releases(client, world):
+    """The scientist reads the saved draft, as the board will, before the password field:
+    in the page's order the interpretation and the ranked drugs precede the signature."""
+    request, upload, run = analysed(world)
+    sign_in(client, world.lab)
+    url = f"/screening/requests/{request.pk}/report/"
+    client.post(url, {"action": "save", "interpretation": "Palbociclib first.", "top_drugs": 5})
+    page = client.get(url).content.decode()
+    preview = page.index('id="report-preview"')
+    # (the draft's form at the top holds the interpretation too: the preview's copy follows)
+    assert page.index('<p class="interpretation">Palbociclib first.', preview) < page.index(
+        'name="password"'
+    )
+    assert page.index('class="drug-card', preview) < page.index('name="password"')
+    assert page.index('name="password"') < page.index('id="sign-report"')
+    assert "Sign and release version 1" in page
