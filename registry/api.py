@@ -614,14 +614,65 @@ class MarkersApi(GenericAPIView):
         return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data)
 
 
+class SubmitWantedOutput(serializers.Serializer):
+    item = serializers.CharField(help_text='What to record, e.g. "Record when radiotherapy ended."')
+    asked_by = serializers.ListField(
+        child=serializers.CharField(), help_text="Who asks for it (trial id and title)."
+    )
+    app = serializers.CharField()
+
+
+class SubmitPreviewOutput(serializers.Serializer):
+    episode = serializers.IntegerField(source="episode.pk")
+    status = serializers.CharField(source="episode.status")
+    ready = serializers.BooleanField(help_text="Nothing blocks: POST with confirm to lock.")
+    blocking = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Missing items and unacknowledged warnings: the report cannot be submitted.",
+    )
+    wanted = SubmitWantedOutput(
+        many=True,
+        help_text="What candidate trials find unknown in the register: advice, never a block.",
+    )
+
+
 class SubmitApi(GenericAPIView):
-    """Submit the report as complete (clinicians); 400 lists what is missing."""
+    """Submit the report as complete (clinicians), in two steps like the page: GET previews
+    what it still lacks (`blocking`) and what candidate trials would still like recorded
+    (`wanted`); POST with `{"confirm": true}` locks it (400 naming `confirm` without it,
+    400 listing what is missing while anything blocks)."""
 
-    serializer_class = EpisodeOutput
+    class InputSerializer(serializers.Serializer):
+        confirm = serializers.BooleanField(
+            help_text="true: you have seen the preview and lock the report."
+        )
 
-    @extend_schema(request=None, responses=EpisodeOutput)
+        class Meta:
+            ref_name = "SubmitInput"
+
+        def validate_confirm(self, value):
+            if not value:
+                raise serializers.ValidationError(
+                    "Send true to submit the report as complete (GET this URL for what it lacks)."
+                )
+            return value
+
+    serializer_class = InputSerializer
+
+    @extend_schema(responses=SubmitPreviewOutput)
+    def get(self, request, episode_id: int):
+        episode = _episode(request, episode_id, "api:registry_submit")
+        if not selectors.can_edit_patient(request.user, episode.patient):
+            raise PermissionDenied("Only clinicians of the patient's institutions submit reports.")
+        preview = selectors.submit_preview(user=request.user, episode=episode)
+        return Response(SubmitPreviewOutput(preview).data)
+
+    @extend_schema(request=InputSerializer, responses=EpisodeOutput)
     def post(self, request, episode_id: int):
         episode = _episode(request, episode_id, "api:registry_submit")
+        if not selectors.can_edit_patient(request.user, episode.patient):
+            raise PermissionDenied("Only clinicians of the patient's institutions submit reports.")
+        self.InputSerializer(data=request.data).is_valid(raise_exception=True)
         services.episode_submit(episode=episode, by=request.user)
         return Response(EpisodeOutput(selectors.episode_for_page(episode.pk)).data)
 

@@ -112,3 +112,42 @@ def plan_actions(decision) -> list[tuple[str, str]]:
         for plan in decision.plan
         if (action := _plan_actions.get(plan)) is not None
     ]
+
+
+# --- Before a report is submitted as complete -----------------------------------------------
+#
+# An app that reads the register may say what it would still like recorded before the
+# report is locked: a criterion of a candidate trial that the register leaves unknown (a
+# radiotherapy end date, say). The app registers in its AppConfig.ready():
+#
+#     panels.register_submit_check("trials", check=...)
+#
+# `check(user, episode)` returns a list of `Wanted`: `item` says what to record, `asked_by`
+# who asks for it (e.g. "NCT01234567 Trial title"). It is called only after the register
+# decided that the member edits this report, in a constant number of queries. It advises:
+# a report is complete by the register's own rules (registry/rules.py `missing_items`); a
+# trial's question does not keep it from being submitted.
+
+
+@dataclass(frozen=True)
+class Wanted:
+    item: str
+    asked_by: tuple[str, ...]
+    app: str = ""
+
+
+_submit_checks: dict[str, Callable] = {}
+
+
+def register_submit_check(name: str, *, check: Callable) -> None:
+    _submit_checks[name] = check
+
+
+def wanted_before_submit(user, episode) -> list[Wanted]:
+    found = []
+    for name in sorted(_submit_checks):
+        found += [
+            Wanted(w.item, tuple(w.asked_by), w.app or name)
+            for w in _submit_checks[name](user, episode)
+        ]
+    return found

@@ -9,6 +9,7 @@ import functools
 import json
 import re
 import unicodedata
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -26,7 +27,7 @@ from consortium import formats
 from consortium.history import events_in_words
 from consortium.models import Institution, Role, User
 
-from . import rules, vocabulary
+from . import panels, rules, vocabulary
 from .history import events_of
 from .models import (
     CareRelationshipDeclaration,
@@ -291,6 +292,40 @@ def episode_for_page(episode_id: int) -> TumourEpisode:
 
 def episode_get(*, user: User, patient: Patient, episode_id: int) -> TumourEpisode:
     return get_object_or_404(_episode_queryset(), pk=episode_id, patient=patient)
+
+
+def submit_blockers(episode: TumourEpisode) -> list[str]:
+    """What keeps the report from being submitted as complete: its missing items and the
+    warnings not acknowledged yet (an episode loaded by episode_for_page)."""
+    return rules.missing_items(episode) + [
+        f"Acknowledge: {w.message}"
+        for _, w, acknowledged in episode_warnings(episode)
+        if not acknowledged
+    ]
+
+
+@dataclass(frozen=True)
+class SubmitPreview:
+    """What the member confirms before the report is locked: `blocking` must be empty to
+    submit; `wanted` is what other apps would still like recorded (candidate trials'
+    unknown facts, registry.panels), which does not block."""
+
+    episode: TumourEpisode
+    blocking: list[str]
+    wanted: list
+
+    @property
+    def ready(self) -> bool:
+        return not self.blocking
+
+
+def submit_preview(*, user: User, episode: TumourEpisode) -> SubmitPreview:
+    current = episode_for_page(episode.pk)
+    return SubmitPreview(
+        episode=current,
+        blocking=[] if current.is_locked else submit_blockers(current),
+        wanted=[] if current.is_locked else panels.wanted_before_submit(user, current),
+    )
 
 
 def patient_episodes(patient: Patient) -> list[TumourEpisode]:

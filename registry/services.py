@@ -564,11 +564,7 @@ def episode_submit(*, episode: TumourEpisode, by: User) -> TumourEpisode:
     _require_editor(by, episode.patient)
     current = selectors.episode_for_page(episode.pk)
     _require_unlocked(current)
-    missing = rules.missing_items(current) + [
-        f"Acknowledge: {w.message}"
-        for _, w, acknowledged in selectors.episode_warnings(current)
-        if not acknowledged
-    ]
+    missing = selectors.submit_blockers(current)
     if missing:
         raise ValidationError(
             {

@@ -483,19 +483,35 @@ def section_delete(request, register_number: str, episode_id: int, section: str,
     return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
 
 
-@require_POST
+@never_cache
 @login_required
 def episode_submit(request, register_number: str, episode_id: int):
+    """Submit as complete, in two steps (no script needed): this page lists what the report
+    still lacks, what candidate trials would still like recorded (registry.panels) and
+    asks to confirm; only the confirming POST (`confirm`) locks the report."""
     patient = _patient(request, register_number, "registry:episode_submit")
     _require_editor(request, patient)
     episode = selectors.episode_get(user=request.user, patient=patient, episode_id=episode_id)
-    try:
-        services.episode_submit(episode=episode, by=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, "Report submitted as complete; it is now locked.")
-    return redirect(f"{patient.get_absolute_url()}#episode-{episode.pk}")
+    back = f"{patient.get_absolute_url()}#episode-{episode.pk}"
+    refused = False
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            services.episode_submit(episode=episode, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            refused = True
+        else:
+            messages.success(request, "Report submitted as complete; it is now locked.")
+            return redirect(back)
+    elif episode.is_locked:
+        return redirect(back)
+    preview = selectors.submit_preview(user=request.user, episode=episode)
+    return render(
+        request,
+        "registry/submit_confirm.html",
+        {"patient": patient, "episode": preview.episode, "preview": preview, "back": back},
+        status=400 if refused else 200,
+    )
 
 
 @never_cache

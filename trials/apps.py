@@ -12,6 +12,9 @@ class TrialsConfig(AppConfig):
 
         register_changed.connect(_patient_changed, dispatch_uid="trials.rematch_patient")
         panels.register("trials", render=views.patient_panel, order=30)
+        from . import selectors
+
+        panels.register_submit_check("trials", check=selectors.wanted_before_submit)
         from . import meeting_panels
 
         panels.register_meeting(

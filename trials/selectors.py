@@ -20,12 +20,15 @@ from django.utils import timezone
 from consortium import pagination
 from consortium.models import Institution, Role, User
 from registry.models import PatientInstitution, TumourEpisode
+from registry.panels import Wanted
 from registry.selectors import at_own_institution, user_institution_ids
 
+from .criteria_kinds import UNKNOWN
 from .models import (
     STEP_ORDER,
     CatalogueSync,
     CloseReason,
+    Eligibility,
     ManualCheck,
     Match,
     MatchCount,
@@ -589,3 +592,39 @@ def referral_get(*, user: User, pk: int):
     if referral is None:
         raise Http404("No such referral.")
     return referral
+
+
+# --- Before the register locks a report (registry.panels.register_submit_check) ---------
+
+
+def wanted_before_submit(user: User, episode) -> list[Wanted]:
+    """What the open candidate matches of this episode find unknown in the register (its
+    verdicts' "what to do", e.g. "Record when radiotherapy ended."), each with the trials
+    asking, best match first: shown before the report is locked, since a report locked
+    without it leaves the trial's question open until a coordinator reopens it. Missing
+    data is unknown, never not met (docs/trials-matching.md §2), so these are the facts
+    that would settle a verdict. One query; the register has decided the member edits it."""
+    scope = (
+        Match.objects.filter(_of_own_patients(user))
+        if user.role == Role.CLINICIAN
+        else matches_visible_to(user)
+    )
+    matches = (
+        scope.filter(episode_id=episode.pk, active=True)
+        .exclude(eligibility=Eligibility.NOT_ELIGIBLE)
+        .exclude(step__in=(Step.CLOSED, Step.ENROLLED))
+        .select_related("trial", "arm", "verdict_set")
+        .order_by("-reachable", "-trial__has_norwegian_site", "eligibility", "trial__brief_title")
+    )
+    asked: dict[str, list[str]] = {}
+    for match in matches:
+        trial = match.trial
+        who = " ".join(part for part in (trial.nct_id, trial.brief_title) if part)
+        if match.arm_id:
+            who += f" ({match.arm.label})"
+        for row in match.verdicts:
+            reason = row.get("reason", "")
+            if row.get("verdict") == UNKNOWN and reason:
+                if who not in asked.setdefault(reason, []):
+                    asked[reason].append(who)
+    return [Wanted(item, tuple(trials), "trials") for item, trials in asked.items()]

@@ -208,13 +208,16 @@ def test_clinician_registers_a_patient_and_completes_the_report(live_server, pag
     expect(_article(episode_section, "Performance status")).to_contain_text("08.01.2025: ECOG 1")
     expect(episode_section.locator("div.missing")).to_have_count(0)  # nothing missing now
 
-    # 8. Submit as complete: the report is locked, with no edit links left.
-    episode_section.get_by_role("button", name="Submit as complete").click()
+    # 8. Submit as complete, confirmed on its own page: the report is locked, with no edit
+    # links left.
+    episode_section.get_by_role("link", name="Submit as complete").click()
+    expect(page.locator("#submit-blocking")).to_contain_text("Nothing")
+    page.get_by_role("button", name="Submit as complete and lock the report").click()
     expect(messages).to_contain_text("Report submitted as complete; it is now locked.")
     expect(episode_section.locator("h2 .badge")).to_have_text("Complete")
     expect(episode_section.locator("p.hint").first).to_contain_text("locked.")
     expect(episode_section.get_by_role("link", name=re.compile(r"^(Edit|Add)\b"))).to_have_count(0)
-    expect(episode_section.get_by_role("button", name="Submit as complete")).to_have_count(0)
+    expect(episode_section.get_by_role("link", name="Submit as complete")).to_have_count(0)
     episode.refresh_from_db()
     assert episode.status == TumourEpisode.Status.COMPLETE
 

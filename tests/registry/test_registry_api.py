@@ -162,7 +162,7 @@ def test_episode_rules_warnings_conflicts_and_lock(api, client):
     )
 
     # Submit: refused while items are missing, with the list.
-    refused = post(api, f"{API}/episodes/{episode_id}/submit/", {})
+    refused = post(api, f"{API}/episodes/{episode_id}/submit/", {"confirm": True})
     assert refused.status_code == 400 and "Performance status" in refused.json()["message"]
     assert (
         post(
@@ -185,7 +185,7 @@ def test_episode_rules_warnings_conflicts_and_lock(api, client):
         "version": TumourEpisode.objects.get(pk=episode_id).markers_version,
     }
     assert post(api, f"{API}/episodes/{episode_id}/markers/", markers, "put").status_code == 200
-    done = post(api, f"{API}/episodes/{episode_id}/submit/", {})
+    done = post(api, f"{API}/episodes/{episode_id}/submit/", {"confirm": True})
     assert done.status_code == 200 and done.json()["status"] == "complete"
     locked = post(
         api, f"{API}/episodes/{episode_id}/performance/", {"assessed_on": "2025-02-15", "ecog": 1}

@@ -155,7 +155,7 @@ def test_report_flow_errors_warnings_submit_lock(clinician_client):
     assert clinician_client.post(base + "markers/", markers).status_code == 302
 
     # Not complete yet: no performance status.
-    clinician_client.post(base + "submit/")
+    clinician_client.post(base + "submit/", {"confirm": "yes"})
     episode.refresh_from_db()
     assert episode.status == "draft"
     assert (
@@ -165,7 +165,7 @@ def test_report_flow_errors_warnings_submit_lock(clinician_client):
         ).status_code
         == 302
     )
-    clinician_client.post(base + "submit/")
+    clinician_client.post(base + "submit/", {"confirm": "yes"})
     episode.refresh_from_db()
     assert episode.status == "complete"
     # Locked: the diagnosis form refuses.

@@ -230,7 +230,6 @@ OWNERS = {
     "registry_access_log_export": Role.ADMIN,
 }
 POST_ROUTES = {
-    "episode_submit",
     "section_delete",
     "draft_autosave",
     "draft_discard",
@@ -249,7 +248,7 @@ POST_ROUTES = {
 # (the API's error shape), which a refused member would never be told.
 EMPTY_POST_ANSWERS = {
     "registry_patient_search": "query",
-    "registry_submit": "status",  # the report is not complete: the missing items are listed
+    "registry_submit": "confirm",  # submitting needs the confirmation (GET previews)
     "registry_reopen": "reason",
     "registry_patient_national_id": "national_id",  # the H-number replacement's input
     # The page's release (walked first) released the report; the API's names why not again.
