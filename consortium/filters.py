@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from rest_framework import exceptions
 
-from .models import Institution, Role, User
+from .models import InboxItem, Institution, Role, User
 
 
 class SortedFilterSet(django_filters.FilterSet):
@@ -160,3 +160,19 @@ class MemberFilter(SortedFilterSet):
     @staticmethod
     def _search(queryset, name, text):
         return queryset.filter(Q(full_name__icontains=text) | Q(email__icontains=text))
+
+
+class InboxFilter(SortedFilterSet):
+    """A member's inbox: unread only or all, by kind; newest first (or oldest)."""
+
+    SORTS = {"received": ("Received", ("created_at", "id"))}
+    DEFAULT_SORT = "-received"
+
+    unread = django_filters.BooleanFilter(
+        label="Unread only", field_name="read_at", lookup_expr="isnull"
+    )
+    kind = django_filters.ChoiceFilter(label="Kind", choices=InboxItem.Kind.choices)
+
+    class Meta:
+        model = InboxItem
+        fields = ["unread", "kind"]

@@ -451,4 +451,56 @@ class OutboxMessage(models.Model):
         return f"{self.task_name}{tuple(self.args)}"
 
 
+class InboxItem(models.Model):
+    """One notice to one member: a contact request, a screening request's news, a shipment
+    alert, results or a report ready. Every app writes it through one service
+    (consortium.services.inbox_deliver) in the transaction of the event it tells of, so
+    an item stands exactly when its event does. The text carries register numbers only,
+    never a name or national ID; `url` is the page it is about, which checks again who
+    may see it. `key` names the event, so a retried task adds no second item."""
+
+    class Kind(models.TextChoices):
+        CONTACT_REQUEST = "contact_request", "Contact request"
+        CONTACT_ANSWER = "contact_answer", "Answer to a contact request"
+        SCREENING = "screening", "Screening request"
+        RESULTS_RELEASED = "results_released", "Screening results released"
+        ALERT = "alert", "Alert"
+        REPORT_READY = "report_ready", "Report ready"
+        TUMOUR_BOARD = "tumour_board", "Tumour board"
+        REFERRAL = "referral", "Trial referral"
+        DIRECTORY = "directory", "Directory suggestion"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_items"
+    )
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    text = models.TextField()
+    url = models.CharField(max_length=500)
+    # The patient the item names (for the access log of the pages listing it); a plain id,
+    # since the core knows no register models.
+    patient_id = models.BigIntegerField(null=True, blank=True)
+    key = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "key"], name="one_inbox_item_per_event")
+        ]
+        indexes = [
+            # The inbox's pages (newest first, keyset on created_at, id).
+            models.Index(fields=["recipient", "-created_at", "-id"], name="inbox_newest"),
+            # The navigation's unread count on every page: only unread rows are indexed.
+            models.Index(
+                fields=["recipient"],
+                condition=models.Q(read_at__isnull=True),
+                name="inbox_unread",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for member {self.recipient_id}"
+
+
 protect_history_of("consortium")  # history tables refuse TRUNCATE too (append_only.py)

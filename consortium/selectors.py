@@ -9,7 +9,14 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from .directory_synonyms import plain, synonyms
-from .models import ApiToken, DirectoryCategory, DirectorySuggestion, NetworkGroup, User
+from .models import (
+    ApiToken,
+    DirectoryCategory,
+    DirectorySuggestion,
+    InboxItem,
+    NetworkGroup,
+    User,
+)
 
 COUNTRY_NAMES = {
     "DK": "Denmark",
@@ -178,4 +185,33 @@ def member_list() -> QuerySet[User]:
         mfa_enabled=Exists(
             Authenticator.objects.filter(user=OuterRef("pk"), type=Authenticator.Type.TOTP)
         )
+    )
+
+
+# --- The inbox ---------------------------------------------------------------------
+
+UNREAD_SHOWN_UP_TO = 99
+
+
+def inbox_of(user: User) -> QuerySet[InboxItem]:
+    """The member's own items, newest first (a member sees no one else's)."""
+    if not user.is_authenticated:
+        return InboxItem.objects.none()
+    return InboxItem.objects.filter(recipient=user).order_by("-created_at", "-id")
+
+
+def inbox_item_get(*, user: User, pk: int) -> InboxItem:
+    return get_object_or_404(inbox_of(user), pk=pk)
+
+
+def inbox_unread_count(user: User) -> int:
+    """The navigation's figure, on every page: one COUNT over the partial index of unread
+    items, stopped past UNREAD_SHOWN_UP_TO (the menu shows "99+"), so a member with
+    thousands unread costs what one with three does."""
+    if not user.is_authenticated:
+        return 0
+    return (
+        InboxItem.objects.filter(recipient=user, read_at__isnull=True)
+        .values("pk")[: UNREAD_SHOWN_UP_TO + 1]
+        .count()
     )

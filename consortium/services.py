@@ -31,6 +31,7 @@ from .models import (
     DirectoryImport,
     DirectorySuggestion,
     FailedPasswordCheck,
+    InboxItem,
     Institution,
     NetworkGroup,
     OutboxMessage,
@@ -263,6 +264,44 @@ def patient_access_log(request, *, patient_ids, page: str) -> None:
         )
 
 
+# --- The inbox ---------------------------------------------------------------------
+
+
+def inbox_deliver(
+    *, recipients, kind: str, text: str, url: str, key: str, patient_id: int | None = None
+) -> int:
+    """Put one item into each recipient's inbox, in the caller's transaction: the item
+    stands or falls with the event it tells of (the apps call this where the event is
+    written). `key` names the event ("screening.alert:12"): delivering it again (a retried
+    task) adds nothing. Register numbers only in `text`. Returns the items written."""
+    ids = list(dict.fromkeys(getattr(r, "pk", r) for r in recipients))
+    if not ids:
+        return 0
+    created = InboxItem.objects.bulk_create(
+        [
+            InboxItem(
+                recipient_id=pk,
+                kind=kind,
+                text=text[:2000],
+                url=url[:500],
+                key=key[:200],
+                patient_id=patient_id,
+            )
+            for pk in ids
+        ],
+        ignore_conflicts=True,
+    )
+    return len(created)
+
+
+def inbox_mark_read(*, user: User, item_ids: list[int] | None = None) -> int:
+    """Mark the member's own items read: these (others' ids are ignored) or all."""
+    unread = InboxItem.objects.filter(recipient=user, read_at__isnull=True)
+    if item_ids is not None:
+        unread = unread.filter(pk__in=item_ids)
+    return unread.update(read_at=timezone.now())
+
+
 # --- The Nordic network directory --------------------------------------------------
 
 
@@ -481,6 +520,15 @@ def suggestion_notify_editors(*, suggestion: DirectorySuggestion) -> int:
             User.objects.filter(
                 is_active=True, role__in=[Role.COORDINATOR, Role.ADMIN]
             ).values_list("email", flat=True)
+        )
+        inbox_deliver(
+            recipients=User.objects.filter(
+                is_active=True, role__in=[Role.COORDINATOR, Role.ADMIN]
+            ).values_list("pk", flat=True),
+            kind=InboxItem.Kind.DIRECTORY,
+            text=f"{suggestion.suggested_by} suggests a correction to {suggestion.group.name}.",
+            url=reverse("directory:suggestions"),
+            key=f"directory.suggestion:{suggestion.pk}",
         )
         if editors:
             send_mail(

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from . import api, errors, views
+from . import api, errors, inbox_api, inbox_views, views
 from .api_docs import RoleSchemaView
 
 # The admin site signs in through allauth, so it gets the same MFA and rate limits
@@ -20,6 +20,22 @@ directory_patterns = [
     path("<slug:slug>/", views.group_detail, name="group_detail"),
     path("<slug:slug>/edit/", views.group_edit, name="group_edit"),
     path("<slug:slug>/suggest/", views.group_suggest, name="group_suggest"),
+]
+
+# The member's inbox: included (without a namespace) so the visibility walk finds its
+# routes under inbox/ and api/v1/inbox/ (tests/conftest.py url_routes).
+inbox_patterns = [
+    path("", inbox_views.inbox, name="inbox"),
+    path("read-all/", inbox_views.inbox_read_all, name="inbox_read_all"),
+    path("<int:pk>/", inbox_views.inbox_open, name="inbox_open"),
+    path("<int:pk>/read/", inbox_views.inbox_read, name="inbox_read"),
+]
+inbox_api_patterns = [
+    path("", inbox_api.InboxListApi.as_view(), name="inbox"),
+    path("read/", inbox_api.InboxReadAllApi.as_view(), name="inbox_read_all"),
+    path("unread-count/", inbox_api.InboxUnreadApi.as_view(), name="inbox_unread"),
+    path("<int:pk>/", inbox_api.InboxItemApi.as_view(), name="inbox_item"),
+    path("<int:pk>/read/", inbox_api.InboxReadApi.as_view(), name="inbox_read"),
 ]
 
 api_patterns = [
@@ -37,6 +53,7 @@ api_patterns = [
         api.MemberStatusApi.as_view(action="reactivate"),
         name="member_reactivate",
     ),
+    path("inbox/", include(inbox_api_patterns)),
     path("registry/", include("registry.api_urls")),
     path("research/", include("registry.research_api_urls")),
     path("trials/", include("trials.api_urls")),
@@ -60,6 +77,7 @@ urlpatterns = [
         name="api_token_revoke",
     ),
     path("members/", views.member_list, name="member_list"),
+    path("inbox/", include(inbox_patterns)),
     path("members/invite/", views.member_invite, name="member_invite"),
     path(
         "members/<int:member_id>/deactivate/",

@@ -44,7 +44,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consortium.csv_safe import safe_writer
-from consortium.models import AccessLog, Institution, Membership, Role, User
+from consortium.models import AccessLog, InboxItem, Institution, Membership, Role, User
+from consortium.services import inbox_deliver
 
 from .models import AccessReviewSummary, CareRelationshipDeclaration, Patient
 
@@ -436,7 +437,18 @@ def summary_send(*, institution_id: int, month: date, base_url: str = "") -> int
                 for m in figures["members"]
             ]
         lines += ["", f"Review them in the NBTC platform: {link}"]
-        # Sent inside the transaction: a failed mail rolls the month's row back for a retry.
+        inbox_deliver(
+            recipients=User.objects.filter(
+                is_active=True, role=Role.ADMIN, membership__institution=institution
+            ).values_list("pk", flat=True),
+            kind=InboxItem.Kind.REPORT_READY,
+            text=f"The access-log summary of {institution.name} for {month:%m.%Y} is ready: "
+            f"{figures['entries']} entries, {figures['flagged']} flagged.",
+            url=f"{reverse('registry:access_review')}?{query}",
+            key=f"registry.access_summary:{summary.pk}",
+        )
+        # Sent inside the transaction: a failed mail rolls the month's row back (with the
+        # inbox items) for a retry.
         send_mail(
             f"NBTC access-log summary {month:%m.%Y}: {institution.name}",
             "\n".join(lines),

@@ -13,9 +13,12 @@ import io
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from consortium.csv_safe import FORMULA_STARTS, safe_writer
+from consortium.models import InboxItem, User
+from consortium.services import inbox_deliver
 
 from . import indicator_selectors as selectors
 from .models import IndicatorReport
@@ -233,6 +236,19 @@ def report_release(*, report_id: int, by, reason: str = "") -> IndicatorReport:
             raise ValidationError(
                 {"report": f"Edition {number} was released meanwhile; reload and try again."}
             ) from None
+        if report.institution_id:
+            # The hospital's members hear of it in their inbox, with the release.
+            inbox_deliver(
+                recipients=User.objects.filter(
+                    is_active=True, institutions=report.institution_id
+                ).values_list("pk", flat=True),
+                kind=InboxItem.Kind.REPORT_READY,
+                text=f"The {report.year} quality-indicator report of "
+                f"{report.institution.name} is released"
+                + (f" (edition {number}, a correction: {reason[:200]})." if latest else "."),
+                url=reverse("registry:indicator_report", args=[report.pk]),
+                key=f"registry.indicator_edition:{report.pk}",
+            )
     return IndicatorReport.objects.get(pk=report_id)
 
 

@@ -17,7 +17,8 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from consortium.models import Institution, User
+from consortium.models import InboxItem, Institution, User
+from consortium.services import inbox_deliver
 
 from . import indicator_reports
 from . import indicator_selectors as selectors
@@ -150,8 +151,16 @@ def subscription_send(*, subscription_id: int, month: date) -> bool:
         )
         page = reverse("registry:indicators")
         lines = [f"- {CATALOGUE[code].title}: {_link(page + query)}#{code}" for code in chosen]
+        inbox_deliver(
+            recipients=[user],
+            kind=InboxItem.Kind.REPORT_READY,
+            text=f"The monthly report of the quality indicators for {place}, "
+            f"{MONTHS[month.month - 1]} {month.year}, is ready.",
+            url=reverse("registry:indicator_report", args=[report.pk]),
+            key=f"registry.indicator_mailing:{mailing.pk}",
+        )
         # Sent inside the transaction: if the mail fails, the month's row is rolled back
-        # and a retry sends it.
+        # (with the inbox item) and a retry sends it.
         send_mail(
             f"NBTC quality indicators: {place}, {MONTHS[month.month - 1]} {month.year}",
             f"The monthly report of the quality indicators for {place}, {month.year} through "

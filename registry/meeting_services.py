@@ -11,8 +11,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from consortium.models import Institution, User
-from consortium.services import EditConflict, outbox_enqueue
+from consortium.models import InboxItem, Institution, User
+from consortium.services import EditConflict, inbox_deliver, outbox_enqueue
 
 from . import meeting_rules, meeting_selectors, selectors
 from .models import (
@@ -292,13 +292,24 @@ def decision_notify(*, decision_id: int, version: int) -> int:
     if decision is None or decision.version != version:
         return 0
     item = decision.item
-    recipients = {u.email for u in meeting_selectors.treating_clinicians(item)}
-    recipients.add(decision.responsible.email)
-    recipients.discard(decision.decided_by.email)
+    told = {u for u in meeting_selectors.treating_clinicians(item)} | {decision.responsible}
+    told.discard(decision.decided_by)
+    recipients = {u.email for u in told}
     if not recipients:
         return 0
     meeting = item.meeting
     changed = " (changed)" if decision.version > 1 else ""
+    # The inbox item of each (once per version: a redelivered task adds none), then the mail.
+    inbox_deliver(
+        recipients=[u for u in told if u.is_active],
+        kind=InboxItem.Kind.TUMOUR_BOARD,
+        text=f"The tumour board at {meeting.institution.code} on {meeting.day:%d.%m.%Y} "
+        f"decided for {item.patient.register_number}{changed}: "
+        f"{', '.join(decision.plan_labels())}.",
+        url=item.get_absolute_url(),
+        key=f"registry.mdt_decision:{decision.pk}:v{decision.version}",
+        patient_id=item.patient_id,
+    )
     send_mail(
         f"NBTC tumour board{changed}: decision for {item.patient.register_number}",
         f"The {meeting.get_kind_display().lower()} tumour board at {meeting.institution.code} "

@@ -432,30 +432,6 @@ class ShipmentAlert(models.Model):
         return f"{self.kind} alert on shipment {self.shipment_id}"
 
 
-class Notification(models.Model):
-    """In-app notice to a member (also sent by e-mail)."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="screening_notices"
-    )
-    request = models.ForeignKey(ScreeningRequest, on_delete=models.CASCADE, related_name="+")
-    alert = models.ForeignKey(
-        ShipmentAlert, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
-    text = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now)
-    read_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["user", "alert"], name="one_notice_per_alert")
-        ]
-
-    def __str__(self) -> str:
-        return f"notice {self.pk} to member {self.user_id} (request {self.request_id})"
-
-
 # --- Plate results: layouts, uploads, plates, wells, analyses, reports ----------------------------
 # Numbers and defaults from docs/drug-sensitivity.md §3-§6; the computation lives in analysis.py.
 

@@ -23,7 +23,6 @@ from registry.selectors import CLINICAL_ROLES, at_own_institution, user_institut
 from .charts import curve_chart
 from .models import (
     HandOver,
-    Notification,
     Receipt,
     RequestEvent,
     Sample,
@@ -344,14 +343,6 @@ def patient_requests(user: User, patient) -> list[ScreeningRequest]:
     else:
         scope = requests_visible_to(user)
     return list(scope.filter(patient_id=patient.pk).select_related("lab").order_by("-created_at"))
-
-
-def notifications_for(user: User, *, limit: int = 100) -> list[Notification]:
-    return list(
-        Notification.objects.filter(
-            user=user, request__in=requests_visible_to(user)
-        ).select_related("request__patient")[:limit]
-    )
 
 
 def readings_for(shipment: Shipment) -> list[TemperatureReading]:

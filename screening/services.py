@@ -22,8 +22,8 @@ from consortium import formats, uploads
 from consortium import services as core_services
 from consortium.exceptions import EditConflict, PasswordRefused
 from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
-from consortium.models import Institution, Role, User
-from consortium.services import outbox_enqueue
+from consortium.models import InboxItem, Institution, Role, User
+from consortium.services import inbox_deliver, outbox_enqueue
 from registry.models import TumourEpisode
 from registry.selectors import can_edit_patient
 
@@ -36,7 +36,6 @@ from .models import (
     HandOver,
     LabQcSettings,
     LoggerUpload,
-    Notification,
     Plate,
     PlateLayoutTemplate,
     PlateUpload,
@@ -642,17 +641,31 @@ def _notify(
     text: str,
     alert: ShipmentAlert | None = None,
     subject: str = "",
+    kind: str = InboxItem.Kind.SCREENING,
+    url: str = "",
 ) -> None:
-    """In-app notices and an e-mail each, after commit. Register number and sample id
-    only: never the name or the national ID."""
+    """An inbox item each, in the event's transaction, and an e-mail each after commit.
+    Register number and sample id only: never the name or the national ID."""
     users = [u for u in recipients]
     if not users:
         return
-    Notification.objects.bulk_create(
-        [Notification(user=u, request=screening_request, alert=alert, text=text) for u in users],
-        ignore_conflicts=True,
+    link = url or screening_request.get_absolute_url()
+    # One item per event: an alert by its row; any other notice by the request's version
+    # (each move raises it) and its words, so a retried call adds nothing.
+    key = (
+        f"screening.alert:{alert.pk}"
+        if alert is not None
+        else f"screening.request:{screening_request.pk}:v{screening_request.version}:"
+        + hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:12]
     )
-    link = screening_request.get_absolute_url()
+    inbox_deliver(
+        recipients=users,
+        kind=InboxItem.Kind.ALERT if alert is not None else kind,
+        text=text,
+        url=link,
+        key=key,
+        patient_id=screening_request.patient_id,
+    )
     for user in users:
         # One robust callback per member: a mail server refusing one address neither loses
         # the others' mails nor turns the committed change into an error page (it is logged).
@@ -740,12 +753,6 @@ def shipments_check(*, now: datetime) -> list[ShipmentAlert]:
                     subject=f"NBTC shipment alert: {alert.get_kind_display()}",
                 )
     return raised
-
-
-def notifications_read(*, user: User) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).update(
-        read_at=timezone.now()
-    )
 
 
 # --- Plate results --------------------------------------------------------------------------------
@@ -1305,5 +1312,7 @@ def _report_sign(
         recipients=selectors.request_clinicians(screening_request),
         text=f"Screening report version {report.number} for "
         f"{screening_request.patient.register_number} is released.",
+        kind=InboxItem.Kind.RESULTS_RELEASED,
+        url=report.get_absolute_url(),
     )
     return report

@@ -88,18 +88,11 @@ def lab_dashboard(request):
     return render(request, "screening/lab_dashboard.html", {**board, "now": now})
 
 
-@never_cache
 @login_required
 def notifications(request):
-    selectors.require_viewer(request.user)
-    notices = selectors.notifications_for(request.user)
-    patient_access_log(
-        request, patient_ids=[n.request.patient_id for n in notices], page="screening:notifications"
-    )
-    if request.method == "POST":
-        services.notifications_read(user=request.user)
-        return redirect("screening:notifications")
-    return render(request, "screening/notifications.html", {"notices": notices})
+    """Screening's notices are in the member's inbox now (one inbox for every app); the
+    old address leads there."""
+    return redirect("inbox")
 
 
 # --- A request --------------------------------------------------------------------------

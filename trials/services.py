@@ -14,12 +14,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from consortium.exceptions import EditConflict
 from consortium.heartbeat import HEARTBEAT_STALE, heartbeat
-from consortium.models import Role, User
-from consortium.services import outbox_enqueue
+from consortium.models import InboxItem, Role, User
+from consortium.services import inbox_deliver, outbox_enqueue
+from registry.models import PatientInstitution
 
 from . import criteria, ctgov, engine, reading, selectors
 from .criteria_readers import ANY_GATE, kind_readers
@@ -510,10 +512,49 @@ def match_move(
         current.needs_another_look = False  # moving it is the other look
         current.version += 1
         current.save(update_fields=["step", "close_reason", "needs_another_look", "version"])
-        ReviewEvent.objects.create(
+        event = ReviewEvent.objects.create(
             match=current, step=step, close_reason=close_reason, note=note, by=by
         )
+    if step == Step.CONTACTED:
+        _ask_treating_clinicians([current], by=by, events={current.pk: event.pk})
     return current
+
+
+def _ask_treating_clinicians(matches: list[Match], *, by: User, events: dict) -> None:
+    """A contact request reaches the inbox of each treating clinician (the clinicians of
+    the patient's institutions) with the change: they answer on the patient's page, in
+    the candidate trials. Register numbers only; two queries for any number of matches."""
+    loaded = {
+        m.pk: m
+        for m in Match.objects.filter(pk__in=[m.pk for m in matches]).select_related(
+            "trial", "patient"
+        )
+    }
+    links = PatientInstitution.objects.filter(
+        patient_id__in={m.patient_id for m in loaded.values()}
+    ).values_list("patient_id", "institution_id")
+    by_patient: dict[int, set[int]] = {}
+    for patient_id, institution_id in links:
+        by_patient.setdefault(patient_id, set()).add(institution_id)
+    clinicians = User.objects.filter(
+        is_active=True,
+        role=Role.CLINICIAN,
+        institutions__in={i for ids in by_patient.values() for i in ids},
+    ).prefetch_related("institutions")
+    hospitals = {u.pk: {i.pk for i in u.institutions.all()} for u in clinicians}
+    for match in loaded.values():
+        treating = [
+            u for u, own in hospitals.items() if own & by_patient.get(match.patient_id, set())
+        ]
+        inbox_deliver(
+            recipients=treating,
+            kind=InboxItem.Kind.CONTACT_REQUEST,
+            text=f"{by.full_name or by.email} (trial coordinator) asks about "
+            f"{match.patient.register_number} for {match.trial}: answer on the patient's page.",
+            url=f"{match.patient.get_absolute_url()}#trials",
+            key=f"trials.contact:{events[match.pk]}",
+            patient_id=match.patient_id,
+        )
 
 
 @transaction.atomic
@@ -572,10 +613,12 @@ def matches_move(
             step=step, close_reason=close_reason, needs_another_look=False, version=F("version") + 1
         )
         now = timezone.now()
-        ReviewEvent.objects.bulk_create(
+        events = ReviewEvent.objects.bulk_create(
             ReviewEvent(match_id=pk, step=step, close_reason=close_reason, note=note, by=by, at=now)
             for pk in ids
         )
+    if step == Step.CONTACTED:
+        _ask_treating_clinicians(matches, by=by, events={e.match_id: e.pk for e in events})
     return len(ids)
 
 
@@ -649,6 +692,7 @@ def _recount_checks(trial_id: int, items: list[str]) -> None:
 
 
 @transaction.atomic
+@transaction.atomic
 def match_reply(*, match: Match, by: User, answer: str, note: str = "") -> ReviewEvent:
     """The treating clinician answers a coordinator's contact request."""
     if by.role != Role.CLINICIAN or not selectors.clinician_sees_match(by, match):
@@ -657,9 +701,27 @@ def match_reply(*, match: Match, by: User, answer: str, note: str = "") -> Revie
         raise ValidationError({"answer": "There is no open contact request for this match."})
     if answer not in ReviewEvent.Answer.values:
         raise ValidationError({"answer": f"Choose one of: {', '.join(ReviewEvent.Answer.labels)}."})
-    return ReviewEvent.objects.create(
+    reply = ReviewEvent.objects.create(
         match=match, kind=ReviewEvent.Kind.REPLY, answer=answer, note=note, by=by
     )
+    # The answer reaches whoever asked (the coordinator who moved it to contacted).
+    asked = (
+        ReviewEvent.objects.filter(match=match, kind=ReviewEvent.Kind.STEP, step=Step.CONTACTED)
+        .select_related("by")
+        .order_by("-at", "-id")
+        .first()
+    )
+    if asked is not None and asked.by is not None and asked.by.is_active:
+        inbox_deliver(
+            recipients=[asked.by],
+            kind=InboxItem.Kind.CONTACT_ANSWER,
+            text=f"{by.full_name or by.email} answered about {match.patient.register_number} "
+            f"for {match.trial}: {reply.get_answer_display()}.",
+            url=match.get_absolute_url(),
+            key=f"trials.answer:{reply.pk}",
+            patient_id=match.patient_id,
+        )
+    return reply
 
 
 # --- Full re-match runs: heartbeat and requeue -------------------------------------------
@@ -792,6 +854,19 @@ def referral_notify(*, referral_id: int) -> int:
     if not emails:
         return 0
     meeting = referral.decision.item.meeting
+    inbox_deliver(
+        recipients=User.objects.filter(
+            is_active=True,
+            role=Role.COORDINATOR,
+            institutions__in=referral.patient.institutions.values("pk"),
+        ).values_list("pk", flat=True),
+        kind=InboxItem.Kind.REFERRAL,
+        text=f"The tumour board of {meeting.day:%d.%m.%Y} referred "
+        f"{referral.patient.register_number} to {referral.trial}.",
+        url=reverse("trials:referral_list"),
+        key=f"trials.referral:{referral.pk}",
+        patient_id=referral.patient_id,
+    )
     send_mail(
         f"NBTC: tumour-board referral of {referral.patient.register_number} to {referral.trial}",
         f"The tumour board of {meeting.day:%d.%m.%Y} referred {referral.patient.register_number} "
@@ -867,7 +942,16 @@ def mdt_candidates_send(*, meeting_id: int) -> int:
             )
             if not created:
                 continue
-            # Inside the transaction: a failed mail rolls the notice back and a retry sends it.
+            inbox_deliver(
+                recipients=[coordinator],
+                kind=InboxItem.Kind.TUMOUR_BOARD,
+                text=f"Tumour board {meeting.institution.code} {meeting.day:%d.%m.%Y}: "
+                f"{total} candidate trial(s) for {len(items)} patient(s).",
+                url=meeting.get_absolute_url(),
+                key=f"trials.mdt_candidates:{notice.pk}",
+            )
+            # Inside the transaction: a failed mail rolls the notice (and the inbox item)
+            # back and a retry sends it.
             send_mail(
                 f"NBTC tumour board {meeting.institution.code} {meeting.day:%d.%m.%Y}: "
                 f"{total} candidate trial(s) for {len(items)} patient(s)",

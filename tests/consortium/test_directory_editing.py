@@ -129,6 +129,10 @@ def test_the_notification_task_mails_editors_once(coordinator, researcher, direc
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [coordinator.email]
     assert notify_directory_editors.apply(args=[suggestion.pk]).get() == 0  # a retry mails no one
     assert len(mail.outbox) == 1
+    from consortium.models import InboxItem
+
+    item = InboxItem.objects.get()
+    assert (item.recipient, item.kind, item.url) == (coordinator, "directory", "/directory/suggestions/")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -263,8 +263,8 @@ def test_the_review_page_is_access_logged_and_pages_in_constant_queries(
         second = client.get(API, {"page_size": 4, "after": cursor, **seeded})
     assert len(second.json()["results"]) == 4 and second.json()["count"] == 12
     client.get(PAGE, seeded)
-    # the same, and the filter form's members and institutions
-    with django_assert_num_queries(9):
+    # the same, the filter form's members and institutions, and the menu's unread count
+    with django_assert_num_queries(10):
         page = client.get(PAGE, {"after": cursor, **seeded})
     assert page.status_code == 200
     logged = AccessLog.objects.filter(user=admin, page="registry:access_review")
@@ -303,3 +303,8 @@ def test_the_monthly_summary_goes_once_to_the_institutions_admins(world, setting
     assert len(mail.outbox) == 1  # once per institution and month
     assert AccessReviewSummary.objects.get(institution=hus_institution).flagged == 2
     assert hus_admin.pk
+    from consortium.models import InboxItem
+
+    item = InboxItem.objects.get(kind="report_ready")  # once, for the HUS admin
+    assert item.recipient == hus_admin and "3 entries, 2 flagged" in item.text
+    assert item.url.endswith("institution=HUS&since=2026-03-01&until=2026-03-31")

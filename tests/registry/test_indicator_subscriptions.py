@@ -98,6 +98,14 @@ def test_the_monthly_mail_is_a_link_sent_once_a_month(register):
     for p in Patient.objects.all():
         assert p.register_number not in body and p.national_id not in body
     assert IndicatorMailing.objects.filter(month=NOVEMBER).count() == 2
+    # Each subscriber's inbox has the report ready, once, linked to the report.
+    from consortium.models import InboxItem
+
+    ready = InboxItem.objects.filter(kind="report_ready").order_by("recipient_id")
+    assert [(i.recipient, i.url) for i in ready] == [
+        (m, f"/registry/indicators/reports/{report.pk}/")
+        for m in sorted([member, colleague], key=lambda u: u.pk)
+    ]
     # A member who has left the hospital gets nothing.
     member.institutions.clear()
     assert send_indicator_subscription.apply(args=[mine.pk, "2026-12-01"]).get() is False

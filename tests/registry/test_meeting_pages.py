@@ -114,6 +114,10 @@ def test_a_trial_referral_from_the_decision_reaches_the_coordinator(client):
     assert trial_services.referral_notify(referral_id=referral.pk) == 1
     assert mail.outbox[-1].to == [world.coordinator.email]
     assert world.patient.full_name not in mail.outbox[-1].body
+    from consortium.models import InboxItem
+
+    told = InboxItem.objects.get(kind="referral")
+    assert told.recipient == world.coordinator and told.url == "/trials/referrals/"
     client.logout()
     sign_in(client, world.coordinator)
     listed = client.get("/trials/referrals/").content.decode()
@@ -229,6 +233,11 @@ def test_coordinators_get_the_agendas_candidate_trials_the_day_before_once():
     assert world.patient.national_id not in message.body
     assert trial_services.mdt_candidates_send(meeting_id=board.meeting.pk) == 0  # once
     assert MdtCandidatesNotice.objects.get().candidates == 1
+    # The coordinator's inbox has it too, once, linked to the meeting.
+    from consortium.models import InboxItem
+
+    item = InboxItem.objects.get(recipient=world.coordinator, kind="tumour_board")
+    assert item.url == board.meeting.get_absolute_url() and "1 candidate trial" in item.text
 
 
 # --- API ----------------------------------------------------------------------------------

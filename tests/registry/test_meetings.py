@@ -172,7 +172,17 @@ def test_the_decision_records_the_mdt_date_on_the_episode_and_tells_the_treating
     assert patient.full_name not in body and patient.national_id not in body
     # An older version's task (redelivered) sends nothing.
     assert meeting_services.decision_notify(decision_id=decision.pk, version=1) == 0
-    assert colleague  # the treating clinician who was told
+    # The colleague's inbox holds it once, linked to the agenda item (not the decider's).
+    from consortium.models import InboxItem
+
+    meeting_services.decision_notify(decision_id=decision.pk, version=2)  # redelivered
+    item = InboxItem.objects.get(kind="tumour_board")
+    assert (item.recipient, item.url, item.patient_id) == (
+        colleague,
+        decision.item.get_absolute_url(),
+        patient.pk,
+    )
+    assert patient.register_number in item.text and patient.full_name not in item.text
 
 
 def test_a_decision_changed_after_the_meeting_needs_a_reason_and_keeps_its_history(ous):

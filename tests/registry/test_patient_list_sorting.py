@@ -194,6 +194,7 @@ def test_any_page_takes_the_same_queries(client, clinician, django_assert_num_qu
         later = client.get(first["next"])
     assert len(later.json()["results"]) == 5
     client.get("/registry/")
-    with django_assert_num_queries(7):  # the same, and the filter form's institutions
+    # the same, the filter form's institutions, and the menu's unread count
+    with django_assert_num_queries(8):
         page = client.get("/registry/", {"after": parse_qs(urlsplit(first["next"]).query)["after"]})
     assert page.status_code == 200

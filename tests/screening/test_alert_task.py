@@ -9,7 +9,8 @@ from celery.contrib.testing.worker import start_worker
 from django.core import mail
 
 from consortium.celery import app as celery_app
-from screening.models import Notification, ShipmentAlert
+from consortium.models import InboxItem
+from screening.models import ShipmentAlert
 from screening.tasks import check_open_shipments
 from tests.screening.factories import bring_to, make_world
 
@@ -27,5 +28,5 @@ def test_beat_task_alerts_the_sender_and_the_lab_once():
     while len(mail.outbox) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sorted(m.to[0] for m in mail.outbox) == sorted([world.clinician.email, world.lab.email])
-    assert Notification.objects.filter(alert__isnull=False).count() == 2
+    assert InboxItem.objects.filter(kind="alert", key__startswith="screening.alert:").count() == 2
     assert all("Kari Nordmann" not in m.body for m in mail.outbox)

@@ -4,9 +4,9 @@ request (the refusal names the consent fields); a panel or drugs of the chosen l
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from consortium.models import Institution
+from consortium.models import InboxItem, Institution
 from screening import services
-from screening.models import Drug, Notification, State
+from screening.models import Drug, State
 from tests.screening.factories import make_request, make_world, panel, request_values
 
 
@@ -37,7 +37,14 @@ def test_only_the_patients_clinicians_request():
     assert request.state == State.REQUESTED
     assert request.transitions.get().to_state == State.REQUESTED
     # The lab hears of it, in the app (and by mail after commit).
-    assert list(Notification.objects.values_list("user__email", flat=True)) == [world.lab.email]
+    assert list(InboxItem.objects.values_list("recipient__email", flat=True)) == [world.lab.email]
+    item = InboxItem.objects.get()
+    assert (item.kind, item.url, item.patient_id) == (
+        "screening",
+        request.get_absolute_url(),
+        request.patient_id,
+    )
+    assert request.patient.register_number in item.text and "Kari Nordmann" not in item.text
 
 
 @pytest.mark.django_db

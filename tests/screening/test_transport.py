@@ -10,10 +10,10 @@ import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from consortium.models import InboxItem
 from screening import logger_csv, selectors, services, transport
 from screening.models import (
     HandOver,
-    Notification,
     Sample,
     ShipmentAlert,
     State,
@@ -282,7 +282,11 @@ def test_window_and_temperature_alerts_with_a_fixed_clock_once_per_event(
     recipients = {world.clinician.email, world.lab.email}
     for alert in ShipmentAlert.objects.all():
         assert (
-            set(Notification.objects.filter(alert=alert).values_list("user__email", flat=True))
+            set(
+                InboxItem.objects.filter(key=f"screening.alert:{alert.pk}").values_list(
+                    "recipient__email", flat=True
+                )
+            )
             == recipients
         )
     alert_mails = [m for m in mail.outbox if "shipment alert" in m.subject]

@@ -21,7 +21,6 @@ from registry.models import TumourEpisode
 from screening import services
 from screening.models import (
     DrugPanel,
-    Notification,
     Receipt,
     RequestEvent,
     Sample,
@@ -156,12 +155,13 @@ def _results(lab: User, *, seed: int) -> ScreeningRequest:
 
 @transaction.atomic
 def _delete_all() -> None:
+    from consortium.models import InboxItem
     from screening.models import PlateLayoutTemplate, PlateUpload, Report
 
+    InboxItem.objects.filter(key__startswith="screening.").delete()  # their notices
     Report.objects.all().delete()
     PlateUpload.objects.all().delete()  # plates, wells, runs and results go with it
     PlateLayoutTemplate.objects.all().delete()
-    Notification.objects.all().delete()
     ShipmentAlert.objects.all().delete()
     TemperatureReading.objects.all().delete()
     Receipt.objects.all().delete()
