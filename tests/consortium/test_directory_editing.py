@@ -132,7 +132,11 @@ def test_the_notification_task_mails_editors_once(coordinator, researcher, direc
     from consortium.models import InboxItem
 
     item = InboxItem.objects.get()
-    assert (item.recipient, item.kind, item.url) == (coordinator, "directory", "/directory/suggestions/")
+    assert (item.recipient, item.kind, item.url) == (
+        coordinator,
+        "directory",
+        "/directory/suggestions/",
+    )
 
 
 @pytest.mark.django_db(transaction=True)

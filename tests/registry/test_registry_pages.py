@@ -376,9 +376,10 @@ def test_the_patient_pages_section_loader_reads_what_the_orm_reads(db):
 
 
 def test_patient_page_query_count_is_constant_in_the_record(clinician_client):
-    """Eleven queries (session, member, MFA, institutions; the patient, the access-log row;
-    the episodes, all their sections in one; screening, trials, declarations) whether the
-    record holds one empty episode or two full ones, reopened."""
+    """Twelve queries (session, member, MFA, institutions; the patient, the access-log row;
+    the episodes, all their sections in one; screening, trials, declarations; the menu's
+    unread inbox count) whether the record holds one empty episode or two full ones,
+    reopened."""
     import datetime
     from decimal import Decimal
 
@@ -417,4 +418,4 @@ def test_patient_page_query_count_is_constant_in_the_record(clinician_client):
             fractions=30,
         )
         Reopening.objects.create(episode=episode, by=coordinator, reason="late result")
-    assert few == count() == 11
+    assert few == count() == 12

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consortium', '0011_member_list_indexes'),
+        ('consortium', '0012_member_sort_name'),
     ]
 
     operations = [
