@@ -246,7 +246,13 @@ def test_a_clinician_replaces_the_h_number_and_the_history_keeps_it(ous):
         .values_list("national_id", flat=True)
     )
     assert numbers == [h_number, real]
-    event = Events.objects.filter(pgh_context__patient=patient.pk).order_by("-pgh_id").first()
+    # The patient row's own latest event (each event table has its own pgh_id sequence, so
+    # ordering the union by pgh_id could pick an older row of another table).
+    event = (
+        Events.objects.filter(pgh_context__patient=patient.pk, pgh_model="registry.PatientEvent")
+        .order_by("-pgh_id")
+        .first()
+    )
     assert event.pgh_context["reason"] == "H-number replaced by the national ID"
     assert event.pgh_context["user"] == ous.pk
     assert services.selectors.h_numbers_to_replace(institutions("OUS")[0]) == []
