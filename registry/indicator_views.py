@@ -22,6 +22,7 @@ from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from consortium.context_processors import inbox_unread
 from consortium.models import Institution
 from consortium.services import outbox_enqueue, patient_access_log
 
@@ -48,9 +49,9 @@ def _int(value, default: int) -> int:
 # new, started, finished or failed snapshot bumps; a snapshot never changes once done), the
 # filters, the published year, the language, which hospitals' exact figures the member sees
 # (their role and institutions), and the member's own page chrome (menu by role, e-mail, the
-# session's CSRF secret, as the sign-out form holds a token of it). Pages showing a message
-# or a running computation's progress are never kept. The body is gzipped once when stored,
-# with Django's BREACH-padded compress_string (django.utils.text).
+# unread inbox count, the session's CSRF secret, as the sign-out form holds a token of it).
+# Pages showing a message or a running computation's progress are never kept. The body is
+# gzipped once when stored, with Django's BREACH-padded compress_string (django.utils.text).
 PAGE_CACHE_SECONDS = 3600
 ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
@@ -67,6 +68,8 @@ def _page_key(request, *parts) -> str:
             user.is_staff,
             sorted(selectors.user_institution_ids(user)),
             hashlib.sha256(secret.encode()).hexdigest(),
+            # The menu's unread inbox count is in the page: a new item makes a new page.
+            inbox_unread(request),
         )
     else:
         viewer = ("anonymous",)

@@ -64,11 +64,24 @@ def test_a_repeated_view_is_served_whole_in_a_constant_number_of_queries(
     sign_in(client, clinician)
     client.get("/registry/worklist/")  # the session's once-a-minute activity write
     first = client.get(PAGE, {"year": YEAR})
-    # Session, member, their MFA authenticator; then their institutions (who sees what).
-    with django_assert_num_queries(4):
+    # Session, member, their MFA authenticator; then their institutions (who sees what) and
+    # the menu's unread inbox count.
+    with django_assert_num_queries(5):
         again = client.get(PAGE, {"year": YEAR})
     assert again.status_code == 200 and again.content == first.content
     assert coverage_row(again.content.decode(), "OUS") == "OUS|7|10|70,0\u00a0%"
+
+
+def test_a_new_inbox_item_shows_in_the_kept_pages_menu_at_once(client, five_hospitals):
+    from consortium.services import inbox_deliver
+
+    clinician = make_member(Role.CLINICIAN, institutions=("OUS",), with_totp=True)
+    sign_in(client, clinician)
+    client.get(PAGE)  # shows the sign-in's message, so is not kept
+    kept = client.get(PAGE).content.decode()
+    assert client.get(PAGE).content.decode() == kept and "unread-count" not in kept
+    inbox_deliver(recipients=[clinician], kind="alert", text="x", url="/", key="test:1")
+    assert 'unread-count">1<' in client.get(PAGE).content.decode()
 
 
 def test_a_browser_gets_it_gzipped_and_the_same_page_unzipped(client, five_hospitals):
