@@ -36,6 +36,7 @@ ROLE_RULES = [
     (r"^/api/v1/members/", None, {ADMIN}),
     (r"^/api/v1/registry/access-log/", None, {ADMIN}),
     (r"^/api/v1/registry/episodes/\{episode_id\}/reopen/$", None, {COORDINATOR, ADMIN}),
+    (r"^/api/v1/registry/episodes/\{episode_id\}/submit/$", None, {CLINICIAN}),
     (r"^/api/v1/registry/(patients|episodes)/", WRITES - {"POST"}, {CLINICIAN}),
     (r"^/api/v1/registry/patients/search/$", None, REGISTER),
     (r"^/api/v1/registry/(patients|episodes)/", {"POST"}, {CLINICIAN}),

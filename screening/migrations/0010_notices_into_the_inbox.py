@@ -34,7 +34,7 @@ def copy_notices(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("consortium", "0013_inbox"),
+        ("consortium", "0014_inbox"),
         ("screening", "0009_request_list_indexes"),
     ]
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consortium', '0012_member_sort_name'),
+        ('consortium', '0013_directory_search_document'),
     ]
 
     operations = [
