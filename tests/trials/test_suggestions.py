@@ -446,4 +446,9 @@ def test_a_cohort_criterion_is_proposed_for_its_arm_and_accepted_into_it(coordin
 def test_the_trial_list_says_how_many_wait(client, charm, coordinator):
     sign_in(client, coordinator)
     page = client.get("/trials/").content.decode()
-    assert f'href="/trials/{charm.pk}/#suggestions">5 suggested</a>' in page
+    # The link's hidden words name the trial, for a screen reader's list of links.
+    name = charm.acronym or charm.brief_title
+    assert (
+        f'href="/trials/{charm.pk}/#suggestions">5 suggested'
+        f'<span class="visually-hidden"> for {name}</span></a>'
+    ) in page
