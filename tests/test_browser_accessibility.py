@@ -48,6 +48,8 @@ NOT_WALKED = {
     "registry:indicator_subscription_delete": "POST only",
     "registry:indicator_snapshot_status": "htmx fragment of the indicators page",
     "registry:indicator_snapshot_request": "POST only",
+    "registry:indicator_snapshot_reproduce": "POST only",
+    "registry:indicator_reproduction_status": "progress of a reproduction a POST starts",
     "registry:meeting_item_remove": "POST only",
     "registry:meeting_summary_request": "POST only",
     "registry:meeting_summary_pdf": "PDF download",
