@@ -77,7 +77,7 @@ class InboxReadApi(GenericAPIView):
     serializer_class = InboxItemOutput
     queryset = InboxItem.objects.none()
 
-    @extend_schema(request=None, responses=InboxItemOutput)
+    @extend_schema(operation_id="v1_inbox_item_read", request=None, responses=InboxItemOutput)
     def post(self, request, pk: int):
         item = selectors.inbox_item_get(user=request.user, pk=pk)
         services.inbox_mark_read(user=request.user, item_ids=[item.pk])
@@ -109,7 +109,9 @@ class InboxReadAllApi(GenericAPIView):
 
     serializer_class = InputSerializer
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(
+        operation_id="v1_inbox_read_all", request=InputSerializer, responses=OutputSerializer
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
