@@ -129,6 +129,18 @@ def keyset_page_for(request, filterset: SortedFilterSet, *, size: int):
         return keyset_page(unfiltered, size=size), [*errors, *error.messages]
 
 
+def list_page_context(request, filterset: SortedFilterSet, page, errors) -> dict:
+    """What every sorted, filtered, keyset-paged list page's template reads: the filters, the
+    errors in words, the page, the sort and the query its links keep."""
+    return {
+        "filters": filterset,
+        "errors": errors,
+        "page": page,
+        "sort": filterset.sort_value,
+        "keep": without_blanks(request.GET),
+    }
+
+
 class MemberFilter(SortedFilterSet):
     """The members list (admins): by role, institution, active or not, and name or e-mail
     contains; sorted by e-mail, name, role or the day they joined (each an index)."""

@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .filters import InboxFilter, keyset_page_for, without_blanks
+from .filters import InboxFilter, keyset_page_for, list_page_context, without_blanks
 from .redirects import safe_next
 
 PAGE_SIZE = 50
@@ -29,11 +29,7 @@ def inbox(request):
         request,
         "consortium/inbox.html",
         {
-            "filters": filters,
-            "errors": errors,
-            "page": page,
-            "sort": filters.sort_value,
-            "keep": without_blanks(request.GET),
+            **list_page_context(request, filters, page, errors),
         },
         status=400 if errors else 200,
     )

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .exceptions import EditConflict
-from .filters import MemberFilter, keyset_page_for, without_blanks
+from .filters import MemberFilter, keyset_page_for, list_page_context, without_blanks
 from .forms import (
     ApiTokenForm,
     DirectoryFilterForm,
@@ -132,11 +132,7 @@ def member_list(request):
         request,
         "consortium/member_list.html",
         {
-            "filters": filters,
-            "errors": errors,
-            "page": page,
-            "sort": filters.sort_value,
-            "keep": without_blanks(request.GET),
+            **list_page_context(request, filters, page, errors),
         },
         status=400 if errors else 200,
     )

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from consortium.filters import errors_in_words, keyset_page_for, without_blanks
+from consortium.filters import errors_in_words, keyset_page_for, list_page_context, without_blanks
 from consortium.forms import add_service_errors, write_with_form
 from consortium.redirects import safe_next
 from consortium.services import patient_access_log
@@ -562,11 +562,7 @@ def patient_history(request, register_number: str):
                 patient, hide_identity=not selectors.shows_names(request.user), entries=page
             ),
             "show_national_id": selectors.shows_national_id(request.user, patient),
-            "filters": filters,
-            "errors": errors,
-            "page": page,
-            "sort": filters.sort_value,
-            "keep": without_blanks(request.GET),
+            **list_page_context(request, filters, page, errors),
         },
         status=400 if errors else 200,
     )

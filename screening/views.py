@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from consortium.filters import keyset_page_for, without_blanks
+from consortium.filters import keyset_page_for, list_page_context, without_blanks
 from consortium.forms import write_with_form
 from consortium.services import patient_access_log
 from registry import selectors as registry_selectors
@@ -57,11 +57,7 @@ def request_list(request):
         request,
         "screening/request_list.html",
         {
-            "filters": filters,
-            "errors": errors,
-            "page": page,
-            "sort": filters.sort_value,
-            "keep": without_blanks(request.GET),
+            **list_page_context(request, filters, page, errors),
             "is_lab": request.user.is_lab_scientist,
         },
         status=400 if errors else 200,
