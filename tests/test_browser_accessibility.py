@@ -31,7 +31,6 @@ ROLES = ["anonymous", "clinician", "coordinator", "lab", "researcher", "admin"]
 # Page routes no walk opens as a page, and why (the last test holds the rest to account).
 NOT_WALKED = {
     **dict.fromkeys(NEVER_OPENED, "a step of sign-in, sign-out or a mailed link"),
-    "account_signup": "no open sign-up: redirects to sign-in",
     "account_set_password": "members set a password from their invitation link",
     "mfa_activate_totp": "the demo members have TOTP already: redirects",
     "mfa_view_recovery_codes": "no recovery codes generated for the demo members",
@@ -50,7 +49,6 @@ NOT_WALKED = {
     "registry:indicator_report_release": "POST only",
     "registry:indicator_report_download": "file download",
     "registry:indicator_subscription_delete": "POST only",
-    "registry:indicator_snapshot_status": "htmx fragment of the indicators page",
     "registry:indicator_snapshot_request": "POST only",
     "registry:indicator_snapshot_reproduce": "POST only",
     "registry:indicator_reproduction_status": "progress of a reproduction a POST starts",
@@ -59,7 +57,6 @@ NOT_WALKED = {
     "registry:meeting_summary_pdf": "PDF download",
     "registry:draft_autosave": "htmx autosave of a form (POST)",
     "registry:draft_discard": "POST only",
-    "registry:episode_submit": "POST only",
     "registry:section_delete": "POST only",
     "research:dictionary_csv": "CSV download",
     "research:project_decide": "POST only",
