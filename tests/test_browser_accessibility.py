@@ -196,8 +196,12 @@ def test_every_page_route_is_walked_or_named():
     reached = set().union(*_reached.values())
     missing = sorted(set(page_routes()) - reached - set(NOT_WALKED) - set(NOT_YET_REACHED))
     assert missing == [], f"page routes no role reached (link them, or say why): {missing}"
-    stale = sorted(name for name in NOT_WALKED if name in reached or name not in page_routes())
-    assert stale == [], f"NOT_WALKED names routes that are walked or gone: {stale}"
+    gone = sorted(name for name in NOT_WALKED if name not in page_routes())
+    assert gone == [], f"NOT_WALKED names routes that are gone: {gone}"
+    # A listed route the walk reached anyway (a redirect, a link a later change added) is no
+    # fault of the pages: said, so the list can be trimmed, but the run stays green.
+    if walked_anyway := sorted(set(NOT_WALKED) & reached):
+        warnings.warn(f"walked now, drop them from NOT_WALKED: {walked_anyway}", stacklevel=1)
     assert set(NOT_YET_REACHED) <= set(page_routes()), "NOT_YET_REACHED names a route gone"
     if now_reached := sorted(set(NOT_YET_REACHED) & reached):
         warnings.warn(f"walked now, drop them from NOT_YET_REACHED: {now_reached}", stacklevel=1)
