@@ -8,11 +8,36 @@ Each sortable column maps to the fields of its order, which end in a unique fiel
 keyset pages' tie-breaker) and match an index."""
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from rest_framework import exceptions
 
 from .models import InboxItem, Institution, Role, User
+
+
+class TrueOrFalseField(forms.NullBooleanField):
+    """Exactly "true" or "false" (what the schema's boolean says), or left out. Django's
+    NullBooleanField reads any other text, "0.5" or "maybe", as "any" and lists everything:
+    a filter the member thinks they set would silently not apply."""
+
+    widget = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in (True, False):
+            return value
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValidationError('Give "true" or "false".', code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class TrueOrFalseFilter(django_filters.BooleanFilter):
+    field_class = TrueOrFalseField
 
 
 class SortedFilterSet(django_filters.FilterSet):
@@ -163,7 +188,7 @@ class MemberFilter(SortedFilterSet):
         to_field_name="code",
         queryset=Institution.objects.order_by("name"),
     )
-    active = django_filters.BooleanFilter(label="Active", field_name="is_active")
+    active = TrueOrFalseFilter(label="Active", field_name="is_active")
 
     class Meta:
         model = User
@@ -180,9 +205,7 @@ class InboxFilter(SortedFilterSet):
     SORTS = {"received": ("Received", ("created_at", "id"))}
     DEFAULT_SORT = "-received"
 
-    unread = django_filters.BooleanFilter(
-        label="Unread only", field_name="read_at", lookup_expr="isnull"
-    )
+    unread = TrueOrFalseFilter(label="Unread only", field_name="read_at", lookup_expr="isnull")
     kind = django_filters.ChoiceFilter(label="Kind", choices=InboxItem.Kind.choices)
 
     class Meta:

@@ -84,7 +84,10 @@ def _flush_past_append_only_tables():
     """History and the access log refuse TRUNCATE (consortium/append_only.py), and Django
     empties the test database after each transactional test with one TRUNCATE of every
     table. That flush, and only it, runs with the guard lifted (pgtrigger.ignore) for
-    its own statement: the test database is thrown away, the rule holds everywhere else."""
+    its own statement: the test database is thrown away, the rule holds everywhere else.
+    The flush also empties what the data migrations seeded (institutions, the screening
+    library): they go back straight after it, so every later test, in a transaction or
+    not, and whichever fixtures it asks for, starts from the migrated database."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     from consortium.append_only import truncate_allowed
@@ -93,29 +96,13 @@ def _flush_past_append_only_tables():
 
     def execute_sql_flush(self, sql_list):
         with truncate_allowed():
-            return flush(self, sql_list)
+            flushed = flush(self, sql_list)
+        _seed_reference_data()
+        return flushed
 
     DatabaseOperations.execute_sql_flush = execute_sql_flush
     yield
     DatabaseOperations.execute_sql_flush = flush
-
-
-@pytest.fixture(autouse=True)
-def _seeded_institutions(request):
-    """Transactional tests (live server, real Celery worker) end with a flush that also
-    empties the institutions seeded by migration 0002; the next such test gets them back."""
-    marker = request.node.get_closest_marker("django_db")
-    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
-        request.getfixturevalue("transactional_db")
-        _seed_reference_data()
-    elif marker:
-        # A test in a transaction that runs after a transactional one's flush finds the seeded
-        # rows gone too: put them back inside its transaction (rolled back with it).
-        request.getfixturevalue("db")
-        from consortium.models import Institution
-
-        if not Institution.objects.exists():
-            _seed_reference_data()
 
 
 @pytest.fixture(autouse=True)

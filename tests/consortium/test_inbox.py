@@ -236,6 +236,17 @@ def test_the_api_lists_own_items_in_the_envelope_and_marks_them_read(client):
     assert bad.status_code == 400 and "kind" in bad.json()["extra"]["fields"]
 
 
+@pytest.mark.parametrize("value", ["0.5", "maybe", "unknown", "True", "1"])
+def test_an_unread_filter_other_than_true_or_false_is_refused_naming_it(client, value):
+    member = make_member(Role.CLINICIAN, email="doc@ous.no", with_totp=True)
+    sign_in(client, member)
+    bad = client.get(API, {"unread": value})
+    assert bad.status_code == 400
+    assert bad.json()["extra"]["fields"]["unread"] == ['Give "true" or "false".']
+    assert client.get("/inbox/", {"unread": value}).status_code == 400
+    assert client.get(API, {"unread": "false"}).status_code == 200
+
+
 # --- Who sees what, on every inbox route ------------------------------------------------------
 
 ROUTES = url_routes("inbox")

@@ -2,7 +2,6 @@
 episode, and requests brought to any state through the services (never straight into
 the tables), so each helper exercises the rules it relies on."""
 
-import importlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,13 +14,6 @@ from screening import services
 from screening.models import DrugPanel, SampleType, ScreeningRequest, State
 from tests.conftest import make_member
 from tests.registry.factories import gbm_episode, make_patient
-
-
-def reseed_library() -> None:
-    """Transactional tests flush the tables; put back the sample types and libraries."""
-    from django.apps import apps
-
-    importlib.import_module("screening.library").seed(apps)
 
 
 @dataclass

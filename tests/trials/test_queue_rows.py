@@ -166,9 +166,9 @@ def _queries(client, path) -> list[str]:
 # The member's session, the member, their second factor, their institutions (the scope);
 # then the view's own: the kept count, the page's matches by keyset, their rows by id,
 # one access-log INSERT for all of them; the page also lists the encoded trials and the
-# member's hospitals for its filters.
+# member's hospitals for its filters, and its menu counts the member's unread inbox.
 API_QUERIES = 8
-PAGE_QUERIES = API_QUERIES + 2
+PAGE_QUERIES = API_QUERIES + 3
 
 
 def test_a_queue_page_takes_the_same_queries_whatever_its_rows(client, coordinator):
