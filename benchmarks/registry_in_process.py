@@ -41,6 +41,8 @@ from registry_latency import (  # noqa: E402
     totp_code,
 )
 
+from consortium.warmup import warm_up  # noqa: E402
+
 TARGET_RATIO = 4
 
 
@@ -115,7 +117,11 @@ def main() -> int:
     parser.add_argument("--register-numbers", type=lambda t: t.split(","), required=True)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
+    parser.add_argument("--no-warm-up", action="store_true", help="skip the worker's warm-up")
     args = parser.parse_args()
+    if not args.no_warm_up:
+        # As a gunicorn worker starts (consortium/wsgi.py): URLconf, templates, gc.freeze().
+        warm_up(freeze=True)
     client = sign_in()
     patients = [f"/registry/patients/{n}/" for n in args.register_numbers]
     rows = [

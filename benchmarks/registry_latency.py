@@ -9,7 +9,8 @@ one signed-in clinician under concurrent clients.
 Signs in once through the real allauth flow (e-mail and password, then the current TOTP code)
 and shares that session among all client threads, as many tabs of one browser would. Patient
 pages take --register-numbers in turn (default: the first page of the API list). Each row
-says whether its p95 meets the target, 150 ms. Otherwise as directory_latency.py: a new
+says whether its p95 meets the target, 150 ms; two floor rows follow (a static file, and the
+cheapest signed-in answer: the inbox's unread count). Otherwise as directory_latency.py: a new
 connection per request, latency to the last byte, anything but 200 stops the run; standard
 library only, loopback hosts only.
 `benchmarks/registry_latency.sh` sets up a production-like server with 50,000 synthetic
@@ -167,6 +168,15 @@ def main(argv=None) -> int:
         ]
         print(f"signed in as {args.email}; {len(numbers)} patients for the patient page")
         print_table(base_url, pages, args, target_p95_ms=TARGET_P95_MS, headers=browser.headers)
+        # The floor under the same clients and workers: a static file (gunicorn, WhiteNoise and
+        # this client, no view) and the cheapest signed-in answer (session, member, second
+        # factor and one COUNT), so a page's p95 reads against what any answer costs here.
+        floors = [
+            ("floor: static file", "/static/css/nbtc.css", {}),
+            ("floor: signed-in count", "/api/v1/inbox/unread-count/", {}),
+        ]
+        print()
+        print_table(base_url, floors, args, headers=browser.headers)
     except BenchmarkError as e:
         return fail("registry_latency", e)
     return 0

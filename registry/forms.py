@@ -6,6 +6,7 @@ from datetime import date
 
 from django import forms
 
+from consortium.forms import DecimalInput
 from consortium.models import Institution
 
 from . import vocabulary
@@ -84,6 +85,8 @@ class SectionForm(forms.ModelForm):
                 field.widget = DateInput()
             elif isinstance(field, forms.DateTimeField):
                 field.widget = DateTimeInput()
+            elif isinstance(field, (forms.DecimalField, forms.FloatField)):
+                field.widget = DecimalInput()  # "59,4" Gy as typed in Norway
 
     def changes(self) -> dict:
         return {name: self.cleaned_data[name] for name in self._meta.fields}

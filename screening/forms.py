@@ -7,6 +7,7 @@ from zoneinfo import available_timezones
 
 from django import forms
 
+from consortium.forms import DecimalInput
 from consortium.models import Institution
 from registry.forms import DateInput, DateTimeInput
 
@@ -59,7 +60,7 @@ class TransitionForm(forms.Form):
 
 class SampleForm(forms.Form):
     sample_type = forms.ModelChoiceField(queryset=SampleType.objects.all())
-    amount = forms.DecimalField(max_digits=8, decimal_places=2)
+    amount = forms.DecimalField(max_digits=8, decimal_places=2, widget=DecimalInput)
     amount_unit = forms.ChoiceField(
         choices=[("mg", "mg"), ("ml", "ml"), ("cells", "million cells")]
     )
@@ -71,7 +72,7 @@ class SampleForm(forms.Form):
 class ShipmentForm(forms.Form):
     packaging = forms.ChoiceField(choices=Shipment.Packaging.choices)
     dry_ice_kg = forms.DecimalField(
-        max_digits=5, decimal_places=2, required=False, label="Dry ice (kg)"
+        max_digits=5, decimal_places=2, required=False, label="Dry ice (kg)", widget=DecimalInput
     )
     courier = forms.CharField(max_length=100)
     tracking_reference = forms.CharField(max_length=100, required=False)
@@ -93,7 +94,9 @@ class HandOverForm(forms.Form):
 
 class ReadingForm(forms.Form):
     at = forms.DateTimeField(widget=DateTimeInput, label="At (Norwegian time)")
-    celsius = forms.DecimalField(max_digits=5, decimal_places=2, label="Temperature (°C)")
+    celsius = forms.DecimalField(
+        max_digits=5, decimal_places=2, label="Temperature (°C)", widget=DecimalInput
+    )
 
 
 class UploadForm(forms.Form):
@@ -113,11 +116,11 @@ class ReceiptForm(forms.Form):
         choices=Receipt.Condition.choices, label="Condition of the package"
     )
     arrival_celsius = forms.DecimalField(
-        max_digits=5, decimal_places=1, label="Temperature on arrival (°C)"
+        max_digits=5, decimal_places=1, label="Temperature on arrival (°C)", widget=DecimalInput
     )
     viable_cell_count = forms.IntegerField(min_value=0, required=False, label="Viable cells")
     viability_percent = forms.DecimalField(
-        max_digits=4, decimal_places=1, required=False, label="Viability (%)"
+        max_digits=4, decimal_places=1, required=False, label="Viability (%)", widget=DecimalInput
     )
     decision = forms.ChoiceField(
         choices=[("accept", "Accept the sample"), ("reject", "Reject the sample")]

@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from django import forms
 from django.template import Context, Template
 
 from consortium import formats
+from consortium.forms import DecimalInput
 
 S = "\u00a0"  # the Norwegian group separator and the space before a unit
 
@@ -79,3 +81,28 @@ def test_dates_in_norwegian_style():
     assert formats.local_date(date(2026, 10, 21)) == "21.10.2026"
     assert formats.local_date("2026-10-21") == "21.10.2026"
     assert formats.local_date(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("59,4", "59.4"),
+        ("59.4", "59.4"),
+        (f"1{S}575,3", "1575.3"),
+        ("1 575,3", "1575.3"),
+        ("\u2212 80", "-80"),
+        (" 3,5 ", "3.5"),
+        ("59,4,1", "59.4.1"),  # left for the field to refuse, naming it
+    ],
+)
+def test_a_decimal_box_reads_numbers_as_typed_in_norway(typed, read):
+    assert DecimalInput().value_from_datadict({"dose": typed}, {}, "dose") == read
+
+
+def test_a_decimal_box_shows_numbers_with_a_decimal_comma():
+    field = forms.DecimalField(widget=DecimalInput)
+    assert field.clean(DecimalInput().value_from_datadict({"d": "59,4"}, {}, "d")) == Decimal(
+        "59.4"
+    )
+    html = DecimalInput().render("dose", Decimal("59.40"))
+    assert 'value="59,40"' in html and 'inputmode="decimal"' in html and 'type="text"' in html

@@ -2,6 +2,9 @@
 the report section by section, see errors and warnings, submit, lock, reopen; and who
 sees what (404 for other hospitals), with every view access-logged."""
 
+import re
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -99,6 +102,38 @@ def _episode(client, patient, **overrides):
     }
     data.update(overrides)
     return client.post(f"{patient.get_absolute_url()}episodes/new/", data)
+
+
+def test_a_dose_typed_with_a_decimal_comma_is_kept_and_shown_back_with_it(clinician_client):
+    """Norwegians type 59,4 Gy: a browser's number box refused or emptied it."""
+    register(clinician_client)
+    patient = Patient.objects.get()
+    _episode(clinician_client, patient)
+    episode = TumourEpisode.objects.get()
+    base = f"{patient.get_absolute_url()}episodes/{episode.pk}/radiotherapy/"
+    rt = {
+        "start_date": "2025-02-15",
+        "end_date": "2025-04-01",
+        "total_dose_gy": "59,4",
+        "fractions": "33",
+        "completed_as_planned": "yes",
+        "reason": "",
+    }
+    bad = clinician_client.post(base + "new/", {**rt, "total_dose_gy": "59,4,1"})
+    assert bad.status_code == 200 and bad.context["form"].errors["total_dose_gy"]
+    assert 'value="59,4,1"' in bad.content.decode()  # shown back as typed
+    saved = clinician_client.post(base + "new/", rt)
+    if saved.status_code == 200:  # a guideline warning to acknowledge first
+        rt["acknowledge_warnings"] = [
+            c for c, _ in saved.context["form"].fields["acknowledge_warnings"].choices
+        ]
+        saved = clinician_client.post(base + "new/", rt)
+    assert saved.status_code == 302
+    course = episode.radiotherapy.get()
+    assert course.total_dose_gy == Decimal("59.4")
+    form = clinician_client.get(f"{base}{course.pk}/").content.decode()
+    assert re.search(r'name="total_dose_gy" value="59,4[0]?"', form)
+    assert 'inputmode="decimal"' in form
 
 
 def test_report_flow_errors_warnings_submit_lock(clinician_client):
