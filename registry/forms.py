@@ -6,8 +6,8 @@ from datetime import date
 
 from django import forms
 
-from consortium.forms import DecimalInput
 from consortium.models import Institution
+from consortium.widgets import DecimalInput
 
 from . import vocabulary
 from .models import (

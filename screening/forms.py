@@ -7,8 +7,8 @@ from zoneinfo import available_timezones
 
 from django import forms
 
-from consortium.forms import DecimalInput
 from consortium.models import Institution
+from consortium.widgets import DecimalInput
 from registry.forms import DateInput, DateTimeInput
 
 from .models import Drug, DrugPanel, Receipt, SampleType, ScreeningRequest, Shipment, State

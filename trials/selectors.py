@@ -366,6 +366,17 @@ def match_events(match: Match) -> list[ReviewEvent]:
     return list(match.review_events.select_related("by").order_by("at", "id"))
 
 
+PANEL_LEAVES_OUT = (
+    "official_title",
+    "conditions",
+    "eligibility_text",
+    "interventions",
+    "import_warnings",
+    "coordinator_notes",
+    "sponsor",
+)
+
+
 def patient_matches(*, user: User, patient) -> list[Match]:
     """For the patient page's panel: the treating clinicians and coordinators of the
     patient's institutions, and admins. Open trials with a Norwegian site first."""
@@ -381,6 +392,9 @@ def patient_matches(*, user: User, patient) -> list[Match]:
     matches = list(
         scope.filter(patient=patient, active=True)
         .select_related("trial", "arm", "verdict_set")
+        # The panel shows a trial's name, sites and items to check by hand: its eligibility
+        # text and the rest of the catalogue record (several kilobytes each) stay behind.
+        .defer(*(f"trial__{name}" for name in PANEL_LEAVES_OUT))
         .prefetch_related(
             Prefetch("manual_checks", queryset=ManualCheck.objects.select_related("by"))
         )

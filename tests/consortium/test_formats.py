@@ -11,7 +11,7 @@ from django import forms
 from django.template import Context, Template
 
 from consortium import formats
-from consortium.forms import DecimalInput
+from consortium.widgets import DecimalInput
 
 S = "\u00a0"  # the Norwegian group separator and the space before a unit
 
