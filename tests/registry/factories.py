@@ -158,6 +158,23 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def registration_form(number: str, institution: str = "OUS", **overrides) -> dict:
+    """The register-a-patient form's fields as a browser posts them (Ola Vestland, of the
+    western region, at `institution`), with `overrides` on top."""
+    return {
+        "national_id": number,
+        "full_name": "Ola Vestland",
+        "sex": "",
+        "birth_date": "",
+        "health_region": "west",
+        "vital_status": "alive",
+        "date_of_death": "",
+        "institutions": [Institution.objects.get(code=institution).pk],
+        "reason": "",
+        **overrides,
+    }
+
+
 def institutions(*codes: str) -> list[Institution]:
     found = {i.code: i for i in Institution.objects.filter(code__in=codes)}
     return [found[c] for c in codes]

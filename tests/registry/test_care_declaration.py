@@ -7,10 +7,10 @@ patient's other institutions. Admins cannot confirm a full national ID by search
 
 import pytest
 
-from consortium.models import AccessLog, Institution, Role
+from consortium.models import AccessLog, Role
 from registry.models import CareRelationshipDeclaration, Patient
 from tests.conftest import make_member, sign_in
-from tests.registry.factories import make_patient, tenor_id
+from tests.registry.factories import make_patient, registration_form, tenor_id
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/registry"
@@ -38,22 +38,6 @@ def registered(db):
     return patient, number, ous_clinician, hus_clinician
 
 
-def _form(number, **overrides):
-    data = {
-        "national_id": number,
-        "full_name": "Ola Vestland",
-        "sex": "",
-        "birth_date": "",
-        "health_region": "west",
-        "vital_status": "alive",
-        "date_of_death": "",
-        "institutions": [Institution.objects.get(code="OUS").pk],
-        "reason": "",
-    }
-    data.update(overrides)
-    return data
-
-
 def _visible_text(response) -> str:
     """The page as shown, without the CSRF token and CSP nonce that differ per request."""
     import re
@@ -72,8 +56,8 @@ def test_without_a_declaration_the_page_answers_the_same_for_a_registered_and_a_
     new_number = tenor_id(date(1961, 3, 15))
     sign_in(client, ous)
     client.get("/registry/patients/new/")  # shows (and so clears) the signed-in message
-    existing = client.post("/registry/patients/new/", _form(number))
-    fresh = client.post("/registry/patients/new/", _form(new_number))
+    existing = client.post("/registry/patients/new/", registration_form(number))
+    fresh = client.post("/registry/patients/new/", registration_form(new_number))
     assert existing.status_code == fresh.status_code == 200
     assert existing.context["form"].errors == fresh.context["form"].errors
     assert set(existing.context["form"].errors) == {"treats_patient", "care_reason"}
@@ -121,7 +105,7 @@ def test_declaring_care_links_the_institution_and_is_logged_and_shown_to_the_oth
     sign_in(client, ous)
     response = client.post(
         "/registry/patients/new/",
-        _form(number, treats_patient="on", care_reason="Referred to OUS for surgery"),
+        registration_form(number, treats_patient="on", care_reason="Referred to OUS for surgery"),
         follow=True,
     )
     assert response.redirect_chain[-1][0] == patient.get_absolute_url()
@@ -181,7 +165,8 @@ def test_a_new_number_with_the_declaration_registers_a_new_patient(client, regis
     sign_in(client, ous)
     number = tenor_id(date(1990, 1, 2))
     response = client.post(
-        "/registry/patients/new/", _form(number, treats_patient="on", care_reason="Diagnosed here")
+        "/registry/patients/new/",
+        registration_form(number, treats_patient="on", care_reason="Diagnosed here"),
     )
     created = Patient.objects.get(national_id=number)
     assert response.status_code == 302 and response["Location"] == created.get_absolute_url()

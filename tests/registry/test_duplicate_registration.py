@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from consortium.models import AccessLog, Institution, Role
+from consortium.models import AccessLog, Role
 from registry.models import CareRelationshipDeclaration, Patient
 from tests.conftest import make_member, sign_in
-from tests.registry.factories import make_patient, tenor_id
+from tests.registry.factories import make_patient, registration_form, tenor_id
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/registry"
@@ -29,21 +29,9 @@ def hus_patient(db):
 
 
 def _form(number, institution="HUS", **overrides):
-    data = {
-        "national_id": number,
-        "full_name": "Ola Vestland",
-        "sex": "",
-        "birth_date": "",
-        "health_region": "west",
-        "vital_status": "alive",
-        "date_of_death": "",
-        "institutions": [Institution.objects.get(code=institution).pk],
-        "reason": "",
-        "treats_patient": "on",
-        "care_reason": "New referral",
-    }
-    data.update(overrides)
-    return data
+    """The registration form with the care relationship declared (overridable)."""
+    declared = {"treats_patient": "on", "care_reason": "New referral"}
+    return registration_form(number, institution, **{**declared, **overrides})
 
 
 def test_the_form_refuses_a_patient_of_the_own_hospital_and_links_to_the_record(

@@ -24,8 +24,7 @@ AFTER_RADIOTHERAPY = tree(
 ANOTHER_TUMOUR = tree({"type": "diagnosis", "codes": ["oligodendroglioma_idh_mutant_codeleted"]})
 
 
-@pytest.fixture
-def report(db):
+def _report_awaiting_radiotherapy_end():
     """An OUS clinician's complete GBM report with a radiotherapy course whose end is not
     recorded, matched against a trial that asks for 4 weeks since radiotherapy ended (so
     the match is possible, the end date unknown) and a trial for another tumour."""
@@ -44,6 +43,11 @@ def report(db):
     trial(ANOTHER_TUMOUR, title="Oligodendroglioma vaccine")
     engine.match_patient(patient.pk)
     return clin, patient, TumourEpisode.objects.get(pk=episode.pk), asking
+
+
+@pytest.fixture
+def report(db):
+    return _report_awaiting_radiotherapy_end()
 
 
 def _submit_url(patient, episode) -> str:
@@ -159,19 +163,7 @@ def test_the_confirmation_in_a_browser_without_javascript(live_server, browser):
     """In headless Chromium with scripts off: the patient page's Submit as complete opens
     the step, which names the trial's question; going back leaves the report a draft; the
     confirming button locks it."""
-    clin = make_member(Role.CLINICIAN, institutions=("OUS",), email="doc@ous.no", with_totp=True)
-    patient = make_patient(clin)
-    episode = complete_episode(patient, clin)
-    services.section_save(
-        section="radiotherapy",
-        episode=episode,
-        by=clin,
-        start_date=episode.diagnosis_date + timedelta(days=21),
-        total_dose_gy=60,
-        fractions=30,
-    )
-    asking = trial(AFTER_RADIOTHERAPY, norwegian=True, title="Regorafenib after chemoradiation")
-    engine.match_patient(patient.pk)
+    clin, patient, episode, asking = _report_awaiting_radiotherapy_end()
     errors: list[str] = []
     page = watch_console(browser.new_context(java_script_enabled=False).new_page(), errors)
     base = live_server.url
