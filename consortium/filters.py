@@ -26,14 +26,11 @@ class TrueOrFalseField(forms.NullBooleanField):
     def to_python(self, value):
         if value in (None, ""):
             return None
-        if value in (True, False):
+        if isinstance(value, bool):  # an initial value
             return value
         if value in ("true", "false"):
             return value == "true"
         raise ValidationError('Give "true" or "false".', code="invalid")
-
-    def validate(self, value):
-        pass
 
 
 class TrueOrFalseFilter(django_filters.BooleanFilter):

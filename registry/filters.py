@@ -90,6 +90,16 @@ def _local_midnight(day):
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(access_review.LOCAL_TIME_ZONE))
 
 
+def _since_day(queryset, name, day):
+    """From the start of the day, Oslo time (the `since` of the dated lists)."""
+    return queryset.filter(at__gte=_local_midnight(day))
+
+
+def _until_day(queryset, name, day):
+    """To the end of the day, Oslo time (`until` includes the day)."""
+    return queryset.filter(at__lt=_local_midnight(day + timedelta(days=1)))
+
+
 class AccessLogFilter(SortedFilterSet):
     """The access-log review: by member, patient (register number), the members'
     institution, period (local dates, both included), page and flag; newest first."""
@@ -115,8 +125,8 @@ class AccessLogFilter(SortedFilterSet):
         queryset=Institution.objects.order_by("name"),
         method="_at_institution",
     )
-    since = django_filters.DateFilter(label="From (date)", method="_since")
-    until = django_filters.DateFilter(label="To (date, included)", method="_until")
+    since = django_filters.DateFilter(label="From (date)", method=_since_day)
+    until = django_filters.DateFilter(label="To (date, included)", method=_until_day)
     page = django_filters.ChoiceFilter(label="Page", choices=access_review.page_choices)
     flag = django_filters.ChoiceFilter(
         label="Flag", choices=list(access_review.FLAGS.items()), method="_flagged"
@@ -137,14 +147,6 @@ class AccessLogFilter(SortedFilterSet):
         return queryset.filter(
             Exists(Membership.objects.filter(user=OuterRef("user_id"), institution=value))
         )
-
-    @staticmethod
-    def _since(queryset, name, day):
-        return queryset.filter(at__gte=_local_midnight(day))
-
-    @staticmethod
-    def _until(queryset, name, day):
-        return queryset.filter(at__lt=_local_midnight(day + timedelta(days=1)))
 
     @staticmethod
     def _flagged(queryset, name, flag):
@@ -195,8 +197,8 @@ class HistoryFilter(SortedFilterSet):
     member = django_filters.ModelChoiceFilter(
         label="Who", field_name="user", queryset=User.objects.order_by("sort_name", "email")
     )
-    since = django_filters.DateFilter(label="From (date)", method="_since")
-    until = django_filters.DateFilter(label="To (date, included)", method="_until")
+    since = django_filters.DateFilter(label="From (date)", method=_since_day)
+    until = django_filters.DateFilter(label="To (date, included)", method=_until_day)
     reason = django_filters.CharFilter(
         label="Reason contains", field_name="reason", lookup_expr="icontains", max_length=100
     )
@@ -211,11 +213,3 @@ class HistoryFilter(SortedFilterSet):
             self.filters["member"].queryset = User.objects.filter(
                 pk__in=PatientHistoryEntry.objects.filter(patient_id=patient.pk).values("user_id")
             ).order_by("sort_name", "email")
-
-    @staticmethod
-    def _since(queryset, name, day):
-        return queryset.filter(at__gte=_local_midnight(day))
-
-    @staticmethod
-    def _until(queryset, name, day):
-        return queryset.filter(at__lt=_local_midnight(day + timedelta(days=1)))
