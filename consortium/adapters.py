@@ -6,10 +6,13 @@ from functools import cache
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+
+from .prepared import PreparedQuery
 
 
 class InviteOnlyAccountAdapter(DefaultAccountAdapter):
@@ -51,7 +54,18 @@ def mfa_secret_is_encrypted(value: str) -> bool:
     return True
 
 
+_HAS_AUTHENTICATOR = PreparedQuery(
+    lambda member: Authenticator.objects.filter(user_id=member).values_list("pk")[:1], member=-1
+)
+
+
 class RoleAwareMFAAdapter(DefaultMFAAdapter):
+    def is_mfa_enabled(self, user, types=None) -> bool:
+        # Asked on every signed-in request (RequireMFAMiddleware): allauth's query, prepared.
+        if types is None and user.is_authenticated:
+            return bool(_HAS_AUTHENTICATOR(member=user.pk))
+        return super().is_mfa_enabled(user, types=types)
+
     def can_delete_authenticator(self, authenticator) -> bool:
         # A clinician, coordinator, lab scientist or admin keeps two-factor sign-in.
         return not authenticator.user.requires_mfa

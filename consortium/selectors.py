@@ -17,6 +17,7 @@ from .models import (
     NetworkGroup,
     User,
 )
+from .prepared import PreparedQuery
 
 COUNTRY_NAMES = {
     "DK": "Denmark",
@@ -210,8 +211,12 @@ def inbox_unread_count(user: User) -> int:
     thousands unread costs what one with three does."""
     if not user.is_authenticated:
         return 0
-    return (
-        InboxItem.objects.filter(recipient=user, read_at__isnull=True)
-        .values("pk")[: UNREAD_SHOWN_UP_TO + 1]
-        .count()
-    )
+    return len(_UNREAD_OF(member=user.pk))
+
+
+_UNREAD_OF = PreparedQuery(
+    lambda member: InboxItem.objects.filter(recipient=member, read_at__isnull=True).values_list(
+        "pk", flat=True
+    )[: UNREAD_SHOWN_UP_TO + 1],
+    member=-1,
+)

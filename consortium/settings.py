@@ -128,8 +128,9 @@ CACHES = {
 
 AUTH_USER_MODEL = "consortium.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # Django's and allauth's, reading the session's member with a prepared query.
+    "consortium.sessions.ModelBackend",
+    "consortium.sessions.AuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -192,7 +193,7 @@ USERSESSIONS_TRACK_ACTIVITY = False  # consortium.middleware.SessionActivityMidd
 # Sessions live in PostgreSQL only: a member stays signed in (and can save) while Redis is
 # down, and a sign-out during a Redis outage cannot come back from a stale cached copy
 # afterwards (as it could with cached_db). One primary-key read per request.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "consortium.sessions"  # Django's database sessions, read prepared
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_SAVE_EVERY_REQUEST = False  # renewed once a minute by SessionActivityMiddleware
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import DEFAULT_DB_ALIAS, connection, models
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -26,6 +27,7 @@ from django.utils.functional import cached_property
 from consortium import formats
 from consortium.history import events_in_words
 from consortium.models import Institution, Role, User
+from consortium.prepared import PreparedQuery
 
 from . import panels, rules, vocabulary
 from .history import events_of
@@ -52,10 +54,16 @@ def normalise_name(name: str) -> str:
     return " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
 
 
+_INSTITUTIONS_OF = PreparedQuery(
+    lambda member: Institution.objects.filter(members=member).values_list("pk", "code"),
+    member=-1,
+)
+
+
 def _user_institutions(user: User) -> dict[int, str]:
     """The member's institutions, id -> code; one query per request."""
     if not hasattr(user, "_institutions"):
-        user._institutions = dict(user.institutions.values_list("pk", "code"))
+        user._institutions = dict(_INSTITUTIONS_OF(member=user.pk))
     return user._institutions
 
 
@@ -74,10 +82,16 @@ def patients_visible_to(user: User) -> QuerySet[Patient]:
         return Patient.objects.none()
     if user.is_consortium_admin:
         return Patient.objects.all()
-    return Patient.objects.filter(
+    return _at_institutions(Patient.objects.all(), user_institution_ids(user))
+
+
+def _at_institutions(patients: QuerySet[Patient], institution_ids: list[int]) -> QuerySet[Patient]:
+    """The patients at any of these institutions: the rule of who sees whom, for a member
+    who is not an admin."""
+    return patients.filter(
         Exists(
             PatientInstitution.objects.filter(
-                patient=OuterRef("pk"), institution__in=user_institution_ids(user)
+                patient=OuterRef("pk"), institution_id__any_of=institution_ids
             )
         )
     )
@@ -264,10 +278,33 @@ def _with_institutions(patients: QuerySet[Patient], *, names: bool = False) -> Q
     return patients.annotate(institution_names=column("institution__name")) if names else patients
 
 
+# The patient page's own row, built once per process (consortium.prepared): an admin's and
+# everyone else's, with the institutions' codes and names.
+_PATIENT = PreparedQuery(
+    lambda number: _with_institutions(Patient.objects.filter(register_number=number), names=True),
+    number="\0register number",
+)
+_PATIENT_AT = PreparedQuery(
+    lambda number, institutions: _with_institutions(
+        _at_institutions(Patient.objects.filter(register_number=number), institutions),
+        names=True,
+    ),
+    number="\0register number",
+    institutions=[-1],
+)
+
+
 def patient_get(*, user: User, register_number: str) -> Patient:
-    return get_object_or_404(
-        _with_institutions(patients_visible_to(user), names=True), register_number=register_number
-    )
+    """The patient, if this member may see them (patients_visible_to), else 404."""
+    found = []
+    if user.is_authenticated and user.sees_register:
+        if user.is_consortium_admin:
+            found = _PATIENT(number=register_number)
+        else:
+            found = _PATIENT_AT(number=register_number, institutions=user_institution_ids(user))
+    if not found:
+        raise Http404("No Patient matches the given query.")
+    return found[0]
 
 
 def _episode_prefetches() -> list:
@@ -328,14 +365,20 @@ def submit_preview(*, user: User, episode: TumourEpisode) -> SubmitPreview:
     )
 
 
-def patient_episodes(patient: Patient) -> list[TumourEpisode]:
-    """The patient page's episodes with every section: two queries, whatever the record
-    holds (the episodes; then their markers, sections and reopenings in one statement)."""
-    episodes = list(
+_EPISODES_OF = PreparedQuery(
+    lambda patient: (
         TumourEpisode.objects.filter(patient=patient)
         .select_related("institution", "completed_by")
         .order_by(UNDATED_FIRST, "id")
-    )
+    ),
+    patient=-1,
+)
+
+
+def patient_episodes(patient: Patient) -> list[TumourEpisode]:
+    """The patient page's episodes with every section: two queries, whatever the record
+    holds (the episodes; then their markers, sections and reopenings in one statement)."""
+    episodes = _EPISODES_OF(patient=patient.pk)
     for episode in episodes:
         episode.patient = patient  # already loaded, with its institutions
     _load_sections(episodes)
@@ -668,8 +711,12 @@ def episode_for_user(*, user: User, episode_id: int) -> TumourEpisode:
 def care_declarations(patient: Patient) -> list[CareRelationshipDeclaration]:
     """Who declared a care relationship to reach this record, newest first: shown to
     everyone who may see the patient, so the other institutions notice one that is wrong."""
-    return list(
-        CareRelationshipDeclaration.objects.filter(patient=patient).select_related(
-            "institution", "member"
-        )
-    )
+    return _CARE_DECLARATIONS_OF(patient=patient.pk)
+
+
+_CARE_DECLARATIONS_OF = PreparedQuery(
+    lambda patient: CareRelationshipDeclaration.objects.filter(patient=patient).select_related(
+        "institution", "member"
+    ),
+    patient=-1,
+)

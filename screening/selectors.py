@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from consortium import formats
 from consortium.models import Institution, Role, User
+from consortium.prepared import PreparedQuery
 from registry.models import PatientInstitution
 from registry.selectors import CLINICAL_ROLES, at_own_institution, user_institution_ids
 
@@ -339,10 +340,18 @@ def patient_requests(user: User, patient) -> list[ScreeningRequest]:
     if user.role in CLINICAL_ROLES:
         if not at_own_institution(user, patient):
             return []
-        scope = ScreeningRequest.objects.all()
-    else:
-        scope = requests_visible_to(user)
-    return list(scope.filter(patient_id=patient.pk).select_related("lab").order_by("-created_at"))
+        return _REQUESTS_OF(patient=patient.pk)
+    return list(_of_patient(requests_visible_to(user), patient.pk))
+
+
+def _of_patient(requests: QuerySet[ScreeningRequest], patient_id: int):
+    return requests.filter(patient_id=patient_id).select_related("lab").order_by("-created_at")
+
+
+# A clinician's or coordinator's view, built once per process (consortium.prepared).
+_REQUESTS_OF = PreparedQuery(
+    lambda patient: _of_patient(ScreeningRequest.objects.all(), patient), patient=-1
+)
 
 
 def readings_for(shipment: Shipment) -> list[TemperatureReading]:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from consortium import pagination
 from consortium.models import Institution, Role, User
+from consortium.prepared import PreparedQuery
 from registry.models import PatientInstitution, TumourEpisode
 from registry.panels import Wanted
 from registry.selectors import at_own_institution, user_institution_ids
@@ -377,20 +378,10 @@ PANEL_LEAVES_OUT = (
 )
 
 
-def patient_matches(*, user: User, patient) -> list[Match]:
-    """For the patient page's panel: the treating clinicians and coordinators of the
-    patient's institutions, and admins. Open trials with a Norwegian site first."""
-    if user.is_consortium_admin:
-        scope = matches_visible_to(user)
-    elif user.role == Role.CLINICIAN or works_trials(user):
-        # The patient page has read the patient's institutions: no EXISTS per request.
-        if not at_own_institution(user, patient):
-            return []
-        scope = Match.objects.all()
-    else:
-        return []
-    matches = list(
-        scope.filter(patient=patient, active=True)
+# The patient page's panel, built once per process (consortium.prepared).
+_PANEL_MATCHES = PreparedQuery(
+    lambda patient: (
+        Match.objects.filter(patient=patient, active=True)
         .select_related("trial", "arm", "verdict_set")
         # The panel shows a trial's name, sites and items to check by hand: its eligibility
         # text and the rest of the catalogue record (several kilobytes each) stay behind.
@@ -401,14 +392,33 @@ def patient_matches(*, user: User, patient) -> list[Match]:
         .order_by(
             "-reachable", "-trial__has_norwegian_site", "eligibility", "trial__brief_title", "id"
         )
-    )
+    ),
+    patient=-1,
+)
+_REPLIES_TO = PreparedQuery(
+    lambda matches: (
+        ReviewEvent.objects.filter(match_id__any_of=matches).select_related("by").order_by("at")
+    ),
+    matches=[-1],
+)
+
+
+def patient_matches(*, user: User, patient) -> list[Match]:
+    """For the patient page's panel: the treating clinicians and coordinators of the
+    patient's institutions, and admins. Open trials with a Norwegian site first."""
+    if user.is_consortium_admin:
+        pass  # every match (matches_visible_to)
+    elif user.role == Role.CLINICIAN or works_trials(user):
+        # The patient page has read the patient's institutions: no EXISTS per request.
+        if not at_own_institution(user, patient):
+            return []
+    else:
+        return []
+    matches = _PANEL_MATCHES(patient=patient.pk)
     replies = defaultdict(list)
-    for event in (
-        ReviewEvent.objects.filter(match__in=[m.pk for m in matches])
-        .select_related("by")
-        .order_by("at")
-    ):
-        replies[event.match_id].append(event)
+    if matches:
+        for event in _REPLIES_TO(matches=[m.pk for m in matches]):
+            replies[event.match_id].append(event)
     for match in matches:
         match.event_list = replies[match.pk]
         match.check_list = manual_checks(match)

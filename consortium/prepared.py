@@ -1,0 +1,92 @@
+"""Querysets built and compiled to SQL once per process, run with new values on each call.
+
+Django builds a queryset (filter, select_related, annotate: each a clone) and compiles it to
+SQL on every evaluation. On the register's patient page that was a third of its time, several
+times the SQL itself (README: Benchmarks). A page's hot queries have the same shape on every
+request, only their values change, so they are built once from marker values:
+
+    PATIENT = PreparedQuery(
+        lambda number: Patient.objects.filter(register_number=number), number="\\0number"
+    )
+    PATIENT(number="NB-...")  # -> [Patient]
+
+The first call builds the queryset from the markers, compiles it, and finds each marker's
+place among the SQL's parameters (it must appear exactly once, as given: `exact`, `any_of`
+and the like, not `contains`, which wraps it in %...%). Each call then runs that SQL with the
+call's values through Django's own model iterable, so select_related, annotations, field
+converters, values_list() and prefetch_related() behave as on the queryset itself. The
+prepared query is what a database's prepared statement is, one level up: the ORM's work,
+not the server's.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.db.models import Field, ForeignKey, Lookup, QuerySet
+
+
+class AnyOf(Lookup):
+    """`field__any_of=[1, 2]` -> `field = ANY(%s)` with the list as one array parameter,
+    where `__in` writes one placeholder per item (so a prepared query cannot take another
+    number of items). PostgreSQL: https://www.postgresql.org/docs/current/functions-comparisons.html"""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value, connection):
+        return "%s", [list(value)]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", (*lhs_params, *rhs_params)
+
+
+Field.register_lookup(AnyOf)
+ForeignKey.register_lookup(AnyOf)  # a foreign key keeps its own lookups (ids, not rows)
+
+
+class PreparedQuery:
+    def __init__(self, build: Callable[..., QuerySet], **markers: Any):
+        self._build = build
+        self._markers = markers
+        self._compiled = None
+
+    def _compile(self):
+        queryset = self._build(**self._markers)
+        compiler = queryset.query.get_compiler(queryset.db)
+        sql, params = compiler.as_sql()  # also sets compiler.select, klass_info, ...
+        places = {}
+        for name, marker in self._markers.items():
+            found = [i for i, p in enumerate(params) if type(p) is type(marker) and p == marker]
+            if len(found) != 1:
+                raise ImproperlyConfigured(
+                    f"the marker for {name!r} appears {len(found)} times among the parameters "
+                    f"of {sql!r}, not once"
+                )
+            places[name] = found[0]
+        return queryset, compiler, sql, tuple(params), places
+
+    def queryset(self, **values: Any) -> QuerySet:
+        """The prepared queryset with these values, not yet run: list() it, or iterate."""
+        if self._compiled is None:
+            self._compiled = self._compile()
+        queryset, compiler, sql, params, places = self._compiled
+        if values.keys() != places.keys():
+            raise TypeError(f"give exactly {sorted(places)}, not {sorted(values)}")
+        params = list(params)
+        for name, value in values.items():
+            params[places[name]] = value
+        run = compiler.__class__.__new__(compiler.__class__)
+        run.__dict__.update(compiler.__dict__)  # the compiled select, klass_info, converters...
+        run.connection = connections[queryset.db]  # this thread's connection
+        run.as_sql = lambda *args, **kwargs: (sql, params)
+        prepared = queryset._chain()
+        # The model iterable asks the query for its compiler: this one has compiled already.
+        prepared.query.get_compiler = lambda *args, **kwargs: run
+        return prepared
+
+    def __call__(self, **values: Any) -> list:
+        return list(self.queryset(**values))
