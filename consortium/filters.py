@@ -14,6 +14,7 @@ from django.db.models import Q
 from rest_framework import exceptions
 
 from .models import InboxItem, Institution, Role, User
+from .widgets import PlainSelect
 
 
 class TrueOrFalseField(forms.NullBooleanField):
@@ -62,6 +63,15 @@ class SortedFilterSet(django_filters.FilterSet):
         blank = self._blank
 
         class Form(super().get_form_class()):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                # The filters' selects written out in Python (consortium.widgets).
+                for field in self.fields.values():
+                    if type(field.widget) is forms.Select:
+                        field.widget = PlainSelect(
+                            attrs=field.widget.attrs, choices=field.widget.choices
+                        )
+
             def clean(self):
                 cleaned = super().clean()
                 for name in blank:

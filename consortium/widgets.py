@@ -2,6 +2,9 @@
 services: the register's section forms (read by its selectors) use these too."""
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 # What people put between digit groups or type for a minus sign: spaces (U+0020, U+00A0,
 # U+202F) and U+2212 (the minus the Norwegian number style prints, consortium/formats.py).
@@ -28,3 +31,33 @@ class DecimalInput(forms.TextInput):
         if isinstance(value, str):
             value = value.strip().translate(DIGIT_GROUP_SPACES).replace(",", ".")
         return value
+
+
+class PlainSelect(forms.Select):
+    """A select written out in Python: the same element as forms.Select (name, id,
+    attributes, option groups, options, the chosen ones selected; tests/consortium/
+    test_plain_select.py compares the two) without rendering a template per option. A
+    list's filters sit above its rows on every page: the match queue's trial filter lists
+    every encoded trial (a few hundred), the patient list's every diagnosis, and their
+    option templates cost more than the rows (benchmark_matching, make bench-registry)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = []
+        for group_name, group, _ in widget["optgroups"]:
+            options = "".join(
+                f'<option value="{escape(option["value"])}"'
+                f"{' selected' if option['selected'] else ''}>{escape(option['label'])}</option>"
+                for option in group
+            )
+            parts.append(
+                f'<optgroup label="{escape(group_name)}">{options}</optgroup>'
+                if group_name
+                else options
+            )
+        return format_html(
+            '<select name="{}"{}>{}</select>',
+            name,
+            flatatt(widget["attrs"]),
+            mark_safe("".join(parts)),  # noqa: S308 - each value, label and group escaped above
+        )

@@ -4,10 +4,8 @@ the same group letter are alternatives (any of them), and every row applies to t
 trial or to one arm. Rows <-> the JSON tree: rows_to_trees / tree_to_rows."""
 
 from django import forms
-from django.forms.utils import flatatt
-from django.utils.html import escape, format_html
-from django.utils.safestring import mark_safe
 
+from consortium.widgets import PlainSelect
 from registry import vocabulary
 
 from . import criteria
@@ -231,31 +229,6 @@ class TrialFilterForm(forms.Form):
         ],
     )
     search = forms.CharField(required=False, max_length=200)
-
-
-class PlainSelect(forms.Select):
-    """A select written out in Python: the same element as forms.Select (name, id,
-    attributes, options, the chosen one selected; tests/trials/test_queue_and_sites.py
-    compares the two) without rendering a template per option. The queue's trial filter
-    lists every encoded trial on every page (a few hundred), and its option templates
-    took longer than reading the page's matches (benchmark_matching)."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
-        if any(group_name for group_name, _, _ in widget["optgroups"]):
-            return super().render(name, value, attrs, renderer)  # groups: the template
-        options = "".join(
-            f'<option value="{escape(option["value"])}"'
-            f"{' selected' if option['selected'] else ''}>{escape(option['label'])}</option>"
-            for _, group, _ in widget["optgroups"]
-            for option in group
-        )
-        return format_html(
-            '<select name="{}"{}>{}</select>',
-            name,
-            flatatt(widget["attrs"]),
-            mark_safe(options),  # noqa: S308 - each value and label escaped above
-        )
 
 
 def _encoded_trials() -> list[tuple[int, str]]:

@@ -14,12 +14,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from consortium.models import Role
+from consortium.widgets import PlainSelect
 from registry.models import PatientInstitution
 from tests.conftest import make_member, sign_in
 from tests.trials.factories import GBM, episode, patient, tree, trial
 from trials import engine, selectors, services
 from trials.api import MatchOutput
-from trials.forms import MoveForm, PlainSelect, QueueFilterForm
+from trials.forms import MoveForm, QueueFilterForm
 from trials.models import Match, Step, TrialArm
 
 pytestmark = pytest.mark.django_db
