@@ -137,7 +137,24 @@ def local_datetime(value: dt.datetime | str | None) -> str:
         value = dt.datetime.fromisoformat(value)
     if timezone.is_naive(value):
         value = timezone.make_aware(value, dt.UTC)
-    return dateformat.format(timezone.localtime(value), DATETIME_FORMAT)
+    value = timezone.localtime(value)
+    return f"{_day(value)} {value.hour:02}:{value.minute:02}"  # DATETIME_FORMAT, "d.m.Y H:i"
+
+
+def _day(value: dt.date) -> str:
+    # DATE_FORMAT ("d.m.Y") written out: Django's date formatter parses its format on each
+    # call, and the patient page shows some thirty dates (tests/consortium/test_formats.py
+    # checks the two agree).
+    return f"{value.day:02}.{value.month:02}.{value.year:04}"
+
+
+def local_day(value: dt.date | dt.datetime | None) -> str:
+    """The day of a date, or of an instant in Oslo, as dd.mm.yyyy."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return _day(value)
 
 
 def local_date(value: dt.date | str | None) -> str:
@@ -147,7 +164,7 @@ def local_date(value: dt.date | str | None) -> str:
         value = dt.date.fromisoformat(value[:10])
     if isinstance(value, dt.datetime):
         return local_datetime(value)
-    return dateformat.format(value, DATE_FORMAT)
+    return _day(value)
 
 
 def local_time(value: dt.time | str | None) -> str:

@@ -63,6 +63,11 @@ class SessionActivityMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.user.is_authenticated:
+            # Read now in any case: from here on views and templates use the member
+            # itself, not AuthenticationMiddleware's lazy proxy, which costs a Python call
+            # on every attribute read (some hundred on a patient page).
+            request.user = getattr(request, "_cached_user", request.user)
         if request.user.is_authenticated and request.session.session_key:
             now = timezone.now()
             seen = request.session.get(SESSION_SEEN_KEY)

@@ -67,13 +67,16 @@ class PreparedQuery:
                     f"of {sql!r}, not once"
                 )
             places[name] = found[0]
-        return queryset, compiler, sql, tuple(params), places
+        # The field converters of its columns (dates, decimals, JSON...), also found once.
+        fields = [column[0] for column in compiler.select[0 : compiler.col_count]]
+        converters = compiler.get_converters(fields)
+        return queryset, compiler, sql, tuple(params), places, converters
 
     def queryset(self, **values: Any) -> QuerySet:
         """The prepared queryset with these values, not yet run: list() it, or iterate."""
         if self._compiled is None:
             self._compiled = self._compile()
-        queryset, compiler, sql, params, places = self._compiled
+        queryset, compiler, sql, params, places, converters = self._compiled
         if values.keys() != places.keys():
             raise TypeError(f"give exactly {sorted(places)}, not {sorted(values)}")
         params = list(params)
@@ -83,6 +86,7 @@ class PreparedQuery:
         run.__dict__.update(compiler.__dict__)  # the compiled select, klass_info, converters...
         run.connection = connections[queryset.db]  # this thread's connection
         run.as_sql = lambda *args, **kwargs: (sql, params)
+        run.get_converters = lambda expressions: converters
         prepared = queryset._chain()
         # The model iterable asks the query for its compiler: this one has compiled already.
         prepared.query.get_compiler = lambda *args, **kwargs: run

@@ -1,4 +1,7 @@
+import functools
+
 from django import template
+from django.urls import get_script_prefix, reverse
 
 from consortium import formats
 from consortium.selectors import COUNTRY_NAMES
@@ -32,6 +35,12 @@ def local_datetime(value) -> str:
 @register.filter
 def local_date(value) -> str:
     return formats.local_date(value)
+
+
+@register.filter
+def day(value) -> str:
+    """{{ surgery.surgery_date|day }}: dd.mm.yyyy, an instant's day in Oslo."""
+    return formats.local_day(value)
 
 
 @register.filter
@@ -84,3 +93,16 @@ def page_number_link(context, number: int) -> str:
     """The query string of page `number` of a list paged by number, keeping its filters and
     sort."""
     return _query_without(context, "page", "after", "before", page=str(number))
+
+
+@functools.cache
+def _fixed_url(name: str, prefix: str) -> str:
+    return reverse(name)
+
+
+@register.simple_tag
+def fixed_url(name: str) -> str:
+    """{% fixed_url 'registry:patient_list' %}: {% url %} for a URL without parameters,
+    reversed once per process (and script prefix) instead of on every page: the menu on
+    every page has seventeen (make bench-registry)."""
+    return _fixed_url(name, get_script_prefix())

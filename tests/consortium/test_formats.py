@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django import forms
 from django.template import Context, Template
+from django.utils import dateformat, timezone
 
 from consortium import formats
 from consortium.widgets import DecimalInput
@@ -81,6 +82,29 @@ def test_dates_in_norwegian_style():
     assert formats.local_date(date(2026, 10, 21)) == "21.10.2026"
     assert formats.local_date("2026-10-21") == "21.10.2026"
     assert formats.local_date(None) == ""
+
+
+def test_the_day_filter_shows_a_date_or_an_instants_day_in_oslo():
+    page = Template('{% load nbtc %}{{ a|day }}|{{ b|day }}|{{ c|day|default:"–" }}|{{ d|day }}')
+    context = Context(
+        {
+            "a": date(2026, 3, 9),
+            # 23:30 UTC on 31 December is already 1 January in Oslo.
+            "b": datetime(2026, 12, 31, 23, 30, tzinfo=UTC),
+            "c": None,
+            "d": date(987, 1, 2),
+        }
+    )
+    assert page.render(context) == "09.03.2026|01.01.2027|–|02.01.0987"
+
+
+@pytest.mark.parametrize("day", [date(2026, 1, 1), date(2026, 3, 29), date(2031, 12, 31)])
+def test_the_written_out_formats_are_djangos_norwegian_ones(day):
+    """The day and the instant are written out for speed; Django's Bokmål formats agree."""
+    instant = timezone.make_aware(datetime(day.year, day.month, day.day, 7, 5), UTC)
+    local = timezone.localtime(instant)
+    assert formats.local_day(day) == dateformat.format(day, formats.DATE_FORMAT)
+    assert formats.local_datetime(instant) == dateformat.format(local, formats.DATETIME_FORMAT)
 
 
 @pytest.mark.parametrize(
