@@ -42,22 +42,34 @@ class PlainSelect(forms.Select):
     option templates cost more than the rows (benchmark_matching, make bench-registry)."""
 
     def render(self, name, value, attrs=None, renderer=None):
-        widget = self.get_context(name, value, attrs)["widget"]
+        # As ChoiceWidget.optgroups and Select's templates: the first option whose value is
+        # chosen is selected (all of them in a multiple select).
+        chosen = set(self.format_value(value))
+        final_attrs = self.build_attrs(self.attrs, attrs)
+        if self.allow_multiple_selected:
+            final_attrs["multiple"] = True
+        selected_one = False
+
+        def option(option_value, label) -> str:
+            nonlocal selected_one
+            option_value = "" if option_value is None else str(option_value)
+            selected = option_value in chosen and (not selected_one or self.allow_multiple_selected)
+            selected_one = selected_one or selected
+            return (
+                f'<option value="{escape(option_value)}"{" selected" if selected else ""}>'
+                f"{escape(label)}</option>"
+            )
+
         parts = []
-        for group_name, group, _ in widget["optgroups"]:
-            options = "".join(
-                f'<option value="{escape(option["value"])}"'
-                f"{' selected' if option['selected'] else ''}>{escape(option['label'])}</option>"
-                for option in group
-            )
-            parts.append(
-                f'<optgroup label="{escape(group_name)}">{options}</optgroup>'
-                if group_name
-                else options
-            )
+        for option_value, label in self.choices:
+            if isinstance(label, (list, tuple)):
+                options = "".join(option(v, text) for v, text in label)
+                parts.append(f'<optgroup label="{escape(option_value)}">{options}</optgroup>')
+            else:
+                parts.append(option(option_value, label))
         return format_html(
             '<select name="{}"{}>{}</select>',
             name,
-            flatatt(widget["attrs"]),
+            flatatt(final_attrs),
             mark_safe("".join(parts)),  # noqa: S308 - each value, label and group escaped above
         )

@@ -24,7 +24,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from consortium import formats
+from consortium import formats, prepared
 from consortium.history import events_in_words
 from consortium.models import Institution, Role, User
 from consortium.prepared import PreparedQuery
@@ -104,17 +104,25 @@ def visible_patient_count(user: User) -> int:
     """How many patients the member may see, for the unfiltered list's pager. A COUNT
     over tens of thousands of rows is the list's dearest query, so it is cached for a
     minute, and dropped whenever a patient is registered or changes institutions."""
-    version = cache.get_or_set(COUNT_VERSION_KEY, 1, timeout=None)
     scope = (
         "all"
         if user.is_consortium_admin
         else ",".join(map(str, sorted(user_institution_ids(user))))
     )
-    return cache.get_or_set(
-        f"registry:patient-count:{version}:{user.role}:{scope}",
-        lambda: patients_visible_to(user).count(),
-        timeout=60,
-    )
+    key = f"registry:patient-count:{user.role}:{scope}"
+    # One round trip for both: the count is kept with the version it was counted under.
+    found = cache.get_many([COUNT_VERSION_KEY, key])
+    version = found.get(COUNT_VERSION_KEY)
+    if version is None:  # not set yet (or evicted): start one, or read the one just started
+        version = (
+            1 if cache.add(COUNT_VERSION_KEY, 1, timeout=None) else cache.get(COUNT_VERSION_KEY, 1)
+        )
+    kept = found.get(key)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    count = patients_visible_to(user).count()
+    cache.set(key, (version, count), timeout=60)
+    return count
 
 
 def forget_patient_counts() -> None:
@@ -405,7 +413,7 @@ def _episode_relations() -> list[tuple]:
 # Table and column names come from the models, values are parameters.
 SECTION_ROWS = (
     "SELECT {} AS relation, row_number() OVER (ORDER BY {}) AS position, {} AS data "
-    "FROM {} t WHERE t.episode_id = ANY(%(ids)s)"
+    "FROM {} t WHERE t.episode_id = ANY(%s)"
 )
 REOPENER = "(SELECT row_to_json(u) FROM %s u WHERE u.id = t.by_id)"
 
@@ -430,7 +438,8 @@ def _sections_sql() -> str:
                 f"(row_to_json(t)::jsonb || jsonb_build_object('by', {REOPENER % members}))::text"
             )
         parts.append(SECTION_ROWS.format(number, sort, data, quote(model._meta.db_table)))
-    return " UNION ALL ".join(parts) + " ORDER BY relation, position"
+    # Each part takes the same list of episode ids, the statement's one parameter.
+    return " UNION ALL ".join(parts).replace("%s", "$1") + " ORDER BY relation, position"
 
 
 def _from_json(model, data: dict):
@@ -460,7 +469,13 @@ def _load_sections(episodes: list[TumourEpisode]) -> None:
     found = {(pk, number): [] for pk in by_id for number in range(len(relations))}
     if by_id:
         with connection.cursor() as cursor:
-            cursor.execute(_sections_sql(), {"ids": list(by_id)})
+            ids = [list(by_id)]
+            cursor.execute(
+                prepared.statement(
+                    connection, "registry_sections", _sections_sql(), ids, label="sections"
+                ),
+                ids,
+            )
             rows = cursor.fetchall()
         for number, _, text in rows:
             model = relations[number][1]

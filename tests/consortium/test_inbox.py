@@ -3,6 +3,8 @@ news and released results, shipment alerts, reports ready) are one model written
 service in the event's transaction; the page and the API list only the member's own, link
 each to its page, mark one or all read; the menu's unread count costs one query."""
 
+import re
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -172,6 +174,16 @@ def test_mark_one_and_all_read_and_the_filters(client):
     assert not InboxItem.objects.filter(recipient=member, read_at__isnull=True).exists()
 
 
+def prepared_sql(sql: str) -> str:
+    """The statement behind an EXECUTE of a prepared query (consortium/prepared.py)."""
+    name = re.match(r"EXECUTE (\w+)\(", sql)
+    if name is None:
+        return sql
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [name[1]])
+        return cursor.fetchone()[0]
+
+
 def test_the_menus_unread_count_costs_one_query_whatever_the_count(client):
     member = make_member(Role.CLINICIAN, email="doc@ous.no", with_totp=True)
     sign_in(client, member)
@@ -190,7 +202,7 @@ def test_the_menus_unread_count_costs_one_query_whatever_the_count(client):
     many_total, many_inbox, many_page = home_queries()
     assert none_total == few_total == many_total
     assert len(none_inbox) == len(few_inbox) == len(many_inbox) == 1
-    assert "LIMIT 100" in many_inbox[0]  # stops counting at 100
+    assert "LIMIT 100" in prepared_sql(many_inbox[0])  # stops counting at 100
     assert 'unread-count">3<' in few_page and 'unread-count">99+<' in many_page
 
 
