@@ -1,6 +1,7 @@
 import functools
 
 from django import template
+from django.templatetags.static import static
 from django.urls import get_script_prefix, reverse
 
 from consortium import formats
@@ -106,3 +107,11 @@ def fixed_url(name: str) -> str:
     reversed once per process (and script prefix) instead of on every page: the menu on
     every page has seventeen (make bench-registry)."""
     return _fixed_url(name, get_script_prefix())
+
+
+@register.simple_tag
+@functools.cache
+def fixed_static(path: str) -> str:
+    """{% fixed_static 'css/nbtc.css' %}: {% static %} looked up once per process (the
+    manifest's hashed name of a file does not change while the process runs)."""
+    return static(path)
