@@ -83,13 +83,25 @@ def _order_of(queryset: QuerySet) -> list[tuple[str, bool]]:
     """The queryset's order as (field name, descending), ending in a unique column (the
     tie-breaker: without it rows with equal values could repeat or vanish between pages)."""
     names = list(queryset.query.order_by) or list(queryset.model._meta.ordering)
+    return order_of(queryset.model, names)
+
+
+def order_of(model, names) -> list[tuple[str, bool]]:
     order = [(name.lstrip("-"), name.startswith("-")) for name in names if isinstance(name, str)]
     if len(order) != len(names) or not order:
         raise ValueError("A keyset page needs an order of plain field names.")
     last = order[-1][0]
-    if last != "pk" and not queryset.model._meta.get_field(last).unique:
+    if last != "pk" and not model._meta.get_field(last).unique:
         raise ValueError(f"A keyset order must end in a unique field, not {last!r}.")
     return order
+
+
+def first_page(rows: list, order: list[tuple[str, bool]], size: int) -> KeysetPage:
+    """The first page from the list's first size + 1 rows in its order (the one past the
+    page says whether there is a next)."""
+    more = len(rows) > size
+    rows = rows[:size]
+    return KeysetPage(rows, cursor_of(rows[-1], order) if rows and more else None, None)
 
 
 def _field(model, name: str):

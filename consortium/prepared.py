@@ -81,7 +81,8 @@ def statement(connection, name: str, sql: str, params: list, *, label: str) -> s
         with raw.cursor() as cursor:
             cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
         state[1].add(name)
-    return f"EXECUTE {name}({', '.join(['%s'] * len(params))}) /* {label} */"
+    arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
+    return f"EXECUTE {name}{arguments} /* {label} */"
 
 
 class PreparedQuery:

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from consortium.filters import errors_in_words, keyset_page_for, list_page_context, without_blanks
 from consortium.forms import add_service_errors, write_with_form
+from consortium.pagination import first_page, order_of
 from consortium.redirects import safe_next
 from consortium.services import patient_access_log
 
@@ -35,7 +36,7 @@ from .forms import (
     ReopenForm,
     SearchForm,
 )
-from .models import FormDraft
+from .models import FormDraft, Patient
 from .sections import BY_PATH
 
 PAGE_SIZE = 25
@@ -114,7 +115,19 @@ def patient_list(request):
     refused = selectors.identity_search_refused(request.user, query)
     patients = selectors.with_diagnosis(selectors.patient_search(user=request.user, query=query))
     filters = PatientFilter(without_blanks(request.GET), queryset=patients, request=request)
-    page, errors = keyset_page_for(request, filters, size=PAGE_SIZE)
+    if (
+        not query.strip()
+        and filters.is_valid()
+        and not filters.narrowed
+        and not request.GET.get("after")
+        and not request.GET.get("before")
+    ):
+        # The list as a member opens it (most views of it): its first page, prepared.
+        order = filters.order()
+        rows = selectors.first_patients(request.user, order, PAGE_SIZE)
+        page, errors = first_page(rows, order_of(Patient, order), PAGE_SIZE), []
+    else:
+        page, errors = keyset_page_for(request, filters, size=PAGE_SIZE)
     count = selectors.patient_list_count(
         request.user,
         patients if errors else filters.qs,

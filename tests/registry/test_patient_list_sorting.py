@@ -8,7 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from consortium.models import Institution, Role
+from consortium.pagination import keyset_page
+from registry.filters import PatientFilter
 from registry.models import Patient, PatientInstitution, TumourEpisode
+from registry.selectors import patient_search, with_diagnosis
 from tests.conftest import make_member, sign_in
 
 API = "/api/v1/registry/patients/"
@@ -198,3 +201,33 @@ def test_any_page_takes_the_same_queries(client, clinician, django_assert_num_qu
     with django_assert_num_queries(8):
         page = client.get("/registry/", {"after": parse_qs(urlsplit(first["next"]).query)["after"]})
     assert page.status_code == 200
+
+
+@pytest.mark.parametrize("role", [Role.CLINICIAN, Role.ADMIN])
+@pytest.mark.parametrize("sort", ["", "name", "-name", "register_number", "-born", "born"])
+def test_the_opened_list_is_the_first_keyset_page(client, db, role, sort):
+    """The unfiltered first page is read by a prepared query (registry.selectors.
+    first_patients): the same rows, columns and next link as the keyset page of the
+    filtered queryset, which serves every other page."""
+    _patients(NAMES[:5] + ["Kari Hansen"] * 30, birth=date(1960, 1, 1))
+    _patients(["Per Bergen"] * 3, codes=("HUS",))  # not the clinician's
+    member = make_member(role, institutions=("OUS",), email=f"{role}@ous.no", with_totp=True)
+    sign_in(client, member)
+    params = {"sort": sort} if sort else {}
+    opened = client.get("/registry/", params)
+    rows = opened.context["page"]
+    filters = PatientFilter(
+        params, queryset=with_diagnosis(patient_search(user=member)), request=opened.wsgi_request
+    )
+    assert filters.is_valid()
+    walked = keyset_page(filters.qs, size=25)
+    assert [(p.pk, p.institution_codes, p.latest_diagnosis) for p in rows] == [
+        (p.pk, p.institution_codes, p.latest_diagnosis) for p in walked
+    ]
+    assert len(rows) == 25 and rows.next_cursor == walked.next_cursor is not None
+    assert rows.previous_cursor is None
+    # Its next link continues where the keyset walk does.
+    after = client.get("/registry/", {**params, "after": rows.next_cursor}).context["page"]
+    assert [p.pk for p in after] == [
+        p.pk for p in keyset_page(filters.qs, after=walked.next_cursor, size=25)
+    ]
