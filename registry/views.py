@@ -97,6 +97,10 @@ def _initial_from(draft) -> dict:
 # --- Patients --------------------------------------------------------------------------
 
 
+def _list_patients(request, query: str):
+    return selectors.with_diagnosis(selectors.patient_search(user=request.user, query=query))
+
+
 @never_cache
 @login_required
 @sensitive_post_parameters("q")
@@ -113,26 +117,28 @@ def patient_list(request):
         )
         return redirect("registry:patient_list")
     refused = selectors.identity_search_refused(request.user, query)
-    patients = selectors.with_diagnosis(selectors.patient_search(user=request.user, query=query))
-    filters = PatientFilter(without_blanks(request.GET), queryset=patients, request=request)
-    if (
-        not query.strip()
-        and filters.is_valid()
-        and not filters.narrowed
-        and not request.GET.get("after")
-        and not request.GET.get("before")
-    ):
-        # The list as a member opens it (most views of it): its first page, prepared.
+    # The list as a member opens it (most views of it: no search, filter or cursor) reads
+    # its first page by a prepared query (selectors.first_patients); any other, by keyset.
+    opened = not query.strip() and not request.GET.get("after") and not request.GET.get("before")
+    filters = PatientFilter(
+        without_blanks(request.GET),
+        queryset=Patient.objects.none() if opened else _list_patients(request, query),
+        request=request,
+    )
+    if opened and filters.is_valid() and not filters.narrowed:
         order = filters.order()
         rows = selectors.first_patients(request.user, order, PAGE_SIZE)
         page, errors = first_page(rows, order_of(Patient, order), PAGE_SIZE), []
+        count = selectors.visible_patient_count(request.user)
     else:
+        if opened:
+            filters.queryset = _list_patients(request, query)
         page, errors = keyset_page_for(request, filters, size=PAGE_SIZE)
-    count = selectors.patient_list_count(
-        request.user,
-        patients if errors else filters.qs,
-        narrowed=bool(query.strip()) or (not errors and filters.narrowed),
-    )
+        count = selectors.patient_list_count(
+            request.user,
+            filters.queryset if errors else filters.qs,
+            narrowed=bool(query.strip()) or (not errors and filters.narrowed),
+        )
     patient_access_log(request, patient_ids=[p.pk for p in page], page="registry:patient_list")
     for patient in page:
         patient.diagnosis_label = selectors.diagnosis_in_words(patient)
