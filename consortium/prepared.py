@@ -14,9 +14,9 @@ The first call builds the queryset from the markers, compiles it, and finds each
 place among the SQL's parameters (it must appear exactly once, as given: `exact`, `any_of`
 and the like, not `contains`, which wraps it in %...%). Each call then runs that SQL with the
 call's values through Django's own model iterable, so select_related, annotations, field
-converters, values_list() and prefetch_related() behave as on the queryset itself. The
-prepared query is what a database's prepared statement is, one level up: the ORM's work,
-not the server's.
+converters, values_list() and prefetch_related() behave as on the queryset itself, and runs it
+on the server as a prepared statement too (statement(): PREPARE once per connection): the
+ORM's work and the server's parsing and planning are each done once.
 """
 
 import itertools
@@ -78,7 +78,9 @@ def statement(connection, name: str, sql: str, params: list, *, label: str) -> s
     if state is None or state[0] is not raw:  # a new connection since: none prepared on it
         state = connection._nbtc_prepared = (raw, set())
     if name not in state[1]:
-        with raw.cursor() as cursor:
+        # Django's error wrapper: a dropped connection raises Django's OperationalError, and
+        # the connection is marked for closing, as on any query.
+        with connection.wrap_database_errors, raw.cursor() as cursor:
             cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
         state[1].add(name)
     arguments = f"({', '.join(['%s'] * len(params))})" if params else ""

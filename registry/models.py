@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consortium.append_only import protect_history_of, refuse_truncate
+from consortium.choice_labels import ChoiceLabels
 from consortium.formats import local_date
 from consortium.models import NORWEGIAN, Institution
 
@@ -48,7 +49,7 @@ def new_register_number() -> str:
 
 
 @pghistory.track(*all_changes(), exclude=["search_name", "sort_name"])
-class Patient(models.Model):
+class Patient(ChoiceLabels):
     class Sex(models.TextChoices):
         FEMALE = "female", "Female"
         MALE = "male", "Male"
@@ -195,7 +196,7 @@ class CareRelationshipDeclaration(models.Model):
 
 
 @pghistory.track(*all_changes())
-class TumourEpisode(models.Model):
+class TumourEpisode(ChoiceLabels):
     """One primary tumour and its report. The report is a draft until a clinician submits
     it as complete; it is then locked until a coordinator or admin reopens it."""
 
@@ -316,7 +317,7 @@ class MarkerMethod(models.TextChoices):
 
 
 @pghistory.track(*all_changes())
-class MolecularMarker(models.Model):
+class MolecularMarker(ChoiceLabels):
     episode = models.ForeignKey(TumourEpisode, on_delete=models.CASCADE, related_name="markers")
     marker = models.CharField(max_length=30, choices=list(vocabulary.MARKERS.items()))
     result = models.CharField(max_length=20, choices=MarkerResult)
@@ -339,7 +340,7 @@ class MolecularMarker(models.Model):
         )
 
 
-class EpisodeSection(models.Model):
+class EpisodeSection(ChoiceLabels):
     """A repeating section of an episode (surgery, radiotherapy ...), versioned on its own."""
 
     version = models.PositiveIntegerField(default=1)
