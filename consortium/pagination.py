@@ -182,9 +182,10 @@ def keyset_page(
     order = _order_of(queryset)
     parameter, cursor = ("before", before) if before else ("after", after)
     key = _decode(cursor, queryset.model, order, parameter) if cursor else None
+    if key is None:
+        return first_page(list(queryset[: size + 1]), order, size)
     backwards = bool(before)
-    if key is not None:
-        queryset = queryset.filter(_past(queryset.model, order, key, backwards=backwards))
+    queryset = queryset.filter(_past(queryset.model, order, key, backwards=backwards))
     if backwards:
         queryset = queryset.reverse()
     rows = list(queryset[: size + 1])
@@ -192,8 +193,9 @@ def keyset_page(
     rows = rows[:size]
     if backwards:
         rows.reverse()
+    # Past a cursor there is a page on the side it came from, and one beyond if more rows.
     has_next = bool(rows) and (backwards or more)
-    has_previous = bool(rows) and (more if backwards else key is not None)
+    has_previous = bool(rows) and (more or not backwards)
     return KeysetPage(
         rows,
         cursor_of(rows[-1], order) if has_next else None,

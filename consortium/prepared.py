@@ -19,6 +19,7 @@ on the server as a prepared statement too (statement(): PREPARE once per connect
 ORM's work and the server's parsing and planning are each done once.
 """
 
+import copy
 import itertools
 import re
 from collections.abc import Callable
@@ -125,8 +126,7 @@ class PreparedQuery:
         params = list(params)
         for name, value in values.items():
             params[places[name]] = value
-        run = compiler.__class__.__new__(compiler.__class__)
-        run.__dict__.update(compiler.__dict__)  # the compiled select, klass_info, converters...
+        run = copy.copy(compiler)  # with the compiled select, klass_info, col_count...
         run.connection = connections[queryset.db]  # this thread's connection
         table = queryset.model._meta.db_table
         run.as_sql = lambda *args, **kwargs: (

@@ -248,28 +248,43 @@ def looks_like_national_id(query: str) -> bool:
     return bool(NATIONAL_ID_PATTERN.match(query.strip()))
 
 
-_FIRST_PAGES: dict[tuple, PreparedQuery] = {}
+class VisiblePatients:
+    """A prepared read of the patients a member may see (patients_visible_to's rule, once):
+    `build(patients, **values)` narrows a queryset of patients; it is prepared twice, over
+    every patient for admins and over _at_institutions for everyone else."""
+
+    def __init__(self, build, **markers):
+        self._every = PreparedQuery(lambda **v: build(Patient.objects.all(), **v), **markers)
+        self._at = PreparedQuery(
+            lambda institutions, **v: build(
+                _at_institutions(Patient.objects.all(), institutions), **v
+            ),
+            institutions=[-1],
+            **markers,
+        )
+
+    def __call__(self, user: User, **values) -> list[Patient]:
+        if not user.is_authenticated or not user.sees_register:
+            return []
+        if user.is_consortium_admin:
+            return self._every(**values)
+        return self._at(institutions=user_institution_ids(user), **values)
+
+
+_FIRST_PAGES: dict[tuple, VisiblePatients] = {}
 
 
 def first_patients(user: User, order: tuple[str, ...], size: int) -> list[Patient]:
     """The first size + 1 patients of the unfiltered list in this order (the list as a
     member opens it, the one past the page tells whether there is a next), with the list's
     columns: patient_search's and with_diagnosis' query, prepared once per order."""
-    admin = user.is_consortium_admin
-    key = (admin, order, size)
-    if key not in _FIRST_PAGES:
-
-        def build(**institutions):
-            patients = Patient.objects.all()
-            if not admin:
-                patients = _at_institutions(patients, institutions["institutions"])
-            return with_diagnosis(_with_institutions(patients)).order_by(*order)[: size + 1]
-
-        markers = {} if admin else {"institutions": [-1]}
-        _FIRST_PAGES[key] = PreparedQuery(build, **markers)
-    if admin:
-        return _FIRST_PAGES[key]()
-    return _FIRST_PAGES[key](institutions=user_institution_ids(user))
+    if (order, size) not in _FIRST_PAGES:
+        _FIRST_PAGES[order, size] = VisiblePatients(
+            lambda patients: with_diagnosis(_with_institutions(patients)).order_by(*order)[
+                : size + 1
+            ]
+        )
+    return _FIRST_PAGES[order, size](user)
 
 
 def patient_search(*, user: User, query: str = "") -> QuerySet[Patient]:
@@ -310,30 +325,18 @@ def _with_institutions(patients: QuerySet[Patient], *, names: bool = False) -> Q
     return patients.annotate(institution_names=column("institution__name")) if names else patients
 
 
-# The patient page's own row, built once per process (consortium.prepared): an admin's and
-# everyone else's, with the institutions' codes and names.
-_PATIENT = PreparedQuery(
-    lambda number: _with_institutions(Patient.objects.filter(register_number=number), names=True),
-    number="\0register number",
-)
-_PATIENT_AT = PreparedQuery(
-    lambda number, institutions: _with_institutions(
-        _at_institutions(Patient.objects.filter(register_number=number), institutions),
-        names=True,
+# The patient page's own row with its institutions' codes and names (consortium.prepared).
+_PATIENT = VisiblePatients(
+    lambda patients, number: _with_institutions(
+        patients.filter(register_number=number), names=True
     ),
     number="\0register number",
-    institutions=[-1],
 )
 
 
 def patient_get(*, user: User, register_number: str) -> Patient:
     """The patient, if this member may see them (patients_visible_to), else 404."""
-    found = []
-    if user.is_authenticated and user.sees_register:
-        if user.is_consortium_admin:
-            found = _PATIENT(number=register_number)
-        else:
-            found = _PATIENT_AT(number=register_number, institutions=user_institution_ids(user))
+    found = _PATIENT(user, number=register_number)
     if not found:
         raise Http404("No Patient matches the given query.")
     return found[0]
