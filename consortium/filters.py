@@ -42,6 +42,9 @@ class SortedFilterSet(django_filters.FilterSet):
     # column -> (label, the order's fields ascending, ending in a unique field)
     SORTS: dict[str, tuple[str, tuple[str, ...]]] = {}
     DEFAULT_SORT = ""
+    # Find a page's ids before its rows (consortium.pagination._rows): for a list whose
+    # order's indexes INCLUDE the column it is searched by.
+    PAGE_IDS_FIRST = False
 
     sort = django_filters.ChoiceFilter(
         label="Sort by", method="_sort_later", empty_label="(default order)"
@@ -156,6 +159,7 @@ def keyset_page_for(request, filterset: SortedFilterSet, *, size: int):
             after=request.GET.get("after", ""),
             before=request.GET.get("before", ""),
             size=size,
+            ids_first=filterset.PAGE_IDS_FIRST,
         ), []
     except ValidationError as error:
         return keyset_page(unfiltered, size=size), [*errors, *error.messages]

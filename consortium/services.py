@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import rules
+from . import prepared, rules
 from .directory_parser import ParsedDirectory, ParsedGroup, parse_directory
 from .exceptions import EditConflict, LargeRemovalRefused, PasswordRefused
 from .http import client_ip
@@ -236,6 +236,13 @@ def failed_password_check_record(
 # --- Access log --------------------------------------------------------------------
 
 
+ACCESS_LOG_TABLE = AccessLog._meta.db_table
+ACCESS_LOG_INSERT = (
+    f"INSERT INTO {ACCESS_LOG_TABLE} (at, user_id, patient_id, page, path, method, ip) "
+    "SELECT %s, %s, unnest(%s::bigint[]), %s, %s, %s, %s"
+)
+
+
 def patient_access_log(request, *, patient_ids, page: str) -> None:
     """Record that request.user was shown these patients on this page.
 
@@ -247,20 +254,23 @@ def patient_access_log(request, *, patient_ids, page: str) -> None:
     ids = list(dict.fromkeys(patient_ids))
     if not ids:
         return
+    params = [
+        timezone.now(),
+        request.user.pk,
+        ids,
+        page[:100],
+        request.path[:300],
+        request.method[:10],
+        client_ip(request),
+    ]
     with connection.cursor() as cursor:
+        # A server-side prepared statement (consortium.prepared): planned once per connection,
+        # since every register page and API answer writes it.
         cursor.execute(
-            f"INSERT INTO {AccessLog._meta.db_table} "
-            "(at, user_id, patient_id, page, path, method, ip) "
-            "SELECT %s, %s, unnest(%s::bigint[]), %s, %s, %s, %s",
-            [
-                timezone.now(),
-                request.user.pk,
-                ids,
-                page[:100],
-                request.path[:300],
-                request.method[:10],
-                client_ip(request),
-            ],
+            prepared.statement(
+                connection, "nbtc_access_log", ACCESS_LOG_INSERT, params, label=ACCESS_LOG_TABLE
+            ),
+            params,
         )
 
 

@@ -25,6 +25,7 @@ class PatientFilter(SortedFilterSet):
         "register_number": ("Register number", ("register_number",)),
         "born": ("Born", ("birth_date", "id")),
     }
+    PAGE_IDS_FIRST = True  # the name and birth-date indexes INCLUDE the searched name
 
     institution = django_filters.ModelChoiceFilter(
         label="Institution",

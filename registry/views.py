@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from consortium.filters import errors_in_words, keyset_page_for, list_page_context, without_blanks
 from consortium.forms import add_service_errors, write_with_form
+from consortium.jinja2 import render_fragment
 from consortium.pagination import first_page, order_of
 from consortium.redirects import safe_next
 from consortium.services import patient_access_log
@@ -163,6 +164,7 @@ def patient_list(request):
         "show_names": selectors.shows_names(request.user),
         "refused": refused,
     }
+    context["rows"] = render_fragment("registry/patient_list_rows.html", context)
     if request.headers.get("HX-Request"):
         return render(
             request, "registry/patient_list.html#results", context, status=400 if errors else 200
@@ -233,21 +235,21 @@ def patient_detail(request, register_number: str):
         episode.missing = rules.missing_items(episode)
         episode.warning_list = selectors.episode_warnings(episode)
     user = request.user
-    return render(
-        request,
-        "registry/patient_detail.html",
-        {
-            "patient": patient,
-            "episodes": episodes,
-            "timeline": selectors.timeline(patient, episodes),
-            "show_national_id": selectors.shows_national_id(user, patient),
-            "show_name": selectors.shows_names(user),
-            "can_edit": user.registers_patients,  # and may see the patient: patient_get passed
-            "can_reopen": user.reopens_reports,
-            "panels": panels.render_all(request, patient),
-            "care_declarations": selectors.care_declarations(patient),
-        },
-    )
+    context = {
+        "user": user,
+        "patient": patient,
+        "episodes": episodes,
+        "timeline": selectors.timeline(patient, episodes),
+        "show_national_id": selectors.shows_national_id(user, patient),
+        "show_name": selectors.shows_names(user),
+        "can_edit": user.registers_patients,  # and may see the patient: patient_get passed
+        "can_reopen": user.reopens_reports,
+        "panels": panels.render_all(request, patient),
+        "care_declarations": selectors.care_declarations(patient),
+    }
+    # The page's body is Jinja2 (consortium/jinja2.py says why); base.html places it.
+    body = render_fragment("registry/patient_detail_body.html", context)
+    return render(request, "registry/patient_detail.html", context | {"body": body})
 
 
 @never_cache

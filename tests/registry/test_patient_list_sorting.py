@@ -231,3 +231,40 @@ def test_the_opened_list_is_the_first_keyset_page(client, db, role, sort):
     assert [p.pk for p in after] == [
         p.pk for p in keyset_page(filters.qs, after=walked.next_cursor, size=25)
     ]
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "born", "-born", "register_number"])
+def test_a_name_search_finds_its_page_ids_first_with_the_same_rows(client, clinician, sort):
+    """PatientFilter.PAGE_IDS_FIRST: the page's ids are found in a subquery (the surname and
+    birth-date indexes INCLUDE the searched name), then the rows by id. The same rows, in the
+    same order, with the same cursors as reading the rows at once, on every page both ways."""
+    _patients([f"Kari Johansen{i}" for i in range(4)] + ["Ola Hansen"] * 5 + ["Liv Berg"] * 3)
+    _patients(["Per Hansen"] * 2, codes=("HUS",))  # not the clinician's
+    sign_in(client, clinician)
+    request = client.get("/registry/").wsgi_request
+    filters = PatientFilter(
+        {"sort": sort},
+        queryset=with_diagnosis(patient_search(user=clinician, query="hansen")),
+        request=request,
+    )
+    assert filters.is_valid()
+
+    def walk(ids_first):
+        pages, page = [], keyset_page(filters.qs, size=2, ids_first=ids_first)
+        while True:
+            pages.append(([p.pk for p in page], page.next_cursor, page.previous_cursor))
+            if not page.next_cursor:
+                break
+            page = keyset_page(filters.qs, after=page.next_cursor, size=2, ids_first=ids_first)
+        back = keyset_page(filters.qs, before=page.previous_cursor, size=2, ids_first=ids_first)
+        return pages, [p.pk for p in back]
+
+    pages, back = walk(ids_first=True)
+    assert (pages, back) == walk(ids_first=False)
+    assert sum(len(rows) for rows, _, _ in pages) == 9  # the Johansens and Ola Hansens
+    assert back == pages[-2][0]
+    # The list page and the API take the same path.
+    body = client.get(API, {"search": "hansen", "sort": sort, "page_size": 2}).json()
+    assert [
+        Patient.objects.get(register_number=p["register_number"]).pk for p in body["results"]
+    ] == (pages[0][0])
