@@ -110,7 +110,9 @@ class RequireMFAMiddleware:
     def __call__(self, request):
         user = request.user
         if user.is_authenticated and user.requires_mfa:
-            if not is_mfa_enabled(user):
+            # The session's member was read with it (consortium.sessions); a token's was not.
+            enabled = getattr(user, "has_authenticator", None)
+            if not (is_mfa_enabled(user) if enabled is None else enabled):
                 if not request.path.startswith(MFA_SETUP_PATHS):
                     return self.refuse(
                         request,

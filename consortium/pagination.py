@@ -238,12 +238,22 @@ class KeysetPagination(pagination.BasePagination):
     column). `count` is the view's `list_count(queryset)` when it has one (a cached or
     capped count; None when counting would cost more than the page), else COUNT(*)."""
 
-    def paginate_queryset(self, queryset, request, view=None):
+    @staticmethod
+    def refuse_page_numbers(request, view=None) -> None:
         filterset = getattr(view, "filterset_class", None)
         if "page" in request.query_params and "page" not in getattr(filterset, "base_filters", {}):
             raise exceptions.ValidationError(
                 {"page": ["This list pages by keyset: follow its `next` and `previous` links."]}
             )
+
+    def use_page(self, request, page: KeysetPage, count: int | None) -> list:
+        """A page the view found itself (a prepared first page, say), in this envelope."""
+        self.request, self.page, self.count = request, page, count
+        return page.rows
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.refuse_page_numbers(request, view)
+        filterset = getattr(view, "filterset_class", None)
         self.request = request
         counter = getattr(view, "list_count", None)
         self.count = counter(queryset) if counter else queryset.count()

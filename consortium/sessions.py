@@ -6,11 +6,13 @@ several times their SQL (README: Benchmarks)."""
 from datetime import UTC, datetime
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
+from allauth.mfa.models import Authenticator
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .prepared import PreparedQuery
@@ -32,7 +34,16 @@ class SessionStore(db.SessionStore):
         return None
 
 
-_MEMBER = PreparedQuery(lambda pk: get_user_model()._default_manager.filter(pk=pk), pk=-1)
+# With whether they have an authenticator (allauth's is_mfa_enabled), which
+# RequireMFAMiddleware asks on every request: read in the same statement, a round trip less.
+_MEMBER = PreparedQuery(
+    lambda pk: (
+        get_user_model()
+        ._default_manager.filter(pk=pk)
+        .annotate(has_authenticator=Exists(Authenticator.objects.filter(user=OuterRef("pk"))))
+    ),
+    pk=-1,
+)
 
 
 class PreparedGetUser:

@@ -16,7 +16,7 @@ from rest_framework.settings import api_settings
 
 from consortium.formats import member_name
 from consortium.models import Institution
-from consortium.pagination import KeysetPagination
+from consortium.pagination import KEYSET_PAGE_SIZE, KeysetPagination
 from consortium.services import patient_access_log
 
 from . import rules, sections, selectors, services
@@ -265,6 +265,13 @@ class PatientListApi(GenericAPIView):
         refused = selectors.identity_search_refused(request.user, query)
         if refused:
             raise serializers.ValidationError({"search": refused})
+        first = self._opened_page(request, query)
+        if first is not None:
+            page = self.paginator.use_page(request, *first)
+            _log(request, page, "api:registry_patients")
+            return self.get_paginated_response(
+                PatientListOutput(page, many=True, context={"request": request}).data
+            )
         patients = selectors.with_diagnosis(
             selectors.patient_search(user=request.user, query=query)
         )
@@ -279,6 +286,18 @@ class PatientListApi(GenericAPIView):
         return self.get_paginated_response(
             PatientListOutput(page, many=True, context={"request": request}).data
         )
+
+    def _opened_page(self, request, query: str):
+        """The list as it is opened (no search, filter or cursor, the default page size):
+        (page, count) by the page's own prepared query (selectors.opened_list_page)."""
+        params = request.query_params
+        KeysetPagination.refuse_page_numbers(request, self)
+        if query.strip() or params.get("after") or params.get("before"):
+            return None
+        if params.get("page_size", "") not in ("", str(KEYSET_PAGE_SIZE)):
+            return None
+        filters = PatientFilter(params, queryset=Patient.objects.none(), request=request)
+        return selectors.opened_list_page(request.user, filters, KEYSET_PAGE_SIZE)
 
     @extend_schema(request=PatientCreateInput, responses={201: PatientOutput})
     def post(self, request):

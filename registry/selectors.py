@@ -27,6 +27,7 @@ from django.utils.functional import cached_property
 from consortium import formats, prepared
 from consortium.history import events_in_words
 from consortium.models import Institution, Role, User
+from consortium.pagination import first_page, order_of
 from consortium.prepared import PreparedQuery
 
 from . import panels, rules, vocabulary
@@ -286,6 +287,18 @@ def first_patients(user: User, order: tuple[str, ...], size: int) -> list[Patien
             ]
         )
     return _FIRST_PAGES[order, size](user)
+
+
+def opened_list_page(user: User, filters, size: int):
+    """The patient list as a member opens it (no search, filter or cursor: most views of
+    it, page and API alike): its first keyset page by the prepared query of its order
+    (first_patients) and the cached count, as (page, count). None when the filters are
+    bad or narrow the list: then the list is paged by keyset as usual."""
+    if not filters.is_valid() or filters.narrowed:
+        return None
+    order = filters.order()
+    rows = first_patients(user, order, size)
+    return first_page(rows, order_of(Patient, order), size), visible_patient_count(user)
 
 
 def patient_search(*, user: User, query: str = "") -> QuerySet[Patient]:

@@ -21,7 +21,6 @@ from django.views.decorators.http import require_POST
 from consortium.filters import errors_in_words, keyset_page_for, list_page_context, without_blanks
 from consortium.forms import add_service_errors, write_with_form
 from consortium.jinja2 import render_fragment
-from consortium.pagination import first_page, order_of
 from consortium.redirects import safe_next
 from consortium.services import patient_access_log
 
@@ -126,11 +125,9 @@ def patient_list(request):
         queryset=Patient.objects.none() if opened else _list_patients(request, query),
         request=request,
     )
-    if opened and filters.is_valid() and not filters.narrowed:
-        order = filters.order()
-        rows = selectors.first_patients(request.user, order, PAGE_SIZE)
-        page, errors = first_page(rows, order_of(Patient, order), PAGE_SIZE), []
-        count = selectors.visible_patient_count(request.user)
+    first = selectors.opened_list_page(request.user, filters, PAGE_SIZE) if opened else None
+    if first:
+        (page, count), errors = first, []
     else:
         if opened:
             filters.queryset = _list_patients(request, query)

@@ -257,14 +257,14 @@ def test_the_review_page_is_access_logged_and_pages_in_constant_queries(
     first = client.get(API, {"page_size": 4, **seeded}).json()
     cursor = parse_qs(urlsplit(first["next"]).query)["after"][0]
     client.get(first["next"])
-    # session, member, MFA check, the count, the page (three flags included), the page's
-    # patients per member and hour (the fourth flag), the access log
-    with django_assert_num_queries(7):
+    # session, member (with whether they have a second factor), the count, the page (three
+    # flags included), the page's patients per member and hour (the fourth flag), the access log
+    with django_assert_num_queries(6):
         second = client.get(API, {"page_size": 4, "after": cursor, **seeded})
     assert len(second.json()["results"]) == 4 and second.json()["count"] == 12
     client.get(PAGE, seeded)
     # the same, the filter form's members and institutions, and the menu's unread count
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         page = client.get(PAGE, {"after": cursor, **seeded})
     assert page.status_code == 200
     logged = AccessLog.objects.filter(user=admin, page="registry:access_review")

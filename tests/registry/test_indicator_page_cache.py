@@ -64,9 +64,9 @@ def test_a_repeated_view_is_served_whole_in_a_constant_number_of_queries(
     sign_in(client, clinician)
     client.get("/registry/worklist/")  # the session's once-a-minute activity write
     first = client.get(PAGE, {"year": YEAR})
-    # Session, member, their MFA authenticator; then their institutions (who sees what) and
-    # the menu's unread inbox count.
-    with django_assert_num_queries(5):
+    # Session, member (with whether they have an MFA authenticator); then their institutions
+    # (who sees what) and the menu's unread inbox count.
+    with django_assert_num_queries(4):
         again = client.get(PAGE, {"year": YEAR})
     assert again.status_code == 200 and again.content == first.content
     assert coverage_row(again.content.decode(), "OUS") == "OUS|7|10|70,0\u00a0%"

@@ -411,7 +411,7 @@ def test_the_patient_pages_section_loader_reads_what_the_orm_reads(db):
 
 
 def test_patient_page_query_count_is_constant_in_the_record(clinician_client):
-    """Twelve queries (session, member, MFA, institutions; the patient, the access-log row;
+    """Eleven queries (session, member with MFA, institutions; the patient, the access-log row;
     the episodes, all their sections in one; screening, trials, declarations; the menu's
     unread inbox count) whether the record holds one empty episode or two full ones,
     reopened."""
@@ -453,4 +453,4 @@ def test_patient_page_query_count_is_constant_in_the_record(clinician_client):
             fractions=30,
         )
         Reopening.objects.create(episode=episode, by=coordinator, reason="late result")
-    assert few == count() == 12
+    assert few == count() == 11

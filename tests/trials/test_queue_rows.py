@@ -164,11 +164,12 @@ def _queries(client, path) -> list[str]:
     return [q["sql"] for q in queries]
 
 
-# The member's session, the member, their second factor, their institutions (the scope);
+# The member's session, the member (with whether they have a second factor), their
+# institutions (the scope);
 # then the view's own: the kept count, the page's matches by keyset, their rows by id,
 # one access-log INSERT for all of them; the page also lists the encoded trials and the
 # member's hospitals for its filters, and its menu counts the member's unread inbox.
-API_QUERIES = 8
+API_QUERIES = 7
 PAGE_QUERIES = API_QUERIES + 3
 
 
