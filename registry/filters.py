@@ -49,10 +49,27 @@ class PatientFilter(SortedFilterSet):
     def __init__(self, data=None, *args, request=None, **kwargs):
         super().__init__(data, *args, request=request, **kwargs)
         user = getattr(request, "user", None)
+        self._own_institutions = None
         if user is not None and not user.is_consortium_admin:
             self.filters["institution"].queryset = Institution.objects.filter(
                 pk__in=selectors.user_institution_ids(user)
             )
+            self._own_institutions = user
+
+    @property
+    def form(self):
+        """The institution select lists the member's institutions as the request has already
+        read them (selectors.user_institution_choices), not by a query of its own on every
+        view of the list; a chosen code is still checked against the queryset."""
+        if not hasattr(self, "_form"):
+            form = super().form
+            if self._own_institutions is not None:
+                field = form.fields["institution"]
+                field.widget.choices = [
+                    ("", field.empty_label),
+                    *selectors.user_institution_choices(self._own_institutions),
+                ]
+        return self._form
 
     def sorts(self) -> dict:
         """Trial coordinators see no names: the name order would hint at them."""

@@ -56,20 +56,32 @@ def normalise_name(name: str) -> str:
 
 
 _INSTITUTIONS_OF = PreparedQuery(
-    lambda member: Institution.objects.filter(members=member).values_list("pk", "code"),
+    lambda member: (
+        Institution.objects.filter(members=member)
+        .order_by("name", "pk")
+        .values_list("pk", "code", "name")
+    ),
     member=-1,
 )
 
 
-def _user_institutions(user: User) -> dict[int, str]:
-    """The member's institutions, id -> code; one query per request."""
+def _user_institutions(user: User) -> dict[int, tuple[str, str]]:
+    """The member's institutions by name, id -> (code, name); one query per request."""
     if not hasattr(user, "_institutions"):
-        user._institutions = dict(_INSTITUTIONS_OF(member=user.pk))
+        user._institutions = {
+            pk: (code, name) for pk, code, name in _INSTITUTIONS_OF(member=user.pk)
+        }
     return user._institutions
 
 
 def user_institution_ids(user: User) -> list[int]:
     return list(_user_institutions(user))
+
+
+def user_institution_choices(user: User) -> list[tuple[str, str]]:
+    """(code, "Name (CODE)") of the member's institutions by name, as a select of them by
+    code shows them (Institution.__str__), without reading them again."""
+    return [(code, f"{name} ({code})") for code, name in _user_institutions(user).values()]
 
 
 def patient_institution_codes(patient: Patient) -> list[str]:
@@ -201,7 +213,7 @@ def shows_national_id(user: User, patient: Patient) -> bool:
 def at_own_institution(user: User, patient: Patient) -> bool:
     """Whether the patient is at one of the member's institutions, from the patient row's
     institution codes (patient_get's) and the member's (once per request): no query."""
-    own = set(_user_institutions(user).values())
+    own = {code for code, _ in _user_institutions(user).values()}
     return any(code in own for code in patient_institution_codes(patient))
 
 
