@@ -18,6 +18,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F, Field, Func, Q, QuerySet, Value
 from django.db.models.lookups import GreaterThan, LessThan
+from django.db.models.sql.where import WhereNode
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -181,7 +182,13 @@ def _rows(queryset: QuerySet, count: int, *, ids_first: bool) -> list:
     test it reads the table: the patient list's name search walks its surname index past
     every name before the first match ("Hansen": 13,000 rows, 9 ms; index-only 2 ms)."""
     if ids_first:
-        queryset = queryset.filter(pk__in=queryset.values("pk")[:count])
+        ids = queryset.values("pk")[:count]
+        queryset = queryset.all()
+        if len(queryset.query.alias_map) == 1:
+            # No filter joined another table (each row is one of the model's): the ids alone
+            # select the rows, so the filters are not compiled and tested a second time.
+            queryset.query.where = WhereNode()
+        queryset = queryset.filter(pk__in=ids)
     return list(queryset[:count])
 
 

@@ -1,6 +1,8 @@
 """Form widgets every app shares. Kept apart from consortium.forms, whose forms call the
 services: the register's section forms (read by its selectors) use these too."""
 
+import functools
+
 from django import forms
 from django.forms.utils import flatatt
 from django.utils.html import escape, format_html
@@ -42,34 +44,58 @@ class PlainSelect(forms.Select):
     option templates cost more than the rows (benchmark_matching, make bench-registry)."""
 
     def render(self, name, value, attrs=None, renderer=None):
-        # As ChoiceWidget.optgroups and Select's templates: the first option whose value is
-        # chosen is selected (all of them in a multiple select).
-        chosen = set(self.format_value(value))
         final_attrs = self.build_attrs(self.attrs, attrs)
         if self.allow_multiple_selected:
             final_attrs["multiple"] = True
-        selected_one = False
-
-        def option(option_value, label) -> str:
-            nonlocal selected_one
-            option_value = "" if option_value is None else str(option_value)
-            selected = option_value in chosen and (not selected_one or self.allow_multiple_selected)
-            selected_one = selected_one or selected
-            return (
-                f'<option value="{escape(option_value)}"{" selected" if selected else ""}>'
-                f"{escape(label)}</option>"
-            )
-
-        parts = []
-        for option_value, label in self.choices:
-            if isinstance(label, (list, tuple)):
-                options = "".join(option(v, text) for v, text in label)
-                parts.append(f'<optgroup label="{escape(option_value)}">{options}</optgroup>')
-            else:
-                parts.append(option(option_value, label))
+        chosen = frozenset(self.format_value(value))
+        choices = self.choices
+        if isinstance(choices, (list, tuple)):  # fixed choices (not a queryset's): kept
+            try:
+                options = _fixed_options(_frozen(choices), chosen, self.allow_multiple_selected)
+            except TypeError:  # a label that cannot be a key
+                options = _options(choices, chosen, self.allow_multiple_selected)
+        else:
+            options = _options(choices, chosen, self.allow_multiple_selected)
         return format_html(
             '<select name="{}"{}>{}</select>',
             name,
             flatatt(final_attrs),
-            mark_safe("".join(parts)),  # noqa: S308 - each value, label and group escaped above
+            mark_safe(options),  # noqa: S308 - escaped by _options
         )
+
+
+def _frozen(choices) -> tuple:
+    return tuple(
+        (value, tuple(label) if isinstance(label, list) else label) for value, label in choices
+    )
+
+
+def _options(choices, chosen: frozenset, multiple: bool) -> str:
+    """The options (and option groups) of a select: as ChoiceWidget.optgroups and Select's
+    templates, the first option whose value is chosen is selected (every one in a multiple
+    select). Every value, label and group escaped."""
+    selected_one = False
+
+    def option(option_value, label) -> str:
+        nonlocal selected_one
+        option_value = "" if option_value is None else str(option_value)
+        selected = option_value in chosen and (not selected_one or multiple)
+        selected_one = selected_one or selected
+        return (
+            f'<option value="{escape(option_value)}"{" selected" if selected else ""}>'
+            f"{escape(label)}</option>"
+        )
+
+    parts = []
+    for option_value, label in choices:
+        if isinstance(label, (list, tuple)):
+            options = "".join(option(v, text) for v, text in label)
+            parts.append(f'<optgroup label="{escape(option_value)}">{options}</optgroup>')
+        else:
+            parts.append(option(option_value, label))
+    return "".join(parts)
+
+
+# A list's fixed selects (every diagnosis, say) are the same on each view of it: written once
+# per choices and chosen value.
+_fixed_options = functools.lru_cache(maxsize=256)(_options)

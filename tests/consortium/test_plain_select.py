@@ -70,3 +70,13 @@ def test_every_list_filter_writes_its_selects_in_python(db, rf, filterset, data)
             attrs=bound.field.widget.attrs, choices=bound.field.widget.choices
         )
         assert parse_html(bound.as_widget()) == parse_html(bound.as_widget(widget=django_select))
+
+
+def test_fixed_choices_written_once_still_select_each_requests_value():
+    """A select of fixed choices is written once per chosen value (kept between requests):
+    each render selects its own value, and a new label is a new select."""
+    widget = PlainSelect(choices=GROUPED)
+    for value in ("gbm", "plain", "gbm", None):
+        assert_same_as_django(widget, "diagnosis", value)
+    relabelled = PlainSelect(choices=[("", "Any"), ("plain", "Renamed")])
+    assert "Renamed" in relabelled.render("diagnosis", "plain")
