@@ -47,8 +47,23 @@ class AnyOf(Lookup):
         return f"{lhs} = ANY({rhs})", (*lhs_params, *rhs_params)
 
 
+class Like(Lookup):
+    """`field__like="%hansen%"` -> `field LIKE %s` with the pattern as it is given (escape its
+    % and _ first), where `contains` builds the pattern from the value, so a prepared query
+    cannot take it as a marker."""
+
+    lookup_name = "like"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} LIKE {rhs}", (*lhs_params, *rhs_params)
+
+
 Field.register_lookup(AnyOf)
 ForeignKey.register_lookup(AnyOf)  # a foreign key keeps its own lookups (ids, not rows)
+Field.register_lookup(Like)
 
 
 def _numbered(sql: str) -> str:

@@ -301,6 +301,68 @@ def first_patients(user: User, order: tuple[str, ...], size: int) -> list[Patien
     return _FIRST_PAGES[order, size](user)
 
 
+_NAME_SEARCHES: dict[tuple, tuple[VisiblePatients, VisiblePatients]] = {}
+
+
+def _name_searches(order: tuple[str, ...], size: int, words: int):
+    """The first page (ids first: the surname and birth-date indexes INCLUDE the searched
+    name, consortium.pagination._rows) and the capped count of a search by `words` name words
+    in this order, as patient_search and the list's keyset page build them: prepared once."""
+    if (order, size, words) not in _NAME_SEARCHES:
+        markers = {f"word{i}": f"\0name word {i}" for i in range(words)}
+
+        def matching(patients, **patterns):
+            for pattern in patterns.values():
+                patients = patients.filter(search_name__like=pattern)
+            return patients
+
+        page = VisiblePatients(
+            lambda patients, **patterns: with_diagnosis(
+                _with_institutions(
+                    Patient.objects.filter(
+                        pk__in=matching(patients, **patterns)
+                        .order_by(*order)
+                        .values("pk")[: size + 1]
+                    )
+                )
+            ).order_by(*order)[: size + 1],
+            **markers,
+        )
+        count = VisiblePatients(
+            lambda patients, **patterns: matching(patients, **patterns).values_list(
+                "pk", flat=True
+            )[: SEARCH_COUNT_CAP + 1],
+            **markers,
+        )
+        _NAME_SEARCHES[order, size, words] = page, count
+    return _NAME_SEARCHES[order, size, words]
+
+
+def name_search_first_page(user: User, query: str, filters, size: int):
+    """A search by name as it is typed (one to three words, no filter or cursor: most
+    searches): its first keyset page and its count (capped as search_count caps it) by
+    prepared queries, as (page, count). None for any other search, which is paged by keyset
+    as usual."""
+    words = normalise_name(query).split()
+    if (
+        not 1 <= len(words) <= 3
+        or not shows_names(user)
+        or identity_search_refused(user, query)
+        or looks_like_national_id(query)
+        or REGISTER_NUMBER_QUERY.match(query.strip().upper())
+        or not filters.is_valid()
+        or filters.narrowed
+    ):
+        return None
+    order = filters.order()
+    page, count = _name_searches(order, size, len(words))
+    # The patterns as `contains` writes them: its %, _ and \ escaped.
+    like = connection.ops.prep_for_like_query
+    patterns = {f"word{i}": f"%{like(word)}%" for i, word in enumerate(words)}
+    rows = page(user, **patterns)
+    return first_page(rows, order_of(Patient, order), size), len(count(user, **patterns))
+
+
 def opened_list_page(user: User, filters, size: int):
     """The patient list as a member opens it (no search, filter or cursor: most views of
     it, page and API alike): its first keyset page by the prepared query of its order

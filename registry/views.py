@@ -117,20 +117,23 @@ def patient_list(request):
         )
         return redirect("registry:patient_list")
     refused = selectors.identity_search_refused(request.user, query)
-    # The list as a member opens it (most views of it: no search, filter or cursor) reads
-    # its first page by a prepared query (selectors.first_patients); any other, by keyset.
-    opened = not query.strip() and not request.GET.get("after") and not request.GET.get("before")
+    # The list as a member opens it and a name search as typed (most views of it: no filter
+    # or cursor) read their first page by prepared queries (selectors.opened_list_page,
+    # name_search_first_page); any other page, by keyset.
     filters = PatientFilter(
-        without_blanks(request.GET),
-        queryset=Patient.objects.none() if opened else _list_patients(request, query),
-        request=request,
+        without_blanks(request.GET), queryset=Patient.objects.none(), request=request
     )
-    first = selectors.opened_list_page(request.user, filters, PAGE_SIZE) if opened else None
+    first = None
+    if not request.GET.get("after") and not request.GET.get("before"):
+        first = (
+            selectors.name_search_first_page(request.user, query, filters, PAGE_SIZE)
+            if query.strip()
+            else selectors.opened_list_page(request.user, filters, PAGE_SIZE)
+        )
     if first:
         (page, count), errors = first, []
     else:
-        if opened:
-            filters.queryset = _list_patients(request, query)
+        filters.queryset = _list_patients(request, query)
         page, errors = keyset_page_for(request, filters, size=PAGE_SIZE)
         count = selectors.patient_list_count(
             request.user,

@@ -7,6 +7,8 @@ from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from consortium.models import Institution, Role
 from consortium.pagination import keyset_page
@@ -286,3 +288,34 @@ def test_a_name_search_finds_its_page_ids_first_with_the_same_rows(client, clini
     assert [
         Patient.objects.get(register_number=p["register_number"]).pk for p in body["results"]
     ] == (pages[0][0])
+
+
+@pytest.mark.parametrize("sort", ["", "name", "-name", "born", "-born", "register_number"])
+@pytest.mark.parametrize("query", ["hansen", "kari hansen", "han_en", "50%"])
+def test_a_typed_name_search_is_the_first_keyset_page(client, clinician, sort, query):
+    """A name search without filter or cursor reads its first page and count by prepared
+    queries (registry.selectors.name_search_first_page): the same rows, columns, cursors and
+    count as the keyset page of patient_search, which serves every other page. % and _ are
+    letters to it, as to `contains`."""
+    _patients(["Kari Hansen"] * 30 + ["Ola Johansen", "Kari Berg", "Hanne Hansen"])
+    _patients(["Per Hansen"] * 3, codes=("HUS",))  # not the clinician's
+    sign_in(client, clinician)
+    params = {"q": query, **({"sort": sort} if sort else {})}
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/registry/", params)
+    # Prepared: no query of the page is written out (and compiled) for it.
+    assert not [q["sql"] for q in queries if "registry_patient" in q["sql"].split("/*")[0]]
+    rows = response.context["page"]
+    filters = PatientFilter(
+        {"sort": sort} if sort else {},
+        queryset=with_diagnosis(patient_search(user=clinician, query=query)),
+        request=response.wsgi_request,
+    )
+    assert filters.is_valid()
+    walked = keyset_page(filters.qs, size=25)
+    assert [(p.pk, p.institution_codes, p.latest_diagnosis) for p in rows] == [
+        (p.pk, p.institution_codes, p.latest_diagnosis) for p in walked
+    ]
+    assert (rows.next_cursor, rows.previous_cursor) == (walked.next_cursor, None)
+    assert response.context["count"] == filters.qs.count()
+    assert len(rows) == {"hansen": 25, "kari hansen": 25}.get(query, 0)
