@@ -176,11 +176,11 @@ def _past(model, order, key, *, backwards: bool):
 
 def _rows(queryset: QuerySet, count: int, *, ids_first: bool) -> list:
     """The first `count` rows. ids_first: the ids are found first, in a subquery that reads
-    only the list's order and filter columns, then the rows by id (the same filters kept, so
-    the same rows in the same order). An index on the order that INCLUDEs the filtered
-    column then answers the subquery alone (an index-only scan), where reading each row to
-    test it reads the table: the patient list's name search walks its surname index past
-    every name before the first match ("Hansen": 13,000 rows, 9 ms; index-only 2 ms)."""
+    only the list's order and filter columns, then those rows by id, in the same order (the
+    filters kept only where one joined another table). An index on the order that INCLUDEs
+    the filtered column then answers the subquery alone (an index-only scan), where reading
+    each row to test it reads the table: the patient list's name search walks its surname
+    index past every name before the first match ("Hansen": 13,000 rows, 9 ms; 2.5 ms)."""
     if ids_first:
         ids = queryset.values("pk")[:count]
         queryset = queryset.all()
