@@ -160,12 +160,18 @@ class KnownCountPaginator(Paginator):
 SEARCH_COUNT_CAP = 200
 
 
+def capped_matches(patients: QuerySet[Patient]) -> QuerySet:
+    """The ids of a search's first SEARCH_COUNT_CAP + 1 matches, to count: past a couple of
+    hundred a clinician narrows the search rather than pages on, and counting every 'Hansen'
+    costs ten times the page itself. Only the ids: the page's columns (the institutions'
+    codes, the latest diagnosis) are subqueries per row, not needed here. Unordered: in the
+    model's order PostgreSQL walks the whole name index to find the first 201 'Hansen's."""
+    return patients.order_by().values_list("pk", flat=True)[: SEARCH_COUNT_CAP + 1]
+
+
 def search_count(patients: QuerySet[Patient]) -> int:
-    """Matches of a search, counted up to SEARCH_COUNT_CAP + 1: past a couple of hundred
-    a clinician narrows the search rather than pages on, and counting every 'Hansen'
-    costs ten times the page itself. Only the ids are counted: the page's columns (the
-    institutions' codes, the latest diagnosis) are subqueries per row, not needed here."""
-    return patients.order_by().values("pk")[: SEARCH_COUNT_CAP + 1].count()
+    """Matches of a search, counted up to SEARCH_COUNT_CAP + 1 (capped_matches)."""
+    return capped_matches(patients).count()
 
 
 def patient_list_count(user: User, patients: QuerySet[Patient], *, narrowed: bool) -> int:
@@ -329,13 +335,7 @@ def _name_searches(order: tuple[str, ...], size: int, words: int):
             **markers,
         )
         count = VisiblePatients(
-            # Unordered, as search_count counts: the model's default order would walk the
-            # whole name index to count 200 'Hansen's.
-            lambda patients, **patterns: (
-                matching(patients, **patterns)
-                .order_by()
-                .values_list("pk", flat=True)[: SEARCH_COUNT_CAP + 1]
-            ),
+            lambda patients, **patterns: capped_matches(matching(patients, **patterns)),
             **markers,
         )
         _NAME_SEARCHES[order, size, words] = page, count
